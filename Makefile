@@ -1,0 +1,68 @@
+# Builds build/api-server (and, with SANITIZE=1, build/san/api-server), the unit tests, and runs
+# the project: `make run` and `make test` are the two commands a newcomer needs (see README).
+
+CC ?= cc
+SANITIZE ?= 0
+PKGS := libmicrohttpd libulfius liborcania libyder jansson libpq libjwt libargon2 libcrypto
+
+ifeq ($(SANITIZE),1)
+BUILD := build/san
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+OPT := -O1 -g
+else
+BUILD := build
+SANFLAGS :=
+OPT := -O2 -g
+endif
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wvla
+CFLAGS_ALL := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(SANFLAGS) -Icommon -Iapi-server \
+              $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(CFLAGS)
+LDLIBS_ALL := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lmicrohttpd -lulfius -lorcania -lyder -ljansson -lpq -ljwt -largon2 -lcrypto) -lpthread
+LDFLAGS_ALL := $(SANFLAGS) $(LDFLAGS)
+
+COMMON_SRC := $(wildcard common/*.c)
+API_SRC := $(wildcard api-server/*.c)
+COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/obj/%.o)
+API_OBJ := $(API_SRC:%.c=$(BUILD)/obj/%.o)
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all unit-tests run test bench deps clean sanitize
+all: $(BUILD)/api-server
+
+$(BUILD)/obj/%.o: %.c $(wildcard common/*.h api-server/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(BUILD)/libclinic-common.a: $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
+$(BUILD)/api-server: $(API_OBJ) $(BUILD)/libclinic-common.a
+	$(CC) $(LDFLAGS_ALL) -o $@ $(API_OBJ) $(BUILD)/libclinic-common.a $(LDLIBS_ALL)
+
+unit-tests: $(UNIT_BIN)
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libclinic-common.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/libclinic-common.a $(LDFLAGS_ALL) $(LDLIBS_ALL) -lcmocka
+
+sanitize:
+	$(MAKE) SANITIZE=1 all
+
+deps:
+	bash scripts/deps.sh build
+
+run: deps all
+	bash scripts/run.sh
+
+test:
+	bash scripts/deps.sh test
+	bash scripts/test.sh
+
+bench: deps all
+	bash tests/bench/run.sh
+
+clean:
+	rm -rf build

@@ -1,0 +1,61 @@
+/* app: the api-server's process-wide state, built once at start-up and read-only afterwards
+ * (apart from the pool, which is internally synchronised). Handlers reach it through `app`. */
+#ifndef API_APP_H
+#define API_APP_H
+
+#include "config.h"
+#include "db.h"
+#include "token.h"
+
+/* Defaults (documented in README "Configuration"). */
+#define DEF_DATABASE_URL "postgresql://clinic@127.0.0.1:15432/clinic"
+#define DEF_API_LISTEN "127.0.0.1:8080"
+#define DEF_API_PREFIX "/api"
+#define DEF_JWT_PRIVATE_KEY_FILE "var/keys/jwt-private.pem"
+#define DEF_JWT_PUBLIC_KEY_FILE "var/keys/jwt-public.pem"
+#define DEF_ACCESS_TOKEN_TTL 900
+#define DEF_REFRESH_TOKEN_TTL 2592000
+#define DEF_LOG_LEVEL "info"
+#define DEF_DB_POOL_SIZE 16
+#define DEF_DB_ACQUIRE_TIMEOUT_MS 5000
+#define DEF_API_MAX_CONNECTIONS 512
+#define DEF_API_MAX_BODY 1048576
+#define DEF_LOGIN_CONCURRENCY 4
+#define DEF_LOGIN_MAX_FAILURES 5
+#define DEF_LOGIN_LOCK_SECONDS 900
+#define DEF_MIGRATIONS_DIR "sql"
+#define DEF_SHUTDOWN_GRACE 10
+
+struct app_config {
+    char database_url[1024];
+    char listen_host[64];
+    int listen_port;
+    char prefix[64];
+    char private_key_file[512];
+    char public_key_file[512];
+    long access_ttl;
+    long refresh_ttl;
+    int log_level;
+    long pool_size;
+    long acquire_timeout_ms;
+    long max_connections;
+    long max_body;
+    long login_concurrency;
+    long login_max_failures;
+    long login_lock_seconds;
+    char migrations_dir[512];
+    long shutdown_grace;
+};
+
+struct app {
+    struct app_config cfg;
+    struct token_keys keys;
+    struct db_pool *pool;
+};
+
+extern struct app app;
+
+/* Reads every setting from the environment; prints each bad value and returns false. */
+bool app_config_load(struct app_config *cfg);
+
+#endif

@@ -1,0 +1,54 @@
+/* app_config: the api-server's settings, read from the environment only (DESIGN §7). */
+#include <stdio.h>
+#include <string.h>
+
+#include "app.h"
+#include "log.h"
+
+struct app app;
+
+static void copy_env(char *dst, size_t len, const char *name, const char *def, struct cfg_errors *errs)
+{
+    const char *v = cfg_env(name, def);
+    if (strlen(v) >= len)
+        cfg_error(errs, "%s is longer than %zu characters", name, len - 1);
+    snprintf(dst, len, "%s", v);
+}
+
+bool app_config_load(struct app_config *c)
+{
+    struct cfg_errors errs = {0};
+    memset(c, 0, sizeof *c);
+    copy_env(c->database_url, sizeof c->database_url, "DATABASE_URL", DEF_DATABASE_URL, &errs);
+    cfg_env_listen("API_LISTEN", DEF_API_LISTEN, c->listen_host, sizeof c->listen_host, &c->listen_port, &errs);
+    copy_env(c->prefix, sizeof c->prefix, "API_PREFIX", DEF_API_PREFIX, &errs);
+    if (c->prefix[0] != '/' || (strlen(c->prefix) > 1 && c->prefix[strlen(c->prefix) - 1] == '/') ||
+        strspn(c->prefix, "/abcdefghijklmnopqrstuvwxyz0123456789-_") != strlen(c->prefix))
+        cfg_error(&errs, "API_PREFIX=\"%s\" must start with '/', not end with '/', and use [a-z0-9-_/]", c->prefix);
+    if (strcmp(c->prefix, "/") == 0)
+        c->prefix[0] = '\0';
+    copy_env(c->private_key_file, sizeof c->private_key_file, "JWT_PRIVATE_KEY_FILE", DEF_JWT_PRIVATE_KEY_FILE,
+             &errs);
+    copy_env(c->public_key_file, sizeof c->public_key_file, "JWT_PUBLIC_KEY_FILE", DEF_JWT_PUBLIC_KEY_FILE, &errs);
+    c->access_ttl = cfg_env_long("ACCESS_TOKEN_TTL", DEF_ACCESS_TOKEN_TTL, 60, 86400, &errs);
+    c->refresh_ttl = cfg_env_long("REFRESH_TOKEN_TTL", DEF_REFRESH_TOKEN_TTL, 300, 31536000, &errs);
+    const char *lvl = cfg_env("LOG_LEVEL", DEF_LOG_LEVEL);
+    c->log_level = log_parse_level(lvl);
+    if (c->log_level < 0) {
+        cfg_error(&errs, "LOG_LEVEL=\"%.40s\" must be one of error, warning, info, debug", lvl);
+        c->log_level = LOG_INFO;
+    }
+    c->pool_size = cfg_env_long("DB_POOL_SIZE", DEF_DB_POOL_SIZE, 1, 1000, &errs);
+    c->acquire_timeout_ms = cfg_env_long("DB_ACQUIRE_TIMEOUT_MS", DEF_DB_ACQUIRE_TIMEOUT_MS, 10, 600000, &errs);
+    c->max_connections = cfg_env_long("API_MAX_CONNECTIONS", DEF_API_MAX_CONNECTIONS, 1, 100000, &errs);
+    c->max_body = cfg_env_long("API_MAX_BODY", DEF_API_MAX_BODY, 1024, 1073741824L, &errs);
+    c->login_concurrency = cfg_env_long("LOGIN_CONCURRENCY", DEF_LOGIN_CONCURRENCY, 1, 256, &errs);
+    c->login_max_failures = cfg_env_long("LOGIN_MAX_FAILURES", DEF_LOGIN_MAX_FAILURES, 1, 1000, &errs);
+    c->login_lock_seconds = cfg_env_long("LOGIN_LOCK_SECONDS", DEF_LOGIN_LOCK_SECONDS, 1, 86400, &errs);
+    copy_env(c->migrations_dir, sizeof c->migrations_dir, "MIGRATIONS_DIR", DEF_MIGRATIONS_DIR, &errs);
+    c->shutdown_grace = cfg_env_long("SHUTDOWN_GRACE", DEF_SHUTDOWN_GRACE, 0, 3600, &errs);
+
+    for (int i = 0; i < errs.n; i++)
+        fprintf(stderr, "configuration error: %s\n", errs.msg[i]);
+    return errs.n == 0;
+}

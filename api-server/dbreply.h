@@ -1,0 +1,51 @@
+/* dbreply: glue between the database helpers and the reply helpers, shared by every resource:
+ * borrowing a pooled connection, answering from a JSON-producing query, mapping a database
+ * refusal onto the error envelope, and writing audit rows in the caller's transaction. */
+#ifndef API_DBREPLY_H
+#define API_DBREPLY_H
+
+#include <jansson.h>
+#include <libpq-fe.h>
+
+#include "db.h"
+#include "http.h"
+
+/* Borrows a connection from the app pool; NULL means the caller must answer 503. */
+PGconn *dbr_acquire(void);
+void dbr_release(PGconn *conn);
+
+/* Answers with the first column of the first row (JSON text) at status http; 404 when there is
+ * no row; the mapped error when res failed. Does not clear res. */
+int dbr_reply_row(struct _u_response *resp, struct req_ctx *ctx, PGconn *conn, const PGresult *res, int http);
+/* Answers the error described by err (422 with the field, 409 naming it, 503, 500). */
+int dbr_reply_error(struct _u_response *resp, struct req_ctx *ctx, const struct db_error *err);
+
+/* Runs sql and answers with its one JSON row (see dbr_reply_row), acquiring and releasing a
+ * connection itself: the whole body of most read handlers. */
+int dbr_query_reply(struct _u_response *resp, struct req_ctx *ctx, int http, const char *sql, int n,
+                    const char *const *params);
+
+/* Appends an audit row inside the caller's transaction. details is stolen (may be NULL).
+ * entity_id <= 0 is stored as NULL. The actor is the request's user (NULL when anonymous). */
+bool audit_write(PGconn *conn, const struct req_ctx *ctx, const char *action, const char *entity,
+                 int64_t entity_id, json_t *details, struct db_error *err);
+/* The same for an actor that is not the token's user (login events). actor_id <= 0 = none. */
+bool audit_write_as(PGconn *conn, const struct req_ctx *ctx, int64_t actor_id, const char *actor_role,
+                    const char *action, const char *entity, int64_t entity_id, json_t *details,
+                    struct db_error *err);
+
+/* Serialises body (not stolen) for a jsonb parameter; caller frees. */
+char *dbr_body_text(json_t *body);
+
+#endif
+
+/* The write path shared by create/update/delete handlers: in one transaction runs each of sqls
+ * with the same params; the last must return (json, entity_id) for one row. Then an audit row
+ * (action, entity, details stolen) and COMMIT, and the JSON is sent with status http (204 sends
+ * no body). No row from the last statement answers 404 and changes nothing. */
+int dbr_write(struct _u_response *resp, struct req_ctx *ctx, int http, const char *const *sqls, int nsql,
+              int nparams, const char *const *params, const char *action, const char *entity, json_t *details);
+
+/* {"fields": [the body's keys]}: what an update changed, for the audit row (values left out so
+ * clinical data and secrets stay out of the log). New reference. */
+json_t *dbr_changed_fields(json_t *body);

@@ -1,0 +1,85 @@
+/* h_doctors: the doctor directory (everyone sees the doctors of their own clinic; admins all) and
+ * profile edits: a doctor edits their own (PATCH /doctors/me), an admin any. */
+#include <stdlib.h>
+
+#include "handlers.h"
+
+static const struct field_spec profile_fields[] = {
+    {"full_name", FT_STRING, 0, 1, 200, NULL},
+    {"specialty", FT_STRING, FF_NULLABLE, 0, 100, NULL},
+    {"license_number", FT_STRING, FF_NULLABLE, 0, 50, NULL},
+};
+
+HANDLER(h_doctors_list)
+{
+    json_t *errors = json_object();
+    int limit;
+    int64_t clinic = 0, user = 0;
+    char *cursor = NULL, lim[24], sb[24], cb[24], ub[24];
+    query_page(req, "i", &limit, &cursor, errors);
+    query_int(req, "clinic_id", &clinic, errors);
+    query_int(req, "user_id", &user, errors);
+    if (json_object_size(errors) > 0) {
+        free(cursor);
+        return reply_error(resp, ctx, ST_BAD_REQUEST, "invalid_query", "Some query parameters are invalid.", errors);
+    }
+    json_decref(errors);
+    const char *p[] = {cursor, id_text(limit, lim), scope_clinic(ctx, sb), clinic ? id_text(clinic, cb) : NULL,
+                       user ? id_text(user, ub) : NULL};
+    int rc = dbr_query_reply(resp, ctx, 200,
+        "WITH page AS (SELECT d AS r, d.id AS k FROM doctors d "
+        "  WHERE ($1::jsonb IS NULL OR d.id > ($1::jsonb->>0)::bigint) AND ($3::bigint IS NULL OR d.clinic_id = $3) "
+        "    AND ($4::bigint IS NULL OR d.clinic_id = $4) AND ($5::bigint IS NULL OR d.user_id = $5) "
+        "  ORDER BY d.id LIMIT $2::int + 1), "
+        "n AS (SELECT *, row_number() OVER (ORDER BY k) AS rn FROM page) "
+        "SELECT jsonb_build_object('items', COALESCE(jsonb_agg(doctor_json(r) ORDER BY rn) FILTER (WHERE rn <= $2::int), '[]'), "
+        "  'next_cursor', CASE WHEN count(*) > $2::int THEN cursor_encode(jsonb_build_array(max(k) FILTER (WHERE rn <= $2::int))) END) "
+        "FROM n",
+        5, p);
+    free(cursor);
+    return rc;
+}
+
+HANDLER(h_doctors_get)
+{
+    (void)req;
+    char idb[24], sb[24];
+    const char *p[] = {id_text(ctx->params[0], idb), scope_clinic(ctx, sb)};
+    return dbr_query_reply(resp, ctx, 200,
+                           "SELECT doctor_json(d) FROM doctors d WHERE d.id = $1 AND ($2::bigint IS NULL OR d.clinic_id = $2)",
+                           2, p);
+}
+
+/* Updates doctor_id's profile: the user's name first, then the doctor row, whose JSON (read after
+ * the first statement) is the answer. */
+static int update_profile(struct _u_response *resp, struct req_ctx *ctx, int64_t doctor_id)
+{
+    int rc;
+    if (!body_valid(resp, ctx, profile_fields, sizeof profile_fields / sizeof profile_fields[0], true, &rc))
+        return rc;
+    char idb[24];
+    char *body = dbr_body_text(ctx->body);
+    const char *p[] = {id_text(doctor_id, idb), body};
+    static const char *const sql[] = {
+        "UPDATE users u SET full_name = COALESCE($2::jsonb->>'full_name', u.full_name) "
+        "FROM doctors d WHERE d.id = $1 AND u.id = d.user_id",
+        "UPDATE doctors d SET "
+        "  specialty = CASE WHEN b ? 'specialty' THEN b->>'specialty' ELSE d.specialty END, "
+        "  license_number = CASE WHEN b ? 'license_number' THEN b->>'license_number' ELSE d.license_number END "
+        "FROM (SELECT $2::jsonb AS b) s WHERE d.id = $1 RETURNING doctor_json(d), d.id"};
+    rc = dbr_write(resp, ctx, 200, sql, 2, 2, p, "doctor_update", "doctor", dbr_changed_fields(ctx->body));
+    free(body);
+    return rc;
+}
+
+HANDLER(h_doctors_update_me)
+{
+    (void)req;
+    return update_profile(resp, ctx, ctx->claims.doctor_id);
+}
+
+HANDLER(h_doctors_update)
+{
+    (void)req;
+    return update_profile(resp, ctx, ctx->params[0]);
+}

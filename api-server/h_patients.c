@@ -1,0 +1,199 @@
+/* h_patients: patient records of a clinic. Receptionists, doctors and admins create and edit them
+ * (non-admins only in their own clinic, decided from the token in SQL); a patient user reads
+ * only their own record. Search covers name (trigram index), phone digits, e-mail and CPF. */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "handlers.h"
+#include "password.h"
+
+static const char *const sexes[] = {"F", "M", "O", NULL};
+
+static const struct field_spec patient_fields[] = {
+    {"clinic_id", FT_INT, 0, 0, 0, NULL},
+    {"full_name", FT_STRING, FF_REQUIRED, 1, 200, NULL},
+    {"phone", FT_PHONE, FF_NULLABLE, 0, 0, NULL},
+    {"email", FT_EMAIL, FF_NULLABLE, 0, 254, NULL},
+    {"birth_date", FT_DATE, FF_NULLABLE | FF_PAST, 0, 0, NULL},
+    {"sex", FT_ENUM, FF_NULLABLE, 0, 0, sexes},
+    {"cpf", FT_CPF, FF_NULLABLE, 0, 0, NULL},
+    {"medical_history", FT_STRING, FF_NULLABLE, 0, 20000, NULL},
+};
+#define NFIELDS (sizeof patient_fields / sizeof patient_fields[0])
+
+HANDLER(h_patients_create)
+{
+    (void)req;
+    json_t *errors = json_object();
+    validate_object(ctx->body, patient_fields, NFIELDS, false, errors);
+    json_t *clinic = json_object_get(ctx->body, "clinic_id");
+    int64_t clinic_id = ctx->claims.clinic_id;
+    if (ctx->claims.role == ROLE_ADMIN) {
+        if (!clinic)
+            json_object_set_new(errors, "clinic_id", json_string("is required"));
+        clinic_id = json_integer_value(clinic);
+    } else if (clinic && json_integer_value(clinic) != ctx->claims.clinic_id && !json_object_get(errors, "clinic_id")) {
+        json_object_set_new(errors, "clinic_id", json_string("must be your own clinic"));
+    }
+    if (json_object_size(errors) > 0)
+        return reply_invalid(resp, ctx, errors);
+    json_decref(errors);
+    char cb[24];
+    char *body = dbr_body_text(ctx->body);
+    const char *p[] = {id_text(clinic_id, cb), body};
+    static const char *const sql[] = {
+        "INSERT INTO patients AS p (clinic_id, full_name, phone, email, birth_date, sex, cpf, medical_history) "
+        "SELECT $1, b->>'full_name', b->>'phone', b->>'email', (b->>'birth_date')::date, b->>'sex', b->>'cpf', "
+        "       b->>'medical_history' FROM (SELECT $2::jsonb AS b) s "
+        "RETURNING patient_json(p), p.id"};
+    int rc = dbr_write(resp, ctx, 201, sql, 1, 2, p, "patient_create", "patient", NULL);
+    free(body);
+    return rc;
+}
+
+/* The digits of q, into out (size n). */
+static void digits_of(const char *q, char *out, size_t n)
+{
+    size_t o = 0;
+    for (; *q && o + 1 < n; q++)
+        if (isdigit((unsigned char)*q))
+            out[o++] = *q;
+    out[o] = '\0';
+}
+
+HANDLER(h_patients_list)
+{
+    json_t *errors = json_object();
+    int limit;
+    int64_t clinic = 0;
+    char *cursor = NULL, lim[24], sb[24], cb[24], digits[128];
+    const char *q = query_str(req, "q");
+    query_page(req, "si", &limit, &cursor, errors);
+    query_int(req, "clinic_id", &clinic, errors);
+    if (q && (strlen(q) < 1 || utf8_length(q) > 100))
+        json_object_set_new(errors, "q", json_string("must have 1 to 100 characters"));
+    if (json_object_size(errors) > 0) {
+        free(cursor);
+        return reply_error(resp, ctx, ST_BAD_REQUEST, "invalid_query", "Some query parameters are invalid.", errors);
+    }
+    json_decref(errors);
+    digits_of(q ? q : "", digits, sizeof digits);
+    const char *p[] = {cursor, id_text(limit, lim), scope_clinic(ctx, sb), clinic ? id_text(clinic, cb) : NULL, q,
+                       strlen(digits) >= 3 ? digits : NULL};
+    int rc = dbr_query_reply(resp, ctx, 200,
+        "WITH page AS (SELECT p AS r, lower(p.full_name) AS k1, p.id AS k2 FROM patients p "
+        "  WHERE ($3::bigint IS NULL OR p.clinic_id = $3) AND ($4::bigint IS NULL OR p.clinic_id = $4) "
+        "    AND ($1::jsonb IS NULL OR (lower(p.full_name), p.id) > ($1::jsonb->>0, ($1::jsonb->>1)::bigint)) "
+        "    AND ($5::text IS NULL OR lower(p.full_name) LIKE '%' || like_escape(lower($5)) || '%' "
+        "         OR lower(p.email) LIKE '%' || like_escape(lower($5)) || '%' "
+        "         OR ($6::text IS NOT NULL AND (p.phone_digits LIKE '%' || $6 || '%' OR p.cpf LIKE '%' || $6 || '%'))) "
+        "  ORDER BY lower(p.full_name), p.id LIMIT $2::int + 1), "
+        "n AS (SELECT *, row_number() OVER (ORDER BY k1, k2) AS rn FROM page) "
+        "SELECT jsonb_build_object('items', COALESCE(jsonb_agg(patient_json(r) ORDER BY rn) FILTER (WHERE rn <= $2::int), '[]'), "
+        "  'next_cursor', CASE WHEN count(*) > $2::int THEN cursor_encode((SELECT jsonb_build_array(k1, k2) FROM n "
+        "                 WHERE rn = $2::int)) END) "
+        "FROM n",
+        6, p);
+    free(cursor);
+    return rc;
+}
+
+HANDLER(h_patients_me)
+{
+    (void)req;
+    char idb[24];
+    const char *p[] = {id_text(ctx->claims.patient_id, idb)};
+    return dbr_query_reply(resp, ctx, 200, "SELECT patient_json(p) FROM patients p WHERE p.id = $1", 1, p);
+}
+
+HANDLER(h_patients_get)
+{
+    (void)req;
+    char idb[24], sb[24], ob[24];
+    /* A patient user sees only their own record; staff only their clinic's (admins all). */
+    const char *own = ctx->claims.role == ROLE_PATIENT ? id_text(ctx->claims.patient_id, ob) : NULL;
+    const char *p[] = {id_text(ctx->params[0], idb), scope_clinic(ctx, sb), own};
+    return dbr_query_reply(resp, ctx, 200,
+                           "SELECT patient_json(p) FROM patients p WHERE p.id = $1 "
+                           "AND ($2::bigint IS NULL OR p.clinic_id = $2) AND ($3::bigint IS NULL OR p.id = $3)",
+                           3, p);
+}
+
+HANDLER(h_patients_update)
+{
+    (void)req;
+    int rc;
+    /* clinic_id is not updatable: a patient does not move between clinics. */
+    if (!body_valid(resp, ctx, patient_fields + 1, NFIELDS - 1, true, &rc))
+        return rc;
+    char idb[24], sb[24];
+    char *body = dbr_body_text(ctx->body);
+    const char *p[] = {id_text(ctx->params[0], idb), body, scope_clinic(ctx, sb)};
+    static const char *const sql[] = {
+        "UPDATE patients p SET "
+        "  full_name = COALESCE(b->>'full_name', p.full_name), "
+        "  phone = CASE WHEN b ? 'phone' THEN b->>'phone' ELSE p.phone END, "
+        "  email = CASE WHEN b ? 'email' THEN b->>'email' ELSE p.email END, "
+        "  birth_date = CASE WHEN b ? 'birth_date' THEN (b->>'birth_date')::date ELSE p.birth_date END, "
+        "  sex = CASE WHEN b ? 'sex' THEN b->>'sex' ELSE p.sex END, "
+        "  cpf = CASE WHEN b ? 'cpf' THEN b->>'cpf' ELSE p.cpf END, "
+        "  medical_history = CASE WHEN b ? 'medical_history' THEN b->>'medical_history' ELSE p.medical_history END "
+        "FROM (SELECT $2::jsonb AS b) s WHERE p.id = $1 AND ($3::bigint IS NULL OR p.clinic_id = $3) "
+        "RETURNING patient_json(p), p.id"};
+    rc = dbr_write(resp, ctx, 200, sql, 1, 3, p, "patient_update", "patient", dbr_changed_fields(ctx->body));
+    free(body);
+    return rc;
+}
+
+static const struct field_spec account_fields[] = {
+    {"email", FT_EMAIL, FF_REQUIRED, 0, 254, NULL},
+    {"password", FT_STRING, FF_REQUIRED, 8, 128, NULL},
+};
+
+HANDLER(h_patients_account)
+{
+    (void)req;
+    int rc;
+    if (!body_valid(resp, ctx, account_fields, 2, false, &rc))
+        return rc;
+    char hash[PASSWORD_HASH_MAX], idb[24], sb[24];
+    if (!password_hash(json_string_value(json_object_get(ctx->body, "password")), hash))
+        return reply_status(resp, ctx, ST_INTERNAL);
+    const char *p[] = {id_text(ctx->params[0], idb), scope_clinic(ctx, sb),
+                       json_string_value(json_object_get(ctx->body, "email")), hash};
+    /* The patient row is locked first so two desks cannot both give it an account; a patient that
+     * already has one makes the user insert produce no row, answered below as a conflict. */
+    static const char *const sql[] = {
+        "SELECT 1 FROM patients p WHERE p.id = $1 AND ($2::bigint IS NULL OR p.clinic_id = $2) "
+        "  AND $3::text IS NOT NULL AND $4::text IS NOT NULL FOR UPDATE",
+        "WITH pt AS (SELECT p.id, p.clinic_id, p.full_name FROM patients p "
+        "            WHERE p.id = $1 AND ($2::bigint IS NULL OR p.clinic_id = $2) AND p.user_id IS NULL), "
+        "u AS (INSERT INTO users AS u (email, password_hash, full_name, role, clinic_id) "
+        "      SELECT $3, $4, pt.full_name, 'PATIENT', pt.clinic_id FROM pt RETURNING u), "
+        "link AS (UPDATE patients p SET user_id = (u.u).id FROM u WHERE p.id = $1 RETURNING p.id) "
+        "SELECT user_json(u.u) || jsonb_build_object('patient_id', (SELECT id FROM link)), (u.u).id FROM u"};
+    /* Distinguish "no such patient" (404) from "already has an account" (409) before writing. */
+    PGconn *conn = dbr_acquire();
+    if (!conn)
+        return reply_status(resp, ctx, ST_UNAVAILABLE);
+    PGresult *r = db_exec(conn,
+                          "SELECT p.user_id IS NOT NULL FROM patients p WHERE p.id = $1 "
+                          "AND ($2::bigint IS NULL OR p.clinic_id = $2)",
+                          2, p);
+    struct db_error err;
+    int state = !db_ok(conn, r, &err) ? -1 : PQntuples(r) == 0 ? 0 : strcmp(PQgetvalue(r, 0, 0), "t") == 0 ? 2 : 1;
+    PQclear(r);
+    dbr_release(conn);
+    if (state < 0)
+        return dbr_reply_error(resp, ctx, &err);
+    if (state == 0)
+        return reply_status(resp, ctx, ST_NOT_FOUND);
+    if (state == 2)
+        return reply_error(resp, ctx, ST_CONFLICT, NULL, "This patient already has an account.", NULL);
+    rc = dbr_write(resp, ctx, 201, sql, 2, 4, p, "patient_account_create", "patient",
+                   json_pack("{s:I}", "patient_id", (json_int_t)ctx->params[0]));
+    if (ctx->http_status == 404) /* lost a race with another desk creating the account */
+        return reply_error(resp, ctx, ST_CONFLICT, NULL, "This patient already has an account.", NULL);
+    return rc;
+}

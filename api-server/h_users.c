@@ -1,0 +1,165 @@
+/* h_users: staff accounts, managed by admins: create (a DOCTOR also gets its doctor record in the
+ * same statement), list, get, update, deactivate. Deactivation revokes the user's refresh tokens
+ * (a database trigger) so they cannot sign in or refresh. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "handlers.h"
+#include "password.h"
+
+static const char *const staff_roles[] = {"ADMIN", "RECEPTIONIST", "DOCTOR", NULL};
+
+static const struct field_spec create_fields[] = {
+    {"email", FT_EMAIL, FF_REQUIRED, 0, 254, NULL},
+    {"password", FT_STRING, FF_REQUIRED, 8, 128, NULL},
+    {"full_name", FT_STRING, FF_REQUIRED, 1, 200, NULL},
+    {"role", FT_ENUM, FF_REQUIRED, 0, 0, staff_roles},
+    {"clinic_id", FT_INT, FF_NULLABLE, 0, 0, NULL},
+    {"specialty", FT_STRING, FF_NULLABLE, 0, 100, NULL},
+    {"license_number", FT_STRING, FF_NULLABLE, 0, 50, NULL},
+};
+
+static const struct field_spec update_fields[] = {
+    {"email", FT_EMAIL, 0, 0, 254, NULL},
+    {"password", FT_STRING, 0, 8, 128, NULL},
+    {"full_name", FT_STRING, 0, 1, 200, NULL},
+    {"active", FT_BOOL, 0, 0, 0, NULL},
+};
+
+static bool present(json_t *body, const char *key)
+{
+    json_t *v = json_object_get(body, key);
+    return v && !json_is_null(v);
+}
+
+HANDLER(h_users_create)
+{
+    (void)req;
+    int rc;
+    json_t *errors = json_object();
+    validate_object(ctx->body, create_fields, sizeof create_fields / sizeof create_fields[0], false, errors);
+    const char *role = json_string_value(json_object_get(ctx->body, "role"));
+    if (role && !json_object_get(errors, "role")) {
+        bool admin = strcmp(role, "ADMIN") == 0;
+        if (admin && present(ctx->body, "clinic_id"))
+            json_object_set_new(errors, "clinic_id", json_string("must be empty for an ADMIN"));
+        if (!admin && !present(ctx->body, "clinic_id") && !json_object_get(errors, "clinic_id"))
+            json_object_set_new(errors, "clinic_id", json_string("is required for this role"));
+        if (strcmp(role, "DOCTOR") != 0)
+            for (const char *const *k = (const char *const[]){"specialty", "license_number", NULL}; *k; k++)
+                if (present(ctx->body, *k))
+                    json_object_set_new(errors, *k, json_string("applies only to DOCTOR"));
+    }
+    if (json_object_size(errors) > 0)
+        return reply_invalid(resp, ctx, errors);
+    json_decref(errors);
+
+    char hash[PASSWORD_HASH_MAX];
+    if (!password_hash(json_string_value(json_object_get(ctx->body, "password")), hash))
+        return reply_status(resp, ctx, ST_INTERNAL);
+    json_object_del(ctx->body, "password");
+    char *body = dbr_body_text(ctx->body);
+    const char *p[] = {body, hash};
+    static const char *const sql[] = {
+        "WITH b AS (SELECT $1::jsonb AS b), "
+        "u AS (INSERT INTO users AS u (email, password_hash, full_name, role, clinic_id) "
+        "      SELECT b->>'email', $2, b->>'full_name', b->>'role', (b->>'clinic_id')::bigint FROM b "
+        "      RETURNING u), "
+        "d AS (INSERT INTO doctors (user_id, clinic_id, specialty, license_number) "
+        "      SELECT (u.u).id, (u.u).clinic_id, b->>'specialty', b->>'license_number' FROM u, b "
+        "      WHERE (u.u).role = 'DOCTOR' RETURNING id) "
+        "SELECT user_json(u.u) || jsonb_build_object('doctor_id', (SELECT id FROM d)), (u.u).id FROM u"};
+    rc = dbr_write(resp, ctx, 201, sql, 1, 2, p, "user_create", "user",
+                   json_pack("{s:s, s:O}", "role", role, "email", json_object_get(ctx->body, "email")));
+    free(body);
+    return rc;
+}
+
+HANDLER(h_users_list)
+{
+    json_t *errors = json_object();
+    int limit, active = -1;
+    int64_t clinic = 0;
+    char *cursor = NULL, lim[24], cb[24];
+    const char *role = query_str(req, "role");
+    const char *q = query_str(req, "q");
+    query_page(req, "i", &limit, &cursor, errors);
+    query_int(req, "clinic_id", &clinic, errors);
+    query_bool(req, "active", &active, errors);
+    if (role && !role_parse(role))
+        json_object_set_new(errors, "role", json_string("must be ADMIN, RECEPTIONIST, DOCTOR or PATIENT"));
+    if (q && (strlen(q) < 1 || utf8_length(q) > 100))
+        json_object_set_new(errors, "q", json_string("must have 1 to 100 characters"));
+    if (json_object_size(errors) > 0) {
+        free(cursor);
+        return reply_error(resp, ctx, ST_BAD_REQUEST, "invalid_query", "Some query parameters are invalid.", errors);
+    }
+    json_decref(errors);
+    const char *p[] = {cursor, id_text(limit, lim), role, clinic ? id_text(clinic, cb) : NULL,
+                       active < 0 ? NULL : (active ? "true" : "false"), q};
+    int rc = dbr_query_reply(resp, ctx, 200,
+        "WITH page AS (SELECT u AS r, u.id AS k FROM users u "
+        "  WHERE ($1::jsonb IS NULL OR u.id > ($1::jsonb->>0)::bigint) AND ($3::text IS NULL OR u.role = $3) "
+        "    AND ($4::bigint IS NULL OR u.clinic_id = $4) AND ($5::boolean IS NULL OR u.active = $5) "
+        "    AND ($6::text IS NULL OR lower(u.email) LIKE '%' || like_escape(lower($6)) || '%' "
+        "         OR lower(u.full_name) LIKE '%' || like_escape(lower($6)) || '%') "
+        "  ORDER BY u.id LIMIT $2::int + 1), "
+        "n AS (SELECT *, row_number() OVER (ORDER BY k) AS rn FROM page) "
+        "SELECT jsonb_build_object('items', COALESCE(jsonb_agg(user_json(r) ORDER BY rn) FILTER (WHERE rn <= $2::int), '[]'), "
+        "  'next_cursor', CASE WHEN count(*) > $2::int THEN cursor_encode(jsonb_build_array(max(k) FILTER (WHERE rn <= $2::int))) END) "
+        "FROM n",
+        6, p);
+    free(cursor);
+    return rc;
+}
+
+HANDLER(h_users_get)
+{
+    (void)req;
+    char idb[24];
+    const char *p[] = {id_text(ctx->params[0], idb)};
+    return dbr_query_reply(resp, ctx, 200, "SELECT user_json(u) FROM users u WHERE u.id = $1", 1, p);
+}
+
+HANDLER(h_users_update)
+{
+    (void)req;
+    int rc;
+    if (!body_valid(resp, ctx, update_fields, sizeof update_fields / sizeof update_fields[0], true, &rc))
+        return rc;
+    json_t *active = json_object_get(ctx->body, "active");
+    if (json_is_false(active) && ctx->params[0] == ctx->claims.sub)
+        return reply_error(resp, ctx, ST_CONFLICT, NULL, "You cannot deactivate your own account.", NULL);
+    char hash[PASSWORD_HASH_MAX], idb[24];
+    const char *pw = json_string_value(json_object_get(ctx->body, "password"));
+    if (pw && !password_hash(pw, hash))
+        return reply_status(resp, ctx, ST_INTERNAL);
+    json_t *details = dbr_changed_fields(ctx->body);
+    json_object_del(ctx->body, "password");
+    char *body = dbr_body_text(ctx->body);
+    const char *p[] = {id_text(ctx->params[0], idb), body, pw ? hash : NULL};
+    static const char *const sql[] = {
+        /* A new password ends every session of the user. */
+        "UPDATE refresh_tokens SET revoked_at = now() "
+        "WHERE user_id = $1 AND $3::text IS NOT NULL AND revoked_at IS NULL AND $2::jsonb IS NOT NULL",
+        "UPDATE users u SET email = COALESCE(b->>'email', u.email), full_name = COALESCE(b->>'full_name', u.full_name), "
+        "  active = COALESCE((b->>'active')::boolean, u.active), password_hash = COALESCE($3, u.password_hash), "
+        "  failed_logins = CASE WHEN $3::text IS NULL THEN u.failed_logins ELSE 0 END, "
+        "  locked_until = CASE WHEN $3::text IS NULL THEN u.locked_until END "
+        "FROM (SELECT $2::jsonb AS b) s WHERE u.id = $1 RETURNING user_json(u), u.id"};
+    rc = dbr_write(resp, ctx, 200, sql, 2, 3, p, "user_update", "user", details);
+    free(body);
+    return rc;
+}
+
+HANDLER(h_users_deactivate)
+{
+    (void)req;
+    if (ctx->params[0] == ctx->claims.sub)
+        return reply_error(resp, ctx, ST_CONFLICT, NULL, "You cannot deactivate your own account.", NULL);
+    char idb[24];
+    const char *p[] = {id_text(ctx->params[0], idb)};
+    static const char *const sql[] = {
+        "UPDATE users u SET active = false WHERE u.id = $1 RETURNING user_json(u), u.id"};
+    return dbr_write(resp, ctx, 200, sql, 1, 1, p, "user_deactivate", "user", NULL);
+}

@@ -1,0 +1,55 @@
+/* handlers: every route handler, one file per resource (h_<resource>.c). Each handler parses
+ * and validates its input, runs its SQL (ownership decided from the token's claims in the WHERE
+ * clause) and answers through the reply helpers. */
+#ifndef API_HANDLERS_H
+#define API_HANDLERS_H
+
+#include "dbreply.h"
+#include "http.h"
+#include "validate.h"
+
+#define HANDLER(name) int name(const struct _u_request *req, struct _u_response *resp, struct req_ctx *ctx)
+
+HANDLER(h_healthz);
+HANDLER(h_readyz);
+
+HANDLER(h_auth_login);
+HANDLER(h_auth_refresh);
+HANDLER(h_auth_logout);
+HANDLER(h_auth_me);
+HANDLER(h_auth_password);
+
+HANDLER(h_clinics_list);
+HANDLER(h_clinics_create);
+HANDLER(h_clinics_get);
+HANDLER(h_clinics_update);
+HANDLER(h_clinics_delete);
+
+HANDLER(h_users_create);
+HANDLER(h_users_list);
+HANDLER(h_users_get);
+HANDLER(h_users_update);
+HANDLER(h_users_deactivate);
+
+HANDLER(h_doctors_list);
+HANDLER(h_doctors_get);
+HANDLER(h_doctors_update_me);
+HANDLER(h_doctors_update);
+
+HANDLER(h_patients_create);
+HANDLER(h_patients_list);
+HANDLER(h_patients_me);
+HANDLER(h_patients_get);
+HANDLER(h_patients_update);
+HANDLER(h_patients_account);
+
+HANDLER(h_audit_list);
+
+/* Validates ctx->body against specs; on failure answers 422 and returns false. */
+bool body_valid(struct _u_response *resp, struct req_ctx *ctx, const struct field_spec *specs, size_t n,
+                bool partial, int *rc);
+
+/* The caller's clinic id as text for SQL, or NULL for admins (all clinics). */
+const char *scope_clinic(const struct req_ctx *ctx, char buf[24]);
+
+#endif

@@ -1,0 +1,228 @@
+/* router: see router.h. */
+#include "router.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+#include "log.h"
+
+#define MAX_SEGMENTS 8
+
+struct match {
+    const struct route *route;
+    int64_t params[MAX_PATH_PARAMS];
+    int literals;
+};
+
+/* Splits path (after the prefix) into segments in place; returns the count or -1. */
+static int split(char *path, char *segs[MAX_SEGMENTS])
+{
+    int n = 0;
+    char *save = NULL;
+    for (char *tok = strtok_r(path, "/", &save); tok; tok = strtok_r(NULL, "/", &save)) {
+        if (n == MAX_SEGMENTS)
+            return -1;
+        segs[n++] = tok;
+    }
+    return n;
+}
+
+static bool parse_id(const char *s, int64_t *out)
+{
+    if (!*s || strlen(s) > 18 || strspn(s, "0123456789") != strlen(s) || s[0] == '0')
+        return false;
+    *out = strtoll(s, NULL, 10);
+    return true;
+}
+
+/* Matches one route's pattern against the request segments. */
+static bool route_matches(const struct route *r, char *const *segs, int nsegs, struct match *m)
+{
+    char pattern[128];
+    char *psegs[MAX_SEGMENTS];
+    snprintf(pattern, sizeof pattern, "%s", r->path);
+    int np = split(pattern, psegs);
+    if (np != nsegs)
+        return false;
+    int nparams = 0, literals = 0;
+    for (int i = 0; i < np; i++) {
+        if (psegs[i][0] == ':') {
+            if (nparams == MAX_PATH_PARAMS || !parse_id(segs[i], &m->params[nparams]))
+                return false;
+            nparams++;
+        } else if (strcmp(psegs[i], segs[i]) != 0) {
+            return false;
+        } else {
+            literals++;
+        }
+    }
+    m->literals = literals;
+    m->route = r;
+    return true;
+}
+
+/* Finds the route for method+path. Returns 0 found, 404 or 405 (allow filled with methods). */
+static int route_lookup(const char *method, const char *full_path, struct match *out, char *allow, size_t allowlen)
+{
+    size_t plen = strlen(app.cfg.prefix);
+    bool under_prefix = strncmp(full_path, app.cfg.prefix, plen) == 0 &&
+                        (full_path[plen] == '/' || full_path[plen] == '\0');
+    char buf[256];
+    char *segs[MAX_SEGMENTS];
+    int found = 404;
+    allow[0] = '\0';
+    out->route = NULL;
+
+    for (int pass = 0; pass < 2; pass++) {
+        bool root = pass == 1;
+        if (!root && !under_prefix)
+            continue;
+        snprintf(buf, sizeof buf, "%s", root ? full_path : full_path + plen);
+        int n = split(buf, segs);
+        if (n < 0)
+            continue;
+        for (size_t i = 0; i < routes_count; i++) {
+            const struct route *r = &routes[i];
+            struct match m;
+            if (((r->access & ROUTE_ROOT) != 0) != root || !route_matches(r, segs, n, &m))
+                continue;
+            if (strcmp(r->method, method) == 0) {
+                if (!out->route || m.literals > out->literals)
+                    *out = m;
+            } else if (!strstr(allow, r->method)) {
+                size_t used = strlen(allow);
+                snprintf(allow + used, allowlen - used, "%s%s", used ? ", " : "", r->method);
+            }
+        }
+    }
+    if (out->route)
+        found = 0;
+    else if (allow[0])
+        found = 405;
+    return found;
+}
+
+static bool content_type_is_json(const struct _u_request *req)
+{
+    const char *ct = u_map_get_case(req->map_header, "Content-Type");
+    if (!ct)
+        return false;
+    size_t n = strlen("application/json");
+    return strncasecmp(ct, "application/json", n) == 0 && (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
+}
+
+static int router_prepare(const struct _u_request *req, struct _u_response *resp, void *user_data)
+{
+    (void)user_data;
+    struct req_ctx *ctx = req_ctx_new(req);
+    if (!ctx)
+        return U_CALLBACK_ERROR;
+    ulfius_set_response_shared_data(resp, ctx, req_ctx_free);
+    u_map_put(resp->map_header, "X-Request-Id", ctx->request_id);
+
+    /* The body limit: ulfius truncates at limit+1 silently, so anything longer is too large. */
+    const char *cl = u_map_get_case(req->map_header, "Content-Length");
+    if ((cl && strtoll(cl, NULL, 10) > app.cfg.max_body) || req->binary_body_length > (size_t)app.cfg.max_body)
+        return reply_status(resp, ctx, ST_TOO_LARGE);
+
+    struct match m;
+    char allow[96];
+    int found = route_lookup(req->http_verb, req->url_path, &m, allow, sizeof allow);
+    if (found == 404)
+        return reply_status(resp, ctx, ST_NOT_FOUND);
+    if (found == 405) {
+        u_map_put(resp->map_header, "Allow", allow);
+        return reply_status(resp, ctx, ST_METHOD_NOT_ALLOWED);
+    }
+    ctx->route = m.route;
+    memcpy(ctx->params, m.params, sizeof ctx->params);
+
+    bool has_body = req->binary_body_length > 0;
+    if (has_body && strcmp(req->http_verb, "GET") != 0 && strcmp(req->http_verb, "DELETE") != 0) {
+        if (!content_type_is_json(req))
+            return reply_status(resp, ctx, ST_UNSUPPORTED_MEDIA);
+        json_error_t jerr;
+        ctx->body = json_loadb(req->binary_body, req->binary_body_length, JSON_REJECT_DUPLICATES, &jerr);
+        if (!ctx->body)
+            return reply_error(resp, ctx, ST_BAD_REQUEST, "malformed_json", "The request body is not valid JSON.",
+                               NULL);
+        if (!json_is_object(ctx->body))
+            return reply_error(resp, ctx, ST_BAD_REQUEST, "malformed_json", "The request body must be a JSON object.",
+                               NULL);
+    }
+    if (!ctx->body)
+        ctx->body = json_object();
+    return U_CALLBACK_CONTINUE;
+}
+
+static int router_guard(const struct _u_request *req, struct _u_response *resp, void *user_data)
+{
+    (void)user_data;
+    struct req_ctx *ctx = req_ctx_of(resp);
+    if (ctx->route->access & ROUTE_PUBLIC)
+        return U_CALLBACK_CONTINUE;
+
+    const char *auth = u_map_get_case(req->map_header, "Authorization");
+    if (!auth || strncasecmp(auth, "Bearer ", 7) != 0)
+        return reply_status(resp, ctx, ST_UNAUTHORIZED);
+    const char *token = auth + 7;
+    while (*token == ' ')
+        token++;
+    enum token_result tr = token_verify_access(&app.keys, token, time(NULL), &ctx->claims);
+    if (tr != TOKEN_OK) {
+        u_map_put(resp->map_header, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
+        return reply_error(resp, ctx, ST_UNAUTHORIZED, NULL,
+                           tr == TOKEN_EXPIRED ? "The access token has expired." : "The access token is invalid.",
+                           NULL);
+    }
+    ctx->authed = true;
+    if (!(ctx->route->access & (unsigned)ctx->claims.role))
+        return reply_status(resp, ctx, ST_FORBIDDEN);
+    return U_CALLBACK_CONTINUE;
+}
+
+static int router_dispatch(const struct _u_request *req, struct _u_response *resp, void *user_data)
+{
+    (void)user_data;
+    struct req_ctx *ctx = req_ctx_of(resp);
+    return ctx->route->handler(req, resp, ctx);
+}
+
+void router_register(struct _u_instance *inst)
+{
+    ulfius_add_endpoint_by_val(inst, "*", NULL, "*", 0, router_prepare, NULL);
+    ulfius_add_endpoint_by_val(inst, "*", NULL, "*", 1, router_guard, NULL);
+    ulfius_add_endpoint_by_val(inst, "*", NULL, "*", 2, router_dispatch, NULL);
+}
+
+void router_print(const char *prefix)
+{
+    for (size_t i = 0; i < routes_count; i++) {
+        const struct route *r = &routes[i];
+        char path[160];
+        const char *s = r->path;
+        size_t o = 0;
+        /* Print ":id" as "{id}", as openapi.yaml writes it. */
+        o += (size_t)snprintf(path, sizeof path, "%s", (r->access & ROUTE_ROOT) ? "" : prefix);
+        for (; *s && o + 2 < sizeof path; s++) {
+            if (*s == ':') {
+                path[o++] = '{';
+                while (s[1] && s[1] != '/' && o + 2 < sizeof path)
+                    path[o++] = *++s;
+                path[o++] = '}';
+            } else {
+                path[o++] = *s;
+            }
+        }
+        path[o] = '\0';
+        printf("%s %s", r->method, path);
+        if (r->access & ROUTE_PUBLIC)
+            printf(" public");
+        for (unsigned bit = ROLE_ADMIN; bit <= ROLE_PATIENT; bit <<= 1)
+            if (r->access & bit)
+                printf(" %s", role_name((enum role)bit));
+        printf("\n");
+    }
+}

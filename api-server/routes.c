@@ -1,0 +1,48 @@
+/* routes: the one table of every endpoint with the roles allowed to call it. The guard reads
+ * the roles from here; `api-server routes` prints it and the tests compare it with openapi.yaml. */
+#include "handlers.h"
+#include "router.h"
+
+#define A ROLE_ADMIN
+#define R ROLE_RECEPTIONIST
+#define D ROLE_DOCTOR
+#define P ROLE_PATIENT
+
+const struct route routes[] = {
+    {"GET", "/healthz", ROUTE_ROOT | ROUTE_PUBLIC, h_healthz},
+    {"GET", "/readyz", ROUTE_ROOT | ROUTE_PUBLIC, h_readyz},
+
+    {"POST", "/auth/login", ROUTE_PUBLIC, h_auth_login},
+    {"POST", "/auth/refresh", ROUTE_PUBLIC, h_auth_refresh},
+    {"POST", "/auth/logout", ROUTE_PUBLIC, h_auth_logout},
+    {"GET", "/auth/me", A | R | D | P, h_auth_me},
+    {"POST", "/auth/password", A | R | D | P, h_auth_password},
+
+    {"GET", "/clinics", A | R | D, h_clinics_list},
+    {"POST", "/clinics", A, h_clinics_create},
+    {"GET", "/clinics/:id", A | R | D, h_clinics_get},
+    {"PATCH", "/clinics/:id", A, h_clinics_update},
+    {"DELETE", "/clinics/:id", A, h_clinics_delete},
+
+    {"POST", "/users", A, h_users_create},
+    {"GET", "/users", A, h_users_list},
+    {"GET", "/users/:id", A, h_users_get},
+    {"PATCH", "/users/:id", A, h_users_update},
+    {"POST", "/users/:id/deactivate", A, h_users_deactivate},
+
+    {"GET", "/doctors", A | R | D | P, h_doctors_list},
+    {"PATCH", "/doctors/me", D, h_doctors_update_me},
+    {"GET", "/doctors/:id", A | R | D | P, h_doctors_get},
+    {"PATCH", "/doctors/:id", A, h_doctors_update},
+
+    {"POST", "/patients", A | R | D, h_patients_create},
+    {"GET", "/patients", A | R | D, h_patients_list},
+    {"GET", "/patients/me", P, h_patients_me},
+    {"GET", "/patients/:id", A | R | D | P, h_patients_get},
+    {"PATCH", "/patients/:id", A | R | D, h_patients_update},
+    {"POST", "/patients/:id/account", A | R, h_patients_account},
+
+    {"GET", "/audit", A, h_audit_list},
+};
+
+const size_t routes_count = sizeof routes / sizeof routes[0];

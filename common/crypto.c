@@ -1,0 +1,110 @@
+/* crypto: see crypto.h. */
+#include "crypto.h"
+
+#include <errno.h>
+#include <openssl/evp.h>
+#include <string.h>
+#include <sys/random.h>
+
+bool crypto_random(void *buf, size_t n)
+{
+    unsigned char *p = buf;
+    while (n > 0) {
+        ssize_t got = getrandom(p, n, 0);
+        if (got < 0) {
+            if (errno == EINTR)
+                continue;
+            return false;
+        }
+        p += got;
+        n -= (size_t)got;
+    }
+    return true;
+}
+
+void crypto_hex(const unsigned char *in, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+static const char b64url_chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+size_t crypto_b64url(const unsigned char *in, size_t n, char *out)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i += 3) {
+        unsigned v = (unsigned)in[i] << 16;
+        if (i + 1 < n)
+            v |= (unsigned)in[i + 1] << 8;
+        if (i + 2 < n)
+            v |= in[i + 2];
+        out[o++] = b64url_chars[(v >> 18) & 63];
+        out[o++] = b64url_chars[(v >> 12) & 63];
+        if (i + 1 < n)
+            out[o++] = b64url_chars[(v >> 6) & 63];
+        if (i + 2 < n)
+            out[o++] = b64url_chars[v & 63];
+    }
+    out[o] = '\0';
+    return o;
+}
+
+static int b64url_value(char c)
+{
+    const char *p = c ? strchr(b64url_chars, c) : NULL;
+    return p ? (int)(p - b64url_chars) : -1;
+}
+
+long crypto_b64url_decode(const char *in, unsigned char *out, size_t cap)
+{
+    size_t len = strlen(in), o = 0;
+    if (len % 4 == 1)
+        return -1;
+    unsigned acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < len; i++) {
+        int v = b64url_value(in[i]);
+        if (v < 0)
+            return -1;
+        acc = (acc << 6) | (unsigned)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (o == cap)
+                return -1;
+            out[o++] = (unsigned char)((acc >> bits) & 0xFF);
+        }
+    }
+    return (long)o;
+}
+
+void crypto_sha256_hex(const void *data, size_t n, char out[65])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    EVP_Digest(data, n, md, &mdlen, EVP_sha256(), NULL);
+    crypto_hex(md, mdlen, out);
+}
+
+bool crypto_token(char out[44])
+{
+    unsigned char raw[32];
+    if (!crypto_random(raw, sizeof raw))
+        return false;
+    crypto_b64url(raw, sizeof raw, out);
+    return true;
+}
+
+bool crypto_random_hex16(char out[33])
+{
+    unsigned char raw[16];
+    if (!crypto_random(raw, sizeof raw))
+        return false;
+    crypto_hex(raw, sizeof raw, out);
+    return true;
+}

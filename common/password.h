@@ -1,0 +1,20 @@
+/* password: argon2id hashing (t=2, m=19 MiB, p=1) with a bound on concurrent hashes, since each
+ * hash holds 19 MiB and the server runs a thread per connection. */
+#ifndef CLINIC_PASSWORD_H
+#define CLINIC_PASSWORD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define PASSWORD_HASH_MAX 128
+
+/* Sets how many hashes may run at once (default 4). Call once before serving. */
+void password_init(unsigned concurrency);
+/* Writes the encoded argon2id hash of pw into out. */
+bool password_hash(const char *pw, char out[PASSWORD_HASH_MAX]);
+/* True when pw matches encoded. Takes as long as a hash whether or not it matches. */
+bool password_verify(const char *encoded, const char *pw);
+/* Spends the time of one verification, for unknown accounts (same timing as a real check). */
+void password_burn(void);
+
+#endif

@@ -1,0 +1,220 @@
+/* token: see token.h. */
+#include "token.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <jwt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto.h"
+
+#define TOKEN_MAX_LEN 4096
+#define CLOCK_SKEW 60
+
+enum role role_parse(const char *s)
+{
+    if (!s)
+        return 0;
+    if (strcmp(s, "ADMIN") == 0)
+        return ROLE_ADMIN;
+    if (strcmp(s, "RECEPTIONIST") == 0)
+        return ROLE_RECEPTIONIST;
+    if (strcmp(s, "DOCTOR") == 0)
+        return ROLE_DOCTOR;
+    if (strcmp(s, "PATIENT") == 0)
+        return ROLE_PATIENT;
+    return 0;
+}
+
+const char *role_name(enum role r)
+{
+    switch (r) {
+    case ROLE_ADMIN: return "ADMIN";
+    case ROLE_RECEPTIONIST: return "RECEPTIONIST";
+    case ROLE_DOCTOR: return "DOCTOR";
+    case ROLE_PATIENT: return "PATIENT";
+    }
+    return "UNKNOWN";
+}
+
+/* Reads a whole file into a malloc'd, NUL-terminated buffer. */
+static unsigned char *read_file(const char *path, size_t *len, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    unsigned char *buf = NULL;
+    size_t cap = 0, n = 0;
+    for (;;) {
+        if (n + 1024 + 1 > cap) {
+            cap = cap ? cap * 2 : 4096;
+            if (cap > 1 << 20) {
+                snprintf(err, errlen, "%s is too large for a key file", path);
+                goto fail;
+            }
+            unsigned char *nb = realloc(buf, cap);
+            if (!nb)
+                goto fail;
+            buf = nb;
+        }
+        size_t got = fread(buf + n, 1, cap - n - 1, f);
+        n += got;
+        if (got == 0)
+            break;
+    }
+    if (ferror(f) || n == 0) {
+        snprintf(err, errlen, "cannot read %s", path);
+        goto fail;
+    }
+    fclose(f);
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+fail:
+    fclose(f);
+    free(buf);
+    return NULL;
+}
+
+bool token_keys_load(struct token_keys *k, const char *private_path, const char *public_path, char *err,
+                     size_t errlen)
+{
+    memset(k, 0, sizeof *k);
+    if (private_path && !(k->private_pem = read_file(private_path, &k->private_len, err, errlen)))
+        return false;
+    if (!(k->public_pem = read_file(public_path, &k->public_len, err, errlen))) {
+        token_keys_free(k);
+        return false;
+    }
+    return true;
+}
+
+void token_keys_free(struct token_keys *k)
+{
+    free(k->private_pem);
+    free(k->public_pem);
+    memset(k, 0, sizeof *k);
+}
+
+char *token_sign_access(const struct token_keys *k, struct claims *c, time_t now, long ttl)
+{
+    jwt_t *jwt = NULL;
+    char *out = NULL;
+    if (!k->private_pem || !crypto_random_hex16(c->jti) || jwt_new(&jwt) != 0)
+        return NULL;
+    c->iat = now;
+    c->exp = now + ttl;
+    int rc = jwt_add_grant_int(jwt, "sub", (long)c->sub);
+    rc |= jwt_add_grant(jwt, "role", role_name(c->role));
+    if (c->clinic_id)
+        rc |= jwt_add_grant_int(jwt, "clinic_id", (long)c->clinic_id);
+    if (c->doctor_id)
+        rc |= jwt_add_grant_int(jwt, "doctor_id", (long)c->doctor_id);
+    if (c->patient_id)
+        rc |= jwt_add_grant_int(jwt, "patient_id", (long)c->patient_id);
+    rc |= jwt_add_grant_int(jwt, "iat", (long)c->iat);
+    rc |= jwt_add_grant_int(jwt, "exp", (long)c->exp);
+    rc |= jwt_add_grant(jwt, "jti", c->jti);
+    rc |= jwt_add_grant(jwt, "typ", "access");
+    rc |= jwt_set_alg(jwt, JWT_ALG_ES256, k->private_pem, (int)k->private_len);
+    if (rc == 0)
+        out = jwt_encode_str(jwt);
+    jwt_free(jwt);
+    return out;
+}
+
+/* Checks that the header segment names exactly ES256 before libjwt sees the token. */
+static bool header_alg_is_es256(const char *token)
+{
+    const char *dot = strchr(token, '.');
+    if (!dot || dot == token || dot - token > 512)
+        return false;
+    char seg[513];
+    unsigned char raw[400];
+    memcpy(seg, token, (size_t)(dot - token));
+    seg[dot - token] = '\0';
+    long n = crypto_b64url_decode(seg, raw, sizeof raw);
+    if (n <= 0)
+        return false;
+    json_t *h = json_loadb((const char *)raw, (size_t)n, 0, NULL);
+    const char *alg = json_string_value(json_object_get(h, "alg"));
+    bool ok = alg && strcmp(alg, "ES256") == 0;
+    json_decref(h);
+    return ok;
+}
+
+/* Reads an integer claim; returns false when missing. */
+static bool grant_int(jwt_t *jwt, const char *name, long *out)
+{
+    errno = 0;
+    long v = jwt_get_grant_int(jwt, name);
+    if (errno == ENOENT || errno == EINVAL)
+        return false;
+    *out = v;
+    return true;
+}
+
+enum token_result token_verify_access(const struct token_keys *k, const char *token, time_t now,
+                                      struct claims *out)
+{
+    size_t len = strnlen(token, TOKEN_MAX_LEN + 1);
+    if (len == 0 || len > TOKEN_MAX_LEN)
+        return TOKEN_MALFORMED;
+    int dots = 0;
+    for (size_t i = 0; i < len; i++)
+        if (token[i] == '.')
+            dots++;
+    if (dots != 2)
+        return TOKEN_MALFORMED;
+    if (!header_alg_is_es256(token))
+        return TOKEN_BAD_ALG;
+
+    jwt_t *jwt = NULL;
+    if (jwt_decode(&jwt, token, k->public_pem, (int)k->public_len) != 0 || !jwt)
+        return TOKEN_BAD_SIGNATURE;
+    enum token_result res = TOKEN_BAD_CLAIMS;
+    if (jwt_get_alg(jwt) != JWT_ALG_ES256) {
+        res = TOKEN_BAD_ALG;
+        goto out;
+    }
+    struct claims c;
+    memset(&c, 0, sizeof c);
+    long sub, iat, exp, v;
+    const char *typ = jwt_get_grant(jwt, "typ");
+    const char *jti = jwt_get_grant(jwt, "jti");
+    if (!typ || strcmp(typ, "access") != 0 || !grant_int(jwt, "sub", &sub) || sub <= 0 ||
+        !grant_int(jwt, "iat", &iat) || !grant_int(jwt, "exp", &exp) || !jti || strlen(jti) > 32)
+        goto out;
+    c.role = role_parse(jwt_get_grant(jwt, "role"));
+    if (!c.role)
+        goto out;
+    if ((time_t)exp <= now) {
+        res = TOKEN_EXPIRED;
+        goto out;
+    }
+    if ((time_t)iat > now + CLOCK_SKEW)
+        goto out;
+    c.sub = sub;
+    c.iat = (time_t)iat;
+    c.exp = (time_t)exp;
+    snprintf(c.jti, sizeof c.jti, "%s", jti);
+    if (grant_int(jwt, "clinic_id", &v))
+        c.clinic_id = v;
+    if (grant_int(jwt, "doctor_id", &v))
+        c.doctor_id = v;
+    if (grant_int(jwt, "patient_id", &v))
+        c.patient_id = v;
+    if ((c.role == ROLE_RECEPTIONIST || c.role == ROLE_DOCTOR || c.role == ROLE_PATIENT) && c.clinic_id <= 0)
+        goto out;
+    if ((c.role == ROLE_DOCTOR && c.doctor_id <= 0) || (c.role == ROLE_PATIENT && c.patient_id <= 0))
+        goto out;
+    *out = c;
+    res = TOKEN_OK;
+out:
+    jwt_free(jwt);
+    return res;
+}

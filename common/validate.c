@@ -1,0 +1,285 @@
+/* validate: see validate.h. */
+#include "validate.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+bool valid_cpf_digits(const char *d)
+{
+    if (strlen(d) != 11)
+        return false;
+    for (int i = 0; i < 11; i++)
+        if (!isdigit((unsigned char)d[i]))
+            return false;
+    bool all_same = true;
+    for (int i = 1; i < 11; i++)
+        if (d[i] != d[0])
+            all_same = false;
+    if (all_same)
+        return false; /* 000.000.000-00 and friends pass the arithmetic but are invalid */
+    for (int check = 9; check <= 10; check++) {
+        int sum = 0;
+        for (int i = 0; i < check; i++)
+            sum += (d[i] - '0') * (check + 1 - i);
+        int digit = (sum * 10) % 11;
+        if (digit == 10)
+            digit = 0;
+        if (digit != d[check] - '0')
+            return false;
+    }
+    return true;
+}
+
+bool normalize_cpf(const char *in, char out[12])
+{
+    size_t n = 0;
+    for (const char *p = in; *p; p++) {
+        if (isdigit((unsigned char)*p)) {
+            if (n == 11)
+                return false;
+            out[n++] = *p;
+        } else if (*p != '.' && *p != '-' && *p != ' ') {
+            return false;
+        }
+    }
+    out[n] = '\0';
+    return n == 11;
+}
+
+bool valid_email(const char *s)
+{
+    size_t len = strlen(s);
+    if (len < 3 || len > 254)
+        return false;
+    const char *at = strchr(s, '@');
+    if (!at || at == s || strchr(at + 1, '@') || at - s > 64)
+        return false;
+    for (const char *p = s; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c <= ' ' || c == 0x7f || c == '"' || c == '(' || c == ')' || c == ',' || c == ':' ||
+            c == ';' || c == '<' || c == '>' || c == '[' || c == '\\' || c == ']')
+            return false;
+    }
+    const char *domain = at + 1;
+    const char *dot = strrchr(domain, '.');
+    if (!dot || dot == domain || dot[1] == '\0' || strstr(domain, "..") || domain[strlen(domain) - 1] == '.')
+        return false;
+    return true;
+}
+
+bool parse_date(const char *s, int *y, int *m, int *d)
+{
+    if (strlen(s) != 10 || s[4] != '-' || s[7] != '-')
+        return false;
+    for (int i = 0; i < 10; i++)
+        if (i != 4 && i != 7 && !isdigit((unsigned char)s[i]))
+            return false;
+    int yy = atoi(s), mm = atoi(s + 5), dd = atoi(s + 8);
+    static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (yy < 1 || mm < 1 || mm > 12 || dd < 1)
+        return false;
+    int max = mdays[mm - 1];
+    if (mm == 2 && ((yy % 4 == 0 && yy % 100 != 0) || yy % 400 == 0))
+        max = 29;
+    if (dd > max)
+        return false;
+    *y = yy;
+    *m = mm;
+    *d = dd;
+    return true;
+}
+
+bool valid_phone(const char *s)
+{
+    size_t len = strlen(s), digits = 0;
+    if (len < 8 || len > 20)
+        return false;
+    for (const char *p = s; *p; p++) {
+        if (isdigit((unsigned char)*p))
+            digits++;
+        else if (!strchr(" +()-", *p))
+            return false;
+    }
+    const char *plus = strchr(s, '+');
+    if (plus && (plus != s || strchr(s + 1, '+')))
+        return false;
+    return digits >= 8;
+}
+
+bool valid_timezone_name(const char *s)
+{
+    size_t len = strlen(s);
+    if (len == 0 || len > 64 || s[0] == '/' || s[len - 1] == '/' || strstr(s, "//") || strstr(s, ".."))
+        return false;
+    for (const char *p = s; *p; p++)
+        if (!isalnum((unsigned char)*p) && !strchr("/_+-", *p))
+            return false;
+    return isalpha((unsigned char)s[0]);
+}
+
+bool valid_currency(const char *s)
+{
+    return strlen(s) == 3 && isupper((unsigned char)s[0]) && isupper((unsigned char)s[1]) &&
+           isupper((unsigned char)s[2]);
+}
+
+size_t utf8_length(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        if (((unsigned char)*s & 0xC0) != 0x80)
+            n++;
+    return n;
+}
+
+/* Returns a newly allocated copy of s without leading/trailing white space. */
+static char *trimmed_copy(const char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    size_t len = strlen(s);
+    while (len > 0 && isspace((unsigned char)s[len - 1]))
+        len--;
+    char *out = malloc(len + 1);
+    if (out) {
+        memcpy(out, s, len);
+        out[len] = '\0';
+    }
+    return out;
+}
+
+static bool date_in_past_range(int y, int m, int d)
+{
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    long given = (long)y * 10000 + m * 100 + d;
+    long today = (long)(tm.tm_year + 1900) * 10000 + (tm.tm_mon + 1) * 100 + tm.tm_mday;
+    return given >= 19000101 && given <= today;
+}
+
+static const struct field_spec *find_spec(const struct field_spec *specs, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(specs[i].name, name) == 0)
+            return &specs[i];
+    return NULL;
+}
+
+/* Checks and normalises a string-typed value; returns NULL when valid, else the reason. */
+static const char *check_string(json_t *obj, const struct field_spec *f, const char *raw)
+{
+    char *s = trimmed_copy(raw);
+    if (!s)
+        return "could not be processed";
+    const char *why = NULL;
+    size_t len = utf8_length(s);
+    char cpf[12];
+    int y, m, d;
+
+    switch (f->type) {
+    case FT_STRING:
+        if (f->min && (long long)len < f->min)
+            why = f->min == 1 ? "must not be empty" : "is too short";
+        else if (f->max && (long long)len > f->max)
+            why = "is too long";
+        break;
+    case FT_EMAIL:
+        if (!valid_email(s))
+            why = "must be a valid e-mail address";
+        else if (f->max && (long long)len > f->max)
+            why = "is too long";
+        else if (f->flags & FF_LOWER)
+            for (char *p = s; *p; p++)
+                *p = (char)tolower((unsigned char)*p);
+        break;
+    case FT_DATE:
+        if (!parse_date(s, &y, &m, &d))
+            why = "must be a date YYYY-MM-DD";
+        else if ((f->flags & FF_PAST) && !date_in_past_range(y, m, d))
+            why = "must be a date between 1900-01-01 and today";
+        break;
+    case FT_ENUM:
+        why = "must be one of the allowed values";
+        for (const char *const *c = f->choices; c && *c; c++)
+            if (strcmp(*c, s) == 0)
+                why = NULL;
+        break;
+    case FT_CPF:
+        if (!normalize_cpf(s, cpf))
+            why = "must have 11 digits";
+        else if (!valid_cpf_digits(cpf))
+            why = "has invalid check digits";
+        else
+            strcpy(s, cpf); /* cpf is never longer than s */
+        break;
+    case FT_PHONE:
+        if (!valid_phone(s))
+            why = "must be a phone number with at least 8 digits";
+        break;
+    case FT_TIMEZONE:
+        if (!valid_timezone_name(s))
+            why = "must be an IANA time zone name such as America/Sao_Paulo";
+        break;
+    case FT_CURRENCY:
+        if (!valid_currency(s))
+            why = "must be an ISO 4217 code such as BRL";
+        break;
+    default:
+        why = "has an unexpected type";
+    }
+    if (!why)
+        json_object_set_new(obj, f->name, json_string(s));
+    free(s);
+    return why;
+}
+
+static const char *check_value(json_t *obj, const struct field_spec *f, json_t *v)
+{
+    if (json_is_null(v))
+        return (f->flags & FF_NULLABLE) ? NULL : "must not be null";
+    switch (f->type) {
+    case FT_INT:
+        if (!json_is_integer(v))
+            return "must be an integer";
+        if (f->min == 0 && f->max == 0)
+            return json_integer_value(v) > 0 ? NULL : "must be a positive integer";
+        if (json_integer_value(v) < f->min || json_integer_value(v) > f->max)
+            return "is out of range";
+        return NULL;
+    case FT_BOOL:
+        return json_is_boolean(v) ? NULL : "must be true or false";
+    default:
+        if (!json_is_string(v))
+            return "must be a string";
+        return check_string(obj, f, json_string_value(v));
+    }
+}
+
+bool validate_object(json_t *obj, const struct field_spec *specs, size_t nspecs, bool partial,
+                     json_t *errors)
+{
+    size_t before = json_object_size(errors);
+    const char *key;
+    json_t *value;
+    void *tmp;
+
+    json_object_foreach_safe(obj, tmp, key, value) {
+        const struct field_spec *f = find_spec(specs, nspecs, key);
+        if (!f) {
+            json_object_set_new(errors, key, json_string("is not a known field"));
+            continue;
+        }
+        const char *why = check_value(obj, f, value);
+        if (why)
+            json_object_set_new(errors, key, json_string(why));
+    }
+    if (!partial)
+        for (size_t i = 0; i < nspecs; i++)
+            if ((specs[i].flags & FF_REQUIRED) && !json_object_get(obj, specs[i].name))
+                json_object_set_new(errors, specs[i].name, json_string("is required"));
+    return json_object_size(errors) == before;
+}

@@ -1,0 +1,60 @@
+/* validate: pure validators (CPF, e-mail, dates, phone, time-zone names, currency) and the
+ * declarative checker for JSON request bodies.
+ *
+ * A body is described by a table of field_spec rows; validate_object() checks every row and
+ * every key of the object, collecting one message per bad field into an errors object so a
+ * single 422 lists them all. It also normalises accepted values in place (strings trimmed,
+ * CPF punctuation removed, e-mail lower-cased where asked). Nothing here touches the database. */
+#ifndef CLINIC_VALIDATE_H
+#define CLINIC_VALIDATE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+enum field_type {
+    FT_STRING,   /* min/max are lengths in characters (after trimming) */
+    FT_INT,      /* min/max are bounds (0,0 = any positive id) */
+    FT_BOOL,
+    FT_DATE,     /* YYYY-MM-DD, a real calendar date; FF_PAST: not after today (UTC) */
+    FT_EMAIL,    /* <= 254 chars, one '@', a dotted domain; FF_LOWER lower-cases it */
+    FT_ENUM,     /* one of choices (NULL-terminated) */
+    FT_CPF,      /* Brazilian CPF: 11 digits with check digits; '.', '-' and spaces accepted */
+    FT_PHONE,    /* 8..20 chars of digits, spaces, "+()-", at least 8 digits */
+    FT_TIMEZONE, /* IANA-shaped name (existence is checked by the database) */
+    FT_CURRENCY, /* three upper-case letters */
+};
+
+#define FF_REQUIRED 1u /* must be present (on create) */
+#define FF_NULLABLE 2u /* JSON null accepted */
+#define FF_LOWER 4u    /* lower-case the string */
+#define FF_PAST 8u     /* dates: not in the future, not before 1900 */
+
+struct field_spec {
+    const char *name;
+    enum field_type type;
+    unsigned flags;
+    long long min, max;
+    const char *const *choices;
+};
+
+/* Checks obj against specs. Adds "field": "reason" to errors (an object owned by the caller) for
+ * each problem, including unknown keys. When partial is true FF_REQUIRED is ignored (PATCH).
+ * Returns true when no error was added. */
+bool validate_object(json_t *obj, const struct field_spec *specs, size_t nspecs, bool partial,
+                     json_t *errors);
+
+/* Pure validators. */
+bool valid_cpf_digits(const char *digits11);
+/* Copies the digits of in (allowing '.', '-', ' ') to out[12]; false unless exactly 11 digits. */
+bool normalize_cpf(const char *in, char out[12]);
+bool valid_email(const char *s);
+/* Parses YYYY-MM-DD; fills y/m/d; false for malformed or impossible dates. */
+bool parse_date(const char *s, int *y, int *m, int *d);
+bool valid_phone(const char *s);
+bool valid_timezone_name(const char *s);
+bool valid_currency(const char *s);
+/* Number of UTF-8 characters in s (s is valid UTF-8, as jansson guarantees). */
+size_t utf8_length(const char *s);
+
+#endif
