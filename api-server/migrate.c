@@ -117,7 +117,8 @@ static bool run(PGconn *conn, const char *dir, bool apply)
     int n = load_dir(dir, list);
     if (n < 0)
         return false;
-    bool ok = exec_ok(conn, "SELECT pg_advisory_lock(" LOCK_KEY ")") &&
+    bool ok = exec_ok(conn, "SET client_min_messages = warning") &&
+              exec_ok(conn, "SELECT pg_advisory_lock(" LOCK_KEY ")") &&
               exec_ok(conn, "CREATE TABLE IF NOT EXISTS schema_migrations ("
                             " name text PRIMARY KEY, checksum text NOT NULL,"
                             " applied_at timestamptz NOT NULL DEFAULT now())");

@@ -124,6 +124,7 @@ CREATE INDEX patients_name_order_idx ON patients (clinic_id, lower(full_name), i
 CREATE INDEX patients_name_trgm_idx ON patients USING gin (lower(full_name) gin_trgm_ops);
 CREATE INDEX patients_phone_trgm_idx ON patients USING gin (phone_digits gin_trgm_ops);
 CREATE INDEX patients_email_trgm_idx ON patients USING gin (lower(email) gin_trgm_ops);
+CREATE INDEX patients_cpf_trgm_idx ON patients USING gin (cpf gin_trgm_ops);
 CREATE TRIGGER patients_touch BEFORE UPDATE ON patients FOR EACH ROW EXECUTE FUNCTION touch_updated_at();
 
 CREATE TABLE refresh_tokens (
