@@ -61,8 +61,9 @@ static int load_dir(const char *dir, struct migration *out)
         if (regexec(&re, e->d_name, 0, NULL, 0) != 0 || strlen(e->d_name) >= sizeof out[n].name)
             continue;
         char path[1024];
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        snprintf(out[n].name, sizeof out[n].name, "%s", e->d_name);
+        if (snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= (int)sizeof path)
+            continue;
+        memcpy(out[n].name, e->d_name, strlen(e->d_name) + 1); /* length checked above */
         out[n].sql = slurp(path);
         if (!out[n].sql) {
             log_error("cannot read %s", path);

@@ -1,0 +1,400 @@
+#!/usr/bin/env bash
+# Runs every test suite (what `make test` runs): unit tests, spec lint, compose check, and the HTTP API suite
+# against a throwaway PostgreSQL, once with the normal build and once with the sanitizer build.
+# Last line: "N passed, N failed"; the exit status is non-zero when anything failed.
+#
+# Environment:
+#   TEST_FILTER       only run API tests whose name matches this pattern (node --test-name-pattern)
+#   TEST_SANITIZE=0   skip the sanitizer pass
+#   TEST_CONCURRENCY  API test files run at the same time (default 1)
+#   KEEP_TMP=1        keep the temporary directory (cluster, keys, server logs) for inspection
+#   TMPDIR            where the temporary directory is created (default /tmp)
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$REPO"
+
+PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+export PG_BIN
+HEALTH_TIMEOUT=10
+SAN_HEALTH_TIMEOUT=30
+STOP_TIMEOUT=10
+
+passed=0
+failed=0
+finished=0
+tmp=
+pg_dir=
+pg_port=
+server_pid=
+
+pass() { passed=$((passed + ${2:-1})); echo "PASS: $1"; }
+fail() { failed=$((failed + ${2:-1})); echo "FAIL: $1"; }
+section() { printf '\n=== %s ===\n' "$*"; }
+
+# kill_server: stop the background server, if any, without judging how it exits.
+kill_server() {
+  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
+    kill -TERM "$server_pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+  fi
+  server_pid=
+}
+
+cleanup() {
+  kill_server
+  if [ -n "$pg_dir" ] && [ -d "$pg_dir" ]; then
+    bash scripts/pg.sh stop "$pg_dir" >/dev/null 2>&1 || true
+  fi
+  if [ -n "$tmp" ] && [ -d "$tmp" ]; then
+    if [ "${KEEP_TMP:-0}" = 1 ]; then
+      echo "test.sh: temporary files kept in $tmp"
+    else
+      rm -rf -- "$tmp"
+    fi
+  fi
+}
+
+on_exit() {
+  local rc=$?
+  set +e
+  trap '' PIPE INT TERM HUP
+  if [ "$finished" -eq 0 ]; then
+    fail "test.sh stopped early (status $rc)"
+  fi
+  cleanup
+  echo
+  echo "$passed passed, $failed failed"
+  if [ "$failed" -eq 0 ]; then exit 0; fi
+  exit 1
+}
+trap on_exit EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+trap 'exit 141' PIPE
+
+# --- helpers for the server phases -----------------------------------------------------------------------------
+
+# db_env: the environment every api-server command of a phase gets (besides the sanitizer options).
+db_env=()
+set_db_env() { # set_db_env API_PORT
+  db_env=(
+    "DATABASE_URL=$database_url"
+    "API_LISTEN=127.0.0.1:$1"
+    "JWT_PRIVATE_KEY_FILE=$tmp/keys/jwt-private.pem"
+    "JWT_PUBLIC_KEY_FILE=$tmp/keys/jwt-public.pem"
+    "LOG_LEVEL=warning"
+    "MIGRATIONS_DIR=$REPO/sql"
+  )
+}
+
+# run_cmd LABEL LOG BIN ARGS...: run an api-server command with db_env and san_env, output into LOG.
+san_env=()
+run_cmd() {
+  local label=$1 log=$2
+  shift 2
+  if env "${db_env[@]}" "${san_env[@]}" "$@" >"$log" 2>&1; then
+    return 0
+  fi
+  echo "test.sh: $label failed; output:"
+  tail -n 40 "$log"
+  return 1
+}
+
+# Row count of every table except audit ones (audit rows may legitimately be added by any command).
+row_counts() {
+  "$PG_BIN/psql" -X -q -At -v ON_ERROR_STOP=1 -h "$pg_dir" -p "$pg_port" -U postgres -d clinic <<'SQL'
+SELECT format('%I.%I', table_schema, table_name) || ' ' ||
+       (xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM %I.%I', table_schema, table_name),
+                                            false, true, '')))[1]::text
+  FROM information_schema.tables
+ WHERE table_schema NOT IN ('pg_catalog', 'information_schema') AND table_type = 'BASE TABLE'
+   AND table_name !~ 'audit'
+ ORDER BY 1;
+SQL
+}
+
+# Schema of database clinic, without the random \restrict keys newer pg_dump versions add.
+schema_dump() {
+  "$PG_BIN/pg_dump" -s -h "$pg_dir" -p "$pg_port" -U postgres clinic | sed '/^\\\(un\)\{0,1\}restrict /d'
+}
+
+# prepare_db LABEL BIN: migrate twice (second must change nothing), seed twice (second must add nothing).
+prepare_db() {
+  local label=$1 bin=$2 logdir=$tmp/$1
+  mkdir -p "$logdir"
+  if ! run_cmd "$label: migrate" "$logdir/migrate-1.log" "$bin" migrate; then
+    fail "$label: migrate"
+    return 1
+  fi
+  schema_dump >"$logdir/schema-1.sql"
+  if run_cmd "$label: second migrate" "$logdir/migrate-2.log" "$bin" migrate; then
+    schema_dump >"$logdir/schema-2.sql"
+    if cmp -s "$logdir/schema-1.sql" "$logdir/schema-2.sql"; then
+      pass "$label: second migrate is a no-op"
+    else
+      fail "$label: second migrate changed the schema"
+      diff -u "$logdir/schema-1.sql" "$logdir/schema-2.sql" | head -n 40 || true
+    fi
+  else
+    fail "$label: second migrate exits 0"
+  fi
+  if ! run_cmd "$label: seed-demo" "$logdir/seed-1.log" "$bin" seed-demo; then
+    fail "$label: seed-demo"
+    return 1
+  fi
+  row_counts >"$logdir/rows-1.txt"
+  if run_cmd "$label: second seed-demo" "$logdir/seed-2.log" "$bin" seed-demo; then
+    row_counts >"$logdir/rows-2.txt"
+    if cmp -s "$logdir/rows-1.txt" "$logdir/rows-2.txt"; then
+      pass "$label: second seed-demo is idempotent"
+    else
+      fail "$label: second seed-demo changed row counts"
+      diff -u "$logdir/rows-1.txt" "$logdir/rows-2.txt" | head -n 40 || true
+    fi
+  else
+    fail "$label: second seed-demo exits 0"
+  fi
+}
+
+# start_server LABEL BIN PORT TIMEOUT: start "BIN serve" in the background and wait for GET /healthz.
+start_server() {
+  local label=$1 bin=$2 port=$3 timeout=$4 log=$tmp/$1/server.log
+  env "${db_env[@]}" "${san_env[@]}" "$bin" serve >"$log" 2>&1 &
+  server_pid=$!
+  local deadline=$((SECONDS + timeout))
+  while [ "$SECONDS" -lt "$deadline" ]; do
+    if curl -fsS --max-time 1 -o /dev/null "http://127.0.0.1:$port/healthz" 2>/dev/null; then
+      return 0
+    fi
+    if ! kill -0 "$server_pid" 2>/dev/null; then
+      local st=0
+      wait "$server_pid" || st=$?
+      server_pid=
+      fail "$label: server exited during startup (status $st)"
+      echo "--- last lines of $log"
+      tail -n 40 "$log"
+      return 1
+    fi
+    sleep 0.2
+  done
+  fail "$label: GET /healthz did not answer within ${timeout} s"
+  kill_server
+  echo "--- last lines of $log"
+  tail -n 40 "$log"
+  return 1
+}
+
+# stop_server LABEL TIMEOUT: SIGTERM, then the server must exit with status 0 within TIMEOUT seconds.
+stop_server() {
+  local label=$1 timeout=$2 pid=$server_pid st=0
+  kill -TERM "$pid" 2>/dev/null || true
+  local deadline=$((SECONDS + timeout))
+  while kill -0 "$pid" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.1; done
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    server_pid=
+    fail "$label: server still running ${timeout} s after SIGTERM (killed)"
+    return
+  fi
+  wait "$pid" || st=$?
+  server_pid=
+  if [ "$st" -eq 0 ]; then
+    pass "$label: server exits 0 on SIGTERM"
+  else
+    fail "$label: server exited with status $st after SIGTERM"
+    tail -n 20 "$tmp/$label/server.log"
+  fi
+}
+
+# api_suite LABEL PORT BIN: the node API tests against the running server (BIN is what they may run directly).
+api_suite() {
+  local label=$1 port=$2 bin=$3 tap=$tmp/$1/api.tap st=0
+  if [ ! -d tests/api ]; then
+    fail "$label: tests/api is missing"
+    return
+  fi
+  local -a args=(--test "--test-concurrency=${TEST_CONCURRENCY:-1}"
+    --test-reporter=spec --test-reporter-destination=stdout
+    --test-reporter=tap "--test-reporter-destination=$tap")
+  if [ -n "${TEST_FILTER:-}" ]; then
+    args+=("--test-name-pattern=$TEST_FILTER")
+  fi
+  env "${db_env[@]}" "${san_env[@]}" API_URL="http://127.0.0.1:$port" REPO_ROOT="$REPO" API_BIN="$bin" \
+    node "${args[@]}" tests/api/ || st=$?
+  local p f c
+  p=$(sed -n 's/^# pass \([0-9][0-9]*\)$/\1/p' "$tap" 2>/dev/null | tail -n 1)
+  f=$(sed -n 's/^# fail \([0-9][0-9]*\)$/\1/p' "$tap" 2>/dev/null | tail -n 1)
+  c=$(sed -n 's/^# cancelled \([0-9][0-9]*\)$/\1/p' "$tap" 2>/dev/null | tail -n 1)
+  if [ -z "$p" ] || [ -z "$f" ]; then
+    fail "$label: node test runner gave no summary (status $st)"
+    f=1
+  else
+    f=$((f + ${c:-0}))
+    passed=$((passed + p))
+    failed=$((failed + f))
+    echo "$label: API tests: $p passed, $f failed"
+    if [ "$st" -ne 0 ] && [ "$f" -eq 0 ]; then
+      fail "$label: node test runner exited with status $st"
+      f=1
+    fi
+  fi
+  if [ "$f" -ne 0 ]; then
+    echo "--- last lines of the server log ($tmp/$label/server.log)"
+    tail -n 60 "$tmp/$label/server.log" || true
+  fi
+}
+
+# --- a. build and unit tests ------------------------------------------------------------------------------------
+section "build and unit tests"
+built=1
+if ! make -s all unit-tests; then
+  fail "make all unit-tests"
+  built=0
+fi
+shopt -s nullglob
+unit_bins=(build/tests/test_*)
+shopt -u nullglob
+if [ "${#unit_bins[@]}" -eq 0 ]; then
+  echo "no unit test binaries in build/tests"
+fi
+for t in "${unit_bins[@]}"; do
+  if [ ! -f "$t" ] || [ ! -x "$t" ]; then continue; fi
+  st=0
+  out=$(CMOCKA_MESSAGE_OUTPUT=stdout timeout 300 "$t" 2>&1) || st=$?
+  p=$(sed -n 's/^\[  PASSED  \] \([0-9][0-9]*\) test.*/\1/p' <<<"$out" | awk '{s += $1} END {print s + 0}')
+  f=$(sed -n 's/^\[  FAILED  \] \([0-9][0-9]*\) test.*/\1/p' <<<"$out" | awk '{s += $1} END {print s + 0}')
+  note=
+  if [ "$st" -ge 124 ] || { [ "$st" -ne 0 ] && [ "$f" -eq 0 ]; }; then
+    f=$((f + 1))
+    case "$st" in
+      124) note=" (timed out)" ;;
+      *) note=" (exit status $st)" ;;
+    esac
+  fi
+  passed=$((passed + p))
+  failed=$((failed + f))
+  echo "${t##*/}: $p passed, $f failed$note"
+  if [ "$f" -ne 0 ]; then
+    printf '%s\n' "$out"
+  fi
+done
+
+# --- b. node packages of the test suites ------------------------------------------------------------------------
+section "test dependencies"
+if [ ! -f tests/package.json ]; then
+  fail "tests/package.json is missing: the API test suite and the spec linter cannot be installed"
+elif [ ! -f tests/package-lock.json ]; then
+  fail "tests/package-lock.json is missing (create it with: npm install --prefix tests)"
+elif [ ! -d tests/node_modules ] || [ tests/package-lock.json -nt tests/node_modules/.package-lock.json ] ||
+     [ tests/package.json -nt tests/node_modules/.package-lock.json ]; then
+  if npm ci --prefix tests --no-audit --no-fund --loglevel=error; then
+    echo "installed tests/node_modules"
+  else
+    fail "npm ci --prefix tests"
+  fi
+else
+  echo "tests/node_modules is up to date"
+fi
+
+# --- c. OpenAPI lint and compose file ---------------------------------------------------------------------------
+section "openapi.yaml and docker-compose.yml"
+redocly=tests/node_modules/.bin/redocly
+if [ ! -f openapi.yaml ]; then
+  fail "openapi.yaml is missing"
+elif [ ! -x "$redocly" ]; then
+  fail "redocly lint: $redocly not installed (@redocly/cli belongs in tests/package.json)"
+elif out=$(REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true NO_COLOR=1 \
+             timeout 120 "$redocly" lint openapi.yaml 2>&1); then
+  pass "redocly lint openapi.yaml"
+else
+  printf '%s\n' "$out"
+  fail "redocly lint openapi.yaml"
+fi
+if ! command -v docker-compose >/dev/null 2>&1; then
+  fail "docker-compose config: docker-compose is not installed (scripts/deps.sh test)"
+elif out=$(docker-compose -f docker-compose.yml config -q 2>&1); then
+  pass "docker-compose config"
+else
+  printf '%s\n' "$out"
+  fail "docker-compose config"
+fi
+
+# --- d. API suite against a throwaway cluster -------------------------------------------------------------------
+section "API tests"
+if [ "$built" -eq 0 ] || [ ! -x build/api-server ]; then
+  fail "API tests not run: build/api-server was not built"
+  finished=1
+  exit
+fi
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/clinic-test.XXXXXX")
+chmod 711 "$tmp" # the cluster runs as the postgres user when we are root: it must reach $tmp/pg
+pg_dir=$tmp/pg
+mapfile -t ports < <(bash scripts/free-port.sh 3)
+pg_port=${ports[0]}
+api_port=${ports[1]}
+san_port=${ports[2]}
+
+if ! bash scripts/pg.sh init "$pg_dir" --fast >/dev/null || ! bash scripts/pg.sh start "$pg_dir" "$pg_port"; then
+  fail "API tests not run: the throwaway PostgreSQL cluster did not start"
+  finished=1
+  exit
+fi
+database_url=$(bash scripts/pg.sh url "$pg_dir" "$pg_port")
+bash scripts/keys.sh "$tmp/keys" >/dev/null
+
+set_db_env "$api_port"
+san_env=()
+if prepare_db api "$REPO/build/api-server"; then
+  if start_server api "$REPO/build/api-server" "$api_port" "$HEALTH_TIMEOUT"; then
+    api_suite api "$api_port" "$REPO/build/api-server"
+    stop_server api "$STOP_TIMEOUT"
+  fi
+fi
+
+# --- e. the same with the sanitizer build -----------------------------------------------------------------------
+section "API tests with sanitizers"
+if [ "${TEST_SANITIZE:-1}" = 0 ]; then
+  echo "skipped (TEST_SANITIZE=0)"
+elif ! make -s SANITIZE=1 || [ ! -x build/san/api-server ]; then
+  fail "sanitizer build (make SANITIZE=1 -> build/san/api-server)"
+elif ! bash scripts/pg.sh reset "$pg_dir" "$pg_port"; then
+  fail "sanitizer pass not run: could not recreate database clinic"
+else
+  san_logs=$tmp/sanitizers
+  mkdir -p "$san_logs"
+  san_env=(
+    "ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:log_path=$san_logs/asan"
+    "UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=0:log_path=$san_logs/ubsan"
+  )
+  # Known third-party leaks can be listed in tests/lsan.supp.
+  if [ -f tests/lsan.supp ]; then
+    san_env+=("LSAN_OPTIONS=suppressions=$REPO/tests/lsan.supp:print_suppressions=0")
+  fi
+  set_db_env "$san_port"
+  if prepare_db san "$REPO/build/san/api-server"; then
+    if start_server san "$REPO/build/san/api-server" "$san_port" "$SAN_HEALTH_TIMEOUT"; then
+      api_suite san "$san_port" "$REPO/build/san/api-server"
+      stop_server san "$STOP_TIMEOUT"
+    fi
+  fi
+  shopt -s nullglob
+  reports=("$san_logs"/asan.* "$san_logs"/ubsan.*)
+  shopt -u nullglob
+  if [ "${#reports[@]}" -eq 0 ]; then
+    pass "no sanitizer reports"
+  else
+    fail "sanitizer reports: ${#reports[@]} file(s)"
+    for r in "${reports[@]}"; do
+      echo "--- $r"
+      head -n 80 "$r"
+    done
+  fi
+fi
+
+finished=1

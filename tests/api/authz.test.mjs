@@ -1,0 +1,300 @@
+// Authorization matrix (one entry per operation of openapi.yaml, checked both ways) and the
+// clinic / own-record visibility rules.
+import assert from 'node:assert/strict';
+import { before, describe, test } from 'node:test';
+
+import {
+  asAdmin,
+  createClinic,
+  createPatient,
+  createStaff,
+  expectError,
+  expectStatus,
+  freshEmail,
+  get,
+  listAll,
+  login,
+  openapiOperations,
+  operationKey,
+  patch,
+  patientSession,
+  post,
+  request,
+  staffSession,
+  uniq,
+} from '../lib/api.mjs';
+
+const A = 'allow';
+const D = 'deny';
+const CALLERS = ['public', 'ADMIN', 'RECEPTIONIST', 'DOCTOR', 'PATIENT'];
+
+// Every caller allowed (public route).
+const PUBLIC = { public: A, ADMIN: A, RECEPTIONIST: A, DOCTOR: A, PATIENT: A };
+// Any authenticated role.
+const ANY = { public: D, ADMIN: A, RECEPTIONIST: A, DOCTOR: A, PATIENT: A };
+const only = (...roles) => Object.fromEntries(CALLERS.map((c) => [c, roles.includes(c) ? A : D]));
+const STAFF = only('ADMIN', 'RECEPTIONIST', 'DOCTOR');
+
+const ctx = {};
+
+// op: "METHOD /path/template"; roles: expected outcome per caller; ok: the status an allowed call
+// must get (the calls are built to succeed); req(role): {path, body} for that caller (async allowed).
+const TABLE = [
+  { op: 'GET /healthz', roles: PUBLIC, ok: 200, req: () => ({}) },
+  { op: 'GET /readyz', roles: PUBLIC, ok: 200, req: () => ({}) },
+
+  { op: 'POST /api/auth/login', roles: PUBLIC, ok: 200, req: () => ({ body: { email: ctx.recA.email, password: ctx.recA.password } }) },
+  {
+    op: 'POST /api/auth/refresh',
+    roles: PUBLIC,
+    ok: 200,
+    req: async () => ({ body: { refresh_token: (await login(ctx.recA.email, ctx.recA.password)).refresh_token } }),
+  },
+  { op: 'POST /api/auth/logout', roles: PUBLIC, ok: 204, req: () => ({ body: { refresh_token: `unknown-${uniq()}` } }) },
+  { op: 'GET /api/auth/me', roles: ANY, ok: 200, req: () => ({}) },
+  // A wrong current password: the call is allowed (422) and nobody's password changes.
+  {
+    op: 'POST /api/auth/password',
+    roles: ANY,
+    ok: 422,
+    req: () => ({ body: { current_password: 'wrong-current-password', new_password: 'another-password-123' } }),
+  },
+
+  { op: 'GET /api/clinics', roles: STAFF, ok: 200, req: () => ({}) },
+  { op: 'POST /api/clinics', roles: only('ADMIN'), ok: 201, req: () => ({ body: { name: `Authz ${uniq()}`, timezone: 'UTC' } }) },
+  { op: 'GET /api/clinics/{id}', roles: STAFF, ok: 200, req: () => ({ path: `/api/clinics/${ctx.A.id}` }) },
+  {
+    op: 'PATCH /api/clinics/{id}',
+    roles: only('ADMIN'),
+    ok: 200,
+    req: () => ({ path: `/api/clinics/${ctx.A.id}`, body: { name: `Authz A ${uniq()}` } }),
+  },
+  { op: 'DELETE /api/clinics/{id}', roles: only('ADMIN'), ok: 204, req: async () => ({ path: `/api/clinics/${(await createClinic()).id}` }) },
+
+  {
+    op: 'POST /api/users',
+    roles: only('ADMIN'),
+    ok: 201,
+    req: () => ({
+      body: { email: freshEmail('authz'), password: 'authz-password', full_name: 'Authz User', role: 'RECEPTIONIST', clinic_id: ctx.A.id },
+    }),
+  },
+  { op: 'GET /api/users', roles: only('ADMIN'), ok: 200, req: () => ({}) },
+  { op: 'GET /api/users/{id}', roles: only('ADMIN'), ok: 200, req: () => ({ path: `/api/users/${ctx.recA.id}` }) },
+  {
+    op: 'PATCH /api/users/{id}',
+    roles: only('ADMIN'),
+    ok: 200,
+    req: () => ({ path: `/api/users/${ctx.recA.id}`, body: { full_name: `Reception A ${uniq()}` } }),
+  },
+  {
+    op: 'POST /api/users/{id}/deactivate',
+    roles: only('ADMIN'),
+    ok: 200,
+    req: async () => ({ path: `/api/users/${(await createStaff('RECEPTIONIST', ctx.A.id)).id}/deactivate` }),
+  },
+
+  { op: 'GET /api/doctors', roles: ANY, ok: 200, req: () => ({}) },
+  { op: 'GET /api/doctors/{id}', roles: ANY, ok: 200, req: () => ({ path: `/api/doctors/${ctx.docA.user.doctor_id}` }) },
+  { op: 'PATCH /api/doctors/me', roles: only('DOCTOR'), ok: 200, req: () => ({ body: { specialty: `Authz ${uniq()}` } }) },
+  {
+    op: 'PATCH /api/doctors/{id}',
+    roles: only('ADMIN'),
+    ok: 200,
+    req: () => ({ path: `/api/doctors/${ctx.docA.user.doctor_id}`, body: { license_number: `CRM-${uniq()}` } }),
+  },
+
+  {
+    op: 'POST /api/patients',
+    roles: STAFF,
+    ok: 201,
+    req: (role) => ({ body: role === 'ADMIN' ? { full_name: `Authz ${uniq()}`, clinic_id: ctx.A.id } : { full_name: `Authz ${uniq()}` } }),
+  },
+  { op: 'GET /api/patients', roles: STAFF, ok: 200, req: () => ({}) },
+  { op: 'GET /api/patients/me', roles: only('PATIENT'), ok: 200, req: () => ({}) },
+  // The patient's own record: every role that may read patients gets it.
+  { op: 'GET /api/patients/{id}', roles: ANY, ok: 200, req: () => ({ path: `/api/patients/${ctx.patA.patient.id}` }) },
+  {
+    op: 'PATCH /api/patients/{id}',
+    roles: STAFF,
+    ok: 200,
+    req: () => ({ path: `/api/patients/${ctx.patA.patient.id}`, body: { medical_history: `authz ${uniq()}` } }),
+  },
+  {
+    op: 'POST /api/patients/{id}/account',
+    roles: only('ADMIN', 'RECEPTIONIST'),
+    ok: 201,
+    req: async () => {
+      const p = await createPatient(await asAdmin(), { clinic_id: ctx.A.id });
+      return { path: `/api/patients/${p.id}/account`, body: { email: freshEmail('authz-patient'), password: 'authz-password' } };
+    },
+  },
+
+  { op: 'GET /api/audit', roles: only('ADMIN'), ok: 200, req: () => ({}) },
+];
+
+const byKey = new Map(TABLE.map((e) => [operationKey(...e.op.split(' ')), e]));
+
+before(async () => {
+  const [admin, clinicA, clinicB] = await Promise.all([staffSession('ADMIN'), createClinic(), createClinic()]);
+  ctx.admin = admin;
+  ctx.A = clinicA;
+  ctx.B = clinicB;
+  [ctx.recA, ctx.docA, ctx.patA, ctx.recB, ctx.docB, ctx.patB, ctx.patientA2] = await Promise.all([
+    staffSession('RECEPTIONIST', clinicA.id),
+    staffSession('DOCTOR', clinicA.id, { specialty: 'General', license_number: 'CRM-A' }),
+    patientSession(clinicA.id),
+    staffSession('RECEPTIONIST', clinicB.id),
+    staffSession('DOCTOR', clinicB.id),
+    patientSession(clinicB.id),
+    createPatient(await asAdmin(), { clinic_id: clinicA.id, full_name: `Other A ${uniq()}` }),
+  ]);
+  ctx.tokens = {
+    public: undefined,
+    ADMIN: ctx.admin.access,
+    RECEPTIONIST: ctx.recA.access,
+    DOCTOR: ctx.docA.access,
+    PATIENT: ctx.patA.access,
+  };
+});
+
+describe('authorization matrix', () => {
+  test('the table has exactly the operations of openapi.yaml', () => {
+    const inSpec = new Set(openapiOperations().map((o) => o.key));
+    const missingFromTable = [...inSpec].filter((k) => !byKey.has(k)).sort();
+    const notInSpec = [...byKey.keys()].filter((k) => !inSpec.has(k)).sort();
+    assert.deepEqual({ missingFromTable, notInSpec }, { missingFromTable: [], notInSpec: [] });
+    assert.equal(byKey.size, TABLE.length, 'duplicate entries in the table');
+  });
+
+  test('x-roles in openapi.yaml agree with the table', () => {
+    const mismatches = [];
+    for (const o of openapiOperations()) {
+      const entry = byKey.get(o.key);
+      if (!entry) continue; // reported by the test above
+      const xr = o.op['x-roles'];
+      if (!Array.isArray(xr)) {
+        mismatches.push(`${o.key}: x-roles missing`);
+        continue;
+      }
+      const declared = xr.includes('public') ? [...CALLERS] : [...xr];
+      const expected = CALLERS.filter((c) => entry.roles[c] === A);
+      if (JSON.stringify([...declared].sort()) !== JSON.stringify([...expected].sort())) {
+        mismatches.push(`${o.key}: x-roles ${JSON.stringify(xr)} but the table allows ${JSON.stringify(expected)}`);
+      }
+    }
+    assert.deepEqual(mismatches, []);
+  });
+
+  for (const entry of TABLE) {
+    test(entry.op, async () => {
+      const [method, template] = entry.op.split(' ');
+      const failures = [];
+      for (const caller of CALLERS) {
+        const { path = template, body } = await entry.req(caller);
+        assert.equal(path.includes('{'), false, `${entry.op}: req() must fill the path parameters`);
+        const res = await request(method, path, { token: ctx.tokens[caller], body });
+        const want = entry.roles[caller];
+        const got = `${res.status} ${res.body?.error?.code ?? ''}`.trim();
+        if (want === A) {
+          if (res.status !== entry.ok) failures.push(`${caller}: expected allowed with ${entry.ok}, got ${got}`);
+        } else if (caller === 'public') {
+          const www = res.headers.get('www-authenticate') || '';
+          if (res.status !== 401 || res.body?.error?.code !== 'unauthorized' || !/^Bearer\b/.test(www)) {
+            failures.push(`public: expected 401 unauthorized with WWW-Authenticate Bearer, got ${got} (WWW-Authenticate: ${JSON.stringify(www)})`);
+          }
+        } else if (res.status !== 403 || res.body?.error?.code !== 'forbidden') {
+          failures.push(`${caller}: expected 403 forbidden, got ${got}`);
+        }
+      }
+      assert.deepEqual(failures, []);
+    });
+  }
+});
+
+describe('clinic and record visibility', () => {
+  test('clinic-2 staff get 404 (never 403) for clinic-1 records', async () => {
+    const fresh = await createPatient(await asAdmin(), { clinic_id: ctx.A.id });
+    for (const s of [ctx.recB, ctx.docB]) {
+      const role = s.user.role;
+      expectError(await get(`/api/clinics/${ctx.A.id}`, s.access), 404, 'not_found');
+      expectError(await get(`/api/doctors/${ctx.docA.user.doctor_id}`, s.access), 404, 'not_found');
+      expectError(await get(`/api/patients/${ctx.patientA2.id}`, s.access), 404, 'not_found');
+      expectError(await patch(`/api/patients/${ctx.patientA2.id}`, { medical_history: `from ${role}` }, s.access), 404, 'not_found');
+      // their own clinic's records are fine
+      expectStatus(await get(`/api/clinics/${ctx.B.id}`, s.access), 200);
+      expectStatus(await get(`/api/doctors/${ctx.docB.user.doctor_id}`, s.access), 200);
+      expectStatus(await get(`/api/patients/${ctx.patB.patient.id}`, s.access), 200);
+    }
+    expectError(
+      await post(`/api/patients/${fresh.id}/account`, { email: freshEmail('cross'), password: 'cross-password' }, ctx.recB.access),
+      404,
+      'not_found',
+    );
+    expectError(await get(`/api/doctors/${ctx.docA.user.doctor_id}`, ctx.patB.access), 404, 'not_found');
+    const after = expectStatus(await get(`/api/patients/${ctx.patientA2.id}`, await asAdmin()), 200).body;
+    assert.equal(after.medical_history, ctx.patientA2.medical_history);
+    const freshAfter = expectStatus(await get(`/api/patients/${fresh.id}`, await asAdmin()), 200).body;
+    assert.equal(freshAfter.user_id, null);
+  });
+
+  test('lists never include the other clinic records', async () => {
+    const aPatientIds = [ctx.patientA2.id, ctx.patA.patient.id];
+    for (const s of [ctx.recB, ctx.docB]) {
+      const patients = await listAll('/api/patients', s.access);
+      assert.deepEqual([...new Set(patients.map((p) => p.clinic_id))], [ctx.B.id]);
+      assert.deepEqual(patients.filter((p) => aPatientIds.includes(p.id)), []);
+      assert.equal(patients.some((p) => p.id === ctx.patB.patient.id), true, `own clinic patient ${ctx.patB.patient.id} missing from the list`);
+
+      const filtered = await get(`/api/patients?clinic_id=${ctx.A.id}`, s.access);
+      if (filtered.status === 200) assert.deepEqual(filtered.body.items.filter((p) => p.clinic_id !== ctx.B.id), []);
+
+      const clinics = await listAll('/api/clinics', s.access);
+      assert.deepEqual(clinics.map((c) => c.id), [ctx.B.id]);
+    }
+    for (const s of [ctx.recB, ctx.docB, ctx.patB]) {
+      const doctors = await listAll('/api/doctors', s.access);
+      assert.deepEqual([...new Set(doctors.map((d) => d.clinic_id))], [ctx.B.id]);
+      assert.equal(doctors.some((d) => d.id === ctx.docB.user.doctor_id), true, `own clinic doctor ${ctx.docB.user.doctor_id} missing`);
+      const other = expectStatus(await get(`/api/doctors?clinic_id=${ctx.A.id}`, s.access), 200);
+      assert.deepEqual(other.body.items, []);
+      const byUser = expectStatus(await get(`/api/doctors?user_id=${ctx.docA.id}`, s.access), 200);
+      assert.deepEqual(byUser.body.items, []);
+    }
+  });
+
+  test('admin sees every clinic and filters by clinic_id', async () => {
+    const admin = await asAdmin();
+    const patients = await listAll(`/api/patients?clinic_id=${ctx.A.id}`, admin);
+    assert.deepEqual([...new Set(patients.map((p) => p.clinic_id))], [ctx.A.id]);
+    assert.equal(patients.some((p) => p.id === ctx.patientA2.id), true, `patient ${ctx.patientA2.id} missing`);
+    const doctors = await listAll(`/api/doctors?clinic_id=${ctx.B.id}`, admin);
+    assert.deepEqual(doctors.map((d) => d.id), [ctx.docB.user.doctor_id]);
+    const clinics = await listAll('/api/clinics', admin);
+    for (const id of [ctx.A.id, ctx.B.id]) assert.equal(clinics.some((c) => c.id === id), true, `clinic ${id} missing from admin list`);
+  });
+
+  test('a patient user gets 404 for another patient record', async () => {
+    expectError(await get(`/api/patients/${ctx.patientA2.id}`, ctx.patA.access), 404, 'not_found');
+    expectError(await get(`/api/patients/${ctx.patB.patient.id}`, ctx.patA.access), 404, 'not_found');
+    expectError(await get(`/api/patients/${ctx.patA.patient.id}`, ctx.patB.access), 404, 'not_found');
+    const own = expectStatus(await get(`/api/patients/${ctx.patA.patient.id}`, ctx.patA.access), 200);
+    assert.equal(own.body.id, ctx.patA.patient.id);
+  });
+
+  test('a doctor can create a patient in their own clinic, not in another', async () => {
+    const created = expectStatus(await post('/api/patients', { full_name: `By Doctor ${uniq()}` }, ctx.docA.access), 201).body;
+    assert.equal(created.clinic_id, ctx.A.id);
+    expectStatus(await get(`/api/patients/${created.id}`, ctx.recA.access), 200);
+    expectError(await get(`/api/patients/${created.id}`, ctx.recB.access), 404, 'not_found');
+
+    const own = expectStatus(await post('/api/patients', { full_name: `By Doctor ${uniq()}`, clinic_id: ctx.A.id }, ctx.docA.access), 201);
+    assert.equal(own.body.clinic_id, ctx.A.id);
+    expectError(
+      await post('/api/patients', { full_name: `By Doctor ${uniq()}`, clinic_id: ctx.B.id }, ctx.docA.access),
+      422,
+      'validation_failed',
+      ['clinic_id'],
+    );
+  });
+});

@@ -1,0 +1,486 @@
+// HTTP client and fixtures for the black-box API tests.
+//
+// Every JSON response is validated against ../../openapi.yaml (env OPENAPI_FILE overrides the
+// path): the operation is found by method + path template, then the response schema for the
+// status code (or `default`). Responses to unknown paths and 405s validate against
+// components/schemas/Error. A response that does not validate throws an AssertionError that lists
+// the ajv errors.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import Ajv2020 from 'ajv/dist/2020.js';
+import addFormats from 'ajv-formats';
+import YAML from 'yaml';
+
+export const API_URL = (process.env.API_URL || 'http://127.0.0.1:8080').replace(/\/+$/, '');
+export const DEMO_PASSWORD = 'demo-password';
+export const ROLES = ['ADMIN', 'RECEPTIONIST', 'DOCTOR', 'PATIENT'];
+export const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const OPENAPI_FILE = process.env.OPENAPI_FILE || resolve(here, '../../openapi.yaml');
+
+const REQUEST_ID_RE = /^[A-Za-z0-9._-]{1,64}$/;
+
+// ---------------------------------------------------------------------------------------------
+// OpenAPI document, operations and schema validation
+// ---------------------------------------------------------------------------------------------
+
+const DOC_ID = 'openapi.json';
+let spec = null; // { doc, ajv, ops, basePath, cache }
+
+function escapePointerSegment(s) {
+  return encodeURIComponent(String(s).replace(/~/g, '~0').replace(/\//g, '~1'));
+}
+
+function pointer(segments) {
+  return '#/' + segments.map(escapePointerSegment).join('/');
+}
+
+// Follows a local `$ref: '#/...'` (response objects may be refs to components/responses).
+function deref(doc, node, segments) {
+  const seen = new Set();
+  while (node && typeof node === 'object' && typeof node.$ref === 'string') {
+    const ref = node.$ref;
+    assert.ok(ref.startsWith('#/'), `openapi.yaml: only local $refs are supported, got ${ref}`);
+    assert.ok(!seen.has(ref), `openapi.yaml: $ref cycle at ${ref}`);
+    seen.add(ref);
+    segments = ref
+      .slice(2)
+      .split('/')
+      .map((s) => decodeURIComponent(s).replace(/~1/g, '/').replace(/~0/g, '~'));
+    node = segments.reduce((n, k) => (n == null ? undefined : n[k]), doc);
+    assert.notEqual(node, undefined, `openapi.yaml: $ref ${ref} points nowhere`);
+  }
+  return { node, segments };
+}
+
+function serverBasePath(doc) {
+  const url = doc.servers?.[0]?.url;
+  if (!url || typeof url !== 'string') return '';
+  let p;
+  try {
+    p = new URL(url, 'http://placeholder').pathname;
+  } catch {
+    return '';
+  }
+  return p === '/' ? '' : p.replace(/\/+$/, '');
+}
+
+function templateSegments(template) {
+  return template
+    .split('/')
+    .filter((s) => s !== '')
+    .map((s) => (/^\{[^}]+\}$/.test(s) ? null : s)); // null = parameter
+}
+
+// Loads and compiles openapi.yaml once.
+export function openapi() {
+  if (spec) return spec;
+  let text;
+  try {
+    text = readFileSync(OPENAPI_FILE, 'utf8');
+  } catch (e) {
+    throw new Error(`cannot read ${OPENAPI_FILE}: ${e.message}`);
+  }
+  const doc = YAML.parse(text);
+  assert.equal(typeof doc?.paths, 'object', `${OPENAPI_FILE} has no paths object`);
+  const ajv = new Ajv2020({ strict: false, allErrors: true, validateSchema: false, logger: false });
+  addFormats(ajv);
+  for (const f of ['int32', 'int64', 'float', 'double', 'byte', 'binary', 'password']) {
+    if (!ajv.formats[f]) ajv.addFormat(f, true);
+  }
+  ajv.addSchema(doc, DOC_ID);
+
+  const basePath = serverBasePath(doc);
+  const ops = [];
+  const templates = [];
+  for (const [p, item0] of Object.entries(doc.paths)) {
+    const { node: item, segments: itemSegs } = deref(doc, item0, ['paths', p]);
+    const full = basePath && !p.startsWith(basePath + '/') && p !== basePath ? basePath + p : p;
+    const segs = templateSegments(full);
+    const tpl = { template: full, docPath: p, segs, methods: {} };
+    templates.push(tpl);
+    for (const m of METHODS) {
+      if (!item?.[m]) continue;
+      const op = { method: m.toUpperCase(), path: full, docPath: p, op: item[m], itemSegs: [...itemSegs, m] };
+      tpl.methods[op.method] = op;
+      ops.push(op);
+    }
+  }
+  spec = { doc, ajv, ops, templates, basePath, cache: new Map() };
+  return spec;
+}
+
+// `GET /api/patients/{id}` -> `GET /api/patients/{}` (parameter names do not matter).
+export function operationKey(method, template) {
+  return `${method.toUpperCase()} ${template.replace(/\{[^}]*\}/g, '{}')}`;
+}
+
+// Every operation of openapi.yaml: [{method, path, key, op}]
+export function openapiOperations() {
+  return openapi().ops.map((o) => ({ method: o.method, path: o.path, key: operationKey(o.method, o.path), op: o.op }));
+}
+
+// Compares two templates matching the same concrete path: literal segments win, left to right.
+function moreSpecific(a, b) {
+  for (let i = 0; i < a.segs.length; i++) {
+    const la = a.segs[i] !== null;
+    const lb = b.segs[i] !== null;
+    if (la !== lb) return la ? -1 : 1;
+  }
+  return 0;
+}
+
+function matchTemplates(concretePath) {
+  const parts = concretePath.split('/').filter((s) => s !== '');
+  return openapi()
+    .templates.filter(
+      (t) => t.segs.length === parts.length && t.segs.every((s, i) => s === null || s === decodeURIComponentSafe(parts[i])),
+    )
+    .sort(moreSpecific);
+}
+
+function decodeURIComponentSafe(s) {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}
+
+// Finds the operation for method + concrete path, preferring literal segments over parameters.
+// Returns {op, known} where known says whether any template matches the path at all.
+export function findOperation(method, concretePath) {
+  const matches = matchTemplates(concretePath);
+  for (const t of matches) {
+    const op = t.methods[method.toUpperCase()];
+    if (op) return { op, known: true };
+  }
+  return { op: null, known: matches.length > 0 };
+}
+
+function validatorFor(ref) {
+  const s = openapi();
+  let v = s.cache.get(ref);
+  if (!v) {
+    try {
+      v = s.ajv.compile({ $ref: DOC_ID + ref });
+    } catch (e) {
+      throw new Error(`openapi.yaml: cannot compile schema ${ref}: ${e.message}`);
+    }
+    s.cache.set(ref, v);
+  }
+  return v;
+}
+
+function errorSchemaRef() {
+  const s = openapi();
+  assert.ok(s.doc.components?.schemas?.Error, 'openapi.yaml has no components/schemas/Error');
+  return pointer(['components', 'schemas', 'Error']);
+}
+
+function jsonContentSchemaSegments(doc, responseSegs, response) {
+  const content = response?.content;
+  if (!content || typeof content !== 'object') return null;
+  const key =
+    Object.keys(content).find((k) => k.toLowerCase().split(';')[0].trim() === 'application/json') ||
+    Object.keys(content).find((k) => /json/i.test(k));
+  if (!key || !content[key]?.schema) return null;
+  return [...responseSegs, 'content', key, 'schema'];
+}
+
+// Returns {ref, where} of the schema the response must satisfy, or throws when openapi.yaml does
+// not document a JSON body for this response.
+function responseSchemaRef(method, concretePath, status) {
+  const s = openapi();
+  const { op, known } = findOperation(method, concretePath);
+  if (!op) {
+    // Unknown path (404) or known path with another method (405): the error envelope.
+    return { ref: errorSchemaRef(), where: known ? `Error (no ${method} on this path)` : 'Error (unknown path)' };
+  }
+  const responses = op.op.responses || {};
+  const code = String(status);
+  const range = `${code[0]}XX`;
+  const key = [code, range, range.toLowerCase(), 'default'].find((k) => responses[k] !== undefined);
+  const where = `${op.method} ${op.docPath}`;
+  if (key === undefined) {
+    if (status >= 400) return { ref: errorSchemaRef(), where: `Error (status ${code} not documented for ${where})` };
+    assert.fail(`openapi.yaml documents no ${code} response for ${where}`);
+  }
+  const { node: response, segments } = deref(s.doc, responses[key], [...op.itemSegs, 'responses', key]);
+  const schemaSegs = jsonContentSchemaSegments(s.doc, segments, response);
+  if (!schemaSegs) {
+    if (status >= 400) return { ref: errorSchemaRef(), where: `Error (no JSON schema for ${code} of ${where})` };
+    assert.fail(`openapi.yaml documents no JSON body for the ${code} response of ${where}, but the server sent one`);
+  }
+  return { ref: pointer(schemaSegs), where: `${where} -> ${key}` };
+}
+
+// Throws an AssertionError when body does not match the documented schema.
+export function validateResponse(method, concretePath, status, body) {
+  const { ref, where } = responseSchemaRef(method, concretePath, status);
+  const validate = validatorFor(ref);
+  if (!validate(body)) {
+    throw new assert.AssertionError({
+      message:
+        `response to ${method} ${concretePath} (status ${status}) does not match openapi.yaml ${where}:\n` +
+        JSON.stringify(validate.errors, null, 2) +
+        `\nbody: ${JSON.stringify(body)}`,
+      actual: body,
+      expected: ref,
+      operator: 'openapi',
+    });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP
+// ---------------------------------------------------------------------------------------------
+
+function isStream(x) {
+  return x != null && typeof x === 'object' && typeof x.getReader === 'function';
+}
+
+/**
+ * request(method, path, {token, body, headers, raw, validate})
+ *  - body: serialised as JSON with Content-Type application/json.
+ *  - raw: sent as is (string, Buffer or ReadableStream); Content-Type defaults to application/json
+ *    unless headers set one (a header value of null removes it).
+ *  - validate: false skips the openapi check (never used by the tests for JSON responses).
+ * Returns {status, headers, body, text, method, path}; body is parsed JSON when the content type is
+ * JSON, else the text ('' for empty bodies).
+ */
+export async function request(method, path, opts = {}) {
+  const { token, body, raw, validate = true } = opts;
+  const headers = {};
+  if (token) headers.authorization = `Bearer ${token}`;
+  let payload;
+  if (raw !== undefined) {
+    payload = raw;
+    headers['content-type'] = 'application/json';
+  } else if (body !== undefined) {
+    payload = JSON.stringify(body);
+    headers['content-type'] = 'application/json';
+  }
+  for (const [k, v] of Object.entries(opts.headers || {})) {
+    if (v === null || v === undefined) delete headers[k.toLowerCase()];
+    else headers[k.toLowerCase()] = String(v);
+  }
+  const init = { method, headers, redirect: 'manual' };
+  if (payload !== undefined) init.body = payload;
+  if (isStream(payload)) init.duplex = 'half';
+
+  const res = await fetch(API_URL + path, init);
+  const text = await res.text();
+  const ctype = res.headers.get('content-type') || '';
+  let parsed = text;
+  const isJson = /\bjson\b/i.test(ctype) && text !== '';
+  if (isJson) {
+    try {
+      parsed = JSON.parse(text);
+    } catch (e) {
+      assert.fail(`${method} ${path} -> ${res.status}: Content-Type is ${ctype} but the body is not JSON (${e.message}): ${text.slice(0, 300)}`);
+    }
+  }
+  const out = { status: res.status, headers: res.headers, body: parsed, text, method, path };
+
+  const rid = res.headers.get('x-request-id');
+  assert.match(rid ?? '(missing)', REQUEST_ID_RE, `${method} ${path} -> ${res.status}: X-Request-Id missing or malformed: ${rid}`);
+
+  if (isJson && validate) {
+    const concrete = path.split('?')[0].split('#')[0];
+    validateResponse(method, concrete, res.status, parsed);
+  }
+  return out;
+}
+
+function describe(res) {
+  const b = typeof res.body === 'string' ? res.body.slice(0, 500) : JSON.stringify(res.body);
+  return `${res.method} ${res.path} -> ${res.status} ${b}`;
+}
+
+// Asserts the status (one value or a list); the message shows expected and actual.
+export function expectStatus(res, expected) {
+  const list = Array.isArray(expected) ? expected : [expected];
+  if (!list.includes(res.status)) {
+    throw new assert.AssertionError({
+      message: `expected status ${list.join(' or ')}, got ${res.status}: ${describe(res)}`,
+      actual: res.status,
+      expected: list.length === 1 ? list[0] : list,
+      operator: 'status',
+    });
+  }
+  return res;
+}
+
+// Asserts an error envelope with status and code; fieldNames (optional) must all be in fields.
+export function expectError(res, status, code, fieldNames) {
+  expectStatus(res, status);
+  const got = res.body?.error?.code;
+  const codes = Array.isArray(code) ? code : [code];
+  if (!codes.includes(got)) {
+    throw new assert.AssertionError({
+      message: `expected error code ${codes.join(' or ')}, got ${got}: ${describe(res)}`,
+      actual: got,
+      expected: code,
+      operator: 'error.code',
+    });
+  }
+  assert.equal(typeof res.body.error.message, 'string', `error.message is not a string: ${describe(res)}`);
+  if (fieldNames) {
+    const fields = res.body.error.fields || {};
+    const missing = fieldNames.filter((f) => !(f in fields));
+    if (missing.length) {
+      throw new assert.AssertionError({
+        message: `expected error.fields to name ${fieldNames.join(', ')}; missing ${missing.join(', ')}: ${describe(res)}`,
+        actual: Object.keys(fields),
+        expected: fieldNames,
+        operator: 'error.fields',
+      });
+    }
+  }
+  return res;
+}
+
+export const get = (path, token, opts = {}) => request('GET', path, { ...opts, token });
+export const post = (path, body, token, opts = {}) => request('POST', path, { ...opts, body, token });
+export const patch = (path, body, token, opts = {}) => request('PATCH', path, { ...opts, body, token });
+export const del = (path, token, opts = {}) => request('DELETE', path, { ...opts, token });
+
+// Follows next_cursor with limit=200 and returns every item.
+export async function listAll(path, token) {
+  const items = [];
+  let cursor = null;
+  for (let page = 0; page < 200; page++) {
+    const sep = path.includes('?') ? '&' : '?';
+    const url = `${path}${sep}limit=200${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`;
+    const res = expectStatus(await get(url, token), 200);
+    items.push(...res.body.items);
+    cursor = res.body.next_cursor;
+    if (!cursor) return items;
+  }
+  assert.fail(`listAll(${path}): more than 200 pages`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fixtures
+// ---------------------------------------------------------------------------------------------
+
+let counter = 0;
+// A short unique lower-case suffix for fresh e-mails and names.
+export function uniq() {
+  counter += 1;
+  return `${Date.now().toString(36)}${process.pid.toString(36)}${counter.toString(36)}${randomBytes(3).toString('hex')}`;
+}
+
+export function freshEmail(prefix = 'user') {
+  return `${prefix}.${uniq()}@tests.example.org`;
+}
+
+// A random CPF with valid check digits (11 digits, not all equal).
+export function cpf() {
+  for (;;) {
+    const d = Array.from(randomBytes(9), (b) => b % 10);
+    if (d.every((x) => x === d[0])) continue;
+    const check = (digits) => {
+      const n = digits.length + 1;
+      const sum = digits.reduce((acc, x, i) => acc + x * (n - i), 0);
+      const r = (sum * 10) % 11;
+      return r === 10 ? 0 : r;
+    };
+    d.push(check(d));
+    d.push(check(d));
+    return d.join('');
+  }
+}
+
+export function formatCpf(digits) {
+  return `${digits.slice(0, 3)}.${digits.slice(3, 6)}.${digits.slice(6, 9)}-${digits.slice(9)}`;
+}
+
+// A CPF whose last check digit is wrong.
+export function badCpf() {
+  const c = cpf();
+  return c.slice(0, 10) + String((Number(c[10]) + 1) % 10);
+}
+
+// Logs in and returns the TokenPair body (asserts 200).
+export async function login(email, password = DEMO_PASSWORD) {
+  const res = await post('/api/auth/login', { email, password });
+  expectStatus(res, 200);
+  return res.body;
+}
+
+let adminPromise = null;
+// Access token of the demo admin (logged in once per test file).
+export function asAdmin() {
+  if (!adminPromise) {
+    adminPromise = login('admin@demo.clinic').then((t) => t.access_token);
+    adminPromise.catch(() => {
+      adminPromise = null;
+    });
+  }
+  return adminPromise;
+}
+
+// Creates a clinic as the demo admin; returns the Clinic.
+export async function createClinic(fields = {}) {
+  const res = await post('/api/clinics', { name: `Clinic ${uniq()}`, timezone: 'America/Sao_Paulo', ...fields }, await asAdmin());
+  expectStatus(res, 201);
+  return res.body;
+}
+
+// Creates a staff user (ADMIN, RECEPTIONIST or DOCTOR) as the demo admin.
+// Returns {user, id, email, password}.
+export async function createStaff(role, clinicId, fields = {}) {
+  const email = fields.email || freshEmail(role.toLowerCase());
+  const password = fields.password || `pw-${uniq()}`;
+  const body = { email, password, full_name: `${role[0]}${role.slice(1).toLowerCase()} ${uniq()}`, role, ...fields };
+  if (role !== 'ADMIN' && clinicId !== undefined && body.clinic_id === undefined) body.clinic_id = clinicId;
+  const res = await post('/api/users', body, await asAdmin());
+  expectStatus(res, 201);
+  return { user: res.body, id: res.body.id, email, password };
+}
+
+// createStaff + login: adds {access, refresh, tokens}.
+export async function staffSession(role, clinicId, fields = {}) {
+  const s = await createStaff(role, clinicId, fields);
+  const tokens = await login(s.email, s.password);
+  return { ...s, tokens, access: tokens.access_token, refresh: tokens.refresh_token };
+}
+
+// Creates a patient with token (admins must pass clinic_id in fields); returns the Patient.
+export async function createPatient(token, fields = {}) {
+  const res = await post('/api/patients', { full_name: `Patient ${uniq()}`, ...fields }, token);
+  expectStatus(res, 201);
+  return res.body;
+}
+
+// Creates a patient in clinicId plus its PATIENT account and logs in.
+// Returns {patient, user, email, password, tokens, access, refresh}.
+export async function patientSession(clinicId, fields = {}) {
+  const admin = await asAdmin();
+  const patient = await createPatient(admin, { clinic_id: clinicId, ...fields });
+  const email = freshEmail('patient');
+  const password = `pw-${uniq()}`;
+  const res = await post(`/api/patients/${patient.id}/account`, { email, password }, admin);
+  expectStatus(res, 201);
+  const tokens = await login(email, password);
+  return { patient, user: res.body, email, password, tokens, access: tokens.access_token, refresh: tokens.refresh_token };
+}
+
+// ---------------------------------------------------------------------------------------------
+// JWT helpers
+// ---------------------------------------------------------------------------------------------
+
+export function b64url(input) {
+  return Buffer.from(input).toString('base64url');
+}
+
+export function decodeJwtPart(part) {
+  return JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
+}
