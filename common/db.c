@@ -3,6 +3,7 @@
 #include "db.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,6 +88,20 @@ void db_pool_free(struct db_pool *p)
     free(p);
 }
 
+/* An idle connection has nothing to read unless the server closed it (restart, idle kill): a
+ * non-blocking look at the socket finds that before a request is sent on a dead link. */
+static bool conn_alive(PGconn *conn)
+{
+    if (PQstatus(conn) != CONNECTION_OK)
+        return false;
+    struct pollfd pfd = {.fd = PQsocket(conn), .events = POLLIN};
+    if (pfd.fd < 0)
+        return false;
+    if (poll(&pfd, 1, 0) > 0 && (!PQconsumeInput(conn) || PQstatus(conn) != CONNECTION_OK))
+        return false;
+    return true;
+}
+
 PGconn *db_acquire(struct db_pool *p)
 {
     struct timespec deadline;
@@ -119,7 +134,7 @@ PGconn *db_acquire(struct db_pool *p)
     s->busy = true;
     pthread_mutex_unlock(&p->lock);
 
-    if (s->conn && PQstatus(s->conn) != CONNECTION_OK) {
+    if (s->conn && !conn_alive(s->conn)) {
         PQfinish(s->conn);
         s->conn = NULL;
     }

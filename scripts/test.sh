@@ -249,6 +249,41 @@ api_suite() {
   fi
 }
 
+# outage_check LABEL PORT: with PostgreSQL stopped the server answers 503 with the error envelope (readiness
+# and a real route), and once PostgreSQL is back it recovers without a restart.
+outage_check() {
+  local label=$1 port=$2 base="http://127.0.0.1:$2" body code i
+  if ! bash scripts/pg.sh stop "$pg_dir" >/dev/null; then
+    fail "$label: could not stop PostgreSQL for the outage check"
+    return
+  fi
+  body=$(curl -s -w ' %{http_code}' "$base/readyz")
+  if [[ "$body" == *'"code":"service_unavailable"'*' 503' ]]; then
+    pass "$label: /readyz is 503 service_unavailable while the database is down"
+  else
+    fail "$label: /readyz while the database is down answered: $body"
+  fi
+  body=$(curl -s -w ' %{http_code}' -H 'Content-Type: application/json' \
+    -d '{"email":"admin@demo.clinic","password":"demo-password"}' "$base/api/auth/login")
+  if [[ "$body" == *'"code":"service_unavailable"'*' 503' ]]; then
+    pass "$label: login is 503 service_unavailable while the database is down"
+  else
+    fail "$label: login while the database is down answered: $body"
+  fi
+  bash scripts/pg.sh start "$pg_dir" "$pg_port" >/dev/null || true
+  code=000
+  for i in $(seq 50); do
+    code=$(curl -s -o /dev/null -w '%{http_code}' "$base/readyz")
+    [ "$code" = 200 ] && break
+    sleep 0.2
+  done
+  if [ "$code" = 200 ]; then
+    pass "$label: ready again once the database is back (after ${i} tries)"
+  else
+    fail "$label: /readyz still $code after the database came back"
+  fi
+}
+
 # --- a. build and unit tests ------------------------------------------------------------------------------------
 section "build and unit tests"
 built=1
@@ -260,7 +295,7 @@ shopt -s nullglob
 unit_bins=(build/tests/test_*)
 shopt -u nullglob
 if [ "${#unit_bins[@]}" -eq 0 ]; then
-  echo "no unit test binaries in build/tests"
+  fail "no unit test binaries in build/tests"
 fi
 for t in "${unit_bins[@]}"; do
   if [ ! -f "$t" ] || [ ! -x "$t" ]; then continue; fi
@@ -353,6 +388,7 @@ san_env=()
 if prepare_db api "$REPO/build/api-server"; then
   if start_server api "$REPO/build/api-server" "$api_port" "$HEALTH_TIMEOUT"; then
     api_suite api "$api_port" "$REPO/build/api-server"
+    outage_check api "$api_port"
     stop_server api "$STOP_TIMEOUT"
   fi
 fi
