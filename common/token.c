@@ -1,6 +1,7 @@
 /* token: see token.h. */
 #include "token.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
 #include <jwt.h>
@@ -147,15 +148,20 @@ static bool header_alg_is_es256(const char *token)
     return ok;
 }
 
-/* Reads an integer claim; returns false when missing. */
+/* Reads an integer claim; returns false when it is missing or not a JSON integer (libjwt 1.10
+ * reads a string or a float as 0 without saying so). */
 static bool grant_int(jwt_t *jwt, const char *name, long *out)
 {
-    errno = 0;
-    long v = jwt_get_grant_int(jwt, name);
-    if (errno == ENOENT || errno == EINVAL)
+    char *text = jwt_get_grants_json(jwt, name);
+    if (!text)
         return false;
-    *out = v;
-    return true;
+    json_t *v = json_loads(text, JSON_DECODE_ANY, NULL);
+    free(text);
+    bool ok = json_is_integer(v);
+    if (ok)
+        *out = (long)json_integer_value(v);
+    json_decref(v);
+    return ok;
 }
 
 enum token_result token_verify_access(const struct token_keys *k, const char *token, time_t now,
@@ -165,9 +171,13 @@ enum token_result token_verify_access(const struct token_keys *k, const char *to
     if (len == 0 || len > TOKEN_MAX_LEN)
         return TOKEN_MALFORMED;
     int dots = 0;
-    for (size_t i = 0; i < len; i++)
-        if (token[i] == '.')
+    for (size_t i = 0; i < len; i++) {
+        char ch = token[i];
+        if (ch == '.')
             dots++;
+        else if (!isalnum((unsigned char)ch) && ch != '-' && ch != '_')
+            return TOKEN_MALFORMED; /* compact JWS is base64url and dots only: no padding, no spaces */
+    }
     if (dots != 2)
         return TOKEN_MALFORMED;
     if (!header_alg_is_es256(token))

@@ -65,7 +65,7 @@ bool valid_email(const char *s)
     }
     const char *domain = at + 1;
     const char *dot = strrchr(domain, '.');
-    if (!dot || dot == domain || dot[1] == '\0' || strstr(domain, "..") || domain[strlen(domain) - 1] == '.')
+    if (!dot || domain[0] == '.' || dot[1] == '\0' || strstr(domain, "..") || domain[strlen(domain) - 1] == '.')
         return false;
     return true;
 }

@@ -27,7 +27,7 @@ enum field_type {
 
 #define FF_REQUIRED 1u /* must be present (on create) */
 #define FF_NULLABLE 2u /* JSON null accepted */
-#define FF_LOWER 4u    /* lower-case the string */
+#define FF_LOWER 4u    /* e-mail fields: lower-case the address */
 #define FF_PAST 8u     /* dates: not in the future, not before 1900 */
 
 struct field_spec {
