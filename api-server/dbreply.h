@@ -42,7 +42,9 @@ char *dbr_body_text(json_t *body);
 /* The write path shared by create/update/delete handlers: in one transaction runs each of sqls
  * with the same params; the last must return (json, entity_id) for one row. Then an audit row
  * (action, entity, details stolen) and COMMIT, and the JSON is sent with status http (204 sends
- * no body). No row from the last statement answers 404 and changes nothing. */
+ * no body). No row from the last statement answers 404 and changes nothing. PostgreSQL refuses a
+ * statement that leaves a supplied parameter unused: a statement that needs fewer mentions the
+ * others as `num_nulls($n::type) >= 0`. */
 int dbr_write(struct _u_response *resp, struct req_ctx *ctx, int http, const char *const *sqls, int nsql,
               int nparams, const char *const *params, const char *action, const char *entity, json_t *details);
 

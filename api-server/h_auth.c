@@ -91,6 +91,60 @@ static void audit_login(PGconn *conn, struct req_ctx *ctx, int64_t user_id, cons
         log_error("audit %s for user %lld not written", action, (long long)user_id);
 }
 
+/* Counts a failed sign-in for email (an account or not) and audits it; returns the seconds the
+ * e-mail is now locked (0 = not locked). */
+static long record_failure(PGconn *conn, struct req_ctx *ctx, const char *email, int64_t uid, const char *role,
+                           const char *reason)
+{
+    char maxf[24], lock[24];
+    const char *p[] = {email, id_text(app.cfg.login_max_failures, maxf), id_text(app.cfg.login_lock_seconds, lock)};
+    PGresult *f = db_exec(conn, "SELECT login_record_failure($1, $2::int, $3::int)", 3, p);
+    long locked = db_ok(conn, f, NULL) && PQntuples(f) == 1 ? strtol(PQgetvalue(f, 0, 0), NULL, 10) : 0;
+    PQclear(f);
+    json_t *details = json_pack("{s:s}", "reason", reason);
+    if (!uid)
+        json_object_set_new(details, "email", json_string(email));
+    audit_login(conn, ctx, uid, role, "login_failed", details);
+    if (locked > 0) {
+        json_t *ld = json_pack("{s:I}", "lock_seconds", (json_int_t)app.cfg.login_lock_seconds);
+        if (!uid)
+            json_object_set_new(ld, "email", json_string(email));
+        audit_login(conn, ctx, uid, role, "login_locked", ld);
+    }
+    return locked;
+}
+
+/* What login needs to know before checking the password. */
+struct login_subject {
+    long locked_seconds;
+    int64_t uid; /* 0 when no account has the e-mail */
+    char role[16];
+    char hash[PASSWORD_HASH_MAX];
+    bool active;
+};
+
+static bool load_subject(PGconn *conn, const char *email, struct login_subject *s, struct db_error *err)
+{
+    memset(s, 0, sizeof *s);
+    const char *p[] = {email};
+    PGresult *r = db_exec(conn,
+                          "SELECT login_lock_seconds($1), u.id, u.role, u.password_hash, u.active "
+                          "FROM (SELECT 1) one LEFT JOIN users u ON lower(u.email) = lower($1)",
+                          1, p);
+    bool ok = db_ok(conn, r, err) && PQntuples(r) == 1;
+    if (ok) {
+        s->locked_seconds = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+        s->uid = col_id(r, 1);
+        snprintf(s->role, sizeof s->role, "%s", PQgetvalue(r, 0, 2));
+        snprintf(s->hash, sizeof s->hash, "%s", PQgetvalue(r, 0, 3));
+        s->active = strcmp(PQgetvalue(r, 0, 4), "t") == 0;
+    }
+    PQclear(r);
+    return ok;
+}
+
+/* The database connection is not held while the password hash is computed (tens of ms, and
+ * bounded by LOGIN_CONCURRENCY): a queue of sign-ins must not starve the pool. */
 HANDLER(h_auth_login)
 {
     (void)req;
@@ -99,74 +153,70 @@ HANDLER(h_auth_login)
         return rc;
     const char *email = json_string_value(json_object_get(ctx->body, "email"));
     const char *password = json_string_value(json_object_get(ctx->body, "password"));
+    struct login_subject subj;
+    struct db_error err;
+    char secs[24];
+
     PGconn *conn = dbr_acquire();
     if (!conn)
         return reply_status(resp, ctx, ST_UNAVAILABLE);
+    bool loaded = load_subject(conn, email, &subj, &err);
+    if (loaded && subj.locked_seconds > 0)
+        audit_login(conn, ctx, subj.uid, subj.uid ? subj.role : NULL, "login_failed",
+                    subj.uid ? json_pack("{s:s}", "reason", "locked")
+                             : json_pack("{s:s, s:s}", "reason", "locked", "email", email));
+    dbr_release(conn);
+    if (!loaded)
+        return dbr_reply_error(resp, ctx, &err);
+    if (subj.locked_seconds > 0)
+        return reply_locked(resp, ctx, id_text(subj.locked_seconds, secs));
 
-    const char *p1[] = {email};
-    PGresult *u = db_exec(conn,
-                          "SELECT u.id, u.role, u.password_hash, u.active, "
-                          "       (u.locked_until > now()), ceil(extract(epoch FROM u.locked_until - now()))::bigint "
-                          "FROM users u WHERE lower(u.email) = lower($1)",
-                          1, p1);
-    struct db_error err;
-    if (!db_ok(conn, u, &err)) {
-        rc = dbr_reply_error(resp, ctx, &err);
+    bool good = false;
+    if (subj.uid)
+        good = password_verify(subj.hash, password);
+    else
+        password_burn(); /* the same time as a real check */
+
+    if (!(conn = dbr_acquire()))
+        return reply_status(resp, ctx, ST_UNAVAILABLE);
+    if (!good) {
+        long locked = record_failure(conn, ctx, email, subj.uid, subj.uid ? subj.role : NULL,
+                                     subj.uid ? "wrong_password" : "unknown_email");
+        rc = locked > 0 ? reply_locked(resp, ctx, id_text(locked, secs)) : reply_bad_credentials(resp, ctx);
         goto out;
     }
-    if (PQntuples(u) == 0) {
-        password_burn();
-        audit_login(conn, ctx, 0, NULL, "login_failed", json_pack("{s:s, s:s}", "email", email, "reason", "unknown_email"));
-        rc = reply_bad_credentials(resp, ctx);
-        goto out;
-    }
-    int64_t uid = col_id(u, 0);
-    const char *role = PQgetvalue(u, 0, 1);
-    if (strcmp(PQgetvalue(u, 0, 4), "t") == 0) {
-        audit_login(conn, ctx, uid, role, "login_failed", json_pack("{s:s}", "reason", "locked"));
-        rc = reply_locked(resp, ctx, PQgetvalue(u, 0, 5));
-        goto out;
-    }
-    if (!password_verify(PQgetvalue(u, 0, 2), password)) {
-        char maxf[24], lock[24], idb[24];
-        const char *p2[] = {id_text(uid, idb), id_text(app.cfg.login_max_failures, maxf),
-                            id_text(app.cfg.login_lock_seconds, lock)};
-        PGresult *f = db_exec(conn,
-                              "UPDATE users SET "
-                              "  locked_until = CASE WHEN failed_logins + 1 >= $2::int "
-                              "                 THEN now() + $3 * interval '1 second' ELSE locked_until END, "
-                              "  failed_logins = CASE WHEN failed_logins + 1 >= $2::int THEN 0 ELSE failed_logins + 1 END "
-                              "WHERE id = $1 RETURNING (locked_until > now())",
-                              3, p2);
-        bool locked = db_ok(conn, f, NULL) && PQntuples(f) == 1 && strcmp(PQgetvalue(f, 0, 0), "t") == 0;
-        PQclear(f);
-        audit_login(conn, ctx, uid, role, "login_failed", json_pack("{s:s}", "reason", "wrong_password"));
-        if (locked) {
-            audit_login(conn, ctx, uid, role, "login_locked",
-                        json_pack("{s:I}", "lock_seconds", (json_int_t)app.cfg.login_lock_seconds));
-            rc = reply_locked(resp, ctx, lock);
-        } else {
-            rc = reply_bad_credentials(resp, ctx);
-        }
-        goto out;
-    }
-    if (strcmp(PQgetvalue(u, 0, 3), "t") != 0) {
-        audit_login(conn, ctx, uid, role, "login_failed", json_pack("{s:s}", "reason", "disabled"));
+    if (!subj.active) {
+        audit_login(conn, ctx, subj.uid, subj.role, "login_failed", json_pack("{s:s}", "reason", "disabled"));
         rc = reply_error(resp, ctx, ST_FORBIDDEN, "account_disabled", "This account has been deactivated.", NULL);
         goto out;
     }
 
+    /* The success update re-checks, under the row lock, that the account is not locked (a parallel
+     * wrong guess may have locked it meanwhile) and that the password checked is still the
+     * account's (a concurrent change wins). */
     char idb[24];
-    const char *p3[] = {id_text(uid, idb)};
+    const char *p3[] = {id_text(subj.uid, idb), subj.hash};
     json_t *pair = NULL;
     PGresult *s = NULL;
     if (db_begin(conn, &err)) {
         s = db_exec(conn,
                     "UPDATE users u SET failed_logins = 0, locked_until = NULL, last_login_at = now() "
-                    "WHERE id = $1 RETURNING " USER_TOKEN_COLS,
-                    1, p3);
-        if (db_ok(conn, s, &err) && PQntuples(s) == 1 && (pair = issue_tokens(conn, s, 0, NULL, &err)) &&
-            audit_write_as(conn, ctx, uid, role, "login", "user", uid, NULL, &err) && db_commit(conn, &err)) {
+                    "WHERE id = $1 AND password_hash = $2 AND active "
+                    "  AND (locked_until IS NULL OR locked_until <= now()) "
+                    "RETURNING " USER_TOKEN_COLS,
+                    2, p3);
+        if (db_ok(conn, s, &err) && PQntuples(s) == 0) {
+            PQclear(s);
+            db_rollback(conn);
+            long locked = 0;
+            if (load_subject(conn, email, &subj, &err))
+                locked = subj.locked_seconds;
+            rc = locked > 0 ? reply_locked(resp, ctx, id_text(locked, secs)) : reply_bad_credentials(resp, ctx);
+            goto out;
+        }
+        if (db_ok(conn, s, &err) && (pair = issue_tokens(conn, s, 0, NULL, &err)) &&
+            audit_write_as(conn, ctx, subj.uid, subj.role, "login", "user", subj.uid, NULL, &err) &&
+            db_commit(conn, &err)) {
             PQclear(s);
             rc = reply_json(resp, ctx, 200, pair);
             goto out;
@@ -177,7 +227,6 @@ HANDLER(h_auth_login)
     }
     rc = dbr_reply_error(resp, ctx, &err);
 out:
-    PQclear(u);
     dbr_release(conn);
     return rc;
 }
@@ -204,6 +253,16 @@ HANDLER(h_auth_refresh)
     if (!db_begin(conn, &err))
         goto fail;
     const char *p1[] = {hash};
+    /* Lock order: the user row (shared), then the token row. Password changes and deactivation
+     * update the user row before revoking tokens, so they and a refresh never interleave. */
+    PGresult *lk = db_exec(conn,
+                           "SELECT 1 FROM users u WHERE u.id = (SELECT user_id FROM refresh_tokens WHERE token_hash = $1) "
+                           "FOR SHARE",
+                           1, p1);
+    bool locked_user = db_ok(conn, lk, &err);
+    PQclear(lk);
+    if (!locked_user)
+        goto fail;
     t = db_exec(conn,
                 "SELECT rt.id, rt.family, rt.user_id, rt.used_at IS NOT NULL, "
                 "       rt.revoked_at IS NULL AND rt.expires_at > now(), u.role "
@@ -317,6 +376,9 @@ static const struct field_spec password_fields[] = {
     {"new_password", FT_STRING, FF_REQUIRED, 8, 128, NULL},
 };
 
+/* A wrong current password counts as a failed sign-in (and the lock applies here too), so a
+ * stolen access token cannot be used to guess the password without limit. No connection is held
+ * while hashing. */
 HANDLER(h_auth_password)
 {
     (void)req;
@@ -329,38 +391,60 @@ HANDLER(h_auth_password)
         json_t *f = json_pack("{s:s}", "new_password", "must differ from the current password");
         return reply_invalid(resp, ctx, f);
     }
+    char idb[24], hash[PASSWORD_HASH_MAX], secs[24], email[256];
+    struct login_subject subj;
+    struct db_error err = {0};
+    const char *p1[] = {id_text(ctx->claims.sub, idb)};
+
     PGconn *conn = dbr_acquire();
     if (!conn)
         return reply_status(resp, ctx, ST_UNAVAILABLE);
-    char idb[24], hash[PASSWORD_HASH_MAX];
-    const char *p1[] = {id_text(ctx->claims.sub, idb)};
-    struct db_error err;
-    PGresult *r = db_exec(conn, "SELECT password_hash FROM users WHERE id = $1 AND active", 1, p1);
-    if (!db_ok(conn, r, &err)) {
-        rc = dbr_reply_error(resp, ctx, &err);
+    PGresult *r = db_exec(conn, "SELECT email FROM users WHERE id = $1 AND active", 1, p1);
+    bool found = db_ok(conn, r, &err) && PQntuples(r) == 1;
+    if (found)
+        snprintf(email, sizeof email, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    bool loaded = found && load_subject(conn, email, &subj, &err);
+    dbr_release(conn);
+    if (!found && err.status == ST_OK)
+        return reply_status(resp, ctx, ST_UNAUTHORIZED);
+    if (!loaded)
+        return dbr_reply_error(resp, ctx, &err);
+    if (subj.locked_seconds > 0)
+        return reply_locked(resp, ctx, id_text(subj.locked_seconds, secs));
+
+    bool good = password_verify(subj.hash, current);
+    if (good && !password_hash(next, hash))
+        return reply_status(resp, ctx, ST_INTERNAL);
+
+    if (!(conn = dbr_acquire()))
+        return reply_status(resp, ctx, ST_UNAVAILABLE);
+    if (!good) {
+        long locked = record_failure(conn, ctx, email, subj.uid, subj.role, "wrong_current_password");
+        rc = locked > 0 ? reply_locked(resp, ctx, id_text(locked, secs))
+                        : reply_invalid(resp, ctx, json_pack("{s:s}", "current_password", "is not your current password"));
         goto out;
     }
-    if (PQntuples(r) == 0) {
-        rc = reply_status(resp, ctx, ST_UNAUTHORIZED);
-        goto out;
-    }
-    if (!password_verify(PQgetvalue(r, 0, 0), current)) {
-        rc = reply_invalid(resp, ctx, json_pack("{s:s}", "current_password", "is not your current password"));
-        goto out;
-    }
-    if (!password_hash(next, hash)) {
-        rc = reply_status(resp, ctx, ST_INTERNAL);
-        goto out;
-    }
-    const char *p2[] = {idb, hash};
+    /* The user row first, then the tokens, in separate statements: a refresh holding the user row
+     * finishes first and its new token is then revoked too. The hash checked above must still be
+     * the account's. */
+    const char *p2[] = {idb, hash, subj.hash};
     if (db_begin(conn, &err)) {
-        PGresult *w = db_exec(conn,
-                              "WITH u AS (UPDATE users SET password_hash = $2 WHERE id = $1 RETURNING id) "
-                              "UPDATE refresh_tokens SET revoked_at = now() "
-                              "WHERE user_id = (SELECT id FROM u) AND revoked_at IS NULL",
-                              2, p2);
+        PGresult *w = db_exec(conn, "UPDATE users SET password_hash = $2 WHERE id = $1 AND password_hash = $3", 3, p2);
         bool ok = db_ok(conn, w, &err);
+        bool changed = ok && strcmp(PQcmdTuples(w), "1") == 0;
         PQclear(w);
+        if (ok && !changed) {
+            db_rollback(conn);
+            rc = reply_error(resp, ctx, ST_CONFLICT, NULL, "The password was changed meanwhile; try again.", NULL);
+            goto out;
+        }
+        if (ok) {
+            w = db_exec(conn, "UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL",
+                        1, p1);
+            ok = db_ok(conn, w, &err);
+            PQclear(w);
+        }
         if (ok && audit_write(conn, ctx, "password_change", "user", ctx->claims.sub, NULL, &err) &&
             db_commit(conn, &err)) {
             rc = reply_no_content(resp, ctx);
@@ -370,7 +454,6 @@ HANDLER(h_auth_password)
     }
     rc = dbr_reply_error(resp, ctx, &err);
 out:
-    PQclear(r);
     dbr_release(conn);
     return rc;
 }

@@ -44,8 +44,10 @@ HANDLER(h_patients_create)
     const char *p[] = {id_text(clinic_id, cb), body};
     static const char *const sql[] = {
         "INSERT INTO patients AS p (clinic_id, full_name, phone, email, birth_date, sex, cpf, medical_history) "
-        "SELECT $1, b->>'full_name', b->>'phone', b->>'email', (b->>'birth_date')::date, b->>'sex', b->>'cpf', "
-        "       b->>'medical_history' FROM (SELECT $2::jsonb AS b) s "
+        "SELECT $1, b->>'full_name', b->>'phone', b->>'email', "
+        "       not_after_local_today((b->>'birth_date')::date, c.timezone, 'patients', 'birth_date'), "
+        "       b->>'sex', b->>'cpf', b->>'medical_history' "
+        "FROM (SELECT $2::jsonb AS b) s LEFT JOIN clinics c ON c.id = $1 "
         "RETURNING patient_json(p), p.id"};
     int rc = dbr_write(resp, ctx, 201, sql, 1, 2, p, "patient_create", "patient", NULL);
     free(body);
@@ -135,7 +137,8 @@ HANDLER(h_patients_update)
         "  full_name = COALESCE(b->>'full_name', p.full_name), "
         "  phone = CASE WHEN b ? 'phone' THEN b->>'phone' ELSE p.phone END, "
         "  email = CASE WHEN b ? 'email' THEN b->>'email' ELSE p.email END, "
-        "  birth_date = CASE WHEN b ? 'birth_date' THEN (b->>'birth_date')::date ELSE p.birth_date END, "
+        "  birth_date = CASE WHEN b ? 'birth_date' THEN not_after_local_today((b->>'birth_date')::date, "
+        "    (SELECT c.timezone FROM clinics c WHERE c.id = p.clinic_id), 'patients', 'birth_date') ELSE p.birth_date END, "
         "  sex = CASE WHEN b ? 'sex' THEN b->>'sex' ELSE p.sex END, "
         "  cpf = CASE WHEN b ? 'cpf' THEN b->>'cpf' ELSE p.cpf END, "
         "  medical_history = CASE WHEN b ? 'medical_history' THEN b->>'medical_history' ELSE p.medical_history END "
@@ -166,7 +169,7 @@ HANDLER(h_patients_account)
      * already has one makes the user insert produce no row, answered below as a conflict. */
     static const char *const sql[] = {
         "SELECT 1 FROM patients p WHERE p.id = $1 AND ($2::bigint IS NULL OR p.clinic_id = $2) "
-        "  AND $3::text IS NOT NULL AND $4::text IS NOT NULL FOR UPDATE",
+        "  AND num_nulls($3::text, $4::text) >= 0 FOR UPDATE",
         "WITH pt AS (SELECT p.id, p.clinic_id, p.full_name FROM patients p "
         "            WHERE p.id = $1 AND ($2::bigint IS NULL OR p.clinic_id = $2) AND p.user_id IS NULL), "
         "u AS (INSERT INTO users AS u (email, password_hash, full_name, role, clinic_id) "

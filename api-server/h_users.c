@@ -127,9 +127,9 @@ HANDLER(h_users_update)
     int rc;
     if (!body_valid(resp, ctx, update_fields, sizeof update_fields / sizeof update_fields[0], true, &rc))
         return rc;
-    json_t *active = json_object_get(ctx->body, "active");
-    if (json_is_false(active) && ctx->params[0] == ctx->claims.sub)
-        return reply_error(resp, ctx, ST_CONFLICT, NULL, "You cannot deactivate your own account.", NULL);
+    if (json_object_get(ctx->body, "active") && ctx->params[0] == ctx->claims.sub)
+        return reply_error(resp, ctx, ST_CONFLICT, NULL, "You cannot change the active state of your own account.",
+                           NULL);
     char hash[PASSWORD_HASH_MAX], idb[24];
     const char *pw = json_string_value(json_object_get(ctx->body, "password"));
     if (pw && !password_hash(pw, hash))
@@ -138,16 +138,18 @@ HANDLER(h_users_update)
     json_object_del(ctx->body, "password");
     char *body = dbr_body_text(ctx->body);
     const char *p[] = {id_text(ctx->params[0], idb), body, pw ? hash : NULL};
+    /* The user row first, then (a new password ends every session) the tokens: the same lock order
+     * as a refresh, so a refresh racing this change cannot leave a live token behind. */
     static const char *const sql[] = {
-        /* A new password ends every session of the user. */
-        "UPDATE refresh_tokens SET revoked_at = now() "
-        "WHERE user_id = $1 AND $3::text IS NOT NULL AND revoked_at IS NULL AND $2::jsonb IS NOT NULL",
         "UPDATE users u SET email = COALESCE(b->>'email', u.email), full_name = COALESCE(b->>'full_name', u.full_name), "
         "  active = COALESCE((b->>'active')::boolean, u.active), password_hash = COALESCE($3, u.password_hash), "
         "  failed_logins = CASE WHEN $3::text IS NULL THEN u.failed_logins ELSE 0 END, "
         "  locked_until = CASE WHEN $3::text IS NULL THEN u.locked_until END "
-        "FROM (SELECT $2::jsonb AS b) s WHERE u.id = $1 RETURNING user_json(u), u.id"};
-    rc = dbr_write(resp, ctx, 200, sql, 2, 3, p, "user_update", "user", details);
+        "FROM (SELECT $2::jsonb AS b) s WHERE u.id = $1",
+        "UPDATE refresh_tokens SET revoked_at = now() "
+        "WHERE user_id = $1 AND $3::text IS NOT NULL AND revoked_at IS NULL AND num_nulls($2::jsonb) >= 0",
+        "SELECT user_json(u), u.id FROM users u WHERE u.id = $1 AND num_nulls($2::jsonb, $3::text) >= 0"};
+    rc = dbr_write(resp, ctx, 200, sql, 3, 3, p, "user_update", "user", details);
     free(body);
     return rc;
 }

@@ -178,8 +178,8 @@ bool query_page(const struct _u_request *req, const char *shape, int *limit, cha
     }
     const char *c = query_str(req, "cursor");
     if (c) {
-        unsigned char raw[512];
-        long n = strlen(c) < 600 ? crypto_b64url_decode(c, raw, sizeof raw) : -1;
+        unsigned char raw[3072]; /* a 200-character name of 4-byte characters fits */
+        long n = strlen(c) < 4096 ? crypto_b64url_decode(c, raw, sizeof raw) : -1;
         json_t *v = n > 0 ? json_loadb((const char *)raw, (size_t)n, 0, NULL) : NULL;
         if (!cursor_matches(v, shape)) {
             json_object_set_new(errors, "cursor", json_string("is not a cursor this server issued"));

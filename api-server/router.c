@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "app.h"
+#include "dbreply.h"
 #include "log.h"
 
 #define MAX_SEGMENTS 8
@@ -74,6 +75,8 @@ static int route_lookup(const char *method, const char *full_path, struct match 
     int found = 404;
     allow[0] = '\0';
     out->route = NULL;
+    if (strlen(full_path) >= sizeof buf)
+        return 404; /* no route is that long; never match a truncated path */
 
     for (int pass = 0; pass < 2; pass++) {
         bool root = pass == 1;
@@ -157,6 +160,22 @@ static int router_prepare(const struct _u_request *req, struct _u_response *resp
     return U_CALLBACK_CONTINUE;
 }
 
+/* ST_OK when the user exists and is active, ST_UNAUTHORIZED when not, else the database's status. */
+static enum status account_active(int64_t user_id)
+{
+    PGconn *conn = dbr_acquire();
+    if (!conn)
+        return ST_UNAVAILABLE;
+    char idb[24];
+    const char *p[] = {id_text(user_id, idb)};
+    struct db_error err;
+    PGresult *r = db_exec(conn, "SELECT 1 FROM users WHERE id = $1 AND active", 1, p);
+    enum status st = !db_ok(conn, r, &err) ? err.status : PQntuples(r) == 1 ? ST_OK : ST_UNAUTHORIZED;
+    PQclear(r);
+    dbr_release(conn);
+    return st;
+}
+
 static int router_guard(const struct _u_request *req, struct _u_response *resp, void *user_data)
 {
     (void)user_data;
@@ -180,6 +199,14 @@ static int router_guard(const struct _u_request *req, struct _u_response *resp, 
     ctx->authed = true;
     if (!(ctx->route->access & (unsigned)ctx->claims.role))
         return reply_status(resp, ctx, ST_FORBIDDEN);
+    /* A deactivated account's access tokens stop at once, not when they expire. */
+    enum status st = account_active(ctx->claims.sub);
+    if (st == ST_UNAUTHORIZED) {
+        u_map_put(resp->map_header, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
+        return reply_error(resp, ctx, ST_UNAUTHORIZED, NULL, "This account has been deactivated.", NULL);
+    }
+    if (st != ST_OK)
+        return reply_status(resp, ctx, st);
     return U_CALLBACK_CONTINUE;
 }
 

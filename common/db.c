@@ -37,9 +37,12 @@ static void notice_to_log(void *arg, const char *message)
 
 PGconn *db_connect(const char *conninfo)
 {
-    const char *keys[] = {"connect_timeout", "keepalives", "keepalives_idle", "application_name",
+    /* Defaults first: settings in conninfo (expanded from "dbname") override them. A statement or an
+     * idle transaction never holds a pooled connection for long. */
+    const char *keys[] = {"connect_timeout", "keepalives", "keepalives_idle", "application_name", "options",
                           "dbname", NULL};
-    const char *vals[] = {"5", "1", "30", "clinic", conninfo, NULL};
+    const char *vals[] = {"5", "1", "30", "clinic",
+                          "-c statement_timeout=30000 -c idle_in_transaction_session_timeout=60000", conninfo, NULL};
     PGconn *conn = PQconnectdbParams(keys, vals, 1);
     if (!conn)
         return NULL;
@@ -132,21 +135,25 @@ PGconn *db_acquire(struct db_pool *p)
         }
     }
     s->busy = true;
+    PGconn *conn = s->conn;
     pthread_mutex_unlock(&p->lock);
 
-    if (s->conn && !conn_alive(s->conn)) {
-        PQfinish(s->conn);
-        s->conn = NULL;
+    /* The slot is ours (busy): its connection is checked and opened outside the lock, and stored
+     * back under it. */
+    if (conn && !conn_alive(conn)) {
+        PQfinish(conn);
+        conn = NULL;
     }
-    if (!s->conn)
-        s->conn = db_connect(p->conninfo);
-    if (!s->conn) {
-        pthread_mutex_lock(&p->lock);
+    if (!conn)
+        conn = db_connect(p->conninfo);
+    pthread_mutex_lock(&p->lock);
+    s->conn = conn;
+    if (!conn) {
         s->busy = false;
         pthread_cond_signal(&p->freed);
-        pthread_mutex_unlock(&p->lock);
     }
-    return s->conn;
+    pthread_mutex_unlock(&p->lock);
+    return conn;
 }
 
 void db_release(struct db_pool *p, PGconn *conn)
@@ -155,19 +162,20 @@ void db_release(struct db_pool *p, PGconn *conn)
         return;
     if (PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) != PQTRANS_IDLE)
         db_rollback(conn);
+    bool broken = PQstatus(conn) != CONNECTION_OK;
     pthread_mutex_lock(&p->lock);
     for (int i = 0; i < p->size; i++) {
         if (p->slots[i].conn == conn) {
-            if (PQstatus(conn) != CONNECTION_OK) {
-                PQfinish(conn);
+            if (broken)
                 p->slots[i].conn = NULL;
-            }
             p->slots[i].busy = false;
             break;
         }
     }
     pthread_cond_signal(&p->freed);
     pthread_mutex_unlock(&p->lock);
+    if (broken)
+        PQfinish(conn); /* network I/O: outside the lock */
 }
 
 PGresult *db_exec(PGconn *conn, const char *sql, int nparams, const char *const *params)

@@ -16,7 +16,7 @@ enum field_type {
     FT_STRING,   /* min/max are lengths in characters (after trimming) */
     FT_INT,      /* min/max are bounds (0,0 = any positive id) */
     FT_BOOL,
-    FT_DATE,     /* YYYY-MM-DD, a real calendar date; FF_PAST: not after today (UTC) */
+    FT_DATE,     /* YYYY-MM-DD, a real calendar date; FF_PAST: from 1900 to today (UTC+14) */
     FT_EMAIL,    /* <= 254 chars, one '@', a dotted domain; FF_LOWER lower-cases it */
     FT_ENUM,     /* one of choices (NULL-terminated) */
     FT_CPF,      /* Brazilian CPF: 11 digits with check digits; '.', '-' and spaces accepted */
@@ -28,7 +28,7 @@ enum field_type {
 #define FF_REQUIRED 1u /* must be present (on create) */
 #define FF_NULLABLE 2u /* JSON null accepted */
 #define FF_LOWER 4u    /* e-mail fields: lower-case the address */
-#define FF_PAST 8u     /* dates: not in the future, not before 1900 */
+#define FF_PAST 8u     /* dates: 1900-01-01 .. today in the earliest zone (UTC+14) */
 
 struct field_spec {
     const char *name;

@@ -181,6 +181,67 @@ CREATE TRIGGER audit_log_no_update BEFORE UPDATE OR DELETE ON audit_log
 CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
   FOR EACH STATEMENT EXECUTE FUNCTION audit_log_refuse_change();
 
+-- Failed sign-ins for e-mails that belong to no account, counted like an account's own counter
+-- so that locking (and its 429) looks the same whether or not the e-mail exists.
+CREATE TABLE login_failures (
+  email         text PRIMARY KEY CONSTRAINT login_failures_email_check
+                  CHECK (email = lower(email) AND char_length(email) <= 254),
+  failures      integer NOT NULL DEFAULT 0 CONSTRAINT login_failures_failures_check CHECK (failures >= 0),
+  locked_until  timestamptz,
+  updated_at    timestamptz NOT NULL DEFAULT now()
+);
+
+-- Records one failed sign-in for p_email (an account or not). After p_max failures in a row the
+-- e-mail is locked for p_lock_seconds and the counter starts again. Returns the seconds the e-mail
+-- stays locked now (0 = not locked).
+CREATE FUNCTION login_record_failure(p_email text, p_max integer, p_lock_seconds integer) RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+  until timestamptz;
+BEGIN
+  UPDATE users SET
+    locked_until = CASE WHEN failed_logins + 1 >= p_max THEN now() + make_interval(secs => p_lock_seconds)
+                        ELSE locked_until END,
+    failed_logins = CASE WHEN failed_logins + 1 >= p_max THEN 0 ELSE failed_logins + 1 END
+  WHERE lower(email) = lower(p_email)
+  RETURNING locked_until INTO until;
+  IF NOT FOUND THEN
+    INSERT INTO login_failures AS f (email, failures) VALUES (lower(p_email), 0)
+    ON CONFLICT (email) DO NOTHING;
+    UPDATE login_failures f SET
+      locked_until = CASE WHEN f.failures + 1 >= p_max THEN now() + make_interval(secs => p_lock_seconds)
+                          ELSE f.locked_until END,
+      failures = CASE WHEN f.failures + 1 >= p_max THEN 0 ELSE f.failures + 1 END,
+      updated_at = now()
+    WHERE f.email = lower(p_email)
+    RETURNING f.locked_until INTO until;
+  END IF;
+  RETURN CASE WHEN until > now() THEN ceil(extract(epoch FROM until - now()))::integer ELSE 0 END;
+END
+$$;
+
+-- Seconds p_email stays locked (0 = not locked), whether or not an account has it.
+CREATE FUNCTION login_lock_seconds(p_email text) RETURNS integer
+LANGUAGE sql STABLE AS $$
+  SELECT COALESCE(ceil(extract(epoch FROM max(t) - now()))::integer, 0)
+  FROM (SELECT locked_until AS t FROM users WHERE lower(email) = lower(p_email) AND locked_until > now()
+        UNION ALL
+        SELECT locked_until FROM login_failures WHERE email = lower(p_email) AND locked_until > now()) s
+$$;
+
+-- Raises the CHECK violation of table.column when d is after today in the time zone tz, so the
+-- caller sees it as that field's validation error.
+CREATE FUNCTION not_after_local_today(d date, tz text, tbl text, col text) RETURNS date
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+  IF d > (now() AT TIME ZONE tz)::date THEN
+    RAISE EXCEPTION '% is after today in %', d, tz
+      USING ERRCODE = 'check_violation', TABLE = tbl, COLUMN = col, CONSTRAINT = tbl || '_' || col || '_check';
+  END IF;
+  RETURN d;
+END
+$$;
+
 -- JSON shapes of the API (one place for each representation).
 CREATE FUNCTION clinic_json(c clinics) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
