@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "crypto.h"
+#include "fileio.h"
 #include "db.h"
 #include "log.h"
 
@@ -25,24 +26,6 @@ struct migration {
 static int by_name(const void *a, const void *b)
 {
     return strcmp(((const struct migration *)a)->name, ((const struct migration *)b)->name);
-}
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    char *buf = NULL;
-    long len = -1;
-    if (fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
-        (buf = malloc((size_t)len + 1)) && fread(buf, 1, (size_t)len, f) == (size_t)len)
-        buf[len] = '\0';
-    else {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    return buf;
 }
 
 /* Loads every NNNN_name.sql of dir, sorted. Returns the count or -1. Caller frees each sql. */
@@ -64,7 +47,7 @@ static int load_dir(const char *dir, struct migration *out)
         if (snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= (int)sizeof path)
             continue;
         memcpy(out[n].name, e->d_name, strlen(e->d_name) + 1); /* length checked above */
-        out[n].sql = slurp(path);
+        out[n].sql = file_read_all(path, 16u << 20, NULL);
         if (!out[n].sql) {
             log_error("cannot read %s", path);
             for (int i = 0; i < n; i++)

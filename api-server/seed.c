@@ -7,33 +7,16 @@
 #include <string.h>
 
 #include "db.h"
+#include "fileio.h"
 #include "log.h"
 #include "password.h"
 #include "validate.h"
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    char *buf = NULL;
-    long len = -1;
-    if (fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
-        (buf = malloc((size_t)len + 1)) && fread(buf, 1, (size_t)len, f) == (size_t)len)
-        buf[len] = '\0';
-    else {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    return buf;
-}
 
 bool seed_demo(PGconn *conn, const char *sql_dir)
 {
     char path[1024], hash[PASSWORD_HASH_MAX];
     snprintf(path, sizeof path, "%s/demo.sql", sql_dir);
-    char *script = slurp(path);
+    char *script = file_read_all(path, 16u << 20, NULL);
     if (!script) {
         log_error("cannot read %s", path);
         return false;

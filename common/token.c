@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "crypto.h"
+#include "fileio.h"
 
 #define TOKEN_MAX_LEN 4096
 #define CLOCK_SKEW 60
@@ -40,54 +41,27 @@ const char *role_name(enum role r)
     return "UNKNOWN";
 }
 
-/* Reads a whole file into a malloc'd, NUL-terminated buffer. */
-static unsigned char *read_file(const char *path, size_t *len, char *err, size_t errlen)
+/* Reads a key file (at most 1 MiB), with a message in err on failure. */
+static unsigned char *read_key(const char *path, size_t *len, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
+    char *buf = file_read_all(path, 1 << 20, len);
+    if (!buf)
         snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
-        return NULL;
+    else if (*len == 0) {
+        snprintf(err, errlen, "cannot read %s: the file is empty", path);
+        free(buf);
+        buf = NULL;
     }
-    unsigned char *buf = NULL;
-    size_t cap = 0, n = 0;
-    for (;;) {
-        if (n + 1024 + 1 > cap) {
-            cap = cap ? cap * 2 : 4096;
-            if (cap > 1 << 20) {
-                snprintf(err, errlen, "%s is too large for a key file", path);
-                goto fail;
-            }
-            unsigned char *nb = realloc(buf, cap);
-            if (!nb)
-                goto fail;
-            buf = nb;
-        }
-        size_t got = fread(buf + n, 1, cap - n - 1, f);
-        n += got;
-        if (got == 0)
-            break;
-    }
-    if (ferror(f) || n == 0) {
-        snprintf(err, errlen, "cannot read %s", path);
-        goto fail;
-    }
-    fclose(f);
-    buf[n] = '\0';
-    *len = n;
-    return buf;
-fail:
-    fclose(f);
-    free(buf);
-    return NULL;
+    return (unsigned char *)buf;
 }
 
 bool token_keys_load(struct token_keys *k, const char *private_path, const char *public_path, char *err,
                      size_t errlen)
 {
     memset(k, 0, sizeof *k);
-    if (private_path && !(k->private_pem = read_file(private_path, &k->private_len, err, errlen)))
+    if (private_path && !(k->private_pem = read_key(private_path, &k->private_len, err, errlen)))
         return false;
-    if (!(k->public_pem = read_file(public_path, &k->public_len, err, errlen))) {
+    if (!(k->public_pem = read_key(public_path, &k->public_len, err, errlen))) {
         token_keys_free(k);
         return false;
     }
