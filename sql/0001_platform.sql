@@ -107,7 +107,6 @@ CREATE TABLE patients (
   clinic_id        bigint NOT NULL REFERENCES clinics (id) ON DELETE RESTRICT,
   full_name        text NOT NULL CONSTRAINT patients_full_name_check CHECK (char_length(full_name) BETWEEN 1 AND 200),
   phone            text CONSTRAINT patients_phone_check CHECK (phone ~ '^\+?[0-9 ()-]{8,20}$'),
-  phone_digits     text GENERATED ALWAYS AS (regexp_replace(phone, '[^0-9]', '', 'g')) STORED,
   email            text CONSTRAINT patients_email_check CHECK (char_length(email) <= 254 AND email LIKE '_%@_%'),
   birth_date       date CONSTRAINT patients_birth_date_check CHECK (birth_date >= DATE '1900-01-01'),
   sex              text CONSTRAINT patients_sex_check CHECK (sex IN ('F', 'M', 'O')),
@@ -116,15 +115,17 @@ CREATE TABLE patients (
   user_id          bigint CONSTRAINT patients_user_id_key UNIQUE,
   created_at       timestamptz NOT NULL DEFAULT now(),
   updated_at       timestamptz NOT NULL DEFAULT now(),
+  -- What the desk's search box matches: name and e-mail lower-cased, phone digits, CPF, separated by
+  -- a character nobody types, under one trigram index.
+  search_doc       text GENERATED ALWAYS AS (
+                     lower(full_name) || chr(31) || COALESCE(lower(email), '') || chr(31) ||
+                     COALESCE(regexp_replace(phone, '[^0-9]', '', 'g'), '') || chr(31) || COALESCE(cpf, '')) STORED,
   CONSTRAINT patients_cpf_key UNIQUE (clinic_id, cpf),
   CONSTRAINT patients_user_clinic_fkey FOREIGN KEY (user_id, clinic_id)
     REFERENCES users (id, clinic_id) ON UPDATE CASCADE ON DELETE RESTRICT
 );
 CREATE INDEX patients_name_order_idx ON patients (clinic_id, lower(full_name), id);
-CREATE INDEX patients_name_trgm_idx ON patients USING gin (lower(full_name) gin_trgm_ops);
-CREATE INDEX patients_phone_trgm_idx ON patients USING gin (phone_digits gin_trgm_ops);
-CREATE INDEX patients_email_trgm_idx ON patients USING gin (lower(email) gin_trgm_ops);
-CREATE INDEX patients_cpf_trgm_idx ON patients USING gin (cpf gin_trgm_ops);
+CREATE INDEX patients_search_trgm_idx ON patients USING gin (search_doc gin_trgm_ops);
 CREATE TRIGGER patients_touch BEFORE UPDATE ON patients FOR EACH ROW EXECUTE FUNCTION touch_updated_at();
 
 CREATE TABLE refresh_tokens (
