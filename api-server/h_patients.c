@@ -54,14 +54,24 @@ HANDLER(h_patients_create)
     return rc;
 }
 
-/* The digits of q, into out (size n). */
-static void digits_of(const char *q, char *out, size_t n)
+/* The search term for q: q itself when it has letters (a name, an e-mail), else its digits, so
+ * "(11) 91234-5678" and "123.456.789-09" find phones and CPFs stored as bare digits. Writes into
+ * out (size n) and returns it, or NULL when q is absent or has neither. */
+static const char *search_term(const char *q, char *out, size_t n)
 {
+    if (!q)
+        return NULL;
     size_t o = 0;
-    for (; *q && o + 1 < n; q++)
-        if (isdigit((unsigned char)*q))
-            out[o++] = *q;
+    for (const char *c = q; *c; c++) {
+        if (isdigit((unsigned char)*c)) {
+            if (o + 1 < n)
+                out[o++] = *c;
+        } else if (!strchr(" .-()+/", *c)) {
+            return q; /* letters, '@', anything else: match the text as typed */
+        }
+    }
     out[o] = '\0';
+    return o ? out : NULL;
 }
 
 HANDLER(h_patients_list)
@@ -80,22 +90,25 @@ HANDLER(h_patients_list)
         return reply_error(resp, ctx, ST_BAD_REQUEST, "invalid_query", "Some query parameters are invalid.", errors);
     }
     json_decref(errors);
-    digits_of(q ? q : "", digits, sizeof digits);
-    const char *p[] = {cursor, id_text(limit, lim), scope_clinic(ctx, sb), clinic ? id_text(clinic, cb) : NULL, q,
-                       strlen(digits) >= 3 ? digits : NULL};
+    const char *term = search_term(q, digits, sizeof digits);
+    if (q && !term) { /* only separators: nothing can match */
+        free(cursor);
+        static const char empty[] = "{\"items\":[],\"next_cursor\":null}";
+        return reply_text_json(resp, ctx, 200, empty, sizeof empty - 1);
+    }
+    const char *p[] = {cursor, id_text(limit, lim), scope_clinic(ctx, sb), clinic ? id_text(clinic, cb) : NULL, term};
     int rc = dbr_query_reply(resp, ctx, 200,
         "WITH page AS (SELECT p AS r, lower(p.full_name) AS k1, p.id AS k2 FROM patients p "
         "  WHERE ($3::bigint IS NULL OR p.clinic_id = $3) AND ($4::bigint IS NULL OR p.clinic_id = $4) "
         "    AND ($1::jsonb IS NULL OR (lower(p.full_name), p.id) > ($1::jsonb->>0, ($1::jsonb->>1)::bigint)) "
-        "    AND ($5::text IS NULL OR p.search_doc LIKE '%' || like_escape(lower($5)) || '%' "
-        "         OR ($6::text IS NOT NULL AND p.search_doc LIKE '%' || $6 || '%')) "
+        "    AND ($5::text IS NULL OR p.search_doc LIKE '%' || like_escape(lower($5)) || '%') "
         "  ORDER BY lower(p.full_name), p.id LIMIT $2::int + 1), "
         "n AS (SELECT *, row_number() OVER (ORDER BY k1, k2) AS rn FROM page) "
         "SELECT jsonb_build_object('items', COALESCE(jsonb_agg(patient_json(r) ORDER BY rn) FILTER (WHERE rn <= $2::int), '[]'), "
         "  'next_cursor', CASE WHEN count(*) > $2::int THEN cursor_encode((SELECT jsonb_build_array(k1, k2) FROM n "
         "                 WHERE rn = $2::int)) END) "
         "FROM n",
-        6, p);
+        5, p);
     free(cursor);
     return rc;
 }
