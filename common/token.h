@@ -2,7 +2,9 @@
  *
  * libjwt takes the algorithm from the token header and does not check exp/nbf, so
  * token_verify() pins the algorithm, checks typ, exp and iat itself, and requires every claim
- * the role needs. api-server holds both keys; signaling-server only the public key. */
+ * the role needs. The ES256 signature is checked with OpenSSL against the public key parsed once
+ * at start (libjwt would parse the PEM again for every token, a contended path in OpenSSL 3);
+ * libjwt then only parses the already verified claims. api-server holds both keys; signaling-server only the public key. */
 #ifndef CLINIC_TOKEN_H
 #define CLINIC_TOKEN_H
 
@@ -32,9 +34,12 @@ struct token_keys {
     size_t private_len;
     unsigned char *public_pem;
     size_t public_len;
+    void *verify_key; /* the public key parsed once (EVP_PKEY *) by token_keys_load; when NULL,
+                         each verification parses public_pem itself */
 };
 
-/* Reads the PEM files (private_path may be NULL). Returns false with a message in err. */
+/* Reads the PEM files (private_path may be NULL) and parses the public key, which must be a P-256
+ * EC key. Returns false with a message in err. */
 bool token_keys_load(struct token_keys *k, const char *private_path, const char *public_path,
                      char *err, size_t errlen);
 void token_keys_free(struct token_keys *k);

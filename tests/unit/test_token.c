@@ -398,7 +398,7 @@ static void test_jti_differs(void **state)
 static void test_sign_needs_private_key(void **state)
 {
     (void)state;
-    struct token_keys verify_only = {NULL, 0, keys_a.public_pem, keys_a.public_len};
+    struct token_keys verify_only = {NULL, 0, keys_a.public_pem, keys_a.public_len, NULL};
     struct claims c = {.sub = 1, .role = ROLE_ADMIN};
     assert_null(token_sign_access(&verify_only, &c, NOW, 900));
 
