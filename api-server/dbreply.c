@@ -57,6 +57,25 @@ int dbr_query_reply(struct _u_response *resp, struct req_ctx *ctx, int http, con
     return rc;
 }
 
+int dbr_list_reply(struct _u_response *resp, struct req_ctx *ctx, const struct list_query *q, int n,
+                   const char *const *params)
+{
+    /* Built only from the static fragments of q (never from request data). */
+    char sql[4096];
+    int len = snprintf(sql, sizeof sql,
+                       "WITH page AS (%s), "
+                       "n AS (SELECT *, row_number() OVER (ORDER BY %s) AS rn FROM page) "
+                       "SELECT jsonb_build_object("
+                       "  'items', COALESCE(jsonb_agg(%s(r) ORDER BY rn) FILTER (WHERE rn <= $2::int), '[]'::jsonb), "
+                       "  'next_cursor', (SELECT cursor_encode(%s) FROM n WHERE rn = $2::int "
+                       "                  AND EXISTS (SELECT 1 FROM n WHERE rn > $2::int))) "
+                       "FROM n",
+                       q->inner, q->order, q->json_fn, q->cursor);
+    if (len < 0 || (size_t)len >= sizeof sql)
+        return reply_status(resp, ctx, ST_INTERNAL);
+    return dbr_query_reply(resp, ctx, 200, sql, n, params);
+}
+
 bool audit_write_as(PGconn *conn, const struct req_ctx *ctx, int64_t actor_id, const char *actor_role,
                     const char *action, const char *entity, int64_t entity_id, json_t *details,
                     struct db_error *err)

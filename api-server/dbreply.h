@@ -39,6 +39,20 @@ char *dbr_body_text(json_t *body);
 
 #endif
 
+/* A keyset-paginated list. Parameters $1 (the decoded cursor, jsonb or NULL) and $2 (the limit)
+ * are the same for every list; filters use $3 and up. inner selects the row as r and its sort
+ * keys as k1 (and k2), already filtered past the cursor, ordered and limited to $2 + 1 rows. */
+struct list_query {
+    const char *json_fn; /* SQL function turning r into an item, e.g. "clinic_json" */
+    const char *inner;
+    const char *order;   /* inner's order over the keys, e.g. "k1, k2" or "k1 DESC" */
+    const char *cursor;  /* the cursor of a row from its keys, e.g. "jsonb_build_array(k1)" */
+};
+
+/* Answers {"items": [...], "next_cursor": ...} for q. */
+int dbr_list_reply(struct _u_response *resp, struct req_ctx *ctx, const struct list_query *q, int n,
+                   const char *const *params);
+
 /* The write path shared by create/update/delete handlers: in one transaction runs each of sqls
  * with the same params; the last must return (json, entity_id) for one row. Then an audit row
  * (action, entity, details stolen) and COMMIT, and the JSON is sent with status http (204 sends

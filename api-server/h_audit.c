@@ -27,22 +27,20 @@ HANDLER(h_audit_list)
         json_object_set_new(errors, "entity", json_string("must be a lower-case entity name"));
     if (json_object_size(errors) > 0) {
         free(cursor);
-        return reply_error(resp, ctx, ST_BAD_REQUEST, "invalid_query", "Some query parameters are invalid.", errors);
+        return reply_invalid_query(resp, ctx, errors);
     }
     json_decref(errors);
     const char *p[] = {cursor, id_text(limit, lim), action, entity, entity_id ? id_text(entity_id, eb) : NULL,
                        actor ? id_text(actor, ab) : NULL};
-    int rc = dbr_query_reply(resp, ctx, 200,
-        "WITH page AS (SELECT a AS r, a.id AS k FROM audit_log a "
-        "  WHERE ($1::jsonb IS NULL OR a.id < ($1::jsonb->>0)::bigint) AND ($3::text IS NULL OR a.action = $3) "
-        "    AND ($4::text IS NULL OR a.entity = $4) AND ($5::bigint IS NULL OR a.entity_id = $5) "
-        "    AND ($6::bigint IS NULL OR a.actor_user_id = $6) "
-        "  ORDER BY a.id DESC LIMIT $2::int + 1), "
-        "n AS (SELECT *, row_number() OVER (ORDER BY k DESC) AS rn FROM page) "
-        "SELECT jsonb_build_object('items', COALESCE(jsonb_agg(audit_json(r) ORDER BY rn) FILTER (WHERE rn <= $2::int), '[]'), "
-        "  'next_cursor', CASE WHEN count(*) > $2::int THEN cursor_encode(jsonb_build_array(min(k) FILTER (WHERE rn <= $2::int))) END) "
-        "FROM n",
-        6, p);
+    static const struct list_query lq = {
+        "audit_json",
+        "SELECT a AS r, a.id AS k1 FROM audit_log a "
+        "WHERE ($1::jsonb IS NULL OR a.id < ($1::jsonb->>0)::bigint) AND ($3::text IS NULL OR a.action = $3) "
+        "  AND ($4::text IS NULL OR a.entity = $4) AND ($5::bigint IS NULL OR a.entity_id = $5) "
+        "  AND ($6::bigint IS NULL OR a.actor_user_id = $6) "
+        "ORDER BY a.id DESC LIMIT $2::int + 1",
+        "k1 DESC", "jsonb_build_array(k1)"};
+    int rc = dbr_list_reply(resp, ctx, &lq, 6, p);
     free(cursor);
     return rc;
 }

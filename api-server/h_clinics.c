@@ -13,22 +13,20 @@ static const struct field_spec clinic_fields[] = {
 
 HANDLER(h_clinics_list)
 {
+    static const struct list_query q = {
+        "clinic_json",
+        "SELECT c AS r, c.id AS k1 FROM clinics c "
+        "WHERE ($1::jsonb IS NULL OR c.id > ($1::jsonb->>0)::bigint) AND ($3::bigint IS NULL OR c.id = $3) "
+        "ORDER BY c.id LIMIT $2::int + 1",
+        "k1", "jsonb_build_array(k1)"};
     json_t *errors = json_object();
     int limit;
     char *cursor = NULL, lim[24], sb[24];
     if (!query_page(req, "i", &limit, &cursor, errors))
-        return reply_error(resp, ctx, ST_BAD_REQUEST, "invalid_query", "Some query parameters are invalid.", errors);
+        return reply_invalid_query(resp, ctx, errors);
     json_decref(errors);
-    const char *p[] = {scope_clinic(ctx, sb), cursor, id_text(limit, lim)};
-    int rc = dbr_query_reply(resp, ctx, 200,
-        "WITH page AS (SELECT c AS r, c.id AS k FROM clinics c "
-        "  WHERE ($1::bigint IS NULL OR c.id = $1) AND ($2::jsonb IS NULL OR c.id > ($2::jsonb->>0)::bigint) "
-        "  ORDER BY c.id LIMIT $3::int + 1), "
-        "n AS (SELECT *, row_number() OVER (ORDER BY k) AS rn FROM page) "
-        "SELECT jsonb_build_object('items', COALESCE(jsonb_agg(clinic_json(r) ORDER BY rn) FILTER (WHERE rn <= $3::int), '[]'), "
-        "  'next_cursor', CASE WHEN count(*) > $3::int THEN cursor_encode(jsonb_build_array(max(k) FILTER (WHERE rn <= $3::int))) END) "
-        "FROM n",
-        3, p);
+    const char *p[] = {cursor, id_text(limit, lim), scope_clinic(ctx, sb)};
+    int rc = dbr_list_reply(resp, ctx, &q, 3, p);
     free(cursor);
     return rc;
 }

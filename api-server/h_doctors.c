@@ -21,21 +21,19 @@ HANDLER(h_doctors_list)
     query_int(req, "user_id", &user, errors);
     if (json_object_size(errors) > 0) {
         free(cursor);
-        return reply_error(resp, ctx, ST_BAD_REQUEST, "invalid_query", "Some query parameters are invalid.", errors);
+        return reply_invalid_query(resp, ctx, errors);
     }
     json_decref(errors);
     const char *p[] = {cursor, id_text(limit, lim), scope_clinic(ctx, sb), clinic ? id_text(clinic, cb) : NULL,
                        user ? id_text(user, ub) : NULL};
-    int rc = dbr_query_reply(resp, ctx, 200,
-        "WITH page AS (SELECT d AS r, d.id AS k FROM doctors d "
-        "  WHERE ($1::jsonb IS NULL OR d.id > ($1::jsonb->>0)::bigint) AND ($3::bigint IS NULL OR d.clinic_id = $3) "
-        "    AND ($4::bigint IS NULL OR d.clinic_id = $4) AND ($5::bigint IS NULL OR d.user_id = $5) "
-        "  ORDER BY d.id LIMIT $2::int + 1), "
-        "n AS (SELECT *, row_number() OVER (ORDER BY k) AS rn FROM page) "
-        "SELECT jsonb_build_object('items', COALESCE(jsonb_agg(doctor_json(r) ORDER BY rn) FILTER (WHERE rn <= $2::int), '[]'), "
-        "  'next_cursor', CASE WHEN count(*) > $2::int THEN cursor_encode(jsonb_build_array(max(k) FILTER (WHERE rn <= $2::int))) END) "
-        "FROM n",
-        5, p);
+    static const struct list_query lq = {
+        "doctor_json",
+        "SELECT d AS r, d.id AS k1 FROM doctors d "
+        "WHERE ($1::jsonb IS NULL OR d.id > ($1::jsonb->>0)::bigint) AND ($3::bigint IS NULL OR d.clinic_id = $3) "
+        "  AND ($4::bigint IS NULL OR d.clinic_id = $4) AND ($5::bigint IS NULL OR d.user_id = $5) "
+        "ORDER BY d.id LIMIT $2::int + 1",
+        "k1", "jsonb_build_array(k1)"};
+    int rc = dbr_list_reply(resp, ctx, &lq, 5, p);
     free(cursor);
     return rc;
 }

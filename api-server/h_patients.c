@@ -87,7 +87,7 @@ HANDLER(h_patients_list)
         json_object_set_new(errors, "q", json_string("must have 1 to 100 characters"));
     if (json_object_size(errors) > 0) {
         free(cursor);
-        return reply_error(resp, ctx, ST_BAD_REQUEST, "invalid_query", "Some query parameters are invalid.", errors);
+        return reply_invalid_query(resp, ctx, errors);
     }
     json_decref(errors);
     const char *term = search_term(q, digits, sizeof digits);
@@ -97,18 +97,15 @@ HANDLER(h_patients_list)
         return reply_text_json(resp, ctx, 200, empty, sizeof empty - 1);
     }
     const char *p[] = {cursor, id_text(limit, lim), scope_clinic(ctx, sb), clinic ? id_text(clinic, cb) : NULL, term};
-    int rc = dbr_query_reply(resp, ctx, 200,
-        "WITH page AS (SELECT p AS r, lower(p.full_name) AS k1, p.id AS k2 FROM patients p "
-        "  WHERE ($3::bigint IS NULL OR p.clinic_id = $3) AND ($4::bigint IS NULL OR p.clinic_id = $4) "
-        "    AND ($1::jsonb IS NULL OR (lower(p.full_name), p.id) > ($1::jsonb->>0, ($1::jsonb->>1)::bigint)) "
-        "    AND ($5::text IS NULL OR p.search_doc LIKE '%' || like_escape(lower($5)) || '%') "
-        "  ORDER BY lower(p.full_name), p.id LIMIT $2::int + 1), "
-        "n AS (SELECT *, row_number() OVER (ORDER BY k1, k2) AS rn FROM page) "
-        "SELECT jsonb_build_object('items', COALESCE(jsonb_agg(patient_json(r) ORDER BY rn) FILTER (WHERE rn <= $2::int), '[]'), "
-        "  'next_cursor', CASE WHEN count(*) > $2::int THEN cursor_encode((SELECT jsonb_build_array(k1, k2) FROM n "
-        "                 WHERE rn = $2::int)) END) "
-        "FROM n",
-        5, p);
+    static const struct list_query lq = {
+        "patient_json",
+        "SELECT p AS r, lower(p.full_name) AS k1, p.id AS k2 FROM patients p "
+        "WHERE ($3::bigint IS NULL OR p.clinic_id = $3) AND ($4::bigint IS NULL OR p.clinic_id = $4) "
+        "  AND ($1::jsonb IS NULL OR (lower(p.full_name), p.id) > ($1::jsonb->>0, ($1::jsonb->>1)::bigint)) "
+        "  AND ($5::text IS NULL OR p.search_doc LIKE '%' || like_escape(lower($5)) || '%') "
+        "ORDER BY lower(p.full_name), p.id LIMIT $2::int + 1",
+        "k1, k2", "jsonb_build_array(k1, k2)"};
+    int rc = dbr_list_reply(resp, ctx, &lq, 5, p);
     free(cursor);
     return rc;
 }

@@ -92,23 +92,21 @@ HANDLER(h_users_list)
         json_object_set_new(errors, "q", json_string("must have 1 to 100 characters"));
     if (json_object_size(errors) > 0) {
         free(cursor);
-        return reply_error(resp, ctx, ST_BAD_REQUEST, "invalid_query", "Some query parameters are invalid.", errors);
+        return reply_invalid_query(resp, ctx, errors);
     }
     json_decref(errors);
     const char *p[] = {cursor, id_text(limit, lim), role, clinic ? id_text(clinic, cb) : NULL,
                        active < 0 ? NULL : (active ? "true" : "false"), q};
-    int rc = dbr_query_reply(resp, ctx, 200,
-        "WITH page AS (SELECT u AS r, u.id AS k FROM users u "
-        "  WHERE ($1::jsonb IS NULL OR u.id > ($1::jsonb->>0)::bigint) AND ($3::text IS NULL OR u.role = $3) "
-        "    AND ($4::bigint IS NULL OR u.clinic_id = $4) AND ($5::boolean IS NULL OR u.active = $5) "
-        "    AND ($6::text IS NULL OR lower(u.email) LIKE '%' || like_escape(lower($6)) || '%' "
-        "         OR lower(u.full_name) LIKE '%' || like_escape(lower($6)) || '%') "
-        "  ORDER BY u.id LIMIT $2::int + 1), "
-        "n AS (SELECT *, row_number() OVER (ORDER BY k) AS rn FROM page) "
-        "SELECT jsonb_build_object('items', COALESCE(jsonb_agg(user_json(r) ORDER BY rn) FILTER (WHERE rn <= $2::int), '[]'), "
-        "  'next_cursor', CASE WHEN count(*) > $2::int THEN cursor_encode(jsonb_build_array(max(k) FILTER (WHERE rn <= $2::int))) END) "
-        "FROM n",
-        6, p);
+    static const struct list_query lq = {
+        "user_json",
+        "SELECT u AS r, u.id AS k1 FROM users u "
+        "WHERE ($1::jsonb IS NULL OR u.id > ($1::jsonb->>0)::bigint) AND ($3::text IS NULL OR u.role = $3) "
+        "  AND ($4::bigint IS NULL OR u.clinic_id = $4) AND ($5::boolean IS NULL OR u.active = $5) "
+        "  AND ($6::text IS NULL OR lower(u.email) LIKE '%' || like_escape(lower($6)) || '%' "
+        "       OR lower(u.full_name) LIKE '%' || like_escape(lower($6)) || '%') "
+        "ORDER BY u.id LIMIT $2::int + 1",
+        "k1", "jsonb_build_array(k1)"};
+    int rc = dbr_list_reply(resp, ctx, &lq, 6, p);
     free(cursor);
     return rc;
 }

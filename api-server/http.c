@@ -111,6 +111,11 @@ int reply_invalid(struct _u_response *resp, struct req_ctx *ctx, json_t *fields)
     return reply_error(resp, ctx, ST_INVALID, NULL, NULL, fields);
 }
 
+int reply_invalid_query(struct _u_response *resp, struct req_ctx *ctx, json_t *fields)
+{
+    return reply_error(resp, ctx, ST_BAD_REQUEST, "invalid_query", "Some query parameters are invalid.", fields);
+}
+
 const char *query_str(const struct _u_request *req, const char *name)
 {
     return u_map_get(req->map_url, name);

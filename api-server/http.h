@@ -56,6 +56,9 @@ int reply_status(struct _u_response *resp, struct req_ctx *ctx, enum status st);
 /* 422 with fields (stolen). */
 int reply_invalid(struct _u_response *resp, struct req_ctx *ctx, json_t *fields);
 
+/* 400 invalid_query with fields (stolen). */
+int reply_invalid_query(struct _u_response *resp, struct req_ctx *ctx, json_t *fields);
+
 /* Query helpers: return true when absent or valid; on a bad value they add to errors. */
 const char *query_str(const struct _u_request *req, const char *name);
 bool query_int(const struct _u_request *req, const char *name, int64_t *out, json_t *errors);
