@@ -26,6 +26,8 @@ int dbr_reply_error(struct _u_response *resp, struct req_ctx *ctx, const struct 
             snprintf(msg, sizeof msg, "A record with this %s already exists.", err->field);
             return reply_error(resp, ctx, ST_CONFLICT, NULL, msg, NULL);
         }
+        if (strstr(err->constraint, "_excl"))
+            return reply_error(resp, ctx, ST_CONFLICT, NULL, "It overlaps an existing record.", NULL);
         if (strstr(err->constraint, "fkey"))
             return reply_error(resp, ctx, ST_CONFLICT, NULL, "The record is still in use by other records.", NULL);
         return reply_status(resp, ctx, ST_CONFLICT);

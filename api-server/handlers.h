@@ -45,6 +45,19 @@ HANDLER(h_patients_account);
 
 HANDLER(h_audit_list);
 
+HANDLER(h_services_list);
+HANDLER(h_services_create);
+HANDLER(h_services_get);
+HANDLER(h_services_update);
+
+HANDLER(h_availability_list);
+HANDLER(h_availability_create);
+HANDLER(h_availability_delete);
+HANDLER(h_unavailability_list);
+HANDLER(h_unavailability_create);
+HANDLER(h_unavailability_delete);
+HANDLER(h_doctor_slots);
+
 /* Validates ctx->body against specs; on failure answers 422 and returns false. */
 bool body_valid(struct _u_response *resp, struct req_ctx *ctx, const struct field_spec *specs, size_t n,
                 bool partial, int *rc);

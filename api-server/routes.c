@@ -43,6 +43,19 @@ const struct route routes[] = {
     {"POST", "/patients/:id/account", A | R, h_patients_account},
 
     {"GET", "/audit", A, h_audit_list},
+
+    {"GET", "/services", A | R | D | P, h_services_list},
+    {"POST", "/services", A, h_services_create},
+    {"GET", "/services/:id", A | R | D | P, h_services_get},
+    {"PATCH", "/services/:id", A, h_services_update},
+
+    {"GET", "/doctors/:id/availability", A | R | D, h_availability_list},
+    {"POST", "/doctors/:id/availability", A | R | D, h_availability_create},
+    {"DELETE", "/doctors/:id/availability/:rule_id", A | R | D, h_availability_delete},
+    {"GET", "/doctors/:id/unavailability", A | R | D, h_unavailability_list},
+    {"POST", "/doctors/:id/unavailability", A | R | D, h_unavailability_create},
+    {"DELETE", "/doctors/:id/unavailability/:block_id", A | R | D, h_unavailability_delete},
+    {"GET", "/doctors/:id/slots", A | R | D | P, h_doctor_slots},
 };
 
 const size_t routes_count = sizeof routes / sizeof routes[0];

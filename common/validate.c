@@ -126,6 +126,47 @@ bool valid_currency(const char *s)
            isupper((unsigned char)s[2]);
 }
 
+static bool two_digits(const char *s, int max, int *out)
+{
+    if (!isdigit((unsigned char)s[0]) || !isdigit((unsigned char)s[1]))
+        return false;
+    *out = (s[0] - '0') * 10 + (s[1] - '0');
+    return *out <= max;
+}
+
+bool valid_wall_time(const char *s)
+{
+    int h, m;
+    return strlen(s) == 5 && s[2] == ':' && two_digits(s, 23, &h) && two_digits(s + 3, 59, &m);
+}
+
+bool valid_instant(const char *s)
+{
+    char date[11];
+    int y, mo, d, h, mi, se;
+    size_t len = strlen(s);
+    if (len < 20 || len > 35 || (s[10] != 'T' && s[10] != 't'))
+        return false;
+    memcpy(date, s, 10);
+    date[10] = '\0';
+    if (!parse_date(date, &y, &mo, &d) || !two_digits(s + 11, 23, &h) || s[13] != ':' ||
+        !two_digits(s + 14, 59, &mi) || s[16] != ':' || !two_digits(s + 17, 60, &se))
+        return false;
+    const char *p = s + 19;
+    if (*p == '.') {
+        p++;
+        if (!isdigit((unsigned char)*p))
+            return false;
+        while (isdigit((unsigned char)*p))
+            p++;
+    }
+    if ((*p == 'Z' || *p == 'z') && p[1] == '\0')
+        return true;
+    int oh, om;
+    return (*p == '+' || *p == '-') && strlen(p) == 6 && two_digits(p + 1, 23, &oh) && p[3] == ':' &&
+           two_digits(p + 4, 59, &om);
+}
+
 size_t utf8_length(const char *s)
 {
     size_t n = 0;
@@ -230,6 +271,14 @@ static const char *check_string(json_t *obj, const struct field_spec *f, const c
         if (!valid_currency(s))
             why = "must be an ISO 4217 code such as BRL";
         break;
+    case FT_TIME:
+        if (!valid_wall_time(s))
+            why = "must be a time HH:MM between 00:00 and 23:59";
+        break;
+    case FT_INSTANT:
+        if (!valid_instant(s))
+            why = "must be an RFC 3339 date-time such as 2027-03-14T09:00:00Z";
+        break;
     default:
         why = "has an unexpected type";
     }
@@ -254,6 +303,24 @@ static const char *check_value(json_t *obj, const struct field_spec *f, json_t *
         return NULL;
     case FT_BOOL:
         return json_is_boolean(v) ? NULL : "must be true or false";
+    case FT_ENUM_SET: {
+        if (!json_is_array(v) || json_array_size(v) == 0)
+            return "must be a non-empty array";
+        size_t i, j;
+        json_t *e;
+        json_array_foreach(v, i, e) {
+            bool known = false;
+            for (const char *const *c = f->choices; c && *c && json_is_string(e); c++)
+                if (strcmp(*c, json_string_value(e)) == 0)
+                    known = true;
+            if (!known)
+                return "must contain only allowed values";
+            for (j = 0; j < i; j++)
+                if (json_equal(json_array_get(v, j), e))
+                    return "must not repeat a value";
+        }
+        return NULL;
+    }
     default:
         if (!json_is_string(v))
             return "must be a string";

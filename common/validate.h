@@ -23,6 +23,9 @@ enum field_type {
     FT_PHONE,    /* 8..20 chars of digits, spaces, "+()-", at least 8 digits */
     FT_TIMEZONE, /* IANA-shaped name (existence is checked by the database) */
     FT_CURRENCY, /* three upper-case letters */
+    FT_TIME,     /* wall-clock "HH:MM", 00:00..23:59 */
+    FT_INSTANT,  /* RFC 3339 date-time with "Z" or a numeric offset, e.g. 2027-03-14T09:00:00-03:00 */
+    FT_ENUM_SET, /* a non-empty JSON array of distinct strings, each one of choices */
 };
 
 #define FF_REQUIRED 1u /* must be present (on create) */
@@ -54,6 +57,10 @@ bool parse_date(const char *s, int *y, int *m, int *d);
 bool valid_phone(const char *s);
 bool valid_timezone_name(const char *s);
 bool valid_currency(const char *s);
+/* "HH:MM" with 00 <= HH <= 23 and 00 <= MM <= 59. */
+bool valid_wall_time(const char *s);
+/* RFC 3339 date-time with seconds, optional fraction, and "Z" or "+HH:MM"/"-HH:MM". */
+bool valid_instant(const char *s);
 /* Number of UTF-8 characters in s (s is valid UTF-8, as jansson guarantees). */
 size_t utf8_length(const char *s);
 

@@ -1,7 +1,7 @@
--- Demo data: two clinics in different time zones, each with a receptionist, two doctors and three
--- patients (one with a patient login), plus an installation admin. Idempotent: every row is keyed
--- by a natural key and inserted only when missing. The password hash comes from the session
--- setting seed.password_hash (set by `api-server seed-demo`).
+-- Demo data: two clinics in different time zones, each with a receptionist, two doctors (with weekly
+-- hours), three patients (one with a patient login) and a service catalogue, plus an installation
+-- admin. Idempotent: every row is keyed by a natural key and inserted only when missing. The
+-- password hash comes from the session setting seed.password_hash (set by `api-server seed-demo`).
 
 INSERT INTO clinics (name, timezone, currency) VALUES
   ('Clínica Demo São Paulo', 'America/Sao_Paulo', 'BRL'),
@@ -51,4 +51,24 @@ FROM (VALUES
   ('Clínica Demo Manaus', 'Lúcia Ferreira', '(92) 3234-5678', NULL, '2001-03-08', 'F', '67891234582', NULL, NULL)
 ) AS p (clinic, full_name, phone, email, birth_date, sex, cpf, history, login)
 JOIN clinics c ON c.name = p.clinic
+ON CONFLICT DO NOTHING;
+
+-- A service catalogue for each clinic.
+INSERT INTO services (clinic_id, name, duration_minutes, price_cents)
+SELECT c.id, s.name, s.minutes, s.price
+FROM clinics c
+CROSS JOIN (VALUES ('Consulta clínica', 30, 25000), ('Retorno', 15, 0), ('Teleconsulta', 30, 20000),
+                   ('Check-up completo', 60, 45000)) AS s (name, minutes, price)
+WHERE c.name IN ('Clínica Demo São Paulo', 'Clínica Demo Manaus')
+ON CONFLICT DO NOTHING;
+
+-- Every demo doctor sees patients Monday to Friday, 08:00-12:00 and 14:00-18:00 local time, in
+-- person or by video, in 30-minute slots.
+INSERT INTO availability_rules (doctor_id, weekday, start_time, end_time, slot_minutes, consultation_types)
+SELECT d.id, wd, h.start_time, h.end_time, 30, ARRAY['in_person', 'video']
+FROM doctors d
+JOIN users u ON u.id = d.user_id
+CROSS JOIN generate_series(1, 5) AS wd
+CROSS JOIN (VALUES (time '08:00', time '12:00'), (time '14:00', time '18:00')) AS h (start_time, end_time)
+WHERE u.email IN ('doctor1@demo.clinic', 'doctor1b@demo.clinic', 'doctor2@demo.clinic', 'doctor2b@demo.clinic')
 ON CONFLICT DO NOTHING;

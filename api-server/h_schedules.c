@@ -1,0 +1,257 @@
+/* h_schedules: a doctor's weekly availability rules, unavailability blocks and the free slots
+ * computed from them (SQL function doctor_free_slots, in the clinic's time zone).
+ *
+ * Reading: staff of the doctor's clinic (admins any; slots also patients of the clinic). Changing:
+ * admins, the clinic's receptionists, and the doctor for themself only (another doctor of the same
+ * clinic is a 403; a doctor of another clinic is a 404, as for every record out of reach). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "handlers.h"
+
+static const char *const consultation_types[] = {"in_person", "video", NULL};
+
+/* Whether the caller may change doctor_id's schedule: ST_OK, ST_FORBIDDEN, ST_NOT_FOUND, or the
+ * database's status. */
+static enum status schedule_write_access(const struct req_ctx *ctx, int64_t doctor_id)
+{
+    PGconn *conn = dbr_acquire();
+    if (!conn)
+        return ST_UNAVAILABLE;
+    char idb[24];
+    const char *p[] = {id_text(doctor_id, idb)};
+    struct db_error err;
+    PGresult *r = db_exec(conn, "SELECT clinic_id FROM doctors WHERE id = $1", 1, p);
+    enum status st;
+    if (!db_ok(conn, r, &err))
+        st = err.status;
+    else if (PQntuples(r) == 0)
+        st = ST_NOT_FOUND;
+    else if (ctx->claims.role == ROLE_ADMIN)
+        st = ST_OK;
+    else if (strtoll(PQgetvalue(r, 0, 0), NULL, 10) != ctx->claims.clinic_id)
+        st = ST_NOT_FOUND;
+    else if (ctx->claims.role == ROLE_DOCTOR && ctx->claims.doctor_id != doctor_id)
+        st = ST_FORBIDDEN;
+    else
+        st = ST_OK;
+    PQclear(r);
+    dbr_release(conn);
+    return st;
+}
+
+/* Answers 404/403/503 when the caller may not change the schedule; returns true when it may. */
+static bool may_write(struct _u_response *resp, struct req_ctx *ctx, int *rc)
+{
+    enum status st = schedule_write_access(ctx, ctx->params[0]);
+    if (st == ST_OK)
+        return true;
+    *rc = reply_status(resp, ctx, st);
+    return false;
+}
+
+static int minutes_of(const char *hhmm) { return atoi(hhmm) * 60 + atoi(hhmm + 3); }
+
+static const struct field_spec rule_fields[] = {
+    {"weekday", FT_INT, FF_REQUIRED, 1, 7, NULL},
+    {"start_time", FT_TIME, FF_REQUIRED, 0, 0, NULL},
+    {"end_time", FT_TIME, FF_REQUIRED, 0, 0, NULL},
+    {"slot_minutes", FT_INT, FF_REQUIRED, 5, 240, NULL},
+    {"consultation_types", FT_ENUM_SET, FF_REQUIRED, 0, 0, consultation_types},
+};
+
+HANDLER(h_availability_list)
+{
+    (void)req;
+    char idb[24], sb[24];
+    const char *p[] = {id_text(ctx->params[0], idb), scope_clinic(ctx, sb)};
+    return dbr_query_reply(resp, ctx, 200,
+        "SELECT CASE WHEN EXISTS (SELECT 1 FROM doctors d WHERE d.id = $1 AND ($2::bigint IS NULL OR d.clinic_id = $2)) "
+        "THEN (SELECT jsonb_build_object('items', COALESCE(jsonb_agg(availability_rule_json(r) "
+        "                                ORDER BY r.weekday, r.start_time, r.id), '[]'::jsonb), 'next_cursor', NULL) "
+        "      FROM availability_rules r WHERE r.doctor_id = $1) END",
+        2, p);
+}
+
+HANDLER(h_availability_create)
+{
+    (void)req;
+    int rc;
+    json_t *errors = json_object();
+    if (validate_object(ctx->body, rule_fields, sizeof rule_fields / sizeof rule_fields[0], false, errors)) {
+        int start = minutes_of(json_string_value(json_object_get(ctx->body, "start_time")));
+        int end = minutes_of(json_string_value(json_object_get(ctx->body, "end_time")));
+        json_int_t slot = json_integer_value(json_object_get(ctx->body, "slot_minutes"));
+        if (end <= start)
+            json_object_set_new(errors, "end_time", json_string("must be after start_time"));
+        else if (end - start < slot)
+            json_object_set_new(errors, "slot_minutes", json_string("does not fit between start_time and end_time"));
+    }
+    if (json_object_size(errors) > 0)
+        return reply_invalid(resp, ctx, errors);
+    json_decref(errors);
+    if (!may_write(resp, ctx, &rc))
+        return rc;
+    char idb[24];
+    char *body = dbr_body_text(ctx->body);
+    const char *p[] = {id_text(ctx->params[0], idb), body};
+    static const char *const sql[] = {
+        "INSERT INTO availability_rules AS r (doctor_id, weekday, start_time, end_time, slot_minutes, consultation_types) "
+        "SELECT $1, (b->>'weekday')::smallint, (b->>'start_time')::time, (b->>'end_time')::time, "
+        "       (b->>'slot_minutes')::int, ARRAY(SELECT jsonb_array_elements_text(b->'consultation_types')) "
+        "FROM (SELECT $2::jsonb AS b) x RETURNING availability_rule_json(r), r.id"};
+    rc = dbr_write(resp, ctx, 201, sql, 1, 2, p, "availability_create", "availability_rule",
+                   json_pack("{s:I, s:O}", "doctor_id", (json_int_t)ctx->params[0], "rule", ctx->body));
+    free(body);
+    return rc;
+}
+
+HANDLER(h_availability_delete)
+{
+    (void)req;
+    int rc;
+    if (!may_write(resp, ctx, &rc))
+        return rc;
+    char idb[24], rb[24];
+    const char *p[] = {id_text(ctx->params[0], idb), id_text(ctx->params[1], rb)};
+    static const char *const sql[] = {
+        "DELETE FROM availability_rules r WHERE r.id = $2 AND r.doctor_id = $1 "
+        "RETURNING availability_rule_json(r), r.id"};
+    return dbr_write(resp, ctx, 204, sql, 1, 2, p, "availability_delete", "availability_rule",
+                     json_pack("{s:I}", "doctor_id", (json_int_t)ctx->params[0]));
+}
+
+static const struct field_spec block_fields[] = {
+    {"starts_at", FT_INSTANT, FF_REQUIRED, 0, 0, NULL},
+    {"ends_at", FT_INSTANT, FF_REQUIRED, 0, 0, NULL},
+    {"reason", FT_STRING, FF_NULLABLE, 1, 200, NULL},
+};
+
+/* Days since 1970-01-01 of a civil date (proleptic Gregorian). */
+static long day_number(int y, int m, int d)
+{
+    y -= m <= 2;
+    long era = (y >= 0 ? y : y - 399) / 400;
+    long yoe = y - era * 400;
+    long doy = (153L * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+/* Reads an optional YYYY-MM-DD query parameter into its day number; false (with an error) when
+ * malformed. *present tells whether it was given. */
+static bool query_date(const struct _u_request *req, const char *name, long *day, bool *present, json_t *errors)
+{
+    const char *v = query_str(req, name);
+    int y, m, d;
+    *present = v != NULL;
+    if (!v)
+        return true;
+    if (!parse_date(v, &y, &m, &d) || y < 1900 || y > 9999) {
+        json_object_set_new(errors, name, json_string("must be a date YYYY-MM-DD"));
+        return false;
+    }
+    *day = day_number(y, m, d);
+    return true;
+}
+
+HANDLER(h_unavailability_list)
+{
+    json_t *errors = json_object();
+    long from_day = 0, to_day = 0;
+    bool has_from, has_to;
+    query_date(req, "from", &from_day, &has_from, errors);
+    query_date(req, "to", &to_day, &has_to, errors);
+    if (json_object_size(errors) == 0 && has_from && has_to && from_day > to_day)
+        json_object_set_new(errors, "to", json_string("must not be before from"));
+    if (json_object_size(errors) > 0)
+        return reply_invalid_query(resp, ctx, errors);
+    json_decref(errors);
+    char idb[24], sb[24];
+    const char *p[] = {id_text(ctx->params[0], idb), scope_clinic(ctx, sb), query_str(req, "from"),
+                       query_str(req, "to")};
+    return dbr_query_reply(resp, ctx, 200,
+        "SELECT CASE WHEN d.id IS NOT NULL THEN ("
+        "  SELECT jsonb_build_object('items', COALESCE(jsonb_agg(unavailability_json(u) ORDER BY lower(u.period), u.id), "
+        "                            '[]'::jsonb), 'next_cursor', NULL) "
+        "  FROM doctor_unavailability u WHERE u.doctor_id = d.id "
+        "   AND u.period && tstzrange($3::date::timestamp AT TIME ZONE c.timezone, "
+        "                             ($4::date + 1)::timestamp AT TIME ZONE c.timezone)) END "
+        "FROM (SELECT 1) one LEFT JOIN doctors d ON d.id = $1 AND ($2::bigint IS NULL OR d.clinic_id = $2) "
+        "LEFT JOIN clinics c ON c.id = d.clinic_id",
+        4, p);
+}
+
+HANDLER(h_unavailability_create)
+{
+    (void)req;
+    int rc;
+    if (!body_valid(resp, ctx, block_fields, sizeof block_fields / sizeof block_fields[0], false, &rc))
+        return rc;
+    if (!may_write(resp, ctx, &rc))
+        return rc;
+    char idb[24];
+    char *body = dbr_body_text(ctx->body);
+    const char *p[] = {id_text(ctx->params[0], idb), body};
+    /* An end before the start makes an empty range, which the table's CHECK refuses as ends_at. */
+    static const char *const sql[] = {
+        "INSERT INTO doctor_unavailability AS u (doctor_id, period, reason) "
+        "SELECT $1, tstzrange(LEAST((b->>'starts_at')::timestamptz, (b->>'ends_at')::timestamptz), "
+        "                     (b->>'ends_at')::timestamptz), b->>'reason' "
+        "FROM (SELECT $2::jsonb AS b) x RETURNING unavailability_json(u), u.id"};
+    rc = dbr_write(resp, ctx, 201, sql, 1, 2, p, "unavailability_create", "unavailability",
+                   json_pack("{s:I}", "doctor_id", (json_int_t)ctx->params[0]));
+    free(body);
+    return rc;
+}
+
+HANDLER(h_unavailability_delete)
+{
+    (void)req;
+    int rc;
+    if (!may_write(resp, ctx, &rc))
+        return rc;
+    char idb[24], bb[24];
+    const char *p[] = {id_text(ctx->params[0], idb), id_text(ctx->params[1], bb)};
+    static const char *const sql[] = {
+        "DELETE FROM doctor_unavailability u WHERE u.id = $2 AND u.doctor_id = $1 "
+        "RETURNING unavailability_json(u), u.id"};
+    return dbr_write(resp, ctx, 204, sql, 1, 2, p, "unavailability_delete", "unavailability",
+                     json_pack("{s:I}", "doctor_id", (json_int_t)ctx->params[0]));
+}
+
+#define MAX_SLOT_DAYS 31
+
+HANDLER(h_doctor_slots)
+{
+    json_t *errors = json_object();
+    long from_day = 0, to_day = 0;
+    bool has_from, has_to;
+    const char *type = query_str(req, "type");
+    query_date(req, "from", &from_day, &has_from, errors);
+    query_date(req, "to", &to_day, &has_to, errors);
+    if (!has_from)
+        json_object_set_new(errors, "from", json_string("is required"));
+    if (!has_to)
+        json_object_set_new(errors, "to", json_string("is required"));
+    if (json_object_size(errors) == 0 && from_day > to_day)
+        json_object_set_new(errors, "to", json_string("must not be before from"));
+    else if (json_object_size(errors) == 0 && to_day - from_day + 1 > MAX_SLOT_DAYS)
+        json_object_set_new(errors, "to", json_string("must be at most 31 days after from"));
+    if (type && strcmp(type, "in_person") != 0 && strcmp(type, "video") != 0)
+        json_object_set_new(errors, "type", json_string("must be in_person or video"));
+    if (json_object_size(errors) > 0)
+        return reply_invalid_query(resp, ctx, errors);
+    json_decref(errors);
+    char idb[24], sb[24];
+    const char *p[] = {id_text(ctx->params[0], idb), scope_clinic(ctx, sb), query_str(req, "from"),
+                       query_str(req, "to"), type};
+    return dbr_query_reply(resp, ctx, 200,
+        "SELECT CASE WHEN EXISTS (SELECT 1 FROM doctors d WHERE d.id = $1 AND ($2::bigint IS NULL OR d.clinic_id = $2)) "
+        "THEN (SELECT jsonb_build_object('items', COALESCE(jsonb_agg(jsonb_build_object("
+        "          'start_time', rfc3339(s.start_time), 'end_time', rfc3339(s.end_time), "
+        "          'consultation_type', s.consultation_type) ORDER BY s.start_time, s.consultation_type), '[]'::jsonb), "
+        "        'next_cursor', NULL) "
+        "      FROM doctor_free_slots($1, $3::date, $4::date, $5::text) s) END",
+        5, p);
+}
