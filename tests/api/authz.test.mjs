@@ -4,16 +4,21 @@ import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 
 import {
+  addDays,
   asAdmin,
+  createAvailability,
   createClinic,
   createPatient,
+  createService,
   createStaff,
+  createUnavailability,
   expectError,
   expectStatus,
   freshEmail,
   get,
   listAll,
   login,
+  nextWeekday,
   openapiOperations,
   operationKey,
   patch,
@@ -36,6 +41,24 @@ const only = (...roles) => Object.fromEntries(CALLERS.map((c) => [c, roles.inclu
 const STAFF = only('ADMIN', 'RECEPTIONIST', 'DOCTOR');
 
 const ctx = {};
+
+// Distinct, non-overlapping weekly hours for the availability rules the table creates for docA:
+// the n-th call gets a half hour of its own (40 per weekday, from 02:00).
+let windows = 0;
+function nextWindow() {
+  const n = windows++;
+  const minutes = 120 + (n % 40) * 30;
+  const hhmm = (m) => `${String(Math.floor(m / 60)).padStart(2, '0')}:${String(m % 60).padStart(2, '0')}`;
+  return { weekday: 1 + (Math.floor(n / 40) % 7), start_time: hhmm(minutes), end_time: hhmm(minutes + 30), slot_minutes: 30, consultation_types: ['in_person'] };
+}
+
+// Distinct half-hour unavailability blocks for docA, on days more than a year ahead.
+let blocks = 0;
+function nextBlock() {
+  const day = addDays(nextWeekday(1, 400), Math.floor(blocks / 20));
+  const h = String(2 + (blocks++ % 20)).padStart(2, '0');
+  return { starts_at: `${day}T${h}:00:00Z`, ends_at: `${day}T${h}:30:00Z` };
+}
 
 // op: "METHOD /path/template"; roles: expected outcome per caller; ok: the status an allowed call
 // must get (the calls are built to succeed); req(role): {path, body} for that caller (async allowed).
@@ -131,6 +154,69 @@ const TABLE = [
   },
 
   { op: 'GET /api/audit', roles: only('ADMIN'), ok: 200, req: () => ({}) },
+
+  { op: 'GET /api/services', roles: ANY, ok: 200, req: () => ({}) },
+  {
+    op: 'POST /api/services',
+    roles: only('ADMIN'),
+    ok: 201,
+    req: () => ({ body: { clinic_id: ctx.A.id, name: `Authz ${uniq()}`, duration_minutes: 30, price_cents: 12000 } }),
+  },
+  { op: 'GET /api/services/{id}', roles: ANY, ok: 200, req: () => ({ path: `/api/services/${ctx.serviceA.id}` }) },
+  {
+    op: 'PATCH /api/services/{id}',
+    roles: only('ADMIN'),
+    ok: 200,
+    req: () => ({ path: `/api/services/${ctx.serviceA.id}`, body: { price_cents: 10000 + Math.floor(Math.random() * 1000) } }),
+  },
+
+  // docA is the DOCTOR caller: the doctor manages their own schedule.
+  { op: 'GET /api/doctors/{id}/availability', roles: STAFF, ok: 200, req: () => ({ path: `/api/doctors/${ctx.docA.user.doctor_id}/availability` }) },
+  {
+    op: 'POST /api/doctors/{id}/availability',
+    roles: STAFF,
+    ok: 201,
+    req: () => ({ path: `/api/doctors/${ctx.docA.user.doctor_id}/availability`, body: nextWindow() }),
+  },
+  {
+    op: 'DELETE /api/doctors/{id}/availability/{rule_id}',
+    roles: STAFF,
+    ok: 204,
+    req: async () => {
+      const rule = await createAvailability(ctx.docA.user.doctor_id, nextWindow());
+      return { path: `/api/doctors/${ctx.docA.user.doctor_id}/availability/${rule.id}` };
+    },
+  },
+  {
+    op: 'GET /api/doctors/{id}/unavailability',
+    roles: STAFF,
+    ok: 200,
+    req: () => ({ path: `/api/doctors/${ctx.docA.user.doctor_id}/unavailability` }),
+  },
+  {
+    op: 'POST /api/doctors/{id}/unavailability',
+    roles: STAFF,
+    ok: 201,
+    req: () => ({ path: `/api/doctors/${ctx.docA.user.doctor_id}/unavailability`, body: { ...nextBlock(), reason: 'Authz' } }),
+  },
+  {
+    op: 'DELETE /api/doctors/{id}/unavailability/{block_id}',
+    roles: STAFF,
+    ok: 204,
+    req: async () => {
+      const block = await createUnavailability(ctx.docA.user.doctor_id, nextBlock());
+      return { path: `/api/doctors/${ctx.docA.user.doctor_id}/unavailability/${block.id}` };
+    },
+  },
+  {
+    op: 'GET /api/doctors/{id}/slots',
+    roles: ANY,
+    ok: 200,
+    req: () => {
+      const day = nextWeekday(1);
+      return { path: `/api/doctors/${ctx.docA.user.doctor_id}/slots?from=${day}&to=${addDays(day, 6)}` };
+    },
+  },
 ];
 
 const byKey = new Map(TABLE.map((e) => [operationKey(...e.op.split(' ')), e]));
@@ -149,6 +235,7 @@ before(async () => {
     patientSession(clinicB.id),
     createPatient(await asAdmin(), { clinic_id: clinicA.id, full_name: `Other A ${uniq()}` }),
   ]);
+  ctx.serviceA = await createService(clinicA.id);
   ctx.tokens = {
     public: undefined,
     ADMIN: ctx.admin.access,

@@ -474,6 +474,66 @@ export async function patientSession(clinicId, fields = {}) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Dates, services and schedules
+// ---------------------------------------------------------------------------------------------
+
+// 'YYYY-MM-DD' of a Date on the UTC calendar (today by default).
+export function isoDate(d = new Date()) {
+  return d.toISOString().slice(0, 10);
+}
+
+// The date n days after (or before, n < 0) a 'YYYY-MM-DD' date.
+export function addDays(date, n) {
+  const d = new Date(`${date}T00:00:00Z`);
+  d.setUTCDate(d.getUTCDate() + n);
+  return isoDate(d);
+}
+
+// ISO weekday of a 'YYYY-MM-DD' date: 1 = Monday .. 7 = Sunday.
+export function isoWeekday(date) {
+  const w = new Date(`${date}T00:00:00Z`).getUTCDay();
+  return w === 0 ? 7 : w;
+}
+
+// The first date on ISO weekday `weekday` that is at least minDaysAhead days after today (UTC), so it
+// is still in the future in every time zone.
+export function nextWeekday(weekday, minDaysAhead = 7) {
+  const start = addDays(isoDate(), minDaysAhead);
+  return addDays(start, (weekday - isoWeekday(start) + 7) % 7);
+}
+
+// The n-th Sunday (1-based) of a month (1..12) as 'YYYY-MM-DD'.
+export function nthSunday(year, month, n) {
+  const first = new Date(Date.UTC(year, month - 1, 1));
+  return isoDate(new Date(Date.UTC(year, month - 1, 1 + ((7 - first.getUTCDay()) % 7) + 7 * (n - 1))));
+}
+
+// Creates a service in clinicId (as the demo admin unless token is given); returns the Service.
+export async function createService(clinicId, fields = {}, token) {
+  const body = { clinic_id: clinicId, name: `Service ${uniq()}`, duration_minutes: 30, price_cents: 15000, ...fields };
+  const res = await post('/api/services', body, token || (await asAdmin()));
+  expectStatus(res, 201);
+  return res.body;
+}
+
+// Creates a weekly availability rule of doctorId (Monday 09:00-10:00, 30-minute in-person slots unless
+// fields say otherwise; as the demo admin unless token is given); returns the AvailabilityRule.
+export async function createAvailability(doctorId, fields = {}, token) {
+  const body = { weekday: 1, start_time: '09:00', end_time: '10:00', slot_minutes: 30, consultation_types: ['in_person'], ...fields };
+  const res = await post(`/api/doctors/${doctorId}/availability`, body, token || (await asAdmin()));
+  expectStatus(res, 201);
+  return res.body;
+}
+
+// Creates an unavailability block of doctorId ({starts_at, ends_at, reason?}; as the demo admin unless
+// token is given); returns the Unavailability.
+export async function createUnavailability(doctorId, fields, token) {
+  const res = await post(`/api/doctors/${doctorId}/unavailability`, fields, token || (await asAdmin()));
+  expectStatus(res, 201);
+  return res.body;
+}
+
+// ---------------------------------------------------------------------------------------------
 // JWT helpers
 // ---------------------------------------------------------------------------------------------
 
