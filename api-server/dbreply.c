@@ -10,6 +10,16 @@
 PGconn *dbr_acquire(void) { return db_acquire(app.pool); }
 void dbr_release(PGconn *conn) { db_release(app.pool, conn); }
 
+/* Messages for the exclusion constraints, which carry no field. */
+static const struct {
+    const char *constraint;
+    const char *message;
+} overlap_messages[] = {
+    {"appointments_doctor_overlap_excl", "The doctor already has an appointment at that time."},
+    {"appointments_patient_overlap_excl", "The patient already has an appointment at that time."},
+    {"availability_rules_overlap_excl", "These hours overlap another rule of the doctor on that weekday."},
+};
+
 int dbr_reply_error(struct _u_response *resp, struct req_ctx *ctx, const struct db_error *err)
 {
     char msg[160];
@@ -17,11 +27,16 @@ int dbr_reply_error(struct _u_response *resp, struct req_ctx *ctx, const struct 
     case ST_INVALID:
         if (err->field[0]) {
             json_t *fields = json_object();
-            json_object_set_new(fields, err->field, json_string("is invalid"));
+            json_object_set_new(fields, err->field, json_string(err->reason[0] ? err->reason : "is invalid"));
             return reply_invalid(resp, ctx, fields);
         }
         return reply_error(resp, ctx, ST_INVALID, NULL, "The request was refused by a data rule.", NULL);
     case ST_CONFLICT:
+        if (err->reason[0])
+            return reply_error(resp, ctx, ST_CONFLICT, NULL, err->reason, NULL);
+        for (size_t i = 0; i < sizeof overlap_messages / sizeof overlap_messages[0]; i++)
+            if (strcmp(err->constraint, overlap_messages[i].constraint) == 0)
+                return reply_error(resp, ctx, ST_CONFLICT, NULL, overlap_messages[i].message, NULL);
         if (err->field[0] && strstr(err->constraint, "_key")) {
             snprintf(msg, sizeof msg, "A record with this %s already exists.", err->field);
             return reply_error(resp, ctx, ST_CONFLICT, NULL, msg, NULL);

@@ -58,6 +58,15 @@ HANDLER(h_unavailability_create);
 HANDLER(h_unavailability_delete);
 HANDLER(h_doctor_slots);
 
+HANDLER(h_appointments_create);
+HANDLER(h_appointments_list);
+HANDLER(h_appointments_get);
+HANDLER(h_appointments_update);
+HANDLER(h_appointments_cancel);
+HANDLER(h_appointments_no_show);
+
+HANDLER(h_events_list);
+
 /* Validates ctx->body against specs; on failure answers 422 and returns false. */
 bool body_valid(struct _u_response *resp, struct req_ctx *ctx, const struct field_spec *specs, size_t n,
                 bool partial, int *rc);

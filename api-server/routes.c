@@ -56,6 +56,15 @@ const struct route routes[] = {
     {"POST", "/doctors/:id/unavailability", A | R | D, h_unavailability_create},
     {"DELETE", "/doctors/:id/unavailability/:block_id", A | R | D, h_unavailability_delete},
     {"GET", "/doctors/:id/slots", A | R | D | P, h_doctor_slots},
+
+    {"POST", "/appointments", A | R | P, h_appointments_create},
+    {"GET", "/appointments", A | R | D | P, h_appointments_list},
+    {"GET", "/appointments/:id", A | R | D | P, h_appointments_get},
+    {"PATCH", "/appointments/:id", A | R, h_appointments_update},
+    {"POST", "/appointments/:id/cancel", A | R | P, h_appointments_cancel},
+    {"POST", "/appointments/:id/no-show", A | R, h_appointments_no_show},
+
+    {"GET", "/events", A | R | D | P, h_events_list},
 };
 
 const size_t routes_count = sizeof routes / sizeof routes[0];

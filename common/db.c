@@ -222,6 +222,11 @@ bool db_ok(PGconn *conn, const PGresult *res, struct db_error *err)
     const char *table = PQresultErrorField(res, PG_DIAG_TABLE_NAME);
     const char *column = PQresultErrorField(res, PG_DIAG_COLUMN_NAME);
     const char *detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+    /* Only the schema's own refusals (assert_field, state_transition) carry a HINT meant for
+     * clients; PostgreSQL's hints (e.g. on deadlocks) never reach them. */
+    const char *hint = PQresultErrorField(res, PG_DIAG_MESSAGE_HINT);
+    if (hint && state && (strcmp(state, "23514") == 0 || strcmp(state, "55000") == 0))
+        snprintf(err->reason, sizeof err->reason, "%s", hint);
     if (constraint) {
         snprintf(err->constraint, sizeof err->constraint, "%s", constraint);
         field_from_constraint(constraint, table, err->field, sizeof err->field);
@@ -233,10 +238,17 @@ bool db_ok(PGconn *conn, const PGresult *res, struct db_error *err)
         strncmp(state, "57P", 3) == 0 || strcmp(state, "53300") == 0)
         err->status = ST_UNAVAILABLE;
     else if (strcmp(state, "23505") == 0 || strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0 ||
-             strcmp(state, "23P01") == 0)
+             strcmp(state, "23P01") == 0 || strcmp(state, "55000") == 0)
         err->status = ST_CONFLICT;
-    else if (strcmp(state, "23503") == 0)
+    else if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0) {
+        err->status = ST_CONFLICT;
+        snprintf(err->reason, sizeof err->reason,
+                 "The request collided with another one made at the same moment; try again.");
+    } else if (strcmp(state, "23503") == 0) {
         err->status = (detail && strstr(detail, "still referenced")) ? ST_CONFLICT : ST_INVALID;
+        if (err->status == ST_INVALID && !err->reason[0])
+            snprintf(err->reason, sizeof err->reason, "does not exist");
+    }
     else if (strcmp(state, "23514") == 0 || strcmp(state, "23502") == 0 || strncmp(state, "22", 2) == 0)
         err->status = ST_INVALID;
     else

@@ -37,6 +37,7 @@ struct db_error {
     enum status status;  /* ST_CONFLICT, ST_INVALID, ST_UNAVAILABLE, ST_INTERNAL, ... */
     char constraint[64]; /* the violated constraint's name, if any */
     char field[64];      /* the field derived from "<table>_<field>_check|_key" names, if any */
+    char reason[200];    /* a message meant for clients (the HINT of errors the schema raises), if any */
 };
 
 /* True when res is a successful command or tuples result; otherwise fills err (if non-NULL). */

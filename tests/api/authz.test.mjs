@@ -6,6 +6,7 @@ import { before, describe, test } from 'node:test';
 import {
   addDays,
   asAdmin,
+  createAppointment,
   createAvailability,
   createClinic,
   createPatient,
@@ -58,6 +59,26 @@ function nextBlock() {
   const day = addDays(nextWeekday(1, 400), Math.floor(blocks / 20));
   const h = String(2 + (blocks++ % 20)).padStart(2, '0');
   return { starts_at: `${day}T${h}:00:00Z`, ends_at: `${day}T${h}:30:00Z` };
+}
+
+// Distinct half-hour appointment times of docA: Thursdays 08:00-18:00 in clinic A's time zone
+// (America/Sao_Paulo, UTC-03:00), where before() gives docA hours, so each one is a free slot.
+let bookings = 0;
+function nextBooking() {
+  const n = bookings++;
+  const day = addDays(nextWeekday(4, 14), 7 * Math.floor(n / 20));
+  const minutes = 11 * 60 + (n % 20) * 30; // 08:00 local is 11:00 UTC
+  return `${day}T${String(Math.floor(minutes / 60)).padStart(2, '0')}:${String(minutes % 60).padStart(2, '0')}:00Z`;
+}
+
+// A confirmed appointment of patA with docA at the next free time (booked by the demo admin).
+async function appointmentA() {
+  return createAppointment(await asAdmin(), {
+    patient_id: ctx.patA.patient.id,
+    doctor_id: ctx.docA.user.doctor_id,
+    service_id: ctx.serviceA.id,
+    start_time: nextBooking(),
+  });
 }
 
 // op: "METHOD /path/template"; roles: expected outcome per caller; ok: the status an allowed call
@@ -217,6 +238,56 @@ const TABLE = [
       return { path: `/api/doctors/${ctx.docA.user.doctor_id}/slots?from=${day}&to=${addDays(day, 6)}` };
     },
   },
+
+  // Bookings of docA at free slots; the PATIENT books for themself (patient_id omitted).
+  {
+    op: 'POST /api/appointments',
+    roles: only('ADMIN', 'RECEPTIONIST', 'PATIENT'),
+    ok: 201,
+    req: (role) => {
+      const body = { doctor_id: ctx.docA.user.doctor_id, service_id: ctx.serviceA.id, start_time: nextBooking(), consultation_type: 'in_person' };
+      if (role !== 'PATIENT') body.patient_id = ctx.patA.patient.id;
+      return { body };
+    },
+  },
+  { op: 'GET /api/appointments', roles: ANY, ok: 200, req: () => ({}) },
+  // patA's appointment with docA: every role may read it.
+  { op: 'GET /api/appointments/{id}', roles: ANY, ok: 200, req: () => ({ path: `/api/appointments/${ctx.apptA.id}` }) },
+  {
+    op: 'PATCH /api/appointments/{id}',
+    roles: only('ADMIN', 'RECEPTIONIST'),
+    ok: 200,
+    req: () => ({ path: `/api/appointments/${ctx.apptA.id}`, body: { notes: `Authz ${uniq()}` } }),
+  },
+  {
+    op: 'POST /api/appointments/{id}/cancel',
+    roles: only('ADMIN', 'RECEPTIONIST', 'PATIENT'),
+    ok: 200,
+    req: async () => ({ path: `/api/appointments/${(await appointmentA()).id}/cancel`, body: { reason: 'Authz' } }),
+  },
+  // A no-show needs a start that has passed: an allowed caller gets an appointment of its own (fresh
+  // doctor and patient of clinic A) booked two to three seconds ahead, then waited for; the others try
+  // patA's appointment.
+  {
+    op: 'POST /api/appointments/{id}/no-show',
+    roles: only('ADMIN', 'RECEPTIONIST'),
+    ok: 200,
+    req: async (role) => {
+      if (role !== 'ADMIN' && role !== 'RECEPTIONIST') return { path: `/api/appointments/${ctx.apptA.id}/no-show` };
+      const admin = await asAdmin();
+      const [doctor, patient] = await Promise.all([createStaff('DOCTOR', ctx.A.id), createPatient(admin, { clinic_id: ctx.A.id })]);
+      const start = Math.ceil(Date.now() / 1000) * 1000 + 2000;
+      const appt = await createAppointment(admin, {
+        patient_id: patient.id,
+        doctor_id: doctor.user.doctor_id,
+        service_id: ctx.serviceA.id,
+        start_time: new Date(start).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      });
+      await new Promise((r) => setTimeout(r, Math.max(0, start + 1000 - Date.now())));
+      return { path: `/api/appointments/${appt.id}/no-show` };
+    },
+  },
+  { op: 'GET /api/events', roles: ANY, ok: 200, req: () => ({}) },
 ];
 
 const byKey = new Map(TABLE.map((e) => [operationKey(...e.op.split(' ')), e]));
@@ -236,6 +307,9 @@ before(async () => {
     createPatient(await asAdmin(), { clinic_id: clinicA.id, full_name: `Other A ${uniq()}` }),
   ]);
   ctx.serviceA = await createService(clinicA.id);
+  assert.equal(clinicA.timezone, 'America/Sao_Paulo', 'nextBooking() assumes clinic A is in São Paulo');
+  await createAvailability(ctx.docA.user.doctor_id, { weekday: 4, start_time: '08:00', end_time: '18:00', slot_minutes: 30, consultation_types: ['in_person'] });
+  ctx.apptA = await appointmentA();
   ctx.tokens = {
     public: undefined,
     ADMIN: ctx.admin.access,

@@ -544,3 +544,15 @@ export function b64url(input) {
 export function decodeJwtPart(part) {
   return JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Appointments
+// ---------------------------------------------------------------------------------------------
+
+// Books an appointment with token: POST /api/appointments with body (consultation_type defaults to
+// in_person); asserts 201 and returns the Appointment.
+export async function createAppointment(token, body) {
+  const res = await post('/api/appointments', { consultation_type: 'in_person', ...body }, token);
+  expectStatus(res, 201);
+  return res.body;
+}

@@ -1,0 +1,244 @@
+/* h_appointments: booking, reading, rescheduling, cancelling and marking no-shows.
+ *
+ * The database keeps the rules: composite foreign keys put the doctor, patient and service in the
+ * appointment's clinic; exclusion constraints make double booking of a doctor or a patient
+ * impossible (two concurrent bookings of one slot: one 201, one 409); status changes go through
+ * state_transition() inside the UPDATE, so of two concurrent moves exactly one wins. Each change
+ * writes its event (events outbox) and its audit row in the same transaction. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "handlers.h"
+
+static const char *const types[] = {"in_person", "video", NULL};
+static const char *const statuses[] = {"requested", "confirmed", "checked_in", "completed", "cancelled", "no_show",
+                                       NULL};
+
+static const struct field_spec create_fields[] = {
+    {"patient_id", FT_INT, 0, 0, 0, NULL},
+    {"doctor_id", FT_INT, FF_REQUIRED, 0, 0, NULL},
+    {"service_id", FT_INT, FF_REQUIRED, 0, 0, NULL},
+    {"start_time", FT_INSTANT, FF_REQUIRED, 0, 0, NULL},
+    {"consultation_type", FT_ENUM, FF_REQUIRED, 0, 0, types},
+    {"notes", FT_STRING, FF_NULLABLE, 0, 2000, NULL},
+};
+
+static const struct field_spec update_fields[] = {
+    {"doctor_id", FT_INT, 0, 0, 0, NULL},
+    {"service_id", FT_INT, 0, 0, 0, NULL},
+    {"start_time", FT_INSTANT, 0, 0, 0, NULL},
+    {"consultation_type", FT_ENUM, 0, 0, 0, types},
+    {"notes", FT_STRING, FF_NULLABLE, 0, 2000, NULL},
+};
+
+/* The visibility of appointments for the caller, as SQL parameters: clinic, doctor, patient
+ * (NULL = no restriction). */
+struct scope_params {
+    char clinic[24], doctor[24], patient[24];
+    const char *c, *d, *p;
+};
+
+static void scope_of(const struct req_ctx *ctx, struct scope_params *s)
+{
+    s->c = scope_clinic(ctx, s->clinic);
+    s->d = ctx->claims.role == ROLE_DOCTOR ? id_text(ctx->claims.doctor_id, s->doctor) : NULL;
+    s->p = ctx->claims.role == ROLE_PATIENT ? id_text(ctx->claims.patient_id, s->patient) : NULL;
+}
+
+HANDLER(h_appointments_create)
+{
+    (void)req;
+    json_t *errors = json_object();
+    validate_object(ctx->body, create_fields, sizeof create_fields / sizeof create_fields[0], false, errors);
+    json_t *pid = json_object_get(ctx->body, "patient_id");
+    if (ctx->claims.role == ROLE_PATIENT) {
+        if (pid && !json_object_get(errors, "patient_id") && json_integer_value(pid) != ctx->claims.patient_id)
+            json_object_set_new(errors, "patient_id", json_string("must be your own patient record"));
+        else if (!pid)
+            json_object_set_new(ctx->body, "patient_id", json_integer(ctx->claims.patient_id));
+    } else if (!pid && !json_object_get(errors, "patient_id")) {
+        json_object_set_new(errors, "patient_id", json_string("is required"));
+    }
+    if (json_object_size(errors) > 0)
+        return reply_invalid(resp, ctx, errors);
+    json_decref(errors);
+
+    char sb[24], ub[24];
+    char *body = dbr_body_text(ctx->body);
+    const char *p[] = {body, scope_clinic(ctx, sb), ctx->claims.role == ROLE_PATIENT ? "t" : "f",
+                       id_text(ctx->claims.sub, ub)};
+    /* The clinic is the caller's (admins: the doctor's); the composite keys refuse a patient,
+     * doctor or service of another clinic as that field. A patient books only a free slot. */
+    static const char *const sql[] = {
+        /* Bookings of one doctor, and of one patient, queue up here (always doctor first, then
+         * patient, so two bookings never wait on each other in a cycle); the exclusion constraints
+         * then refuse an overlap cleanly instead of through a deadlock between their checks. */
+        "SELECT pg_advisory_xact_lock(1, ((b->>'doctor_id')::bigint % 2147483647)::int), "
+        "       pg_advisory_xact_lock(2, ((b->>'patient_id')::bigint % 2147483647)::int) "
+        "FROM (SELECT $1::jsonb AS b) x WHERE num_nulls($2::bigint, $3::boolean, $4::bigint) >= 0",
+        "WITH b AS (SELECT $1::jsonb AS b), "
+        "v AS (SELECT (b->>'patient_id')::bigint AS patient_id, (b->>'doctor_id')::bigint AS doctor_id, "
+        "             (b->>'service_id')::bigint AS service_id, (b->>'start_time')::timestamptz AS start_time, "
+        "             b->>'consultation_type' AS kind, b->>'notes' AS notes, "
+        "             COALESCE($2::bigint, (SELECT d.clinic_id FROM doctors d WHERE d.id = (b->>'doctor_id')::bigint)) "
+        "               AS clinic_id FROM b), "
+        "ins AS (INSERT INTO appointments AS a (clinic_id, doctor_id, patient_id, service_id, consultation_type, "
+        "                                       period, notes, created_by) "
+        "        SELECT v.clinic_id, v.doctor_id, v.patient_id, v.service_id, v.kind, "
+        "               tstzrange(v.start_time, v.start_time + make_interval(mins => s.duration_minutes)), v.notes, $4 "
+        "        FROM v LEFT JOIN services s ON s.id = v.service_id AND s.clinic_id = v.clinic_id "
+        "        WHERE assert_field(EXISTS (SELECT 1 FROM doctors d WHERE d.id = v.doctor_id AND d.clinic_id = v.clinic_id), "
+        "                           'appointments', 'doctor_id', 'does not exist') "
+        "          AND assert_field(v.start_time > now(), 'appointments', 'start_time', 'must be in the future') "
+        "          AND assert_field(s.id IS NOT NULL, 'appointments', 'service_id', 'does not exist') "
+        "          AND assert_field(s.active, 'appointments', 'service_id', 'is not offered any more') "
+        "          AND ($3::boolean IS NOT TRUE OR assert_field(EXISTS ("
+        "                SELECT 1 FROM doctors d JOIN clinics c ON c.id = d.clinic_id, "
+        "                     doctor_free_slots(d.id, (v.start_time AT TIME ZONE c.timezone)::date, "
+        "                                       (v.start_time AT TIME ZONE c.timezone)::date, v.kind) f "
+        "                WHERE d.id = v.doctor_id AND f.start_time = v.start_time), "
+        "              'appointments', 'start_time', 'is not a free slot of this doctor')) "
+        "        RETURNING a) "
+        "SELECT appointment_json(ins.a), (ins.a).id, emit_appointment_event('appointment_created', ins.a) FROM ins"};
+    int rc = dbr_write(resp, ctx, 201, sql, 2, 4, p, "appointment_create", "appointment", NULL);
+    free(body);
+    return rc;
+}
+
+HANDLER(h_appointments_list)
+{
+    static const struct list_query lq = {
+        "appointment_json",
+        "SELECT a AS r, lower(a.period) AS k1, a.id AS k2 FROM appointments a JOIN clinics c ON c.id = a.clinic_id "
+        "WHERE ($1::jsonb IS NULL OR (lower(a.period), a.id) > (($1::jsonb->>0)::timestamptz, ($1::jsonb->>1)::bigint)) "
+        "  AND ($3::bigint IS NULL OR a.clinic_id = $3) AND ($4::bigint IS NULL OR a.doctor_id = $4) "
+        "  AND ($5::bigint IS NULL OR a.patient_id = $5) AND ($6::bigint IS NULL OR a.doctor_id = $6) "
+        "  AND ($7::bigint IS NULL OR a.patient_id = $7) AND ($8::text IS NULL OR a.status = $8) "
+        "  AND ($9::date IS NULL OR lower(a.period) >= $9::date::timestamp AT TIME ZONE c.timezone) "
+        "  AND ($10::date IS NULL OR lower(a.period) < ($10::date + 1)::timestamp AT TIME ZONE c.timezone) "
+        "ORDER BY lower(a.period), a.id LIMIT $2::int + 1",
+        "k1, k2", "jsonb_build_array(rfc3339_exact(k1), k2)"};
+    json_t *errors = json_object();
+    int limit, y, m, d;
+    int64_t doctor = 0, patient = 0;
+    char *cursor = NULL, lim[24], db[24], pb[24];
+    const char *status = query_str(req, "status");
+    const char *from = query_str(req, "from");
+    const char *to = query_str(req, "to");
+    query_page(req, "si", &limit, &cursor, errors);
+    query_int(req, "doctor_id", &doctor, errors);
+    query_int(req, "patient_id", &patient, errors);
+    if (status) {
+        bool known = false;
+        for (const char *const *s = statuses; *s; s++)
+            known = known || strcmp(*s, status) == 0;
+        if (!known)
+            json_object_set_new(errors, "status", json_string("must be one of the appointment statuses"));
+    }
+    if (from && !parse_date(from, &y, &m, &d))
+        json_object_set_new(errors, "from", json_string("must be a date YYYY-MM-DD"));
+    if (to && !parse_date(to, &y, &m, &d))
+        json_object_set_new(errors, "to", json_string("must be a date YYYY-MM-DD"));
+    if (json_object_size(errors) > 0) {
+        free(cursor);
+        return reply_invalid_query(resp, ctx, errors);
+    }
+    json_decref(errors);
+    struct scope_params s;
+    scope_of(ctx, &s);
+    const char *p[] = {cursor, id_text(limit, lim), s.c, s.d, s.p, doctor ? id_text(doctor, db) : NULL,
+                       patient ? id_text(patient, pb) : NULL, status, from, to};
+    int rc = dbr_list_reply(resp, ctx, &lq, 10, p);
+    free(cursor);
+    return rc;
+}
+
+HANDLER(h_appointments_get)
+{
+    (void)req;
+    char idb[24];
+    struct scope_params s;
+    scope_of(ctx, &s);
+    const char *p[] = {id_text(ctx->params[0], idb), s.c, s.d, s.p};
+    return dbr_query_reply(resp, ctx, 200,
+                           "SELECT appointment_json(a) FROM appointments a WHERE a.id = $1 "
+                           "AND ($2::bigint IS NULL OR a.clinic_id = $2) AND ($3::bigint IS NULL OR a.doctor_id = $3) "
+                           "AND ($4::bigint IS NULL OR a.patient_id = $4)",
+                           4, p);
+}
+
+/* Runs one state-changing statement on appointment ctx->params[0] within the caller's reach and
+ * answers with the appointment. Parameters: $1 id, $2 clinic scope, $3 the JSON body, $4 arg,
+ * $5 patient scope. */
+static int change(struct _u_response *resp, struct req_ctx *ctx, const char *sql, const char *arg, const char *action,
+                  json_t *details)
+{
+    char idb[24];
+    struct scope_params s;
+    scope_of(ctx, &s);
+    char *body = dbr_body_text(ctx->body);
+    const char *p[] = {id_text(ctx->params[0], idb), s.c, body, arg, s.p};
+    const char *const sqls[] = {sql};
+    int rc = dbr_write(resp, ctx, 200, sqls, 1, 5, p, action, "appointment", details);
+    free(body);
+    return rc;
+}
+
+#define WHERE_REACH                                                                                               \
+    "WHERE a.id = $1 AND ($2::bigint IS NULL OR a.clinic_id = $2) AND ($5::bigint IS NULL OR a.patient_id = $5) "
+
+HANDLER(h_appointments_update)
+{
+    (void)req;
+    int rc;
+    if (!body_valid(resp, ctx, update_fields, sizeof update_fields / sizeof update_fields[0], true, &rc))
+        return rc;
+    static const char sql[] =
+        "WITH u AS (UPDATE appointments a SET "
+        "  status = state_transition(a.status, ARRAY['requested', 'confirmed'], NULL, 'appointment'), "
+        "  doctor_id = COALESCE(($3::jsonb->>'doctor_id')::bigint, a.doctor_id), "
+        "  service_id = COALESCE(($3::jsonb->>'service_id')::bigint, a.service_id), "
+        "  consultation_type = COALESCE($3::jsonb->>'consultation_type', a.consultation_type), "
+        "  notes = CASE WHEN $3::jsonb ? 'notes' THEN $3::jsonb->>'notes' ELSE a.notes END, "
+        "  period = (SELECT tstzrange(t, t + make_interval(mins => s.duration_minutes)) "
+        "            FROM services s, COALESCE(($3::jsonb->>'start_time')::timestamptz, lower(a.period)) AS t "
+        "            WHERE s.id = COALESCE(($3::jsonb->>'service_id')::bigint, a.service_id) "
+        "              AND assert_field(s.clinic_id = a.clinic_id, 'appointments', 'service_id', 'does not exist') "
+        "              AND assert_field(t > now() OR NOT $3::jsonb ? 'start_time', 'appointments', 'start_time', "
+        "                               'must be in the future')) "
+        WHERE_REACH "AND num_nulls($4::text) >= 0 RETURNING a) "
+        "SELECT appointment_json(u.a), (u.a).id, emit_appointment_event('appointment_updated', u.a) FROM u";
+    return change(resp, ctx, sql, NULL, "appointment_update", dbr_changed_fields(ctx->body));
+}
+
+static const struct field_spec cancel_fields[] = {
+    {"reason", FT_STRING, FF_REQUIRED, 1, 500, NULL},
+};
+
+HANDLER(h_appointments_cancel)
+{
+    (void)req;
+    int rc;
+    if (!body_valid(resp, ctx, cancel_fields, 1, false, &rc))
+        return rc;
+    static const char sql[] =
+        "WITH u AS (UPDATE appointments a SET "
+        "  status = state_transition(a.status, ARRAY['requested', 'confirmed'], 'cancelled', 'appointment'), "
+        "  cancel_reason = $3::jsonb->>'reason', cancelled_by = $4, cancelled_at = now() "
+        WHERE_REACH "RETURNING a) "
+        "SELECT appointment_json(u.a), (u.a).id, emit_appointment_event('appointment_cancelled', u.a) FROM u";
+    const char *by = ctx->claims.role == ROLE_PATIENT ? "patient" : "clinic";
+    return change(resp, ctx, sql, by, "appointment_cancel", json_pack("{s:s}", "by", by));
+}
+
+HANDLER(h_appointments_no_show)
+{
+    (void)req;
+    static const char sql[] =
+        "WITH u AS (UPDATE appointments a SET "
+        "  status = state_transition(CASE WHEN lower(a.period) <= now() THEN a.status ELSE 'upcoming' END, "
+        "                            ARRAY['confirmed'], 'no_show', 'appointment') "
+        WHERE_REACH "AND num_nulls($3::jsonb, $4::text) >= 0 RETURNING a) "
+        "SELECT appointment_json(u.a), (u.a).id, emit_appointment_event('appointment_updated', u.a) FROM u";
+    return change(resp, ctx, sql, NULL, "appointment_no_show", NULL);
+}

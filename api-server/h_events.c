@@ -1,0 +1,66 @@
+/* h_events: the events outbox over HTTP, for clients that poll (DESIGN §5). The caller reads the
+ * events of the rooms its token entitles, after a cursor, in delivery order: by (txid, id) and only
+ * rows whose transaction is below the snapshot's xmin, i.e. finished, so a later poll never finds
+ * an event behind a cursor it was already given. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "handlers.h"
+
+/* "<txid>-<id>" with both parts decimal. */
+static bool cursor_ok(const char *s)
+{
+    const char *dash = strchr(s, '-');
+    size_t a = dash ? (size_t)(dash - s) : 0, b = dash ? strlen(dash + 1) : 0;
+    return dash && a >= 1 && a <= 19 && b >= 1 && b <= 19 && strspn(s, "0123456789") == a &&
+           strspn(dash + 1, "0123456789") == b;
+}
+
+HANDLER(h_events_list)
+{
+    json_t *errors = json_object();
+    int limit = 50;
+    const char *after = query_str(req, "after");
+    const char *l = query_str(req, "limit");
+    if (l) {
+        char *end = NULL;
+        long n = strtol(l, &end, 10);
+        if (!*l || *end || n < 1 || n > 200)
+            json_object_set_new(errors, "limit", json_string("must be an integer between 1 and 200"));
+        else
+            limit = (int)n;
+    }
+    if (after && !cursor_ok(after))
+        json_object_set_new(errors, "after", json_string("is not an event_id this server issued"));
+    if (json_object_size(errors) > 0)
+        return reply_invalid_query(resp, ctx, errors);
+    json_decref(errors);
+
+    /* The rooms of the token (admins: every room). */
+    char rooms[96], lim[24];
+    const struct claims *c = &ctx->claims;
+    switch (c->role) {
+    case ROLE_RECEPTIONIST:
+        snprintf(rooms, sizeof rooms, "{clinic:%lld}", (long long)c->clinic_id);
+        break;
+    case ROLE_DOCTOR:
+        snprintf(rooms, sizeof rooms, "{clinic:%lld,doctor:%lld}", (long long)c->clinic_id, (long long)c->doctor_id);
+        break;
+    case ROLE_PATIENT:
+        snprintf(rooms, sizeof rooms, "{patient:%lld}", (long long)c->patient_id);
+        break;
+    default:
+        rooms[0] = '\0';
+    }
+    const char *p[] = {after, rooms[0] ? rooms : NULL, id_text(limit, lim)};
+    return dbr_query_reply(resp, ctx, 200,
+        "SELECT jsonb_build_object('items', COALESCE(jsonb_agg(event_json(e) ORDER BY e.txid, e.id), '[]'::jsonb), "
+        "  'next_cursor', COALESCE((array_agg(event_cursor(e) ORDER BY e.txid DESC, e.id DESC))[1], $1)) "
+        "FROM (SELECT * FROM events e "
+        "      WHERE ($1::text IS NULL OR (e.txid, e.id) > (split_part($1, '-', 1)::xid8, split_part($1, '-', 2)::bigint)) "
+        "        AND e.txid < pg_snapshot_xmin(pg_current_snapshot()) "
+        "        AND ($2::text[] IS NULL OR e.rooms && $2::text[]) "
+        "      ORDER BY e.txid, e.id LIMIT $3::int) e",
+        3, p);
+}
