@@ -237,8 +237,7 @@ bool db_ok(PGconn *conn, const PGresult *res, struct db_error *err)
     if (!state || PQstatus(conn) != CONNECTION_OK || strncmp(state, "08", 2) == 0 ||
         strncmp(state, "57P", 3) == 0 || strcmp(state, "53300") == 0)
         err->status = ST_UNAVAILABLE;
-    else if (strcmp(state, "23505") == 0 || strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0 ||
-             strcmp(state, "23P01") == 0 || strcmp(state, "55000") == 0)
+    else if (strcmp(state, "23505") == 0 || strcmp(state, "23P01") == 0 || strcmp(state, "55000") == 0)
         err->status = ST_CONFLICT;
     else if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0) {
         err->status = ST_CONFLICT;
