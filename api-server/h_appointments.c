@@ -206,7 +206,10 @@ HANDLER(h_appointments_update)
         "              AND assert_field(s.clinic_id = a.clinic_id, 'appointments', 'service_id', 'does not exist') "
         "              AND assert_field(t > now() OR NOT $3::jsonb ? 'start_time', 'appointments', 'start_time', "
         "                               'must be in the future')) "
-        WHERE_REACH "AND num_nulls($4::text) >= 0 RETURNING a) "
+        WHERE_REACH "AND num_nulls($4::text) >= 0 "
+        "  AND assert_field(EXISTS (SELECT 1 FROM services s WHERE s.clinic_id = a.clinic_id "
+        "                          AND s.id = COALESCE(($3::jsonb->>'service_id')::bigint, a.service_id)), "
+        "                   'appointments', 'service_id', 'does not exist') RETURNING a) "
         "SELECT appointment_json(u.a), (u.a).id, emit_appointment_event('appointment_updated', u.a) FROM u";
     return change(resp, ctx, sql, NULL, "appointment_update", dbr_changed_fields(ctx->body));
 }

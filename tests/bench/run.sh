@@ -56,11 +56,12 @@ LUA
 run() {
   local name=$1 path=$2 out
   out=$(wrk -t2 -c"$CONNS" -d"${SECONDS_RUN}s" --latency -s "$tmp/auth.lua" "http://127.0.0.1:$api_port$path")
-  local rps p99 non2xx
+  local rps p50 p99 non2xx
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
   p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
   non2xx=$(awk '/Non-2xx/ {print $5}' <<<"$out")
-  printf '%-34s %10s req/s   p99 %8s   non-2xx %s\n' "$name" "$rps" "$p99" "${non2xx:-0}"
+  printf '%-34s %10s req/s   p50 %8s   p99 %8s   non-2xx %s\n' "$name" "$rps" "$p50" "$p99" "${non2xx:-0}"
 }
 
 echo "bench: ${CONNS} connections, 2 threads, ${SECONDS_RUN}s each, 10,006 patients in clinic 1"
