@@ -10,14 +10,17 @@
 PGconn *dbr_acquire(void) { return db_acquire(app.pool); }
 void dbr_release(PGconn *conn) { db_release(app.pool, conn); }
 
-/* Messages for the exclusion constraints, which carry no field. */
+/* Messages for the conflicts whose constraint names no field (exclusion constraints, partial
+ * unique indexes). */
 static const struct {
     const char *constraint;
     const char *message;
-} overlap_messages[] = {
+} conflict_messages[] = {
     {"appointments_doctor_overlap_excl", "The doctor already has an appointment at that time."},
     {"appointments_patient_overlap_excl", "The patient already has an appointment at that time."},
     {"availability_rules_overlap_excl", "These hours overlap another rule of the doctor on that weekday."},
+    {"visits_patient_active_key", "The patient is already in the queue."},
+    {"visits_appointment_id_key", "The appointment is already checked in."},
 };
 
 int dbr_reply_error(struct _u_response *resp, struct req_ctx *ctx, const struct db_error *err)
@@ -34,9 +37,9 @@ int dbr_reply_error(struct _u_response *resp, struct req_ctx *ctx, const struct 
     case ST_CONFLICT:
         if (err->reason[0])
             return reply_error(resp, ctx, ST_CONFLICT, NULL, err->reason, NULL);
-        for (size_t i = 0; i < sizeof overlap_messages / sizeof overlap_messages[0]; i++)
-            if (strcmp(err->constraint, overlap_messages[i].constraint) == 0)
-                return reply_error(resp, ctx, ST_CONFLICT, NULL, overlap_messages[i].message, NULL);
+        for (size_t i = 0; i < sizeof conflict_messages / sizeof conflict_messages[0]; i++)
+            if (strcmp(err->constraint, conflict_messages[i].constraint) == 0)
+                return reply_error(resp, ctx, ST_CONFLICT, NULL, conflict_messages[i].message, NULL);
         if (err->field[0] && strstr(err->constraint, "_key")) {
             snprintf(msg, sizeof msg, "A record with this %s already exists.", err->field);
             return reply_error(resp, ctx, ST_CONFLICT, NULL, msg, NULL);
@@ -77,17 +80,23 @@ int dbr_query_reply(struct _u_response *resp, struct req_ctx *ctx, int http, con
 int dbr_list_reply(struct _u_response *resp, struct req_ctx *ctx, const struct list_query *q, int n,
                    const char *const *params)
 {
+    return dbr_list_reply_guarded(resp, ctx, q, "true", n, params);
+}
+
+int dbr_list_reply_guarded(struct _u_response *resp, struct req_ctx *ctx, const struct list_query *q,
+                           const char *guard, int n, const char *const *params)
+{
     /* Built only from the static fragments of q (never from request data). */
-    char sql[4096];
+    char sql[6144];
     int len = snprintf(sql, sizeof sql,
                        "WITH page AS (%s), "
                        "n AS (SELECT *, row_number() OVER (ORDER BY %s) AS rn FROM page) "
-                       "SELECT jsonb_build_object("
+                       "SELECT CASE WHEN %s THEN jsonb_build_object("
                        "  'items', COALESCE(jsonb_agg(%s(r) ORDER BY rn) FILTER (WHERE rn <= $2::int), '[]'::jsonb), "
                        "  'next_cursor', (SELECT cursor_encode(%s) FROM n WHERE rn = $2::int "
-                       "                  AND EXISTS (SELECT 1 FROM n WHERE rn > $2::int))) "
+                       "                  AND EXISTS (SELECT 1 FROM n WHERE rn > $2::int))) END "
                        "FROM n",
-                       q->inner, q->order, q->json_fn, q->cursor);
+                       q->inner, q->order, guard, q->json_fn, q->cursor);
     if (len < 0 || (size_t)len >= sizeof sql)
         return reply_status(resp, ctx, ST_INTERNAL);
     return dbr_query_reply(resp, ctx, 200, sql, n, params);
@@ -147,6 +156,9 @@ int dbr_write(struct _u_response *resp, struct req_ctx *ctx, int http, const cha
         goto out;
     }
     int64_t id = strtoll(PQgetvalue(last, 0, 1), NULL, 10);
+    int status_col = PQfnumber(last, "http_status");
+    if (status_col >= 0 && !PQgetisnull(last, 0, status_col))
+        http = atoi(PQgetvalue(last, 0, status_col));
     bool ok = audit_write(conn, ctx, action, entity, id, details, &err);
     details = NULL;
     if (!ok || !db_commit(conn, &err))

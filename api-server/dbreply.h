@@ -49,12 +49,18 @@ struct list_query {
     const char *cursor;  /* the cursor of a row from its keys, e.g. "jsonb_build_array(k1)" */
 };
 
-/* Answers {"items": [...], "next_cursor": ...} for q. */
+/* Answers {"items": [...], "next_cursor": ...} for q. json_fn may be "" when inner already
+ * selects r as the item's JSON. */
 int dbr_list_reply(struct _u_response *resp, struct req_ctx *ctx, const struct list_query *q, int n,
                    const char *const *params);
+/* The same, answering 404 unless the SQL condition guard (same parameters) holds: for lists that
+ * belong to a record the caller may not see. */
+int dbr_list_reply_guarded(struct _u_response *resp, struct req_ctx *ctx, const struct list_query *q,
+                           const char *guard, int n, const char *const *params);
 
 /* The write path shared by create/update/delete handlers: in one transaction runs each of sqls
- * with the same params; the last must return (json, entity_id) for one row. Then an audit row
+ * with the same params; the last must return (json, entity_id) for one row, and may return a
+ * column named http_status that overrides http (e.g. 201 for an upsert that created). Then an audit row
  * (action, entity, details stolen) and COMMIT, and the JSON is sent with status http (204 sends
  * no body). No row from the last statement answers 404 and changes nothing. PostgreSQL refuses a
  * statement that leaves a supplied parameter unused: a statement that needs fewer mentions the

@@ -31,20 +31,6 @@ static const struct field_spec update_fields[] = {
     {"notes", FT_STRING, FF_NULLABLE, 0, 2000, NULL},
 };
 
-/* The visibility of appointments for the caller, as SQL parameters: clinic, doctor, patient
- * (NULL = no restriction). */
-struct scope_params {
-    char clinic[24], doctor[24], patient[24];
-    const char *c, *d, *p;
-};
-
-static void scope_of(const struct req_ctx *ctx, struct scope_params *s)
-{
-    s->c = scope_clinic(ctx, s->clinic);
-    s->d = ctx->claims.role == ROLE_DOCTOR ? id_text(ctx->claims.doctor_id, s->doctor) : NULL;
-    s->p = ctx->claims.role == ROLE_PATIENT ? id_text(ctx->claims.patient_id, s->patient) : NULL;
-}
-
 HANDLER(h_appointments_create)
 {
     (void)req;

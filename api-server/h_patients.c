@@ -57,7 +57,7 @@ HANDLER(h_patients_create)
 /* The search term for q: q itself when it has letters (a name, an e-mail), else its digits, so
  * "(11) 91234-5678" and "123.456.789-09" find phones and CPFs stored as bare digits. Writes into
  * out (size n) and returns it, or NULL when q is absent or has neither. */
-static const char *search_term(const char *q, char *out, size_t n)
+const char *patient_search_term(const char *q, char *out, size_t n)
 {
     if (!q)
         return NULL;
@@ -90,7 +90,7 @@ HANDLER(h_patients_list)
         return reply_invalid_query(resp, ctx, errors);
     }
     json_decref(errors);
-    const char *term = search_term(q, digits, sizeof digits);
+    const char *term = patient_search_term(q, digits, sizeof digits);
     if (q && !term) { /* only separators: nothing can match */
         free(cursor);
         static const char empty[] = "{\"items\":[],\"next_cursor\":null}";

@@ -67,11 +67,54 @@ HANDLER(h_appointments_no_show);
 
 HANDLER(h_events_list);
 
+HANDLER(h_visits_check_in);
+HANDLER(h_visits_walk_in);
+HANDLER(h_visits_get);
+HANDLER(h_visits_transitions);
+HANDLER(h_visits_call);
+HANDLER(h_visits_left);
+HANDLER(h_queue_board);
+HANDLER(h_queue_move);
+HANDLER(h_queue_complete);
+
+HANDLER(h_evolution_get);
+HANDLER(h_evolution_put);
+HANDLER(h_evolution_sign);
+HANDLER(h_evolution_addendum);
+
+HANDLER(h_patient_history);
+HANDLER(h_dashboard_doctor_stats);
+HANDLER(h_dashboard_doctor_appointments);
+HANDLER(h_doctor_patients);
+HANDLER(h_dashboard_reception_stats);
+
 /* Validates ctx->body against specs; on failure answers 422 and returns false. */
 bool body_valid(struct _u_response *resp, struct req_ctx *ctx, const struct field_spec *specs, size_t n,
                 bool partial, int *rc);
 
 /* The caller's clinic id as text for SQL, or NULL for admins (all clinics). */
 const char *scope_clinic(const struct req_ctx *ctx, char buf[24]);
+
+/* What the caller may see of clinic records, as SQL parameters (NULL = no restriction): the
+ * clinic (all but admins), the doctor (doctors see their own appointments and visits) and the
+ * patient (patients see their own). The pointers point into the struct's buffers. */
+struct scope_params {
+    char clinic[24], doctor[24], patient[24];
+    const char *c, *d, *p;
+};
+void scope_of(const struct req_ctx *ctx, struct scope_params *s);
+
+/* Moves visit visit_id from one of allowed (an SQL text array, e.g. "{waiting,called}") to next,
+ * within the caller's clinic (and, when doctor_scoped, only the caller's own visit), answering with
+ * the visit; notes (may be NULL) go to the evolution as complete-consultation describes. */
+int visit_move(struct _u_response *resp, struct req_ctx *ctx, int64_t visit_id, bool doctor_scoped,
+               const char *allowed, const char *next, const char *action, const char *notes);
+
+/* The patient search term for q (see h_patients.c): q with letters, else its digits; NULL when
+ * q is absent or has neither. Writes into out (size n). */
+const char *patient_search_term(const char *q, char *out, size_t n);
+
+/* The token's user id as text for SQL (the actor of a change). */
+const char *actor_text(const struct req_ctx *ctx, char buf[24]);
 
 #endif

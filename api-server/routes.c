@@ -63,6 +63,28 @@ const struct route routes[] = {
     {"PATCH", "/appointments/:id", A | R, h_appointments_update},
     {"POST", "/appointments/:id/cancel", A | R | P, h_appointments_cancel},
     {"POST", "/appointments/:id/no-show", A | R, h_appointments_no_show},
+    {"POST", "/appointments/:id/check-in", A | R, h_visits_check_in},
+
+    {"POST", "/visits", A | R, h_visits_walk_in},
+    {"GET", "/visits/:id", A | R | D | P, h_visits_get},
+    {"GET", "/visits/:id/transitions", A | R | D | P, h_visits_transitions},
+    {"POST", "/visits/:id/call", A | R | D, h_visits_call},
+    {"POST", "/visits/:id/left", A | R, h_visits_left},
+    {"GET", "/queue", A | R | D, h_queue_board},
+    {"POST", "/queue/phase/move", A | R, h_queue_move},
+    {"POST", "/queue/complete-consultation", D, h_queue_complete},
+    {"POST", "/queue/complete", D, h_queue_complete},
+
+    {"GET", "/visits/:id/evolution", A | D | P, h_evolution_get},
+    {"PUT", "/visits/:id/evolution", D, h_evolution_put},
+    {"POST", "/visits/:id/evolution/sign", D, h_evolution_sign},
+    {"POST", "/visits/:id/evolution/addenda", D, h_evolution_addendum},
+
+    {"GET", "/patients/:patient_id/history/:doctor_id", A | D, h_patient_history},
+    {"GET", "/dashboard/doctor/stats", D, h_dashboard_doctor_stats},
+    {"GET", "/dashboard/doctor/appointments", D, h_dashboard_doctor_appointments},
+    {"GET", "/doctors/patients", D, h_doctor_patients},
+    {"GET", "/dashboard/reception/stats", A | R, h_dashboard_reception_stats},
 
     {"GET", "/events", A | R | D | P, h_events_list},
 };

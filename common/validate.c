@@ -321,6 +321,14 @@ static const char *check_value(json_t *obj, const struct field_spec *f, json_t *
         }
         return NULL;
     }
+    case FT_ARRAY:
+        if (!json_is_array(v))
+            return "must be an array";
+        if ((long long)json_array_size(v) < f->min)
+            return "has too few items";
+        if (f->max > 0 && (long long)json_array_size(v) > f->max)
+            return "has too many items";
+        return NULL;
     default:
         if (!json_is_string(v))
             return "must be a string";
@@ -351,4 +359,48 @@ bool validate_object(json_t *obj, const struct field_spec *specs, size_t nspecs,
             if ((specs[i].flags & FF_REQUIRED) && !json_object_get(obj, specs[i].name))
                 json_object_set_new(errors, specs[i].name, json_string("is required"));
     return json_object_size(errors) == before;
+}
+
+bool validate_items(json_t *obj, const char *name, const struct field_spec *specs, size_t nspecs, json_t *errors)
+{
+    json_t *arr = json_object_get(obj, name);
+    size_t before = json_object_size(errors), i;
+    json_t *item;
+    char key[160];
+    if (!json_is_array(arr))
+        return true;
+    json_array_foreach(arr, i, item) {
+        if (!json_is_object(item)) {
+            snprintf(key, sizeof key, "%s[%zu]", name, i);
+            json_object_set_new(errors, key, json_string("must be an object"));
+            continue;
+        }
+        json_t *item_errors = json_object();
+        const char *field;
+        json_t *why;
+        validate_object(item, specs, nspecs, false, item_errors);
+        json_object_foreach(item_errors, field, why) {
+            snprintf(key, sizeof key, "%s[%zu].%.64s", name, i, field);
+            json_object_set(errors, key, why);
+        }
+        json_decref(item_errors);
+    }
+    return json_object_size(errors) == before;
+}
+
+bool valid_icd10(const char *s)
+{
+    if (!isalpha((unsigned char)s[0]) || !isdigit((unsigned char)s[1]) || !isdigit((unsigned char)s[2]))
+        return false;
+    if (s[3] == '\0')
+        return true;
+    if (s[3] != '.')
+        return false;
+    size_t n = strlen(s + 4);
+    if (n < 1 || n > 4)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)s[4 + i]))
+            return false;
+    return true;
 }

@@ -26,6 +26,7 @@ enum field_type {
     FT_TIME,     /* wall-clock "HH:MM", 00:00..23:59 */
     FT_INSTANT,  /* RFC 3339 date-time with "Z" or a numeric offset, e.g. 2027-03-14T09:00:00-03:00 */
     FT_ENUM_SET, /* a non-empty JSON array of distinct strings, each one of choices */
+    FT_ARRAY,    /* a JSON array of min..max items (the items are checked by validate_items) */
 };
 
 #define FF_REQUIRED 1u /* must be present (on create) */
@@ -47,7 +48,15 @@ struct field_spec {
 bool validate_object(json_t *obj, const struct field_spec *specs, size_t nspecs, bool partial,
                      json_t *errors);
 
+/* Checks each item of the array obj[name] (when present and an array) against specs as a whole
+ * object (FF_REQUIRED applies). Messages go to errors under "name[i].field", or "name[i]" when the
+ * item is not an object. Returns true when no error was added. */
+bool validate_items(json_t *obj, const char *name, const struct field_spec *specs, size_t nspecs, json_t *errors);
+
 /* Pure validators. */
+/* An ICD-10 code: a letter, two digits, optionally '.' and 1..4 letters or digits (e.g. "J06.9");
+ * lower-case letters accepted. */
+bool valid_icd10(const char *s);
 bool valid_cpf_digits(const char *digits11);
 /* Copies the digits of in (allowing '.', '-', ' ') to out[12]; false unless exactly 11 digits. */
 bool normalize_cpf(const char *in, char out[12]);

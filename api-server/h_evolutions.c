@@ -1,0 +1,129 @@
+/* h_evolutions: the clinical record of a visit (notes, ICD-10 diagnoses, prescriptions), written
+ * by the visit's doctor during or after the consultation, editable until signed, then frozen by
+ * the database (triggers refuse any change) and completed only by append-only addenda. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "handlers.h"
+
+static const char *const routes_of_administration[] = {
+    "oral",         "sublingual",   "topical",       "inhaled",     "nasal", "ophthalmic", "otic", "rectal",
+    "vaginal",      "transdermal",  "subcutaneous",  "intramuscular", "intravenous", "other", NULL};
+
+static const struct field_spec evolution_fields[] = {
+    {"notes", FT_STRING, 0, 0, 20000, NULL},
+    {"diagnoses", FT_ARRAY, 0, 0, 50, NULL},
+    {"prescriptions", FT_ARRAY, 0, 0, 50, NULL},
+};
+
+static const struct field_spec diagnosis_fields[] = {
+    {"code", FT_STRING, FF_REQUIRED, 3, 8, NULL},
+    {"description", FT_STRING, FF_REQUIRED, 1, 500, NULL},
+};
+
+static const struct field_spec prescription_fields[] = {
+    {"drug", FT_STRING, FF_REQUIRED, 1, 200, NULL},
+    {"dose", FT_STRING, FF_REQUIRED, 1, 100, NULL},
+    {"route", FT_ENUM, FF_REQUIRED, 0, 0, routes_of_administration},
+    {"frequency", FT_STRING, FF_REQUIRED, 1, 100, NULL},
+    {"duration", FT_STRING, FF_NULLABLE, 1, 100, NULL},
+    {"instructions", FT_STRING, FF_NULLABLE, 1, 1000, NULL},
+};
+
+HANDLER(h_evolution_get)
+{
+    (void)req;
+    char idb[24];
+    struct scope_params s;
+    scope_of(ctx, &s);
+    /* Patients read their own visits' evolutions once signed. */
+    const char *p[] = {id_text(ctx->params[0], idb), s.c, s.d, s.p};
+    return dbr_query_reply(resp, ctx, 200,
+                           "SELECT evolution_json(e.visit_id) FROM evolutions e WHERE e.visit_id = $1 "
+                           "AND ($2::bigint IS NULL OR e.clinic_id = $2) AND ($3::bigint IS NULL OR e.doctor_id = $3) "
+                           "AND ($4::bigint IS NULL OR (e.patient_id = $4 AND e.signed_at IS NOT NULL))",
+                           4, p);
+}
+
+/* ICD-10 codes are checked here (the message names the item) and stored upper-cased. */
+static void check_codes(json_t *body, json_t *errors)
+{
+    json_t *list = json_object_get(body, "diagnoses"), *item;
+    size_t i;
+    char key[64];
+    if (!json_is_array(list))
+        return;
+    json_array_foreach(list, i, item) {
+        json_t *code = json_object_get(item, "code");
+        snprintf(key, sizeof key, "diagnoses[%zu].code", i);
+        if (json_is_string(code) && !json_object_get(errors, key) && !valid_icd10(json_string_value(code)))
+            json_object_set_new(errors, key, json_string("must be an ICD-10 code such as J06.9"));
+    }
+}
+
+HANDLER(h_evolution_put)
+{
+    (void)req;
+    json_t *errors = json_object();
+    validate_object(ctx->body, evolution_fields, 3, true, errors);
+    validate_items(ctx->body, "diagnoses", diagnosis_fields, 2, errors);
+    validate_items(ctx->body, "prescriptions", prescription_fields, 6, errors);
+    check_codes(ctx->body, errors);
+    if (json_object_size(errors) > 0)
+        return reply_invalid(resp, ctx, errors);
+    json_decref(errors);
+    char idb[24], db[24], ab[24];
+    char *body = dbr_body_text(ctx->body);
+    const char *p[] = {id_text(ctx->params[0], idb), id_text(ctx->claims.doctor_id, db), body, actor_text(ctx, ab)};
+    static const char *const sql[] = {
+        "SELECT e.evolution, $1::bigint, e.http_status FROM evolution_save($1, $2, $3::jsonb, $4) e"};
+    int rc = dbr_write(resp, ctx, 200, sql, 1, 4, p, "evolution_save", "evolution", dbr_changed_fields(ctx->body));
+    free(body);
+    return rc;
+}
+
+/* The doctor's own evolution of visit $1 after a change made by an earlier statement. */
+#define OWN_EVOLUTION                                                                                             \
+    "SELECT evolution_json(e.visit_id), e.visit_id FROM evolutions e WHERE e.visit_id = $1 AND e.doctor_id = $2 " \
+    "AND num_nulls($3::jsonb, $4::bigint) >= 0"
+
+HANDLER(h_evolution_sign)
+{
+    (void)req;
+    int rc;
+    if (ctx->body && !body_valid(resp, ctx, NULL, 0, false, &rc))
+        return rc;
+    char idb[24], db[24], ab[24];
+    const char *p[] = {id_text(ctx->params[0], idb), id_text(ctx->claims.doctor_id, db), NULL, actor_text(ctx, ab)};
+    static const char *const sql[] = {
+        "UPDATE evolutions e SET signed_at = now(), signed_by = $4 "
+        "WHERE e.visit_id = $1 AND e.doctor_id = $2 AND num_nulls($3::jsonb) >= 0 "
+        "  AND assert_state(e.signed_at IS NULL, 'The evolution is already signed.') "
+        "  AND assert_field(btrim(e.notes) <> '' OR EXISTS (SELECT 1 FROM evolution_diagnoses d "
+        "                                                    WHERE d.visit_id = e.visit_id), "
+        "                   'evolutions', 'notes', 'must not be empty')",
+        OWN_EVOLUTION};
+    return dbr_write(resp, ctx, 200, sql, 2, 4, p, "evolution_sign", "evolution", NULL);
+}
+
+static const struct field_spec addendum_fields[] = {
+    {"text", FT_STRING, FF_REQUIRED, 1, 5000, NULL},
+};
+
+HANDLER(h_evolution_addendum)
+{
+    (void)req;
+    int rc;
+    if (!body_valid(resp, ctx, addendum_fields, 1, false, &rc))
+        return rc;
+    char idb[24], db[24], ab[24];
+    char *body = dbr_body_text(ctx->body);
+    const char *p[] = {id_text(ctx->params[0], idb), id_text(ctx->claims.doctor_id, db), body, actor_text(ctx, ab)};
+    static const char *const sql[] = {
+        "INSERT INTO evolution_addenda (visit_id, text, author_user_id) "
+        "SELECT e.visit_id, $3::jsonb->>'text', $4 FROM evolutions e WHERE e.visit_id = $1 AND e.doctor_id = $2",
+        OWN_EVOLUTION};
+    rc = dbr_write(resp, ctx, 201, sql, 2, 4, p, "evolution_addendum", "evolution", NULL);
+    free(body);
+    return rc;
+}

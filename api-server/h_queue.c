@@ -1,0 +1,73 @@
+/* h_queue: the desk's board of the day and the moves between its phases (Waiting, With Doctor,
+ * Completed). The board is built by the SQL function queue_board in one query; the moves go
+ * through visit_move (h_visits.c), one conditional UPDATE each. Receptionists and admins move
+ * between Waiting and With Doctor; only the visit's own doctor completes a consultation. */
+#include <string.h>
+
+#include "handlers.h"
+
+HANDLER(h_queue_board)
+{
+    json_t *errors = json_object();
+    int64_t clinic = 0, doctor = 0;
+    int y, m, d;
+    query_int(req, "clinic_id", &clinic, errors);
+    query_int(req, "doctor_id", &doctor, errors);
+    const char *date = query_str(req, "date");
+    if (date && !parse_date(date, &y, &m, &d))
+        json_object_set_new(errors, "date", json_string("must be a date YYYY-MM-DD"));
+    if (ctx->claims.role == ROLE_ADMIN && !clinic && !json_object_get(errors, "clinic_id"))
+        json_object_set_new(errors, "clinic_id", json_string("is required"));
+    if (json_object_size(errors) > 0)
+        return reply_invalid_query(resp, ctx, errors);
+    json_decref(errors);
+    /* Staff see their own clinic's board; naming another clinic finds nothing. */
+    if (ctx->claims.role != ROLE_ADMIN && clinic && clinic != ctx->claims.clinic_id)
+        return reply_status(resp, ctx, ST_NOT_FOUND);
+    if (!clinic)
+        clinic = ctx->claims.clinic_id;
+    char cb[24], db[24];
+    const char *p[] = {id_text(clinic, cb), doctor ? id_text(doctor, db) : NULL, date};
+    return dbr_query_reply(resp, ctx, 200,
+                           "SELECT queue_board(c.id, $2::bigint, COALESCE($3::date, clinic_day(c.id, now()))) "
+                           "FROM clinics c WHERE c.id = $1",
+                           3, p);
+}
+
+static const char *const phases[] = {"waiting", "with_doctor", "completed", NULL};
+
+static const struct field_spec move_fields[] = {
+    {"visit_id", FT_INT, FF_REQUIRED, 0, 0, NULL},
+    {"phase", FT_ENUM, FF_REQUIRED, 0, 0, phases},
+};
+
+HANDLER(h_queue_move)
+{
+    (void)req;
+    int rc;
+    if (!body_valid(resp, ctx, move_fields, 2, false, &rc))
+        return rc;
+    int64_t visit = json_integer_value(json_object_get(ctx->body, "visit_id"));
+    const char *phase = json_string_value(json_object_get(ctx->body, "phase"));
+    if (strcmp(phase, "completed") == 0)
+        return reply_error(resp, ctx, ST_FORBIDDEN, NULL, "Only the visit's doctor completes a consultation.", NULL);
+    if (strcmp(phase, "with_doctor") == 0)
+        return visit_move(resp, ctx, visit, false, "{waiting,called}", "in_progress", "visit_move", NULL);
+    return visit_move(resp, ctx, visit, false, "{in_progress}", "waiting", "visit_move", NULL);
+}
+
+static const struct field_spec complete_fields[] = {
+    {"visit_id", FT_INT, FF_REQUIRED, 0, 0, NULL},
+    {"notes", FT_STRING, FF_NULLABLE, 0, 20000, NULL},
+};
+
+HANDLER(h_queue_complete)
+{
+    (void)req;
+    int rc;
+    if (!body_valid(resp, ctx, complete_fields, 2, false, &rc))
+        return rc;
+    int64_t visit = json_integer_value(json_object_get(ctx->body, "visit_id"));
+    const char *notes = json_string_value(json_object_get(ctx->body, "notes"));
+    return visit_move(resp, ctx, visit, true, "{in_progress}", "completed", "visit_complete", notes);
+}

@@ -1,0 +1,135 @@
+/* h_visits: putting patients in the day's queue (check-in of an appointment, walk-in), reading a
+ * visit and its transition history, calling a patient and recording that one left.
+ *
+ * The SQL functions of sql/0004_visits.sql do the work in one transaction: the queue number comes
+ * from the clinic's counter row for the day (gap-free), every status change is one conditional
+ * UPDATE (two desks at once: one 200, one 409), and a trigger records the transition with its
+ * actor and writes the events. */
+#include <stdlib.h>
+
+#include "handlers.h"
+
+static const char *const types[] = {"in_person", "video", NULL};
+
+static const struct field_spec check_in_fields[] = {
+    {"notes", FT_STRING, FF_NULLABLE, 0, 500, NULL},
+};
+
+static const struct field_spec walk_in_fields[] = {
+    {"patient_id", FT_INT, FF_REQUIRED, 0, 0, NULL},
+    {"doctor_id", FT_INT, FF_REQUIRED, 0, 0, NULL},
+    {"service_id", FT_INT, FF_NULLABLE, 0, 0, NULL},
+    {"consultation_type", FT_ENUM, 0, 0, 0, types},
+    {"notes", FT_STRING, FF_NULLABLE, 0, 500, NULL},
+};
+
+HANDLER(h_visits_check_in)
+{
+    (void)req;
+    int rc;
+    if (ctx->body && !body_valid(resp, ctx, check_in_fields, 1, false, &rc))
+        return rc;
+    json_t *notes = ctx->body ? json_object_get(ctx->body, "notes") : NULL;
+    char idb[24], sb[24], ab[24];
+    const char *p[] = {id_text(ctx->params[0], idb), scope_clinic(ctx, sb), json_string_value(notes),
+                       actor_text(ctx, ab)};
+    static const char *const sql[] = {
+        "SELECT visit_json(v), v.id FROM appointment_check_in($1, $2, $3, $4) v WHERE v.id IS NOT NULL"};
+    return dbr_write(resp, ctx, 201, sql, 1, 4, p, "visit_check_in", "visit",
+                     json_pack("{s:I}", "appointment_id", (json_int_t)ctx->params[0]));
+}
+
+HANDLER(h_visits_walk_in)
+{
+    (void)req;
+    int rc;
+    if (!body_valid(resp, ctx, walk_in_fields, sizeof walk_in_fields / sizeof walk_in_fields[0], false, &rc))
+        return rc;
+    char sb[24], ab[24];
+    char *body = dbr_body_text(ctx->body);
+    const char *p[] = {body, scope_clinic(ctx, sb), actor_text(ctx, ab)};
+    static const char *const sql[] = {"SELECT visit_json(v), v.id FROM visit_walk_in($2, $1::jsonb, $3) v"};
+    rc = dbr_write(resp, ctx, 201, sql, 1, 3, p, "visit_walk_in", "visit", NULL);
+    free(body);
+    return rc;
+}
+
+/* The visits the caller may see: $2 clinic, $3 doctor, $4 patient (NULL = any). */
+#define VISIT_REACH                                                                                               \
+    "($2::bigint IS NULL OR v.clinic_id = $2) AND ($3::bigint IS NULL OR v.doctor_id = $3) "                      \
+    "AND ($4::bigint IS NULL OR v.patient_id = $4)"
+
+HANDLER(h_visits_get)
+{
+    (void)req;
+    char idb[24];
+    struct scope_params s;
+    scope_of(ctx, &s);
+    const char *p[] = {id_text(ctx->params[0], idb), s.c, s.d, s.p};
+    return dbr_query_reply(resp, ctx, 200, "SELECT visit_json(v) FROM visits v WHERE v.id = $1 AND " VISIT_REACH, 4,
+                           p);
+}
+
+HANDLER(h_visits_transitions)
+{
+    /* $1 cursor, $2 limit, then the visit and the caller's reach as in VISIT_REACH shifted by 3. */
+    static const struct list_query lq = {
+        "visit_transition_json",
+        "SELECT t AS r, t.id AS k1 FROM visit_transitions t "
+        "WHERE t.visit_id = $3 AND ($1::jsonb IS NULL OR t.id > ($1::jsonb->>0)::bigint) "
+        "  AND num_nulls($4::bigint, $5::bigint, $6::bigint) >= 0 "
+        "ORDER BY t.id LIMIT $2::int + 1",
+        "k1", "jsonb_build_array(k1)"};
+    json_t *errors = json_object();
+    int limit;
+    char *cursor = NULL, lim[24], idb[24];
+    query_page(req, "i", &limit, &cursor, errors);
+    if (json_object_size(errors) > 0) {
+        free(cursor);
+        return reply_invalid_query(resp, ctx, errors);
+    }
+    json_decref(errors);
+    struct scope_params s;
+    scope_of(ctx, &s);
+    const char *p[] = {cursor, id_text(limit, lim), id_text(ctx->params[0], idb), s.c, s.d, s.p};
+    int rc = dbr_list_reply_guarded(resp, ctx, &lq,
+                                    "EXISTS (SELECT 1 FROM visits v WHERE v.id = $3 "
+                                    "AND ($4::bigint IS NULL OR v.clinic_id = $4) "
+                                    "AND ($5::bigint IS NULL OR v.doctor_id = $5) "
+                                    "AND ($6::bigint IS NULL OR v.patient_id = $6))",
+                                    6, p);
+    free(cursor);
+    return rc;
+}
+
+int visit_move(struct _u_response *resp, struct req_ctx *ctx, int64_t visit_id, bool doctor_scoped,
+               const char *allowed, const char *next, const char *action, const char *notes)
+{
+    char idb[24], sb[24], db[24], ab[24];
+    const char *p[] = {id_text(visit_id, idb), scope_clinic(ctx, sb),
+                       doctor_scoped ? id_text(ctx->claims.doctor_id, db) : NULL, allowed, next, actor_text(ctx, ab),
+                       notes};
+    static const char *const sql[] = {
+        "SELECT visit_json(v), v.id, evolution_add_notes(v, $7, $6) "
+        "FROM visit_set_status($1, $2, $3, $4::text[], $5, $6) v WHERE v.id IS NOT NULL"};
+    return dbr_write(resp, ctx, 200, sql, 1, 7, p, action, "visit", json_pack("{s:s}", "to", next));
+}
+
+HANDLER(h_visits_call)
+{
+    (void)req;
+    int rc;
+    if (ctx->body && !body_valid(resp, ctx, NULL, 0, false, &rc))
+        return rc;
+    return visit_move(resp, ctx, ctx->params[0], ctx->claims.role == ROLE_DOCTOR, "{waiting}", "called",
+                      "visit_call", NULL);
+}
+
+HANDLER(h_visits_left)
+{
+    (void)req;
+    int rc;
+    if (ctx->body && !body_valid(resp, ctx, NULL, 0, false, &rc))
+        return rc;
+    return visit_move(resp, ctx, ctx->params[0], false, "{waiting,called}", "left", "visit_left", NULL);
+}
