@@ -86,8 +86,10 @@ CREATE TABLE visits (
     AND (end_time IS NULL OR end_time >= start_time)
     AND (start_time IS NULL OR start_time >= check_in_time))
 );
--- A patient stands in one queue at a time.
-CREATE UNIQUE INDEX visits_patient_active_key ON visits (patient_id) WHERE status IN ('waiting', 'called', 'in_progress');
+-- A patient stands in one queue at a time on a day (a visit forgotten open on an earlier day does
+-- not keep them out of today's queue).
+CREATE UNIQUE INDEX visits_patient_active_key ON visits (patient_id, queue_date)
+  WHERE status IN ('waiting', 'called', 'in_progress');
 CREATE INDEX visits_board_idx ON visits (clinic_id, queue_date, queue_number);
 CREATE INDEX visits_doctor_day_idx ON visits (doctor_id, queue_date);
 CREATE INDEX visits_doctor_completed_idx ON visits (doctor_id, end_time DESC) WHERE status = 'completed';

@@ -72,3 +72,72 @@ CROSS JOIN generate_series(1, 5) AS wd
 CROSS JOIN (VALUES (time '08:00', time '12:00'), (time '14:00', time '18:00')) AS h (start_time, end_time)
 WHERE u.email IN ('doctor1@demo.clinic', 'doctor1b@demo.clinic', 'doctor2@demo.clinic', 'doctor2b@demo.clinic')
 ON CONFLICT DO NOTHING;
+
+-- More patients of the São Paulo clinic, for a busy day.
+INSERT INTO patients (clinic_id, full_name, phone, email, birth_date, sex)
+SELECT c.id, p.full_name, p.phone, p.email, p.birth_date::date, p.sex
+FROM (VALUES
+  ('Ana Costa', '+55 11 98111-2233', 'ana.costa@example.com', '1990-02-14', 'F'),
+  ('Bruno Almeida', '+55 11 97222-3344', NULL, '1983-07-01', 'M'),
+  ('Carla Ribeiro', '+55 11 96333-4455', 'carla.ribeiro@example.com', '1975-12-24', 'F'),
+  ('Diego Martins', '+55 11 95444-5566', NULL, '2008-05-09', 'M'),
+  ('Elisa Rocha', '+55 11 94555-6677', 'elisa.rocha@example.com', '1996-10-31', 'F')
+) AS p (full_name, phone, email, birth_date, sex)
+JOIN clinics c ON c.name = 'Clínica Demo São Paulo'
+WHERE NOT EXISTS (SELECT 1 FROM patients x WHERE x.clinic_id = c.id AND x.full_name = p.full_name);
+
+-- Today, in the São Paulo clinic's zone: appointments across the day for both doctors, and a live
+-- queue (one patient with Dr. Daniel, three waiting). Laid out once per day: skipped when the
+-- clinic already has appointments or visits today.
+DO $$
+DECLARE
+  c clinics;
+  today date;
+  desk bigint;
+  svc bigint;
+  doc1 bigint;
+  doc2 bigint;
+  times time[] := ARRAY['09:00', '10:30', '14:00', '15:30', '17:00']::time[];
+  pats1 text[] := ARRAY['Paulo Pereira', 'Maria Oliveira', 'Bruno Almeida', 'Carla Ribeiro', 'Diego Martins'];
+  pats2 text[] := ARRAY['Ana Costa', 'Elisa Rocha', 'Diego Martins', 'Bruno Almeida', 'Carla Ribeiro'];
+  v visits;
+  a appointments;
+BEGIN
+  SELECT * INTO c FROM clinics WHERE name = 'Clínica Demo São Paulo';
+  today := clinic_day(c.id, now());
+  IF EXISTS (SELECT 1 FROM visits x WHERE x.clinic_id = c.id AND x.queue_date = today)
+     OR EXISTS (SELECT 1 FROM appointments x WHERE x.clinic_id = c.id AND clinic_day(c.id, lower(x.period)) = today) THEN
+    RETURN;
+  END IF;
+  SELECT u.id INTO desk FROM users u WHERE lower(u.email) = 'reception1@demo.clinic';
+  SELECT s.id INTO svc FROM services s WHERE s.clinic_id = c.id AND s.name = 'Consulta clínica';
+  SELECT d.id INTO doc1 FROM doctors d JOIN users u ON u.id = d.user_id WHERE lower(u.email) = 'doctor1@demo.clinic';
+  SELECT d.id INTO doc2 FROM doctors d JOIN users u ON u.id = d.user_id WHERE lower(u.email) = 'doctor1b@demo.clinic';
+
+  INSERT INTO appointments (clinic_id, doctor_id, patient_id, service_id, consultation_type, period, created_by)
+  SELECT c.id, x.doctor, p.id, svc, 'in_person',
+         tstzrange((today + times[x.k]) AT TIME ZONE c.timezone,
+                   (today + times[x.k] + interval '30 minutes') AT TIME ZONE c.timezone), desk
+  FROM (SELECT doc1 AS doctor, k, pats1[k] AS name FROM generate_series(1, 5) k
+        UNION ALL SELECT doc2, k, pats2[k] FROM generate_series(1, 5) k) x
+  JOIN patients p ON p.clinic_id = c.id AND p.full_name = x.name;
+
+  -- The queue: Paulo (09:00 with Dr. Daniel) is with the doctor; Ana (09:00 with Dra. Beatriz) and
+  -- Maria (10:30 with Dr. Daniel) checked in; João came without an appointment.
+  FOR a IN SELECT x.* FROM appointments x JOIN patients p ON p.id = x.patient_id
+           WHERE x.clinic_id = c.id AND clinic_day(c.id, lower(x.period)) = today
+             AND (x.doctor_id, p.full_name) IN ((doc1, 'Paulo Pereira'), (doc2, 'Ana Costa'), (doc1, 'Maria Oliveira'))
+           ORDER BY lower(x.period), x.doctor_id
+  LOOP
+    UPDATE appointments SET status = 'checked_in' WHERE id = a.id;
+    v := visit_enqueue(c.id, a.patient_id, a.doctor_id, a.service_id, a.id, a.consultation_type, NULL, desk);
+  END LOOP;
+  v := visit_enqueue(c.id, (SELECT p.id FROM patients p WHERE p.clinic_id = c.id AND p.full_name = 'João Santos'),
+                     doc2, svc, NULL, 'in_person', 'Sem agendamento', desk);
+  UPDATE visits SET check_in_time = now() - make_interval(mins => 45 - 10 * queue_number)
+  WHERE clinic_id = c.id AND queue_date = today;
+  v := visit_set_status((SELECT x.id FROM visits x JOIN patients p ON p.id = x.patient_id
+                         WHERE x.clinic_id = c.id AND x.queue_date = today AND p.full_name = 'Paulo Pereira'),
+                        c.id, NULL, ARRAY['waiting', 'called'], 'in_progress', desk);
+END
+$$;
