@@ -81,6 +81,54 @@ async function appointmentA() {
   });
 }
 
+// Visits of docA in clinic A's queue of today, each for a fresh patient (a patient stands in one queue
+// at a time), put there by the demo admin as walk-ins.
+async function waitingVisit() {
+  const admin = await asAdmin();
+  const patient = await createPatient(admin, { clinic_id: ctx.A.id });
+  return expectStatus(await post('/api/visits', { patient_id: patient.id, doctor_id: ctx.docA.user.doctor_id }, admin), 201).body;
+}
+
+async function inProgressVisit() {
+  const visit = await waitingVisit();
+  return expectStatus(await post('/api/queue/phase/move', { visit_id: visit.id, phase: 'with_doctor' }, await asAdmin()), 200).body;
+}
+
+// An in-progress visit of docA with a draft evolution.
+async function draftEvolutionVisit() {
+  const visit = await inProgressVisit();
+  expectStatus(await request('PUT', `/api/visits/${visit.id}/evolution`, { token: ctx.docA.access, body: { notes: 'Authz draft' } }), 201);
+  return visit;
+}
+
+// Minutes from now to the next midnight in clinic A's zone (São Paulo).
+function minutesToMidnightA() {
+  const parts = Object.fromEntries(
+    new Intl.DateTimeFormat('en-GB', { timeZone: ctx.A.timezone, hourCycle: 'h23', hour: '2-digit', minute: '2-digit', second: '2-digit' })
+      .formatToParts(new Date())
+      .map((p) => [p.type, p.value]),
+  );
+  return 24 * 60 - (Number(parts.hour) * 60 + Number(parts.minute) + Number(parts.second) / 60);
+}
+
+// A confirmed appointment of clinic A starting a few seconds from now, so it can be checked in today
+// (a fresh doctor and patient, so it overlaps nothing). Close to local midnight it waits for the new day.
+async function appointmentToday() {
+  const left = minutesToMidnightA();
+  if (left < 1) await new Promise((r) => setTimeout(r, left * 60000 + 2000));
+  const admin = await asAdmin();
+  const [doctor, patient] = await Promise.all([createStaff('DOCTOR', ctx.A.id), createPatient(admin, { clinic_id: ctx.A.id })]);
+  const start = Math.ceil(Date.now() / 1000) * 1000 + 10000;
+  return createAppointment(admin, {
+    patient_id: patient.id,
+    doctor_id: doctor.user.doctor_id,
+    service_id: ctx.serviceA.id,
+    start_time: new Date(start).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+  });
+}
+
+const isAllowed = (entryRoles, role) => entryRoles[role] === A;
+
 // op: "METHOD /path/template"; roles: expected outcome per caller; ok: the status an allowed call
 // must get (the calls are built to succeed); req(role): {path, body} for that caller (async allowed).
 const TABLE = [
@@ -288,6 +336,101 @@ const TABLE = [
     },
   },
   { op: 'GET /api/events', roles: ANY, ok: 200, req: () => ({}) },
+
+  // Visits and the queue. Each allowed call that changes a visit gets a fresh one of docA (the DOCTOR
+  // caller); the callers that are refused name ctx.visitA (patA's completed visit with docA, whose
+  // evolution is signed), which every reading role may see.
+  {
+    op: 'POST /api/appointments/{id}/check-in',
+    roles: only('ADMIN', 'RECEPTIONIST'),
+    ok: 201,
+    req: async (role) => {
+      if (!isAllowed(only('ADMIN', 'RECEPTIONIST'), role)) return { path: `/api/appointments/${ctx.apptA.id}/check-in`, body: {} };
+      return { path: `/api/appointments/${(await appointmentToday()).id}/check-in`, body: { notes: 'Authz' } };
+    },
+  },
+  {
+    op: 'POST /api/visits',
+    roles: only('ADMIN', 'RECEPTIONIST'),
+    ok: 201,
+    req: async (role) => {
+      if (!isAllowed(only('ADMIN', 'RECEPTIONIST'), role)) return { body: { patient_id: ctx.patA.patient.id, doctor_id: ctx.docA.user.doctor_id } };
+      const patient = await createPatient(await asAdmin(), { clinic_id: ctx.A.id });
+      return { body: { patient_id: patient.id, doctor_id: ctx.docA.user.doctor_id, service_id: ctx.serviceA.id, notes: 'Authz walk-in' } };
+    },
+  },
+  { op: 'GET /api/visits/{id}', roles: ANY, ok: 200, req: () => ({ path: `/api/visits/${ctx.visitA.id}` }) },
+  { op: 'GET /api/visits/{id}/transitions', roles: ANY, ok: 200, req: () => ({ path: `/api/visits/${ctx.visitA.id}/transitions` }) },
+  {
+    op: 'POST /api/visits/{id}/call',
+    roles: STAFF,
+    ok: 200,
+    req: async (role) => ({ path: `/api/visits/${isAllowed(STAFF, role) ? (await waitingVisit()).id : ctx.visitA.id}/call` }),
+  },
+  {
+    op: 'POST /api/visits/{id}/left',
+    roles: only('ADMIN', 'RECEPTIONIST'),
+    ok: 200,
+    req: async (role) => ({
+      path: `/api/visits/${isAllowed(only('ADMIN', 'RECEPTIONIST'), role) ? (await waitingVisit()).id : ctx.visitA.id}/left`,
+      body: {},
+    }),
+  },
+  { op: 'GET /api/queue', roles: STAFF, ok: 200, req: () => ({ path: `/api/queue?clinic_id=${ctx.A.id}` }) },
+  {
+    op: 'POST /api/queue/phase/move',
+    roles: only('ADMIN', 'RECEPTIONIST'),
+    ok: 200,
+    req: async (role) => ({
+      body: { visit_id: isAllowed(only('ADMIN', 'RECEPTIONIST'), role) ? (await waitingVisit()).id : ctx.visitA.id, phase: 'with_doctor' },
+    }),
+  },
+  {
+    op: 'POST /api/queue/complete-consultation',
+    roles: only('DOCTOR'),
+    ok: 200,
+    req: async (role) => ({ body: { visit_id: role === 'DOCTOR' ? (await inProgressVisit()).id : ctx.visitA.id, notes: 'Authz notes' } }),
+  },
+  {
+    op: 'POST /api/queue/complete',
+    roles: only('DOCTOR'),
+    ok: 200,
+    req: async (role) => ({ body: { visit_id: role === 'DOCTOR' ? (await inProgressVisit()).id : ctx.visitA.id } }),
+  },
+  // patA's own visit, signed: the patient may read it too.
+  { op: 'GET /api/visits/{id}/evolution', roles: only('ADMIN', 'DOCTOR', 'PATIENT'), ok: 200, req: () => ({ path: `/api/visits/${ctx.visitA.id}/evolution` }) },
+  // The first save of a fresh in-progress visit's evolution creates it: 201.
+  {
+    op: 'PUT /api/visits/{id}/evolution',
+    roles: only('DOCTOR'),
+    ok: 201,
+    req: async (role) => ({
+      path: `/api/visits/${role === 'DOCTOR' ? (await inProgressVisit()).id : ctx.visitA.id}/evolution`,
+      body: { notes: 'Authz', diagnoses: [{ code: 'j06.9', description: 'Acute upper respiratory infection' }] },
+    }),
+  },
+  {
+    op: 'POST /api/visits/{id}/evolution/sign',
+    roles: only('DOCTOR'),
+    ok: 200,
+    req: async (role) => ({ path: `/api/visits/${role === 'DOCTOR' ? (await draftEvolutionVisit()).id : ctx.visitA.id}/evolution/sign` }),
+  },
+  {
+    op: 'POST /api/visits/{id}/evolution/addenda',
+    roles: only('DOCTOR'),
+    ok: 201,
+    req: () => ({ path: `/api/visits/${ctx.visitA.id}/evolution/addenda`, body: { text: `Authz addendum ${uniq()}` } }),
+  },
+  {
+    op: 'GET /api/patients/{patient_id}/history/{doctor_id}',
+    roles: only('ADMIN', 'DOCTOR'),
+    ok: 200,
+    req: () => ({ path: `/api/patients/${ctx.patA.patient.id}/history/${ctx.docA.user.doctor_id}` }),
+  },
+  { op: 'GET /api/dashboard/doctor/stats', roles: only('DOCTOR'), ok: 200, req: () => ({}) },
+  { op: 'GET /api/dashboard/doctor/appointments', roles: only('DOCTOR'), ok: 200, req: () => ({}) },
+  { op: 'GET /api/doctors/patients', roles: only('DOCTOR'), ok: 200, req: () => ({}) },
+  { op: 'GET /api/dashboard/reception/stats', roles: only('ADMIN', 'RECEPTIONIST'), ok: 200, req: () => ({ path: `/api/dashboard/reception/stats?clinic_id=${ctx.A.id}` }) },
 ];
 
 const byKey = new Map(TABLE.map((e) => [operationKey(...e.op.split(' ')), e]));
@@ -310,6 +453,17 @@ before(async () => {
   assert.equal(clinicA.timezone, 'America/Sao_Paulo', 'nextBooking() assumes clinic A is in São Paulo');
   await createAvailability(ctx.docA.user.doctor_id, { weekday: 4, start_time: '08:00', end_time: '18:00', slot_minutes: 30, consultation_types: ['in_person'] });
   ctx.apptA = await appointmentA();
+  // patA's visit with docA, completed with a signed evolution (walk-in, with the doctor, evolution
+  // written and signed, consultation completed).
+  {
+    const admin = await asAdmin();
+    const visit = expectStatus(await post('/api/visits', { patient_id: ctx.patA.patient.id, doctor_id: ctx.docA.user.doctor_id }, admin), 201).body;
+    expectStatus(await post('/api/queue/phase/move', { visit_id: visit.id, phase: 'with_doctor' }, admin), 200);
+    const evolution = { notes: 'Authz visit', diagnoses: [{ code: 'J06.9', description: 'Acute upper respiratory infection' }] };
+    expectStatus(await request('PUT', `/api/visits/${visit.id}/evolution`, { token: ctx.docA.access, body: evolution }), 201);
+    expectStatus(await post(`/api/visits/${visit.id}/evolution/sign`, undefined, ctx.docA.access), 200);
+    ctx.visitA = expectStatus(await post('/api/queue/complete-consultation', { visit_id: visit.id }, ctx.docA.access), 200).body;
+  }
   ctx.tokens = {
     public: undefined,
     ADMIN: ctx.admin.access,
@@ -441,6 +595,27 @@ describe('clinic and record visibility', () => {
     expectError(await get(`/api/patients/${ctx.patA.patient.id}`, ctx.patB.access), 404, 'not_found');
     const own = expectStatus(await get(`/api/patients/${ctx.patA.patient.id}`, ctx.patA.access), 200);
     assert.equal(own.body.id, ctx.patA.patient.id);
+  });
+
+  test('visits, evolutions and histories of clinic 1 are 404 for clinic-2 callers and other patients', async () => {
+    const v = ctx.visitA.id;
+    for (const s of [ctx.recB, ctx.docB, ctx.patB]) {
+      expectError(await get(`/api/visits/${v}`, s.access), 404, 'not_found');
+      expectError(await get(`/api/visits/${v}/transitions`, s.access), 404, 'not_found');
+    }
+    expectError(await get(`/api/visits/${v}/evolution`, ctx.docB.access), 404, 'not_found');
+    expectError(await get(`/api/visits/${v}/evolution`, ctx.patB.access), 404, 'not_found');
+    expectError(await post(`/api/visits/${v}/call`, {}, ctx.recB.access), 404, 'not_found');
+    expectError(await post('/api/queue/phase/move', { visit_id: v, phase: 'waiting' }, ctx.recB.access), 404, 'not_found');
+    expectError(await get(`/api/queue?clinic_id=${ctx.A.id}`, ctx.recB.access), 404, 'not_found');
+    expectError(await get(`/api/dashboard/reception/stats?clinic_id=${ctx.A.id}`, ctx.recB.access), 404, 'not_found');
+    // another patient of clinic 1 does not see patA's visit either
+    const other = await patientSession(ctx.A.id);
+    expectError(await get(`/api/visits/${v}`, other.access), 404, 'not_found');
+    expectError(await get(`/api/visits/${v}/evolution`, other.access), 404, 'not_found');
+    // a doctor reads only their own history with a patient: another doctor id is 403
+    expectError(await get(`/api/patients/${ctx.patA.patient.id}/history/${ctx.docB.user.doctor_id}`, ctx.docA.access), 403, 'forbidden');
+    expectStatus(await get(`/api/patients/${ctx.patA.patient.id}/history/${ctx.docB.user.doctor_id}`, await asAdmin()), 200);
   });
 
   test('a doctor can create a patient in their own clinic, not in another', async () => {
