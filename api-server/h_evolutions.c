@@ -121,7 +121,9 @@ HANDLER(h_evolution_addendum)
     const char *p[] = {id_text(ctx->params[0], idb), id_text(ctx->claims.doctor_id, db), body, actor_text(ctx, ab)};
     static const char *const sql[] = {
         "INSERT INTO evolution_addenda (visit_id, text, author_user_id) "
-        "SELECT e.visit_id, $3::jsonb->>'text', $4 FROM evolutions e WHERE e.visit_id = $1 AND e.doctor_id = $2",
+        "SELECT v.id, $3::jsonb->>'text', $4 FROM visits v WHERE v.id = $1 AND v.doctor_id = $2 "
+        "  AND assert_state(EXISTS (SELECT 1 FROM evolutions e WHERE e.visit_id = v.id), "
+        "                   'The visit has no evolution yet; write and sign it before adding an addendum.')",
         OWN_EVOLUTION};
     rc = dbr_write(resp, ctx, 201, sql, 2, 4, p, "evolution_addendum", "evolution", NULL);
     free(body);

@@ -556,3 +556,89 @@ export async function createAppointment(token, body) {
   expectStatus(res, 201);
   return res.body;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Visits and the queue
+// ---------------------------------------------------------------------------------------------
+
+// 'YYYY-MM-DD' of the instant ms (a Date.now() value) on the wall calendar of an IANA zone.
+export function localDate(zone, ms = Date.now()) {
+  return new Intl.DateTimeFormat('en-CA', { timeZone: zone, year: 'numeric', month: '2-digit', day: '2-digit' }).format(new Date(ms));
+}
+
+// Minutes from the instant ms to the next local midnight in zone.
+function minutesToLocalMidnight(zone, ms) {
+  const parts = Object.fromEntries(
+    new Intl.DateTimeFormat('en-GB', { timeZone: zone, hourCycle: 'h23', hour: '2-digit', minute: '2-digit' })
+      .formatToParts(new Date(ms))
+      .map((p) => [p.type, p.value]),
+  );
+  return 24 * 60 - (Number(parts.hour) * 60 + Number(parts.minute));
+}
+
+export const TODAY_ZONES = ['Pacific/Kiritimati', 'Asia/Tokyo', 'Europe/Lisbon', 'America/Sao_Paulo', 'Pacific/Pago_Pago'];
+
+// The zone of `zones` where it is still the same local date `hours` hours from now, preferring the one
+// with the most time left before local midnight (so "today" lasts the whole test run).
+export function pickTodayZone(hours = 2, zones = TODAY_ZONES) {
+  const now = Date.now();
+  const ok = zones.filter((z) => localDate(z, now) === localDate(z, now + hours * 3600000));
+  assert.ok(ok.length > 0, `no zone of ${zones.join(', ')} keeps today's date for ${hours} hours`);
+  return ok.sort((a, b) => minutesToLocalMidnight(b, now) - minutesToLocalMidnight(a, now))[0];
+}
+
+// POST /api/appointments/{id}/check-in with token (body: undefined = none); asserts 201, returns the Visit.
+export async function checkIn(appointmentId, token, body) {
+  const res = await post(`/api/appointments/${appointmentId}/check-in`, body, token);
+  expectStatus(res, 201);
+  return res.body;
+}
+
+// Walk-in: POST /api/visits with token; asserts 201, returns the Visit.
+export async function walkIn(token, body) {
+  const res = await post('/api/visits', body, token);
+  expectStatus(res, 201);
+  return res.body;
+}
+
+// POST /api/queue/phase/move {visit_id, phase}; asserts 200, returns the Visit.
+export async function moveVisit(visitId, phase, token) {
+  const res = await post('/api/queue/phase/move', { visit_id: visitId, phase }, token);
+  expectStatus(res, 200);
+  return res.body;
+}
+
+// POST /api/queue/complete-consultation {visit_id, ...fields} as the doctor; asserts 200, returns the Visit.
+export async function completeVisit(visitId, token, fields = {}) {
+  const res = await post('/api/queue/complete-consultation', { visit_id: visitId, ...fields }, token);
+  expectStatus(res, 200);
+  return res.body;
+}
+
+// Polls GET /api/events after `after` (null: from the start) until a page comes back empty, waiting up
+// to a few seconds for at least `atLeast` events; checks next_cursor. Returns {items, cursor}.
+export async function eventsSince(token, after, atLeast = 0) {
+  const items = [];
+  let cursor = after;
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const url = `/api/events?limit=200${cursor ? `&after=${encodeURIComponent(cursor)}` : ''}`;
+    const body = expectStatus(await get(url, token), 200).body;
+    if (body.items.length > 0) {
+      assert.equal(body.next_cursor, body.items.at(-1).event_id, 'next_cursor must be the event_id of the last item');
+      cursor = body.next_cursor;
+      items.push(...body.items);
+      continue;
+    }
+    assert.equal(body.next_cursor, cursor ?? null, 'an empty poll must give back its `after` as next_cursor (null without one)');
+    if (items.length >= atLeast || Date.now() > deadline) return { items, cursor };
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+// The cursor at the current end of the caller's events.
+export async function eventsEnd(token) {
+  return (await eventsSince(token, null)).cursor;
+}
+
+export const put = (path, body, token, opts = {}) => request('PUT', path, { ...opts, body, token });
