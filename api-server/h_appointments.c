@@ -64,7 +64,7 @@ HANDLER(h_appointments_create)
         "FROM (SELECT $1::jsonb AS b) x WHERE num_nulls($2::bigint, $3::boolean, $4::bigint) >= 0",
         "WITH b AS (SELECT $1::jsonb AS b), "
         "v AS (SELECT (b->>'patient_id')::bigint AS patient_id, (b->>'doctor_id')::bigint AS doctor_id, "
-        "             (b->>'service_id')::bigint AS service_id, (b->>'start_time')::timestamptz AS start_time, "
+        "             (b->>'service_id')::bigint AS service_id, date_trunc('second', (b->>'start_time')::timestamptz) AS start_time, "
         "             b->>'consultation_type' AS kind, b->>'notes' AS notes, "
         "             COALESCE($2::bigint, (SELECT d.clinic_id FROM doctors d WHERE d.id = (b->>'doctor_id')::bigint)) "
         "               AS clinic_id FROM b), "
@@ -78,12 +78,10 @@ HANDLER(h_appointments_create)
         "          AND assert_field(v.start_time > now(), 'appointments', 'start_time', 'must be in the future') "
         "          AND assert_field(s.id IS NOT NULL, 'appointments', 'service_id', 'does not exist') "
         "          AND assert_field(s.active, 'appointments', 'service_id', 'is not offered any more') "
-        "          AND ($3::boolean IS NOT TRUE OR assert_field(EXISTS ("
-        "                SELECT 1 FROM doctors d JOIN clinics c ON c.id = d.clinic_id, "
-        "                     doctor_free_slots(d.id, (v.start_time AT TIME ZONE c.timezone)::date, "
-        "                                       (v.start_time AT TIME ZONE c.timezone)::date, v.kind) f "
-        "                WHERE d.id = v.doctor_id AND f.start_time = v.start_time), "
-        "              'appointments', 'start_time', 'is not a free slot of this doctor')) "
+        "          AND ($3::boolean IS NOT TRUE OR assert_field("
+        "                doctor_offers(v.doctor_id, v.start_time, v.start_time + make_interval(mins => s.duration_minutes), "
+        "                              v.kind), "
+        "              'appointments', 'start_time', 'is not within the published hours of this doctor')) "
         "        RETURNING a) "
         "SELECT appointment_json(ins.a), (ins.a).id, emit_appointment_event('appointment_created', ins.a) FROM ins"};
     int rc = dbr_write(resp, ctx, 201, sql, 2, 4, p, "appointment_create", "appointment", NULL);
@@ -111,7 +109,7 @@ HANDLER(h_appointments_list)
     const char *status = query_str(req, "status");
     const char *from = query_str(req, "from");
     const char *to = query_str(req, "to");
-    query_page(req, "si", &limit, &cursor, errors);
+    query_page(req, "ti", &limit, &cursor, errors);
     query_int(req, "doctor_id", &doctor, errors);
     query_int(req, "patient_id", &patient, errors);
     if (status) {
@@ -153,19 +151,19 @@ HANDLER(h_appointments_get)
                            4, p);
 }
 
-/* Runs one state-changing statement on appointment ctx->params[0] within the caller's reach and
- * answers with the appointment. Parameters: $1 id, $2 clinic scope, $3 the JSON body, $4 arg,
- * $5 patient scope. */
-static int change(struct _u_response *resp, struct req_ctx *ctx, const char *sql, const char *arg, const char *action,
-                  json_t *details)
+/* Runs one state-changing statement (after first, when not NULL: e.g. taking locks) on
+ * appointment ctx->params[0] within the caller's reach and answers with the appointment.
+ * Parameters: $1 id, $2 clinic scope, $3 the JSON body, $4 arg, $5 patient scope. */
+static int change(struct _u_response *resp, struct req_ctx *ctx, const char *first, const char *sql, const char *arg,
+                  const char *action, json_t *details)
 {
     char idb[24];
     struct scope_params s;
     scope_of(ctx, &s);
     char *body = dbr_body_text(ctx->body);
     const char *p[] = {id_text(ctx->params[0], idb), s.c, body, arg, s.p};
-    const char *const sqls[] = {sql};
-    int rc = dbr_write(resp, ctx, 200, sqls, 1, 5, p, action, "appointment", details);
+    const char *const sqls[] = {first ? first : sql, sql};
+    int rc = dbr_write(resp, ctx, 200, sqls, first ? 2 : 1, 5, p, action, "appointment", details);
     free(body);
     return rc;
 }
@@ -187,9 +185,12 @@ HANDLER(h_appointments_update)
         "  consultation_type = COALESCE($3::jsonb->>'consultation_type', a.consultation_type), "
         "  notes = CASE WHEN $3::jsonb ? 'notes' THEN $3::jsonb->>'notes' ELSE a.notes END, "
         "  period = (SELECT tstzrange(t, t + make_interval(mins => s.duration_minutes)) "
-        "            FROM services s, COALESCE(($3::jsonb->>'start_time')::timestamptz, lower(a.period)) AS t "
+        "            FROM services s, "
+        "                 COALESCE(date_trunc('second', ($3::jsonb->>'start_time')::timestamptz), lower(a.period)) AS t "
         "            WHERE s.id = COALESCE(($3::jsonb->>'service_id')::bigint, a.service_id) "
         "              AND assert_field(s.clinic_id = a.clinic_id, 'appointments', 'service_id', 'does not exist') "
+        "              AND assert_field(s.active OR NOT $3::jsonb ? 'service_id', 'appointments', 'service_id', "
+        "                               'is not offered any more') "
         "              AND assert_field(t > now() OR NOT $3::jsonb ? 'start_time', 'appointments', 'start_time', "
         "                               'must be in the future')) "
         WHERE_REACH "AND num_nulls($4::text) >= 0 "
@@ -197,7 +198,12 @@ HANDLER(h_appointments_update)
         "                          AND s.id = COALESCE(($3::jsonb->>'service_id')::bigint, a.service_id)), "
         "                   'appointments', 'service_id', 'does not exist') RETURNING a) "
         "SELECT appointment_json(u.a), (u.a).id, emit_appointment_event('appointment_updated', u.a) FROM u";
-    return change(resp, ctx, sql, NULL, "appointment_update", dbr_changed_fields(ctx->body));
+    /* The same booking locks as create (the doctor it ends up with, then the patient). */
+    static const char lock[] =
+        "SELECT pg_advisory_xact_lock(1, (COALESCE(($3::jsonb->>'doctor_id')::bigint, a.doctor_id) % 2147483647)::int), "
+        "       pg_advisory_xact_lock(2, (a.patient_id % 2147483647)::int) "
+        "FROM appointments a " WHERE_REACH "AND num_nulls($4::text) >= 0";
+    return change(resp, ctx, lock, sql, NULL, "appointment_update", dbr_changed_fields(ctx->body));
 }
 
 static const struct field_spec cancel_fields[] = {
@@ -217,7 +223,7 @@ HANDLER(h_appointments_cancel)
         WHERE_REACH "RETURNING a) "
         "SELECT appointment_json(u.a), (u.a).id, emit_appointment_event('appointment_cancelled', u.a) FROM u";
     const char *by = ctx->claims.role == ROLE_PATIENT ? "patient" : "clinic";
-    return change(resp, ctx, sql, by, "appointment_cancel", json_pack("{s:s}", "by", by));
+    return change(resp, ctx, NULL, sql, by, "appointment_cancel", json_pack("{s:s}", "by", by));
 }
 
 HANDLER(h_appointments_no_show)
@@ -229,5 +235,5 @@ HANDLER(h_appointments_no_show)
         "                            ARRAY['confirmed'], 'no_show', 'appointment') "
         WHERE_REACH "AND num_nulls($3::jsonb, $4::text) >= 0 RETURNING a) "
         "SELECT appointment_json(u.a), (u.a).id, emit_appointment_event('appointment_updated', u.a) FROM u";
-    return change(resp, ctx, sql, NULL, "appointment_no_show", NULL);
+    return change(resp, ctx, NULL, sql, NULL, "appointment_no_show", NULL);
 }

@@ -21,7 +21,7 @@ HANDLER(h_patient_history)
     json_t *errors = json_object();
     int limit;
     char *cursor = NULL, lim[24], pb[24], db[24], sb[24];
-    query_page(req, "si", &limit, &cursor, errors);
+    query_page(req, "ti", &limit, &cursor, errors);
     if (json_object_size(errors) > 0) {
         free(cursor);
         return reply_invalid_query(resp, ctx, errors);
@@ -99,7 +99,7 @@ HANDLER(h_dashboard_doctor_appointments)
     const char *status = query_str(req, "status");
     const char *from = query_str(req, "from");
     const char *to = query_str(req, "to");
-    query_page(req, "si", &limit, &cursor, errors);
+    query_page(req, "ti", &limit, &cursor, errors);
     if (status && !known_status(status))
         json_object_set_new(errors, "status", json_string("must be one of the appointment statuses"));
     if (from && !parse_date(from, &y, &m, &d))

@@ -2,19 +2,27 @@
  * events of the rooms its token entitles, after a cursor, in delivery order: by (txid, id) and only
  * rows whose transaction is below the snapshot's xmin, i.e. finished, so a later poll never finds
  * an event behind a cursor it was already given. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "handlers.h"
 
-/* "<txid>-<id>" with both parts decimal. */
+/* "<txid>-<id>": both parts decimal, the transaction id within xid8 and the id within bigint. */
 static bool cursor_ok(const char *s)
 {
     const char *dash = strchr(s, '-');
     size_t a = dash ? (size_t)(dash - s) : 0, b = dash ? strlen(dash + 1) : 0;
-    return dash && a >= 1 && a <= 19 && b >= 1 && b <= 19 && strspn(s, "0123456789") == a &&
-           strspn(dash + 1, "0123456789") == b;
+    if (!dash || a < 1 || a > 20 || b < 1 || b > 19 || strspn(s, "0123456789") != a ||
+        strspn(dash + 1, "0123456789") != b)
+        return false;
+    errno = 0;
+    (void)strtoull(s, NULL, 10);
+    if (errno == ERANGE)
+        return false;
+    (void)strtoll(dash + 1, NULL, 10);
+    return errno != ERANGE;
 }
 
 HANDLER(h_events_list)

@@ -9,6 +9,7 @@
 #include "crypto.h"
 #include "errjson.h"
 #include "log.h"
+#include "validate.h"
 
 static atomic_int in_flight;
 
@@ -159,7 +160,8 @@ static bool cursor_matches(json_t *v, const char *shape)
         return false;
     for (size_t i = 0; shape[i]; i++) {
         json_t *e = json_array_get(v, i);
-        if ((shape[i] == 'i' && !json_is_integer(e)) || (shape[i] == 's' && !json_is_string(e)))
+        if ((shape[i] == 'i' && !json_is_integer(e)) || (shape[i] == 's' && !json_is_string(e)) ||
+            (shape[i] == 't' && !(json_is_string(e) && valid_instant(json_string_value(e)))))
             return false;
     }
     return true;

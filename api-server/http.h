@@ -64,7 +64,7 @@ const char *query_str(const struct _u_request *req, const char *name);
 bool query_int(const struct _u_request *req, const char *name, int64_t *out, json_t *errors);
 bool query_bool(const struct _u_request *req, const char *name, int *out /* -1 absent */, json_t *errors);
 /* limit (1..200, default 50) and the opaque cursor. The cursor is the base64url of a JSON array
- * whose element types follow shape ('i' integer, 's' string), e.g. "si"; it is returned as JSON
+ * whose element types follow shape ('i' integer, 's' string, 't' an RFC 3339 instant), e.g. "ti"; it is returned as JSON
  * text for a jsonb parameter in *cursor_json (caller frees; NULL when absent). The matching
  * encoder is the SQL function cursor_encode(jsonb). */
 bool query_page(const struct _u_request *req, const char *shape, int *limit, char **cursor_json, json_t *errors);

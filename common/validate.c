@@ -153,6 +153,8 @@ bool valid_instant(const char *s)
         !two_digits(s + 14, 59, &mi) || s[16] != ':' || !two_digits(s + 17, 60, &se))
         return false;
     const char *p = s + 19;
+    if (se == 60 && *p == '.') /* a leap second has no fraction */
+        return false;
     if (*p == '.') {
         p++;
         if (!isdigit((unsigned char)*p))
@@ -163,7 +165,8 @@ bool valid_instant(const char *s)
     if ((*p == 'Z' || *p == 'z') && p[1] == '\0')
         return true;
     int oh, om;
-    return (*p == '+' || *p == '-') && strlen(p) == 6 && two_digits(p + 1, 23, &oh) && p[3] == ':' &&
+    /* Offsets in use stay within +-14:00; PostgreSQL refuses beyond 15:59. */
+    return (*p == '+' || *p == '-') && strlen(p) == 6 && two_digits(p + 1, 15, &oh) && p[3] == ':' &&
            two_digits(p + 4, 59, &om);
 }
 
