@@ -1,12 +1,20 @@
 #!/usr/bin/env bash
 # Benchmark of the API (what `make bench` runs): a throwaway cluster with the demo data plus 10,000
-# patients in clinic 1, the server as built, then wrk at 64 connections against
-# GET /api/patients?q= and GET /api/auth/me, and the resident memory of the idle server.
-# Figures are printed, never asserted. Env: BENCH_SECONDS (default 15), BENCH_CONNECTIONS (64).
+# patients in clinic 1 and the queue dataset of tests/bench/queue-data.sql (5 more clinics, 20
+# doctors, 20,000 patients, 200,000 past visits, a board of 140 visits today in "Bench Clínica 1"),
+# the server as built, then wrk at 64 connections against GET /api/patients?q=, GET /api/auth/me,
+# GET /api/queue (as that clinic's receptionist) and POST /api/queue/phase/move (tests/bench/move.lua:
+# waiting visits to with_doctor and back, every move legal), pgbench running the board's own query
+# (SELECT queue_board($1, NULL, $2), the floor of GET /api/queue) with as many clients as the server's
+# pool, the board's size and EXPLAIN timing, and the resident memory of the server.
+# Figures are printed, never asserted. Env: BENCH_SECONDS (default 15), BENCH_CONNECTIONS (64),
+# DB_POOL_SIZE (16, also pgbench's clients), BENCH_EXPLAIN=full (print the whole plan of the board).
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$REPO"
 command -v wrk >/dev/null || { echo "bench: wrk is missing (bash scripts/deps.sh test)" >&2; exit 1; }
+PGBENCH=${PG_BIN:-/usr/lib/postgresql/15/bin}/pgbench
+[ -x "$PGBENCH" ] || { echo "bench: $PGBENCH is missing (postgresql-15; bash scripts/deps.sh)" >&2; exit 1; }
 SECONDS_RUN=${BENCH_SECONDS:-15}
 CONNS=${BENCH_CONNECTIONS:-64}
 
@@ -41,32 +49,100 @@ FROM generate_series(1, 10000) g;
 ANALYZE patients;
 SQL
 
+# The queue dataset: the base, the 200,000 past visits in two parallel sessions (the per-row work of
+# the visits_announce trigger dominates), then the counters and ANALYZE.
+load_start=$(date +%s%N)
+qdata() { psql -X -q "$DATABASE_URL" -f tests/bench/queue-data.sql "$@"; }
+qdata -v part=base
+qdata -v part=visits -v lo=0 -v hi=99999 & load_a=$!
+qdata -v part=visits -v lo=100000 -v hi=199999 & load_b=$!
+wait "$load_a" && wait "$load_b" || { echo "bench: loading the past visits failed" >&2; exit 1; }
+qdata -v part=finish
+load_ms=$(( ($(date +%s%N) - load_start) / 1000000 ))
+read -r qclinic qday < <(psql -X -A -t -F ' ' "$DATABASE_URL" \
+  -c "SELECT c.id, clinic_day(c.id, now()) FROM clinics c WHERE c.name = 'Bench Clínica 1'")
+move_ids=$(psql -X -A -t "$DATABASE_URL" -c "SELECT string_agg(id::text, ',' ORDER BY queue_number) FROM visits
+  WHERE clinic_id = $qclinic AND queue_date = '$qday' AND status IN ('waiting', 'called')")
+
 build/api-server serve 2>"$tmp/server.log" &
 server_pid=$!
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$api_port/healthz" >/dev/null && break; sleep 0.1; done
 sleep 1
 rss_idle=$(awk '/VmRSS/ {print $2}' "/proc/$server_pid/status")
 
-token=$(curl -sf -H 'Content-Type: application/json' -d '{"email":"reception1@demo.clinic","password":"demo-password"}' \
-  "http://127.0.0.1:$api_port/api/auth/login" | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
-cat > "$tmp/auth.lua" <<LUA
-wrk.headers["Authorization"] = "Bearer $token"
-LUA
+login() {
+  curl -sf -H 'Content-Type: application/json' -d "{\"email\":\"$1\",\"password\":\"demo-password\"}" \
+    "http://127.0.0.1:$api_port/api/auth/login" | sed -E 's/.*"access_token":"([^"]+)".*/\1/'
+}
+token=$(login reception1@demo.clinic)
+qtoken=$(login bench-reception1@bench.clinic)
+[ -n "$token" ] && [ -n "$qtoken" ] || { echo "bench: login failed" >&2; exit 1; }
+printf 'wrk.headers["Authorization"] = "Bearer %s"\n' "$token" > "$tmp/auth.lua"
+printf 'wrk.headers["Authorization"] = "Bearer %s"\n' "$qtoken" > "$tmp/queue-auth.lua"
 
+# run NAME PATH [SCRIPT [ARGS...]]: wrk with the script (default: the demo receptionist's token).
+last_rps=
 run() {
-  local name=$1 path=$2 out
-  out=$(wrk -t2 -c"$CONNS" -d"${SECONDS_RUN}s" --latency -s "$tmp/auth.lua" "http://127.0.0.1:$api_port$path")
-  local rps p50 p99 non2xx
+  local name=$1 path=$2 script=${3:-$tmp/auth.lua} out
+  shift $(( $# < 3 ? $# : 3 ))
+  out=$(wrk -t2 -c"$CONNS" -d"${SECONDS_RUN}s" --latency -s "$script" "http://127.0.0.1:$api_port$path" "$@")
+  local rps p50 p99 non2xx extra
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
   p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
   p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
   non2xx=$(awk '/Non-2xx/ {print $5}' <<<"$out")
-  printf '%-34s %10s req/s   p50 %8s   p99 %8s   non-2xx %s\n' "$name" "$rps" "$p50" "$p99" "${non2xx:-0}"
+  extra=$(grep -E '^moves:' <<<"$out" | sed 's/^/   /' || true)
+  printf '%-34s %10s req/s   p50 %8s   p99 %8s   non-2xx %s%s\n' "$name" "$rps" "$p50" "$p99" "${non2xx:-0}" "$extra"
+  last_rps=$rps
+}
+
+# pgbench_floor NAME: the board's query as the server sends it, prepared, pool-size clients.
+pgbench_floor() {
+  local name=$1 p50 p99 tps failed
+  echo 'SELECT queue_board(:clinic, NULL, :today);' > "$tmp/queue-board.sql"
+  (cd "$tmp" && "$PGBENCH" -n -M prepared -c"$DB_POOL_SIZE" -j2 -T"$SECONDS_RUN" -D clinic="$qclinic" \
+     -D today="$qday" -f "$tmp/queue-board.sql" -l --log-prefix="$tmp/pgbench" "$DATABASE_URL" \
+     >"$tmp/pgbench.out" 2>&1) || { cat "$tmp/pgbench.out" >&2; echo "bench: pgbench failed" >&2; exit 1; }
+  tps=$(awk '/^tps = / {printf "%.2f", $3}' "$tmp/pgbench.out")
+  failed=$(awk '/number of failed transactions/ {print $5}' "$tmp/pgbench.out")
+  # Per-transaction log: the third field is the latency in microseconds.
+  read -r p50 p99 < <(cat "$tmp"/pgbench.[0-9]* | awk '{print $3}' | sort -n | \
+    awk '{v[NR] = $1} END {printf "%.2fms %.2fms\n", v[int((NR - 1) * 0.50) + 1] / 1000, v[int((NR - 1) * 0.99) + 1] / 1000}')
+  printf '%-34s %10s tps     p50 %8s   p99 %8s   failed %s\n' "$name" "$tps" "$p50" "$p99" "${failed:-0}"
+  last_tps=$tps
 }
 
 echo "bench: ${CONNS} connections, 2 threads, ${SECONDS_RUN}s each, 10,006 patients in clinic 1"
 run "GET /api/patients?q=silva" "/api/patients?q=silva"
 run "GET /api/patients?q=9000012" "/api/patients?q=9000012"
 run "GET /api/auth/me" "/api/auth/me"
+
+echo "bench: queue of clinic $qclinic on $qday: $(psql -X -A -t "$DATABASE_URL" -c "SELECT format('%s visits (%s)',
+  sum(n), string_agg(status || ' ' || n, ', ' ORDER BY status)) FROM (SELECT status, count(*) n FROM visits
+  WHERE clinic_id = $qclinic AND queue_date = '$qday' GROUP BY status) s"); \
+$(psql -X -A -t "$DATABASE_URL" -c "SELECT count(*) FROM visits") visits in all, loaded in $((load_ms / 1000)).$(printf '%03d' $((load_ms % 1000)))s"
+board_sql="queue_board($qclinic, NULL, '$qday')"
+psql -X -q -A -t "$DATABASE_URL" -c "SELECT $board_sql" >/dev/null
+http_bytes=$(curl -sf -o /dev/null -w '%{size_download}' -H "Authorization: Bearer $qtoken" \
+  "http://127.0.0.1:$api_port/api/queue?clinic_id=$qclinic")
+echo "queue_board JSON: $(psql -X -A -t "$DATABASE_URL" -c "SELECT octet_length($board_sql::text)") bytes \
+(GET /api/queue body: $http_bytes bytes)"
+call_plan=$(psql -X -A -t "$DATABASE_URL" -c "EXPLAIN (ANALYZE, BUFFERS) SELECT $board_sql")
+# The function's body with the arguments as constants: its own planning time and plan nodes.
+body_plan=$(psql -X -A -t "$DATABASE_URL" -c "SELECT replace(replace(replace(prosrc, 'p_clinic', '$qclinic::bigint'),
+  'p_doctor', 'NULL::bigint'), 'p_day', '''$qday''::date') FROM pg_proc WHERE proname = 'queue_board'" |
+  { printf 'EXPLAIN (ANALYZE, BUFFERS) '; cat; echo ';'; } | psql -X -A -t "$DATABASE_URL")
+echo "EXPLAIN (ANALYZE, BUFFERS) SELECT $board_sql: $(awk '/Execution Time/ {printf "execution %s ms", $3}
+  /^ *Buffers:/ && !b {b = 1; sub(/^ */, ""); printf "%s, ", tolower($0)}' <<<"$call_plan")"
+echo "  its body as one query: $(awk '/^Planning Time/ {p = $3} /^Execution Time/ {e = $3}
+  END {printf "planning %s ms, execution %s ms", p, e}' <<<"$body_plan"); seq scans: $(grep -oE 'Seq Scan on [a-z_]+ [a-z_0-9]*' <<<"$body_plan" |
+  sed 's/Seq Scan on //' | sort | uniq | paste -sd, - | sed 's/,/, /g')"
+[ "${BENCH_EXPLAIN:-}" = full ] && printf '%s\n' "$body_plan"
+run "GET /api/queue?clinic_id=$qclinic" "/api/queue?clinic_id=$qclinic" "$tmp/queue-auth.lua"
+queue_rps=$last_rps
+pgbench_floor "pgbench SELECT queue_board(..)"
+awk -v r="$queue_rps" -v t="$last_tps" 'BEGIN {if (t > 0) printf "GET /api/queue / pgbench floor: %.1f%%\n", 100 * r / t}'
+run "POST /api/queue/phase/move" "/api/queue/phase/move" "$REPO/tests/bench/move.lua" \
+  "$qtoken" 2 "$move_ids"
 rss_after=$(awk '/VmRSS/ {print $2}' "/proc/$server_pid/status")
 echo "api-server RSS: idle ${rss_idle} KiB, after the runs ${rss_after} KiB"
