@@ -108,7 +108,7 @@ pgbench_floor() {
   # Per-transaction log: the third field is the latency in microseconds.
   read -r p50 p99 < <(cat "$tmp"/pgbench.[0-9]* | awk '{print $3}' | sort -n | \
     awk '{v[NR] = $1} END {printf "%.2fms %.2fms\n", v[int((NR - 1) * 0.50) + 1] / 1000, v[int((NR - 1) * 0.99) + 1] / 1000}')
-  printf '%-34s %10s tps     p50 %8s   p99 %8s   failed %s\n' "$name" "$tps" "$p50" "$p99" "${failed:-0}"
+  printf '%-34s %10s tps     p50 %8s   p99 %8s   non-2xx %s (failed transactions)\n' "$name" "$tps" "$p50" "$p99" "${failed:-0}"
   last_tps=$tps
 }
 
@@ -130,7 +130,7 @@ echo "queue_board JSON: $(psql -X -A -t "$DATABASE_URL" -c "SELECT octet_length(
 call_plan=$(psql -X -A -t "$DATABASE_URL" -c "EXPLAIN (ANALYZE, BUFFERS) SELECT $board_sql")
 # The function's body with the arguments as constants: its own planning time and plan nodes.
 body_plan=$(psql -X -A -t "$DATABASE_URL" -c "SELECT replace(replace(replace(prosrc, 'p_clinic', '$qclinic::bigint'),
-  'p_doctor', 'NULL::bigint'), 'p_day', '''$qday''::date') FROM pg_proc WHERE proname = 'queue_board'" |
+  'p_doctor', 'NULL::bigint'), 'p_day', '''$qday''::date') FROM pg_proc WHERE proname = 'queue_board' ORDER BY oid DESC LIMIT 1" |
   { printf 'EXPLAIN (ANALYZE, BUFFERS) '; cat; echo ';'; } | psql -X -A -t "$DATABASE_URL")
 echo "EXPLAIN (ANALYZE, BUFFERS) SELECT $board_sql: $(awk '/Execution Time/ {printf "execution %s ms", $3}
   /^ *Buffers:/ && !b {b = 1; sub(/^ */, ""); printf "%s, ", tolower($0)}' <<<"$call_plan")"
