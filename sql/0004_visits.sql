@@ -505,7 +505,10 @@ $$;
 -- visits by phase, with names, minutes waited, each waiting patient's place in the doctor's line
 -- and the estimated wait from the doctor's recent median consultation time.
 CREATE FUNCTION queue_board(p_clinic bigint, p_doctor bigint, p_day date) RETURNS jsonb
-LANGUAGE sql STABLE AS $$
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+  -- PL/pgSQL so the plan of this query is prepared once per connection, not at every call.
+  RETURN (
   WITH day_visits AS (
     SELECT v.*, v AS vis FROM visits v
     WHERE v.clinic_id = p_clinic AND v.queue_date = p_day AND (p_doctor IS NULL OR v.doctor_id = p_doctor)
@@ -561,6 +564,8 @@ LANGUAGE sql STABLE AS $$
       'with_doctor', (SELECT count(*) FROM day_visits v WHERE v.status = 'in_progress'),
       'completed', (SELECT count(*) FROM day_visits v WHERE v.status = 'completed'),
       'left', (SELECT count(*) FROM day_visits v WHERE v.status = 'left')))
+  );
+END
 $$;
 
 -- An item of the doctor's appointment list: the appointment with its patient and service.

@@ -128,8 +128,10 @@ http_bytes=$(curl -sf -o /dev/null -w '%{size_download}' -H "Authorization: Bear
 echo "queue_board JSON: $(psql -X -A -t "$DATABASE_URL" -c "SELECT octet_length($board_sql::text)") bytes \
 (GET /api/queue body: $http_bytes bytes)"
 call_plan=$(psql -X -A -t "$DATABASE_URL" -c "EXPLAIN (ANALYZE, BUFFERS) SELECT $board_sql")
-# The function's body with the arguments as constants: its own planning time and plan nodes.
-body_plan=$(psql -X -A -t "$DATABASE_URL" -c "SELECT replace(replace(replace(prosrc, 'p_clinic', '$qclinic::bigint'),
+# The function's query (what its RETURN computes) with the arguments as constants: its own
+# planning time and plan nodes.
+body_plan=$(psql -X -A -t "$DATABASE_URL" -c "SELECT replace(replace(replace(
+  substring(prosrc FROM 'RETURN \\((.*)\\);\\s*END'), 'p_clinic', '$qclinic::bigint'),
   'p_doctor', 'NULL::bigint'), 'p_day', '''$qday''::date') FROM pg_proc WHERE proname = 'queue_board' ORDER BY oid DESC LIMIT 1" |
   { printf 'EXPLAIN (ANALYZE, BUFFERS) '; cat; echo ';'; } | psql -X -A -t "$DATABASE_URL")
 echo "EXPLAIN (ANALYZE, BUFFERS) SELECT $board_sql: $(awk '/Execution Time/ {printf "execution %s ms", $3}
