@@ -85,7 +85,7 @@ last_rps=
 run() {
   local name=$1 path=$2 script=${3:-$tmp/auth.lua} out
   shift $(( $# < 3 ? $# : 3 ))
-  out=$(wrk -t2 -c"$CONNS" -d"${SECONDS_RUN}s" --latency -s "$script" "http://127.0.0.1:$api_port$path" "$@")
+  out=$(wrk -t2 -c"${RUN_CONNS:-$CONNS}" -d"${SECONDS_RUN}s" --latency -s "$script" "http://127.0.0.1:$api_port$path" "$@")
   local rps p50 p99 non2xx extra
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
   p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
@@ -144,6 +144,8 @@ run "GET /api/queue?clinic_id=$qclinic" "/api/queue?clinic_id=$qclinic" "$tmp/qu
 queue_rps=$last_rps
 pgbench_floor "pgbench SELECT queue_board(..)"
 awk -v r="$queue_rps" -v t="$last_tps" 'BEGIN {if (t > 0) printf "GET /api/queue / pgbench floor: %.1f%%\n", 100 * r / t}'
+# The same board with two clients: the latency of one request when nothing queues for the pool.
+RUN_CONNS=2 run "GET /api/queue (2 connections)" "/api/queue?clinic_id=$qclinic" "$tmp/queue-auth.lua"
 run "POST /api/queue/phase/move" "/api/queue/phase/move" "$REPO/tests/bench/move.lua" \
   "$qtoken" 2 "$move_ids"
 rss_after=$(awk '/VmRSS/ {print $2}' "/proc/$server_pid/status")
