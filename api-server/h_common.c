@@ -30,3 +30,29 @@ void scope_of(const struct req_ctx *ctx, struct scope_params *s)
 }
 
 const char *actor_text(const struct req_ctx *ctx, char buf[24]) { return id_text(ctx->claims.sub, buf); }
+
+bool clinic_day_query(const struct _u_request *req, struct _u_response *resp, struct req_ctx *ctx, json_t *errors,
+                      int64_t *clinic, const char **date, int *rc)
+{
+    int y, m, d;
+    *clinic = 0;
+    query_int(req, "clinic_id", clinic, errors);
+    *date = query_str(req, "date");
+    if (*date && !parse_date(*date, &y, &m, &d))
+        json_object_set_new(errors, "date", json_string("must be a date YYYY-MM-DD"));
+    if (ctx->claims.role == ROLE_ADMIN && !*clinic && !json_object_get(errors, "clinic_id"))
+        json_object_set_new(errors, "clinic_id", json_string("is required"));
+    if (json_object_size(errors) > 0) {
+        *rc = reply_invalid_query(resp, ctx, errors);
+        return false;
+    }
+    json_decref(errors);
+    /* Staff see their own clinic; naming another finds nothing. */
+    if (ctx->claims.role != ROLE_ADMIN && *clinic && *clinic != ctx->claims.clinic_id) {
+        *rc = reply_status(resp, ctx, ST_NOT_FOUND);
+        return false;
+    }
+    if (!*clinic)
+        *clinic = ctx->claims.clinic_id;
+    return true;
+}

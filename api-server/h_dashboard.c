@@ -165,22 +165,11 @@ HANDLER(h_doctor_patients)
 
 HANDLER(h_dashboard_reception_stats)
 {
-    json_t *errors = json_object();
-    int64_t clinic = 0;
-    int y, m, d;
-    query_int(req, "clinic_id", &clinic, errors);
-    const char *date = query_str(req, "date");
-    if (date && !parse_date(date, &y, &m, &d))
-        json_object_set_new(errors, "date", json_string("must be a date YYYY-MM-DD"));
-    if (ctx->claims.role == ROLE_ADMIN && !clinic && !json_object_get(errors, "clinic_id"))
-        json_object_set_new(errors, "clinic_id", json_string("is required"));
-    if (json_object_size(errors) > 0)
-        return reply_invalid_query(resp, ctx, errors);
-    json_decref(errors);
-    if (ctx->claims.role != ROLE_ADMIN && clinic && clinic != ctx->claims.clinic_id)
-        return reply_status(resp, ctx, ST_NOT_FOUND);
-    if (!clinic)
-        clinic = ctx->claims.clinic_id;
+    int64_t clinic;
+    const char *date;
+    int rc;
+    if (!clinic_day_query(req, resp, ctx, json_object(), &clinic, &date, &rc))
+        return rc;
     char cb[24];
     const char *p[] = {id_text(clinic, cb), date};
     return dbr_query_reply(

@@ -114,6 +114,12 @@ int visit_move(struct _u_response *resp, struct req_ctx *ctx, int64_t visit_id, 
  * q is absent or has neither. Writes into out (size n). */
 const char *patient_search_term(const char *q, char *out, size_t n);
 
+/* The clinic and day a day view asks for (?clinic_id=, ?date=): admins must name the clinic,
+ * staff get their own (naming another answers 404); date NULL = today. errors (stolen) may
+ * already hold the caller's own query errors. Returns false after answering 400 or 404. */
+bool clinic_day_query(const struct _u_request *req, struct _u_response *resp, struct req_ctx *ctx, json_t *errors,
+                      int64_t *clinic, const char **date, int *rc);
+
 /* The token's user id as text for SQL (the actor of a change). */
 const char *actor_text(const struct req_ctx *ctx, char buf[24]);
 
