@@ -1,9 +1,9 @@
-# Builds build/api-server (and, with SANITIZE=1, build/san/api-server), the unit tests, and runs
+# Builds build/api-server and build/signaling-server (and, with SANITIZE=1, build/san/...), the unit tests, and runs
 # the project: `make run` and `make test` are the two commands a newcomer needs (see README).
 
 CC ?= cc
 SANITIZE ?= 0
-PKGS := libmicrohttpd libulfius liborcania libyder jansson libpq libjwt libargon2 libcrypto
+PKGS := libmicrohttpd libulfius liborcania libyder jansson libpq libjwt libargon2 libcrypto libwebsockets
 
 ifeq ($(SANITIZE),1)
 BUILD := build/san
@@ -16,22 +16,24 @@ OPT := -O2 -g
 endif
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wvla
-CFLAGS_ALL := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(SANFLAGS) -Icommon -Iapi-server \
+CFLAGS_ALL := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(SANFLAGS) -Icommon -Iapi-server -Isignaling-server \
               $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(CFLAGS)
-LDLIBS_ALL := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lmicrohttpd -lulfius -lorcania -lyder -ljansson -lpq -ljwt -largon2 -lcrypto) -lpthread
+LDLIBS_ALL := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lmicrohttpd -lulfius -lorcania -lyder -ljansson -lpq -ljwt -largon2 -lcrypto -lwebsockets) -lpthread
 LDFLAGS_ALL := $(SANFLAGS) $(LDFLAGS)
 
 COMMON_SRC := $(wildcard common/*.c)
 API_SRC := $(wildcard api-server/*.c)
 COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/obj/%.o)
 API_OBJ := $(API_SRC:%.c=$(BUILD)/obj/%.o)
+SIG_SRC := $(wildcard signaling-server/*.c)
+SIG_OBJ := $(SIG_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all unit-tests run test bench deps clean sanitize
-all: $(BUILD)/api-server
+.PHONY: all unit-tests run test bench fuzz deps clean sanitize
+all: $(BUILD)/api-server $(BUILD)/signaling-server
 
-$(BUILD)/obj/%.o: %.c $(wildcard common/*.h api-server/*.h)
+$(BUILD)/obj/%.o: %.c $(wildcard common/*.h api-server/*.h signaling-server/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -c $< -o $@
 
@@ -42,7 +44,16 @@ $(BUILD)/libclinic-common.a: $(COMMON_OBJ)
 $(BUILD)/api-server: $(API_OBJ) $(BUILD)/libclinic-common.a
 	$(CC) $(LDFLAGS_ALL) -o $@ $(API_OBJ) $(BUILD)/libclinic-common.a $(LDLIBS_ALL)
 
+$(BUILD)/signaling-server: $(SIG_OBJ) $(BUILD)/libclinic-common.a
+	$(CC) $(LDFLAGS_ALL) -o $@ $(SIG_OBJ) $(BUILD)/libclinic-common.a $(LDLIBS_ALL)
+
 unit-tests: $(UNIT_BIN)
+
+# The codec of the signaling server is tested on its own.
+$(BUILD)/tests/test_sio: tests/unit/test_sio.c $(BUILD)/obj/signaling-server/sio.o $(BUILD)/libclinic-common.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/obj/signaling-server/sio.o $(BUILD)/libclinic-common.a $(LDFLAGS_ALL) \
+	  $(LDLIBS_ALL) -lcmocka
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libclinic-common.a
 	@mkdir -p $(dir $@)
@@ -63,6 +74,18 @@ test:
 
 bench: deps all
 	bash tests/bench/run.sh
+
+# libFuzzer over the signaling server's packet codec for FUZZ_SECONDS (default 60); findings are
+# written to build/fuzz/. The seed corpus is copied so the run never changes the repository.
+FUZZ_SECONDS ?= 60
+fuzz:
+	bash scripts/deps.sh fuzz
+	@mkdir -p build/fuzz/corpus-sio
+	cp tests/fuzz/corpus/sio/* build/fuzz/corpus-sio/
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Icommon -Isignaling-server \
+	  $(shell pkg-config --cflags jansson) tests/fuzz/fuzz_sio.c signaling-server/sio.c \
+	  $(shell pkg-config --libs jansson) -o build/fuzz/fuzz_sio
+	cd build/fuzz && ./fuzz_sio -max_total_time=$(FUZZ_SECONDS) corpus-sio
 
 clean:
 	rm -rf build

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the project builds, runs and tests with, only those missing.
-# Usage: scripts/deps.sh [build|test]   (test adds the tools the test suites need)
+# Usage: scripts/deps.sh [build|test|fuzz]   (test adds the tools the test suites need, fuzz clang's libFuzzer)
 set -euo pipefail
 
 build_pkgs=(
@@ -10,9 +10,11 @@ build_pkgs=(
   postgresql postgresql-contrib
 )
 test_pkgs=(libcmocka-dev nodejs npm wrk docker-compose curl)
+fuzz_pkgs=(clang libclang-rt-14-dev)
 
 want=("${build_pkgs[@]}")
 [ "${1:-build}" = test ] && want+=("${test_pkgs[@]}")
+[ "${1:-build}" = fuzz ] && want+=("${fuzz_pkgs[@]}")
 
 missing=()
 for p in "${want[@]}"; do

@@ -45,6 +45,7 @@ kill_server() {
 
 cleanup() {
   kill_server
+  kill_signaling
   if [ -n "$pg_dir" ] && [ -d "$pg_dir" ]; then
     bash scripts/pg.sh stop "$pg_dir" >/dev/null 2>&1 || true
   fi
@@ -77,6 +78,66 @@ trap 'exit 129' HUP
 trap 'exit 141' PIPE
 
 # --- helpers for the server phases -----------------------------------------------------------------------------
+
+# The signaling-server next to the api-server of a phase (pid, port).
+sig_pid=
+sig_port=
+kill_signaling() {
+  if [ -n "$sig_pid" ] && kill -0 "$sig_pid" 2>/dev/null; then
+    kill -KILL "$sig_pid" 2>/dev/null || true
+    wait "$sig_pid" 2>/dev/null || true
+  fi
+  sig_pid=
+}
+
+# start_signaling LABEL BIN TIMEOUT: start BIN on $sig_port and wait until GET /readyz is 200 (LISTEN is up).
+start_signaling() {
+  local label=$1 bin=$2 timeout=$3 log=$tmp/$1/signaling.log
+  env "DATABASE_URL=$database_url" "JWT_PUBLIC_KEY_FILE=$tmp/keys/jwt-public.pem" "SIGNALING_LISTEN=127.0.0.1:$sig_port" \
+    LOG_LEVEL=warning SIGNALING_POLL_MS=200 "${san_env[@]}" "$bin" >"$log" 2>&1 &
+  sig_pid=$!
+  local deadline=$((SECONDS + timeout))
+  while [ "$SECONDS" -lt "$deadline" ]; do
+    if curl -fsS --max-time 1 -o /dev/null "http://127.0.0.1:$sig_port/readyz" 2>/dev/null; then
+      pass "$label: signaling-server ready"
+      return 0
+    fi
+    if ! kill -0 "$sig_pid" 2>/dev/null; then
+      wait "$sig_pid" 2>/dev/null || true
+      sig_pid=
+      fail "$label: signaling-server exited during startup"
+      tail -n 40 "$log"
+      return 1
+    fi
+    sleep 0.2
+  done
+  fail "$label: signaling-server /readyz did not answer 200 within ${timeout} s"
+  tail -n 40 "$log"
+  kill_signaling
+  return 1
+}
+
+# stop_signaling LABEL TIMEOUT: SIGTERM, then it must exit 0 within TIMEOUT seconds.
+stop_signaling() {
+  local label=$1 timeout=$2 pid=$sig_pid st=0
+  [ -n "$pid" ] || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  local deadline=$((SECONDS + timeout))
+  while kill -0 "$pid" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.1; done
+  if kill -0 "$pid" 2>/dev/null; then
+    kill_signaling
+    fail "$label: signaling-server still running ${timeout} s after SIGTERM (killed)"
+    return
+  fi
+  wait "$pid" || st=$?
+  sig_pid=
+  if [ "$st" -eq 0 ]; then
+    pass "$label: signaling-server exits 0 on SIGTERM"
+  else
+    fail "$label: signaling-server exited with status $st after SIGTERM"
+    tail -n 20 "$tmp/$label/signaling.log"
+  fi
+}
 
 # db_env: the environment every api-server command of a phase gets (besides the sanitizer options).
 db_env=()
@@ -225,7 +286,7 @@ api_suite() {
     args+=("--test-name-pattern=$TEST_FILTER")
   fi
   env "${db_env[@]}" "${san_env[@]}" API_URL="http://127.0.0.1:$port" REPO_ROOT="$REPO" API_BIN="$bin" \
-    node "${args[@]}" tests/api/ || st=$?
+    SIGNALING_URL="http://127.0.0.1:$sig_port" node "${args[@]}" tests/api/ || st=$?
   local p f c
   p=$(sed -n 's/^# pass \([0-9][0-9]*\)$/\1/p' "$tap" 2>/dev/null | tail -n 1)
   f=$(sed -n 's/^# fail \([0-9][0-9]*\)$/\1/p' "$tap" 2>/dev/null | tail -n 1)
@@ -270,7 +331,33 @@ outage_check() {
   else
     fail "$label: login while the database is down answered: $body"
   fi
+  if [ -n "$sig_pid" ]; then
+    code=000
+    for i in $(seq 50); do
+      code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$sig_port/readyz")
+      [ "$code" = 503 ] && break
+      sleep 0.2
+    done
+    if [ "$code" = 503 ]; then
+      pass "$label: signaling-server /readyz is 503 while the database is down"
+    else
+      fail "$label: signaling-server /readyz is $code while the database is down"
+    fi
+  fi
   bash scripts/pg.sh start "$pg_dir" "$pg_port" >/dev/null || true
+  if [ -n "$sig_pid" ]; then
+    code=000
+    for i in $(seq 100); do
+      code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$sig_port/readyz")
+      [ "$code" = 200 ] && break
+      sleep 0.2
+    done
+    if [ "$code" = 200 ]; then
+      pass "$label: signaling-server reconnects once the database is back"
+    else
+      fail "$label: signaling-server /readyz still $code after the database came back"
+    fi
+  fi
   code=000
   for i in $(seq 50); do
     code=$(curl -s -o /dev/null -w '%{http_code}' "$base/readyz")
@@ -370,10 +457,11 @@ fi
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/clinic-test.XXXXXX")
 chmod 711 "$tmp" # the cluster runs as the postgres user when we are root: it must reach $tmp/pg
 pg_dir=$tmp/pg
-mapfile -t ports < <(bash scripts/free-port.sh 3)
+mapfile -t ports < <(bash scripts/free-port.sh 4)
 pg_port=${ports[0]}
 api_port=${ports[1]}
 san_port=${ports[2]}
+sig_port=${ports[3]}
 
 if ! bash scripts/pg.sh init "$pg_dir" --fast >/dev/null || ! bash scripts/pg.sh start "$pg_dir" "$pg_port"; then
   fail "API tests not run: the throwaway PostgreSQL cluster did not start"
@@ -386,9 +474,11 @@ bash scripts/keys.sh "$tmp/keys" >/dev/null
 set_db_env "$api_port"
 san_env=()
 if prepare_db api "$REPO/build/api-server"; then
-  if start_server api "$REPO/build/api-server" "$api_port" "$HEALTH_TIMEOUT"; then
+  if start_server api "$REPO/build/api-server" "$api_port" "$HEALTH_TIMEOUT" &&
+     start_signaling api "$REPO/build/signaling-server" "$HEALTH_TIMEOUT"; then
     api_suite api "$api_port" "$REPO/build/api-server"
     outage_check api "$api_port"
+    stop_signaling api "$STOP_TIMEOUT"
     stop_server api "$STOP_TIMEOUT"
   fi
 fi
@@ -414,8 +504,10 @@ else
   fi
   set_db_env "$san_port"
   if prepare_db san "$REPO/build/san/api-server"; then
-    if start_server san "$REPO/build/san/api-server" "$san_port" "$SAN_HEALTH_TIMEOUT"; then
+    if start_server san "$REPO/build/san/api-server" "$san_port" "$SAN_HEALTH_TIMEOUT" &&
+       start_signaling san "$REPO/build/san/signaling-server" "$SAN_HEALTH_TIMEOUT"; then
       api_suite san "$san_port" "$REPO/build/san/api-server"
+      stop_signaling san "$STOP_TIMEOUT"
       stop_server san "$STOP_TIMEOUT"
     fi
   fi

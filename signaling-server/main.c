@@ -1,0 +1,79 @@
+/* signaling-server: pushes the committed events of the outbox to WebSocket clients (Socket.IO v4
+ * wire protocol) in the rooms their access tokens entitle. One thread, one libwebsockets loop;
+ * configuration from the environment (see sig_config.c and README). SIGTERM/SIGINT stop the loop:
+ * new upgrades are refused, the database connection is closed, the context destroyed. */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+#include "sig.h"
+
+struct sig sig;
+
+static void on_signal(int signo)
+{
+    (void)signo;
+    sig.stopping = 1;
+    if (sig.ctx)
+        lws_cancel_service(sig.ctx);
+}
+
+/* lws logs through the project's logger (errors and warnings only). */
+static void lws_log(int level, const char *line)
+{
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", line);
+    size_t n = strlen(buf);
+    if (n && buf[n - 1] == '\n')
+        buf[n - 1] = '\0';
+    log_msg(level == LLL_ERR ? LOG_ERROR : LOG_WARNING, "lws: %s", buf);
+}
+
+int main(void)
+{
+    if (!sig_config_load(&sig.cfg))
+        return 2;
+    log_set_level((enum log_level)sig.cfg.log_level);
+    char err[256];
+    if (!token_keys_load(&sig.keys, NULL, sig.cfg.public_key_file, err, sizeof err)) {
+        log_error("%s", err);
+        return 2;
+    }
+    lws_set_log_level(LLL_ERR | LLL_WARN, lws_log);
+
+    static struct lws_protocols protocols[3];
+    protocols[0] = ws_protocol;
+    protocols[1] = outbox_protocol;
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof info);
+    info.port = sig.cfg.listen_port;
+    info.iface = sig.cfg.listen_host;
+    info.protocols = protocols;
+    info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_DISABLE_IPV6;
+    info.ka_time = 0;
+    sig.ctx = lws_create_context(&info);
+    if (!sig.ctx) {
+        log_error("cannot create the websocket context");
+        return 1;
+    }
+    sig.vhost = lws_create_vhost(sig.ctx, &info);
+    if (!sig.vhost) {
+        log_error("cannot listen on %s:%d", sig.cfg.listen_host, sig.cfg.listen_port);
+        lws_context_destroy(sig.ctx);
+        return 1;
+    }
+    signal(SIGTERM, on_signal);
+    signal(SIGINT, on_signal);
+    signal(SIGPIPE, SIG_IGN);
+    outbox_start();
+    log_info("signaling-server listening on %s:%d", sig.cfg.listen_host, sig.cfg.listen_port);
+    while (!sig.stopping)
+        if (lws_service(sig.ctx, 0) < 0)
+            break;
+    log_info("signaling-server stopping");
+    outbox_stop();
+    lws_context_destroy(sig.ctx);
+    token_keys_free(&sig.keys);
+    return 0;
+}

@@ -1,0 +1,330 @@
+/* outbox: the events outbox (DESIGN §5) delivered to the connected peers, on one PostgreSQL
+ * connection that lives inside the lws loop.
+ *
+ * The connection is opened without blocking (PQconnectStartParams, polled from a timer), then its
+ * socket (a dup: lws closes what it adopts) is adopted as a raw file so its input wakes the loop.
+ * It LISTENs on "events". One query at a time is in flight; what to run next is decided by kick():
+ * first the start cursor, then pending replays, then a fetch of new events. A fetch is wanted on
+ * every NOTIFY and also every SIGNALING_POLL_MS, because an event becomes deliverable only once
+ * every older transaction has finished, which may end without a notification.
+ *
+ * Order and completeness: the server delivers by (txid, id), only rows whose transaction is below
+ * the snapshot's xmin, after its own cursor (the last delivered event). After a lost connection it
+ * reconnects with backoff and reads on from that cursor: nothing is skipped. A peer that comes
+ * with its last_event_id is not live until its replay, the events of its rooms in (its cursor, the
+ * server's cursor], has been sent; live fetches wait behind replays, so the seam has neither a gap
+ * nor a duplicate. */
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "sig.h"
+
+#define FETCH_LIMIT "500"
+
+enum ob_state { OB_DOWN = 0, OB_CONNECTING, OB_READY };
+enum ob_query { Q_NONE = 0, Q_LISTEN, Q_START, Q_FETCH, Q_REPLAY };
+
+static struct {
+    enum ob_state state;
+    PGconn *conn;
+    struct lws *wsi;
+    enum ob_query query;       /* the query in flight */
+    struct peer *replay_peer;  /* whose replay is in flight (NULL when that peer left) */
+    char cursor[64];           /* the last delivered event_id; "" until known */
+    bool fetch_wanted;
+    long backoff_ms;
+    lws_sorted_usec_list_t sul_connect, sul_poll;
+} ob;
+
+static const char START_SQL[] =
+    "SELECT COALESCE((SELECT event_cursor(e) FROM events e WHERE e.txid < pg_snapshot_xmin(pg_current_snapshot()) "
+    "                 ORDER BY e.txid DESC, e.id DESC LIMIT 1), '0-0')";
+static const char FETCH_SQL[] =
+    "SELECT e.name, event_json(e)::text, to_json(e.rooms)::text, event_cursor(e) FROM events e "
+    "WHERE (e.txid, e.id) > (split_part($1, '-', 1)::xid8, split_part($1, '-', 2)::bigint) "
+    "  AND e.txid < pg_snapshot_xmin(pg_current_snapshot()) "
+    "ORDER BY e.txid, e.id LIMIT " FETCH_LIMIT;
+static const char REPLAY_SQL[] =
+    "SELECT e.name, event_json(e)::text, to_json(e.rooms)::text, event_cursor(e) FROM events e "
+    "WHERE (e.txid, e.id) > (split_part($1, '-', 1)::xid8, split_part($1, '-', 2)::bigint) "
+    "  AND (e.txid, e.id) <= (split_part($2, '-', 1)::xid8, split_part($2, '-', 2)::bigint) "
+    "  AND ($3::text[] IS NULL OR e.rooms && $3::text[]) "
+    "ORDER BY e.txid, e.id LIMIT $4::int";
+
+static void connect_step(lws_sorted_usec_list_t *sul);
+
+static void schedule_connect(long delay_ms)
+{
+    lws_sul_schedule(sig.ctx, 0, &ob.sul_connect, connect_step, (lws_usec_t)delay_ms * 1000);
+}
+
+/* Drops the connection and tries again later, with backoff up to 5 s. */
+static void lost(const char *why)
+{
+    if (ob.state == OB_READY)
+        log_warning("outbox: database connection lost (%s); reconnecting", why);
+    if (ob.wsi) {
+        struct lws *w = ob.wsi;
+        ob.wsi = NULL;
+        lws_set_timeout(w, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
+    }
+    if (ob.conn)
+        PQfinish(ob.conn);
+    ob.conn = NULL;
+    ob.state = OB_DOWN;
+    ob.query = Q_NONE;
+    ob.replay_peer = NULL;
+    ob.backoff_ms = ob.backoff_ms ? (ob.backoff_ms * 2 > 5000 ? 5000 : ob.backoff_ms * 2) : 100;
+    if (!sig.stopping)
+        schedule_connect(ob.backoff_ms);
+}
+
+static bool send_query(enum ob_query q, const char *sql, int n, const char *const *params)
+{
+    if (!PQsendQueryParams(ob.conn, sql, n, NULL, params, NULL, NULL, 0)) {
+        lost(PQerrorMessage(ob.conn));
+        return false;
+    }
+    PQflush(ob.conn);
+    ob.query = q;
+    return true;
+}
+
+static struct peer *pending_replay(void)
+{
+    for (struct peer *p = sig.peers; p; p = p->next)
+        if (p->state == PEER_AUTHED && !p->live && p->replay_from[0] && !p->doomed)
+            return p;
+    return NULL;
+}
+
+/* Starts the next query when the connection is idle. */
+static void kick(void)
+{
+    if (ob.state != OB_READY || ob.query != Q_NONE)
+        return;
+    if (!ob.cursor[0]) {
+        send_query(Q_START, START_SQL, 0, NULL);
+        return;
+    }
+    struct peer *p = pending_replay();
+    if (p) {
+        char rooms[96], lim[24];
+        if (p->all_rooms)
+            rooms[0] = '\0';
+        else if (p->nrooms == 2)
+            snprintf(rooms, sizeof rooms, "{%s,%s}", p->rooms[0], p->rooms[1]);
+        else
+            snprintf(rooms, sizeof rooms, "{%s}", p->rooms[0]);
+        snprintf(lim, sizeof lim, "%ld", sig.cfg.replay_limit);
+        const char *params[] = {p->replay_from, ob.cursor, rooms[0] ? rooms : NULL, lim};
+        if (send_query(Q_REPLAY, REPLAY_SQL, 4, params))
+            ob.replay_peer = p;
+        return;
+    }
+    if (ob.fetch_wanted) {
+        ob.fetch_wanted = false;
+        const char *params[] = {ob.cursor};
+        send_query(Q_FETCH, FETCH_SQL, 1, params);
+    }
+}
+
+static void deliver(const PGresult *r)
+{
+    int rows = PQntuples(r);
+    for (int i = 0; i < rows; i++) {
+        const char *name = PQgetvalue(r, i, 0), *env = PQgetvalue(r, i, 1), *rooms = PQgetvalue(r, i, 2);
+        size_t len = (size_t)PQgetlength(r, i, 1);
+        for (struct peer *p = sig.peers; p; p = p->next)
+            if (p->state == PEER_AUTHED && p->live && peer_in_rooms(p, rooms))
+                ws_send_event(p, name, env, len);
+        snprintf(ob.cursor, sizeof ob.cursor, "%s", PQgetvalue(r, i, 3));
+    }
+    if (rows == atoi(FETCH_LIMIT))
+        ob.fetch_wanted = true;
+}
+
+static void replayed(const PGresult *r)
+{
+    struct peer *p = ob.replay_peer;
+    ob.replay_peer = NULL;
+    if (!p)
+        return;
+    int rows = PQntuples(r);
+    for (int i = 0; i < rows; i++)
+        ws_send_event(p, PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), (size_t)PQgetlength(r, i, 1));
+    if (rows == sig.cfg.replay_limit) {
+        snprintf(p->replay_from, sizeof p->replay_from, "%s", PQgetvalue(r, rows - 1, 3));
+        return; /* more to come: stays pending */
+    }
+    p->replay_from[0] = '\0';
+    p->live = true;
+}
+
+static void on_result(PGresult *r)
+{
+    ExecStatusType st = PQresultStatus(r);
+    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+        log_error("outbox: query failed: %s", PQresultErrorMessage(r));
+        if (ob.query == Q_REPLAY && ob.replay_peer) {
+            /* A cursor that does not parse as one of ours: the client starts live. */
+            ob.replay_peer->replay_from[0] = '\0';
+            ob.replay_peer->live = true;
+            ob.replay_peer = NULL;
+        }
+        return;
+    }
+    switch (ob.query) {
+    case Q_LISTEN:
+        log_info("outbox: listening for events");
+        ob.fetch_wanted = true;
+        break;
+    case Q_START:
+        snprintf(ob.cursor, sizeof ob.cursor, "%s", PQgetvalue(r, 0, 0));
+        break;
+    case Q_FETCH:
+        deliver(r);
+        break;
+    case Q_REPLAY:
+        replayed(r);
+        break;
+    default:
+        break;
+    }
+}
+
+/* Reads what the connection has: query results, then notifications. */
+static int on_input(void)
+{
+    if (!PQconsumeInput(ob.conn)) {
+        lost(PQerrorMessage(ob.conn));
+        return 0;
+    }
+    while (ob.query != Q_NONE && !PQisBusy(ob.conn)) {
+        PGresult *r = PQgetResult(ob.conn);
+        if (!r) {
+            ob.query = Q_NONE;
+            break;
+        }
+        on_result(r);
+        PQclear(r);
+    }
+    PGnotify *n;
+    while ((n = PQnotifies(ob.conn))) {
+        ob.fetch_wanted = true;
+        PQfreemem(n);
+    }
+    kick();
+    return 0;
+}
+
+static void poll_tick(lws_sorted_usec_list_t *sul)
+{
+    (void)sul;
+    ob.fetch_wanted = true;
+    kick();
+    if (!sig.stopping)
+        lws_sul_schedule(sig.ctx, 0, &ob.sul_poll, poll_tick, (lws_usec_t)sig.cfg.poll_ms * 1000);
+}
+
+static void connected(void)
+{
+    lws_sock_file_fd_type fd;
+    fd.filefd = dup(PQsocket(ob.conn));
+    if (fd.filefd < 0 || PQsetnonblocking(ob.conn, 1) != 0) {
+        lost("cannot watch the connection");
+        return;
+    }
+    ob.wsi = lws_adopt_descriptor_vhost(sig.vhost, LWS_ADOPT_RAW_FILE_DESC, fd, "clinic-outbox", NULL);
+    if (!ob.wsi) {
+        close(fd.filefd);
+        lost("cannot adopt the connection");
+        return;
+    }
+    ob.state = OB_READY;
+    ob.backoff_ms = 0;
+    send_query(Q_LISTEN, "LISTEN events", 0, NULL);
+}
+
+static void connect_step(lws_sorted_usec_list_t *sul)
+{
+    (void)sul;
+    if (sig.stopping)
+        return;
+    if (ob.state == OB_DOWN) {
+        static const char *const keys[] = {"dbname", "application_name", "keepalives", "keepalives_idle",
+                                           "keepalives_interval", "keepalives_count", "connect_timeout", NULL};
+        const char *vals[] = {sig.cfg.database_url, "signaling-server", "1", "10", "5", "3", "5", NULL};
+        ob.conn = PQconnectStartParams(keys, vals, 1);
+        if (!ob.conn || PQstatus(ob.conn) == CONNECTION_BAD) {
+            lost(ob.conn ? PQerrorMessage(ob.conn) : "out of memory");
+            return;
+        }
+        ob.state = OB_CONNECTING;
+    }
+    switch (PQconnectPoll(ob.conn)) {
+    case PGRES_POLLING_OK:
+        connected();
+        return;
+    case PGRES_POLLING_FAILED:
+        lost(PQerrorMessage(ob.conn));
+        return;
+    default:
+        schedule_connect(10); /* polled: the connect never blocks the loop */
+    }
+}
+
+static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+{
+    (void)user;
+    (void)in;
+    (void)len;
+    switch (reason) {
+    case LWS_CALLBACK_RAW_RX_FILE:
+        return wsi == ob.wsi ? on_input() : -1;
+    case LWS_CALLBACK_RAW_CLOSE_FILE:
+        if (wsi == ob.wsi) {
+            ob.wsi = NULL;
+            lost("socket closed");
+        }
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+const struct lws_protocols outbox_protocol = {"clinic-outbox", callback, 0, 0, 0, NULL, 0};
+
+void outbox_start(void)
+{
+    schedule_connect(0);
+    lws_sul_schedule(sig.ctx, 0, &ob.sul_poll, poll_tick, (lws_usec_t)sig.cfg.poll_ms * 1000);
+}
+
+void outbox_stop(void)
+{
+    lws_sul_cancel(&ob.sul_connect);
+    lws_sul_cancel(&ob.sul_poll);
+    if (ob.conn)
+        PQfinish(ob.conn);
+    ob.conn = NULL;
+    ob.state = OB_DOWN;
+}
+
+bool outbox_ready(void) { return ob.state == OB_READY; }
+
+void outbox_replay(struct peer *p)
+{
+    (void)p;
+    kick();
+}
+
+void outbox_forget(struct peer *p)
+{
+    if (ob.replay_peer == p)
+        ob.replay_peer = NULL;
+}

@@ -1,0 +1,115 @@
+/* sig: what the signaling-server's modules share: its configuration, the per-connection state
+ * (struct peer) and the entry points of each module.
+ *
+ * Thread model: one thread. The libwebsockets service loop runs everything: the WebSocket and
+ * HTTP callbacks (ws.c), the PostgreSQL LISTEN connection adopted into the loop (outbox.c) and
+ * the timers. Only that thread touches a wsi; a peer's frames are queued (peer.c) and written one
+ * per LWS_CALLBACK_SERVER_WRITEABLE. */
+#ifndef SIG_H
+#define SIG_H
+
+#include <libwebsockets.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "token.h"
+
+#define DEF_SIGNALING_LISTEN "127.0.0.1:8090"
+#define DEF_MAX_CONNECTIONS 10000
+#define DEF_MAX_FRAME 65536
+#define DEF_SEND_QUEUE_BYTES 1048576
+#define DEF_AUTH_TIMEOUT_MS 10000
+#define DEF_PING_INTERVAL_MS 25000
+#define DEF_PING_TIMEOUT_MS 20000
+#define DEF_REPLAY_LIMIT 1000
+#define DEF_POLL_MS 1000
+
+struct sig_config {
+    char listen_host[64];
+    int listen_port;
+    char database_url[1024];
+    char public_key_file[512];
+    long max_connections, max_frame, send_queue_bytes, auth_timeout_ms, ping_interval_ms, ping_timeout_ms,
+        replay_limit, poll_ms;
+    int log_level;
+};
+
+/* Reads the environment; prints every bad value and returns false when there is one. */
+bool sig_config_load(struct sig_config *c);
+
+/* A frame waiting to be written: LWS_PRE bytes of headroom, then len bytes. */
+struct frame {
+    struct frame *next;
+    size_t len;
+    unsigned char buf[];
+};
+
+enum peer_state { PEER_HTTP = 0, PEER_OPEN, PEER_AUTHED };
+
+/* One WebSocket client (the lws per-session data of the WebSocket protocol; zeroed by lws). */
+struct peer {
+    struct lws *wsi;
+    enum peer_state state;
+    char sid[33];
+    struct peer *prev, *next;  /* the list of open peers */
+    struct frame *out_head, *out_tail;
+    size_t out_bytes;
+    bool doomed;               /* close at the next writeable callback */
+    char *rx;                  /* reassembled inbound frame */
+    size_t rx_len;
+    struct claims claims;
+    char rooms[2][40];         /* the rooms of the token (ADMIN: every room) */
+    int nrooms;
+    bool all_rooms;
+    bool live;                 /* receives live events (false while its replay is pending) */
+    char replay_from[64];      /* the client's last_event_id, while a replay is pending */
+    int64_t auth_deadline_ms, ping_due_ms, pong_deadline_ms;
+    /* HTTP requests on the same port */
+    int http_status;
+    char http_body[160];
+};
+
+/* The process-wide state. */
+struct sig {
+    struct sig_config cfg;
+    struct token_keys keys;
+    struct lws_context *ctx;
+    struct lws_vhost *vhost;
+    struct peer *peers;        /* open WebSocket peers */
+    long npeers;
+    volatile int stopping;
+};
+extern struct sig sig;
+
+int64_t sig_now_ms(void);
+
+/* peer.c */
+void peer_link(struct peer *p);
+void peer_unlink(struct peer *p);
+/* Queues text (len bytes, copied) for p and asks for a writeable callback; over the byte cap the
+ * peer is doomed instead (it reconnects and catches up by replay). */
+void peer_send(struct peer *p, const char *text, size_t len);
+/* Writes one queued frame; returns -1 when the connection must close. */
+int peer_write_one(struct peer *p);
+void peer_free_queue(struct peer *p);
+/* Sets the peer's rooms from its claims. */
+void peer_set_rooms(struct peer *p);
+/* Whether the peer is in one of rooms (a JSON array text like ["clinic:1","doctor:2"]). */
+bool peer_in_rooms(const struct peer *p, const char *rooms_json);
+
+/* ws.c */
+extern const struct lws_protocols ws_protocol;
+/* Sends an event frame 42["name",envelope] built from the envelope's JSON text. */
+void ws_send_event(struct peer *p, const char *name, const char *envelope, size_t len);
+
+/* outbox.c */
+extern const struct lws_protocols outbox_protocol;
+void outbox_start(void);
+void outbox_stop(void);
+bool outbox_ready(void);
+/* Asks for the events of p's rooms after cursor (its last_event_id), then makes it live. */
+void outbox_replay(struct peer *p);
+/* Forgets p (it is closing). */
+void outbox_forget(struct peer *p);
+
+#endif

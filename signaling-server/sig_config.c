@@ -1,0 +1,46 @@
+/* sig_config: the signaling-server's settings, read from the environment only. */
+#include <stdio.h>
+#include <string.h>
+
+#include "config.h"
+#include "log.h"
+#include "sig.h"
+
+static void copy_env(char *dst, size_t len, const char *name, const char *def, struct cfg_errors *errs)
+{
+    const char *v = cfg_env(name, def);
+    if (strlen(v) >= len)
+        cfg_error(errs, "%s is longer than %zu characters", name, len - 1);
+    snprintf(dst, len, "%s", v);
+}
+
+bool sig_config_load(struct sig_config *c)
+{
+    struct cfg_errors errs = {0};
+    memset(c, 0, sizeof *c);
+    cfg_env_listen("SIGNALING_LISTEN", DEF_SIGNALING_LISTEN, c->listen_host, sizeof c->listen_host, &c->listen_port,
+                   &errs);
+    copy_env(c->database_url, sizeof c->database_url, "DATABASE_URL", "", &errs);
+    if (!c->database_url[0])
+        cfg_error(&errs, "DATABASE_URL is required");
+    copy_env(c->public_key_file, sizeof c->public_key_file, "JWT_PUBLIC_KEY_FILE", "", &errs);
+    if (!c->public_key_file[0])
+        cfg_error(&errs, "JWT_PUBLIC_KEY_FILE is required");
+    c->max_connections = cfg_env_long("SIGNALING_MAX_CONNECTIONS", DEF_MAX_CONNECTIONS, 1, 1000000, &errs);
+    c->max_frame = cfg_env_long("SIGNALING_MAX_FRAME", DEF_MAX_FRAME, 256, 16777216, &errs);
+    c->send_queue_bytes = cfg_env_long("SIGNALING_SEND_QUEUE_BYTES", DEF_SEND_QUEUE_BYTES, 4096, 1073741824L, &errs);
+    c->auth_timeout_ms = cfg_env_long("SIGNALING_AUTH_TIMEOUT_MS", DEF_AUTH_TIMEOUT_MS, 100, 600000, &errs);
+    c->ping_interval_ms = cfg_env_long("SIGNALING_PING_INTERVAL_MS", DEF_PING_INTERVAL_MS, 100, 600000, &errs);
+    c->ping_timeout_ms = cfg_env_long("SIGNALING_PING_TIMEOUT_MS", DEF_PING_TIMEOUT_MS, 100, 600000, &errs);
+    c->replay_limit = cfg_env_long("SIGNALING_REPLAY_LIMIT", DEF_REPLAY_LIMIT, 1, 100000, &errs);
+    c->poll_ms = cfg_env_long("SIGNALING_POLL_MS", DEF_POLL_MS, 10, 600000, &errs);
+    const char *lvl = cfg_env("LOG_LEVEL", "info");
+    c->log_level = log_parse_level(lvl);
+    if (c->log_level < 0) {
+        cfg_error(&errs, "LOG_LEVEL=\"%.40s\" must be one of error, warning, info, debug", lvl);
+        c->log_level = LOG_INFO;
+    }
+    for (int i = 0; i < errs.n; i++)
+        fprintf(stderr, "configuration error: %s\n", errs.msg[i]);
+    return errs.n == 0;
+}

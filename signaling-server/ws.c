@@ -1,0 +1,305 @@
+/* ws: the WebSocket and HTTP side of the signaling-server, one lws protocol on one port.
+ *
+ * HTTP: GET /healthz (process up) and GET /readyz (the LISTEN connection is up).
+ * WebSocket: only /socket.io/?EIO=4&transport=websocket is accepted (lws would upgrade any path).
+ * A peer goes OPEN (Engine.IO handshake sent) → AUTHED (a Socket.IO CONNECT carrying a valid access
+ * token); until then it receives nothing and is closed at the auth deadline. Once authed it joins
+ * its token's rooms and receives the outbox's events, first a replay from its last_event_id when it
+ * gave one. The server pings every pingInterval and closes a peer whose pong is late. Text frames
+ * only, reassembled up to SIGNALING_MAX_FRAME; a binary or oversized frame closes the connection, a
+ * malformed packet is answered with an `error` event. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "crypto.h"
+#include "log.h"
+#include "sig.h"
+#include "sio.h"
+
+int64_t sig_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void send_text(struct peer *p, char *text /* freed */)
+{
+    if (!text) {
+        p->doomed = true;
+        lws_callback_on_writable(p->wsi);
+        return;
+    }
+    peer_send(p, text, strlen(text));
+    free(text);
+}
+
+static void send_error(struct peer *p, const char *code, const char *message)
+{
+    json_t *data = json_pack("{s:s,s:s}", "code", code, "message", message);
+    send_text(p, sio_encode_event("error", data));
+    json_decref(data);
+}
+
+void ws_send_event(struct peer *p, const char *name, const char *envelope, size_t len)
+{
+    /* 42["name",<envelope>]: names are [a-z_] (a CHECK of the events table), the envelope is JSON
+     * text from PostgreSQL, so the frame is assembled without re-encoding. */
+    size_t nl = strlen(name), total = 4 + nl + 2 + len + 1;
+    char *buf = malloc(total + 1);
+    if (!buf)
+        return;
+    int n = snprintf(buf, total + 1, "42[\"%s\",", name);
+    memcpy(buf + n, envelope, len);
+    buf[n + len] = ']';
+    buf[n + len + 1] = '\0';
+    peer_send(p, buf, (size_t)n + len + 1);
+    free(buf);
+}
+
+/* Arms the connection's timer for its nearest deadline. */
+static void arm_timer(struct peer *p)
+{
+    int64_t next = p->state == PEER_AUTHED ? 0 : p->auth_deadline_ms;
+    if (p->pong_deadline_ms && (!next || p->pong_deadline_ms < next))
+        next = p->pong_deadline_ms;
+    if (p->ping_due_ms && (!next || p->ping_due_ms < next))
+        next = p->ping_due_ms;
+    int64_t wait = next - sig_now_ms();
+    lws_set_timer_usecs(p->wsi, (lws_usec_t)(wait > 0 ? wait : 1) * 1000);
+}
+
+/* The handshake is allowed only on the Socket.IO path with Engine.IO v4 over WebSocket. */
+static bool upgrade_allowed(struct lws *wsi)
+{
+    char uri[128], v[32];
+    if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) <= 0 || strcmp(uri, "/socket.io/") != 0)
+        return false;
+    const char *eio = lws_get_urlarg_by_name(wsi, "EIO=", v, sizeof v);
+    if (!eio || strcmp(eio, "4") != 0)
+        return false;
+    const char *tr = lws_get_urlarg_by_name(wsi, "transport=", v, sizeof v);
+    return tr && strcmp(tr, "websocket") == 0;
+}
+
+static void on_open(struct peer *p, struct lws *wsi)
+{
+    p->wsi = wsi;
+    p->state = PEER_OPEN;
+    if (!crypto_random_hex16(p->sid))
+        snprintf(p->sid, sizeof p->sid, "%p", (void *)p);
+    int64_t now = sig_now_ms();
+    p->auth_deadline_ms = now + sig.cfg.auth_timeout_ms;
+    p->ping_due_ms = now + sig.cfg.ping_interval_ms;
+    peer_link(p);
+    send_text(p, sio_encode_open(p->sid, sig.cfg.ping_interval_ms, sig.cfg.ping_timeout_ms, sig.cfg.max_frame));
+    arm_timer(p);
+}
+
+static void on_connect(struct peer *p, json_t *auth)
+{
+    const char *token = json_string_value(json_object_get(auth, "token"));
+    const char *last = json_string_value(json_object_get(auth, "last_event_id"));
+    if (p->state == PEER_AUTHED) {
+        send_error(p, "already_connected", "This connection is already authenticated.");
+        return;
+    }
+    if (!token || token_verify_access(&sig.keys, token, time(NULL), &p->claims) != TOKEN_OK) {
+        send_text(p, sio_encode_connect_error("invalid token"));
+        p->doomed = true; /* after the queued frames: the doomed flag is checked after the queue drains */
+        return;
+    }
+    if (last && (strlen(last) >= sizeof p->replay_from || strspn(last, "0123456789-") != strlen(last))) {
+        send_text(p, sio_encode_connect_error("invalid last_event_id"));
+        p->doomed = true;
+        return;
+    }
+    p->state = PEER_AUTHED;
+    peer_set_rooms(p);
+    send_text(p, sio_encode_connect(p->sid));
+    if (last) {
+        snprintf(p->replay_from, sizeof p->replay_from, "%s", last);
+        outbox_replay(p);
+    } else {
+        p->live = true;
+    }
+    log_debug("peer %s: user %lld connected", p->sid, (long long)p->claims.sub);
+}
+
+/* Handles one complete text frame; returns -1 to close. */
+static int on_frame(struct peer *p, const char *buf, size_t len)
+{
+    struct sio_packet pk;
+    const char *why = NULL;
+    if (!sio_parse(buf, len, &pk, &why)) {
+        send_error(p, "bad_packet", why ? why : "malformed packet");
+        return 0;
+    }
+    int rc = 0;
+    switch (pk.eio) {
+    case '3': /* pong */
+        p->pong_deadline_ms = 0;
+        p->ping_due_ms = sig_now_ms() + sig.cfg.ping_interval_ms;
+        arm_timer(p);
+        break;
+    case '1':
+        rc = -1;
+        break;
+    case '4':
+        if (strcmp(pk.nsp, "/") != 0) {
+            send_text(p, sio_encode_connect_error("Invalid namespace"));
+        } else if (pk.sio == 0) {
+            on_connect(p, pk.data);
+        } else if (pk.sio == 1) {
+            rc = -1;
+        } else if (p->state != PEER_AUTHED) {
+            send_error(p, "not_connected", "Send CONNECT with a token first.");
+        } else if (pk.sio == 2) {
+            send_error(p, "unknown_event", "This event is not handled by the server.");
+        }
+        break;
+    default:
+        break;
+    }
+    sio_packet_clear(&pk);
+    return rc;
+}
+
+static int on_receive(struct peer *p, struct lws *wsi, const void *in, size_t len)
+{
+    if (lws_frame_is_binary(wsi)) {
+        lws_close_reason(wsi, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE, (unsigned char *)"binary", 6);
+        return -1;
+    }
+    if (p->rx_len + len > (size_t)sig.cfg.max_frame) {
+        lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, (unsigned char *)"too large", 9);
+        return -1;
+    }
+    char *grown = realloc(p->rx, p->rx_len + len + 1);
+    if (!grown)
+        return -1;
+    p->rx = grown;
+    memcpy(p->rx + p->rx_len, in, len);
+    p->rx_len += len;
+    if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi) > 0)
+        return 0;
+    int rc = on_frame(p, p->rx, p->rx_len);
+    free(p->rx);
+    p->rx = NULL;
+    p->rx_len = 0;
+    return rc;
+}
+
+static int on_timer(struct peer *p)
+{
+    int64_t now = sig_now_ms();
+    if (p->state != PEER_AUTHED && now >= p->auth_deadline_ms) {
+        log_debug("peer %s: no authentication in time, closing", p->sid);
+        return -1;
+    }
+    if (p->pong_deadline_ms && now >= p->pong_deadline_ms) {
+        log_debug("peer %s: no pong in time, closing", p->sid);
+        return -1;
+    }
+    if (p->ping_due_ms && now >= p->ping_due_ms) {
+        peer_send(p, "2", 1);
+        p->ping_due_ms = 0;
+        p->pong_deadline_ms = now + sig.cfg.ping_timeout_ms;
+    }
+    arm_timer(p);
+    return 0;
+}
+
+static void on_closed(struct peer *p)
+{
+    if (!p->wsi)
+        return; /* an upgrade that never reached ESTABLISHED: nothing was set up */
+    outbox_forget(p);
+    peer_unlink(p);
+    peer_free_queue(p);
+    free(p->rx);
+    p->rx = NULL;
+    p->wsi = NULL;
+}
+
+/* HTTP: answers the health routes with a small JSON body. */
+static int http_request(struct peer *p, struct lws *wsi, const char *uri)
+{
+    if (strcmp(uri, "/healthz") == 0) {
+        p->http_status = 200;
+        snprintf(p->http_body, sizeof p->http_body, "{\"status\":\"ok\"}");
+    } else if (strcmp(uri, "/readyz") == 0 && outbox_ready()) {
+        p->http_status = 200;
+        snprintf(p->http_body, sizeof p->http_body, "{\"status\":\"ready\"}");
+    } else if (strcmp(uri, "/readyz") == 0) {
+        p->http_status = 503;
+        snprintf(p->http_body, sizeof p->http_body,
+                 "{\"error\":{\"code\":\"service_unavailable\",\"message\":\"The database is not reachable.\"}}");
+    } else {
+        p->http_status = 404;
+        snprintf(p->http_body, sizeof p->http_body,
+                 "{\"error\":{\"code\":\"not_found\",\"message\":\"The requested resource was not found.\"}}");
+    }
+    unsigned char hdr[LWS_PRE + 512], *start = hdr + LWS_PRE, *pos = start, *end = hdr + sizeof hdr - 1;
+    if (lws_add_http_common_headers(wsi, (unsigned int)p->http_status, "application/json", strlen(p->http_body),
+                                    &pos, end) ||
+        lws_finalize_write_http_header(wsi, start, &pos, end))
+        return 1;
+    lws_callback_on_writable(wsi);
+    return 0;
+}
+
+static int http_body(struct peer *p, struct lws *wsi)
+{
+    unsigned char buf[LWS_PRE + sizeof p->http_body];
+    size_t n = strlen(p->http_body);
+    memcpy(buf + LWS_PRE, p->http_body, n);
+    if (lws_write(wsi, buf + LWS_PRE, n, LWS_WRITE_HTTP_FINAL) != (int)n)
+        return 1;
+    return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+{
+    struct peer *p = user;
+    switch (reason) {
+    case LWS_CALLBACK_HTTP:
+        return http_request(p, wsi, (const char *)in);
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        return http_body(p, wsi);
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+        if (sig.stopping || sig.npeers >= sig.cfg.max_connections || !upgrade_allowed(wsi))
+            return 1;
+        return 0;
+    case LWS_CALLBACK_ESTABLISHED:
+        on_open(p, wsi);
+        return 0;
+    case LWS_CALLBACK_RECEIVE:
+        return on_receive(p, wsi, in, len);
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        if (p->doomed && !p->out_head)
+            return -1;
+        if (p->out_head) {
+            bool doomed = p->doomed;
+            p->doomed = false; /* let the queued frames (e.g. CONNECT_ERROR) go out first */
+            int rc = peer_write_one(p);
+            p->doomed = doomed;
+            if (rc < 0)
+                return -1;
+            if (doomed && !p->out_head)
+                lws_callback_on_writable(wsi);
+        }
+        return 0;
+    case LWS_CALLBACK_TIMER:
+        return on_timer(p);
+    case LWS_CALLBACK_CLOSED:
+        on_closed(p);
+        return 0;
+    default:
+        return lws_callback_http_dummy(wsi, reason, user, in, len);
+    }
+}
+
+const struct lws_protocols ws_protocol = {"clinic", callback, sizeof(struct peer), 4096, 0, NULL, 0};

@@ -1,0 +1,134 @@
+// The signaling-server as socket.io-client 4.x sees it: health routes, the Socket.IO v4 handshake
+// over WebSocket, refusal of bad tokens and other paths, rooms from the token (another clinic, another
+// doctor), the live push of a phase move, and the replay of missed events from a last_event_id.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+
+import { io } from 'socket.io-client';
+
+import {
+  createClinic, createPatient, eventsEnd, eventsSince, moveVisit, staffSession, walkIn,
+} from '../lib/api.mjs';
+
+const SIGNALING_URL = process.env.SIGNALING_URL;
+
+function connect(auth, opts = {}) {
+  return io(SIGNALING_URL, { transports: ['websocket'], auth, reconnection: false, forceNew: true, timeout: 5000, ...opts });
+}
+
+// Connects and resolves once CONNECT is acknowledged (rejects with the connect_error).
+function connected(auth) {
+  const s = connect(auth);
+  const events = [];
+  s.onAny((name, env) => events.push({ name, env }));
+  return new Promise((resolve, reject) => {
+    s.on('connect', () => resolve({ s, events }));
+    s.on('connect_error', (e) => { s.close(); reject(e); });
+  });
+}
+
+// Waits until pred(events) holds (or fails after ms).
+async function until(events, pred, ms = 5000, what = 'events') {
+  const deadline = Date.now() + ms;
+  while (!pred(events)) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}; got ${JSON.stringify(events.map((e) => e.name))}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+async function clinicWorld() {
+  const clinic = await createClinic({ timezone: 'America/Sao_Paulo' });
+  const [rec, doc, doc2] = await Promise.all([
+    staffSession('RECEPTIONIST', clinic.id), staffSession('DOCTOR', clinic.id), staffSession('DOCTOR', clinic.id),
+  ]);
+  const patient = await createPatient(rec.access, { clinic_id: clinic.id });
+  return { clinic, rec, doc, doc2, patient, doctorId: doc.user.doctor_id };
+}
+
+describe('signaling-server', () => {
+  test('SIGNALING_URL is set by the test harness', () => {
+    assert.ok(SIGNALING_URL, 'SIGNALING_URL must point at the signaling-server under test');
+  });
+
+  test('/healthz and /readyz answer JSON; other paths 404', async () => {
+    let r = await fetch(`${SIGNALING_URL}/healthz`);
+    assert.equal(r.status, 200);
+    assert.deepEqual(await r.json(), { status: 'ok' });
+    r = await fetch(`${SIGNALING_URL}/readyz`);
+    assert.equal(r.status, 200);
+    assert.deepEqual(await r.json(), { status: 'ready' });
+    r = await fetch(`${SIGNALING_URL}/nothing`);
+    assert.equal(r.status, 404);
+    assert.equal((await r.json()).error.code, 'not_found');
+  });
+
+  test('a bad or missing token gets connect_error "invalid token"', async () => {
+    for (const auth of [{}, { token: 'not.a.jwt' }, { token: 42 }]) {
+      await assert.rejects(connected(auth), (e) => e.message === 'invalid token');
+    }
+  });
+
+  test('another path is refused', async () => {
+    const w = await clinicWorld();
+    const s = connect({ token: w.rec.access }, { path: '/other/' });
+    const err = await new Promise((resolve) => { s.on('connect_error', resolve); s.on('connect', () => resolve(null)); });
+    s.close();
+    assert.ok(err, 'connected on a path other than /socket.io/');
+  });
+
+  test('a phase move reaches the clinic room and the doctor, and nobody else', async () => {
+    const w = await clinicWorld();
+    const other = await clinicWorld();
+    const [rec, doc, doc2, stranger] = await Promise.all([
+      connected({ token: w.rec.access }), connected({ token: w.doc.access }), connected({ token: w.doc2.access }),
+      connected({ token: other.rec.access }),
+    ]);
+    try {
+      const visit = await walkIn(w.rec.access, { patient_id: w.patient.id, doctor_id: w.doctorId });
+      await moveVisit(visit.id, 'with_doctor', w.rec.access);
+      await until(doc.events, (ev) => ev.some((e) => e.name === 'patient_with_doctor'), 5000, 'patient_with_doctor');
+      await until(rec.events, (ev) => ev.filter((e) => e.name === 'queue_updated').length >= 2, 5000, 'queue_updated x2');
+      const pwd = doc.events.find((e) => e.name === 'patient_with_doctor').env;
+      assert.equal(pwd.name, 'patient_with_doctor');
+      assert.equal(pwd.data.visit.id, visit.id);
+      assert.equal(pwd.data.patient.id, w.patient.id);
+      assert.ok(Array.isArray(pwd.data.visit_history));
+      assert.match(pwd.event_id, /^\d+-\d+$/);
+      // the receptionist's clinic room: the same events /api/events gives, in the same order
+      const api = (await eventsSince(w.rec.access, null)).items.filter((e) => e.data?.visit?.id === visit.id || e.data?.visit_id === visit.id);
+      const pushed = rec.events.map((e) => e.env).filter((e) => e.data?.visit?.id === visit.id || e.data?.visit_id === visit.id);
+      assert.deepEqual(pushed.map((e) => e.event_id), api.map((e) => e.event_id));
+      assert.ok(!rec.events.some((e) => e.name === 'patient_with_doctor'), 'the clinic room got the patient card');
+      await new Promise((r) => setTimeout(r, 300));
+      assert.ok(!doc2.events.some((e) => e.name === 'patient_with_doctor'), 'another doctor got patient_with_doctor');
+      assert.deepEqual(stranger.events, [], 'another clinic received events');
+    } finally {
+      for (const c of [rec, doc, doc2, stranger]) c.s.close();
+    }
+  });
+
+  test('reconnecting with last_event_id replays what was missed, in order, then goes live', async () => {
+    const w = await clinicWorld();
+    const start = await eventsEnd(w.rec.access);
+    const p2 = await createPatient(w.rec.access, { clinic_id: w.clinic.id });
+    const v1 = await walkIn(w.rec.access, { patient_id: w.patient.id, doctor_id: w.doctorId });
+    const v2 = await walkIn(w.rec.access, { patient_id: p2.id, doctor_id: w.doctorId });
+    await moveVisit(v1.id, 'with_doctor', w.rec.access);
+    const missed = (await eventsSince(w.rec.access, start, 7)).items;
+    const c = await connected({ token: w.rec.access, last_event_id: start ?? '0-0' });
+    try {
+      await until(c.events, (ev) => ev.length >= missed.length, 5000, 'the replay');
+      const ids = c.events.map((e) => e.env.event_id);
+      assert.deepEqual(ids.slice(-missed.length), missed.map((e) => e.event_id));
+      assert.equal(new Set(ids).size, ids.length, 'an event came twice');
+      await moveVisit(v2.id, 'with_doctor', w.rec.access);
+      await until(c.events, (ev) => ev.length >= ids.length + 2, 5000, 'live events after the replay');
+      const all = c.events.map((e) => e.env.event_id);
+      assert.equal(new Set(all).size, all.length, 'an event came twice at the seam');
+      const api = (await eventsSince(w.rec.access, start, all.length)).items.map((e) => e.event_id);
+      assert.deepEqual(all, api.slice(0, all.length));
+    } finally {
+      c.s.close();
+    }
+  });
+});
