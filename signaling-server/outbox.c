@@ -44,7 +44,8 @@ static const char START_SQL[] =
     "SELECT COALESCE((SELECT event_cursor(e) FROM events e WHERE e.txid < pg_snapshot_xmin(pg_current_snapshot()) "
     "                 ORDER BY e.txid DESC, e.id DESC LIMIT 1), '0-0')";
 static const char FETCH_SQL[] =
-    "SELECT e.name, event_json(e)::text, to_json(e.rooms)::text, event_cursor(e) FROM events e "
+    "SELECT e.name, event_json(e)::text, to_json(e.rooms)::text, event_cursor(e), "
+    "       extract(epoch FROM clock_timestamp() - e.occurred_at) FROM events e "
     "WHERE (e.txid, e.id) > (split_part($1, '-', 1)::xid8, split_part($1, '-', 2)::bigint) "
     "  AND e.txid < pg_snapshot_xmin(pg_current_snapshot()) "
     "ORDER BY e.txid, e.id LIMIT " FETCH_LIMIT;
@@ -65,8 +66,10 @@ static void schedule_connect(long delay_ms)
 /* Drops the connection and tries again later, with backoff up to 5 s. */
 static void lost(const char *why)
 {
-    if (ob.state == OB_READY)
+    if (ob.state == OB_READY) {
         log_warning("outbox: database connection lost (%s); reconnecting", why);
+        sig.m.db_reconnects++;
+    }
     if (ob.wsi) {
         struct lws *w = ob.wsi;
         ob.wsi = NULL;
@@ -143,6 +146,7 @@ static void deliver(const PGresult *r)
             if (p->state == PEER_AUTHED && p->live && peer_in_rooms(p, rooms))
                 ws_send_event(p, name, env, len);
         snprintf(ob.cursor, sizeof ob.cursor, "%s", PQgetvalue(r, i, 3));
+        sig.m.outbox_lag_seconds = atof(PQgetvalue(r, i, 4));
     }
     if (rows == atoi(FETCH_LIMIT))
         ob.fetch_wanted = true;
@@ -154,6 +158,7 @@ static void replayed(const PGresult *r)
     ob.replay_peer = NULL;
     if (!p)
         return;
+    sig.m.replays++;
     int rows = PQntuples(r);
     for (int i = 0; i < rows; i++)
         ws_send_event(p, PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), (size_t)PQgetlength(r, i, 1));

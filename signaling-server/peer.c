@@ -42,6 +42,7 @@ void peer_send(struct peer *p, const char *text, size_t len)
         return;
     if (p->out_bytes + len > (size_t)sig.cfg.send_queue_bytes) {
         log_warning("peer %s: send queue over %ld bytes, closing", p->sid, sig.cfg.send_queue_bytes);
+        sig.m.closed_slow++;
         p->doomed = true;
         peer_free_queue(p);
         lws_callback_on_writable(p->wsi);
@@ -79,6 +80,7 @@ int peer_write_one(struct peer *p)
     if (!p->out_head)
         p->out_tail = NULL;
     p->out_bytes -= f->len;
+    sig.m.frames_out++;
     free(f);
     if (p->out_head)
         lws_callback_on_writable(p->wsi);

@@ -23,6 +23,7 @@
 #define DEF_PING_TIMEOUT_MS 20000
 #define DEF_REPLAY_LIMIT 1000
 #define DEF_POLL_MS 1000
+#define DEF_MAX_MSGS_PER_SEC 50
 
 struct sig_config {
     char listen_host[64];
@@ -30,7 +31,7 @@ struct sig_config {
     char database_url[1024];
     char public_key_file[512];
     long max_connections, max_frame, send_queue_bytes, auth_timeout_ms, ping_interval_ms, ping_timeout_ms,
-        replay_limit, poll_ms;
+        replay_limit, poll_ms, max_msgs_per_sec;
     int log_level;
 };
 
@@ -64,9 +65,20 @@ struct peer {
     bool live;                 /* receives live events (false while its replay is pending) */
     char replay_from[64];      /* the client's last_event_id, while a replay is pending */
     int64_t auth_deadline_ms, ping_due_ms, pong_deadline_ms;
-    /* HTTP requests on the same port */
+    struct claims claims_next; /* scratch for re-authentication */
+    int64_t token_exp_ms;      /* when the token expires (monotonic clock) */
+    int64_t window_start_ms;   /* inbound rate: frames counted in the current second */
+    int window_frames;
+    /* HTTP requests on the same port (health.c) */
     int http_status;
-    char http_body[160];
+    char *http_body;           /* owned; freed after the response or at close */
+};
+
+/* Counters for GET /metrics (Prometheus text format). */
+struct sig_metrics {
+    unsigned long long events_delivered, frames_in, frames_out, replays, auth_failures, closed_abuse, closed_slow,
+        closed_timeout, closed_expired, db_reconnects;
+    double outbox_lag_seconds; /* age of the last event read when it was read */
 };
 
 /* The process-wide state. */
@@ -78,6 +90,7 @@ struct sig {
     struct peer *peers;        /* open WebSocket peers */
     long npeers;
     volatile int stopping;
+    struct sig_metrics m;
 };
 extern struct sig sig;
 
@@ -96,6 +109,11 @@ void peer_free_queue(struct peer *p);
 void peer_set_rooms(struct peer *p);
 /* Whether the peer is in one of rooms (a JSON array text like ["clinic:1","doctor:2"]). */
 bool peer_in_rooms(const struct peer *p, const char *rooms_json);
+
+/* health.c: GET /healthz, /readyz, /metrics. */
+int health_request(struct peer *p, struct lws *wsi, const char *uri);
+int health_write(struct peer *p, struct lws *wsi);
+void health_free(struct peer *p);
 
 /* ws.c */
 extern const struct lws_protocols ws_protocol;

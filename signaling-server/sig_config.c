@@ -34,6 +34,7 @@ bool sig_config_load(struct sig_config *c)
     c->ping_timeout_ms = cfg_env_long("SIGNALING_PING_TIMEOUT_MS", DEF_PING_TIMEOUT_MS, 100, 600000, &errs);
     c->replay_limit = cfg_env_long("SIGNALING_REPLAY_LIMIT", DEF_REPLAY_LIMIT, 1, 100000, &errs);
     c->poll_ms = cfg_env_long("SIGNALING_POLL_MS", DEF_POLL_MS, 10, 600000, &errs);
+    c->max_msgs_per_sec = cfg_env_long("SIGNALING_MAX_MSGS_PER_SEC", DEF_MAX_MSGS_PER_SEC, 1, 100000, &errs);
     const char *lvl = cfg_env("LOG_LEVEL", "info");
     c->log_level = log_parse_level(lvl);
     if (c->log_level < 0) {

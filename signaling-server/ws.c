@@ -1,13 +1,19 @@
-/* ws: the WebSocket and HTTP side of the signaling-server, one lws protocol on one port.
+/* ws: the WebSocket side of the signaling-server (its HTTP routes are in health.c), one lws
+ * protocol on one port.
  *
- * HTTP: GET /healthz (process up) and GET /readyz (the LISTEN connection is up).
  * WebSocket: only /socket.io/?EIO=4&transport=websocket is accepted (lws would upgrade any path).
  * A peer goes OPEN (Engine.IO handshake sent) → AUTHED (a Socket.IO CONNECT carrying a valid access
  * token); until then it receives nothing and is closed at the auth deadline. Once authed it joins
  * its token's rooms and receives the outbox's events, first a replay from its last_event_id when it
- * gave one. The server pings every pingInterval and closes a peer whose pong is late. Text frames
- * only, reassembled up to SIGNALING_MAX_FRAME; a binary or oversized frame closes the connection, a
- * malformed packet is answered with an `error` event. */
+ * gave one. The server pings every pingInterval and closes a peer whose pong is late. At the token's
+ * exp the peer is told (`error` token_expired) and closed, unless it sent a fresh token of the same
+ * user with the `authenticate` event. Text frames only, reassembled up to SIGNALING_MAX_FRAME; a
+ * binary or oversized frame, or more than SIGNALING_MAX_MSGS_PER_SEC frames in a second, closes the
+ * connection; a malformed packet or an unknown event is answered with an `error` event.
+ *
+ * Client events: `authenticate {token}`, `join_clinic_room {clinic_id}`, `join_doctor_room
+ * {doctor_id}` (accepted when the token entitles the room, which it already receives; else an
+ * `error` forbidden). With an ack id they are answered by an ack `{ok: true}` or `{ok: false, code}`. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,13 +62,14 @@ void ws_send_event(struct peer *p, const char *name, const char *envelope, size_
     buf[n + len] = ']';
     buf[n + len + 1] = '\0';
     peer_send(p, buf, (size_t)n + len + 1);
+    sig.m.events_delivered++;
     free(buf);
 }
 
 /* Arms the connection's timer for its nearest deadline. */
 static void arm_timer(struct peer *p)
 {
-    int64_t next = p->state == PEER_AUTHED ? 0 : p->auth_deadline_ms;
+    int64_t next = p->state == PEER_AUTHED ? p->token_exp_ms : p->auth_deadline_ms;
     if (p->pong_deadline_ms && (!next || p->pong_deadline_ms < next))
         next = p->pong_deadline_ms;
     if (p->ping_due_ms && (!next || p->ping_due_ms < next))
@@ -83,6 +90,8 @@ static bool upgrade_allowed(struct lws *wsi)
     const char *tr = lws_get_urlarg_by_name(wsi, "transport=", v, sizeof v);
     return tr && strcmp(tr, "websocket") == 0;
 }
+
+static void set_expiry(struct peer *p);
 
 static void on_open(struct peer *p, struct lws *wsi)
 {
@@ -107,6 +116,7 @@ static void on_connect(struct peer *p, json_t *auth)
         return;
     }
     if (!token || token_verify_access(&sig.keys, token, time(NULL), &p->claims) != TOKEN_OK) {
+        sig.m.auth_failures++;
         send_text(p, sio_encode_connect_error("invalid token"));
         p->doomed = true; /* after the queued frames: the doomed flag is checked after the queue drains */
         return;
@@ -118,6 +128,8 @@ static void on_connect(struct peer *p, json_t *auth)
     }
     p->state = PEER_AUTHED;
     peer_set_rooms(p);
+    set_expiry(p);
+    arm_timer(p);
     send_text(p, sio_encode_connect(p->sid));
     if (last) {
         snprintf(p->replay_from, sizeof p->replay_from, "%s", last);
@@ -126,6 +138,79 @@ static void on_connect(struct peer *p, json_t *auth)
         p->live = true;
     }
     log_debug("peer %s: user %lld connected", p->sid, (long long)p->claims.sub);
+}
+
+/* Handles one complete text frame; returns -1 to close. */
+/* Answers a client event: with an ack when it asked for one, else an `error` event on refusal. */
+static void answer(struct peer *p, long long ack_id, const char *code, const char *message)
+{
+    if (ack_id >= 0) {
+        json_t *args = code ? json_pack("[{s:b,s:s,s:s}]", "ok", 0, "code", code, "message", message)
+                            : json_pack("[{s:b}]", "ok", 1);
+        send_text(p, sio_encode_ack(ack_id, args));
+        json_decref(args);
+    } else if (code) {
+        send_error(p, code, message);
+    }
+}
+
+/* The expiry of the peer's token on the monotonic clock. */
+static void set_expiry(struct peer *p)
+{
+    time_t left = p->claims.exp - time(NULL);
+    p->token_exp_ms = sig_now_ms() + (int64_t)(left > 0 ? left : 0) * 1000;
+}
+
+/* authenticate {token}: a fresh token of the same user extends the connection past the old exp. */
+static void on_authenticate(struct peer *p, json_t *arg, long long ack_id)
+{
+    const char *token = json_string_value(json_object_get(arg, "token"));
+    if (!token || token_verify_access(&sig.keys, token, time(NULL), &p->claims_next) != TOKEN_OK) {
+        sig.m.auth_failures++;
+        answer(p, ack_id, "invalid_token", "The token is not valid.");
+        return;
+    }
+    if (p->claims_next.sub != p->claims.sub || p->claims_next.role != p->claims.role) {
+        answer(p, ack_id, "forbidden", "The token belongs to another user.");
+        return;
+    }
+    p->claims = p->claims_next;
+    peer_set_rooms(p);
+    set_expiry(p);
+    arm_timer(p);
+    answer(p, ack_id, NULL, NULL);
+}
+
+/* join_clinic_room / join_doctor_room: the rooms come from the token; asking for one confirms it. */
+static void on_join(struct peer *p, const char *kind, json_t *arg, long long ack_id)
+{
+    char room[40];
+    json_t *id = json_object_get(arg, strcmp(kind, "clinic") == 0 ? "clinic_id" : "doctor_id");
+    if (!json_is_integer(id) || json_integer_value(id) <= 0) {
+        answer(p, ack_id, "bad_request", strcmp(kind, "clinic") == 0 ? "clinic_id must be a positive integer"
+                                                                      : "doctor_id must be a positive integer");
+        return;
+    }
+    snprintf(room, sizeof room, "[\"%s:%lld\"]", kind, (long long)json_integer_value(id));
+    if (!peer_in_rooms(p, room)) {
+        answer(p, ack_id, "forbidden", "This token does not entitle that room.");
+        return;
+    }
+    answer(p, ack_id, NULL, NULL);
+}
+
+static void on_event(struct peer *p, json_t *args, long long ack_id)
+{
+    const char *name = json_string_value(json_array_get(args, 0));
+    json_t *arg = json_array_get(args, 1);
+    if (strcmp(name, "authenticate") == 0)
+        on_authenticate(p, arg, ack_id);
+    else if (strcmp(name, "join_clinic_room") == 0)
+        on_join(p, "clinic", arg, ack_id);
+    else if (strcmp(name, "join_doctor_room") == 0)
+        on_join(p, "doctor", arg, ack_id);
+    else
+        answer(p, ack_id, "unknown_event", "This event is not handled by the server.");
 }
 
 /* Handles one complete text frame; returns -1 to close. */
@@ -157,7 +242,7 @@ static int on_frame(struct peer *p, const char *buf, size_t len)
         } else if (p->state != PEER_AUTHED) {
             send_error(p, "not_connected", "Send CONNECT with a token first.");
         } else if (pk.sio == 2) {
-            send_error(p, "unknown_event", "This event is not handled by the server.");
+            on_event(p, pk.data, pk.ack_id);
         }
         break;
     default:
@@ -170,10 +255,12 @@ static int on_frame(struct peer *p, const char *buf, size_t len)
 static int on_receive(struct peer *p, struct lws *wsi, const void *in, size_t len)
 {
     if (lws_frame_is_binary(wsi)) {
+        sig.m.closed_abuse++;
         lws_close_reason(wsi, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE, (unsigned char *)"binary", 6);
         return -1;
     }
     if (p->rx_len + len > (size_t)sig.cfg.max_frame) {
+        sig.m.closed_abuse++;
         lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, (unsigned char *)"too large", 9);
         return -1;
     }
@@ -185,6 +272,17 @@ static int on_receive(struct peer *p, struct lws *wsi, const void *in, size_t le
     p->rx_len += len;
     if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi) > 0)
         return 0;
+    sig.m.frames_in++;
+    int64_t now = sig_now_ms();
+    if (now - p->window_start_ms >= 1000) {
+        p->window_start_ms = now;
+        p->window_frames = 0;
+    }
+    if (++p->window_frames > sig.cfg.max_msgs_per_sec) {
+        sig.m.closed_abuse++;
+        lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)"flood", 5);
+        return -1;
+    }
     int rc = on_frame(p, p->rx, p->rx_len);
     free(p->rx);
     p->rx = NULL;
@@ -195,13 +293,25 @@ static int on_receive(struct peer *p, struct lws *wsi, const void *in, size_t le
 static int on_timer(struct peer *p)
 {
     int64_t now = sig_now_ms();
+    if (p->doomed)
+        return -1;
     if (p->state != PEER_AUTHED && now >= p->auth_deadline_ms) {
         log_debug("peer %s: no authentication in time, closing", p->sid);
+        sig.m.closed_timeout++;
         return -1;
     }
     if (p->pong_deadline_ms && now >= p->pong_deadline_ms) {
         log_debug("peer %s: no pong in time, closing", p->sid);
+        sig.m.closed_timeout++;
         return -1;
+    }
+    if (p->state == PEER_AUTHED && now >= p->token_exp_ms) {
+        /* Told first, closed once that frame is out. */
+        sig.m.closed_expired++;
+        send_error(p, "token_expired", "The access token expired; connect again with a fresh one.");
+        p->doomed = true;
+        lws_callback_on_writable(p->wsi);
+        return 0;
     }
     if (p->ping_due_ms && now >= p->ping_due_ms) {
         peer_send(p, "2", 1);
@@ -224,51 +334,17 @@ static void on_closed(struct peer *p)
     p->wsi = NULL;
 }
 
-/* HTTP: answers the health routes with a small JSON body. */
-static int http_request(struct peer *p, struct lws *wsi, const char *uri)
-{
-    if (strcmp(uri, "/healthz") == 0) {
-        p->http_status = 200;
-        snprintf(p->http_body, sizeof p->http_body, "{\"status\":\"ok\"}");
-    } else if (strcmp(uri, "/readyz") == 0 && outbox_ready()) {
-        p->http_status = 200;
-        snprintf(p->http_body, sizeof p->http_body, "{\"status\":\"ready\"}");
-    } else if (strcmp(uri, "/readyz") == 0) {
-        p->http_status = 503;
-        snprintf(p->http_body, sizeof p->http_body,
-                 "{\"error\":{\"code\":\"service_unavailable\",\"message\":\"The database is not reachable.\"}}");
-    } else {
-        p->http_status = 404;
-        snprintf(p->http_body, sizeof p->http_body,
-                 "{\"error\":{\"code\":\"not_found\",\"message\":\"The requested resource was not found.\"}}");
-    }
-    unsigned char hdr[LWS_PRE + 512], *start = hdr + LWS_PRE, *pos = start, *end = hdr + sizeof hdr - 1;
-    if (lws_add_http_common_headers(wsi, (unsigned int)p->http_status, "application/json", strlen(p->http_body),
-                                    &pos, end) ||
-        lws_finalize_write_http_header(wsi, start, &pos, end))
-        return 1;
-    lws_callback_on_writable(wsi);
-    return 0;
-}
-
-static int http_body(struct peer *p, struct lws *wsi)
-{
-    unsigned char buf[LWS_PRE + sizeof p->http_body];
-    size_t n = strlen(p->http_body);
-    memcpy(buf + LWS_PRE, p->http_body, n);
-    if (lws_write(wsi, buf + LWS_PRE, n, LWS_WRITE_HTTP_FINAL) != (int)n)
-        return 1;
-    return lws_http_transaction_completed(wsi) ? -1 : 0;
-}
-
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
 {
     struct peer *p = user;
     switch (reason) {
     case LWS_CALLBACK_HTTP:
-        return http_request(p, wsi, (const char *)in);
+        return health_request(p, wsi, (const char *)in);
     case LWS_CALLBACK_HTTP_WRITEABLE:
-        return http_body(p, wsi);
+        return health_write(p, wsi);
+    case LWS_CALLBACK_CLOSED_HTTP:
+        health_free(p);
+        return 0;
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
         if (sig.stopping || sig.npeers >= sig.cfg.max_connections || !upgrade_allowed(wsi))
             return 1;

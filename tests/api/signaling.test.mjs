@@ -2,13 +2,26 @@
 // over WebSocket, refusal of bad tokens and other paths, rooms from the token (another clinic, another
 // doctor), the live push of a phase move, and the replay of missed events from a last_event_id.
 import assert from 'node:assert/strict';
+import { randomBytes, sign as cryptoSign } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 
 import { io } from 'socket.io-client';
 
 import {
-  createClinic, createPatient, eventsEnd, eventsSince, moveVisit, staffSession, walkIn,
+  b64url, createClinic, createPatient, eventsEnd, eventsSince, moveVisit, staffSession, walkIn,
 } from '../lib/api.mjs';
+
+// The access token of a session re-signed with the real key and another lifetime (seconds from now).
+function reissued(access, lifetime) {
+  const payload = JSON.parse(Buffer.from(access.split('.')[1], 'base64url').toString());
+  const now = Math.floor(Date.now() / 1000);
+  const body = b64url(JSON.stringify({ ...payload, iat: now, exp: now + lifetime, jti: randomBytes(16).toString('hex') }));
+  const header = b64url(JSON.stringify({ alg: 'ES256', typ: 'JWT' }));
+  const pem = readFileSync(process.env.JWT_PRIVATE_KEY_FILE, 'utf8');
+  const sig = cryptoSign('sha256', Buffer.from(`${header}.${body}`), { key: pem, dsaEncoding: 'ieee-p1363' });
+  return `${header}.${body}.${sig.toString('base64url')}`;
+}
 
 const SIGNALING_URL = process.env.SIGNALING_URL;
 
@@ -130,5 +143,64 @@ describe('signaling-server', () => {
     } finally {
       c.s.close();
     }
+  });
+
+  test('room requests are acknowledged only for the rooms of the token; unknown events are refused', async () => {
+    const w = await clinicWorld();
+    const other = await clinicWorld();
+    const doc = await connected({ token: w.doc.access });
+    try {
+      const ask = (name, arg) => doc.s.timeout(3000).emitWithAck(name, arg);
+      assert.deepEqual(await ask('join_doctor_room', { doctor_id: w.doctorId }), { ok: true });
+      assert.deepEqual(await ask('join_clinic_room', { clinic_id: w.clinic.id }), { ok: true });
+      const refused = await ask('join_doctor_room', { doctor_id: w.doc2.user.doctor_id });
+      assert.equal(refused.ok, false);
+      assert.equal(refused.code, 'forbidden');
+      assert.equal((await ask('join_clinic_room', { clinic_id: other.clinic.id })).code, 'forbidden');
+      assert.equal((await ask('join_clinic_room', { clinic_id: 'x' })).code, 'bad_request');
+      assert.equal((await ask('no_such_event', {})).code, 'unknown_event');
+      // without an ack the refusal comes as an `error` event
+      doc.s.emit('join_doctor_room', { doctor_id: w.doc2.user.doctor_id });
+      await until(doc.events, (ev) => ev.some((e) => e.name === 'error'), 3000, 'an error event');
+      assert.equal(doc.events.find((e) => e.name === 'error').env.code, 'forbidden');
+    } finally {
+      doc.s.close();
+    }
+  });
+
+  test('at exp the client is told and closed, unless it sent a fresh token first', async () => {
+    const w = await clinicWorld();
+    const short = await connected({ token: reissued(w.rec.access, 2) });
+    const renewed = await connected({ token: reissued(w.rec.access, 2) });
+    try {
+      const reply = await renewed.s.timeout(3000).emitWithAck('authenticate', { token: reissued(w.rec.access, 600) });
+      assert.deepEqual(reply, { ok: true });
+      const other = await renewed.s.timeout(3000).emitWithAck('authenticate', { token: w.doc.access });
+      assert.equal(other.code, 'forbidden');
+      const gone = new Promise((resolve) => short.s.on('disconnect', resolve));
+      await until(short.events, (ev) => ev.some((e) => e.name === 'error' && e.env.code === 'token_expired'), 6000, 'token_expired');
+      await gone;
+      await new Promise((r) => setTimeout(r, 1500));
+      assert.equal(renewed.s.connected, true, 'the renewed connection was closed at the old exp');
+    } finally {
+      short.s.close();
+      renewed.s.close();
+    }
+  });
+
+  test('a flood of frames closes the connection; /metrics counts it', async () => {
+    const w = await clinicWorld();
+    const c = await connected({ token: w.rec.access });
+    const gone = new Promise((resolve) => c.s.on('disconnect', resolve));
+    for (let i = 0; i < 200; i++) c.s.emit('join_clinic_room', { clinic_id: w.clinic.id });
+    await gone;
+    const r = await fetch(`${SIGNALING_URL}/metrics`);
+    assert.equal(r.status, 200);
+    assert.match(r.headers.get('content-type'), /^text\/plain/);
+    const text = await r.text();
+    const abuse = Number(/signaling_closed_total\{cause="abuse"\} (\d+)/.exec(text)?.[1]);
+    assert.ok(abuse >= 1, text);
+    assert.match(text, /^signaling_database_up 1$/m);
+    assert.match(text, /^signaling_events_delivered_total \d+$/m);
   });
 });
