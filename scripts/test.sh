@@ -286,7 +286,8 @@ api_suite() {
     args+=("--test-name-pattern=$TEST_FILTER")
   fi
   env "${db_env[@]}" "${san_env[@]}" API_URL="http://127.0.0.1:$port" REPO_ROOT="$REPO" API_BIN="$bin" \
-    SIGNALING_URL="http://127.0.0.1:$sig_port" node "${args[@]}" tests/api/ || st=$?
+    SIGNALING_URL="http://127.0.0.1:$sig_port" SIGNALING_BIN="${bin%api-server}signaling-server" \
+    node "${args[@]}" tests/api/ || st=$?
   local p f c
   p=$(sed -n 's/^# pass \([0-9][0-9]*\)$/\1/p' "$tap" 2>/dev/null | tail -n 1)
   f=$(sed -n 's/^# fail \([0-9][0-9]*\)$/\1/p' "$tap" 2>/dev/null | tail -n 1)

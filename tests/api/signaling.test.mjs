@@ -2,6 +2,7 @@
 // over WebSocket, refusal of bad tokens and other paths, rooms from the token (another clinic, another
 // doctor), the live push of a phase move, and the replay of missed events from a last_event_id.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { randomBytes, sign as cryptoSign } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
@@ -25,13 +26,13 @@ function reissued(access, lifetime) {
 
 const SIGNALING_URL = process.env.SIGNALING_URL;
 
-function connect(auth, opts = {}) {
-  return io(SIGNALING_URL, { transports: ['websocket'], auth, reconnection: false, forceNew: true, timeout: 5000, ...opts });
+function connect(auth, opts = {}, url = SIGNALING_URL) {
+  return io(url, { transports: ['websocket'], auth, reconnection: false, forceNew: true, timeout: 5000, ...opts });
 }
 
 // Connects and resolves once CONNECT is acknowledged (rejects with the connect_error).
-function connected(auth) {
-  const s = connect(auth);
+function connected(auth, url = SIGNALING_URL) {
+  const s = connect(auth, {}, url);
   const events = [];
   s.onAny((name, env) => events.push({ name, env }));
   return new Promise((resolve, reject) => {
@@ -47,6 +48,45 @@ async function until(events, pred, ms = 5000, what = 'events') {
     if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}; got ${JSON.stringify(events.map((e) => e.name))}`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+// Runs psql on the test database (script on stdin); resolves with its output.
+function psql(script) {
+  return new Promise((resolve, reject) => {
+    const p = spawn('psql', ['-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', process.env.DATABASE_URL], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d) => { out += d; });
+    p.stderr.on('data', (d) => { err += d; });
+    p.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`psql exited ${code}: ${err}`))));
+    p.stdin.end(script);
+  });
+}
+
+// Starts another signaling-server on a free port; resolves with {url, stop} once /readyz is 200.
+async function secondInstance() {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const port = 20000 + Math.floor(Math.random() * 12000);
+    const child = spawn(process.env.SIGNALING_BIN, [], {
+      env: { ...process.env, SIGNALING_LISTEN: `127.0.0.1:${port}`, SIGNALING_POLL_MS: '200', LOG_LEVEL: 'warning' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let exited = false;
+    child.on('exit', () => { exited = true; });
+    const url = `http://127.0.0.1:${port}`;
+    const deadline = Date.now() + 10000;
+    while (!exited && Date.now() < deadline) {
+      try {
+        if ((await fetch(`${url}/readyz`)).status === 200) {
+          const stop = () => new Promise((resolve) => { if (exited) resolve(); else { child.on('exit', resolve); child.kill('SIGTERM'); } });
+          return { url, stop };
+        }
+      } catch { /* not listening yet */ }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    child.kill('SIGKILL');
+  }
+  throw new Error('could not start a second signaling-server');
 }
 
 async function clinicWorld() {
@@ -202,5 +242,41 @@ describe('signaling-server', () => {
     assert.ok(abuse >= 1, text);
     assert.match(text, /^signaling_database_up 1$/m);
     assert.match(text, /^signaling_events_delivered_total \d+$/m);
+  });
+
+  test('two instances: a phase move reaches the receptionist on one and the doctor on the other', async () => {
+    const w = await clinicWorld();
+    const second = await secondInstance();
+    const rec = await connected({ token: w.rec.access });
+    const doc = await connected({ token: w.doc.access }, second.url);
+    try {
+      const visit = await walkIn(w.rec.access, { patient_id: w.patient.id, doctor_id: w.doctorId });
+      await moveVisit(visit.id, 'with_doctor', w.rec.access);
+      await until(doc.events, (ev) => ev.some((e) => e.name === 'patient_with_doctor' && e.env.data.visit.id === visit.id), 5000, 'patient_with_doctor on the second instance');
+      await until(rec.events, (ev) => ev.filter((e) => e.name === 'queue_updated').length >= 2, 5000, 'queue_updated on the first');
+      await until(doc.events, (ev) => ev.filter((e) => e.name === 'queue_updated').length >= 2, 5000, 'queue_updated on the second');
+    } finally {
+      rec.s.close();
+      doc.s.close();
+      await second.stop();
+    }
+  });
+
+  test('events written while the database connection is cut still arrive, once, in order', async () => {
+    const w = await clinicWorld();
+    const c = await connected({ token: w.rec.access });
+    try {
+      const start = await eventsEnd(w.rec.access);
+      await psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'signaling-server';");
+      const patients = await Promise.all([1, 2, 3].map(() => createPatient(w.rec.access, { clinic_id: w.clinic.id })));
+      for (const p of patients) await walkIn(w.rec.access, { patient_id: p.id, doctor_id: w.doctorId });
+      const expected = (await eventsSince(w.rec.access, start, 6)).items.map((e) => e.event_id);
+      assert.equal(expected.length, 6);
+      await until(c.events, (ev) => expected.every((id) => ev.some((e) => e.env.event_id === id)), 15000, 'the events written during the cut');
+      const got = c.events.map((e) => e.env.event_id).filter((id) => expected.includes(id));
+      assert.deepEqual(got, expected);
+    } finally {
+      c.s.close();
+    }
   });
 });
