@@ -75,17 +75,22 @@ test:
 bench: deps all
 	bash tests/bench/run.sh
 
-# libFuzzer over the signaling server's packet codec for FUZZ_SECONDS (default 60); findings are
-# written to build/fuzz/. The seed corpus is copied so the run never changes the repository.
+# libFuzzer over the signaling server's parsers (the Socket.IO codec, the /ws frame checker), each for
+# FUZZ_SECONDS (default 60); findings are written to build/fuzz/. The seed corpora are copied so the
+# run never changes the repository.
 FUZZ_SECONDS ?= 60
+FUZZ_CC := clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Icommon -Isignaling-server
 fuzz:
 	bash scripts/deps.sh fuzz
-	@mkdir -p build/fuzz/corpus-sio
+	@mkdir -p build/fuzz/corpus-sio build/fuzz/corpus-wsjson
 	cp tests/fuzz/corpus/sio/* build/fuzz/corpus-sio/
-	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Icommon -Isignaling-server \
-	  $(shell pkg-config --cflags jansson) tests/fuzz/fuzz_sio.c signaling-server/sio.c \
+	cp tests/fuzz/corpus/wsjson/* build/fuzz/corpus-wsjson/
+	$(FUZZ_CC) $(shell pkg-config --cflags jansson) tests/fuzz/fuzz_sio.c signaling-server/sio.c \
 	  $(shell pkg-config --libs jansson) -o build/fuzz/fuzz_sio
+	$(FUZZ_CC) $(shell pkg-config --cflags jansson) tests/fuzz/fuzz_wsjson.c signaling-server/wsjson.c common/validate.c \
+	  $(shell pkg-config --libs jansson) -o build/fuzz/fuzz_wsjson
 	cd build/fuzz && ./fuzz_sio -max_total_time=$(FUZZ_SECONDS) corpus-sio
+	cd build/fuzz && ./fuzz_wsjson -max_total_time=$(FUZZ_SECONDS) corpus-wsjson
 
 clean:
 	rm -rf build

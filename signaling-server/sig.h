@@ -51,6 +51,7 @@ enum peer_state { PEER_HTTP = 0, PEER_OPEN, PEER_AUTHED };
 struct peer {
     struct lws *wsi;
     enum peer_state state;
+    bool json_proto;           /* the plain JSON protocol at /ws (else Socket.IO) */
     char sid[33];
     struct peer *prev, *next;  /* the list of open peers */
     struct frame *out_head, *out_tail;

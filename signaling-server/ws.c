@@ -23,6 +23,7 @@
 #include "log.h"
 #include "sig.h"
 #include "sio.h"
+#include "wsjson.h"
 
 int64_t sig_now_ms(void)
 {
@@ -42,8 +43,20 @@ static void send_text(struct peer *p, char *text /* freed */)
     free(text);
 }
 
+/* A JSON frame of the /ws protocol from a jansson value (stolen). */
+static char *json_frame(json_t *v)
+{
+    char *text = v ? json_dumps(v, JSON_COMPACT) : NULL;
+    json_decref(v);
+    return text;
+}
+
 static void send_error(struct peer *p, const char *code, const char *message)
 {
+    if (p->json_proto) {
+        send_text(p, json_frame(json_pack("{s:s,s:s,s:s}", "type", "error", "code", code, "message", message)));
+        return;
+    }
     json_t *data = json_pack("{s:s,s:s}", "code", code, "message", message);
     send_text(p, sio_encode_event("error", data));
     json_decref(data);
@@ -53,13 +66,14 @@ void ws_send_event(struct peer *p, const char *name, const char *envelope, size_
 {
     /* 42["name",<envelope>]: names are [a-z_] (a CHECK of the events table), the envelope is JSON
      * text from PostgreSQL, so the frame is assembled without re-encoding. */
-    size_t nl = strlen(name), total = 4 + nl + 2 + len + 1;
+    size_t nl = strlen(name), total = 26 + nl + len + 1;
     char *buf = malloc(total + 1);
     if (!buf)
         return;
-    int n = snprintf(buf, total + 1, "42[\"%s\",", name);
+    int n = p->json_proto ? snprintf(buf, total + 1, "{\"type\":\"event\",\"event\":")
+                          : snprintf(buf, total + 1, "42[\"%s\",", name);
     memcpy(buf + n, envelope, len);
-    buf[n + len] = ']';
+    buf[n + len] = p->json_proto ? '}' : ']';
     buf[n + len + 1] = '\0';
     peer_send(p, buf, (size_t)n + len + 1);
     sig.m.events_delivered++;
@@ -82,7 +96,11 @@ static void arm_timer(struct peer *p)
 static bool upgrade_allowed(struct lws *wsi)
 {
     char uri[128], v[32];
-    if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) <= 0 || strcmp(uri, "/socket.io/") != 0)
+    if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) <= 0)
+        return false;
+    if (strcmp(uri, "/ws") == 0)
+        return true;
+    if (strcmp(uri, "/socket.io/") != 0)
         return false;
     const char *eio = lws_get_urlarg_by_name(wsi, "EIO=", v, sizeof v);
     if (!eio || strcmp(eio, "4") != 0)
@@ -95,15 +113,21 @@ static void set_expiry(struct peer *p);
 
 static void on_open(struct peer *p, struct lws *wsi)
 {
+    char uri[16];
     p->wsi = wsi;
     p->state = PEER_OPEN;
+    p->json_proto = lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) > 0 && strcmp(uri, "/ws") == 0;
     if (!crypto_random_hex16(p->sid))
         snprintf(p->sid, sizeof p->sid, "%p", (void *)p);
     int64_t now = sig_now_ms();
     p->auth_deadline_ms = now + sig.cfg.auth_timeout_ms;
     p->ping_due_ms = now + sig.cfg.ping_interval_ms;
     peer_link(p);
-    send_text(p, sio_encode_open(p->sid, sig.cfg.ping_interval_ms, sig.cfg.ping_timeout_ms, sig.cfg.max_frame));
+    if (p->json_proto)
+        send_text(p, json_frame(json_pack("{s:s,s:s,s:I}", "type", "hello", "sid", p->sid, "auth_timeout_ms",
+                                          (json_int_t)sig.cfg.auth_timeout_ms)));
+    else
+        send_text(p, sio_encode_open(p->sid, sig.cfg.ping_interval_ms, sig.cfg.ping_timeout_ms, sig.cfg.max_frame));
     arm_timer(p);
 }
 
@@ -117,12 +141,18 @@ static void on_connect(struct peer *p, json_t *auth)
     }
     if (!token || token_verify_access(&sig.keys, token, time(NULL), &p->claims) != TOKEN_OK) {
         sig.m.auth_failures++;
-        send_text(p, sio_encode_connect_error("invalid token"));
+        if (p->json_proto)
+            send_error(p, "invalid_token", "invalid token");
+        else
+            send_text(p, sio_encode_connect_error("invalid token"));
         p->doomed = true; /* after the queued frames: the doomed flag is checked after the queue drains */
         return;
     }
     if (last && (strlen(last) >= sizeof p->replay_from || strspn(last, "0123456789-") != strlen(last))) {
-        send_text(p, sio_encode_connect_error("invalid last_event_id"));
+        if (p->json_proto)
+            send_error(p, "invalid_last_event_id", "invalid last_event_id");
+        else
+            send_text(p, sio_encode_connect_error("invalid last_event_id"));
         p->doomed = true;
         return;
     }
@@ -130,7 +160,10 @@ static void on_connect(struct peer *p, json_t *auth)
     peer_set_rooms(p);
     set_expiry(p);
     arm_timer(p);
-    send_text(p, sio_encode_connect(p->sid));
+    if (p->json_proto)
+        send_text(p, json_frame(json_pack("{s:s,s:s}", "type", "connected", "sid", p->sid)));
+    else
+        send_text(p, sio_encode_connect(p->sid));
     if (last) {
         snprintf(p->replay_from, sizeof p->replay_from, "%s", last);
         outbox_replay(p);
@@ -144,7 +177,11 @@ static void on_connect(struct peer *p, json_t *auth)
 /* Answers a client event: with an ack when it asked for one, else an `error` event on refusal. */
 static void answer(struct peer *p, long long ack_id, const char *code, const char *message)
 {
-    if (ack_id >= 0) {
+    if (ack_id >= 0 && p->json_proto) {
+        send_text(p, json_frame(code ? json_pack("{s:s,s:I,s:b,s:s,s:s}", "type", "ack", "id", (json_int_t)ack_id,
+                                                 "ok", 0, "code", code, "message", message)
+                                     : json_pack("{s:s,s:I,s:b}", "type", "ack", "id", (json_int_t)ack_id, "ok", 1)));
+    } else if (ack_id >= 0) {
         json_t *args = code ? json_pack("[{s:b,s:s,s:s}]", "ok", 0, "code", code, "message", message)
                             : json_pack("[{s:b}]", "ok", 1);
         send_text(p, sio_encode_ack(ack_id, args));
@@ -213,9 +250,43 @@ static void on_event(struct peer *p, json_t *args, long long ack_id)
         answer(p, ack_id, "unknown_event", "This event is not handled by the server.");
 }
 
+static void on_pong(struct peer *p)
+{
+    p->pong_deadline_ms = 0;
+    p->ping_due_ms = sig_now_ms() + sig.cfg.ping_interval_ms;
+    arm_timer(p);
+}
+
+/* One frame of the plain JSON protocol. */
+static int on_json_frame(struct peer *p, const char *buf, size_t len)
+{
+    struct wsjson_msg m;
+    const char *why = NULL;
+    if (!wsjson_parse(buf, len, &m, &why)) {
+        send_error(p, "bad_message", why);
+        return 0;
+    }
+    if (strcmp(m.type, "pong") == 0)
+        on_pong(p);
+    else if (strcmp(m.type, "auth") == 0)
+        on_connect(p, m.obj);
+    else if (p->state != PEER_AUTHED)
+        send_error(p, "not_connected", "Send auth with a token first.");
+    else if (strcmp(m.type, "authenticate") == 0)
+        on_authenticate(p, m.obj, m.id);
+    else if (strcmp(m.type, "join_clinic_room") == 0)
+        on_join(p, "clinic", m.obj, m.id);
+    else
+        on_join(p, "doctor", m.obj, m.id);
+    wsjson_clear(&m);
+    return 0;
+}
+
 /* Handles one complete text frame; returns -1 to close. */
 static int on_frame(struct peer *p, const char *buf, size_t len)
 {
+    if (p->json_proto)
+        return on_json_frame(p, buf, len);
     struct sio_packet pk;
     const char *why = NULL;
     if (!sio_parse(buf, len, &pk, &why)) {
@@ -225,9 +296,7 @@ static int on_frame(struct peer *p, const char *buf, size_t len)
     int rc = 0;
     switch (pk.eio) {
     case '3': /* pong */
-        p->pong_deadline_ms = 0;
-        p->ping_due_ms = sig_now_ms() + sig.cfg.ping_interval_ms;
-        arm_timer(p);
+        on_pong(p);
         break;
     case '1':
         rc = -1;
@@ -314,7 +383,10 @@ static int on_timer(struct peer *p)
         return 0;
     }
     if (p->ping_due_ms && now >= p->ping_due_ms) {
-        peer_send(p, "2", 1);
+        if (p->json_proto)
+            peer_send(p, "{\"type\":\"ping\"}", 15);
+        else
+            peer_send(p, "2", 1);
         p->ping_due_ms = 0;
         p->pong_deadline_ms = now + sig.cfg.ping_timeout_ms;
     }

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 
 import { io } from 'socket.io-client';
+import WebSocket from 'ws';
 
 import {
   b64url, createClinic, createPatient, eventsEnd, eventsSince, moveVisit, staffSession, walkIn,
@@ -278,5 +279,57 @@ describe('signaling-server', () => {
     } finally {
       c.s.close();
     }
+  });
+
+  test('plain JSON protocol at /ws: hello, auth, refusals, acks, live events', async () => {
+    const w = await clinicWorld();
+    const frames = [];
+    const sock = new WebSocket(`${SIGNALING_URL.replace('http', 'ws')}/ws`);
+    sock.on('message', (d) => frames.push(JSON.parse(d.toString())));
+    await new Promise((resolve, reject) => { sock.on('open', resolve); sock.on('error', reject); });
+    const next = async (pred, what) => {
+      await until(frames.map((f) => ({ name: f.type, env: f })), () => frames.some(pred), 5000, what);
+      return frames.splice(frames.findIndex(pred), 1)[0];
+    };
+    try {
+      const hello = await next((f) => f.type === 'hello', 'hello');
+      assert.match(hello.sid, /^[0-9a-f]{32}$/);
+      sock.send('{"type":"join_clinic_room","clinic_id":1}');
+      assert.equal((await next((f) => f.type === 'error', 'not_connected')).code, 'not_connected');
+      for (const bad of ['nope', '[]', '{"type":"auth"}', '{"type":"auth","token":"x","extra":1}', '{"type":"teleport"}']) {
+        sock.send(bad);
+        assert.equal((await next((f) => f.type === 'error', `refusal of ${bad}`)).code, 'bad_message', bad);
+      }
+      sock.send(JSON.stringify({ type: 'auth', token: w.rec.access }));
+      await next((f) => f.type === 'connected', 'connected');
+      sock.send(JSON.stringify({ type: 'join_clinic_room', clinic_id: w.clinic.id, id: 7 }));
+      assert.deepEqual(await next((f) => f.type === 'ack', 'ack'), { type: 'ack', id: 7, ok: true });
+      sock.send(JSON.stringify({ type: 'join_doctor_room', doctor_id: w.doctorId, id: 8 }));
+      const refused = await next((f) => f.type === 'ack', 'refusal ack');
+      assert.deepEqual([refused.id, refused.ok, refused.code], [8, false, 'forbidden']);
+      const visit = await walkIn(w.rec.access, { patient_id: w.patient.id, doctor_id: w.doctorId });
+      const ev = await next((f) => f.type === 'event' && f.event.name === 'new_checkin', 'new_checkin');
+      assert.equal(ev.event.data.visit.id, visit.id);
+      assert.match(ev.event.event_id, /^\d+-\d+$/);
+    } finally {
+      sock.close();
+    }
+  });
+
+  test('a bad token on /ws is refused and the socket closed; binary frames close it', async () => {
+    const url = `${SIGNALING_URL.replace('http', 'ws')}/ws`;
+    const a = new WebSocket(url);
+    const aFrames = [];
+    a.on('message', (d) => aFrames.push(JSON.parse(d.toString())));
+    await new Promise((resolve) => a.on('open', resolve));
+    const aClosed = new Promise((resolve) => a.on('close', resolve));
+    a.send(JSON.stringify({ type: 'auth', token: 'x.y.z' }));
+    await aClosed;
+    assert.equal(aFrames.find((f) => f.type === 'error')?.code, 'invalid_token');
+    const b = new WebSocket(url);
+    await new Promise((resolve) => b.on('open', resolve));
+    const bClosed = new Promise((resolve) => b.on('close', (code) => resolve(code)));
+    b.send(Buffer.from([1, 2, 3]), { binary: true });
+    assert.equal(await bClosed, 1003);
   });
 });
