@@ -66,8 +66,11 @@ HANDLER(h_evolution_put)
     (void)req;
     json_t *errors = json_object();
     validate_object(ctx->body, evolution_fields, 3, true, errors);
-    validate_items(ctx->body, "diagnoses", diagnosis_fields, 2, errors);
-    validate_items(ctx->body, "prescriptions", prescription_fields, 6, errors);
+    /* Items are checked only in a list of acceptable length (no 100,000-line answers). */
+    if (!json_object_get(errors, "diagnoses"))
+        validate_items(ctx->body, "diagnoses", diagnosis_fields, 2, errors);
+    if (!json_object_get(errors, "prescriptions"))
+        validate_items(ctx->body, "prescriptions", prescription_fields, 6, errors);
     check_codes(ctx->body, errors);
     if (json_object_size(errors) > 0)
         return reply_invalid(resp, ctx, errors);
@@ -96,12 +99,7 @@ HANDLER(h_evolution_sign)
     char idb[24], db[24], ab[24];
     const char *p[] = {id_text(ctx->params[0], idb), id_text(ctx->claims.doctor_id, db), NULL, actor_text(ctx, ab)};
     static const char *const sql[] = {
-        "UPDATE evolutions e SET signed_at = now(), signed_by = $4 "
-        "WHERE e.visit_id = $1 AND e.doctor_id = $2 AND num_nulls($3::jsonb) >= 0 "
-        "  AND assert_state(e.signed_at IS NULL, 'The evolution is already signed.') "
-        "  AND assert_field(btrim(e.notes) <> '' OR EXISTS (SELECT 1 FROM evolution_diagnoses d "
-        "                                                    WHERE d.visit_id = e.visit_id), "
-        "                   'evolutions', 'notes', 'must not be empty')",
+        "SELECT evolution_sign($1, $2, $4) WHERE num_nulls($3::jsonb) >= 0",
         OWN_EVOLUTION};
     return dbr_write(resp, ctx, 200, sql, 2, 4, p, "evolution_sign", "evolution", NULL);
 }

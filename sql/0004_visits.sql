@@ -96,6 +96,26 @@ CREATE INDEX visits_doctor_completed_idx ON visits (doctor_id, end_time DESC) WH
 CREATE INDEX visits_patient_doctor_idx ON visits (patient_id, doctor_id, check_in_time DESC, id DESC);
 CREATE TRIGGER visits_touch BEFORE UPDATE ON visits FOR EACH ROW EXECUTE FUNCTION touch_updated_at();
 
+-- The visit state machine (DESIGN §4), kept by the database whatever writes the row: waiting ->
+-- called -> in_progress -> completed, waiting/called -> left, and the desk's move of a patient from
+-- the doctor back to the waiting room.
+CREATE FUNCTION visits_guard_transition() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.status <> OLD.status AND NOT (OLD.status, NEW.status) IN (
+       ('waiting', 'called'), ('waiting', 'in_progress'), ('waiting', 'left'), ('called', 'in_progress'),
+       ('called', 'left'), ('in_progress', 'waiting'), ('in_progress', 'completed')) THEN
+    RAISE EXCEPTION 'visit % cannot go from % to %', OLD.id, OLD.status, NEW.status
+      USING ERRCODE = 'object_not_in_prerequisite_state',
+            HINT = format('The visit is %s; it cannot become %s.', replace(OLD.status, '_', ' '),
+                          replace(NEW.status, '_', ' '));
+  END IF;
+  RETURN NEW;
+END
+$$;
+CREATE TRIGGER visits_transition BEFORE UPDATE OF status ON visits
+  FOR EACH ROW EXECUTE FUNCTION visits_guard_transition();
+
 CREATE TABLE visit_transitions (
   id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
   visit_id       bigint NOT NULL REFERENCES visits (id) ON DELETE RESTRICT,
@@ -150,18 +170,23 @@ $$;
 -- The evolution (clinical record) of a visit, one per visit. Editable while a draft; once signed
 -- the database refuses any change to it, its diagnoses and its prescriptions, and corrections are
 -- addenda, which are append-only.
+-- The evolution carries its visit's clinic, doctor and patient (for the doctor's and the patient's
+-- reads); the composite key keeps them equal to the visit's.
+ALTER TABLE visits ADD CONSTRAINT visits_owner_key UNIQUE (id, clinic_id, doctor_id, patient_id);
 CREATE TABLE evolutions (
-  visit_id    bigint PRIMARY KEY REFERENCES visits (id) ON DELETE RESTRICT,
-  clinic_id   bigint NOT NULL REFERENCES clinics (id) ON DELETE RESTRICT,
-  doctor_id   bigint NOT NULL REFERENCES doctors (id) ON DELETE RESTRICT,
-  patient_id  bigint NOT NULL REFERENCES patients (id) ON DELETE RESTRICT,
+  visit_id    bigint PRIMARY KEY,
+  clinic_id   bigint NOT NULL,
+  doctor_id   bigint NOT NULL,
+  patient_id  bigint NOT NULL,
   notes       text NOT NULL DEFAULT '' CONSTRAINT evolutions_notes_check CHECK (char_length(notes) <= 20000),
   signed_at   timestamptz,
   signed_by   bigint REFERENCES users (id) ON DELETE RESTRICT,
   created_by  bigint REFERENCES users (id) ON DELETE RESTRICT,
   created_at  timestamptz NOT NULL DEFAULT now(),
   updated_at  timestamptz NOT NULL DEFAULT now(),
-  CONSTRAINT evolutions_signed_pair_check CHECK ((signed_at IS NULL) = (signed_by IS NULL))
+  CONSTRAINT evolutions_signed_pair_check CHECK ((signed_at IS NULL) = (signed_by IS NULL)),
+  CONSTRAINT evolutions_visit_id_fkey FOREIGN KEY (visit_id, clinic_id, doctor_id, patient_id)
+    REFERENCES visits (id, clinic_id, doctor_id, patient_id) ON DELETE RESTRICT
 );
 CREATE INDEX evolutions_doctor_idx ON evolutions (doctor_id, patient_id);
 CREATE TRIGGER evolutions_touch BEFORE UPDATE ON evolutions FOR EACH ROW EXECUTE FUNCTION touch_updated_at();
@@ -220,11 +245,48 @@ $$;
 CREATE TRIGGER evolutions_signed BEFORE UPDATE OR DELETE ON evolutions
   FOR EACH ROW EXECUTE FUNCTION evolutions_guard_signed();
 
+-- An evolution is written once its consultation has started.
+CREATE FUNCTION evolutions_need_started_visit() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM visits v WHERE v.id = NEW.visit_id AND v.status IN ('in_progress', 'completed')) THEN
+    RAISE EXCEPTION 'visit % has not started', NEW.visit_id
+      USING ERRCODE = 'object_not_in_prerequisite_state',
+            HINT = 'The evolution is written once the consultation has started.';
+  END IF;
+  RETURN NEW;
+END
+$$;
+CREATE TRIGGER evolutions_started BEFORE INSERT ON evolutions
+  FOR EACH ROW EXECUTE FUNCTION evolutions_need_started_visit();
+
+-- Signs the evolution of visit p_visit for doctor p_doctor: the row is locked first, so the check
+-- that it is not empty sees the lists as they are at signing (an edit in flight either lands
+-- before or is refused after). Returns false when the visit has no evolution of this doctor.
+CREATE FUNCTION evolution_sign(p_visit bigint, p_doctor bigint, p_actor bigint) RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE
+  e evolutions;
+BEGIN
+  SELECT * INTO e FROM evolutions WHERE visit_id = p_visit AND doctor_id = p_doctor FOR UPDATE;
+  IF NOT FOUND THEN
+    RETURN false;
+  END IF;
+  PERFORM assert_state(e.signed_at IS NULL, 'The evolution is already signed.');
+  PERFORM assert_field(btrim(e.notes) <> '' OR EXISTS (SELECT 1 FROM evolution_diagnoses d WHERE d.visit_id = p_visit),
+                       'evolutions', 'notes', 'must not be empty');
+  UPDATE evolutions SET signed_at = now(), signed_by = p_actor WHERE visit_id = p_visit;
+  RETURN true;
+END
+$$;
+
 CREATE FUNCTION evolution_items_guard_signed() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
+  -- Both the row's old and new evolution: moving an item off a signed evolution changes it too.
   IF EXISTS (SELECT 1 FROM evolutions e
-             WHERE e.visit_id = CASE WHEN TG_OP = 'DELETE' THEN OLD.visit_id ELSE NEW.visit_id END
+             WHERE e.visit_id IN (CASE WHEN TG_OP <> 'INSERT' THEN OLD.visit_id END,
+                                  CASE WHEN TG_OP <> 'DELETE' THEN NEW.visit_id END)
                AND e.signed_at IS NOT NULL) THEN
     RAISE EXCEPTION 'evolution is signed'
       USING ERRCODE = 'object_not_in_prerequisite_state',
@@ -332,7 +394,9 @@ BEGIN
     INSERT INTO evolution_addenda (visit_id, text, author_user_id) VALUES (v.id, p_notes, p_actor);
   ELSE
     UPDATE evolutions SET notes = CASE WHEN notes = '' THEN p_notes ELSE notes || E'\n\n' || p_notes END
-    WHERE visit_id = v.id;
+    WHERE visit_id = v.id
+      AND assert_field(char_length(notes) + 2 + char_length(p_notes) <= 20000, 'visits', 'notes',
+                       'do not fit in the draft evolution (20000 characters in all); shorten the draft or the notes');
   END IF;
 END
 $$;
@@ -536,7 +600,7 @@ BEGIN
     SELECT e.phase, e.queue_number,
            visit_json(e.vis) || jsonb_build_object(
              'patient_name', p.full_name, 'service_name', s.name, 'doctor_name', u.full_name,
-             'minutes_waited', floor(extract(epoch FROM COALESCE(e.start_time, now()) - e.check_in_time) / 60)::integer,
+             'minutes_waited', greatest(0, floor(extract(epoch FROM COALESCE(e.start_time, now()) - e.check_in_time) / 60))::integer,
              'position', e.position,
              'estimated_wait_minutes',
                CASE WHEN e.position IS NOT NULL

@@ -134,7 +134,9 @@ BEGIN
   END LOOP;
   v := visit_enqueue(c.id, (SELECT p.id FROM patients p WHERE p.clinic_id = c.id AND p.full_name = 'João Santos'),
                      doc2, svc, NULL, 'in_person', 'Sem agendamento', desk);
-  UPDATE visits SET check_in_time = now() - make_interval(mins => 45 - 10 * queue_number)
+  -- Checked in over the last 45 minutes, but never before the start of the local day.
+  UPDATE visits SET check_in_time = greatest(now() - make_interval(mins => 45 - 10 * queue_number),
+                                             today::timestamp AT TIME ZONE c.timezone)
   WHERE clinic_id = c.id AND queue_date = today;
   v := visit_set_status((SELECT x.id FROM visits x JOIN patients p ON p.id = x.patient_id
                          WHERE x.clinic_id = c.id AND x.queue_date = today AND p.full_name = 'Paulo Pereira'),
