@@ -201,7 +201,7 @@ HANDLER(h_dashboard_reception_stats)
         "      'waiting', (SELECT count(*) FROM v WHERE v.doctor_id = d.id AND v.status IN ('waiting', 'called')), "
         "      'in_progress', (SELECT count(*) FROM v WHERE v.doctor_id = d.id AND v.status = 'in_progress'), "
         "      'completed', (SELECT count(*) FROM v WHERE v.doctor_id = d.id AND v.status = 'completed'), "
-        "      'online', NULL) ORDER BY u.full_name, d.id) "
+        "      'online', EXISTS (SELECT 1 FROM presence pr WHERE pr.user_id = d.user_id)) ORDER BY u.full_name, d.id) "
         "    FROM doctors d JOIN users u ON u.id = d.user_id WHERE d.clinic_id = c.id AND u.active), '[]'::jsonb)) "
         "FROM c",
         2, p);

@@ -13,20 +13,43 @@
  * reconnects with backoff and reads on from that cursor: nothing is skipped. A peer that comes
  * with its last_event_id is not live until its replay, the events of its rooms in (its cursor, the
  * server's cursor], has been sent; live fetches wait behind replays, so the seam has neither a gap
- * nor a duplicate. */
+ * nor a duplicate.
+ *
+ * Presence goes through the same connection as queued jobs, in order: a row per authenticated peer
+ * in the shared presence table (added at authentication, removed at close, re-added after a
+ * reconnect), a heartbeat of this instance every PRESENCE_BEAT_MS and the expiry of silent
+ * instances' rows. Changes are announced by PostgreSQL on the "presence" channel, which every
+ * instance (this one included) turns into participant_joined / participant_left for its own
+ * peers in the rooms concerned. */
 #include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "crypto.h"
 #include "log.h"
 #include "sig.h"
 
 #define FETCH_LIMIT "500"
 
+#define PRESENCE_BEAT_MS 10000
+#define PRESENCE_EXPIRE_S "30"
+
 enum ob_state { OB_DOWN = 0, OB_CONNECTING, OB_READY };
-enum ob_query { Q_NONE = 0, Q_LISTEN, Q_START, Q_FETCH, Q_REPLAY };
+enum ob_query { Q_NONE = 0, Q_LISTEN, Q_START, Q_FETCH, Q_REPLAY, Q_JOB };
+
+enum job_kind { J_PRESENCE_ADD, J_PRESENCE_DEL, J_PRESENCE_LIST, J_BEAT, J_EXPIRE };
+
+/* A queued query about presence. peer is only set for J_PRESENCE_LIST (cleared if it closes). */
+struct job {
+    struct job *next;
+    enum job_kind kind;
+    struct peer *peer;
+    long long ack_id;
+    char sid[33];
+    char arg[48];
+};
 
 static struct {
     enum ob_state state;
@@ -37,7 +60,10 @@ static struct {
     char cursor[64];           /* the last delivered event_id; "" until known */
     bool fetch_wanted;
     long backoff_ms;
-    lws_sorted_usec_list_t sul_connect, sul_poll;
+    lws_sorted_usec_list_t sul_connect, sul_poll, sul_beat;
+    struct job *jobs, *jobs_tail; /* queued presence jobs, oldest first */
+    struct job *job;              /* the job in flight */
+    char instance[33];            /* this process's id in the presence table */
 } ob;
 
 static const char START_SQL[] =
@@ -55,6 +81,22 @@ static const char REPLAY_SQL[] =
     "  AND (e.txid, e.id) <= (split_part($2, '-', 1)::xid8, split_part($2, '-', 2)::bigint) "
     "  AND ($3::text[] IS NULL OR e.rooms && $3::text[]) "
     "ORDER BY e.txid, e.id LIMIT $4::int";
+
+static const char PRESENCE_ADD_SQL[] =
+    "WITH i AS (INSERT INTO presence (instance_id, sid, user_id, role, display_name, rooms) "
+    "           SELECT $1, $2, u.id, $4, u.full_name, $5::text[] FROM users u WHERE u.id = $3::bigint "
+    "           ON CONFLICT DO NOTHING RETURNING *) "
+    "SELECT presence_announce(ROW(i.*)::presence, 'joined') FROM i";
+static const char PRESENCE_DEL_SQL[] =
+    "WITH d AS (DELETE FROM presence WHERE instance_id = $1 AND sid = $2 RETURNING *) "
+    "SELECT presence_announce(ROW(d.*)::presence, 'left') FROM d";
+static const char PRESENCE_LIST_SQL[] =
+    "SELECT COALESCE(jsonb_agg(DISTINCT jsonb_build_object('user_id', user_id, 'role', role, "
+    "                                                      'display_name', display_name)), '[]')::text "
+    "FROM presence WHERE $1 = ANY (rooms)";
+static const char BEAT_SQL[] =
+    "INSERT INTO signaling_instances (id) VALUES ($1) ON CONFLICT (id) DO UPDATE SET last_seen = now()";
+static const char EXPIRE_SQL[] = "SELECT presence_expire(" PRESENCE_EXPIRE_S ")";
 
 static void connect_step(lws_sorted_usec_list_t *sul);
 
@@ -81,6 +123,8 @@ static void lost(const char *why)
     ob.state = OB_DOWN;
     ob.query = Q_NONE;
     ob.replay_peer = NULL;
+    free(ob.job);
+    ob.job = NULL;
     ob.backoff_ms = ob.backoff_ms ? (ob.backoff_ms * 2 > 5000 ? 5000 : ob.backoff_ms * 2) : 100;
     if (!sig.stopping)
         schedule_connect(ob.backoff_ms);
@@ -88,7 +132,9 @@ static void lost(const char *why)
 
 static bool send_query(enum ob_query q, const char *sql, int n, const char *const *params)
 {
-    if (!PQsendQueryParams(ob.conn, sql, n, NULL, params, NULL, NULL, 0)) {
+    /* LISTEN is two statements: the simple protocol; everything else is parameterised. */
+    int sent = q == Q_LISTEN ? PQsendQuery(ob.conn, sql) : PQsendQueryParams(ob.conn, sql, n, NULL, params, NULL, NULL, 0);
+    if (!sent) {
         lost(PQerrorMessage(ob.conn));
         return false;
     }
@@ -112,6 +158,46 @@ static void kick(void)
         return;
     if (!ob.cursor[0]) {
         send_query(Q_START, START_SQL, 0, NULL);
+        return;
+    }
+    if (ob.jobs) {
+        struct job *j = ob.jobs;
+        ob.jobs = j->next;
+        if (!ob.jobs)
+            ob.jobs_tail = NULL;
+        ob.job = j;
+        char uid[24], rooms[96];
+        const char *params[5] = {ob.instance, j->sid, uid, NULL, rooms};
+        switch (j->kind) {
+        case J_PRESENCE_ADD: {
+            const struct peer *q = j->peer;
+            snprintf(uid, sizeof uid, "%lld", (long long)q->claims.sub);
+            params[3] = role_name(q->claims.role);
+            if (q->nrooms == 2)
+                snprintf(rooms, sizeof rooms, "{%s,%s}", q->rooms[0], q->rooms[1]);
+            else if (q->nrooms == 1)
+                snprintf(rooms, sizeof rooms, "{%s}", q->rooms[0]);
+            else
+                snprintf(rooms, sizeof rooms, "{}");
+            j->peer = NULL; /* only its snapshot was needed */
+            send_query(Q_JOB, PRESENCE_ADD_SQL, 5, params);
+            break;
+        }
+        case J_PRESENCE_DEL:
+            send_query(Q_JOB, PRESENCE_DEL_SQL, 2, params);
+            break;
+        case J_PRESENCE_LIST: {
+            const char *lp[] = {j->arg};
+            send_query(Q_JOB, PRESENCE_LIST_SQL, 1, lp);
+            break;
+        }
+        case J_BEAT:
+            send_query(Q_JOB, BEAT_SQL, 1, params);
+            break;
+        case J_EXPIRE:
+            send_query(Q_JOB, EXPIRE_SQL, 0, NULL);
+            break;
+        }
         return;
     }
     struct peer *p = pending_replay();
@@ -185,8 +271,6 @@ static void on_result(PGresult *r)
     }
     switch (ob.query) {
     case Q_LISTEN:
-        log_info("outbox: listening for events");
-        ob.fetch_wanted = true;
         break;
     case Q_START:
         snprintf(ob.cursor, sizeof ob.cursor, "%s", PQgetvalue(r, 0, 0));
@@ -197,9 +281,68 @@ static void on_result(PGresult *r)
     case Q_REPLAY:
         replayed(r);
         break;
+    case Q_JOB:
+        if (ob.job && ob.job->kind == J_PRESENCE_LIST && ob.job->peer)
+            ws_send_presence(ob.job->peer, ob.job->arg, PQgetvalue(r, 0, 0), ob.job->ack_id);
+        break;
     default:
         break;
     }
+}
+
+static void push_job(enum job_kind kind, struct peer *p, const char *sid, const char *arg, long long ack_id)
+{
+    struct job *j = calloc(1, sizeof *j);
+    if (!j)
+        return;
+    j->kind = kind;
+    j->peer = p;
+    j->ack_id = ack_id;
+    snprintf(j->sid, sizeof j->sid, "%s", sid ? sid : "");
+    snprintf(j->arg, sizeof j->arg, "%s", arg ? arg : "");
+    if (ob.jobs_tail)
+        ob.jobs_tail->next = j;
+    else
+        ob.jobs = j;
+    ob.jobs_tail = j;
+    kick();
+}
+
+void outbox_presence_add(struct peer *p)
+{
+    /* The peer's claims and rooms are read when the job is sent; until then it stays queued with
+     * a pointer, cleared by outbox_forget if the peer closes first. */
+    push_job(J_PRESENCE_ADD, p, p->sid, NULL, -1);
+}
+
+void outbox_presence_del(const char *sid) { push_job(J_PRESENCE_DEL, NULL, sid, NULL, -1); }
+
+void outbox_presence_list(struct peer *p, const char *room, long long ack_id)
+{
+    push_job(J_PRESENCE_LIST, p, p->sid, room, ack_id);
+}
+
+static void beat(lws_sorted_usec_list_t *sul)
+{
+    (void)sul;
+    if (ob.state == OB_READY) {
+        push_job(J_BEAT, NULL, NULL, NULL, -1);
+        push_job(J_EXPIRE, NULL, NULL, NULL, -1);
+    }
+    if (!sig.stopping)
+        lws_sul_schedule(sig.ctx, 0, &ob.sul_beat, beat, (lws_usec_t)PRESENCE_BEAT_MS * 1000);
+}
+
+/* After LISTEN: deliver what may have been missed, and put this instance's peers (back) into the
+ * presence table: their rows may have expired while the connection was away. */
+static void listening(void)
+{
+    log_info("outbox: listening for events");
+    ob.fetch_wanted = true;
+    push_job(J_BEAT, NULL, NULL, NULL, -1);
+    for (struct peer *p = sig.peers; p; p = p->next)
+        if (p->state == PEER_AUTHED)
+            outbox_presence_add(p);
 }
 
 /* Reads what the connection has: query results, then notifications. */
@@ -212,7 +355,12 @@ static int on_input(void)
     while (ob.query != Q_NONE && !PQisBusy(ob.conn)) {
         PGresult *r = PQgetResult(ob.conn);
         if (!r) {
+            enum ob_query done = ob.query;
             ob.query = Q_NONE;
+            free(ob.job);
+            ob.job = NULL;
+            if (done == Q_LISTEN)
+                listening();
             break;
         }
         on_result(r);
@@ -220,7 +368,10 @@ static int on_input(void)
     }
     PGnotify *n;
     while ((n = PQnotifies(ob.conn))) {
-        ob.fetch_wanted = true;
+        if (strcmp(n->relname, "presence") == 0)
+            ws_presence_changed(n->extra);
+        else
+            ob.fetch_wanted = true;
         PQfreemem(n);
     }
     kick();
@@ -252,7 +403,7 @@ static void connected(void)
     }
     ob.state = OB_READY;
     ob.backoff_ms = 0;
-    send_query(Q_LISTEN, "LISTEN events", 0, NULL);
+    send_query(Q_LISTEN, "LISTEN events; LISTEN presence", 0, NULL);
 }
 
 static void connect_step(lws_sorted_usec_list_t *sul)
@@ -306,6 +457,9 @@ const struct lws_protocols outbox_protocol = {"clinic-outbox", callback, 0, 0, 0
 
 void outbox_start(void)
 {
+    if (!crypto_random_hex16(ob.instance))
+        snprintf(ob.instance, sizeof ob.instance, "%032lx", (unsigned long)getpid());
+    lws_sul_schedule(sig.ctx, 0, &ob.sul_beat, beat, (lws_usec_t)PRESENCE_BEAT_MS * 1000);
     schedule_connect(0);
     lws_sul_schedule(sig.ctx, 0, &ob.sul_poll, poll_tick, (lws_usec_t)sig.cfg.poll_ms * 1000);
 }
@@ -314,6 +468,28 @@ void outbox_stop(void)
 {
     lws_sul_cancel(&ob.sul_connect);
     lws_sul_cancel(&ob.sul_poll);
+    lws_sul_cancel(&ob.sul_beat);
+    if (ob.conn && ob.state == OB_READY) {
+        /* The loop is over: a last blocking statement takes this instance's peers off the
+         * presence table (announcing their departure) instead of waiting for the expiry. */
+        PQsetnonblocking(ob.conn, 0);
+        PGresult *r;
+        while ((r = PQgetResult(ob.conn)))
+            PQclear(r);
+        const char *params[] = {ob.instance};
+        r = PQexecParams(ob.conn,
+                         "WITH d AS (DELETE FROM presence WHERE instance_id = $1 RETURNING *) "
+                         "SELECT count(presence_announce(ROW(d.*)::presence, 'left')) FROM d",
+                         1, NULL, params, NULL, NULL, 0);
+        PQclear(r);
+    }
+    while (ob.jobs) {
+        struct job *j = ob.jobs;
+        ob.jobs = j->next;
+        free(j);
+    }
+    free(ob.job);
+    ob.job = NULL;
     if (ob.conn)
         PQfinish(ob.conn);
     ob.conn = NULL;
@@ -332,4 +508,20 @@ void outbox_forget(struct peer *p)
 {
     if (ob.replay_peer == p)
         ob.replay_peer = NULL;
+    if (ob.job && ob.job->peer == p)
+        ob.job->peer = NULL;
+    struct job **link = &ob.jobs, *last = NULL;
+    while (*link) {
+        struct job *j = *link;
+        if (j->peer == p && j->kind == J_PRESENCE_ADD) { /* never announced: drop it */
+            *link = j->next;
+            free(j);
+            continue;
+        }
+        if (j->peer == p)
+            j->peer = NULL;
+        last = j;
+        link = &j->next;
+    }
+    ob.jobs_tail = last;
 }

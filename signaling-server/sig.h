@@ -118,6 +118,11 @@ void health_free(struct peer *p);
 
 /* ws.c */
 extern const struct lws_protocols ws_protocol;
+/* A presence change announced on the "presence" channel (JSON text): participant_joined /
+ * participant_left to the local peers of its rooms. */
+void ws_presence_changed(const char *payload);
+/* The answer to a presence request: participants is a JSON array text. */
+void ws_send_presence(struct peer *p, const char *room, const char *participants, long long ack_id);
 /* Sends an event frame 42["name",envelope] built from the envelope's JSON text. */
 void ws_send_event(struct peer *p, const char *name, const char *envelope, size_t len);
 
@@ -130,5 +135,10 @@ bool outbox_ready(void);
 void outbox_replay(struct peer *p);
 /* Forgets p (it is closing). */
 void outbox_forget(struct peer *p);
+/* Presence (shared by every instance through PostgreSQL): p authenticated; the connection sid
+ * closed; the participants of room for p (answered by ws_send_presence). */
+void outbox_presence_add(struct peer *p);
+void outbox_presence_del(const char *sid);
+void outbox_presence_list(struct peer *p, const char *room, long long ack_id);
 
 #endif

@@ -62,6 +62,71 @@ static void send_error(struct peer *p, const char *code, const char *message)
     json_decref(data);
 }
 
+/* A server event with a JSON object (borrowed) in either protocol. */
+static void send_named(struct peer *p, const char *name, json_t *data)
+{
+    if (p->json_proto) {
+        json_t *frame = json_deep_copy(data);
+        json_object_set_new(frame, "type", json_string(name));
+        send_text(p, json_frame(frame));
+    } else {
+        send_text(p, sio_encode_event(name, data));
+    }
+}
+
+void ws_presence_changed(const char *payload)
+{
+    json_t *v = json_loads(payload, 0, NULL);
+    const char *what = json_string_value(json_object_get(v, "event"));
+    const char *sid = json_string_value(json_object_get(v, "sid"));
+    json_t *rooms = json_object_get(v, "rooms");
+    if (!what || !sid || !json_is_array(rooms)) {
+        json_decref(v);
+        return;
+    }
+    const char *name = strcmp(what, "joined") == 0 ? "participant_joined" : "participant_left";
+    size_t i;
+    json_t *room;
+    char one[48];
+    json_array_foreach(rooms, i, room) {
+        const char *r = json_string_value(room);
+        if (!r || strlen(r) > 40)
+            continue;
+        snprintf(one, sizeof one, "[\"%s\"]", r);
+        json_t *data = json_pack("{s:s,s:O,s:O,s:O,s:s}", "room", r, "user_id", json_object_get(v, "user_id"), "role",
+                                 json_object_get(v, "role"), "display_name", json_object_get(v, "display_name"),
+                                 "sid", sid);
+        for (struct peer *p = sig.peers; data && p; p = p->next)
+            if (p->state == PEER_AUTHED && strcmp(p->sid, sid) != 0 && peer_in_rooms(p, one))
+                send_named(p, name, data);
+        json_decref(data);
+    }
+    json_decref(v);
+}
+
+void ws_send_presence(struct peer *p, const char *room, const char *participants, long long ack_id)
+{
+    json_t *list = json_loads(participants, 0, NULL);
+    json_t *data = json_pack("{s:b,s:s,s:o}", "ok", 1, "room", room, "participants", list ? list : json_array());
+    if (!data)
+        return;
+    if (ack_id >= 0 && p->json_proto) {
+        json_object_set_new(data, "id", json_integer(ack_id));
+        json_object_set_new(data, "type", json_string("ack"));
+        send_text(p, json_frame(data));
+        return;
+    }
+    if (ack_id >= 0) {
+        json_t *args = json_pack("[o]", data);
+        send_text(p, sio_encode_ack(ack_id, args));
+        json_decref(args);
+        return;
+    }
+    json_object_del(data, "ok");
+    send_named(p, "presence", data);
+    json_decref(data);
+}
+
 void ws_send_event(struct peer *p, const char *name, const char *envelope, size_t len)
 {
     /* 42["name",<envelope>]: names are [a-z_] (a CHECK of the events table), the envelope is JSON
@@ -164,6 +229,7 @@ static void on_connect(struct peer *p, json_t *auth)
         send_text(p, json_frame(json_pack("{s:s,s:s}", "type", "connected", "sid", p->sid)));
     else
         send_text(p, sio_encode_connect(p->sid));
+    outbox_presence_add(p);
     if (last) {
         snprintf(p->replay_from, sizeof p->replay_from, "%s", last);
         outbox_replay(p);
@@ -236,6 +302,23 @@ static void on_join(struct peer *p, const char *kind, json_t *arg, long long ack
     answer(p, ack_id, NULL, NULL);
 }
 
+/* presence {room}: who is online in a room the token entitles. */
+static void on_presence(struct peer *p, json_t *arg, long long ack_id)
+{
+    const char *room = json_string_value(json_object_get(arg, "room"));
+    char one[64];
+    if (!room || strlen(room) > 40 || strspn(room, "abcdefghijklmnopqrstuvwxyz:0123456789") != strlen(room)) {
+        answer(p, ack_id, "bad_request", "room must be a room name such as clinic:1");
+        return;
+    }
+    snprintf(one, sizeof one, "[\"%s\"]", room);
+    if (!peer_in_rooms(p, one)) {
+        answer(p, ack_id, "forbidden", "This token does not entitle that room.");
+        return;
+    }
+    outbox_presence_list(p, room, ack_id);
+}
+
 static void on_event(struct peer *p, json_t *args, long long ack_id)
 {
     const char *name = json_string_value(json_array_get(args, 0));
@@ -246,6 +329,8 @@ static void on_event(struct peer *p, json_t *args, long long ack_id)
         on_join(p, "clinic", arg, ack_id);
     else if (strcmp(name, "join_doctor_room") == 0)
         on_join(p, "doctor", arg, ack_id);
+    else if (strcmp(name, "presence") == 0)
+        on_presence(p, arg, ack_id);
     else
         answer(p, ack_id, "unknown_event", "This event is not handled by the server.");
 }
@@ -276,6 +361,8 @@ static int on_json_frame(struct peer *p, const char *buf, size_t len)
         on_authenticate(p, m.obj, m.id);
     else if (strcmp(m.type, "join_clinic_room") == 0)
         on_join(p, "clinic", m.obj, m.id);
+    else if (strcmp(m.type, "presence") == 0)
+        on_presence(p, m.obj, m.id);
     else
         on_join(p, "doctor", m.obj, m.id);
     wsjson_clear(&m);
@@ -399,6 +486,8 @@ static void on_closed(struct peer *p)
     if (!p->wsi)
         return; /* an upgrade that never reached ESTABLISHED: nothing was set up */
     outbox_forget(p);
+    if (p->state == PEER_AUTHED)
+        outbox_presence_del(p->sid);
     peer_unlink(p);
     peer_free_queue(p);
     free(p->rx);

@@ -27,6 +27,11 @@ static const struct field_spec doctor_fields[] = {
     {"id", FT_INT, 0, 0, 9007199254740991LL, NULL},
     {"doctor_id", FT_INT, FF_REQUIRED, 0, 0, NULL},
 };
+static const struct field_spec presence_fields[] = {
+    {"type", FT_STRING, FF_REQUIRED, 1, 32, NULL},
+    {"id", FT_INT, 0, 0, 9007199254740991LL, NULL},
+    {"room", FT_STRING, FF_REQUIRED, 1, 40, NULL},
+};
 static const struct field_spec pong_fields[] = {
     {"type", FT_STRING, FF_REQUIRED, 1, 32, NULL},
 };
@@ -40,6 +45,7 @@ static const struct {
     {"authenticate", authenticate_fields, 3},
     {"join_clinic_room", clinic_fields, 3},
     {"join_doctor_room", doctor_fields, 3},
+    {"presence", presence_fields, 3},
     {"pong", pong_fields, 1},
 };
 

@@ -3,7 +3,7 @@
  *
  * Inbound: {"type": "auth", "token", "last_event_id"?} | {"type": "authenticate", "token"} |
  * {"type": "join_clinic_room", "clinic_id"} | {"type": "join_doctor_room", "doctor_id"} |
- * {"type": "pong"}; each may carry "id" (a non-negative integer) to get an {"type": "ack"} back.
+ * {"type": "presence", "room"} | {"type": "pong"}; each may carry "id" (a non-negative integer) to get an {"type": "ack"} back.
  * Outbound frames are built by the server (ws.c). */
 #ifndef SIG_WSJSON_H
 #define SIG_WSJSON_H

@@ -753,8 +753,8 @@ describe('reception dashboard', () => {
       average_wait_minutes: 0, // both started within seconds of their check-in
       doctors: byId([
         // waiting counts the waiting phase (waiting and called)
-        { doctor_id: w.doctorId, full_name: w.doc.user.full_name, waiting: 1, in_progress: 0, completed: 1, online: null },
-        { doctor_id: w.doctor2Id, full_name: w.doc2.user.full_name, waiting: 1, in_progress: 1, completed: 0, online: null },
+        { doctor_id: w.doctorId, full_name: w.doc.user.full_name, waiting: 1, in_progress: 0, completed: 1, online: false },
+        { doctor_id: w.doctor2Id, full_name: w.doc2.user.full_name, waiting: 1, in_progress: 1, completed: 0, online: false },
       ]),
     });
     const strip = (s) => ({ ...s, doctors: byId(s.doctors) });
@@ -772,7 +772,7 @@ describe('reception dashboard', () => {
     });
     for (const d of tomorrow.doctors) {
       assert.ok([w.doctorId, w.doctor2Id].includes(d.doctor_id), `doctor ${d.doctor_id} is not of the clinic`);
-      assert.deepEqual([d.waiting, d.in_progress, d.completed, d.online], [0, 0, 0, null]);
+      assert.deepEqual([d.waiting, d.in_progress, d.completed, d.online], [0, 0, 0, false]);
     }
     // a clinic with nothing started: no average
     const empty = expectStatus(await get(path, o.rec.access), 200).body;

@@ -332,4 +332,36 @@ describe('signaling-server', () => {
     b.send(Buffer.from([1, 2, 3]), { binary: true });
     assert.equal(await bClosed, 1003);
   });
+
+  test('presence: who is online in a room, joined and left announced across instances, the doctor online on the desk', async () => {
+    const w = await clinicWorld();
+    const second = await secondInstance();
+    const rec = await connected({ token: w.rec.access });
+    try {
+      const room = `clinic:${w.clinic.id}`;
+      const before = await rec.s.timeout(3000).emitWithAck('presence', { room });
+      assert.deepEqual(before.participants.map((x) => x.user_id), [w.rec.id]);
+      assert.equal((await rec.s.timeout(3000).emitWithAck('presence', { room: 'clinic:999999' })).code, 'forbidden');
+      const doc = await connected({ token: w.doc.access }, second.url);
+      await until(rec.events, (ev) => ev.some((e) => e.name === 'participant_joined' && e.env.user_id === w.doc.id), 5000, 'participant_joined');
+      const joined = rec.events.find((e) => e.name === 'participant_joined').env;
+      assert.deepEqual([joined.room, joined.role, joined.display_name], [room, 'DOCTOR', w.doc.user.full_name]);
+      const now = await rec.s.timeout(3000).emitWithAck('presence', { room });
+      assert.deepEqual(now.participants.map((x) => x.user_id).sort((a, b) => a - b), [w.rec.id, w.doc.id].sort((a, b) => a - b));
+      const stats = await (await fetch(`${process.env.API_URL}/api/dashboard/reception/stats`, { headers: { authorization: `Bearer ${w.rec.access}` } })).json();
+      assert.equal(stats.doctors.find((d) => d.doctor_id === w.doctorId).online, true);
+      assert.equal(stats.doctors.find((d) => d.doctor_id === w.doc2.user.doctor_id).online, false);
+      doc.s.close();
+      await until(rec.events, (ev) => ev.some((e) => e.name === 'participant_left' && e.env.user_id === w.doc.id), 5000, 'participant_left');
+      // an instance that stops takes its peers off the table
+      const doc2 = await connected({ token: w.doc2.access }, second.url);
+      await until(rec.events, (ev) => ev.some((e) => e.name === 'participant_joined' && e.env.user_id === w.doc2.id), 5000, 'second doctor joined');
+      await second.stop();
+      await until(rec.events, (ev) => ev.some((e) => e.name === 'participant_left' && e.env.user_id === w.doc2.id), 5000, 'left at the instance stop');
+      doc2.s.close();
+    } finally {
+      rec.s.close();
+      await second.stop();
+    }
+  });
 });

@@ -1,0 +1,44 @@
+-- Who is connected to the signaling servers, shared by every instance: one row per authenticated
+-- WebSocket connection with the rooms of its token, written by the instance that holds it and
+-- announced on the "presence" channel. An instance that stops heart-beating loses its rows (the
+-- others clean them up and announce the departures).
+
+CREATE TABLE signaling_instances (
+  id         text PRIMARY KEY CONSTRAINT signaling_instances_id_check CHECK (id ~ '^[0-9a-f]{32}$'),
+  last_seen  timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE presence (
+  instance_id   text NOT NULL,
+  sid           text NOT NULL CONSTRAINT presence_sid_check CHECK (sid ~ '^[0-9a-f]{32}$'),
+  user_id       bigint NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+  role          text NOT NULL,
+  display_name  text NOT NULL,
+  rooms         text[] NOT NULL,
+  connected_at  timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (instance_id, sid)
+);
+CREATE INDEX presence_rooms_idx ON presence USING gin (rooms);
+CREATE INDEX presence_user_idx ON presence (user_id);
+
+-- The announcement of a presence change (payloads stay far below NOTIFY's 8000 bytes: names are
+-- at most 200 characters and a connection has at most two rooms).
+CREATE FUNCTION presence_announce(p presence, what text) RETURNS void
+LANGUAGE sql AS $$
+  SELECT pg_notify('presence', json_build_object(
+    'event', what, 'instance', p.instance_id, 'sid', p.sid, 'user_id', p.user_id, 'role', p.role,
+    'display_name', p.display_name, 'rooms', p.rooms)::text)
+$$;
+
+-- Rows of instances silent for more than p_seconds are removed, each departure announced.
+CREATE FUNCTION presence_expire(p_seconds integer) RETURNS integer
+LANGUAGE sql AS $$
+  WITH gone AS (
+    DELETE FROM presence p
+    WHERE NOT EXISTS (SELECT 1 FROM signaling_instances i
+                      WHERE i.id = p.instance_id AND i.last_seen > now() - make_interval(secs => p_seconds))
+    RETURNING p
+  ), said AS (SELECT presence_announce(g.p, 'left') FROM gone g),
+  old AS (DELETE FROM signaling_instances i WHERE i.last_seen < now() - make_interval(secs => p_seconds * 10))
+  SELECT count(*)::integer FROM said
+$$;
