@@ -40,7 +40,8 @@ void peer_send(struct peer *p, const char *text, size_t len)
 {
     if (p->doomed)
         return;
-    if (p->out_bytes + len > (size_t)sig.cfg.send_queue_bytes) {
+    /* One frame is always accepted (an event may be bigger than the cap); a backlog over it is not. */
+    if (p->out_head && p->out_bytes + len > (size_t)sig.cfg.send_queue_bytes) {
         log_warning("peer %s: send queue over %ld bytes, closing", p->sid, sig.cfg.send_queue_bytes);
         sig.m.closed_slow++;
         p->doomed = true;

@@ -65,11 +65,11 @@ function psql(script) {
 }
 
 // Starts another signaling-server on a free port; resolves with {url, stop} once /readyz is 200.
-async function secondInstance() {
+async function secondInstance(env = {}) {
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = 20000 + Math.floor(Math.random() * 12000);
     const child = spawn(process.env.SIGNALING_BIN, [], {
-      env: { ...process.env, SIGNALING_LISTEN: `127.0.0.1:${port}`, SIGNALING_POLL_MS: '200', LOG_LEVEL: 'warning' },
+      env: { ...process.env, SIGNALING_LISTEN: `127.0.0.1:${port}`, SIGNALING_POLL_MS: '200', LOG_LEVEL: 'warning', ...env },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let exited = false;
@@ -362,6 +362,44 @@ describe('signaling-server', () => {
     } finally {
       rec.s.close();
       await second.stop();
+    }
+  });
+
+  test('deadlines and limits: no auth in time, no pong in time, oversized frames, other Engine.IO versions', async () => {
+    const inst = await secondInstance({ SIGNALING_AUTH_TIMEOUT_MS: '500', SIGNALING_PING_INTERVAL_MS: '300',
+      SIGNALING_PING_TIMEOUT_MS: '300', SIGNALING_MAX_FRAME: '1024' });
+    const base = inst.url.replace('http', 'ws');
+    const open = (path) => new Promise((resolve, reject) => {
+      const ws = new WebSocket(`${base}${path}`);
+      const frames = [];
+      ws.on('message', (d) => frames.push(d.toString()));
+      ws.on('open', () => resolve({ ws, frames, closed: new Promise((r) => ws.on('close', (code) => r(code))) }));
+      ws.on('error', reject);
+    });
+    try {
+      // silent after the handshake: closed at the auth deadline
+      const silent = await open('/socket.io/?EIO=4&transport=websocket');
+      const t0 = Date.now();
+      await silent.closed;
+      assert.ok(Date.now() - t0 < 3000);
+      assert.match(silent.frames[0], /^0\{"sid":"[0-9a-f]{32}","upgrades":\[\],"pingInterval":300,"pingTimeout":300,"maxPayload":1024\}$/);
+      // authenticated but never answering the pings: closed after interval + timeout
+      const w = await clinicWorld();
+      const mute = await open('/socket.io/?EIO=4&transport=websocket');
+      mute.ws.send(`40${JSON.stringify({ token: w.rec.access })}`);
+      await mute.closed;
+      assert.ok(mute.frames.includes('2'), `no ping was sent: ${mute.frames}`);
+      assert.ok(mute.frames.some((f) => f.startsWith('40{"sid"')));
+      // a frame over SIGNALING_MAX_FRAME closes with 1009
+      const big = await open('/ws');
+      big.ws.send(JSON.stringify({ type: 'auth', token: 'x'.repeat(2000) }));
+      assert.equal(await big.closed, 1009);
+      // Engine.IO 3, or polling, is not served
+      for (const q of ['/socket.io/?EIO=3&transport=websocket', '/socket.io/?EIO=4&transport=polling', '/other']) {
+        await assert.rejects(open(q), undefined, q);
+      }
+    } finally {
+      await inst.stop();
     }
   });
 });
