@@ -402,4 +402,36 @@ describe('signaling-server', () => {
       await inst.stop();
     }
   });
+
+  test('a client that stops reading is closed at its send-queue cap; the others get everything', async () => {
+    const inst = await secondInstance({ SIGNALING_SEND_QUEUE_BYTES: '262144' });
+    const w = await clinicWorld();
+    const slow = await new Promise((resolve, reject) => {
+      const ws = new WebSocket(`${inst.url.replace('http', 'ws')}/ws`);
+      const frames = [];
+      ws.on('message', (d) => frames.push(d.toString()));
+      ws.on('open', () => resolve({ ws, frames, closed: new Promise((r) => ws.on('close', r)) }));
+      ws.on('error', reject);
+    });
+    const fast = await connected({ token: w.doc.access }, inst.url);
+    try {
+      slow.ws.send(JSON.stringify({ type: 'auth', token: w.doc.access }));
+      await until(slow.frames.map((f) => ({ name: f })), () => slow.frames.some((f) => f.includes('"connected"')), 3000, 'connected');
+      slow.ws._socket.pause(); // stops reading: the kernel buffers fill, then the server's queue
+      const room = `doctor:${w.doctorId}`;
+      // 8 MB in 80 commits of 100 kB, a little apart: a reader keeps up, a stalled one falls behind
+      const batch = `INSERT INTO events (name, rooms, data) SELECT 'queue_updated', ARRAY['${room}'],
+                     jsonb_build_object('pad', repeat('x', 20000)) FROM generate_series(1, 5); SELECT pg_sleep(0.02);`;
+      await psql(Array.from({ length: 80 }, () => batch).join('\n'));
+      await until(fast.events, (ev) => ev.filter((e) => e.env.data?.pad).length === 400, 20000, 'all 400 large events on the fast client');
+      slow.ws._socket.resume();
+      await slow.closed;
+      const text = await (await fetch(`${inst.url}/metrics`)).text();
+      assert.match(text, /signaling_closed_total\{cause="slow_consumer"\} [1-9]/);
+    } finally {
+      fast.s.close();
+      slow.ws.terminate();
+      await inst.stop();
+    }
+  });
 });
