@@ -34,6 +34,8 @@
 #define FETCH_LIMIT "500"
 
 #define PRESENCE_BEAT_MS 10000
+#define QUERY_DEADLINE_MS 15000   /* a query (or a connect) longer than this: the link is dead */
+#define MAX_LIST_JOBS 1000
 #define PRESENCE_EXPIRE_S "30"
 
 enum ob_state { OB_DOWN = 0, OB_CONNECTING, OB_READY };
@@ -60,23 +62,29 @@ static struct {
     char cursor[64];           /* the last delivered event_id; "" until known */
     bool fetch_wanted;
     long backoff_ms;
-    lws_sorted_usec_list_t sul_connect, sul_poll, sul_beat;
+    lws_sorted_usec_list_t sul_connect, sul_poll, sul_beat, sul_deadline;
+    int64_t connect_started_ms;
+    bool jobs_turn;               /* alternates presence jobs with event reads when both wait */
+    long list_jobs;               /* queued presence lists (bounded) */
     struct job *jobs, *jobs_tail; /* queued presence jobs, oldest first */
     struct job *job;              /* the job in flight */
     char instance[33];            /* this process's id in the presence table */
 } ob;
 
+/* What a client receives of an event (DESIGN §6): its data with event_id and occurred_at added. */
+#define PUSHED "(e.data || jsonb_build_object('event_id', event_cursor(e), 'occurred_at', rfc3339(e.occurred_at)))::text"
+
 static const char START_SQL[] =
     "SELECT COALESCE((SELECT event_cursor(e) FROM events e WHERE e.txid < pg_snapshot_xmin(pg_current_snapshot()) "
     "                 ORDER BY e.txid DESC, e.id DESC LIMIT 1), '0-0')";
 static const char FETCH_SQL[] =
-    "SELECT e.name, event_json(e)::text, to_json(e.rooms)::text, event_cursor(e), "
+    "SELECT e.name, " PUSHED ", to_json(e.rooms)::text, event_cursor(e), "
     "       extract(epoch FROM clock_timestamp() - e.occurred_at) FROM events e "
     "WHERE (e.txid, e.id) > (split_part($1, '-', 1)::xid8, split_part($1, '-', 2)::bigint) "
     "  AND e.txid < pg_snapshot_xmin(pg_current_snapshot()) "
     "ORDER BY e.txid, e.id LIMIT " FETCH_LIMIT;
 static const char REPLAY_SQL[] =
-    "SELECT e.name, event_json(e)::text, to_json(e.rooms)::text, event_cursor(e) FROM events e "
+    "SELECT e.name, " PUSHED ", to_json(e.rooms)::text, event_cursor(e) FROM events e "
     "WHERE (e.txid, e.id) > (split_part($1, '-', 1)::xid8, split_part($1, '-', 2)::bigint) "
     "  AND (e.txid, e.id) <= (split_part($2, '-', 1)::xid8, split_part($2, '-', 2)::bigint) "
     "  AND ($3::text[] IS NULL OR e.rooms && $3::text[]) "
@@ -123,11 +131,24 @@ static void lost(const char *why)
     ob.state = OB_DOWN;
     ob.query = Q_NONE;
     ob.replay_peer = NULL;
-    free(ob.job);
-    ob.job = NULL;
+    lws_sul_cancel(&ob.sul_deadline);
+    if (ob.job) { /* not done: it runs again first after the reconnect */
+        ob.job->next = ob.jobs;
+        ob.jobs = ob.job;
+        if (!ob.jobs_tail)
+            ob.jobs_tail = ob.job;
+        ob.job = NULL;
+    }
     ob.backoff_ms = ob.backoff_ms ? (ob.backoff_ms * 2 > 5000 ? 5000 : ob.backoff_ms * 2) : 100;
     if (!sig.stopping)
         schedule_connect(ob.backoff_ms);
+}
+
+static void query_deadline(lws_sorted_usec_list_t *sul)
+{
+    (void)sul;
+    if (ob.state == OB_READY && ob.query != Q_NONE)
+        lost("no answer within the query deadline");
 }
 
 static bool send_query(enum ob_query q, const char *sql, int n, const char *const *params)
@@ -140,6 +161,7 @@ static bool send_query(enum ob_query q, const char *sql, int n, const char *cons
     }
     PQflush(ob.conn);
     ob.query = q;
+    lws_sul_schedule(sig.ctx, 0, &ob.sul_deadline, query_deadline, (lws_usec_t)QUERY_DEADLINE_MS * 1000);
     return true;
 }
 
@@ -160,7 +182,9 @@ static void kick(void)
         send_query(Q_START, START_SQL, 0, NULL);
         return;
     }
-    if (ob.jobs) {
+    bool reads_wait = ob.fetch_wanted || pending_replay();
+    if (ob.jobs && (!reads_wait || ob.jobs_turn)) {
+        ob.jobs_turn = false;
         struct job *j = ob.jobs;
         ob.jobs = j->next;
         if (!ob.jobs)
@@ -187,6 +211,7 @@ static void kick(void)
             send_query(Q_JOB, PRESENCE_DEL_SQL, 2, params);
             break;
         case J_PRESENCE_LIST: {
+            ob.list_jobs--;
             const char *lp[] = {j->arg};
             send_query(Q_JOB, PRESENCE_LIST_SQL, 1, lp);
             break;
@@ -200,6 +225,7 @@ static void kick(void)
         }
         return;
     }
+    ob.jobs_turn = true;
     struct peer *p = pending_replay();
     if (p) {
         char rooms[96], lim[24];
@@ -262,9 +288,9 @@ static void on_result(PGresult *r)
     if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
         log_error("outbox: query failed: %s", PQresultErrorMessage(r));
         if (ob.query == Q_REPLAY && ob.replay_peer) {
-            /* A cursor that does not parse as one of ours: the client starts live. */
-            ob.replay_peer->replay_from[0] = '\0';
-            ob.replay_peer->live = true;
+            /* Never live with a hole: the client is closed and replays again when it reconnects. */
+            ob.replay_peer->doomed = true;
+            lws_callback_on_writable(ob.replay_peer->wsi);
             ob.replay_peer = NULL;
         }
         return;
@@ -317,9 +343,18 @@ void outbox_presence_add(struct peer *p)
 
 void outbox_presence_del(const char *sid) { push_job(J_PRESENCE_DEL, NULL, sid, NULL, -1); }
 
-void outbox_presence_list(struct peer *p, const char *room, long long ack_id)
+bool outbox_presence_list(struct peer *p, const char *room, long long ack_id)
 {
+    /* Bounded, one at a time per peer, and only while the database answers: presence requests
+     * must never hold up the delivery of events. */
+    if (ob.state != OB_READY || ob.list_jobs >= MAX_LIST_JOBS || (ob.job && ob.job->peer == p))
+        return false;
+    for (struct job *j = ob.jobs; j; j = j->next)
+        if (j->peer == p && j->kind == J_PRESENCE_LIST)
+            return false;
+    ob.list_jobs++;
     push_job(J_PRESENCE_LIST, p, p->sid, room, ack_id);
+    return true;
 }
 
 static void beat(lws_sorted_usec_list_t *sul)
@@ -357,6 +392,7 @@ static int on_input(void)
         if (!r) {
             enum ob_query done = ob.query;
             ob.query = Q_NONE;
+            lws_sul_cancel(&ob.sul_deadline);
             free(ob.job);
             ob.job = NULL;
             if (done == Q_LISTEN)
@@ -413,14 +449,20 @@ static void connect_step(lws_sorted_usec_list_t *sul)
         return;
     if (ob.state == OB_DOWN) {
         static const char *const keys[] = {"dbname", "application_name", "keepalives", "keepalives_idle",
-                                           "keepalives_interval", "keepalives_count", "connect_timeout", NULL};
-        const char *vals[] = {sig.cfg.database_url, "signaling-server", "1", "10", "5", "3", "5", NULL};
+                                           "keepalives_interval", "keepalives_count", "tcp_user_timeout",
+                                           "connect_timeout", NULL};
+        const char *vals[] = {sig.cfg.database_url, "signaling-server", "1", "10", "5", "3", "15000", "5", NULL};
         ob.conn = PQconnectStartParams(keys, vals, 1);
         if (!ob.conn || PQstatus(ob.conn) == CONNECTION_BAD) {
             lost(ob.conn ? PQerrorMessage(ob.conn) : "out of memory");
             return;
         }
         ob.state = OB_CONNECTING;
+        ob.connect_started_ms = sig_now_ms();
+    }
+    if (sig_now_ms() - ob.connect_started_ms > QUERY_DEADLINE_MS) {
+        lost("connect timed out");
+        return;
     }
     switch (PQconnectPoll(ob.conn)) {
     case PGRES_POLLING_OK:
@@ -469,13 +511,14 @@ void outbox_stop(void)
     lws_sul_cancel(&ob.sul_connect);
     lws_sul_cancel(&ob.sul_poll);
     lws_sul_cancel(&ob.sul_beat);
-    if (ob.conn && ob.state == OB_READY) {
-        /* The loop is over: a last blocking statement takes this instance's peers off the
-         * presence table (announcing their departure) instead of waiting for the expiry. */
+    lws_sul_cancel(&ob.sul_deadline);
+    if (ob.conn && ob.state == OB_READY && ob.query == Q_NONE) {
+        /* The loop is over: a last statement, bounded by timeouts, takes this instance's peers off
+         * the presence table (announcing their departure) instead of waiting for the expiry. When
+         * the connection is busy or slow this is skipped: the other instances expire the rows. */
         PQsetnonblocking(ob.conn, 0);
-        PGresult *r;
-        while ((r = PQgetResult(ob.conn)))
-            PQclear(r);
+        PGresult *r = PQexec(ob.conn, "SET statement_timeout = 2000; SET lock_timeout = 1000");
+        PQclear(r);
         const char *params[] = {ob.instance};
         r = PQexecParams(ob.conn,
                          "WITH d AS (DELETE FROM presence WHERE instance_id = $1 RETURNING *) "

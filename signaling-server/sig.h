@@ -139,6 +139,7 @@ void outbox_forget(struct peer *p);
  * closed; the participants of room for p (answered by ws_send_presence). */
 void outbox_presence_add(struct peer *p);
 void outbox_presence_del(const char *sid);
-void outbox_presence_list(struct peer *p, const char *room, long long ack_id);
+/* false when the request cannot be queued now (one at a time per peer, bounded, database up). */
+bool outbox_presence_list(struct peer *p, const char *room, long long ack_id);
 
 #endif

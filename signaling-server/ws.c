@@ -54,7 +54,8 @@ static char *json_frame(json_t *v)
 static void send_error(struct peer *p, const char *code, const char *message)
 {
     if (p->json_proto) {
-        send_text(p, json_frame(json_pack("{s:s,s:s,s:s}", "type", "error", "code", code, "message", message)));
+        send_text(p, json_frame(json_pack("{s:s,s:{s:s,s:s}}", "event", "error", "data", "code", code, "message",
+                                          message)));
         return;
     }
     json_t *data = json_pack("{s:s,s:s}", "code", code, "message", message);
@@ -66,9 +67,7 @@ static void send_error(struct peer *p, const char *code, const char *message)
 static void send_named(struct peer *p, const char *name, json_t *data)
 {
     if (p->json_proto) {
-        json_t *frame = json_deep_copy(data);
-        json_object_set_new(frame, "type", json_string(name));
-        send_text(p, json_frame(frame));
+        send_text(p, json_frame(json_pack("{s:s,s:O}", "event", name, "data", data)));
     } else {
         send_text(p, sio_encode_event(name, data));
     }
@@ -111,9 +110,7 @@ void ws_send_presence(struct peer *p, const char *room, const char *participants
     if (!data)
         return;
     if (ack_id >= 0 && p->json_proto) {
-        json_object_set_new(data, "id", json_integer(ack_id));
-        json_object_set_new(data, "type", json_string("ack"));
-        send_text(p, json_frame(data));
+        send_text(p, json_frame(json_pack("{s:I,s:o}", "ack", (json_int_t)ack_id, "data", data)));
         return;
     }
     if (ack_id >= 0) {
@@ -129,13 +126,13 @@ void ws_send_presence(struct peer *p, const char *room, const char *participants
 
 void ws_send_event(struct peer *p, const char *name, const char *envelope, size_t len)
 {
-    /* 42["name",<envelope>]: names are [a-z_] (a CHECK of the events table), the envelope is JSON
-     * text from PostgreSQL, so the frame is assembled without re-encoding. */
-    size_t nl = strlen(name), total = 26 + nl + len + 1;
+    /* 42["name",<data>] or {"event":"name","data":<data>}: names are [a-z_] (a CHECK of the events
+     * table), the data is JSON text from PostgreSQL, so the frame is assembled without re-encoding. */
+    size_t nl = strlen(name), total = 22 + nl + len + 1;
     char *buf = malloc(total + 1);
     if (!buf)
         return;
-    int n = p->json_proto ? snprintf(buf, total + 1, "{\"type\":\"event\",\"event\":")
+    int n = p->json_proto ? snprintf(buf, total + 1, "{\"event\":\"%s\",\"data\":", name)
                           : snprintf(buf, total + 1, "42[\"%s\",", name);
     memcpy(buf + n, envelope, len);
     buf[n + len] = p->json_proto ? '}' : ']';
@@ -176,6 +173,15 @@ static bool upgrade_allowed(struct lws *wsi)
 
 static void set_expiry(struct peer *p);
 
+/* An event_id as the server issues them: "<txid>-<id>", 1..20 and 1..19 digits. */
+static bool cursor_ok(const char *s)
+{
+    const char *dash = strchr(s, '-');
+    size_t a = dash ? (size_t)(dash - s) : 0, b = dash ? strlen(dash + 1) : 0;
+    return dash && a >= 1 && a <= 20 && b >= 1 && b <= 19 && strspn(s, "0123456789") == a &&
+           strspn(dash + 1, "0123456789") == b;
+}
+
 static void on_open(struct peer *p, struct lws *wsi)
 {
     char uri[16];
@@ -189,8 +195,8 @@ static void on_open(struct peer *p, struct lws *wsi)
     p->ping_due_ms = now + sig.cfg.ping_interval_ms;
     peer_link(p);
     if (p->json_proto)
-        send_text(p, json_frame(json_pack("{s:s,s:s,s:I}", "type", "hello", "sid", p->sid, "auth_timeout_ms",
-                                          (json_int_t)sig.cfg.auth_timeout_ms)));
+        send_text(p, json_frame(json_pack("{s:s,s:{s:s,s:I}}", "event", "hello", "data", "sid", p->sid,
+                                          "auth_timeout_ms", (json_int_t)sig.cfg.auth_timeout_ms)));
     else
         send_text(p, sio_encode_open(p->sid, sig.cfg.ping_interval_ms, sig.cfg.ping_timeout_ms, sig.cfg.max_frame));
     arm_timer(p);
@@ -213,7 +219,7 @@ static void on_connect(struct peer *p, json_t *auth)
         p->doomed = true; /* after the queued frames: the doomed flag is checked after the queue drains */
         return;
     }
-    if (last && (strlen(last) >= sizeof p->replay_from || strspn(last, "0123456789-") != strlen(last))) {
+    if (last && !cursor_ok(last)) {
         if (p->json_proto)
             send_error(p, "invalid_last_event_id", "invalid last_event_id");
         else
@@ -226,7 +232,7 @@ static void on_connect(struct peer *p, json_t *auth)
     set_expiry(p);
     arm_timer(p);
     if (p->json_proto)
-        send_text(p, json_frame(json_pack("{s:s,s:s}", "type", "connected", "sid", p->sid)));
+        send_text(p, json_frame(json_pack("{s:s,s:{s:s}}", "event", "connected", "data", "sid", p->sid)));
     else
         send_text(p, sio_encode_connect(p->sid));
     outbox_presence_add(p);
@@ -244,9 +250,9 @@ static void on_connect(struct peer *p, json_t *auth)
 static void answer(struct peer *p, long long ack_id, const char *code, const char *message)
 {
     if (ack_id >= 0 && p->json_proto) {
-        send_text(p, json_frame(code ? json_pack("{s:s,s:I,s:b,s:s,s:s}", "type", "ack", "id", (json_int_t)ack_id,
-                                                 "ok", 0, "code", code, "message", message)
-                                     : json_pack("{s:s,s:I,s:b}", "type", "ack", "id", (json_int_t)ack_id, "ok", 1)));
+        send_text(p, json_frame(code ? json_pack("{s:I,s:{s:b,s:s,s:s}}", "ack", (json_int_t)ack_id, "data", "ok", 0,
+                                                 "code", code, "message", message)
+                                     : json_pack("{s:I,s:{s:b}}", "ack", (json_int_t)ack_id, "data", "ok", 1)));
     } else if (ack_id >= 0) {
         json_t *args = code ? json_pack("[{s:b,s:s,s:s}]", "ok", 0, "code", code, "message", message)
                             : json_pack("[{s:b}]", "ok", 1);
@@ -316,7 +322,8 @@ static void on_presence(struct peer *p, json_t *arg, long long ack_id)
         answer(p, ack_id, "forbidden", "This token does not entitle that room.");
         return;
     }
-    outbox_presence_list(p, room, ack_id);
+    if (!outbox_presence_list(p, room, ack_id))
+        answer(p, ack_id, "busy", "Presence cannot be read right now; try again shortly.");
 }
 
 static void on_event(struct peer *p, json_t *args, long long ack_id)
@@ -471,7 +478,7 @@ static int on_timer(struct peer *p)
     }
     if (p->ping_due_ms && now >= p->ping_due_ms) {
         if (p->json_proto)
-            peer_send(p, "{\"type\":\"ping\"}", 15);
+            peer_send(p, "{\"event\":\"ping\"}", 16);
         else
             peer_send(p, "2", 1);
         p->ping_due_ms = 0;
@@ -498,13 +505,17 @@ static void on_closed(struct peer *p)
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
 {
     struct peer *p = user;
+    if (!p && (reason == LWS_CALLBACK_ESTABLISHED || reason == LWS_CALLBACK_RECEIVE ||
+               reason == LWS_CALLBACK_SERVER_WRITEABLE || reason == LWS_CALLBACK_TIMER))
+        return -1;
     switch (reason) {
     case LWS_CALLBACK_HTTP:
-        return health_request(p, wsi, (const char *)in);
+        return p ? health_request(p, wsi, (const char *)in) : -1;
     case LWS_CALLBACK_HTTP_WRITEABLE:
-        return health_write(p, wsi);
+        return p ? health_write(p, wsi) : -1;
     case LWS_CALLBACK_CLOSED_HTTP:
-        health_free(p);
+        if (p) /* NULL when the connection closed before its headers were read */
+            health_free(p);
         return 0;
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
         if (sig.stopping || sig.npeers >= sig.cfg.max_connections || !upgrade_allowed(wsi))
@@ -532,7 +543,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_TIMER:
         return on_timer(p);
     case LWS_CALLBACK_CLOSED:
-        on_closed(p);
+        if (p)
+            on_closed(p);
         return 0;
     default:
         return lws_callback_http_dummy(wsi, reason, user, in, len);

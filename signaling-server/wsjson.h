@@ -1,10 +1,11 @@
-/* wsjson: the frames of the plain JSON WebSocket protocol (/ws), for clients without Socket.IO.
- * Pure (no I/O): parsing and checking one inbound frame against the table of known message types.
+/* wsjson: the frames of the plain JSON WebSocket protocol (/ws, DESIGN §6), for clients without
+ * Socket.IO. Pure (no I/O): parsing and checking one inbound frame.
  *
- * Inbound: {"type": "auth", "token", "last_event_id"?} | {"type": "authenticate", "token"} |
- * {"type": "join_clinic_room", "clinic_id"} | {"type": "join_doctor_room", "doctor_id"} |
- * {"type": "presence", "room"} | {"type": "pong"}; each may carry "id" (a non-negative integer) to get an {"type": "ack"} back.
- * Outbound frames are built by the server (ws.c). */
+ * A frame is {"event": "<name>", "data": {...}?, "ack": n?}. Known events and their data:
+ * auth {token, last_event_id?}, authenticate {token}, join_clinic_room {clinic_id},
+ * join_doctor_room {doctor_id}, presence {room}, pong (no data). "ack" (a non-negative integer)
+ * asks for an answer {"ack": n, "data": {...}}. Outbound frames are built by the server (ws.c):
+ * {"event": "<name>", "data": {...}}. */
 #ifndef SIG_WSJSON_H
 #define SIG_WSJSON_H
 
@@ -13,9 +14,9 @@
 #include <stddef.h>
 
 struct wsjson_msg {
-    const char *type; /* points into obj */
-    long long id;     /* -1 when absent */
-    json_t *obj;      /* the whole message (new reference) */
+    const char *type; /* the event name (a static string) */
+    long long id;     /* the "ack" number, -1 when absent */
+    json_t *obj;      /* the data object (new reference; an empty object when absent) */
 };
 
 /* Parses and checks one text frame of len bytes. Returns true and fills out (caller calls

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes, sign as cryptoSign } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { connect as tcpConnect } from 'node:net';
 import { describe, test } from 'node:test';
 
 import { io } from 'socket.io-client';
@@ -143,14 +144,15 @@ describe('signaling-server', () => {
       await until(doc.events, (ev) => ev.some((e) => e.name === 'patient_with_doctor'), 5000, 'patient_with_doctor');
       await until(rec.events, (ev) => ev.filter((e) => e.name === 'queue_updated').length >= 2, 5000, 'queue_updated x2');
       const pwd = doc.events.find((e) => e.name === 'patient_with_doctor').env;
-      assert.equal(pwd.name, 'patient_with_doctor');
-      assert.equal(pwd.data.visit.id, visit.id);
-      assert.equal(pwd.data.patient.id, w.patient.id);
-      assert.ok(Array.isArray(pwd.data.visit_history));
+      // DESIGN §6: the one argument is the event's data with event_id and occurred_at added
+      assert.equal(pwd.visit.id, visit.id);
+      assert.equal(pwd.patient.id, w.patient.id);
+      assert.ok(Array.isArray(pwd.visit_history));
       assert.match(pwd.event_id, /^\d+-\d+$/);
+      assert.match(pwd.occurred_at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
       // the receptionist's clinic room: the same events /api/events gives, in the same order
       const api = (await eventsSince(w.rec.access, null)).items.filter((e) => e.data?.visit?.id === visit.id || e.data?.visit_id === visit.id);
-      const pushed = rec.events.map((e) => e.env).filter((e) => e.data?.visit?.id === visit.id || e.data?.visit_id === visit.id);
+      const pushed = rec.events.map((e) => e.env).filter((e) => e.visit?.id === visit.id || e.visit_id === visit.id);
       assert.deepEqual(pushed.map((e) => e.event_id), api.map((e) => e.event_id));
       assert.ok(!rec.events.some((e) => e.name === 'patient_with_doctor'), 'the clinic room got the patient card');
       await new Promise((r) => setTimeout(r, 300));
@@ -158,6 +160,31 @@ describe('signaling-server', () => {
       assert.deepEqual(stranger.events, [], 'another clinic received events');
     } finally {
       for (const c of [rec, doc, doc2, stranger]) c.s.close();
+    }
+  });
+
+  test('connections closed before or during the handshake leave the server serving', async () => {
+    const { port } = new URL(SIGNALING_URL);
+    const churn = (text) => new Promise((resolve) => {
+      const c = tcpConnect(Number(port), '127.0.0.1', () => { if (text) c.write(text); c.end(); });
+      c.on('close', resolve);
+      c.on('error', resolve);
+    });
+    for (let i = 0; i < 20; i++) {
+      await churn('');
+      await churn('GET /healthz HTTP/1.1\r\nHost: x');
+      await churn('GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n');
+    }
+    const quick = Array.from({ length: 10 }, () => { const c = connect({}); c.close(); return c; });
+    void quick;
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal((await fetch(`${SIGNALING_URL}/healthz`)).status, 200);
+  });
+
+  test('a last_event_id that is empty or not one of ours is refused at connect', async () => {
+    const w = await clinicWorld();
+    for (const last of ['', 'abc', '1-', '-1', '1-2-3', '99999999999999999999999-1']) {
+      await assert.rejects(connected({ token: w.rec.access, last_event_id: last }), (e) => e.message === 'invalid last_event_id', last);
     }
   });
 
@@ -253,7 +280,7 @@ describe('signaling-server', () => {
     try {
       const visit = await walkIn(w.rec.access, { patient_id: w.patient.id, doctor_id: w.doctorId });
       await moveVisit(visit.id, 'with_doctor', w.rec.access);
-      await until(doc.events, (ev) => ev.some((e) => e.name === 'patient_with_doctor' && e.env.data.visit.id === visit.id), 5000, 'patient_with_doctor on the second instance');
+      await until(doc.events, (ev) => ev.some((e) => e.name === 'patient_with_doctor' && e.env.visit.id === visit.id), 5000, 'patient_with_doctor on the second instance');
       await until(rec.events, (ev) => ev.filter((e) => e.name === 'queue_updated').length >= 2, 5000, 'queue_updated on the first');
       await until(doc.events, (ev) => ev.filter((e) => e.name === 'queue_updated').length >= 2, 5000, 'queue_updated on the second');
     } finally {
@@ -288,29 +315,30 @@ describe('signaling-server', () => {
     sock.on('message', (d) => frames.push(JSON.parse(d.toString())));
     await new Promise((resolve, reject) => { sock.on('open', resolve); sock.on('error', reject); });
     const next = async (pred, what) => {
-      await until(frames.map((f) => ({ name: f.type, env: f })), () => frames.some(pred), 5000, what);
+      await until(frames.map((f) => ({ name: f.event })), () => frames.some(pred), 5000, what);
       return frames.splice(frames.findIndex(pred), 1)[0];
     };
     try {
-      const hello = await next((f) => f.type === 'hello', 'hello');
-      assert.match(hello.sid, /^[0-9a-f]{32}$/);
-      sock.send('{"type":"join_clinic_room","clinic_id":1}');
-      assert.equal((await next((f) => f.type === 'error', 'not_connected')).code, 'not_connected');
-      for (const bad of ['nope', '[]', '{"type":"auth"}', '{"type":"auth","token":"x","extra":1}', '{"type":"teleport"}']) {
+      const hello = await next((f) => f.event === 'hello', 'hello');
+      assert.match(hello.data.sid, /^[0-9a-f]{32}$/);
+      sock.send('{"event":"join_clinic_room","data":{"clinic_id":1}}');
+      assert.equal((await next((f) => f.event === 'error', 'not_connected')).data.code, 'not_connected');
+      for (const bad of ['nope', '[]', '{"event":"auth"}', '{"event":"auth","data":{"token":"x","extra":1}}',
+        '{"event":"teleport"}', '{"event":"auth","data":[]}', '{"event":"pong","extra":1}']) {
         sock.send(bad);
-        assert.equal((await next((f) => f.type === 'error', `refusal of ${bad}`)).code, 'bad_message', bad);
+        assert.equal((await next((f) => f.event === 'error', `refusal of ${bad}`)).data.code, 'bad_message', bad);
       }
-      sock.send(JSON.stringify({ type: 'auth', token: w.rec.access }));
-      await next((f) => f.type === 'connected', 'connected');
-      sock.send(JSON.stringify({ type: 'join_clinic_room', clinic_id: w.clinic.id, id: 7 }));
-      assert.deepEqual(await next((f) => f.type === 'ack', 'ack'), { type: 'ack', id: 7, ok: true });
-      sock.send(JSON.stringify({ type: 'join_doctor_room', doctor_id: w.doctorId, id: 8 }));
-      const refused = await next((f) => f.type === 'ack', 'refusal ack');
-      assert.deepEqual([refused.id, refused.ok, refused.code], [8, false, 'forbidden']);
+      sock.send(JSON.stringify({ event: 'auth', data: { token: w.rec.access } }));
+      await next((f) => f.event === 'connected', 'connected');
+      sock.send(JSON.stringify({ event: 'join_clinic_room', data: { clinic_id: w.clinic.id }, ack: 7 }));
+      assert.deepEqual(await next((f) => f.ack === 7, 'ack 7'), { ack: 7, data: { ok: true } });
+      sock.send(JSON.stringify({ event: 'join_doctor_room', data: { doctor_id: w.doctorId }, ack: 8 }));
+      const refused = await next((f) => f.ack === 8, 'ack 8');
+      assert.deepEqual([refused.data.ok, refused.data.code], [false, 'forbidden']);
       const visit = await walkIn(w.rec.access, { patient_id: w.patient.id, doctor_id: w.doctorId });
-      const ev = await next((f) => f.type === 'event' && f.event.name === 'new_checkin', 'new_checkin');
-      assert.equal(ev.event.data.visit.id, visit.id);
-      assert.match(ev.event.event_id, /^\d+-\d+$/);
+      const ev = await next((f) => f.event === 'new_checkin', 'new_checkin');
+      assert.equal(ev.data.visit.id, visit.id);
+      assert.match(ev.data.event_id, /^\d+-\d+$/);
     } finally {
       sock.close();
     }
@@ -323,9 +351,9 @@ describe('signaling-server', () => {
     a.on('message', (d) => aFrames.push(JSON.parse(d.toString())));
     await new Promise((resolve) => a.on('open', resolve));
     const aClosed = new Promise((resolve) => a.on('close', resolve));
-    a.send(JSON.stringify({ type: 'auth', token: 'x.y.z' }));
+    a.send(JSON.stringify({ event: 'auth', data: { token: 'x.y.z' } }));
     await aClosed;
-    assert.equal(aFrames.find((f) => f.type === 'error')?.code, 'invalid_token');
+    assert.equal(aFrames.find((f) => f.event === 'error')?.data.code, 'invalid_token');
     const b = new WebSocket(url);
     await new Promise((resolve) => b.on('open', resolve));
     const bClosed = new Promise((resolve) => b.on('close', (code) => resolve(code)));
@@ -392,7 +420,7 @@ describe('signaling-server', () => {
       assert.ok(mute.frames.some((f) => f.startsWith('40{"sid"')));
       // a frame over SIGNALING_MAX_FRAME closes with 1009
       const big = await open('/ws');
-      big.ws.send(JSON.stringify({ type: 'auth', token: 'x'.repeat(2000) }));
+      big.ws.send(JSON.stringify({ event: 'auth', data: { token: 'x'.repeat(2000) } }));
       assert.equal(await big.closed, 1009);
       // Engine.IO 3, or polling, is not served
       for (const q of ['/socket.io/?EIO=3&transport=websocket', '/socket.io/?EIO=4&transport=polling', '/other']) {
@@ -415,7 +443,7 @@ describe('signaling-server', () => {
     });
     const fast = await connected({ token: w.doc.access }, inst.url);
     try {
-      slow.ws.send(JSON.stringify({ type: 'auth', token: w.doc.access }));
+      slow.ws.send(JSON.stringify({ event: 'auth', data: { token: w.doc.access } }));
       await until(slow.frames.map((f) => ({ name: f })), () => slow.frames.some((f) => f.includes('"connected"')), 3000, 'connected');
       slow.ws._socket.pause(); // stops reading: the kernel buffers fill, then the server's queue
       const room = `doctor:${w.doctorId}`;
@@ -423,7 +451,7 @@ describe('signaling-server', () => {
       const batch = `INSERT INTO events (name, rooms, data) SELECT 'queue_updated', ARRAY['${room}'],
                      jsonb_build_object('pad', repeat('x', 20000)) FROM generate_series(1, 5); SELECT pg_sleep(0.02);`;
       await psql(Array.from({ length: 80 }, () => batch).join('\n'));
-      await until(fast.events, (ev) => ev.filter((e) => e.env.data?.pad).length === 400, 20000, 'all 400 large events on the fast client');
+      await until(fast.events, (ev) => ev.filter((e) => e.env.pad).length === 400, 20000, 'all 400 large events on the fast client');
       slow.ws._socket.resume();
       await slow.closed;
       const text = await (await fetch(`${inst.url}/metrics`)).text();

@@ -1,7 +1,8 @@
 /* libFuzzer harness for the plain JSON protocol's frame checker (signaling-server/wsjson.c, which
- * uses common/validate.c). Feeds arbitrary bytes as one frame; an accepted frame must be an object
- * whose "type" is the reported one and whose "id" is the reported one (or absent and -1), and a
- * refused frame must leave nothing allocated. Seeds are in tests/fuzz/corpus/wsjson/. */
+ * uses common/validate.c). Feeds arbitrary bytes as one frame; an accepted frame must parse as an
+ * object whose "event" is the reported name and whose "ack" is the reported number (or absent and
+ * -1), with an object as data; a refused frame must leave nothing allocated. Seeds are in
+ * tests/fuzz/corpus/wsjson/. */
 #include <jansson.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -20,10 +21,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         return 0;
     }
-    const char *type = json_string_value(json_object_get(m.obj, "type"));
-    json_t *id = json_object_get(m.obj, "id");
-    if (!type || strcmp(type, m.type) != 0 || (id ? json_integer_value(id) : -1) != m.id || m.id < -1)
+    json_t *frame = json_loadb((const char *)data, size, 0, NULL);
+    const char *name = json_string_value(json_object_get(frame, "event"));
+    json_t *ack = json_object_get(frame, "ack");
+    if (!name || strcmp(name, m.type) != 0 || (ack ? json_integer_value(ack) : -1) != m.id || m.id < -1 ||
+        !json_is_object(m.obj))
         abort();
+    json_decref(frame);
     wsjson_clear(&m);
     return 0;
 }
