@@ -22,6 +22,7 @@
  * instance (this one included) turns into participant_joined / participant_left for its own
  * peers in the rooms concerned. */
 #include <libpq-fe.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -506,26 +507,43 @@ void outbox_start(void)
     lws_sul_schedule(sig.ctx, 0, &ob.sul_poll, poll_tick, (lws_usec_t)sig.cfg.poll_ms * 1000);
 }
 
+/* At shutdown: takes this instance's peers off the presence table (announcing their departure)
+ * rather than leaving them to the expiry, but waits at most two seconds for the database, so a
+ * stuck or stopped database never holds up the exit. Skipped when a query is in flight. */
+static void remove_own_presence(void)
+{
+    if (!ob.conn || ob.state != OB_READY || ob.query != Q_NONE)
+        return;
+    const char *params[] = {ob.instance};
+    if (!PQsendQueryParams(ob.conn,
+                           "WITH d AS (DELETE FROM presence WHERE instance_id = $1 RETURNING *) "
+                           "SELECT count(presence_announce(ROW(d.*)::presence, 'left')) FROM d",
+                           1, NULL, params, NULL, NULL, 0))
+        return;
+    int64_t deadline = sig_now_ms() + 2000;
+    for (;;) {
+        int flushed = PQflush(ob.conn);
+        int64_t left = deadline - sig_now_ms();
+        if (flushed < 0 || left <= 0)
+            return;
+        struct pollfd pfd = {PQsocket(ob.conn), (short)(POLLIN | (flushed ? POLLOUT : 0)), 0};
+        if (poll(&pfd, 1, (int)left) < 0 || !PQconsumeInput(ob.conn))
+            return;
+        if (!PQisBusy(ob.conn))
+            break;
+    }
+    PGresult *r;
+    while ((r = PQgetResult(ob.conn)))
+        PQclear(r);
+}
+
 void outbox_stop(void)
 {
     lws_sul_cancel(&ob.sul_connect);
     lws_sul_cancel(&ob.sul_poll);
     lws_sul_cancel(&ob.sul_beat);
     lws_sul_cancel(&ob.sul_deadline);
-    if (ob.conn && ob.state == OB_READY && ob.query == Q_NONE) {
-        /* The loop is over: a last statement, bounded by timeouts, takes this instance's peers off
-         * the presence table (announcing their departure) instead of waiting for the expiry. When
-         * the connection is busy or slow this is skipped: the other instances expire the rows. */
-        PQsetnonblocking(ob.conn, 0);
-        PGresult *r = PQexec(ob.conn, "SET statement_timeout = 2000; SET lock_timeout = 1000");
-        PQclear(r);
-        const char *params[] = {ob.instance};
-        r = PQexecParams(ob.conn,
-                         "WITH d AS (DELETE FROM presence WHERE instance_id = $1 RETURNING *) "
-                         "SELECT count(presence_announce(ROW(d.*)::presence, 'left')) FROM d",
-                         1, NULL, params, NULL, NULL, 0);
-        PQclear(r);
-    }
+    remove_own_presence();
     while (ob.jobs) {
         struct job *j = ob.jobs;
         ob.jobs = j->next;
