@@ -20,7 +20,9 @@
  * reconnect), a heartbeat of this instance every PRESENCE_BEAT_MS and the expiry of silent
  * instances' rows. Changes are announced by PostgreSQL on the "presence" channel, which every
  * instance (this one included) turns into participant_joined / participant_left for its own
- * peers in the rooms concerned. */
+ * peers in the rooms concerned. They are announced per user, not per connection: when a user's
+ * first connection arrives and when their last one leaves (a clinic where every socket greeted
+ * every other one would cost the square of its size). */
 #include <libpq-fe.h>
 #include <poll.h>
 #include <stdio.h>
@@ -95,10 +97,12 @@ static const char PRESENCE_ADD_SQL[] =
     "WITH i AS (INSERT INTO presence (instance_id, sid, user_id, role, display_name, rooms) "
     "           SELECT $1, $2, u.id, $4, u.full_name, $5::text[] FROM users u WHERE u.id = $3::bigint "
     "           ON CONFLICT DO NOTHING RETURNING *) "
-    "SELECT presence_announce(ROW(i.*)::presence, 'joined') FROM i";
+    "SELECT presence_announce(ROW(i.*)::presence, 'joined') FROM i "
+    "WHERE NOT EXISTS (SELECT 1 FROM presence p WHERE p.user_id = i.user_id AND p.sid <> i.sid)";
 static const char PRESENCE_DEL_SQL[] =
     "WITH d AS (DELETE FROM presence WHERE instance_id = $1 AND sid = $2 RETURNING *) "
-    "SELECT presence_announce(ROW(d.*)::presence, 'left') FROM d";
+    "SELECT presence_announce(ROW(d.*)::presence, 'left') FROM d "
+    "WHERE NOT EXISTS (SELECT 1 FROM presence p WHERE p.user_id = d.user_id AND p.sid <> d.sid)";
 static const char PRESENCE_LIST_SQL[] =
     "SELECT COALESCE(jsonb_agg(DISTINCT jsonb_build_object('user_id', user_id, 'role', role, "
     "                                                      'display_name', display_name)), '[]')::text "
@@ -517,7 +521,10 @@ static void remove_own_presence(void)
     const char *params[] = {ob.instance};
     if (!PQsendQueryParams(ob.conn,
                            "WITH d AS (DELETE FROM presence WHERE instance_id = $1 RETURNING *) "
-                           "SELECT count(presence_announce(ROW(d.*)::presence, 'left')) FROM d",
+                           "SELECT count(presence_announce(ROW(d.*)::presence, 'left')) "
+                           "FROM (SELECT DISTINCT ON (d.user_id) d.* FROM d) d "
+                           "WHERE NOT EXISTS (SELECT 1 FROM presence p WHERE p.user_id = d.user_id "
+                           "                  AND p.instance_id <> $1)",
                            1, NULL, params, NULL, NULL, 0))
         return;
     int64_t deadline = sig_now_ms() + 2000;

@@ -1,6 +1,6 @@
 -- Who is connected to the signaling servers, shared by every instance: one row per authenticated
 -- WebSocket connection with the rooms of its token, written by the instance that holds it and
--- announced on the "presence" channel. An instance that stops heart-beating loses its rows (the
+-- announced on the "presence" channel when a user's first connection arrives or their last leaves. An instance that stops heart-beating loses its rows (the
 -- others clean them up and announce the departures).
 
 CREATE TABLE signaling_instances (
@@ -38,7 +38,13 @@ LANGUAGE sql AS $$
     WHERE NOT EXISTS (SELECT 1 FROM signaling_instances i
                       WHERE i.id = p.instance_id AND i.last_seen > now() - make_interval(secs => p_seconds))
     RETURNING p
-  ), said AS (SELECT presence_announce(g.p, 'left') FROM gone g),
+  ),
+  -- A departure is announced once per user, and only when none of their connections remains.
+  said AS (SELECT presence_announce(g.p, 'left')
+           FROM (SELECT DISTINCT ON ((g.p).user_id) g.p FROM gone g) g
+           WHERE NOT EXISTS (SELECT 1 FROM presence r JOIN signaling_instances i ON i.id = r.instance_id
+                             WHERE r.user_id = (g.p).user_id
+                               AND i.last_seen > now() - make_interval(secs => p_seconds))),
   old AS (DELETE FROM signaling_instances i WHERE i.last_seen < now() - make_interval(secs => p_seconds * 10))
   SELECT count(*)::integer FROM said
 $$;

@@ -379,6 +379,12 @@ describe('signaling-server', () => {
       const stats = await (await fetch(`${process.env.API_URL}/api/dashboard/reception/stats`, { headers: { authorization: `Bearer ${w.rec.access}` } })).json();
       assert.equal(stats.doctors.find((d) => d.doctor_id === w.doctorId).online, true);
       assert.equal(stats.doctors.find((d) => d.doctor_id === w.doc2.user.doctor_id).online, false);
+      // announced per user: a second connection of the doctor, and its departure, change nothing
+      const again = await connected({ token: w.doc.access });
+      again.s.close();
+      await new Promise((r) => setTimeout(r, 500));
+      const mine = (name) => rec.events.filter((e) => e.name === name && e.env.user_id === w.doc.id).length;
+      assert.deepEqual([mine('participant_joined'), mine('participant_left')], [1, 0]);
       doc.s.close();
       await until(rec.events, (ev) => ev.some((e) => e.name === 'participant_left' && e.env.user_id === w.doc.id), 5000, 'participant_left');
       // an instance that stops takes its peers off the table

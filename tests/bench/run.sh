@@ -150,3 +150,9 @@ run "POST /api/queue/phase/move" "/api/queue/phase/move" "$REPO/tests/bench/move
   "$qtoken" 2 "$move_ids"
 rss_after=$(awk '/VmRSS/ {print $2}' "/proc/$server_pid/status")
 echo "api-server RSS: idle ${rss_idle} KiB, after the runs ${rss_after} KiB"
+
+# The signaling-server (push latency, memory, fan-out) against a minimal Node socket.io server, on this
+# cluster and api-server: tests/bench/signaling/. BENCH_SIGNALING=0 skips it.
+if [ "${BENCH_SIGNALING:-1}" != 0 ]; then
+  API_URL=http://127.0.0.1:$api_port bash tests/bench/signaling/run.sh
+fi
