@@ -1,7 +1,8 @@
 /* peer: the list of open WebSocket peers, each one's bounded send queue, and its rooms.
  *
  * A frame is queued with LWS_PRE bytes of headroom and written in the peer's own writeable
- * callback, one frame per callback (lws allows one write per callback). The queue is capped at
+ * callback; several frames per callback only while lws_send_pipe_choked says the socket takes
+ * more (so lws never has to buffer a partial frame behind another). The queue is capped at
  * SIGNALING_SEND_QUEUE_BYTES: a client that cannot keep up is closed rather than growing memory
  * or holding up others; on reconnect it catches up by replay. Rooms are fixed at authentication
  * from the token's claims (DESIGN §5), so membership is a comparison, not a lookup. */
@@ -11,6 +12,8 @@
 
 #include "log.h"
 #include "sig.h"
+
+#define WRITE_BURST 32
 
 void peer_link(struct peer *p)
 {
@@ -67,22 +70,26 @@ void peer_send(struct peer *p, const char *text, size_t len)
     lws_callback_on_writable(p->wsi);
 }
 
-int peer_write_one(struct peer *p)
+int peer_write_queued(struct peer *p)
 {
     if (p->doomed)
         return -1;
-    struct frame *f = p->out_head;
-    if (!f)
-        return 0;
-    int n = lws_write(p->wsi, f->buf + LWS_PRE, f->len, LWS_WRITE_TEXT);
-    if (n < (int)f->len)
-        return -1;
-    p->out_head = f->next;
-    if (!p->out_head)
-        p->out_tail = NULL;
-    p->out_bytes -= f->len;
-    sig.m.frames_out++;
-    free(f);
+    /* Frames go out back to back while the socket takes them (up to WRITE_BURST per callback):
+     * a backlog of small events costs one trip through the loop, not one per frame. */
+    for (int burst = 0; p->out_head && burst < WRITE_BURST; burst++) {
+        if (burst > 0 && lws_send_pipe_choked(p->wsi))
+            break;
+        struct frame *f = p->out_head;
+        int n = lws_write(p->wsi, f->buf + LWS_PRE, f->len, LWS_WRITE_TEXT);
+        if (n < (int)f->len)
+            return -1;
+        p->out_head = f->next;
+        if (!p->out_head)
+            p->out_tail = NULL;
+        p->out_bytes -= f->len;
+        sig.m.frames_out++;
+        free(f);
+    }
     if (p->out_head)
         lws_callback_on_writable(p->wsi);
     return 0;

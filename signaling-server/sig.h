@@ -103,8 +103,9 @@ void peer_unlink(struct peer *p);
 /* Queues text (len bytes, copied) for p and asks for a writeable callback; over the byte cap the
  * peer is doomed instead (it reconnects and catches up by replay). */
 void peer_send(struct peer *p, const char *text, size_t len);
-/* Writes one queued frame; returns -1 when the connection must close. */
-int peer_write_one(struct peer *p);
+/* Writes queued frames (as many as the socket takes, a bounded burst); returns -1 when the
+ * connection must close. */
+int peer_write_queued(struct peer *p);
 void peer_free_queue(struct peer *p);
 /* Sets the peer's rooms from its claims. */
 void peer_set_rooms(struct peer *p);

@@ -532,7 +532,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         if (p->out_head) {
             bool doomed = p->doomed;
             p->doomed = false; /* let the queued frames (e.g. CONNECT_ERROR) go out first */
-            int rc = peer_write_one(p);
+            int rc = peer_write_queued(p);
             p->doomed = doomed;
             if (rc < 0)
                 return -1;
