@@ -2,28 +2,11 @@
  * events of the rooms its token entitles, after a cursor, in delivery order: by (txid, id) and only
  * rows whose transaction is below the snapshot's xmin, i.e. finished, so a later poll never finds
  * an event behind a cursor it was already given. */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "handlers.h"
-
-/* "<txid>-<id>": both parts decimal, the transaction id within xid8 and the id within bigint. */
-static bool cursor_ok(const char *s)
-{
-    const char *dash = strchr(s, '-');
-    size_t a = dash ? (size_t)(dash - s) : 0, b = dash ? strlen(dash + 1) : 0;
-    if (!dash || a < 1 || a > 20 || b < 1 || b > 19 || strspn(s, "0123456789") != a ||
-        strspn(dash + 1, "0123456789") != b)
-        return false;
-    errno = 0;
-    (void)strtoull(s, NULL, 10);
-    if (errno == ERANGE)
-        return false;
-    (void)strtoll(dash + 1, NULL, 10);
-    return errno != ERANGE;
-}
 
 HANDLER(h_events_list)
 {
@@ -39,7 +22,7 @@ HANDLER(h_events_list)
         else
             limit = (int)n;
     }
-    if (after && !cursor_ok(after))
+    if (after && !valid_event_id(after))
         json_object_set_new(errors, "after", json_string("is not an event_id this server issued"));
     if (json_object_size(errors) > 0)
         return reply_invalid_query(resp, ctx, errors);

@@ -2,6 +2,7 @@
 #include "validate.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -406,4 +407,19 @@ bool valid_icd10(const char *s)
         if (!isalnum((unsigned char)s[4 + i]))
             return false;
     return true;
+}
+
+bool valid_event_id(const char *s)
+{
+    const char *dash = strchr(s, '-');
+    size_t a = dash ? (size_t)(dash - s) : 0, b = dash ? strlen(dash + 1) : 0;
+    if (!dash || a < 1 || a > 20 || b < 1 || b > 19 || strspn(s, "0123456789") != a ||
+        strspn(dash + 1, "0123456789") != b)
+        return false;
+    errno = 0;
+    (void)strtoull(s, NULL, 10);
+    if (errno == ERANGE)
+        return false;
+    (void)strtoll(dash + 1, NULL, 10);
+    return errno != ERANGE;
 }

@@ -54,6 +54,9 @@ bool validate_object(json_t *obj, const struct field_spec *specs, size_t nspecs,
 bool validate_items(json_t *obj, const char *name, const struct field_spec *specs, size_t nspecs, json_t *errors);
 
 /* Pure validators. */
+/* An event_id as the outbox issues them: "<txid>-<id>", decimal, the transaction id within an
+ * unsigned 64-bit xid8 and the id within a signed 64-bit bigint. */
+bool valid_event_id(const char *s);
 /* An ICD-10 code: a letter, two digits, optionally '.' and 1..4 letters or digits (e.g. "J06.9");
  * lower-case letters accepted. */
 bool valid_icd10(const char *s);

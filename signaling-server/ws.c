@@ -23,6 +23,7 @@
 #include "log.h"
 #include "sig.h"
 #include "sio.h"
+#include "validate.h"
 #include "wsjson.h"
 
 int64_t sig_now_ms(void)
@@ -173,15 +174,6 @@ static bool upgrade_allowed(struct lws *wsi)
 
 static void set_expiry(struct peer *p);
 
-/* An event_id as the server issues them: "<txid>-<id>", 1..20 and 1..19 digits. */
-static bool cursor_ok(const char *s)
-{
-    const char *dash = strchr(s, '-');
-    size_t a = dash ? (size_t)(dash - s) : 0, b = dash ? strlen(dash + 1) : 0;
-    return dash && a >= 1 && a <= 20 && b >= 1 && b <= 19 && strspn(s, "0123456789") == a &&
-           strspn(dash + 1, "0123456789") == b;
-}
-
 static void on_open(struct peer *p, struct lws *wsi)
 {
     char uri[16];
@@ -219,7 +211,7 @@ static void on_connect(struct peer *p, json_t *auth)
         p->doomed = true; /* after the queued frames: the doomed flag is checked after the queue drains */
         return;
     }
-    if (last && !cursor_ok(last)) {
+    if (last && !valid_event_id(last)) {
         if (p->json_proto)
             send_error(p, "invalid_last_event_id", "invalid last_event_id");
         else

@@ -14,6 +14,8 @@ import {
   createService,
   createStaff,
   createUnavailability,
+  eventsEnd,
+  eventsSince,
   expectError,
   expectStatus,
   freshEmail,
@@ -142,31 +144,6 @@ function expectConflict(res, who) {
   expectError(res, 409, 'conflict');
   assert.match(res.body.error.message, new RegExp(who, 'i'), `the 409 message should name the ${who}: ${res.body.error.message}`);
 }
-
-// Polls GET /api/events from `after` (null: from the start of the log) until a page comes back empty;
-// checks next_cursor on every page. Waits (up to a few seconds) until at least `atLeast` events came.
-// Returns {items, cursor}: cursor is where to poll next.
-async function pollEvents(token, after, atLeast = 0) {
-  const items = [];
-  let cursor = after;
-  const deadline = Date.now() + 5000;
-  for (;;) {
-    const url = `/api/events?limit=200${cursor ? `&after=${encodeURIComponent(cursor)}` : ''}`;
-    const body = expectStatus(await get(url, token), 200).body;
-    if (body.items.length > 0) {
-      assert.equal(body.next_cursor, body.items.at(-1).event_id, 'next_cursor must be the event_id of the last item');
-      cursor = body.next_cursor;
-      items.push(...body.items);
-      continue;
-    }
-    assert.equal(body.next_cursor, cursor ?? null, 'an empty poll must give back its `after` as next_cursor (null without one)');
-    if (items.length >= atLeast || Date.now() > deadline) return { items, cursor };
-    await sleep(50);
-  }
-}
-
-// The cursor at the current end of the caller's events.
-const eventsEnd = async (token) => (await pollEvents(token, null)).cursor;
 
 describe('booking', () => {
   test('a receptionist books: 201 confirmed, end_time = start + the service duration; GET; audit', async () => {
@@ -805,7 +782,7 @@ describe('cancel and no-show', () => {
 
     const rows = await auditRows(`action=appointment_no_show&entity_id=${a.id}`);
     assert.equal(rows.length, 1, `appointment_no_show audit rows for appointment ${a.id}: ${JSON.stringify(rows)}`);
-    const events = (await pollEvents(w.rec.access, startRec, 4)).items.filter((e) => e.data.appointment.id === a.id);
+    const events = (await eventsSince(w.rec.access, startRec, 4)).items.filter((e) => e.data.appointment.id === a.id);
     assert.deepEqual(events.map((e) => [e.name, e.data.appointment.status]), [
       ['appointment_created', 'confirmed'],
       ['appointment_updated', 'no_show'],
@@ -829,7 +806,7 @@ describe('events', () => {
     const moved = expectStatus(await patch(`/api/appointments/${a.id}`, { start_time: sp(w.monday, '10:00') }, w.rec.access), 200).body;
     const cancelled = expectStatus(await cancel(a.id, 'Viagem', w.rec.access), 200).body;
 
-    const { items, cursor } = await pollEvents(w.rec.access, start.rec, 3);
+    const { items, cursor } = await eventsSince(w.rec.access, start.rec, 3);
     assert.deepEqual(items.map((e) => e.name), ['appointment_created', 'appointment_updated', 'appointment_cancelled']);
     const states = [a, moved, cancelled];
     items.forEach((e, i) => {
@@ -857,14 +834,14 @@ describe('events', () => {
     // the same events, once each, for the doctor (clinic and doctor rooms), a colleague (clinic room)
     // and the patient (patient room)
     for (const name of ['doc', 'doc2', 'pat']) {
-      const seen = (await pollEvents(watchers[name].access, start[name], 3)).items;
+      const seen = (await eventsSince(watchers[name].access, start[name], 3)).items;
       assert.deepEqual(seen, items, `${name} should see exactly the three events`);
     }
-    const adminSeen = (await pollEvents(admin, start.admin, 3)).items.filter((e) => e.data?.appointment?.id === a.id);
+    const adminSeen = (await eventsSince(admin, start.admin, 3)).items.filter((e) => e.data?.appointment?.id === a.id);
     assert.deepEqual(adminSeen, items);
     // another patient of the clinic and another clinic's staff see nothing of it
     for (const name of ['pat2', 'otherRec', 'otherDoc']) {
-      const seen = (await pollEvents(watchers[name].access, start[name])).items;
+      const seen = (await eventsSince(watchers[name].access, start[name])).items;
       assert.deepEqual(seen, [], `${name} must not see these events`);
     }
   });
@@ -875,12 +852,12 @@ describe('events', () => {
     const startPat = await eventsEnd(w.pat.access);
     const a = await book(w, { patient_id: undefined, start_time: sp(w.monday, '13:00'), consultation_type: 'video' }, w.pat.access);
     expectStatus(await cancel(a.id, 'Imprevisto', w.pat.access), 200);
-    const recItems = (await pollEvents(w.rec.access, startRec, 2)).items;
+    const recItems = (await eventsSince(w.rec.access, startRec, 2)).items;
     assert.deepEqual(recItems.map((e) => [e.name, e.data.appointment.id, e.data.patient_label]), [
       ['appointment_created', a.id, 'Paulo P.'],
       ['appointment_cancelled', a.id, 'Paulo P.'],
     ]);
-    assert.deepEqual((await pollEvents(w.pat.access, startPat, 2)).items, recItems);
+    assert.deepEqual((await eventsSince(w.pat.access, startPat, 2)).items, recItems);
   });
 
   test('malformed after and bad limit are 400 invalid_query', async () => {

@@ -2,25 +2,12 @@
 // psql against the test database), and the edges of the evolution routes: notes that no longer fit,
 // oversized lists answered briefly.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { describe, test } from 'node:test';
 
 import {
-  createClinic, createPatient, expectError, expectStatus, moveVisit, post, put, staffSession, walkIn,
+  createClinic, createPatient, expectError, expectStatus, moveVisit, post, put, runPsql as sql, staffSession, walkIn,
 } from '../lib/api.mjs';
 
-// Runs one SQL statement in psql; resolves with {ok, out, err}.
-function sql(statement) {
-  return new Promise((resolve) => {
-    const p = spawn('psql', ['-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', process.env.DATABASE_URL], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (d) => { out += d; });
-    p.stderr.on('data', (d) => { err += d; });
-    p.on('close', (code) => resolve({ ok: code === 0, out: out.trim(), err }));
-    p.stdin.end(statement);
-  });
-}
 
 async function refused(statement, pattern) {
   const r = await sql(statement);

@@ -3,24 +3,12 @@
 // sessions write events in interleaved transactions (some rolled back) while a client polls
 // GET /api/events with its cursor.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { test } from 'node:test';
 
-import { asAdmin, expectStatus, get, uniq } from '../lib/api.mjs';
+import { asAdmin, expectStatus, get, psql, uniq } from '../lib/api.mjs';
 
 const WRITERS = 8;
 const PER_WRITER = 15;
-
-function psql(script) {
-  return new Promise((resolve, reject) => {
-    const p = spawn('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', process.env.DATABASE_URL], { stdio: ['pipe', 'ignore', 'pipe'] });
-    let err = '';
-    p.stderr.on('data', (d) => (err += d));
-    p.on('error', reject);
-    p.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`psql exited ${code}: ${err}`))));
-    p.stdin.end(script);
-  });
-}
 
 function writerScript(run, w) {
   let s = '';

@@ -12,7 +12,7 @@ import { io } from 'socket.io-client';
 import WebSocket from 'ws';
 
 import {
-  b64url, createClinic, createPatient, eventsEnd, eventsSince, moveVisit, staffSession, walkIn,
+  b64url, createClinic, createPatient, eventsEnd, eventsSince, moveVisit, psql, staffSession, walkIn,
 } from '../lib/api.mjs';
 
 // The access token of a session re-signed with the real key and another lifetime (seconds from now).
@@ -52,18 +52,6 @@ async function until(events, pred, ms = 5000, what = 'events') {
   }
 }
 
-// Runs psql on the test database (script on stdin); resolves with its output.
-function psql(script) {
-  return new Promise((resolve, reject) => {
-    const p = spawn('psql', ['-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', process.env.DATABASE_URL], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (d) => { out += d; });
-    p.stderr.on('data', (d) => { err += d; });
-    p.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`psql exited ${code}: ${err}`))));
-    p.stdin.end(script);
-  });
-}
 
 // Starts another signaling-server on a free port; resolves with {url, stop} once /readyz is 200.
 async function secondInstance(env = {}) {

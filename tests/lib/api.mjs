@@ -6,6 +6,7 @@
 // components/schemas/Error. A response that does not validate throws an AssertionError that lists
 // the ajv errors.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -642,3 +643,29 @@ export async function eventsEnd(token) {
 }
 
 export const put = (path, body, token, opts = {}) => request('PUT', path, { ...opts, body, token });
+
+// ---------------------------------------------------------------------------------------------
+// Direct database access (for what only the database can show or do)
+// ---------------------------------------------------------------------------------------------
+
+// Runs a psql script on the test database (DATABASE_URL); resolves {ok, out, err} (out trimmed).
+export function runPsql(script) {
+  return new Promise((resolve) => {
+    const p = spawn('psql', ['-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', process.env.DATABASE_URL], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d) => { out += d; });
+    p.stderr.on('data', (d) => { err += d; });
+    p.on('error', (e) => resolve({ ok: false, out: '', err: String(e) }));
+    p.on('close', (code) => resolve({ ok: code === 0, out: out.trim(), err }));
+    p.stdin.end(script);
+  });
+}
+
+// The same, rejecting unless psql succeeds; resolves with its output.
+export async function psql(script) {
+  const r = await runPsql(script);
+  if (!r.ok) throw new Error(`psql failed: ${r.err}`);
+  return r.out;
+}
+
