@@ -25,6 +25,14 @@
 #define DEF_LOGIN_LOCK_SECONDS 900
 #define DEF_MIGRATIONS_DIR "sql"
 #define DEF_SHUTDOWN_GRACE 10
+#define DEF_STUN_URLS ""
+#define DEF_TURN_URLS ""
+#define DEF_TURN_TTL 3600
+#define DEF_VIDEO_JOIN_EARLY_MINUTES 30
+#define DEF_VIDEO_EXPIRE_MINUTES 60
+#define DEF_VIDEO_TOKEN_TTL 14400
+#define DEF_VIDEO_INVITE_TTL 86400
+#define DEF_VIDEO_INVITE_URL "http://127.0.0.1:8080/video/join"
 
 struct app_config {
     char database_url[1024];
@@ -45,6 +53,13 @@ struct app_config {
     long login_lock_seconds;
     char migrations_dir[512];
     long shutdown_grace;
+    /* video consultations */
+    char stun_urls[1024];  /* comma-separated; "" = none */
+    char turn_urls[1024];  /* comma-separated; TURN is offered only with a secret */
+    char turn_secret[256];
+    long turn_ttl;
+    long video_join_early_minutes, video_expire_minutes, video_token_ttl, video_invite_ttl;
+    char video_invite_url[512];
 };
 
 struct app {

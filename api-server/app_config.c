@@ -15,6 +15,27 @@ static void copy_env(char *dst, size_t len, const char *name, const char *def, s
     snprintf(dst, len, "%s", v);
 }
 
+/* Whether list is empty or comma-separated URLs of the scheme ("stun:" also allows "stuns:"), each
+ * without spaces, quotes or backslashes (they go into JSON and browsers' RTCIceServer lists). */
+static bool ice_urls_valid(const char *list, const char *scheme)
+{
+    size_t n = strlen(scheme) - 1; /* "stun" */
+    const char *p = list;
+    while (*p) {
+        size_t len = strcspn(p, ",");
+        bool ok = len > n + 1 && strncmp(p, scheme, n) == 0 &&
+                  (p[n] == ':' || (p[n] == 's' && p[n + 1] == ':'));
+        for (size_t i = 0; ok && i < len; i++)
+            ok = p[i] > ' ' && p[i] < 127 && p[i] != '"' && p[i] != '\\';
+        if (!ok)
+            return false;
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    return true;
+}
+
 bool app_config_load(struct app_config *c)
 {
     struct cfg_errors errs = {0};
@@ -47,6 +68,24 @@ bool app_config_load(struct app_config *c)
     c->login_lock_seconds = cfg_env_long("LOGIN_LOCK_SECONDS", DEF_LOGIN_LOCK_SECONDS, 1, 86400, &errs);
     copy_env(c->migrations_dir, sizeof c->migrations_dir, "MIGRATIONS_DIR", DEF_MIGRATIONS_DIR, &errs);
     c->shutdown_grace = cfg_env_long("SHUTDOWN_GRACE", DEF_SHUTDOWN_GRACE, 0, 3600, &errs);
+    copy_env(c->stun_urls, sizeof c->stun_urls, "STUN_URLS", DEF_STUN_URLS, &errs);
+    copy_env(c->turn_urls, sizeof c->turn_urls, "TURN_URLS", DEF_TURN_URLS, &errs);
+    copy_env(c->turn_secret, sizeof c->turn_secret, "TURN_SECRET", "", &errs);
+    if (!ice_urls_valid(c->stun_urls, "stun:"))
+        cfg_error(&errs, "STUN_URLS must be a comma-separated list of stun: or stuns: URLs");
+    if (!ice_urls_valid(c->turn_urls, "turn:"))
+        cfg_error(&errs, "TURN_URLS must be a comma-separated list of turn: or turns: URLs");
+    if (c->turn_urls[0] && !c->turn_secret[0])
+        cfg_error(&errs, "TURN_URLS is set but TURN_SECRET is not (the shared secret of the TURN server)");
+    c->turn_ttl = cfg_env_long("TURN_TTL", DEF_TURN_TTL, 60, 86400, &errs);
+    c->video_join_early_minutes =
+        cfg_env_long("VIDEO_JOIN_EARLY_MINUTES", DEF_VIDEO_JOIN_EARLY_MINUTES, 0, 1440, &errs);
+    c->video_expire_minutes = cfg_env_long("VIDEO_EXPIRE_MINUTES", DEF_VIDEO_EXPIRE_MINUTES, 1, 1440, &errs);
+    c->video_token_ttl = cfg_env_long("VIDEO_TOKEN_TTL", DEF_VIDEO_TOKEN_TTL, 60, 86400, &errs);
+    c->video_invite_ttl = cfg_env_long("VIDEO_INVITE_TTL", DEF_VIDEO_INVITE_TTL, 60, 2592000, &errs);
+    copy_env(c->video_invite_url, sizeof c->video_invite_url, "VIDEO_INVITE_URL", DEF_VIDEO_INVITE_URL, &errs);
+    if (strncmp(c->video_invite_url, "http://", 7) != 0 && strncmp(c->video_invite_url, "https://", 8) != 0)
+        cfg_error(&errs, "VIDEO_INVITE_URL must be an http:// or https:// URL");
 
     for (int i = 0; i < errs.n; i++)
         fprintf(stderr, "configuration error: %s\n", errs.msg[i]);

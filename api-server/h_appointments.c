@@ -106,19 +106,12 @@ HANDLER(h_appointments_list)
     int limit, y, m, d;
     int64_t doctor = 0, patient = 0;
     char *cursor = NULL, lim[24], db[24], pb[24];
-    const char *status = query_str(req, "status");
     const char *from = query_str(req, "from");
     const char *to = query_str(req, "to");
     query_page(req, "ti", &limit, &cursor, errors);
     query_int(req, "doctor_id", &doctor, errors);
     query_int(req, "patient_id", &patient, errors);
-    if (status) {
-        bool known = false;
-        for (const char *const *s = statuses; *s; s++)
-            known = known || strcmp(*s, status) == 0;
-        if (!known)
-            json_object_set_new(errors, "status", json_string("must be one of the appointment statuses"));
-    }
+    const char *status = query_enum(req, "status", statuses, "appointment statuses", errors);
     if (from && !parse_date(from, &y, &m, &d))
         json_object_set_new(errors, "from", json_string("must be a date YYYY-MM-DD"));
     if (to && !parse_date(to, &y, &m, &d))

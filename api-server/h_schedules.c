@@ -52,6 +52,17 @@ static bool may_write(struct _u_response *resp, struct req_ctx *ctx, int *rc)
 
 static int minutes_of(const char *hhmm) { return atoi(hhmm) * 60 + atoi(hhmm + 3); }
 
+void rule_hours_check(json_t *body, json_t *errors)
+{
+    int start = minutes_of(json_string_value(json_object_get(body, "start_time")));
+    int end = minutes_of(json_string_value(json_object_get(body, "end_time")));
+    json_int_t slot = json_integer_value(json_object_get(body, "slot_minutes"));
+    if (end <= start)
+        json_object_set_new(errors, "end_time", json_string("must be after start_time"));
+    else if (end - start < slot)
+        json_object_set_new(errors, "slot_minutes", json_string("does not fit between start_time and end_time"));
+}
+
 static const struct field_spec rule_fields[] = {
     {"weekday", FT_INT, FF_REQUIRED, 1, 7, NULL},
     {"start_time", FT_TIME, FF_REQUIRED, 0, 0, NULL},
@@ -78,15 +89,8 @@ HANDLER(h_availability_create)
     (void)req;
     int rc;
     json_t *errors = json_object();
-    if (validate_object(ctx->body, rule_fields, sizeof rule_fields / sizeof rule_fields[0], false, errors)) {
-        int start = minutes_of(json_string_value(json_object_get(ctx->body, "start_time")));
-        int end = minutes_of(json_string_value(json_object_get(ctx->body, "end_time")));
-        json_int_t slot = json_integer_value(json_object_get(ctx->body, "slot_minutes"));
-        if (end <= start)
-            json_object_set_new(errors, "end_time", json_string("must be after start_time"));
-        else if (end - start < slot)
-            json_object_set_new(errors, "slot_minutes", json_string("does not fit between start_time and end_time"));
-    }
+    if (validate_object(ctx->body, rule_fields, sizeof rule_fields / sizeof rule_fields[0], false, errors))
+        rule_hours_check(ctx->body, errors);
     if (json_object_size(errors) > 0)
         return reply_invalid(resp, ctx, errors);
     json_decref(errors);

@@ -77,6 +77,21 @@ HANDLER(h_queue_board);
 HANDLER(h_queue_move);
 HANDLER(h_queue_complete);
 
+HANDLER(h_video_ice_servers);
+HANDLER(h_video_timings_list);
+HANDLER(h_video_timings_create);
+HANDLER(h_video_timings_update);
+HANDLER(h_video_timings_delete);
+HANDLER(h_video_sessions_create);
+HANDLER(h_video_sessions_list);
+HANDLER(h_video_sessions_get);
+HANDLER(h_video_sessions_token);
+HANDLER(h_video_sessions_invite);
+HANDLER(h_video_invitations_revoke);
+HANDLER(h_video_sessions_end);
+HANDLER(h_video_sessions_cancel);
+HANDLER(h_video_invitations_redeem);
+
 HANDLER(h_evolution_get);
 HANDLER(h_evolution_put);
 HANDLER(h_evolution_sign);
@@ -87,6 +102,10 @@ HANDLER(h_dashboard_doctor_stats);
 HANDLER(h_dashboard_doctor_appointments);
 HANDLER(h_doctor_patients);
 HANDLER(h_dashboard_reception_stats);
+
+/* The hours of a weekly rule (start_time, end_time, slot_minutes, already valid by type): the end
+ * after the start and at least one slot between them; problems go to errors. */
+void rule_hours_check(json_t *body, json_t *errors);
 
 /* Validates ctx->body against specs; on failure answers 422 and returns false. */
 bool body_valid(struct _u_response *resp, struct req_ctx *ctx, const struct field_spec *specs, size_t n,

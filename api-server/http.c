@@ -122,6 +122,21 @@ const char *query_str(const struct _u_request *req, const char *name)
     return u_map_get(req->map_url, name);
 }
 
+const char *query_enum(const struct _u_request *req, const char *name, const char *const *choices, const char *what,
+                       json_t *errors)
+{
+    const char *v = query_str(req, name);
+    for (const char *const *c = choices; v && *c; c++)
+        if (strcmp(*c, v) == 0)
+            return v;
+    if (v) {
+        char msg[120];
+        snprintf(msg, sizeof msg, "must be one of the %s", what);
+        json_object_set_new(errors, name, json_string(msg));
+    }
+    return NULL;
+}
+
 bool query_int(const struct _u_request *req, const char *name, int64_t *out, json_t *errors)
 {
     const char *v = query_str(req, name);

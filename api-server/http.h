@@ -62,6 +62,10 @@ int reply_invalid_query(struct _u_response *resp, struct req_ctx *ctx, json_t *f
 /* Query helpers: return true when absent or valid; on a bad value they add to errors. */
 const char *query_str(const struct _u_request *req, const char *name);
 bool query_int(const struct _u_request *req, const char *name, int64_t *out, json_t *errors);
+/* The value of name when it is one of choices (NULL-terminated); absent: NULL; otherwise NULL and
+ * "must be one of the <what>" in errors. */
+const char *query_enum(const struct _u_request *req, const char *name, const char *const *choices, const char *what,
+                       json_t *errors);
 bool query_bool(const struct _u_request *req, const char *name, int *out /* -1 absent */, json_t *errors);
 /* limit (1..200, default 50) and the opaque cursor. The cursor is the base64url of a JSON array
  * whose element types follow shape ('i' integer, 's' string, 't' an RFC 3339 instant), e.g. "ti"; it is returned as JSON

@@ -87,6 +87,21 @@ const struct route routes[] = {
     {"GET", "/dashboard/reception/stats", A | R, h_dashboard_reception_stats},
 
     {"GET", "/events", A | R | D | P, h_events_list},
+
+    {"GET", "/video-consultations/ice-servers", A | R | D | P, h_video_ice_servers},
+    {"GET", "/video-consultations/timings", A | R | D, h_video_timings_list},
+    {"POST", "/video-consultations/timings", A | D, h_video_timings_create},
+    {"PUT", "/video-consultations/timings/:id", A | D, h_video_timings_update},
+    {"DELETE", "/video-consultations/timings/:id", A | D, h_video_timings_delete},
+    {"POST", "/video-consultations/sessions", A | R | D, h_video_sessions_create},
+    {"GET", "/video-consultations/sessions", A | R | D | P, h_video_sessions_list},
+    {"GET", "/video-consultations/sessions/:id", A | R | D | P, h_video_sessions_get},
+    {"POST", "/video-consultations/sessions/:id/token", D | P, h_video_sessions_token},
+    {"POST", "/video-consultations/sessions/:id/invite", A | R | D, h_video_sessions_invite},
+    {"DELETE", "/video-consultations/sessions/:id/invitations/:invitation_id", A | R | D, h_video_invitations_revoke},
+    {"POST", "/video-consultations/sessions/:id/end", D, h_video_sessions_end},
+    {"POST", "/video-consultations/sessions/:id/cancel", A | R | D, h_video_sessions_cancel},
+    {"POST", "/video-consultations/invitations/redeem", ROUTE_PUBLIC, h_video_invitations_redeem},
 };
 
 const size_t routes_count = sizeof routes / sizeof routes[0];

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <string.h>
 #include <sys/random.h>
 
@@ -107,4 +108,15 @@ bool crypto_random_hex16(char out[33])
         return false;
     crypto_hex(raw, sizeof raw, out);
     return true;
+}
+
+bool crypto_turn_password(const char *secret, const char *username, char out[29])
+{
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int maclen = 0;
+    if (!HMAC(EVP_sha1(), secret, (int)strlen(secret), (const unsigned char *)username, strlen(username), mac,
+              &maclen) ||
+        maclen != 20)
+        return false;
+    return EVP_EncodeBlock((unsigned char *)out, mac, 20) == 28;
 }

@@ -22,4 +22,8 @@ bool crypto_token(char out[44]);
 /* 16 random bytes as 32 hex characters into out[33]. */
 bool crypto_random_hex16(char out[33]);
 
+/* The password of a TURN REST credential (coturn's use-auth-secret): the standard base64 of
+ * HMAC-SHA1(secret, username), 28 characters, into out[29]. */
+bool crypto_turn_password(const char *secret, const char *username, char out[29]);
+
 #endif

@@ -15,6 +15,7 @@ static const struct {
     [ST_NOT_FOUND] = {404, "not_found", "The requested resource was not found."},
     [ST_METHOD_NOT_ALLOWED] = {405, "method_not_allowed", "This method is not allowed on this resource."},
     [ST_CONFLICT] = {409, "conflict", "The request conflicts with the current state of the resource."},
+    [ST_GONE] = {410, "gone", "The resource is no longer available."},
     [ST_TOO_LARGE] = {413, "payload_too_large", "The request body is too large."},
     [ST_UNSUPPORTED_MEDIA] = {415, "unsupported_media_type", "The request body must be application/json."},
     [ST_INVALID] = {422, "validation_failed", "Some fields are invalid."},

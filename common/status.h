@@ -13,6 +13,7 @@ enum status {
     ST_NOT_FOUND,
     ST_METHOD_NOT_ALLOWED,
     ST_CONFLICT,
+    ST_GONE,
     ST_TOO_LARGE,
     ST_UNSUPPORTED_MEDIA,
     ST_INVALID,

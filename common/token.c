@@ -197,9 +197,11 @@ static bool es256_signature_valid(const struct token_keys *k, const char *token)
     return ok;
 }
 
-enum token_result token_verify_access(const struct token_keys *k, const char *token, time_t now,
-                                      struct claims *out)
+/* The checks every token passes before its claims are read: compact JWS syntax, ES256 pinned from
+ * the header, the signature. On TOKEN_OK *out holds the parsed token (caller jwt_free()s). */
+static enum token_result token_open(const struct token_keys *k, const char *token, jwt_t **out)
 {
+    *out = NULL;
     size_t len = strnlen(token, TOKEN_MAX_LEN + 1);
     if (len == 0 || len > TOKEN_MAX_LEN)
         return TOKEN_MALFORMED;
@@ -215,37 +217,55 @@ enum token_result token_verify_access(const struct token_keys *k, const char *to
         return TOKEN_MALFORMED;
     if (!header_alg_is_es256(token))
         return TOKEN_BAD_ALG;
-
     if (!es256_signature_valid(k, token))
         return TOKEN_BAD_SIGNATURE;
-    /* The signature is verified: libjwt only parses the claims. */
-    jwt_t *jwt = NULL;
-    if (jwt_decode(&jwt, token, NULL, 0) != 0 || !jwt)
+    /* The signature is verified: libjwt only parses the claims. The algorithm was pinned from the
+     * header before the signature check (ES256 only); a token decoded without a key reports no
+     * algorithm of its own here. */
+    if (jwt_decode(out, token, NULL, 0) != 0 || !*out)
         return TOKEN_MALFORMED;
-    /* The algorithm was pinned from the header before the signature check (ES256 only); a token
-     * decoded without a key reports no algorithm of its own here. */
-    enum token_result res = TOKEN_BAD_CLAIMS;
-    struct claims c;
-    memset(&c, 0, sizeof c);
-    long sub, iat, exp, v;
+    return TOKEN_OK;
+}
+
+/* The claims every token carries: typ (must be want), iat, exp (checked against now), jti. */
+static enum token_result common_claims(jwt_t *jwt, const char *want, time_t now, time_t *iat_out, time_t *exp_out,
+                                       char jti_out[33])
+{
+    long iat, exp;
     const char *typ = jwt_get_grant(jwt, "typ");
     const char *jti = jwt_get_grant(jwt, "jti");
-    if (!typ || strcmp(typ, "access") != 0 || !grant_int(jwt, "sub", &sub) || sub <= 0 ||
-        !grant_int(jwt, "iat", &iat) || !grant_int(jwt, "exp", &exp) || !jti || strlen(jti) > 32)
-        goto out;
-    c.role = role_parse(jwt_get_grant(jwt, "role"));
-    if (!c.role)
-        goto out;
-    if ((time_t)exp <= now) {
-        res = TOKEN_EXPIRED;
-        goto out;
-    }
+    if (!typ || strcmp(typ, want) != 0 || !grant_int(jwt, "iat", &iat) || !grant_int(jwt, "exp", &exp) || !jti ||
+        strlen(jti) > 32)
+        return TOKEN_BAD_CLAIMS;
+    if ((time_t)exp <= now)
+        return TOKEN_EXPIRED;
     if ((time_t)iat > now + CLOCK_SKEW)
+        return TOKEN_BAD_CLAIMS;
+    *iat_out = (time_t)iat;
+    *exp_out = (time_t)exp;
+    snprintf(jti_out, 33, "%s", jti);
+    return TOKEN_OK;
+}
+
+enum token_result token_verify_access(const struct token_keys *k, const char *token, time_t now,
+                                      struct claims *out)
+{
+    jwt_t *jwt;
+    enum token_result res = token_open(k, token, &jwt);
+    if (res != TOKEN_OK)
+        return res;
+    struct claims c;
+    memset(&c, 0, sizeof c);
+    long sub, v;
+    res = TOKEN_BAD_CLAIMS;
+    const char *typ = jwt_get_grant(jwt, "typ");
+    if (!typ || strcmp(typ, "access") != 0 || !grant_int(jwt, "sub", &sub) || sub <= 0 ||
+        !(c.role = role_parse(jwt_get_grant(jwt, "role"))))
         goto out;
+    if ((res = common_claims(jwt, "access", now, &c.iat, &c.exp, c.jti)) != TOKEN_OK)
+        goto out;
+    res = TOKEN_BAD_CLAIMS;
     c.sub = sub;
-    c.iat = (time_t)iat;
-    c.exp = (time_t)exp;
-    snprintf(c.jti, sizeof c.jti, "%s", jti);
     if (grant_int(jwt, "clinic_id", &v))
         c.clinic_id = v;
     if (grant_int(jwt, "doctor_id", &v))
@@ -255,6 +275,70 @@ enum token_result token_verify_access(const struct token_keys *k, const char *to
     if ((c.role == ROLE_RECEPTIONIST || c.role == ROLE_DOCTOR || c.role == ROLE_PATIENT) && c.clinic_id <= 0)
         goto out;
     if ((c.role == ROLE_DOCTOR && c.doctor_id <= 0) || (c.role == ROLE_PATIENT && c.patient_id <= 0))
+        goto out;
+    *out = c;
+    res = TOKEN_OK;
+out:
+    jwt_free(jwt);
+    return res;
+}
+
+char *token_sign_video(const struct token_keys *k, struct video_claims *c, time_t now, time_t exp)
+{
+    jwt_t *jwt = NULL;
+    char *out = NULL;
+    if (!k->private_pem || exp <= now || (strcmp(c->vrole, "doctor") != 0 && strcmp(c->vrole, "patient") != 0) ||
+        !crypto_random_hex16(c->jti) || jwt_new(&jwt) != 0)
+        return NULL;
+    c->iat = now;
+    c->exp = exp;
+    int rc = 0;
+    if (c->sub > 0)
+        rc |= jwt_add_grant_int(jwt, "sub", (long)c->sub);
+    rc |= jwt_add_grant_int(jwt, "vsid", (long)c->vsid);
+    rc |= jwt_add_grant(jwt, "vrole", c->vrole);
+    rc |= jwt_add_grant_int(jwt, "clinic_id", (long)c->clinic_id);
+    rc |= jwt_add_grant_int(jwt, "iat", (long)c->iat);
+    rc |= jwt_add_grant_int(jwt, "exp", (long)c->exp);
+    rc |= jwt_add_grant(jwt, "jti", c->jti);
+    rc |= jwt_add_grant(jwt, "typ", "video");
+    rc |= jwt_set_alg(jwt, JWT_ALG_ES256, k->private_pem, (int)k->private_len);
+    if (rc == 0)
+        out = jwt_encode_str(jwt);
+    jwt_free(jwt);
+    return out;
+}
+
+enum token_result token_verify_video(const struct token_keys *k, const char *token, time_t now,
+                                     struct video_claims *out)
+{
+    jwt_t *jwt;
+    enum token_result res = token_open(k, token, &jwt);
+    if (res != TOKEN_OK)
+        return res;
+    struct video_claims c;
+    memset(&c, 0, sizeof c);
+    long v;
+    if ((res = common_claims(jwt, "video", now, &c.iat, &c.exp, c.jti)) != TOKEN_OK)
+        goto out;
+    res = TOKEN_BAD_CLAIMS;
+    const char *vrole = jwt_get_grant(jwt, "vrole");
+    if (!vrole || (strcmp(vrole, "doctor") != 0 && strcmp(vrole, "patient") != 0))
+        goto out;
+    snprintf(c.vrole, sizeof c.vrole, "%s", vrole);
+    if (!grant_int(jwt, "vsid", &v) || v <= 0)
+        goto out;
+    c.vsid = v;
+    if (!grant_int(jwt, "clinic_id", &v) || v <= 0)
+        goto out;
+    c.clinic_id = v;
+    char *sub = jwt_get_grants_json(jwt, "sub"); /* absent for a patient invited without an account */
+    bool has_sub = sub != NULL;
+    free(sub);
+    if (has_sub && (!grant_int(jwt, "sub", &v) || v <= 0))
+        goto out;
+    c.sub = has_sub ? v : 0;
+    if (strcmp(c.vrole, "doctor") == 0 && c.sub <= 0)
         goto out;
     *out = c;
     res = TOKEN_OK;

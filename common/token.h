@@ -55,4 +55,21 @@ enum token_result { TOKEN_OK = 0, TOKEN_MALFORMED, TOKEN_BAD_SIGNATURE, TOKEN_BA
 enum token_result token_verify_access(const struct token_keys *k, const char *token, time_t now,
                                       struct claims *out);
 
+/* A video join token (DESIGN §3): lets its holder into one video session's room, as its doctor or
+ * its patient, until exp (within the session's window). */
+struct video_claims {
+    int64_t sub;       /* the holder's user id; 0 for a patient invited without an account */
+    int64_t vsid;      /* the session */
+    int64_t clinic_id;
+    char vrole[8];     /* "doctor" or "patient" */
+    time_t iat, exp;
+    char jti[33];
+};
+
+/* Signs a video token expiring at exp (> now). Returns a malloc'd string the caller frees, or NULL. */
+char *token_sign_video(const struct token_keys *k, struct video_claims *c, time_t now, time_t exp);
+/* Verifies a video token (typ "video"; an access token is TOKEN_BAD_CLAIMS here, and the reverse). */
+enum token_result token_verify_video(const struct token_keys *k, const char *token, time_t now,
+                                     struct video_claims *out);
+
 #endif

@@ -297,6 +297,22 @@ static const char *check_value(json_t *obj, const struct field_spec *f, json_t *
     if (json_is_null(v))
         return (f->flags & FF_NULLABLE) ? NULL : "must not be null";
     switch (f->type) {
+    case FT_TEXT: {
+        if (!json_is_string(v))
+            return "must be a string";
+        size_t len = json_string_length(v);
+        if (memchr(json_string_value(v), '\0', len))
+            return "must not contain NUL characters";
+        if ((long long)len < f->min)
+            return f->min == 1 ? "must not be empty" : "is too short";
+        return (long long)len > f->max ? "is too long" : NULL;
+    }
+    case FT_NUMBER: {
+        if (!json_is_number(v))
+            return "must be a number";
+        double x = json_number_value(v);
+        return x >= (double)f->min && x <= (double)f->max ? NULL : "is out of range";
+    }
     case FT_INT:
         if (!json_is_integer(v))
             return "must be an integer";

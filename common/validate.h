@@ -27,6 +27,8 @@ enum field_type {
     FT_INSTANT,  /* RFC 3339 date-time with "Z" or a numeric offset, e.g. 2027-03-14T09:00:00-03:00 */
     FT_ENUM_SET, /* a non-empty JSON array of distinct strings, each one of choices */
     FT_ARRAY,    /* a JSON array of min..max items (the items are checked by validate_items) */
+    FT_TEXT,     /* a string kept exactly as sent (no trimming: SDP), min..max bytes, no NUL */
+    FT_NUMBER,   /* a JSON number (integer or real) from min to max */
 };
 
 #define FF_REQUIRED 1u /* must be present (on create) */

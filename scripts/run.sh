@@ -66,7 +66,7 @@ cat <<EOF
 
   API:     $api_url/api
   Health:  $api_url/healthz
-  Events:  ws://${SIGNALING_LISTEN:-127.0.0.1:8090}/socket.io/  (Socket.IO v4, auth: {token})
+  Events:  ws://${SIGNALING_LISTEN:-127.0.0.1:8081}/socket.io/  (Socket.IO v4, auth: {token})
   Data:    $VAR_DIR   (database: $DATABASE_URL)
 
   Demo logins (password: demo-password)

@@ -17,6 +17,7 @@ cd "$REPO"
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 export PG_BIN
 HEALTH_TIMEOUT=10
+VIDEO_GRACE=3 # seconds a dropped video participant may take to come back (short, so the tests can wait it out)
 SAN_HEALTH_TIMEOUT=30
 STOP_TIMEOUT=10
 
@@ -94,7 +95,7 @@ kill_signaling() {
 start_signaling() {
   local label=$1 bin=$2 timeout=$3 log=$tmp/$1/signaling.log
   env "DATABASE_URL=$database_url" "JWT_PUBLIC_KEY_FILE=$tmp/keys/jwt-public.pem" "SIGNALING_LISTEN=127.0.0.1:$sig_port" \
-    LOG_LEVEL=warning SIGNALING_POLL_MS=200 "${san_env[@]}" "$bin" >"$log" 2>&1 &
+    LOG_LEVEL=warning SIGNALING_POLL_MS=200 "VIDEO_GRACE_SECONDS=$VIDEO_GRACE" "${san_env[@]}" "$bin" >"$log" 2>&1 &
   sig_pid=$!
   local deadline=$((SECONDS + timeout))
   while [ "$SECONDS" -lt "$deadline" ]; do
@@ -286,7 +287,8 @@ api_suite() {
     args+=("--test-name-pattern=$TEST_FILTER")
   fi
   env "${db_env[@]}" "${san_env[@]}" API_URL="http://127.0.0.1:$port" REPO_ROOT="$REPO" API_BIN="$bin" \
-    SIGNALING_URL="http://127.0.0.1:$sig_port" SIGNALING_BIN="${bin%api-server}signaling-server" \
+    SIGNALING_URL="http://127.0.0.1:$sig_port" SIGNALING_BIN="${bin%api-server}signaling-server" VIDEO_GRACE_SECONDS="$VIDEO_GRACE" \
+    PG_DIR="$pg_dir" PG_PORT="$pg_port" \
     node "${args[@]}" tests/api/ || st=$?
   local p f c
   p=$(sed -n 's/^# pass \([0-9][0-9]*\)$/\1/p' "$tap" 2>/dev/null | tail -n 1)

@@ -30,10 +30,14 @@ static char *metrics_text(void)
         "signaling_closed_total{cause=\"timeout\"} %llu\n"
         "signaling_closed_total{cause=\"token_expired\"} %llu\n"
         "# TYPE signaling_database_reconnects_total counter\nsignaling_database_reconnects_total %llu\n"
-        "# TYPE signaling_outbox_lag_seconds gauge\nsignaling_outbox_lag_seconds %.3f\n",
+        "# TYPE signaling_outbox_lag_seconds gauge\nsignaling_outbox_lag_seconds %.3f\n"
+        "# TYPE signaling_relay_messages_total counter\n"
+        "signaling_relay_messages_total{direction=\"sent\"} %llu\n"
+        "signaling_relay_messages_total{direction=\"delivered\"} %llu\n"
+        "signaling_relay_messages_total{direction=\"refused\"} %llu\n",
         sig.npeers, authed, outbox_ready() ? 1 : 0, m->events_delivered, m->frames_in, m->frames_out, m->replays,
         m->auth_failures, m->closed_abuse, m->closed_slow, m->closed_timeout, m->closed_expired, m->db_reconnects,
-        m->outbox_lag_seconds);
+        m->outbox_lag_seconds, m->relay_sent, m->relay_delivered, m->relay_refused);
     return n < 0 ? NULL : out;
 }
 

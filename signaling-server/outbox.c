@@ -40,20 +40,26 @@
 #define QUERY_DEADLINE_MS 15000   /* a query (or a connect) longer than this: the link is dead */
 #define MAX_LIST_JOBS 1000
 #define PRESENCE_EXPIRE_S "30"
+#define MAX_VIDEO_JOBS 10000
 
 enum ob_state { OB_DOWN = 0, OB_CONNECTING, OB_READY };
-enum ob_query { Q_NONE = 0, Q_LISTEN, Q_START, Q_FETCH, Q_REPLAY, Q_JOB };
+enum ob_query { Q_NONE = 0, Q_LISTEN, Q_START, Q_FETCH, Q_REPLAY, Q_JOB, Q_RELAY };
 
-enum job_kind { J_PRESENCE_ADD, J_PRESENCE_DEL, J_PRESENCE_LIST, J_BEAT, J_EXPIRE };
+enum job_kind { J_PRESENCE_ADD, J_PRESENCE_DEL, J_PRESENCE_LIST, J_BEAT, J_EXPIRE, J_VIDEO, J_VIDEO_SWEEP };
 
-/* A queued query about presence. peer is only set for J_PRESENCE_LIST (cleared if it closes). */
+/* A queued query about presence or the video room. peer is the peer to answer (J_PRESENCE_LIST,
+ * J_VIDEO), cleared if it closes; what the query needs is copied into the job when it is queued. */
 struct job {
     struct job *next;
     enum job_kind kind;
+    enum video_op vop;
     struct peer *peer;
     long long ack_id;
     char sid[33];
     char arg[48];
+    int64_t vsid, sub;
+    char role[8];
+    char *text; /* owned: a relayed message's data, a quality sample, a reason (may be NULL) */
 };
 
 static struct {
@@ -71,6 +77,9 @@ static struct {
     long list_jobs;               /* queued presence lists (bounded) */
     struct job *jobs, *jobs_tail; /* queued presence jobs, oldest first */
     struct job *job;              /* the job in flight */
+    long video_jobs;              /* queued video jobs (bounded) */
+    bool relay_wanted;            /* messages for this instance wait in video_relay */
+    lws_sorted_usec_list_t sul_sweep;
     char instance[33];            /* this process's id in the presence table */
 } ob;
 
@@ -110,6 +119,32 @@ static const char PRESENCE_LIST_SQL[] =
 static const char BEAT_SQL[] =
     "INSERT INTO signaling_instances (id) VALUES ($1) ON CONFLICT (id) DO UPDATE SET last_seen = now()";
 static const char EXPIRE_SQL[] = "SELECT presence_expire(" PRESENCE_EXPIRE_S ")";
+
+/* The video room's operations (enum video_op order), each answering one text column. */
+static const struct {
+    const char *sql;
+    int n;
+} VIDEO_SQL[] = {
+    {"SELECT video_join($1, $2, $3::bigint, $4, $5::bigint)::text", 5},           /* instance, sid, vsid, role, sub */
+    {"SELECT video_leave($1, $2)::text", 2},                                       /* instance, sid */
+    {"SELECT video_admit($1::bigint, $2::bigint)", 2},                             /* vsid, sub */
+    {"SELECT video_dismiss($1::bigint, false, $2)", 2},                            /* vsid, reason */
+    {"SELECT video_dismiss($1::bigint, true, $2)", 2},                             /* vsid, reason */
+    {"SELECT video_relay_send($1::bigint, $2, $3, $4)", 4},                        /* vsid, role, name, data */
+    {"SELECT video_quality_add($1::bigint, $2, ($3::jsonb->>'rtt_ms')::float8, "  /* vsid, role, sample */
+     "($3::jsonb->>'packet_loss')::float8, ($3::jsonb->>'jitter_ms')::float8)", 3},
+};
+static const char SWEEP_SQL[] = "SELECT video_sweep($1::int, $2::int)";
+static const char RELAY_SQL[] =
+    "WITH d AS (DELETE FROM video_relay WHERE instance_id = $1 RETURNING id, session_id, to_role, name, payload) "
+    "SELECT session_id, to_role, name, payload FROM d ORDER BY id";
+
+static void job_free(struct job *j)
+{
+    if (j)
+        free(j->text);
+    free(j);
+}
 
 static void connect_step(lws_sorted_usec_list_t *sul);
 
@@ -187,6 +222,12 @@ static void kick(void)
         send_query(Q_START, START_SQL, 0, NULL);
         return;
     }
+    if (ob.relay_wanted) { /* WebRTC messages first: a call set-up waits on each of them */
+        ob.relay_wanted = false;
+        const char *params[] = {ob.instance};
+        send_query(Q_RELAY, RELAY_SQL, 1, params);
+        return;
+    }
     bool reads_wait = ob.fetch_wanted || pending_replay();
     if (ob.jobs && (!reads_wait || ob.jobs_turn)) {
         ob.jobs_turn = false;
@@ -227,6 +268,45 @@ static void kick(void)
         case J_EXPIRE:
             send_query(Q_JOB, EXPIRE_SQL, 0, NULL);
             break;
+        case J_VIDEO: {
+            ob.video_jobs--;
+            char vsid[24], sub[24];
+            snprintf(vsid, sizeof vsid, "%lld", (long long)j->vsid);
+            snprintf(sub, sizeof sub, "%lld", (long long)j->sub);
+            const char *sub_or_null = j->sub > 0 ? sub : NULL;
+            const char *vp[5];
+            switch (j->vop) {
+            case V_JOIN:
+                vp[0] = ob.instance, vp[1] = j->sid, vp[2] = vsid, vp[3] = j->role, vp[4] = sub_or_null;
+                break;
+            case V_LEAVE:
+                vp[0] = ob.instance, vp[1] = j->sid;
+                break;
+            case V_ADMIT:
+                vp[0] = vsid, vp[1] = sub_or_null;
+                break;
+            case V_DENY:
+            case V_REMOVE:
+                vp[0] = vsid, vp[1] = j->text;
+                break;
+            case V_RELAY:
+                vp[0] = vsid, vp[1] = j->role, vp[2] = j->arg, vp[3] = j->text;
+                break;
+            case V_QUALITY:
+                vp[0] = vsid, vp[1] = j->role, vp[2] = j->text;
+                break;
+            }
+            send_query(Q_JOB, VIDEO_SQL[j->vop].sql, VIDEO_SQL[j->vop].n, vp);
+            break;
+        }
+        case J_VIDEO_SWEEP: {
+            char grace[24], connect[24];
+            snprintf(grace, sizeof grace, "%ld", sig.cfg.video_grace_seconds);
+            snprintf(connect, sizeof connect, "%ld", sig.cfg.video_connect_timeout_seconds);
+            const char *sp[] = {grace, connect};
+            send_query(Q_JOB, SWEEP_SQL, 2, sp);
+            break;
+        }
         }
         return;
     }
@@ -257,11 +337,12 @@ static void deliver(const PGresult *r)
 {
     int rows = PQntuples(r);
     for (int i = 0; i < rows; i++) {
-        const char *name = PQgetvalue(r, i, 0), *env = PQgetvalue(r, i, 1), *rooms = PQgetvalue(r, i, 2);
-        size_t len = (size_t)PQgetlength(r, i, 1);
+        const char *rooms = PQgetvalue(r, i, 2);
+        struct ws_event e = {PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), (size_t)PQgetlength(r, i, 1), {0}, {0}};
         for (struct peer *p = sig.peers; p; p = p->next)
             if (p->state == PEER_AUTHED && p->live && peer_in_rooms(p, rooms))
-                ws_send_event(p, name, env, len);
+                ws_event_send(&e, p);
+        ws_event_clear(&e);
         snprintf(ob.cursor, sizeof ob.cursor, "%s", PQgetvalue(r, i, 3));
         sig.m.outbox_lag_seconds = atof(PQgetvalue(r, i, 4));
     }
@@ -292,6 +373,11 @@ static void on_result(PGresult *r)
     ExecStatusType st = PQresultStatus(r);
     if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
         log_error("outbox: query failed: %s", PQresultErrorMessage(r));
+        if (ob.query == Q_JOB && ob.job && ob.job->kind == J_VIDEO && ob.job->peer)
+            ws_video_result(ob.job->peer, ob.job->vop,
+                            ob.job->vop == V_JOIN ? "{\"error\": \"The video consultation cannot be joined right now.\"}"
+                                                  : "The server could not do this right now; try again.",
+                            ob.job->ack_id);
         if (ob.query == Q_REPLAY && ob.replay_peer) {
             /* Never live with a hole: the client is closed and replays again when it reconnects. */
             ob.replay_peer->doomed = true;
@@ -315,10 +401,29 @@ static void on_result(PGresult *r)
     case Q_JOB:
         if (ob.job && ob.job->kind == J_PRESENCE_LIST && ob.job->peer)
             ws_send_presence(ob.job->peer, ob.job->arg, PQgetvalue(r, 0, 0), ob.job->ack_id);
+        if (ob.job && ob.job->kind == J_VIDEO && ob.job->peer)
+            ws_video_result(ob.job->peer, ob.job->vop, PQgetisnull(r, 0, 0) ? NULL : PQgetvalue(r, 0, 0),
+                            ob.job->ack_id);
+        break;
+    case Q_RELAY:
+        for (int i = 0; i < PQntuples(r); i++)
+            ws_video_relay(strtoll(PQgetvalue(r, i, 0), NULL, 10), PQgetvalue(r, i, 1), PQgetvalue(r, i, 2),
+                           PQgetvalue(r, i, 3), (size_t)PQgetlength(r, i, 3));
         break;
     default:
         break;
     }
+}
+
+/* Appends j to the queue and starts it when the connection is idle. */
+static void enqueue(struct job *j)
+{
+    if (ob.jobs_tail)
+        ob.jobs_tail->next = j;
+    else
+        ob.jobs = j;
+    ob.jobs_tail = j;
+    kick();
 }
 
 static void push_job(enum job_kind kind, struct peer *p, const char *sid, const char *arg, long long ack_id)
@@ -331,12 +436,7 @@ static void push_job(enum job_kind kind, struct peer *p, const char *sid, const 
     j->ack_id = ack_id;
     snprintf(j->sid, sizeof j->sid, "%s", sid ? sid : "");
     snprintf(j->arg, sizeof j->arg, "%s", arg ? arg : "");
-    if (ob.jobs_tail)
-        ob.jobs_tail->next = j;
-    else
-        ob.jobs = j;
-    ob.jobs_tail = j;
-    kick();
+    enqueue(j);
 }
 
 void outbox_presence_add(struct peer *p)
@@ -362,6 +462,46 @@ bool outbox_presence_list(struct peer *p, const char *room, long long ack_id)
     return true;
 }
 
+bool outbox_video(enum video_op op, struct peer *p, const char *name, const char *text, long long ack_id)
+{
+    /* A departure is always queued (the database must learn it even after an outage: it runs
+     * after the reconnect); the others only while the database answers, and bounded. */
+    if (op != V_LEAVE && (ob.state != OB_READY || ob.video_jobs >= MAX_VIDEO_JOBS))
+        return false;
+    struct job *j = calloc(1, sizeof *j);
+    char *copy = text ? strdup(text) : NULL;
+    if (!j || (text && !copy)) {
+        free(j);
+        free(copy);
+        return false;
+    }
+    j->kind = J_VIDEO;
+    j->vop = op;
+    j->peer = op == V_LEAVE ? NULL : p;
+    j->ack_id = ack_id;
+    j->vsid = p->vsid;
+    j->sub = p->claims.sub;
+    j->text = copy;
+    snprintf(j->sid, sizeof j->sid, "%s", p->sid);
+    snprintf(j->role, sizeof j->role, "%s", p->vrole);
+    snprintf(j->arg, sizeof j->arg, "%s", name ? name : "");
+    ob.video_jobs++;
+    enqueue(j);
+    return true;
+}
+
+/* The video room's housekeeping (video_sweep), a few times per grace window. */
+static void sweep(lws_sorted_usec_list_t *sul)
+{
+    (void)sul;
+    if (ob.state == OB_READY)
+        push_job(J_VIDEO_SWEEP, NULL, NULL, NULL, -1);
+    long every = sig.cfg.video_grace_seconds * 1000 / 3;
+    every = every < 1000 ? 1000 : every > PRESENCE_BEAT_MS ? PRESENCE_BEAT_MS : every;
+    if (!sig.stopping)
+        lws_sul_schedule(sig.ctx, 0, &ob.sul_sweep, sweep, (lws_usec_t)every * 1000);
+}
+
 static void beat(lws_sorted_usec_list_t *sul)
 {
     (void)sul;
@@ -379,6 +519,7 @@ static void listening(void)
 {
     log_info("outbox: listening for events");
     ob.fetch_wanted = true;
+    ob.relay_wanted = true;
     push_job(J_BEAT, NULL, NULL, NULL, -1);
     for (struct peer *p = sig.peers; p; p = p->next)
         if (p->state == PEER_AUTHED)
@@ -398,7 +539,7 @@ static int on_input(void)
             enum ob_query done = ob.query;
             ob.query = Q_NONE;
             lws_sul_cancel(&ob.sul_deadline);
-            free(ob.job);
+            job_free(ob.job);
             ob.job = NULL;
             if (done == Q_LISTEN)
                 listening();
@@ -411,6 +552,8 @@ static int on_input(void)
     while ((n = PQnotifies(ob.conn))) {
         if (strcmp(n->relname, "presence") == 0)
             ws_presence_changed(n->extra);
+        else if (strcmp(n->relname, "relay") == 0)
+            ob.relay_wanted = ob.relay_wanted || strcmp(n->extra, ob.instance) == 0;
         else
             ob.fetch_wanted = true;
         PQfreemem(n);
@@ -423,6 +566,7 @@ static void poll_tick(lws_sorted_usec_list_t *sul)
 {
     (void)sul;
     ob.fetch_wanted = true;
+    ob.relay_wanted = true;
     kick();
     if (!sig.stopping)
         lws_sul_schedule(sig.ctx, 0, &ob.sul_poll, poll_tick, (lws_usec_t)sig.cfg.poll_ms * 1000);
@@ -444,7 +588,7 @@ static void connected(void)
     }
     ob.state = OB_READY;
     ob.backoff_ms = 0;
-    send_query(Q_LISTEN, "LISTEN events; LISTEN presence", 0, NULL);
+    send_query(Q_LISTEN, "LISTEN events; LISTEN presence; LISTEN relay", 0, NULL);
 }
 
 static void connect_step(lws_sorted_usec_list_t *sul)
@@ -507,11 +651,13 @@ void outbox_start(void)
     if (!crypto_random_hex16(ob.instance))
         snprintf(ob.instance, sizeof ob.instance, "%032lx", (unsigned long)getpid());
     lws_sul_schedule(sig.ctx, 0, &ob.sul_beat, beat, (lws_usec_t)PRESENCE_BEAT_MS * 1000);
+    lws_sul_schedule(sig.ctx, 0, &ob.sul_sweep, sweep, (lws_usec_t)1000 * 1000);
     schedule_connect(0);
     lws_sul_schedule(sig.ctx, 0, &ob.sul_poll, poll_tick, (lws_usec_t)sig.cfg.poll_ms * 1000);
 }
 
 /* At shutdown: takes this instance's peers off the presence table (announcing their departure)
+ * and out of their video sessions (reconnecting, as for a dropped connection)
  * rather than leaving them to the expiry, but waits at most two seconds for the database, so a
  * stuck or stopped database never holds up the exit. Skipped when a query is in flight. */
 static void remove_own_presence(void)
@@ -522,6 +668,8 @@ static void remove_own_presence(void)
     if (!PQsendQueryParams(ob.conn,
                            "WITH d AS (DELETE FROM presence WHERE instance_id = $1 RETURNING *) "
                            "SELECT count(presence_announce(ROW(d.*)::presence, 'left')) "
+                           "       + (SELECT count(video_leave($1, c.sid)) FROM video_connections c "
+                           "          WHERE c.instance_id = $1) "
                            "FROM (SELECT DISTINCT ON (d.user_id) d.* FROM d) d "
                            "WHERE NOT EXISTS (SELECT 1 FROM presence p WHERE p.user_id = d.user_id "
                            "                  AND p.instance_id <> $1)",
@@ -549,14 +697,15 @@ void outbox_stop(void)
     lws_sul_cancel(&ob.sul_connect);
     lws_sul_cancel(&ob.sul_poll);
     lws_sul_cancel(&ob.sul_beat);
+    lws_sul_cancel(&ob.sul_sweep);
     lws_sul_cancel(&ob.sul_deadline);
     remove_own_presence();
     while (ob.jobs) {
         struct job *j = ob.jobs;
         ob.jobs = j->next;
-        free(j);
+        job_free(j);
     }
-    free(ob.job);
+    job_free(ob.job);
     ob.job = NULL;
     if (ob.conn)
         PQfinish(ob.conn);
@@ -581,9 +730,12 @@ void outbox_forget(struct peer *p)
     struct job **link = &ob.jobs, *last = NULL;
     while (*link) {
         struct job *j = *link;
-        if (j->peer == p && j->kind == J_PRESENCE_ADD) { /* never announced: drop it */
+        if (j->peer == p && (j->kind == J_PRESENCE_ADD || (j->kind == J_VIDEO && j->vop == V_JOIN))) {
+            /* never announced: drop it (its leave then finds nothing) */
+            if (j->kind == J_VIDEO)
+                ob.video_jobs--;
             *link = j->next;
-            free(j);
+            job_free(j);
             continue;
         }
         if (j->peer == p)

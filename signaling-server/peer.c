@@ -110,6 +110,11 @@ void peer_set_rooms(struct peer *p)
 {
     const struct claims *c = &p->claims;
     p->nrooms = 0;
+    p->all_rooms = false;
+    if (p->video) { /* a join token: its session's room and nothing else */
+        snprintf(p->rooms[p->nrooms++], sizeof p->rooms[0], "video:%lld", (long long)p->vsid);
+        return;
+    }
     p->all_rooms = c->role == ROLE_ADMIN;
     if (c->role == ROLE_RECEPTIONIST || c->role == ROLE_DOCTOR)
         snprintf(p->rooms[p->nrooms++], sizeof p->rooms[0], "clinic:%lld", (long long)c->clinic_id);

@@ -14,7 +14,7 @@
 
 #include "token.h"
 
-#define DEF_SIGNALING_LISTEN "127.0.0.1:8090"
+#define DEF_SIGNALING_LISTEN "127.0.0.1:8081"
 #define DEF_MAX_CONNECTIONS 10000
 #define DEF_MAX_FRAME 65536
 #define DEF_SEND_QUEUE_BYTES 1048576
@@ -24,6 +24,8 @@
 #define DEF_REPLAY_LIMIT 1000
 #define DEF_POLL_MS 1000
 #define DEF_MAX_MSGS_PER_SEC 50
+#define DEF_VIDEO_GRACE_SECONDS 30
+#define DEF_VIDEO_CONNECT_TIMEOUT_SECONDS 120
 
 struct sig_config {
     char listen_host[64];
@@ -31,7 +33,7 @@ struct sig_config {
     char database_url[1024];
     char public_key_file[512];
     long max_connections, max_frame, send_queue_bytes, auth_timeout_ms, ping_interval_ms, ping_timeout_ms,
-        replay_limit, poll_ms, max_msgs_per_sec;
+        replay_limit, poll_ms, max_msgs_per_sec, video_grace_seconds, video_connect_timeout_seconds;
     int log_level;
 };
 
@@ -59,7 +61,10 @@ struct peer {
     bool doomed;               /* close at the next writeable callback */
     char *rx;                  /* reassembled inbound frame */
     size_t rx_len;
-    struct claims claims;
+    struct claims claims;      /* for a video token: sub (0 for a guest), clinic_id, iat, exp, jti */
+    bool video;                /* holds a video join token: in video:{vsid} only */
+    int64_t vsid;
+    char vrole[8];             /* "doctor" or "patient" */
     char rooms[2][40];         /* the rooms of the token (ADMIN: every room) */
     int nrooms;
     bool all_rooms;
@@ -78,7 +83,7 @@ struct peer {
 /* Counters for GET /metrics (Prometheus text format). */
 struct sig_metrics {
     unsigned long long events_delivered, frames_in, frames_out, replays, auth_failures, closed_abuse, closed_slow,
-        closed_timeout, closed_expired, db_reconnects;
+        closed_timeout, closed_expired, db_reconnects, relay_sent, relay_delivered, relay_refused;
     double outbox_lag_seconds; /* age of the last event read when it was read */
 };
 
@@ -126,6 +131,16 @@ void ws_presence_changed(const char *payload);
 void ws_send_presence(struct peer *p, const char *room, const char *participants, long long ack_id);
 /* Sends an event frame 42["name",envelope] built from the envelope's JSON text. */
 void ws_send_event(struct peer *p, const char *name, const char *envelope, size_t len);
+/* One event for many peers: its frame is built once per protocol, on first use. name and data are
+ * borrowed; ws_event_clear frees the frames. */
+struct ws_event {
+    const char *name, *data;
+    size_t len;
+    char *frame[2];     /* Socket.IO, JSON */
+    size_t frame_len[2];
+};
+void ws_event_send(struct ws_event *e, struct peer *p);
+void ws_event_clear(struct ws_event *e);
 
 /* outbox.c */
 extern const struct lws_protocols outbox_protocol;
@@ -142,5 +157,19 @@ void outbox_presence_add(struct peer *p);
 void outbox_presence_del(const char *sid);
 /* false when the request cannot be queued now (one at a time per peer, bounded, database up). */
 bool outbox_presence_list(struct peer *p, const char *room, long long ack_id);
+
+/* The video room (through PostgreSQL, sql/0008_video.sql). Each is answered by ws_video_result
+ * (unless p closed meanwhile). */
+enum video_op { V_JOIN, V_LEAVE, V_ADMIT, V_DENY, V_REMOVE, V_RELAY, V_QUALITY };
+/* Queues op for video peer p (V_LEAVE: p is closing, only its sid is kept). name is the relayed
+ * event's name (V_RELAY), text the JSON data (V_RELAY, V_QUALITY) or the reason (V_DENY,
+ * V_REMOVE; may be NULL). false when it cannot be queued now (database down or queue full). */
+bool outbox_video(enum video_op op, struct peer *p, const char *name, const char *text, long long ack_id);
+
+/* ws.c: the answer to a video operation: result is the state JSON (V_JOIN) or, for the others,
+ * NULL when done and else why not. */
+void ws_video_result(struct peer *p, enum video_op op, const char *result, long long ack_id);
+/* A relayed WebRTC message for the local peers of session vsid with role to_role. */
+void ws_video_relay(int64_t vsid, const char *to_role, const char *name, const char *payload, size_t len);
 
 #endif

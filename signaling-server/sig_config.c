@@ -35,6 +35,9 @@ bool sig_config_load(struct sig_config *c)
     c->replay_limit = cfg_env_long("SIGNALING_REPLAY_LIMIT", DEF_REPLAY_LIMIT, 1, 100000, &errs);
     c->poll_ms = cfg_env_long("SIGNALING_POLL_MS", DEF_POLL_MS, 10, 600000, &errs);
     c->max_msgs_per_sec = cfg_env_long("SIGNALING_MAX_MSGS_PER_SEC", DEF_MAX_MSGS_PER_SEC, 1, 100000, &errs);
+    c->video_grace_seconds = cfg_env_long("VIDEO_GRACE_SECONDS", DEF_VIDEO_GRACE_SECONDS, 1, 3600, &errs);
+    c->video_connect_timeout_seconds =
+        cfg_env_long("VIDEO_CONNECT_TIMEOUT_SECONDS", DEF_VIDEO_CONNECT_TIMEOUT_SECONDS, 5, 3600, &errs);
     const char *lvl = cfg_env("LOG_LEVEL", "info");
     c->log_level = log_parse_level(lvl);
     if (c->log_level < 0) {

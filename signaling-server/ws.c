@@ -13,7 +13,15 @@
  *
  * Client events: `authenticate {token}`, `join_clinic_room {clinic_id}`, `join_doctor_room
  * {doctor_id}` (accepted when the token entitles the room, which it already receives; else an
- * `error` forbidden). With an ack id they are answered by an ack `{ok: true}` or `{ok: false, code}`. */
+ * `error` forbidden). With an ack id they are answered by an ack `{ok: true}` or `{ok: false, code}`.
+ *
+ * A video join token (DESIGN §3) puts its holder in its session's room only, as the doctor or the
+ * patient. Arrival and departure, admission (`admit_patient`, `deny_patient`, `remove_patient`, the
+ * doctor's), the WebRTC messages relayed to the other participant (`webrtc_offer`, `webrtc_answer`,
+ * `webrtc_ice_candidate`, `hangup`) and `connection_quality` samples all go through PostgreSQL
+ * (outbox_video): the database decides who is admitted, and a message reaches the other
+ * participant whichever instance holds them. Every client event's data is checked against the
+ * tables of wsjson.c, in both protocols. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,22 +133,79 @@ void ws_send_presence(struct peer *p, const char *room, const char *participants
     json_decref(data);
 }
 
-void ws_send_event(struct peer *p, const char *name, const char *envelope, size_t len)
+static char *build_frame(bool json_proto, const char *name, const char *data, size_t dlen, size_t *len);
+
+/* Sends 42["name",<data>] or {"event":"name","data":<data>}: names are [a-z_] (a CHECK of the
+ * events table, or a client event name checked by wsjson), the data is JSON text from PostgreSQL,
+ * so the frame is assembled without re-encoding. */
+static void send_frame(struct peer *p, const char *name, const char *data, size_t len)
 {
-    /* 42["name",<data>] or {"event":"name","data":<data>}: names are [a-z_] (a CHECK of the events
-     * table), the data is JSON text from PostgreSQL, so the frame is assembled without re-encoding. */
-    size_t nl = strlen(name), total = 22 + nl + len + 1;
+    size_t n;
+    char *buf = build_frame(p->json_proto, name, data, len, &n);
+    if (buf)
+        peer_send(p, buf, n);
+    free(buf);
+}
+
+static void after_event(struct peer *p, const char *name);
+
+/* Builds the frame of name with data in one protocol into a malloc'd buffer (*len its length). */
+static char *build_frame(bool json_proto, const char *name, const char *data, size_t dlen, size_t *len)
+{
+    size_t total = 22 + strlen(name) + dlen + 1;
     char *buf = malloc(total + 1);
     if (!buf)
+        return NULL;
+    int n = json_proto ? snprintf(buf, total + 1, "{\"event\":\"%s\",\"data\":", name)
+                       : snprintf(buf, total + 1, "42[\"%s\",", name);
+    memcpy(buf + n, data, dlen);
+    buf[n + dlen] = json_proto ? '}' : ']';
+    buf[n + dlen + 1] = '\0';
+    *len = (size_t)n + dlen + 1;
+    return buf;
+}
+
+void ws_event_send(struct ws_event *e, struct peer *p)
+{
+    int k = p->json_proto ? 1 : 0;
+    if (!e->frame[k] && !(e->frame[k] = build_frame(p->json_proto, e->name, e->data, e->len, &e->frame_len[k])))
         return;
-    int n = p->json_proto ? snprintf(buf, total + 1, "{\"event\":\"%s\",\"data\":", name)
-                          : snprintf(buf, total + 1, "42[\"%s\",", name);
-    memcpy(buf + n, envelope, len);
-    buf[n + len] = p->json_proto ? '}' : ']';
-    buf[n + len + 1] = '\0';
-    peer_send(p, buf, (size_t)n + len + 1);
+    peer_send(p, e->frame[k], e->frame_len[k]);
+    after_event(p, e->name);
+}
+
+void ws_event_clear(struct ws_event *e)
+{
+    free(e->frame[0]);
+    free(e->frame[1]);
+    e->frame[0] = e->frame[1] = NULL;
+}
+
+void ws_send_event(struct peer *p, const char *name, const char *envelope, size_t len)
+{
+    send_frame(p, name, envelope, len);
+    after_event(p, name);
+}
+
+static void after_event(struct peer *p, const char *name)
+{
     sig.m.events_delivered++;
-    free(buf);
+    /* A patient turned away or sent out of the call is disconnected once told. */
+    if (p->video && strcmp(p->vrole, "patient") == 0 &&
+        (strcmp(name, "admission_denied") == 0 || strcmp(name, "patient_removed") == 0)) {
+        p->doomed = true;
+        lws_callback_on_writable(p->wsi);
+    }
+}
+
+static bool is_video_event(const char *name)
+{
+    static const char *const names[] = {"admit_patient", "deny_patient", "remove_patient", "webrtc_offer",
+                                        "webrtc_answer", "webrtc_ice_candidate", "hangup", "connection_quality"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(names[i], name) == 0)
+            return true;
+    return false;
 }
 
 /* Arms the connection's timer for its nearest deadline. */
@@ -194,6 +259,31 @@ static void on_open(struct peer *p, struct lws *wsi)
     arm_timer(p);
 }
 
+/* Verifies an access token, or else a video join token (then the peer becomes a video peer of its
+ * session: only its sub, clinic_id and times go into *c). */
+static bool verify_token(struct peer *p, const char *token, struct claims *c)
+{
+    time_t now = time(NULL);
+    enum token_result r = token_verify_access(&sig.keys, token, now, c);
+    if (r == TOKEN_OK)
+        return !p->video; /* a video connection stays one */
+    struct video_claims v;
+    if (r != TOKEN_BAD_CLAIMS || token_verify_video(&sig.keys, token, now, &v) != TOKEN_OK)
+        return false;
+    if (p->state == PEER_AUTHED && (!p->video || v.vsid != p->vsid || strcmp(v.vrole, p->vrole) != 0))
+        return false;
+    memset(c, 0, sizeof *c);
+    c->sub = v.sub;
+    c->clinic_id = v.clinic_id;
+    c->iat = v.iat;
+    c->exp = v.exp;
+    snprintf(c->jti, sizeof c->jti, "%s", v.jti);
+    p->video = true;
+    p->vsid = v.vsid;
+    snprintf(p->vrole, sizeof p->vrole, "%s", v.vrole);
+    return true;
+}
+
 static void on_connect(struct peer *p, json_t *auth)
 {
     const char *token = json_string_value(json_object_get(auth, "token"));
@@ -202,7 +292,7 @@ static void on_connect(struct peer *p, json_t *auth)
         send_error(p, "already_connected", "This connection is already authenticated.");
         return;
     }
-    if (!token || token_verify_access(&sig.keys, token, time(NULL), &p->claims) != TOKEN_OK) {
+    if (!token || !verify_token(p, token, &p->claims)) {
         sig.m.auth_failures++;
         if (p->json_proto)
             send_error(p, "invalid_token", "invalid token");
@@ -227,7 +317,16 @@ static void on_connect(struct peer *p, json_t *auth)
         send_text(p, json_frame(json_pack("{s:s,s:{s:s}}", "event", "connected", "data", "sid", p->sid)));
     else
         send_text(p, sio_encode_connect(p->sid));
-    outbox_presence_add(p);
+    if (p->video) {
+        if (!outbox_video(V_JOIN, p, NULL, NULL, -1)) {
+            send_error(p, "unavailable", "The video consultation cannot be joined right now.");
+            p->doomed = true;
+            lws_callback_on_writable(p->wsi);
+            return;
+        }
+    } else {
+        outbox_presence_add(p);
+    }
     if (last) {
         snprintf(p->replay_from, sizeof p->replay_from, "%s", last);
         outbox_replay(p);
@@ -266,7 +365,7 @@ static void set_expiry(struct peer *p)
 static void on_authenticate(struct peer *p, json_t *arg, long long ack_id)
 {
     const char *token = json_string_value(json_object_get(arg, "token"));
-    if (!token || token_verify_access(&sig.keys, token, time(NULL), &p->claims_next) != TOKEN_OK) {
+    if (!token || !verify_token(p, token, &p->claims_next)) {
         sig.m.auth_failures++;
         answer(p, ack_id, "invalid_token", "The token is not valid.");
         return;
@@ -318,11 +417,84 @@ static void on_presence(struct peer *p, json_t *arg, long long ack_id)
         answer(p, ack_id, "busy", "Presence cannot be read right now; try again shortly.");
 }
 
+void ws_video_result(struct peer *p, enum video_op op, const char *result, long long ack_id)
+{
+    if (op != V_JOIN) {
+        if (op == V_RELAY && result)
+            sig.m.relay_refused++;
+        answer(p, ack_id, result ? "refused" : NULL, result);
+        return;
+    }
+    json_t *state = json_loads(result ? result : "", 0, NULL);
+    const char *error = json_string_value(json_object_get(state, "error"));
+    if (!json_is_object(state) || error) {
+        send_error(p, "session_unavailable", error ? error : "The video consultation cannot be joined.");
+        p->doomed = true;
+        lws_callback_on_writable(p->wsi);
+    } else {
+        send_named(p, "session_state", state);
+    }
+    json_decref(state);
+}
+
+void ws_video_relay(int64_t vsid, const char *to_role, const char *name, const char *payload, size_t len)
+{
+    for (struct peer *p = sig.peers; p; p = p->next)
+        if (p->state == PEER_AUTHED && p->video && p->vsid == vsid && strcmp(p->vrole, to_role) == 0) {
+            send_frame(p, name, payload, len);
+            sig.m.relay_delivered++;
+        }
+}
+
+/* A video room event (name already checked by wsjson_check_data) from a video peer. */
+static void on_video_event(struct peer *p, const char *name, json_t *data, long long ack_id)
+{
+    if (!p->video) {
+        answer(p, ack_id, "forbidden", "Video consultation events need the session's join token.");
+        return;
+    }
+    bool doctor = strcmp(p->vrole, "doctor") == 0;
+    enum video_op op;
+    const char *text = NULL;
+    char *owned = NULL;
+    if (strcmp(name, "admit_patient") == 0 || strcmp(name, "deny_patient") == 0 ||
+        strcmp(name, "remove_patient") == 0) {
+        if (!doctor) {
+            answer(p, ack_id, "forbidden", "Only the doctor admits or dismisses the patient.");
+            return;
+        }
+        op = name[0] == 'a' ? V_ADMIT : name[0] == 'd' ? V_DENY : V_REMOVE;
+        text = json_string_value(json_object_get(data, "reason"));
+    } else if (strcmp(name, "connection_quality") == 0) {
+        op = V_QUALITY;
+        text = owned = json_dumps(data, JSON_COMPACT);
+    } else { /* webrtc_offer, webrtc_answer, webrtc_ice_candidate, hangup: to the other side, from us */
+        op = V_RELAY;
+        json_object_set_new(data, "from", json_string(p->vrole));
+        text = owned = json_dumps(data, JSON_COMPACT);
+        sig.m.relay_sent++;
+    }
+    if ((op == V_QUALITY || op == V_RELAY) && !text)
+        answer(p, ack_id, "internal", "The message could not be processed.");
+    else if (!outbox_video(op, p, name, text, ack_id))
+        answer(p, ack_id, "busy", "The video room cannot take this right now; try again shortly.");
+    free(owned);
+}
+
 static void on_event(struct peer *p, json_t *args, long long ack_id)
 {
     const char *name = json_string_value(json_array_get(args, 0));
     json_t *arg = json_array_get(args, 1);
-    if (strcmp(name, "authenticate") == 0)
+    const char *why = NULL, *known = NULL;
+    json_t *empty = NULL;
+    if (!arg && json_array_size(args) == 1)
+        arg = empty = json_object(); /* an event sent without data */
+    if (strcmp(name, "authenticate") != 0 && !(known = wsjson_check_data(name, arg, &why))) {
+        answer(p, ack_id, strcmp(why, "unknown event") == 0 ? "unknown_event" : "bad_request",
+               strcmp(why, "unknown event") == 0 ? "This event is not handled by the server." : why);
+    } else if (known && is_video_event(known)) {
+        on_video_event(p, known, arg, ack_id);
+    } else if (strcmp(name, "authenticate") == 0)
         on_authenticate(p, arg, ack_id);
     else if (strcmp(name, "join_clinic_room") == 0)
         on_join(p, "clinic", arg, ack_id);
@@ -332,6 +504,7 @@ static void on_event(struct peer *p, json_t *args, long long ack_id)
         on_presence(p, arg, ack_id);
     else
         answer(p, ack_id, "unknown_event", "This event is not handled by the server.");
+    json_decref(empty);
 }
 
 static void on_pong(struct peer *p)
@@ -362,6 +535,8 @@ static int on_json_frame(struct peer *p, const char *buf, size_t len)
         on_join(p, "clinic", m.obj, m.id);
     else if (strcmp(m.type, "presence") == 0)
         on_presence(p, m.obj, m.id);
+    else if (is_video_event(m.type))
+        on_video_event(p, m.type, m.obj, m.id);
     else
         on_join(p, "doctor", m.obj, m.id);
     wsjson_clear(&m);
@@ -485,7 +660,9 @@ static void on_closed(struct peer *p)
     if (!p->wsi)
         return; /* an upgrade that never reached ESTABLISHED: nothing was set up */
     outbox_forget(p);
-    if (p->state == PEER_AUTHED)
+    if (p->state == PEER_AUTHED && p->video)
+        outbox_video(V_LEAVE, p, NULL, NULL, -1);
+    else if (p->state == PEER_AUTHED)
         outbox_presence_del(p->sid);
     peer_unlink(p);
     peer_free_queue(p);

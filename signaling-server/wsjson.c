@@ -29,6 +29,27 @@ static const struct field_spec presence_fields[] = {
     {"room", FT_STRING, FF_REQUIRED, 1, 40, NULL},
 };
 
+/* The video room (DESIGN §6). An SDP is kept byte for byte; an empty candidate is the end of
+ * candidates. */
+static const struct field_spec reason_fields[] = {
+    {"reason", FT_STRING, FF_NULLABLE, 1, 200, NULL},
+};
+static const struct field_spec sdp_fields[] = {
+    {"sdp", FT_TEXT, FF_REQUIRED, 1, WSJSON_MAX_SDP, NULL},
+    {"type", FT_STRING, 0, 1, 16, NULL},
+};
+static const struct field_spec candidate_fields[] = {
+    {"candidate", FT_TEXT, FF_REQUIRED, 0, 2048, NULL},
+    {"sdpMid", FT_TEXT, FF_NULLABLE, 0, 64, NULL},
+    {"sdpMLineIndex", FT_INT, FF_NULLABLE, 0, 255, NULL},
+    {"usernameFragment", FT_TEXT, FF_NULLABLE, 0, 256, NULL},
+};
+static const struct field_spec quality_fields[] = {
+    {"rtt_ms", FT_NUMBER, FF_REQUIRED, 0, 60000, NULL},
+    {"packet_loss", FT_NUMBER, FF_REQUIRED, 0, 1, NULL},
+    {"jitter_ms", FT_NUMBER, FF_REQUIRED, 0, 60000, NULL},
+};
+
 static const struct {
     const char *event;
     const struct field_spec *fields;
@@ -40,7 +61,33 @@ static const struct {
     {"join_doctor_room", doctor_fields, 1},
     {"presence", presence_fields, 1},
     {"pong", NULL, 0},
+    {"admit_patient", NULL, 0},
+    {"deny_patient", reason_fields, 1},
+    {"remove_patient", reason_fields, 1},
+    {"webrtc_offer", sdp_fields, 2},
+    {"webrtc_answer", sdp_fields, 2},
+    {"webrtc_ice_candidate", candidate_fields, 4},
+    {"hangup", reason_fields, 1},
+    {"connection_quality", quality_fields, 3},
 };
+
+const char *wsjson_check_data(const char *name, json_t *data, const char **why)
+{
+    for (size_t i = 0; i < sizeof events / sizeof events[0]; i++) {
+        if (strcmp(events[i].event, name) != 0)
+            continue;
+        json_t *errors = json_object();
+        bool ok = json_is_object(data) && validate_object(data, events[i].fields, events[i].n, false, errors);
+        json_decref(errors);
+        if (!ok) {
+            *why = "the event's data has missing, unknown or mistyped fields";
+            return NULL;
+        }
+        return events[i].event;
+    }
+    *why = "unknown event";
+    return NULL;
+}
 
 bool wsjson_parse(const char *buf, size_t len, struct wsjson_msg *out, const char **why)
 {

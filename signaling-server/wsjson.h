@@ -3,7 +3,10 @@
  *
  * A frame is {"event": "<name>", "data": {...}?, "ack": n?}. Known events and their data:
  * auth {token, last_event_id?}, authenticate {token}, join_clinic_room {clinic_id},
- * join_doctor_room {doctor_id}, presence {room}, pong (no data). "ack" (a non-negative integer)
+ * join_doctor_room {doctor_id}, presence {room}, pong (no data), and the video room's
+ * admit_patient, deny_patient / remove_patient {reason?}, webrtc_offer / webrtc_answer {sdp, type?},
+ * webrtc_ice_candidate {candidate, sdpMid, sdpMLineIndex, usernameFragment?}, hangup {reason?},
+ * connection_quality {rtt_ms, packet_loss, jitter_ms}. "ack" (a non-negative integer)
  * asks for an answer {"ack": n, "data": {...}}. Outbound frames are built by the server (ws.c):
  * {"event": "<name>", "data": {...}}. */
 #ifndef SIG_WSJSON_H
@@ -23,5 +26,12 @@ struct wsjson_msg {
  * wsjson_clear), or false with a static reason in *why (out->obj is then NULL). */
 bool wsjson_parse(const char *buf, size_t len, struct wsjson_msg *out, const char **why);
 void wsjson_clear(struct wsjson_msg *m);
+
+/* The largest SDP accepted (bytes); the frame cap (SIGNALING_MAX_FRAME) must leave room for it. */
+#define WSJSON_MAX_SDP 60000
+
+/* Checks the data object of a client event named name (the same tables, for Socket.IO events).
+ * Returns the event's static name when valid, else NULL with a static reason in *why. */
+const char *wsjson_check_data(const char *name, json_t *data, const char **why);
 
 #endif

@@ -25,6 +25,7 @@ import {
   patch,
   patientSession,
   post,
+  psql,
   request,
   staffSession,
   uniq,
@@ -128,6 +129,38 @@ async function appointmentToday() {
 }
 
 const isAllowed = (entryRoles, role) => entryRoles[role] === A;
+
+// A video appointment of docA with a fresh patient at the next free Thursday time, and its session
+// (opened by the demo admin).
+async function videoSession() {
+  const admin = await asAdmin();
+  const patient = await createPatient(admin, { clinic_id: ctx.A.id });
+  const appt = await createAppointment(admin, {
+    patient_id: patient.id, doctor_id: ctx.docA.user.doctor_id, service_id: ctx.serviceA.id,
+    start_time: nextBooking(), consultation_type: 'video',
+  });
+  return expectStatus(await post('/api/video-consultations/sessions', { appointment_id: appt.id }, admin), 201).body;
+}
+
+// A session of docA whose call is in progress (the admission is the signaling-server's: set here directly).
+async function videoSessionInProgress() {
+  const session = await videoSession();
+  await psql(`UPDATE video_sessions SET status = 'waiting' WHERE id = ${session.id};
+              UPDATE video_sessions SET status = 'in_progress', started_at = now() WHERE id = ${session.id};`);
+  return session;
+}
+
+async function videoInvitation() {
+  return expectStatus(await post(`/api/video-consultations/sessions/${ctx.sessionA.id}/invite`, undefined, await asAdmin()), 201).body;
+}
+
+// A video-only timing of docA (a half hour of its own).
+async function videoTiming() {
+  const { consultation_types: _, ...hours } = nextWindow();
+  return expectStatus(await post('/api/video-consultations/timings', { doctor_id: ctx.docA.user.doctor_id, ...hours }, await asAdmin()), 201).body;
+}
+
+const VIDEO_WRITERS = only('ADMIN', 'DOCTOR');
 
 // op: "METHOD /path/template"; roles: expected outcome per caller; ok: the status an allowed call
 // must get (the calls are built to succeed); req(role): {path, body} for that caller (async allowed).
@@ -431,6 +464,100 @@ const TABLE = [
   { op: 'GET /api/dashboard/doctor/appointments', roles: only('DOCTOR'), ok: 200, req: () => ({}) },
   { op: 'GET /api/doctors/patients', roles: only('DOCTOR'), ok: 200, req: () => ({}) },
   { op: 'GET /api/dashboard/reception/stats', roles: only('ADMIN', 'RECEPTIONIST'), ok: 200, req: () => ({ path: `/api/dashboard/reception/stats?clinic_id=${ctx.A.id}` }) },
+
+  // Video consultations. ctx.sessionA is patA's session with docA, starting in a minute (in the join window).
+  { op: 'GET /api/video-consultations/ice-servers', roles: ANY, ok: 200, req: () => ({}) },
+  {
+    op: 'GET /api/video-consultations/timings',
+    roles: STAFF,
+    ok: 200,
+    req: () => ({ path: `/api/video-consultations/timings?doctor_id=${ctx.docA.user.doctor_id}` }),
+  },
+  {
+    op: 'POST /api/video-consultations/timings',
+    roles: VIDEO_WRITERS,
+    ok: 201,
+    req: () => {
+      const { consultation_types: _, ...hours } = nextWindow();
+      return { body: { doctor_id: ctx.docA.user.doctor_id, ...hours } };
+    },
+  },
+  {
+    op: 'PUT /api/video-consultations/timings/{id}',
+    roles: VIDEO_WRITERS,
+    ok: 200,
+    req: async (role) => {
+      const { consultation_types: _, ...hours } = nextWindow();
+      const id = isAllowed(VIDEO_WRITERS, role) ? (await videoTiming()).id : ctx.timingA.id;
+      return { path: `/api/video-consultations/timings/${id}`, body: hours };
+    },
+  },
+  {
+    op: 'DELETE /api/video-consultations/timings/{id}',
+    roles: VIDEO_WRITERS,
+    ok: 204,
+    req: async (role) => ({
+      path: `/api/video-consultations/timings/${isAllowed(VIDEO_WRITERS, role) ? (await videoTiming()).id : ctx.timingA.id}`,
+    }),
+  },
+  {
+    op: 'POST /api/video-consultations/sessions',
+    roles: STAFF,
+    ok: 201,
+    req: async (role) => {
+      if (!isAllowed(STAFF, role)) return { body: { appointment_id: ctx.sessionA.appointment_id } };
+      const admin = await asAdmin();
+      const patient = await createPatient(admin, { clinic_id: ctx.A.id });
+      const appt = await createAppointment(admin, {
+        patient_id: patient.id, doctor_id: ctx.docA.user.doctor_id, service_id: ctx.serviceA.id,
+        start_time: nextBooking(), consultation_type: 'video',
+      });
+      return { body: { appointment_id: appt.id } };
+    },
+  },
+  { op: 'GET /api/video-consultations/sessions', roles: ANY, ok: 200, req: () => ({}) },
+  { op: 'GET /api/video-consultations/sessions/{id}', roles: ANY, ok: 200, req: () => ({ path: `/api/video-consultations/sessions/${ctx.sessionA.id}` }) },
+  {
+    op: 'POST /api/video-consultations/sessions/{id}/token',
+    roles: only('DOCTOR', 'PATIENT'),
+    ok: 200,
+    req: () => ({ path: `/api/video-consultations/sessions/${ctx.sessionA.id}/token` }),
+  },
+  {
+    op: 'POST /api/video-consultations/sessions/{id}/invite',
+    roles: STAFF,
+    ok: 201,
+    req: () => ({ path: `/api/video-consultations/sessions/${ctx.sessionA.id}/invite` }),
+  },
+  {
+    op: 'DELETE /api/video-consultations/sessions/{id}/invitations/{invitation_id}',
+    roles: STAFF,
+    ok: 204,
+    req: async () => ({ path: `/api/video-consultations/sessions/${ctx.sessionA.id}/invitations/${(await videoInvitation()).id}` }),
+  },
+  {
+    op: 'POST /api/video-consultations/invitations/redeem',
+    roles: PUBLIC,
+    ok: 200,
+    req: async () => ({ body: { code: (await videoInvitation()).code } }),
+  },
+  {
+    op: 'POST /api/video-consultations/sessions/{id}/end',
+    roles: only('DOCTOR'),
+    ok: 200,
+    req: async (role) => ({
+      path: `/api/video-consultations/sessions/${role === 'DOCTOR' ? (await videoSessionInProgress()).id : ctx.sessionA.id}/end`,
+    }),
+  },
+  {
+    op: 'POST /api/video-consultations/sessions/{id}/cancel',
+    roles: STAFF,
+    ok: 200,
+    req: async (role) => ({
+      path: `/api/video-consultations/sessions/${isAllowed(STAFF, role) ? (await videoSession()).id : ctx.sessionA.id}/cancel`,
+      body: { reason: 'Authz' },
+    }),
+  },
 ];
 
 const byKey = new Map(TABLE.map((e) => [operationKey(...e.op.split(' ')), e]));
@@ -453,6 +580,16 @@ before(async () => {
   assert.equal(clinicA.timezone, 'America/Sao_Paulo', 'nextBooking() assumes clinic A is in São Paulo');
   await createAvailability(ctx.docA.user.doctor_id, { weekday: 4, start_time: '08:00', end_time: '18:00', slot_minutes: 30, consultation_types: ['in_person'] });
   ctx.apptA = await appointmentA();
+  {
+    const admin = await asAdmin();
+    const start = new Date(Math.ceil(Date.now() / 1000) * 1000 + 60000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    const appt = await createAppointment(admin, {
+      patient_id: ctx.patA.patient.id, doctor_id: ctx.docA.user.doctor_id, service_id: ctx.serviceA.id,
+      start_time: start, consultation_type: 'video',
+    });
+    ctx.sessionA = expectStatus(await post('/api/video-consultations/sessions', { appointment_id: appt.id }, admin), 201).body;
+    ctx.timingA = await videoTiming();
+  }
   // patA's visit with docA, completed with a signed evolution (walk-in, with the doctor, evolution
   // written and signed, consultation completed).
   {

@@ -2,7 +2,7 @@
 // over WebSocket, refusal of bad tokens and other paths, rooms from the token (another clinic, another
 // doctor), the live push of a phase move, and the replay of missed events from a last_event_id.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomBytes, sign as cryptoSign } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { connect as tcpConnect } from 'node:net';
@@ -12,7 +12,7 @@ import { io } from 'socket.io-client';
 import WebSocket from 'ws';
 
 import {
-  b64url, createClinic, createPatient, eventsEnd, eventsSince, moveVisit, psql, staffSession, walkIn,
+  b64url, createClinic, createPatient, eventsEnd, eventsSince, moveVisit, psql, staffSession, startSignaling, walkIn,
 } from '../lib/api.mjs';
 
 // The access token of a session re-signed with the real key and another lifetime (seconds from now).
@@ -52,32 +52,6 @@ async function until(events, pred, ms = 5000, what = 'events') {
   }
 }
 
-
-// Starts another signaling-server on a free port; resolves with {url, stop} once /readyz is 200.
-async function secondInstance(env = {}) {
-  for (let attempt = 0; attempt < 5; attempt++) {
-    const port = 20000 + Math.floor(Math.random() * 12000);
-    const child = spawn(process.env.SIGNALING_BIN, [], {
-      env: { ...process.env, SIGNALING_LISTEN: `127.0.0.1:${port}`, SIGNALING_POLL_MS: '200', LOG_LEVEL: 'warning', ...env },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let exited = false;
-    child.on('exit', () => { exited = true; });
-    const url = `http://127.0.0.1:${port}`;
-    const deadline = Date.now() + 10000;
-    while (!exited && Date.now() < deadline) {
-      try {
-        if ((await fetch(`${url}/readyz`)).status === 200) {
-          const stop = () => new Promise((resolve) => { if (exited) resolve(); else { child.on('exit', resolve); child.kill('SIGTERM'); } });
-          return { url, stop };
-        }
-      } catch { /* not listening yet */ }
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    child.kill('SIGKILL');
-  }
-  throw new Error('could not start a second signaling-server');
-}
 
 async function clinicWorld() {
   const clinic = await createClinic({ timezone: 'America/Sao_Paulo' });
@@ -262,7 +236,7 @@ describe('signaling-server', () => {
 
   test('two instances: a phase move reaches the receptionist on one and the doctor on the other', async () => {
     const w = await clinicWorld();
-    const second = await secondInstance();
+    const second = await startSignaling();
     const rec = await connected({ token: w.rec.access });
     const doc = await connected({ token: w.doc.access }, second.url);
     try {
@@ -293,6 +267,59 @@ describe('signaling-server', () => {
       assert.deepEqual(got, expected);
     } finally {
       c.s.close();
+    }
+  });
+
+  test('across a PostgreSQL restart: the connected client misses nothing, one away during it catches up by replay', async () => {
+    assert.ok(process.env.PG_DIR && process.env.PG_PORT, 'PG_DIR and PG_PORT are set by the test harness');
+    const w = await clinicWorld();
+    const live = await connected({ token: w.rec.access });
+    let away = await connected({ token: w.doc.access });
+    let back = null;
+    try {
+      const start = await eventsEnd(w.rec.access);
+      const before = await createPatient(w.rec.access, { clinic_id: w.clinic.id });
+      await walkIn(w.rec.access, { patient_id: before.id, doctor_id: w.doctorId });
+      await until(away.events, (ev) => ev.some((e) => e.name === 'queue_updated'), 5000, 'the event before the restart');
+      const lastSeen = away.events.filter((e) => e.env?.event_id).at(-1).env.event_id;
+      away.s.close();
+      away = null;
+
+      const pg = (...args) => {
+        const r = spawnSync('bash', ['scripts/pg.sh', ...args], { cwd: process.env.REPO_ROOT, encoding: 'utf8' });
+        assert.equal(r.status, 0, `pg.sh ${args.join(' ')}: ${r.stderr}`);
+      };
+      pg('stop', process.env.PG_DIR);
+      pg('start', process.env.PG_DIR, process.env.PG_PORT);
+
+      // The api-server's pooled connections died with the server: its first answers may be 503.
+      let patients = null;
+      for (let i = 0; i < 50 && !patients; i++) {
+        try {
+          patients = await Promise.all([1, 2].map(() => createPatient(w.rec.access, { clinic_id: w.clinic.id })));
+        } catch {
+          await new Promise((r) => setTimeout(r, 200));
+        }
+      }
+      assert.ok(patients, 'the API works again after the restart');
+      for (const p of patients) await walkIn(w.rec.access, { patient_id: p.id, doctor_id: w.doctorId });
+      const expected = (await eventsSince(w.rec.access, start, 6)).items.map((e) => e.event_id);
+      assert.equal(expected.length, 6);
+      await until(live.events, (ev) => expected.every((id) => ev.some((e) => e.env.event_id === id)), 20000,
+        'the events written after the restart, on the connection that stayed');
+      assert.deepEqual(live.events.map((e) => e.env.event_id).filter((id) => expected.includes(id)), expected);
+
+      back = await connected({ token: w.doc.access, last_event_id: lastSeen });
+      const missed = expected.slice(expected.indexOf(lastSeen) + 1);
+      assert.equal(missed.length, 4, 'two walk-ins while away: new_checkin and queue_updated each');
+      await until(back.events, (ev) => missed.every((id) => ev.some((e) => e.env.event_id === id)), 10000, 'the replay');
+      const got = back.events.map((e) => e.env?.event_id).filter(Boolean);
+      assert.deepEqual(got.slice(0, missed.length), missed);
+      assert.equal(new Set(got).size, got.length, 'an event came twice');
+    } finally {
+      live.s.close();
+      away?.s.close();
+      back?.s.close();
     }
   });
 
@@ -351,7 +378,7 @@ describe('signaling-server', () => {
 
   test('presence: who is online in a room, joined and left announced across instances, the doctor online on the desk', async () => {
     const w = await clinicWorld();
-    const second = await secondInstance();
+    const second = await startSignaling();
     const rec = await connected({ token: w.rec.access });
     try {
       const room = `clinic:${w.clinic.id}`;
@@ -388,7 +415,7 @@ describe('signaling-server', () => {
   });
 
   test('deadlines and limits: no auth in time, no pong in time, oversized frames, other Engine.IO versions', async () => {
-    const inst = await secondInstance({ SIGNALING_AUTH_TIMEOUT_MS: '500', SIGNALING_PING_INTERVAL_MS: '300',
+    const inst = await startSignaling({ SIGNALING_AUTH_TIMEOUT_MS: '500', SIGNALING_PING_INTERVAL_MS: '300',
       SIGNALING_PING_TIMEOUT_MS: '300', SIGNALING_MAX_FRAME: '1024' });
     const base = inst.url.replace('http', 'ws');
     const open = (path) => new Promise((resolve, reject) => {
@@ -426,7 +453,7 @@ describe('signaling-server', () => {
   });
 
   test('a client that stops reading is closed at its send-queue cap; the others get everything', async () => {
-    const inst = await secondInstance({ SIGNALING_SEND_QUEUE_BYTES: '262144' });
+    const inst = await startSignaling({ SIGNALING_SEND_QUEUE_BYTES: '262144' });
     const w = await clinicWorld();
     const slow = await new Promise((resolve, reject) => {
       const ws = new WebSocket(`${inst.url.replace('http', 'ws')}/ws`);

@@ -669,3 +669,32 @@ export async function psql(script) {
   return r.out;
 }
 
+// ---------------------------------------------------------------------------------------------
+// Signaling-server instances
+// ---------------------------------------------------------------------------------------------
+
+// Starts another signaling-server (SIGNALING_BIN, the environment of the tests plus env) on a free port; resolves with {url, stop} once /readyz is 200.
+export async function startSignaling(env = {}) {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const port = 20000 + Math.floor(Math.random() * 12000);
+    const child = spawn(process.env.SIGNALING_BIN, [], {
+      env: { ...process.env, SIGNALING_LISTEN: `127.0.0.1:${port}`, SIGNALING_POLL_MS: '200', LOG_LEVEL: 'warning', ...env },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let exited = false;
+    child.on('exit', () => { exited = true; });
+    const url = `http://127.0.0.1:${port}`;
+    const deadline = Date.now() + 10000;
+    while (!exited && Date.now() < deadline) {
+      try {
+        if ((await fetch(`${url}/readyz`)).status === 200) {
+          const stop = () => new Promise((resolve) => { if (exited) resolve(); else { child.on('exit', resolve); child.kill('SIGTERM'); } });
+          return { url, stop };
+        }
+      } catch { /* not listening yet */ }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    child.kill('SIGKILL');
+  }
+  throw new Error('could not start a second signaling-server');
+}

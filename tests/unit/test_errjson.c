@@ -48,6 +48,7 @@ static void test_status_http_every_value(void **state)
         {ST_NOT_FOUND, 404, "not_found"},
         {ST_METHOD_NOT_ALLOWED, 405, "method_not_allowed"},
         {ST_CONFLICT, 409, "conflict"},
+        {ST_GONE, 410, "gone"},
         {ST_TOO_LARGE, 413, "payload_too_large"},
         {ST_UNSUPPORTED_MEDIA, 415, "unsupported_media_type"},
         {ST_INVALID, 422, "validation_failed"},
@@ -345,6 +346,18 @@ static void test_random_hex16(void **state)
     assert_true(crypto_random(r1, 0));
 }
 
+/* coturn REST credentials: base64 HMAC-SHA1 of the username with the shared secret (a vector
+ * computed independently). */
+static void test_turn_password(void **state)
+{
+    (void)state;
+    char out[29];
+    assert_true(crypto_turn_password("north-secret", "1700000000:7", out));
+    assert_string_equal(out, "KwvOdwGgpsw6aqSpOvw42PBEN6I=");
+    assert_true(crypto_turn_password("other-secret", "1700000000:7", out));
+    assert_string_not_equal(out, "KwvOdwGgpsw6aqSpOvw42PBEN6I=");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -363,6 +376,7 @@ int main(void)
         cmocka_unit_test(test_hex),
         cmocka_unit_test(test_crypto_token),
         cmocka_unit_test(test_random_hex16),
+        cmocka_unit_test(test_turn_password),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

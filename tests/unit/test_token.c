@@ -858,6 +858,73 @@ static void test_trailing_characters_rejected(void **state)
     assert_string_equal(got, want);
 }
 
+/* Video join tokens: a round trip for the doctor and for an invited patient without an account; an
+ * access token is not a video token and the reverse; the session, the role and the clinic are
+ * required; exp and the signature are checked as for access tokens. */
+static void test_video_tokens(void **state)
+{
+    (void)state;
+    struct video_claims c = {.sub = 7, .vsid = 42, .clinic_id = 3};
+    snprintf(c.vrole, sizeof c.vrole, "doctor");
+    char *t = token_sign_video(&keys_a, &c, NOW, NOW + 600);
+    assert_non_null(t);
+    struct video_claims out;
+    assert_int_equal(token_verify_video(&keys_a, t, NOW, &out), TOKEN_OK);
+    assert_int_equal(out.sub, 7);
+    assert_int_equal(out.vsid, 42);
+    assert_int_equal(out.clinic_id, 3);
+    assert_string_equal(out.vrole, "doctor");
+    assert_int_equal(out.exp, NOW + 600);
+    assert_int_equal(token_verify_video(&keys_a, t, NOW + 600, &out), TOKEN_EXPIRED);
+    assert_int_equal(token_verify_video(&keys_b, t, NOW, &out), TOKEN_BAD_SIGNATURE);
+    struct claims ac;
+    assert_int_equal(token_verify_access(&keys_a, t, NOW, &ac), TOKEN_BAD_CLAIMS);
+    free(t);
+
+    struct video_claims guest = {.sub = 0, .vsid = 9, .clinic_id = 1};
+    snprintf(guest.vrole, sizeof guest.vrole, "patient");
+    t = token_sign_video(&keys_a, &guest, NOW, NOW + 60);
+    assert_non_null(t);
+    assert_int_equal(token_verify_video(&keys_a, t, NOW, &out), TOKEN_OK);
+    assert_int_equal(out.sub, 0);
+    assert_string_equal(out.vrole, "patient");
+    free(t);
+
+    /* refused at signing: another role, an expiry not after now */
+    struct video_claims bad = guest;
+    snprintf(bad.vrole, sizeof bad.vrole, "admin");
+    assert_null(token_sign_video(&keys_a, &bad, NOW, NOW + 60));
+    assert_null(token_sign_video(&keys_a, &guest, NOW, NOW));
+
+    /* an access token is refused as a video token */
+    struct claims dc;
+    t = sign_access(&keys_a, ROLE_DOCTOR, 5, 3, 11, 0, NOW, 900, &dc);
+    assert_int_equal(token_verify_video(&keys_a, t, NOW, &out), TOKEN_BAD_CLAIMS);
+    free(t);
+
+    /* required claims; a doctor needs sub; a string sub is refused */
+    static const char *const drop[] = {"vsid", "vrole", "clinic_id", "jti", "exp", "iat"};
+    for (size_t i = 0; i < sizeof drop / sizeof drop[0]; i++) {
+        json_t *claims = json_pack("{s:I, s:s, s:I, s:I, s:I, s:s, s:s}", "vsid", (json_int_t)4, "vrole", "patient",
+                                   "clinic_id", (json_int_t)2, "iat", (json_int_t)NOW, "exp", (json_int_t)(NOW + 60),
+                                   "jti", "0123456789abcdef0123456789abcdef", "typ", "video");
+        json_object_del(claims, drop[i]);
+        t = sign_json(&keys_a, claims);
+        assert_int_equal(token_verify_video(&keys_a, t, NOW, &out), TOKEN_BAD_CLAIMS);
+        free(t);
+    }
+    t = sign_json(&keys_a, json_pack("{s:I, s:s, s:I, s:I, s:I, s:s, s:s}", "vsid", (json_int_t)4, "vrole", "doctor",
+                                     "clinic_id", (json_int_t)2, "iat", (json_int_t)NOW, "exp", (json_int_t)(NOW + 60),
+                                     "jti", "0123456789abcdef0123456789abcdef", "typ", "video"));
+    assert_int_equal(token_verify_video(&keys_a, t, NOW, &out), TOKEN_BAD_CLAIMS);
+    free(t);
+    t = sign_json(&keys_a, json_pack("{s:s, s:I, s:s, s:I, s:I, s:I, s:s, s:s}", "sub", "7", "vsid", (json_int_t)4,
+                                     "vrole", "patient", "clinic_id", (json_int_t)2, "iat", (json_int_t)NOW, "exp",
+                                     (json_int_t)(NOW + 60), "jti", "0123456789abcdef0123456789abcdef", "typ", "video"));
+    assert_int_equal(token_verify_video(&keys_a, t, NOW, &out), TOKEN_BAD_CLAIMS);
+    free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -885,6 +952,7 @@ int main(void)
         cmocka_unit_test(test_non_integer_claims_rejected),
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_trailing_characters_rejected),
+        cmocka_unit_test(test_video_tokens),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -789,6 +789,40 @@ static void test_validate_object_existing_errors(void **state)
     json_decref(errors);
 }
 
+/* FT_TEXT keeps the string byte for byte (an SDP's line breaks); FT_NUMBER takes integers and reals
+ * within bounds. */
+static void test_validate_object_text_and_number(void **state)
+{
+    (void)state;
+    static const struct field_spec media[] = {
+        {"sdp", FT_TEXT, FF_REQUIRED, 1, 10, NULL},
+        {"loss", FT_NUMBER, 0, 0, 1, NULL},
+    };
+    json_t *obj = json_pack("{s:s, s:f}", "sdp", " v=0\r\n", "loss", 0.25);
+    json_t *errors = json_object();
+    assert_true(validate_object(obj, media, 2, false, errors));
+    assert_string_equal(json_string_value(json_object_get(obj, "sdp")), " v=0\r\n");
+    json_decref(obj);
+    obj = json_pack("{s:s, s:i}", "sdp", "0123456789A", "loss", 2);
+    assert_false(validate_object(obj, media, 2, false, errors));
+    assert_string_equal(json_string_value(json_object_get(errors, "sdp")), "is too long");
+    assert_string_equal(json_string_value(json_object_get(errors, "loss")), "is out of range");
+    json_decref(obj);
+    json_object_clear(errors);
+    obj = json_pack("{s:i, s:s}", "sdp", 5, "loss", "0.1");
+    assert_false(validate_object(obj, media, 2, false, errors));
+    assert_string_equal(json_string_value(json_object_get(errors, "sdp")), "must be a string");
+    assert_string_equal(json_string_value(json_object_get(errors, "loss")), "must be a number");
+    json_decref(obj);
+    json_object_clear(errors);
+    obj = json_object();
+    json_object_set_new(obj, "sdp", json_stringn("a\0b", 3));
+    assert_false(validate_object(obj, media, 2, false, errors));
+    assert_string_equal(json_string_value(json_object_get(errors, "sdp")), "must not contain NUL characters");
+    json_decref(obj);
+    json_decref(errors);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -823,6 +857,7 @@ int main(void)
         cmocka_unit_test(test_validate_object_partial),
         cmocka_unit_test(test_validate_object_collects_all_errors),
         cmocka_unit_test(test_validate_object_existing_errors),
+        cmocka_unit_test(test_validate_object_text_and_number),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
