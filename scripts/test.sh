@@ -6,6 +6,7 @@
 # Environment:
 #   TEST_FILTER       only run API tests whose name matches this pattern (node --test-name-pattern)
 #   TEST_SANITIZE=0   skip the sanitizer pass
+#   TEST_BROWSER=0    skip the browser test (a video call between two Chromium pages)
 #   TEST_CONCURRENCY  API test files run at the same time (default 1)
 #   KEEP_TMP=1        keep the temporary directory (cluster, keys, server logs) for inspection
 #   TMPDIR            where the temporary directory is created (default /tmp)
@@ -273,6 +274,30 @@ stop_server() {
   fi
 }
 
+# tap_summary LABEL FILE STATUS: adds the "# pass N" / "# fail N" / "# cancelled N" totals of a node test run
+# (TAP in FILE, the runner's exit STATUS) to the counts; sets tap_failed to the failures (0 when all passed).
+tap_failed=0
+tap_summary() {
+  local label=$1 tap=$2 st=$3 p f c
+  p=$(sed -n 's/^# pass \([0-9][0-9]*\)$/\1/p' "$tap" 2>/dev/null | tail -n 1)
+  f=$(sed -n 's/^# fail \([0-9][0-9]*\)$/\1/p' "$tap" 2>/dev/null | tail -n 1)
+  c=$(sed -n 's/^# cancelled \([0-9][0-9]*\)$/\1/p' "$tap" 2>/dev/null | tail -n 1)
+  if [ -z "$p" ] || [ -z "$f" ]; then
+    fail "$label: the test runner gave no summary (status $st)"
+    tap_failed=1
+    return
+  fi
+  f=$((f + ${c:-0}))
+  passed=$((passed + p))
+  failed=$((failed + f))
+  echo "$label: $p passed, $f failed"
+  if [ "$st" -ne 0 ] && [ "$f" -eq 0 ]; then
+    fail "$label: the test runner exited with status $st"
+    f=1
+  fi
+  tap_failed=$f
+}
+
 # api_suite LABEL PORT BIN: the node API tests against the running server (BIN is what they may run directly).
 api_suite() {
   local label=$1 port=$2 bin=$3 tap=$tmp/$1/api.tap st=0
@@ -290,24 +315,8 @@ api_suite() {
     SIGNALING_URL="http://127.0.0.1:$sig_port" SIGNALING_BIN="${bin%api-server}signaling-server" VIDEO_GRACE_SECONDS="$VIDEO_GRACE" \
     PG_DIR="$pg_dir" PG_PORT="$pg_port" \
     node "${args[@]}" tests/api/ || st=$?
-  local p f c
-  p=$(sed -n 's/^# pass \([0-9][0-9]*\)$/\1/p' "$tap" 2>/dev/null | tail -n 1)
-  f=$(sed -n 's/^# fail \([0-9][0-9]*\)$/\1/p' "$tap" 2>/dev/null | tail -n 1)
-  c=$(sed -n 's/^# cancelled \([0-9][0-9]*\)$/\1/p' "$tap" 2>/dev/null | tail -n 1)
-  if [ -z "$p" ] || [ -z "$f" ]; then
-    fail "$label: node test runner gave no summary (status $st)"
-    f=1
-  else
-    f=$((f + ${c:-0}))
-    passed=$((passed + p))
-    failed=$((failed + f))
-    echo "$label: API tests: $p passed, $f failed"
-    if [ "$st" -ne 0 ] && [ "$f" -eq 0 ]; then
-      fail "$label: node test runner exited with status $st"
-      f=1
-    fi
-  fi
-  if [ "$f" -ne 0 ]; then
+  tap_summary "$label: API tests" "$tap" "$st"
+  if [ "$tap_failed" -ne 0 ]; then
     echo "--- last lines of the server log ($tmp/$label/server.log)"
     tail -n 60 "$tmp/$label/server.log" || true
   fi
@@ -484,6 +493,18 @@ if prepare_db api "$REPO/build/api-server"; then
     stop_signaling api "$STOP_TIMEOUT"
     stop_server api "$STOP_TIMEOUT"
   fi
+fi
+
+# --- d2. a video consultation in two Chromium pages, in a loopback-only network namespace ---------------------
+section "browser tests"
+if [ "${TEST_BROWSER:-1}" = 0 ]; then
+  echo "skipped (TEST_BROWSER=0)"
+elif [ "$built" -eq 1 ]; then
+  mkdir -p "$tmp/browser"
+  st=0
+  bash scripts/browser-test.sh --pg "$pg_dir" "$pg_port" --keys "$tmp/keys" --bin "$REPO/build" --logs "$tmp/browser" |
+    tee "$tmp/browser/out.txt" || st=$?
+  tap_summary browser "$tmp/browser/out.txt" "$st"
 fi
 
 # --- e. the same with the sanitizer build -----------------------------------------------------------------------

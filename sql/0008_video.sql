@@ -504,7 +504,7 @@ BEGIN
     n := n + 1;
   END LOOP;
   FOR s IN UPDATE video_sessions SET status = 'expired', ended_at = now(),
-                                     end_reason = CASE WHEN status = 'waiting' THEN 'not admitted' ELSE 'nobody joined' END
+                                     end_reason = CASE WHEN status = 'waiting' THEN 'not_admitted' ELSE 'nobody_joined' END
            WHERE status IN ('scheduled', 'waiting') AND expires_at <= now() RETURNING * LOOP
     UPDATE video_participants SET state = 'left', admitted = false, left_at = now(), reconnecting_since = NULL
     WHERE session_id = s.id AND state IN ('waiting', 'joined', 'reconnecting');
@@ -512,7 +512,7 @@ BEGIN
     FROM visits v WHERE v.id = s.visit_id AND v.status IN ('waiting', 'called');
     n := n + 1;
   END LOOP;
-  FOR s IN UPDATE video_sessions SET status = 'failed', ended_at = now(), end_reason = 'never connected'
+  FOR s IN UPDATE video_sessions SET status = 'failed', ended_at = now(), end_reason = 'never_connected'
            WHERE status = 'in_progress' AND connected_at IS NULL
              AND started_at < now() - make_interval(secs => p_connect_timeout) RETURNING * LOOP
     UPDATE video_participants SET state = 'left', admitted = false, left_at = now(), reconnecting_since = NULL

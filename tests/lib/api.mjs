@@ -673,22 +673,25 @@ export async function psql(script) {
 // Signaling-server instances
 // ---------------------------------------------------------------------------------------------
 
-// Starts another signaling-server (SIGNALING_BIN, the environment of the tests plus env) on a free port; resolves with {url, stop} once /readyz is 200.
-export async function startSignaling(env = {}) {
+// Starts bin (with args) on a free port given in listenVar, with the environment of the tests plus
+// env; resolves with {url, stop} once GET ready answers 200 (stop sends SIGTERM and waits for the exit).
+async function startServer(bin, args, listenVar, ready, env, what) {
+  let lastErr = '';
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = 20000 + Math.floor(Math.random() * 12000);
-    const child = spawn(process.env.SIGNALING_BIN, [], {
-      env: { ...process.env, SIGNALING_LISTEN: `127.0.0.1:${port}`, SIGNALING_POLL_MS: '200', LOG_LEVEL: 'warning', ...env },
+    const child = spawn(bin, args, {
+      env: { ...process.env, [listenVar]: `127.0.0.1:${port}`, LOG_LEVEL: 'warning', ...env },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let exited = false;
+    child.stderr.on('data', (d) => { lastErr = (lastErr + d).slice(-2000); });
     child.on('exit', () => { exited = true; });
     const url = `http://127.0.0.1:${port}`;
-    const deadline = Date.now() + 10000;
+    const deadline = Date.now() + 15000;
     while (!exited && Date.now() < deadline) {
       try {
-        if ((await fetch(`${url}/readyz`)).status === 200) {
-          const stop = () => new Promise((resolve) => { if (exited) resolve(); else { child.on('exit', resolve); child.kill('SIGTERM'); } });
+        if ((await fetch(`${url}${ready}`)).status === 200) {
+          const stop = () => new Promise((res) => { if (exited) res(); else { child.on('exit', res); child.kill('SIGTERM'); } });
           return { url, stop };
         }
       } catch { /* not listening yet */ }
@@ -696,5 +699,16 @@ export async function startSignaling(env = {}) {
     }
     child.kill('SIGKILL');
   }
-  throw new Error('could not start a second signaling-server');
+  throw new Error(`could not start another ${what}: ${lastErr}`);
+}
+
+// Another signaling-server (SIGNALING_BIN), ready once its database connection is up.
+export function startSignaling(env = {}) {
+  return startServer(process.env.SIGNALING_BIN, [], 'SIGNALING_LISTEN', '/readyz', { SIGNALING_POLL_MS: '200', ...env },
+    'signaling-server');
+}
+
+// Another api-server (API_BIN serve) against the same database.
+export function startApi(env = {}) {
+  return startServer(process.env.API_BIN, ['serve'], 'API_LISTEN', '/healthz', env, 'api-server');
 }
