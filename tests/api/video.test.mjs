@@ -716,6 +716,30 @@ describe('video consultations: ICE servers', () => {
 // ---------------------------------------------------------------------------------------------
 
 describe('video consultations: signaling room', () => {
+  test('video sessions nobody started expire: nobody_joined, or not_admitted with the waiting patient out of the queue', async () => {
+    const w = await world();
+    const { s: idle } = await session(w);
+    const r = await waitingRoom(w);
+    try {
+      await psql(`UPDATE video_sessions SET expires_at = now() - interval '1 second' WHERE id IN (${idle.id}, ${r.s.id});`);
+      const a = await sessionUntil(idle.id, (x) => x.status === 'expired', 'the idle session to expire', 15000);
+      assert.equal(a.end_reason, 'nobody_joined');
+      assert.match(a.ended_at, INSTANT);
+      const b = await sessionUntil(r.s.id, (x) => x.status === 'expired', 'the waited session to expire', 15000);
+      assert.equal(b.end_reason, 'not_admitted');
+      assert.ok(b.participants.length === 2 && b.participants.every((p) => p.state === 'left' && !p.admitted),
+        `participants: ${JSON.stringify(b.participants)}`);
+      assert.equal(expectStatus(await get(`/api/visits/${b.visit_id}`, w.rec.access), 200).body.status, 'left');
+      await until(r.dv.events, (ev) => ev.some((e) => e.name === 'video_session_updated' && e.env.session.id === r.s.id
+        && e.env.session.status === 'expired'), 8000, 'video_session_updated expired (video room)');
+      expectError(await post(`${V}/sessions/${r.s.id}/token`, undefined, w.doc.access), 409, 'conflict');
+      // the appointment may get a new session
+      await openSession(b.appointment_id, w.rec.access);
+    } finally {
+      closeAll(r.dv, r.pv);
+    }
+  });
+
   test('video waiting room: patient_waiting to the doctor and the desk, desk queue, no relay before admission, admission', async () => {
     const w = await world();
     const other = await otherClinic();
