@@ -1,14 +1,45 @@
 /* h_doctors: the doctor directory (everyone sees the doctors of their own clinic; admins all) and
- * profile edits: a doctor edits their own (PATCH /doctors/me), an admin any. */
+ * profile edits: a doctor edits their own (PATCH /doctors/me), an admin any. The PIX key the
+ * doctor is paid to is checked by its type and stored normalised (common/pix.c); reads show it
+ * masked, the answer to the edit in full. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "handlers.h"
+#include "pix.h"
+
+static const char *const pix_types[] = {"cpf", "cnpj", "phone", "email", "evp", NULL};
 
 static const struct field_spec profile_fields[] = {
     {"full_name", FT_STRING, 0, 1, 200, NULL},
     {"specialty", FT_STRING, FF_NULLABLE, 0, 100, NULL},
     {"license_number", FT_STRING, FF_NULLABLE, 0, 50, NULL},
+    {"pix_key_type", FT_ENUM, FF_NULLABLE, 0, 0, pix_types},
+    {"pix_key", FT_TEXT, FF_NULLABLE, 1, PIX_KEY_INPUT_MAX, NULL},
 };
+
+/* The PIX pair of a valid profile body: both or neither, both null to remove the key; the key is
+ * replaced by its normalised form. Problems go to errors. */
+static void pix_check(json_t *body, json_t *errors)
+{
+    json_t *type = json_object_get(body, "pix_key_type"), *key = json_object_get(body, "pix_key");
+    if (!type && !key)
+        return;
+    if (!type || !key || json_is_null(type) != json_is_null(key)) {
+        json_object_set_new(errors, type && !json_is_null(type) ? "pix_key" : "pix_key_type",
+                            json_string("pix_key_type and pix_key are set (or removed with null) together"));
+        return;
+    }
+    if (json_is_null(key))
+        return;
+    char out[PIX_KEY_MAX + 1];
+    const char *why = pix_key_normalize(pix_key_type_parse(json_string_value(type)), json_string_value(key), out,
+                                        sizeof out);
+    if (why)
+        json_object_set_new(errors, "pix_key", json_string(why));
+    else
+        json_object_set_new(body, "pix_key", json_string(out));
+}
 
 HANDLER(h_doctors_list)
 {
@@ -52,9 +83,13 @@ HANDLER(h_doctors_get)
  * the first statement) is the answer. */
 static int update_profile(struct _u_response *resp, struct req_ctx *ctx, int64_t doctor_id)
 {
+    json_t *errors = json_object();
+    if (validate_object(ctx->body, profile_fields, sizeof profile_fields / sizeof profile_fields[0], true, errors))
+        pix_check(ctx->body, errors);
+    if (json_object_size(errors) > 0)
+        return reply_invalid(resp, ctx, errors);
+    json_decref(errors);
     int rc;
-    if (!body_valid(resp, ctx, profile_fields, sizeof profile_fields / sizeof profile_fields[0], true, &rc))
-        return rc;
     char idb[24];
     char *body = dbr_body_text(ctx->body);
     const char *p[] = {id_text(doctor_id, idb), body};
@@ -63,8 +98,11 @@ static int update_profile(struct _u_response *resp, struct req_ctx *ctx, int64_t
         "FROM doctors d WHERE d.id = $1 AND u.id = d.user_id",
         "UPDATE doctors d SET "
         "  specialty = CASE WHEN b ? 'specialty' THEN b->>'specialty' ELSE d.specialty END, "
-        "  license_number = CASE WHEN b ? 'license_number' THEN b->>'license_number' ELSE d.license_number END "
-        "FROM (SELECT $2::jsonb AS b) s WHERE d.id = $1 RETURNING doctor_json(d), d.id"};
+        "  license_number = CASE WHEN b ? 'license_number' THEN b->>'license_number' ELSE d.license_number END, "
+        "  pix_key_type = CASE WHEN b ? 'pix_key_type' THEN b->>'pix_key_type' ELSE d.pix_key_type END, "
+        "  pix_key = CASE WHEN b ? 'pix_key' THEN b->>'pix_key' ELSE d.pix_key END "
+        "FROM (SELECT $2::jsonb AS b) s WHERE d.id = $1 "
+        "RETURNING doctor_json(d) || jsonb_build_object('pix_key', d.pix_key), d.id"};
     rc = dbr_write(resp, ctx, 200, sql, 2, 2, p, "doctor_update", "doctor", dbr_changed_fields(ctx->body));
     free(body);
     return rc;
