@@ -3,7 +3,7 @@
 
 CC ?= cc
 SANITIZE ?= 0
-PKGS := libmicrohttpd libulfius liborcania libyder jansson libpq libjwt libargon2 libcrypto libwebsockets
+PKGS := libmicrohttpd libulfius liborcania libyder jansson libpq libjwt libargon2 libcrypto libwebsockets xlsxwriter
 
 ifeq ($(SANITIZE),1)
 BUILD := build/san
@@ -18,7 +18,7 @@ endif
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wvla
 CFLAGS_ALL := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(SANFLAGS) -Icommon -Iapi-server -Isignaling-server \
               $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(CFLAGS)
-LDLIBS_ALL := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lmicrohttpd -lulfius -lorcania -lyder -ljansson -lpq -ljwt -largon2 -lcrypto -lwebsockets) -lpthread
+LDLIBS_ALL := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lmicrohttpd -lulfius -lorcania -lyder -ljansson -lpq -ljwt -largon2 -lcrypto -lwebsockets -lxlsxwriter) -lpthread
 LDFLAGS_ALL := $(SANFLAGS) $(LDFLAGS)
 
 COMMON_SRC := $(wildcard common/*.c)

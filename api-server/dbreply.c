@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "app.h"
+#include "crypto.h"
 
 PGconn *dbr_acquire(void) { return db_acquire(app.pool); }
 void dbr_release(PGconn *conn) { db_release(app.pool, conn); }
@@ -21,6 +22,7 @@ static const struct {
     {"availability_rules_overlap_excl", "These hours overlap another rule of the doctor on that weekday."},
     {"visits_patient_active_key", "The patient is already in the queue."},
     {"visits_appointment_id_key", "The appointment is already checked in."},
+    {"closings_doctor_month_key", "The doctor already has a closing for that month."},
 };
 
 int dbr_reply_error(struct _u_response *resp, struct req_ctx *ctx, const struct db_error *err)
@@ -130,19 +132,16 @@ bool audit_write(PGconn *conn, const struct req_ctx *ctx, const char *action, co
 
 char *dbr_body_text(json_t *body) { return json_dumps(body, JSON_COMPACT); }
 
-int dbr_write(struct _u_response *resp, struct req_ctx *ctx, int http, const char *const *sqls, int nsql,
-              int nparams, const char *const *params, const char *action, const char *entity, json_t *details)
+/* The write path of dbr_write on a connection the caller holds, in a transaction it has begun:
+ * when idem (user, key) is given, the answer is also kept under that Idempotency-Key before the
+ * commit. Rolls back on failure. */
+static int write_tx(struct _u_response *resp, struct req_ctx *ctx, PGconn *conn, int http, const char *const *sqls,
+                    int nsql, int nparams, const char *const *params, const char *action, const char *entity,
+                    json_t *details, const char *const *idem)
 {
-    PGconn *conn = dbr_acquire();
-    if (!conn) {
-        json_decref(details);
-        return reply_status(resp, ctx, ST_UNAVAILABLE);
-    }
     struct db_error err;
     PGresult *last = NULL;
     int rc;
-    if (!db_begin(conn, &err))
-        goto fail;
     for (int i = 0; i < nsql; i++) {
         PQclear(last);
         last = db_exec(conn, sqls[i], nparams, params);
@@ -161,6 +160,15 @@ int dbr_write(struct _u_response *resp, struct req_ctx *ctx, int http, const cha
         http = atoi(PQgetvalue(last, 0, status_col));
     bool ok = audit_write(conn, ctx, action, entity, id, details, &err);
     details = NULL;
+    if (ok && idem) {
+        char hs[8];
+        snprintf(hs, sizeof hs, "%d", http);
+        const char *kp[] = {idem[0], idem[1], hs, http == 204 ? NULL : PQgetvalue(last, 0, 0)};
+        PGresult *r = db_exec(conn, "UPDATE idempotency_keys SET http_status = $3::int, body = $4 "
+                                    "WHERE user_id = $1 AND key = $2", 4, kp);
+        ok = db_ok(conn, r, &err);
+        PQclear(r);
+    }
     if (!ok || !db_commit(conn, &err))
         goto fail;
     rc = http == 204 ? reply_no_content(resp, ctx)
@@ -172,6 +180,114 @@ fail:
     rc = dbr_reply_error(resp, ctx, &err);
 out:
     PQclear(last);
+    return rc;
+}
+
+int dbr_write(struct _u_response *resp, struct req_ctx *ctx, int http, const char *const *sqls, int nsql,
+              int nparams, const char *const *params, const char *action, const char *entity, json_t *details)
+{
+    PGconn *conn = dbr_acquire();
+    if (!conn) {
+        json_decref(details);
+        return reply_status(resp, ctx, ST_UNAVAILABLE);
+    }
+    struct db_error err;
+    int rc;
+    if (!db_begin(conn, &err)) {
+        json_decref(details);
+        rc = dbr_reply_error(resp, ctx, &err);
+    } else {
+        rc = write_tx(resp, ctx, conn, http, sqls, nsql, nparams, params, action, entity, details, NULL);
+    }
+    dbr_release(conn);
+    return rc;
+}
+
+/* Whether key is 1..100 visible ASCII characters. */
+static bool idempotency_key_valid(const char *key)
+{
+    size_t n = strlen(key);
+    if (n < 1 || n > 100)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (key[i] < 0x21 || key[i] > 0x7e)
+            return false;
+    return true;
+}
+
+int dbr_write_once(struct _u_response *resp, struct req_ctx *ctx, const struct _u_request *req, int http,
+                   const char *const *sqls, int nsql, int nparams, const char *const *params, const char *action,
+                   const char *entity, json_t *details)
+{
+    const char *key = u_map_get_case(req->map_header, "Idempotency-Key");
+    if (!key)
+        return dbr_write(resp, ctx, http, sqls, nsql, nparams, params, action, entity, details);
+    if (!idempotency_key_valid(key)) {
+        json_decref(details);
+        return reply_error(resp, ctx, ST_BAD_REQUEST, "invalid_idempotency_key",
+                           "Idempotency-Key must be 1 to 100 visible ASCII characters.", NULL);
+    }
+    /* The request the key stands for: method, path and the body in a canonical form. */
+    char *body = ctx->body ? json_dumps(ctx->body, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    size_t len = strlen(ctx->method) + strlen(ctx->path) + (body ? strlen(body) : 0) + 3;
+    char *request = malloc(len), hash[65], user[24];
+    if (request)
+        snprintf(request, len, "%s\n%s\n%s", ctx->method, ctx->path, body ? body : "");
+    free(body);
+    if (!request) {
+        json_decref(details);
+        return reply_status(resp, ctx, ST_INTERNAL);
+    }
+    crypto_sha256_hex(request, strlen(request), hash);
+    free(request);
+    PGconn *conn = dbr_acquire();
+    if (!conn) {
+        json_decref(details);
+        return reply_status(resp, ctx, ST_UNAVAILABLE);
+    }
+    const char *kp[] = {id_text(ctx->claims.sub, user), key, hash};
+    struct db_error err;
+    int rc;
+    PGresult *r = NULL;
+    if (!db_begin(conn, &err))
+        goto fail;
+    /* A concurrent request with the same key waits here until the first one commits or rolls back. */
+    r = db_exec(conn, "INSERT INTO idempotency_keys (user_id, key, request_hash) VALUES ($1, $2, $3) "
+                      "ON CONFLICT DO NOTHING RETURNING 1", 3, kp);
+    if (!db_ok(conn, r, &err))
+        goto fail;
+    if (PQntuples(r) == 1) {
+        PQclear(r);
+        rc = write_tx(resp, ctx, conn, http, sqls, nsql, nparams, params, action, entity, details, kp);
+        dbr_release(conn);
+        return rc;
+    }
+    json_decref(details);
+    details = NULL;
+    PQclear(r);
+    r = db_exec(conn, "SELECT request_hash, http_status, body FROM idempotency_keys WHERE user_id = $1 AND key = $2",
+                2, kp);
+    if (!db_ok(conn, r, &err) || PQntuples(r) != 1)
+        goto fail;
+    db_rollback(conn);
+    if (strcmp(PQgetvalue(r, 0, 0), hash) != 0) {
+        rc = reply_error(resp, ctx, ST_CONFLICT, "idempotency_key_reused",
+                         "This Idempotency-Key was already used for a different request.", NULL);
+    } else {
+        /* The first answer again: nothing runs twice. */
+        u_map_put(resp->map_header, "Idempotent-Replayed", "true");
+        int first = atoi(PQgetvalue(r, 0, 1));
+        rc = first == 204 ? reply_no_content(resp, ctx)
+                          : reply_text_json(resp, ctx, first, PQgetvalue(r, 0, 2), (size_t)PQgetlength(r, 0, 2));
+    }
+    PQclear(r);
+    dbr_release(conn);
+    return rc;
+fail:
+    PQclear(r);
+    json_decref(details);
+    db_rollback(conn);
+    rc = dbr_reply_error(resp, ctx, &err);
     dbr_release(conn);
     return rc;
 }

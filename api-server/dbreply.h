@@ -68,6 +68,16 @@ int dbr_list_reply_guarded(struct _u_response *resp, struct req_ctx *ctx, const 
 int dbr_write(struct _u_response *resp, struct req_ctx *ctx, int http, const char *const *sqls, int nsql,
               int nparams, const char *const *params, const char *action, const char *entity, json_t *details);
 
+/* dbr_write for the money routes (DESIGN §2 retries): with an Idempotency-Key header (1..100
+ * visible ASCII characters, else 400) the answer is kept, in the same transaction, under the
+ * caller's user and that key; a retry with the same key and the same request (method, path, body)
+ * gets the first answer again with `Idempotent-Replayed: true` and changes nothing, and the same key
+ * with another request is a 409. A concurrent retry waits for the first to finish. Failed requests
+ * keep nothing, so their retry runs again. Without the header it is dbr_write. */
+int dbr_write_once(struct _u_response *resp, struct req_ctx *ctx, const struct _u_request *req, int http,
+                   const char *const *sqls, int nsql, int nparams, const char *const *params, const char *action,
+                   const char *entity, json_t *details);
+
 /* {"fields": [the body's keys]}: what an update changed, for the audit row (values left out so
  * clinical data and secrets stay out of the log). New reference. */
 json_t *dbr_changed_fields(json_t *body);

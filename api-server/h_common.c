@@ -1,5 +1,7 @@
 /* h_common: small pieces every handler file uses (body validation reply, the caller's scope). */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "handlers.h"
 
@@ -54,5 +56,19 @@ bool clinic_day_query(const struct _u_request *req, struct _u_response *resp, st
     }
     if (!*clinic)
         *clinic = ctx->claims.clinic_id;
+    return true;
+}
+
+bool parse_month(const char *s, char out[11])
+{
+    if (!s || strlen(s) != 7 || s[4] != '-')
+        return false;
+    for (int i = 0; i < 7; i++)
+        if (i != 4 && (s[i] < '0' || s[i] > '9'))
+            return false;
+    int y = atoi(s), m = atoi(s + 5);
+    if (y < 2000 || y > 9999 || m < 1 || m > 12)
+        return false;
+    snprintf(out, 11, "%04d-%02d-01", y, m);
     return true;
 }

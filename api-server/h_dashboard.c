@@ -65,7 +65,11 @@ HANDLER(h_dashboard_doctor_stats)
         "  'upcoming_appointments_7d', (SELECT count(*) FROM appointments a WHERE a.doctor_id = d.id "
         "                               AND a.status IN ('requested', 'confirmed') "
         "                               AND lower(a.period) >= now() AND lower(a.period) < now() + interval '7 days'), "
-        "  'median_consultation_minutes', (SELECT m.median FROM m)) "
+        "  'median_consultation_minutes', (SELECT m.median FROM m), "
+        "  'revenue_today', (SELECT jsonb_build_object('currency', (SELECT c.currency FROM clinics c JOIN doctors x "
+        "                                                          ON x.clinic_id = c.id WHERE x.id = d.id)) "
+        "                           || earnings_totals(COALESCE(jsonb_agg(to_jsonb(e)), '[]')) "
+        "                    FROM earnings_rows(d.id, d.today, d.today, NULL, NULL) e)) "
         "FROM d",
         1, p);
 }

@@ -77,6 +77,28 @@ HANDLER(h_queue_board);
 HANDLER(h_queue_move);
 HANDLER(h_queue_complete);
 
+HANDLER(h_fee_rules_list);
+HANDLER(h_fee_rules_put);
+HANDLER(h_fee_rules_delete);
+HANDLER(h_payments_list);
+HANDLER(h_payments_get);
+HANDLER(h_payments_pay);
+HANDLER(h_payments_refund);
+HANDLER(h_doctors_earnings);
+HANDLER(h_dashboard_admin_revenue);
+
+HANDLER(h_closings_create);
+HANDLER(h_closings_batch);
+HANDLER(h_closings_list);
+HANDLER(h_closings_get);
+HANDLER(h_closings_close);
+HANDLER(h_closings_adjust);
+HANDLER(h_closings_confirm_payment);
+HANDLER(h_closings_confirm_receipt);
+HANDLER(h_closings_dispute);
+HANDLER(h_closings_export_month);
+HANDLER(h_closings_export_one);
+
 HANDLER(h_video_ice_servers);
 HANDLER(h_video_timings_list);
 HANDLER(h_video_timings_create);
@@ -102,6 +124,9 @@ HANDLER(h_dashboard_doctor_stats);
 HANDLER(h_dashboard_doctor_appointments);
 HANDLER(h_doctor_patients);
 HANDLER(h_dashboard_reception_stats);
+
+/* A month "YYYY-MM" from 2000 on: writes its first day "YYYY-MM-01" into out[11]. */
+bool parse_month(const char *s, char out[11]);
 
 /* The hours of a weekly rule (start_time, end_time, slot_minutes, already valid by type): the end
  * after the start and at least one slot between them; problems go to errors. */

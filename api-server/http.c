@@ -73,6 +73,18 @@ int reply_text_json(struct _u_response *resp, struct req_ctx *ctx, int http, con
     return U_CALLBACK_COMPLETE;
 }
 
+int reply_download(struct _u_response *resp, struct req_ctx *ctx, const char *content_type, const char *filename,
+                   const void *data, size_t len)
+{
+    char disposition[160];
+    snprintf(disposition, sizeof disposition, "attachment; filename=\"%s\"", filename);
+    ctx->http_status = 200;
+    u_map_put(resp->map_header, "Content-Type", content_type);
+    u_map_put(resp->map_header, "Content-Disposition", disposition);
+    ulfius_set_binary_body_response(resp, 200, data, len);
+    return U_CALLBACK_COMPLETE;
+}
+
 int reply_json(struct _u_response *resp, struct req_ctx *ctx, int http, json_t *json)
 {
     char *text = json_dumps(json, JSON_COMPACT);

@@ -45,6 +45,9 @@ int http_in_flight(void);
 
 /* Sends a JSON body (a text already serialised, e.g. by PostgreSQL). */
 int reply_text_json(struct _u_response *resp, struct req_ctx *ctx, int http, const char *json, size_t len);
+/* Sends a file to download (200): its type, a file name made of [A-Za-z0-9._-] only, its bytes. */
+int reply_download(struct _u_response *resp, struct req_ctx *ctx, const char *content_type, const char *filename,
+                   const void *data, size_t len);
 /* Sends json (stolen). */
 int reply_json(struct _u_response *resp, struct req_ctx *ctx, int http, json_t *json);
 int reply_no_content(struct _u_response *resp, struct req_ctx *ctx);

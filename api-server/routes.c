@@ -88,6 +88,28 @@ const struct route routes[] = {
 
     {"GET", "/events", A | R | D | P, h_events_list},
 
+    {"GET", "/fee-rules", A | R, h_fee_rules_list},
+    {"PUT", "/fee-rules", A, h_fee_rules_put},
+    {"DELETE", "/fee-rules/:id", A, h_fee_rules_delete},
+    {"GET", "/payments", A | R | D, h_payments_list},
+    {"GET", "/doctors/earnings", A | D, h_doctors_earnings},
+    {"GET", "/dashboard/admin/revenue", A, h_dashboard_admin_revenue},
+    {"GET", "/payments/:id", A | R | D, h_payments_get},
+    {"POST", "/payments/:id/pay", A | R, h_payments_pay},
+    {"POST", "/payments/:id/refund", A | R, h_payments_refund},
+
+    {"POST", "/closings", A, h_closings_create},
+    {"POST", "/closings/batch", A, h_closings_batch},
+    {"GET", "/closings", A | D, h_closings_list},
+    {"GET", "/closings/:id", A | D, h_closings_get},
+    {"POST", "/closings/:id/close", A, h_closings_close},
+    {"POST", "/closings/:id/adjustments", A, h_closings_adjust},
+    {"POST", "/closings/:id/confirm-payment", A, h_closings_confirm_payment},
+    {"POST", "/closings/:id/confirm-receipt", D, h_closings_confirm_receipt},
+    {"POST", "/closings/:id/dispute", D, h_closings_dispute},
+    {"GET", "/closings/export.xlsx", A, h_closings_export_month},
+    {"GET", "/closings/:id/export.xlsx", A, h_closings_export_one},
+
     {"GET", "/video-consultations/ice-servers", A | R | D | P, h_video_ice_servers},
     {"GET", "/video-consultations/timings", A | R | D, h_video_timings_list},
     {"POST", "/video-consultations/timings", A | D, h_video_timings_create},

@@ -9,7 +9,7 @@ build_pkgs=(
   libpq-dev libjwt-dev libwebsockets-dev libxlsxwriter-dev libargon2-dev libssl-dev
   postgresql postgresql-contrib
 )
-test_pkgs=(libcmocka-dev nodejs npm wrk docker-compose curl chromium iproute2)
+test_pkgs=(libcmocka-dev nodejs npm wrk docker-compose curl chromium iproute2 libreoffice-calc-nogui)
 fuzz_pkgs=(clang libclang-rt-14-dev)
 
 want=("${build_pkgs[@]}")

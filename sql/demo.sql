@@ -62,6 +62,21 @@ CROSS JOIN (VALUES ('Consulta clínica', 30, 25000), ('Retorno', 15, 0), ('Telec
 WHERE c.name IN ('Clínica Demo São Paulo', 'Clínica Demo Manaus')
 ON CONFLICT DO NOTHING;
 
+-- Fees: each doctor keeps 60% of a consultation by default, 70% of a check-up. Dr. Daniel is paid
+-- by PIX to his CPF, Dra. Bianca to her e-mail.
+INSERT INTO fee_rules (clinic_id, service_id, doctor_id, doctor_share_bps)
+SELECT c.id, NULL::bigint, NULL::bigint, 6000 FROM clinics c WHERE c.name IN ('Clínica Demo São Paulo', 'Clínica Demo Manaus')
+UNION ALL
+SELECT s.clinic_id, s.id, NULL, 7000 FROM services s JOIN clinics c ON c.id = s.clinic_id
+WHERE c.name IN ('Clínica Demo São Paulo', 'Clínica Demo Manaus') AND s.name = 'Check-up completo'
+ON CONFLICT DO NOTHING;
+
+UPDATE doctors d SET pix_key_type = k.kind, pix_key = k.key
+FROM (VALUES ('doctor1@demo.clinic', 'cpf', '52998224725'), ('doctor2b@demo.clinic', 'email', 'bianca.rocha@example.com'))
+       AS k (email, kind, key)
+JOIN users u ON lower(u.email) = k.email
+WHERE d.user_id = u.id AND d.pix_key IS NULL;
+
 -- Every demo doctor sees patients Monday to Friday, 08:00-12:00 and 14:00-18:00 local time, in
 -- person or by video, in 30-minute slots.
 INSERT INTO availability_rules (doctor_id, weekday, start_time, end_time, slot_minutes, consultation_types)

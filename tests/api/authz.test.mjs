@@ -18,6 +18,7 @@ import {
   freshEmail,
   get,
   listAll,
+  localDate,
   login,
   nextWeekday,
   openapiOperations,
@@ -161,6 +162,44 @@ async function videoTiming() {
 }
 
 const VIDEO_WRITERS = only('ADMIN', 'DOCTOR');
+
+// Money. A payment of docA (a walk-in with a service, completed by docA), pending or settled.
+async function paymentA({ paid = false } = {}) {
+  const admin = await asAdmin();
+  const patient = await createPatient(admin, { clinic_id: ctx.A.id });
+  const visit = expectStatus(await post('/api/visits', { patient_id: patient.id, doctor_id: ctx.docA.user.doctor_id, service_id: ctx.serviceA.id }, admin), 201).body;
+  expectStatus(await post('/api/queue/phase/move', { visit_id: visit.id, phase: 'with_doctor' }, admin), 200);
+  expectStatus(await post('/api/queue/complete-consultation', { visit_id: visit.id }, ctx.docA.access), 200);
+  const payment = expectStatus(await get(`/api/payments?visit_id=${visit.id}`, admin), 200).body.items[0];
+  if (paid) expectStatus(await post(`/api/payments/${payment.id}/pay`, { method: 'cash' }, admin), 200);
+  return payment;
+}
+
+// "YYYY-MM" of clinic A's current month moved by `back` months into the past.
+function monthA(back = 0) {
+  const [y, m] = localDate(ctx.A.timezone).split('-').map(Number);
+  const t = y * 12 + (m - 1) - back;
+  return `${Math.floor(t / 12)}-${String((t % 12) + 1).padStart(2, '0')}`;
+}
+
+// A closing of clinic A for a fresh doctor, advanced through the given admin steps.
+async function closingA(steps = []) {
+  const admin = await asAdmin();
+  const doctor = await createStaff('DOCTOR', ctx.A.id);
+  let c = expectStatus(await post('/api/closings', { doctor_id: doctor.user.doctor_id, month: monthA() }, admin), 201).body;
+  for (const [path, body] of steps) c = expectStatus(await post(`/api/closings/${c.id}/${path}`, body, admin), 200).body;
+  return c;
+}
+
+// docA's closing of `back` months ago, closed and its payment confirmed by the admin.
+async function confirmedClosingA(back) {
+  const admin = await asAdmin();
+  const c = expectStatus(await post('/api/closings', { doctor_id: ctx.docA.user.doctor_id, month: monthA(back) }, admin), 201).body;
+  expectStatus(await post(`/api/closings/${c.id}/close`, undefined, admin), 200);
+  return expectStatus(await post(`/api/closings/${c.id}/confirm-payment`, { reference: 'Authz' }, admin), 200).body;
+}
+
+const MONEY_DESK = only('ADMIN', 'RECEPTIONIST');
 
 // op: "METHOD /path/template"; roles: expected outcome per caller; ok: the status an allowed call
 // must get (the calls are built to succeed); req(role): {path, body} for that caller (async allowed).
@@ -465,6 +504,126 @@ const TABLE = [
   { op: 'GET /api/doctors/patients', roles: only('DOCTOR'), ok: 200, req: () => ({}) },
   { op: 'GET /api/dashboard/reception/stats', roles: only('ADMIN', 'RECEPTIONIST'), ok: 200, req: () => ({ path: `/api/dashboard/reception/stats?clinic_id=${ctx.A.id}` }) },
 
+  // Money.
+  { op: 'GET /api/fee-rules', roles: MONEY_DESK, ok: 200, req: () => ({ path: `/api/fee-rules?clinic_id=${ctx.A.id}` }) },
+  {
+    op: 'PUT /api/fee-rules',
+    roles: only('ADMIN'),
+    ok: 201,
+    req: async (role) => {
+      if (role !== 'ADMIN') return { body: { clinic_id: ctx.A.id, doctor_share_bps: 5000 } };
+      const service = await createService(ctx.A.id);
+      return { body: { service_id: service.id, doctor_share_bps: 5000 } };
+    },
+  },
+  {
+    op: 'DELETE /api/fee-rules/{id}',
+    roles: only('ADMIN'),
+    ok: 204,
+    req: async (role) => {
+      if (role !== 'ADMIN') return { path: `/api/fee-rules/${ctx.feeRuleA.id}` };
+      const service = await createService(ctx.A.id);
+      const rule = expectStatus(await request('PUT', '/api/fee-rules', { token: await asAdmin(), body: { service_id: service.id, doctor_share_bps: 100 } }), 201).body;
+      return { path: `/api/fee-rules/${rule.id}` };
+    },
+  },
+  { op: 'GET /api/payments', roles: STAFF, ok: 200, req: () => ({}) },
+  { op: 'GET /api/payments/{id}', roles: STAFF, ok: 200, req: () => ({ path: `/api/payments/${ctx.paymentA.id}` }) },
+  {
+    op: 'POST /api/payments/{id}/pay',
+    roles: MONEY_DESK,
+    ok: 200,
+    req: async (role) => ({
+      path: `/api/payments/${isAllowed(MONEY_DESK, role) ? (await paymentA()).id : ctx.paymentA.id}/pay`,
+      body: { method: 'pix' },
+    }),
+  },
+  {
+    op: 'POST /api/payments/{id}/refund',
+    roles: MONEY_DESK,
+    ok: 200,
+    req: async (role) => ({
+      path: `/api/payments/${isAllowed(MONEY_DESK, role) ? (await paymentA({ paid: true })).id : ctx.paymentA.id}/refund`,
+      body: { amount_cents: 1, reason: 'Authz' },
+    }),
+  },
+  {
+    op: 'GET /api/doctors/earnings',
+    roles: only('ADMIN', 'DOCTOR'),
+    ok: 200,
+    req: () => ({ path: `/api/doctors/earnings?doctor_id=${ctx.docA.user.doctor_id}` }),
+  },
+  {
+    op: 'GET /api/dashboard/admin/revenue',
+    roles: only('ADMIN'),
+    ok: 200,
+    req: () => ({ path: `/api/dashboard/admin/revenue?from=${addDays(localDate(ctx.A.timezone), -30)}&to=${localDate(ctx.A.timezone)}` }),
+  },
+  {
+    op: 'POST /api/closings',
+    roles: only('ADMIN'),
+    ok: 201,
+    req: async (role) => {
+      if (role !== 'ADMIN') return { body: { doctor_id: ctx.docA.user.doctor_id, month: monthA(1) } };
+      const doctor = await createStaff('DOCTOR', ctx.A.id);
+      return { body: { doctor_id: doctor.user.doctor_id, month: monthA() } };
+    },
+  },
+  {
+    op: 'POST /api/closings/batch',
+    roles: only('ADMIN'),
+    ok: 201,
+    req: async (role) => ({ body: { clinic_id: role === 'ADMIN' ? (await createClinic()).id : ctx.A.id, month: monthA() } }),
+  },
+  { op: 'GET /api/closings', roles: only('ADMIN', 'DOCTOR'), ok: 200, req: () => ({}) },
+  { op: 'GET /api/closings/{id}', roles: only('ADMIN', 'DOCTOR'), ok: 200, req: () => ({ path: `/api/closings/${ctx.closingA.id}` }) },
+  {
+    op: 'GET /api/closings/export.xlsx',
+    roles: only('ADMIN'),
+    ok: 200,
+    req: () => ({ path: `/api/closings/export.xlsx?month=${monthA()}&clinic_id=${ctx.A.id}` }),
+  },
+  { op: 'GET /api/closings/{id}/export.xlsx', roles: only('ADMIN'), ok: 200, req: () => ({ path: `/api/closings/${ctx.closingA.id}/export.xlsx` }) },
+  {
+    op: 'POST /api/closings/{id}/close',
+    roles: only('ADMIN'),
+    ok: 200,
+    req: async (role) => ({ path: `/api/closings/${role === 'ADMIN' ? (await closingA()).id : ctx.closingA.id}/close` }),
+  },
+  {
+    op: 'POST /api/closings/{id}/adjustments',
+    roles: only('ADMIN'),
+    ok: 200,
+    req: async (role) => ({
+      path: `/api/closings/${role === 'ADMIN' ? (await closingA()).id : ctx.closingA.id}/adjustments`,
+      body: { amount_cents: 100, reason: 'Authz' },
+    }),
+  },
+  {
+    op: 'POST /api/closings/{id}/confirm-payment',
+    roles: only('ADMIN'),
+    ok: 200,
+    req: async (role) => ({
+      path: `/api/closings/${role === 'ADMIN' ? (await closingA([['close']])).id : ctx.closingA.id}/confirm-payment`,
+      body: { reference: 'Authz' },
+    }),
+  },
+  {
+    op: 'POST /api/closings/{id}/confirm-receipt',
+    roles: only('DOCTOR'),
+    ok: 200,
+    req: async (role) => ({ path: `/api/closings/${role === 'DOCTOR' ? (await confirmedClosingA(2)).id : ctx.closingA.id}/confirm-receipt` }),
+  },
+  {
+    op: 'POST /api/closings/{id}/dispute',
+    roles: only('DOCTOR'),
+    ok: 200,
+    req: async (role) => ({
+      path: `/api/closings/${role === 'DOCTOR' ? (await confirmedClosingA(3)).id : ctx.closingA.id}/dispute`,
+      body: { reason: 'Authz' },
+    }),
+  },
+
   // Video consultations. ctx.sessionA is patA's session with docA, starting in a minute (in the join window).
   { op: 'GET /api/video-consultations/ice-servers', roles: ANY, ok: 200, req: () => ({}) },
   {
@@ -589,6 +748,7 @@ before(async () => {
     });
     ctx.sessionA = expectStatus(await post('/api/video-consultations/sessions', { appointment_id: appt.id }, admin), 201).body;
     ctx.timingA = await videoTiming();
+    ctx.feeRuleA = expectStatus(await request('PUT', '/api/fee-rules', { token: admin, body: { clinic_id: clinicA.id, doctor_share_bps: 6000 } }), 201).body;
   }
   // patA's visit with docA, completed with a signed evolution (walk-in, with the doctor, evolution
   // written and signed, consultation completed).
@@ -601,6 +761,8 @@ before(async () => {
     expectStatus(await post(`/api/visits/${visit.id}/evolution/sign`, undefined, ctx.docA.access), 200);
     ctx.visitA = expectStatus(await post('/api/queue/complete-consultation', { visit_id: visit.id }, ctx.docA.access), 200).body;
   }
+  ctx.paymentA = await paymentA();
+  ctx.closingA = expectStatus(await post('/api/closings', { doctor_id: ctx.docA.user.doctor_id, month: monthA() }, await asAdmin()), 201).body;
   ctx.tokens = {
     public: undefined,
     ADMIN: ctx.admin.access,

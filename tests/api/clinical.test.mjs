@@ -531,6 +531,7 @@ describe('doctor dashboard', () => {
       appointments_today: 0,
       upcoming_appointments_7d: 0,
       median_consultation_minutes: null,
+      revenue_today: { currency: 'BRL', count: 0, total_cents: 0, paid_cents: 0, pending_cents: 0, refunded_cents: 0 },
     });
 
     const ps = await Promise.all(Array.from({ length: 6 }, () => newPatient(w)));
@@ -553,6 +554,8 @@ describe('doctor dashboard', () => {
     expectStatus(await post(`/api/visits/${gone.id}/left`, undefined, w.rec.access), 200);
     await walkIn(w.rec.access, { patient_id: ps[5].id, doctor_id: w.doctor2Id }); // the other doctor's
 
+    // the completed consultation was billed (pending; no fee rule: the doctor's share is 0)
+    const [billed] = expectStatus(await get(`/api/payments?visit_id=${v1.id}`, admin), 200).body.items;
     const stats = expectStatus(await get('/api/dashboard/doctor/stats', w.doc.access), 200).body;
     assert.deepEqual(stats, {
       date: w.today,
@@ -561,6 +564,10 @@ describe('doctor dashboard', () => {
       appointments_today: 2,
       upcoming_appointments_7d: 2,
       median_consultation_minutes: 1, // one consultation of a few seconds, rounded up to a minute
+      revenue_today: {
+        currency: billed.currency, count: 1, total_cents: billed.amount_cents, paid_cents: 0,
+        pending_cents: billed.doctor_share_cents, refunded_cents: 0,
+      },
     });
     const stats2 = expectStatus(await get('/api/dashboard/doctor/stats', w.doc2.access), 200).body;
     assert.deepEqual(stats2, {
@@ -570,6 +577,7 @@ describe('doctor dashboard', () => {
       appointments_today: 0,
       upcoming_appointments_7d: 1,
       median_consultation_minutes: null,
+      revenue_today: { currency: 'BRL', count: 0, total_cents: 0, paid_cents: 0, pending_cents: 0, refunded_cents: 0 },
     });
     for (const token of [w.rec.access, admin, w.pat.access]) expectError(await get('/api/dashboard/doctor/stats', token), 403, 'forbidden');
   });

@@ -1164,8 +1164,10 @@ describe('events', () => {
     const a = await bookToday(w, { patient_id: w.patient2Id });
     const av = await checkIn(a.id, w.rec.access);
     await moveVisit(av.id, 'with_doctor', w.rec.access);
-    ({ seen } = await step(() => completeVisit(av.id, w.doc.access), { rec: 4, pat2: 3 }));
-    assert.deepEqual(names(seen.rec), ['appointment_updated', 'consultation_completed', 'queue_updated', 'visit_status_changed']);
+    // (and, the appointment having a service, the consultation is billed: payment_processed)
+    ({ seen } = await step(() => completeVisit(av.id, w.doc.access), { rec: 5, pat2: 3 }));
+    assert.deepEqual(names(seen.rec),
+      ['appointment_updated', 'consultation_completed', 'payment_processed', 'queue_updated', 'visit_status_changed']);
     assert.equal(seen.rec.find((e) => e.name === 'appointment_updated').data.appointment.status, 'completed');
     assert.deepEqual(names(seen.pat2), ['appointment_updated', 'consultation_completed', 'visit_status_changed']);
   });
@@ -1265,7 +1267,9 @@ describe('concurrency', () => {
     const e = expectStatus(await get(`/api/visits/${v1.id}/evolution`, w.doc.access), 200).body;
     const won = results[0].status === 200 ? 'primeira' : 'segunda';
     assert.deepEqual([e.notes, e.addenda], [won, []]);
-    const events = (await eventsSince(w.rec.access, start, 7)).items;
-    assert.deepEqual(countBy(events, (x) => x.name), { consultation_completed: 2, visit_status_changed: 2, queue_updated: 2, appointment_updated: 1 });
+    // v1's appointment has a service: its consultation is billed once; v2, a walk-in without one, is not
+    const events = (await eventsSince(w.rec.access, start, 8)).items;
+    assert.deepEqual(countBy(events, (x) => x.name),
+      { consultation_completed: 2, visit_status_changed: 2, queue_updated: 2, appointment_updated: 1, payment_processed: 1 });
   });
 });

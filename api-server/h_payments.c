@@ -1,0 +1,305 @@
+/* h_payments: fee rules and payments (DESIGN §2 money, §4 payment states; sql/0009_payments.sql).
+ *
+ * Fee rules are the admin's: a clinic-wide rule, per service, per doctor, or per service and doctor
+ * (the most specific applies), each a doctor's share in basis points and optionally a price that
+ * overrides the service's. Payments are created by the database when a consultation is completed;
+ * the desk (receptionists of the clinic, admins) records their settlement and refunds, both
+ * honouring Idempotency-Key. Reading: admins all, receptionists their clinic's, a doctor their own
+ * money only (another doctor's is 404, naming another doctor in a filter 403). */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "handlers.h"
+
+static const char *const payment_statuses[] = {"pending", "paid", "partially_refunded", "refunded", NULL};
+static const char *const payment_methods[] = {"cash", "card", "pix", "insurance", "other", NULL};
+
+/* --- fee rules -------------------------------------------------------------------------------------------------- */
+
+static const struct field_spec fee_rule_fields[] = {
+    {"clinic_id", FT_INT, FF_NULLABLE, 0, 0, NULL},
+    {"service_id", FT_INT, FF_NULLABLE, 0, 0, NULL},
+    {"doctor_id", FT_INT, FF_NULLABLE, 0, 0, NULL},
+    {"doctor_share_bps", FT_INT, FF_REQUIRED, 0, 10000, NULL},
+    {"price_cents", FT_INT, FF_NULLABLE, 0, 100000000, NULL},
+};
+
+HANDLER(h_fee_rules_list)
+{
+    static const struct list_query lq = {
+        "fee_rule_json",
+        "SELECT f AS r, f.id AS k1 FROM fee_rules f "
+        "WHERE ($1::jsonb IS NULL OR f.id > ($1::jsonb->>0)::bigint) AND ($3::bigint IS NULL OR f.clinic_id = $3) "
+        "  AND ($4::bigint IS NULL OR f.clinic_id = $4) AND ($5::bigint IS NULL OR f.service_id = $5) "
+        "  AND ($6::bigint IS NULL OR f.doctor_id = $6) "
+        "ORDER BY f.id LIMIT $2::int + 1",
+        "k1", "jsonb_build_array(k1)"};
+    json_t *errors = json_object();
+    int limit;
+    int64_t clinic = 0, service = 0, doctor = 0;
+    char *cursor = NULL, lim[24], sb[24], cb[24], svb[24], db[24];
+    query_page(req, "i", &limit, &cursor, errors);
+    query_int(req, "clinic_id", &clinic, errors);
+    query_int(req, "service_id", &service, errors);
+    query_int(req, "doctor_id", &doctor, errors);
+    if (json_object_size(errors) > 0) {
+        free(cursor);
+        return reply_invalid_query(resp, ctx, errors);
+    }
+    json_decref(errors);
+    const char *p[] = {cursor, id_text(limit, lim), scope_clinic(ctx, sb), clinic ? id_text(clinic, cb) : NULL,
+                       service ? id_text(service, svb) : NULL, doctor ? id_text(doctor, db) : NULL};
+    int rc = dbr_list_reply(resp, ctx, &lq, 6, p);
+    free(cursor);
+    return rc;
+}
+
+HANDLER(h_fee_rules_put)
+{
+    (void)req;
+    int rc;
+    if (!body_valid(resp, ctx, fee_rule_fields, sizeof fee_rule_fields / sizeof fee_rule_fields[0], false, &rc))
+        return rc;
+    char *body = dbr_body_text(ctx->body);
+    char actor[24];
+    const char *p[] = {body, actor_text(ctx, actor)};
+    /* The clinic is the service's or the doctor's when the rule names one (a clinic_id that differs
+     * is refused by the composite keys), else the one given. */
+    static const char *const sql[] = {
+        "INSERT INTO fee_rules AS f (clinic_id, service_id, doctor_id, doctor_share_bps, price_cents, created_by, updated_by) "
+        "SELECT c.clinic, (b->>'service_id')::bigint, (b->>'doctor_id')::bigint, (b->>'doctor_share_bps')::int, "
+        "       (b->>'price_cents')::bigint, $2, $2 "
+        "FROM (SELECT $1::jsonb AS b) x CROSS JOIN LATERAL ("
+        "  SELECT COALESCE((b->>'clinic_id')::bigint, "
+        "                  (SELECT s.clinic_id FROM services s WHERE s.id = (b->>'service_id')::bigint), "
+        "                  (SELECT d.clinic_id FROM doctors d WHERE d.id = (b->>'doctor_id')::bigint)) AS clinic) c "
+        "WHERE assert_field(b->>'service_id' IS NULL OR EXISTS (SELECT 1 FROM services s WHERE s.id = (b->>'service_id')::bigint), "
+        "                   'fee_rules', 'service_id', 'does not exist') "
+        "  AND assert_field(b->>'doctor_id' IS NULL OR EXISTS (SELECT 1 FROM doctors d WHERE d.id = (b->>'doctor_id')::bigint), "
+        "                   'fee_rules', 'doctor_id', 'does not exist') "
+        "  AND assert_field(c.clinic IS NOT NULL AND EXISTS (SELECT 1 FROM clinics k WHERE k.id = c.clinic), "
+        "                   'fee_rules', 'clinic_id', 'is required (an existing clinic) when the rule names no service or doctor') "
+        "ON CONFLICT ON CONSTRAINT fee_rules_scope_key DO UPDATE "
+        "  SET doctor_share_bps = EXCLUDED.doctor_share_bps, price_cents = EXCLUDED.price_cents, updated_by = EXCLUDED.updated_by "
+        "RETURNING fee_rule_json(f), f.id, CASE WHEN f.xmax = 0 THEN 201 ELSE 200 END AS http_status"};
+    rc = dbr_write(resp, ctx, 200, sql, 1, 2, p, "fee_rule_set", "fee_rule", json_incref(ctx->body));
+    free(body);
+    return rc;
+}
+
+HANDLER(h_fee_rules_delete)
+{
+    (void)req;
+    char idb[24];
+    const char *p[] = {id_text(ctx->params[0], idb)};
+    static const char *const sql[] = {"DELETE FROM fee_rules f WHERE f.id = $1 RETURNING fee_rule_json(f), f.id"};
+    return dbr_write(resp, ctx, 204, sql, 1, 1, p, "fee_rule_delete", "fee_rule", NULL);
+}
+
+/* --- payments --------------------------------------------------------------------------------------------------- */
+
+HANDLER(h_payments_list)
+{
+    static const struct list_query lq = {
+        "payment_json",
+        "SELECT p AS r, p.created_at AS k1, p.id AS k2 FROM payments p "
+        "WHERE ($1::jsonb IS NULL OR (p.created_at, p.id) > (($1::jsonb->>0)::timestamptz, ($1::jsonb->>1)::bigint)) "
+        "  AND ($3::bigint IS NULL OR p.clinic_id = $3) AND ($4::bigint IS NULL OR p.doctor_id = $4) "
+        "  AND ($5::bigint IS NULL OR p.visit_id = $5) AND ($6::bigint IS NULL OR p.doctor_id = $6) "
+        "  AND ($7::text IS NULL OR p.status = $7) AND ($8::bigint IS NULL OR p.clinic_id = $8) "
+        "ORDER BY p.created_at, p.id LIMIT $2::int + 1",
+        "k1, k2", "jsonb_build_array(rfc3339_exact(k1), k2)"};
+    json_t *errors = json_object();
+    int limit;
+    int64_t visit = 0, doctor = 0, clinic = 0;
+    char *cursor = NULL, lim[24], vb[24], db[24], cb[24];
+    query_page(req, "ti", &limit, &cursor, errors);
+    query_int(req, "visit_id", &visit, errors);
+    query_int(req, "doctor_id", &doctor, errors);
+    query_int(req, "clinic_id", &clinic, errors);
+    const char *status = query_enum(req, "status", payment_statuses, "payment statuses", errors);
+    if (json_object_size(errors) > 0) {
+        free(cursor);
+        return reply_invalid_query(resp, ctx, errors);
+    }
+    json_decref(errors);
+    if (ctx->claims.role == ROLE_DOCTOR && doctor && doctor != ctx->claims.doctor_id) {
+        free(cursor);
+        return reply_error(resp, ctx, ST_FORBIDDEN, NULL, "A doctor sees only their own payments.", NULL);
+    }
+    struct scope_params s;
+    scope_of(ctx, &s);
+    const char *p[] = {cursor, id_text(limit, lim), s.c, s.d, visit ? id_text(visit, vb) : NULL,
+                       doctor ? id_text(doctor, db) : NULL, status, clinic ? id_text(clinic, cb) : NULL};
+    int rc = dbr_list_reply(resp, ctx, &lq, 8, p);
+    free(cursor);
+    return rc;
+}
+
+HANDLER(h_payments_get)
+{
+    (void)req;
+    char idb[24];
+    struct scope_params s;
+    scope_of(ctx, &s);
+    const char *p[] = {id_text(ctx->params[0], idb), s.c, s.d};
+    return dbr_query_reply(resp, ctx, 200,
+                           "SELECT payment_json(p) FROM payments p WHERE p.id = $1 "
+                           "AND ($2::bigint IS NULL OR p.clinic_id = $2) AND ($3::bigint IS NULL OR p.doctor_id = $3)",
+                           3, p);
+}
+
+static const struct field_spec pay_fields[] = {
+    {"method", FT_ENUM, FF_REQUIRED, 0, 0, payment_methods},
+};
+
+HANDLER(h_payments_pay)
+{
+    int rc;
+    if (!body_valid(resp, ctx, pay_fields, 1, false, &rc))
+        return rc;
+    const char *method = json_string_value(json_object_get(ctx->body, "method"));
+    char idb[24], sb[24], actor[24];
+    const char *p[] = {id_text(ctx->params[0], idb), scope_clinic(ctx, sb), method, actor_text(ctx, actor)};
+    static const char *const sql[] = {
+        "SELECT payment_json(p), p.id FROM payment_pay($1, $2, $3, $4) p WHERE p.id IS NOT NULL"};
+    return dbr_write_once(resp, ctx, req, 200, sql, 1, 4, p, "payment_pay", "payment",
+                          json_pack("{s:s}", "method", method));
+}
+
+static const struct field_spec refund_fields[] = {
+    {"amount_cents", FT_INT, FF_REQUIRED, 1, 100000000, NULL},
+    {"reason", FT_STRING, FF_REQUIRED, 1, 500, NULL},
+};
+
+HANDLER(h_payments_refund)
+{
+    int rc;
+    if (!body_valid(resp, ctx, refund_fields, 2, false, &rc))
+        return rc;
+    json_int_t amount = json_integer_value(json_object_get(ctx->body, "amount_cents"));
+    char idb[24], sb[24], ab[24], actor[24];
+    const char *p[] = {id_text(ctx->params[0], idb), scope_clinic(ctx, sb), id_text(amount, ab),
+                       json_string_value(json_object_get(ctx->body, "reason")), actor_text(ctx, actor)};
+    /* Read back in a second statement: the first one's snapshot does not show the new refund. */
+    static const char *const sql[] = {
+        "SELECT payment_refund($1, $2, $3, $4, $5)",
+        "SELECT payment_json(p), p.id FROM payments p WHERE p.id = $1 AND ($2::bigint IS NULL OR p.clinic_id = $2) "
+        "  AND num_nulls($3::bigint, $4::text, $5::bigint) >= 0"};
+    return dbr_write_once(resp, ctx, req, 200, sql, 2, 5, p, "payment_refund", "payment",
+                          json_pack("{s:I}", "amount_cents", amount));
+}
+
+/* --- earnings --------------------------------------------------------------------------------------------------- */
+
+static const char *const earnings_groups[] = {"day", "status", "method", NULL};
+static const char *const earnings_formats[] = {"json", "csv", NULL};
+
+HANDLER(h_doctors_earnings)
+{
+    json_t *errors = json_object();
+    int limit, y, m, d;
+    int64_t doctor = 0;
+    char *cursor = NULL, lim[24], db[24];
+    query_page(req, "ti", &limit, &cursor, errors);
+    query_int(req, "doctor_id", &doctor, errors);
+    const char *status = query_enum(req, "status", payment_statuses, "payment statuses", errors);
+    const char *method = query_enum(req, "method", payment_methods, "payment methods", errors);
+    const char *group = query_enum(req, "group_by", earnings_groups, "groupings (day, status, method)", errors);
+    const char *format = query_enum(req, "format", earnings_formats, "formats (json, csv)", errors);
+    const char *from = query_str(req, "start_date"), *to = query_str(req, "end_date");
+    if (from && !parse_date(from, &y, &m, &d))
+        json_object_set_new(errors, "start_date", json_string("must be a date YYYY-MM-DD"));
+    if (to && !parse_date(to, &y, &m, &d))
+        json_object_set_new(errors, "end_date", json_string("must be a date YYYY-MM-DD"));
+    else if (from && to && strcmp(from, to) > 0)
+        json_object_set_new(errors, "end_date", json_string("must not be before start_date"));
+    if (ctx->claims.role == ROLE_ADMIN && !doctor && !json_object_get(errors, "doctor_id"))
+        json_object_set_new(errors, "doctor_id", json_string("is required"));
+    if (json_object_size(errors) > 0) {
+        free(cursor);
+        return reply_invalid_query(resp, ctx, errors);
+    }
+    json_decref(errors);
+    if (ctx->claims.role == ROLE_DOCTOR) {
+        if (doctor && doctor != ctx->claims.doctor_id) {
+            free(cursor);
+            return reply_error(resp, ctx, ST_FORBIDDEN, NULL, "A doctor sees only their own earnings.", NULL);
+        }
+        doctor = ctx->claims.doctor_id;
+    }
+    id_text(doctor, db);
+    if (format && strcmp(format, "csv") == 0) {
+        free(cursor);
+        PGconn *conn = dbr_acquire();
+        if (!conn)
+            return reply_status(resp, ctx, ST_UNAVAILABLE);
+        const char *p[] = {db, from, to, status, method};
+        PGresult *r = db_exec(conn,
+                              "SELECT doctor_earnings_csv($1, $2::date, $3::date, $4, $5) "
+                              "WHERE EXISTS (SELECT 1 FROM doctors WHERE id = $1)",
+                              5, p);
+        struct db_error err;
+        int rc;
+        if (!db_ok(conn, r, &err))
+            rc = dbr_reply_error(resp, ctx, &err);
+        else if (PQntuples(r) == 0)
+            rc = reply_status(resp, ctx, ST_NOT_FOUND);
+        else {
+            char name[96];
+            snprintf(name, sizeof name, "earnings-doctor-%s%s%s%s%s.csv", db, from ? "-from-" : "", from ? from : "",
+                     to ? "-to-" : "", to ? to : "");
+            rc = reply_download(resp, ctx, "text/csv; charset=utf-8", name, PQgetvalue(r, 0, 0),
+                                (size_t)PQgetlength(r, 0, 0));
+        }
+        PQclear(r);
+        dbr_release(conn);
+        return rc;
+    }
+    const char *p[] = {db, from, to, status, method, group, cursor, id_text(limit, lim)};
+    int rc = dbr_query_reply(resp, ctx, 200,
+                             "SELECT doctor_earnings($1, $2::date, $3::date, $4, $5, $6, $7::jsonb, $8::int) "
+                             "FROM doctors d WHERE d.id = $1",
+                             8, p);
+    free(cursor);
+    return rc;
+}
+
+/* Whole days from the date a to the date b (both valid YYYY-MM-DD). */
+static long days_between(const char *a, const char *b)
+{
+    struct tm ta = {0}, tb = {0};
+    ta.tm_year = atoi(a) - 1900, ta.tm_mon = atoi(a + 5) - 1, ta.tm_mday = atoi(a + 8);
+    tb.tm_year = atoi(b) - 1900, tb.tm_mon = atoi(b + 5) - 1, tb.tm_mday = atoi(b + 8);
+    return (long)((timegm(&tb) - timegm(&ta)) / 86400);
+}
+
+static const char *const revenue_groups[] = {"doctor", "day", "clinic", NULL};
+
+HANDLER(h_dashboard_admin_revenue)
+{
+    json_t *errors = json_object();
+    int y, m, d;
+    int64_t clinic = 0;
+    char cb[24];
+    query_int(req, "clinic_id", &clinic, errors);
+    const char *group = query_enum(req, "group_by", revenue_groups, "groupings (doctor, day, clinic)", errors);
+    const char *from = query_str(req, "from"), *to = query_str(req, "to");
+    if (!from || !parse_date(from, &y, &m, &d))
+        json_object_set_new(errors, "from", json_string("must be a date YYYY-MM-DD"));
+    if (!to || !parse_date(to, &y, &m, &d))
+        json_object_set_new(errors, "to", json_string("must be a date YYYY-MM-DD"));
+    else if (from && strcmp(from, to) > 0)
+        json_object_set_new(errors, "to", json_string("must not be before from"));
+    else if (from && to && strcmp(from, to) <= 0 && days_between(from, to) > 366)
+        json_object_set_new(errors, "to", json_string("must be at most 366 days after from"));
+    if (json_object_size(errors) > 0)
+        return reply_invalid_query(resp, ctx, errors);
+    json_decref(errors);
+    const char *p[] = {from, to, group ? group : "day", clinic ? id_text(clinic, cb) : NULL};
+    return dbr_query_reply(resp, ctx, 200,
+                           "SELECT admin_revenue($1::date, $2::date, $3, $4) "
+                           "WHERE $4::bigint IS NULL OR EXISTS (SELECT 1 FROM clinics WHERE id = $4)",
+                           4, p);
+}
