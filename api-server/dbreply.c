@@ -251,7 +251,13 @@ int dbr_write_once(struct _u_response *resp, struct req_ctx *ctx, const struct _
     PGresult *r = NULL;
     if (!db_begin(conn, &err))
         goto fail;
-    /* A concurrent request with the same key waits here until the first one commits or rolls back. */
+    /* Keys are kept for a day: the caller's older ones go first. A concurrent request with the same
+     * key waits at the INSERT until the first one commits or rolls back. */
+    r = db_exec(conn, "DELETE FROM idempotency_keys WHERE user_id = $1 AND created_at < now() - interval '1 day' "
+                      "AND num_nulls($2::text, $3::text) >= 0", 3, kp);
+    if (!db_ok(conn, r, &err))
+        goto fail;
+    PQclear(r);
     r = db_exec(conn, "INSERT INTO idempotency_keys (user_id, key, request_hash) VALUES ($1, $2, $3) "
                       "ON CONFLICT DO NOTHING RETURNING 1", 3, kp);
     if (!db_ok(conn, r, &err))
@@ -267,10 +273,13 @@ int dbr_write_once(struct _u_response *resp, struct req_ctx *ctx, const struct _
     PQclear(r);
     r = db_exec(conn, "SELECT request_hash, http_status, body FROM idempotency_keys WHERE user_id = $1 AND key = $2",
                 2, kp);
-    if (!db_ok(conn, r, &err) || PQntuples(r) != 1)
+    if (!db_ok(conn, r, &err))
         goto fail;
     db_rollback(conn);
-    if (strcmp(PQgetvalue(r, 0, 0), hash) != 0) {
+    if (PQntuples(r) != 1) { /* the first request's key went away between the two statements */
+        rc = reply_error(resp, ctx, ST_CONFLICT, "idempotency_key_busy",
+                         "A request with this Idempotency-Key was being processed; send it again.", NULL);
+    } else if (strcmp(PQgetvalue(r, 0, 0), hash) != 0) {
         rc = reply_error(resp, ctx, ST_CONFLICT, "idempotency_key_reused",
                          "This Idempotency-Key was already used for a different request.", NULL);
     } else {

@@ -286,13 +286,14 @@ HANDLER(h_dashboard_admin_revenue)
     query_int(req, "clinic_id", &clinic, errors);
     const char *group = query_enum(req, "group_by", revenue_groups, "groupings (doctor, day, clinic)", errors);
     const char *from = query_str(req, "from"), *to = query_str(req, "to");
-    if (!from || !parse_date(from, &y, &m, &d))
+    bool from_ok = from && parse_date(from, &y, &m, &d);
+    if (!from_ok)
         json_object_set_new(errors, "from", json_string("must be a date YYYY-MM-DD"));
     if (!to || !parse_date(to, &y, &m, &d))
         json_object_set_new(errors, "to", json_string("must be a date YYYY-MM-DD"));
-    else if (from && strcmp(from, to) > 0)
+    else if (from_ok && strcmp(from, to) > 0)
         json_object_set_new(errors, "to", json_string("must not be before from"));
-    else if (from && to && strcmp(from, to) <= 0 && days_between(from, to) > 366)
+    else if (from_ok && days_between(from, to) > 366)
         json_object_set_new(errors, "to", json_string("must be at most 366 days after from"));
     if (json_object_size(errors) > 0)
         return reply_invalid_query(resp, ctx, errors);

@@ -59,7 +59,7 @@ CREATE TABLE payments (
   doctor_id           bigint NOT NULL,
   patient_id          bigint NOT NULL,
   service_id          bigint NOT NULL,
-  fee_rule_id         bigint REFERENCES fee_rules (id) ON DELETE SET NULL,
+  fee_rule_id         bigint, -- the rule that applied, a snapshot (the rule may be changed or deleted later)
   currency            text NOT NULL CONSTRAINT payments_currency_check CHECK (currency ~ '^[A-Z]{3}$'),
   amount_cents        bigint NOT NULL CONSTRAINT payments_amount_cents_check CHECK (amount_cents BETWEEN 0 AND 100000000),
   doctor_share_bps    integer NOT NULL CONSTRAINT payments_doctor_share_bps_check CHECK (doctor_share_bps BETWEEN 0 AND 10000),
@@ -392,4 +392,32 @@ LANGUAGE sql STABLE AS $$
     'groups', COALESCE((SELECT jsonb_agg(t.totals || jsonb_build_object('key', t.key, 'label', t.label)
                                          ORDER BY CASE WHEN p_group = 'day' THEN t.key END, t.label, t.key, t.currency)
                         FROM t WHERE t.key IS NOT NULL), '[]'::jsonb))
+$$;
+
+-- A clinic's currency is fixed once it has billed: payments, earnings and closings add up amounts
+-- of one currency.
+CREATE FUNCTION clinics_keep_currency() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.currency <> OLD.currency AND EXISTS (SELECT 1 FROM payments p WHERE p.clinic_id = OLD.id) THEN
+    RAISE EXCEPTION 'clinic % has payments in %', OLD.id, OLD.currency
+      USING ERRCODE = 'object_not_in_prerequisite_state',
+            HINT = format('The clinic has payments in %s: its currency cannot change.', OLD.currency);
+  END IF;
+  RETURN NEW;
+END
+$$;
+CREATE TRIGGER clinics_keep_currency BEFORE UPDATE OF currency ON clinics
+  FOR EACH ROW EXECUTE FUNCTION clinics_keep_currency();
+
+-- A patient's history now shows how each consultation was paid.
+CREATE OR REPLACE FUNCTION history_item_json(v visits) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+  SELECT jsonb_build_object(
+    'visit', visit_json(v),
+    'service_name', (SELECT s.name FROM services s WHERE s.id = v.service_id),
+    'appointment', (SELECT jsonb_build_object('id', a.id, 'start_time', rfc3339(lower(a.period)), 'status', a.status)
+                    FROM appointments a WHERE a.id = v.appointment_id),
+    'evolution', evolution_json(v.id),
+    'payment_status', (SELECT p.status FROM payments p WHERE p.visit_id = v.id))
 $$;

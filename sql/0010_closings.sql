@@ -1,7 +1,8 @@
 -- Monthly closings (DESIGN §4): what a doctor is paid for a month, in the clinic's time zone.
 --
--- A closing collects lines: each payment of the doctor settled (paid_at) in the month and in no
--- closing yet, at its amount and the doctor's share; each refund not yet in a closing whose
+-- A closing collects lines: each payment of the doctor settled (paid_at) before the end of the
+-- month and in no closing yet, at its amount and the doctor's share (so a payment settled after its
+-- month was closed rolls into the next closing); each refund not yet in a closing whose
 -- payment is in a closing of this or an earlier month, as a negative line (so a refund after a
 -- month was paid lands in the next closing, never in one of an earlier month opened late); and
 -- the admin's adjustments. States: draft -> closed (totals and the doctor's PIX key frozen) ->
@@ -164,6 +165,8 @@ LANGUAGE plpgsql AS $$
 DECLARE
   tz text := (SELECT k.timezone FROM clinics k WHERE k.id = c.clinic_id);
 BEGIN
+  -- One collection per doctor at a time (two closings of the doctor never race for a line).
+  PERFORM 1 FROM doctors d WHERE d.id = c.doctor_id FOR NO KEY UPDATE;
   INSERT INTO closing_lines (closing_id, kind, payment_id, amount_cents, doctor_cents, description, occurred_at)
   SELECT c.id, 'payment', p.id, p.amount_cents, p.doctor_share_cents,
          format('%s: %s', (SELECT s.name FROM services s WHERE s.id = p.service_id),
@@ -171,10 +174,10 @@ BEGIN
          p.paid_at
   FROM payments p
   WHERE p.doctor_id = c.doctor_id AND p.paid_at IS NOT NULL
-    AND p.paid_at >= c.month::timestamp AT TIME ZONE tz
     AND p.paid_at < (c.month + interval '1 month')::timestamp AT TIME ZONE tz
     AND NOT EXISTS (SELECT 1 FROM closing_lines l WHERE l.payment_id = p.id AND l.kind = 'payment')
-  ORDER BY p.paid_at, p.id;
+  ORDER BY p.paid_at, p.id
+  ON CONFLICT (payment_id) WHERE kind = 'payment' DO NOTHING;
   INSERT INTO closing_lines (closing_id, kind, payment_id, refund_id, amount_cents, doctor_cents, description, occurred_at)
   SELECT c.id, 'refund', r.payment_id, r.id, -r.amount_cents, -r.doctor_share_cents, format('Refund: %s', left(r.reason, 480)),
          r.created_at
@@ -183,7 +186,8 @@ BEGIN
     AND EXISTS (SELECT 1 FROM closing_lines l JOIN closings o ON o.id = l.closing_id
                 WHERE l.payment_id = p.id AND l.kind = 'payment' AND o.month <= c.month)
     AND NOT EXISTS (SELECT 1 FROM closing_lines l WHERE l.refund_id = r.id AND l.kind = 'refund')
-  ORDER BY r.id;
+  ORDER BY r.id
+  ON CONFLICT (refund_id) WHERE kind = 'refund' DO NOTHING;
   UPDATE closings SET
     gross_cents = (SELECT COALESCE(sum(l.amount_cents), 0) FROM closing_lines l WHERE l.closing_id = c.id),
     net_cents = (SELECT COALESCE(sum(l.doctor_cents), 0) FROM closing_lines l WHERE l.closing_id = c.id),
@@ -212,7 +216,9 @@ LANGUAGE plpgsql AS $$
 DECLARE
   c closings;
 BEGIN
-  PERFORM assert_field(EXISTS (SELECT 1 FROM doctors d WHERE d.id = p_doctor), 'closings', 'doctor_id', 'does not exist');
+  -- The doctor's row lock orders this against a batch for the clinic and other collections.
+  PERFORM assert_field(EXISTS (SELECT 1 FROM doctors d WHERE d.id = p_doctor FOR NO KEY UPDATE),
+                       'closings', 'doctor_id', 'does not exist');
   -- The month must have begun in the clinic's zone.
   PERFORM assert_field(p_month <= (SELECT clinic_day(d.clinic_id, now()) FROM doctors d WHERE d.id = p_doctor),
                        'closings', 'month', 'has not begun yet');
@@ -290,15 +296,18 @@ CREATE FUNCTION closing_create_all(p_clinic bigint, p_month date, p_actor bigint
 LANGUAGE plpgsql AS $$
 DECLARE
   d record;
+  existing bigint;
   made jsonb := '[]'::jsonb;
   skipped jsonb := '[]'::jsonb;
   c closings;
 BEGIN
   PERFORM assert_field(EXISTS (SELECT 1 FROM clinics k WHERE k.id = p_clinic), 'closings', 'clinic_id', 'does not exist');
-  FOR d IN SELECT x.id, (SELECT o.id FROM closings o WHERE o.doctor_id = x.id AND o.month = p_month) AS existing
-           FROM doctors x WHERE x.clinic_id = p_clinic ORDER BY x.id FOR UPDATE OF x LOOP
-    IF d.existing IS NOT NULL THEN
-      skipped := skipped || jsonb_build_object('doctor_id', d.id, 'closing_id', d.existing);
+  PERFORM assert_field(p_month <= clinic_day(p_clinic, now()), 'closings', 'month', 'has not begun yet');
+  FOR d IN SELECT x.id FROM doctors x WHERE x.clinic_id = p_clinic ORDER BY x.id FOR NO KEY UPDATE OF x LOOP
+    -- Read after the doctor's lock: a closing made meanwhile by a single create is seen here.
+    SELECT o.id INTO existing FROM closings o WHERE o.doctor_id = d.id AND o.month = p_month;
+    IF existing IS NOT NULL THEN
+      skipped := skipped || jsonb_build_object('doctor_id', d.id, 'closing_id', existing);
     ELSE
       c := closing_create(d.id, p_month, p_actor);
       made := made || closing_json(c, false);

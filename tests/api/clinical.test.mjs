@@ -471,8 +471,8 @@ describe('patient history', () => {
     const evo = async (id) => getEvo(id, admin);
     const expected = [
       { visit: f3, service_name: null, appointment: null, evolution: null, payment_status: null },
-      { visit: f2, service_name: w.service.name, appointment: { id: a.id, start_time: a.start_time, status: 'completed' }, evolution: await evo(c2.id), payment_status: null },
-      { visit: f1, service_name: w.service.name, appointment: null, evolution: await evo(v1.id), payment_status: null },
+      { visit: f2, service_name: w.service.name, appointment: { id: a.id, start_time: a.start_time, status: 'completed' }, evolution: await evo(c2.id), payment_status: 'pending' },
+      { visit: f1, service_name: w.service.name, appointment: null, evolution: await evo(v1.id), payment_status: 'pending' },
     ];
     assert.equal(expected[1].evolution.status, 'draft');
     assert.equal(expected[2].evolution.status, 'signed');

@@ -640,14 +640,15 @@ describe('closings: creation', () => {
         receipt_confirmed_at: null,
       },
     );
-    assertLines(c1, [A, B, C].map(paymentLine));
-    assert.equal(c1.lines.length, 3);
+    // E, settled the month before and in no closing yet, is not left behind: it is taken too
+    assertLines(c1, [A, B, C, E].map(paymentLine));
+    assert.equal(c1.lines.length, 4);
     assert.deepEqual([c1.gross_cents, c1.net_cents, c1.consultation_count], [
-      A.amount_cents + B.amount_cents + C.amount_cents,
-      A.doctor_share_cents + B.doctor_share_cents + C.doctor_share_cents,
-      3,
+      A.amount_cents + B.amount_cents + C.amount_cents + E.amount_cents,
+      A.doctor_share_cents + B.doctor_share_cents + C.doctor_share_cents + E.doctor_share_cents,
+      4,
     ]);
-    assert.deepEqual([c1.gross_cents, c1.net_cents], [10001 + 7777 + 10001, 2 * share(10001, 3333) + share(7777, 3333)]);
+    assert.deepEqual([c1.gross_cents, c1.net_cents], [10001 + 7777 + 10001 + 7777, 2 * share(10001, 3333) + 2 * share(7777, 3333)]);
     assert.deepEqual(trailRows(c1), [['create', null, 'draft', me, 'ADMIN']]);
     assert.deepEqual(await getClosing(c1.id), c1, 'GET /closings/{id} is the created closing');
     assert.deepEqual(await getClosing(c1.id, w.doc.access), c1, 'the doctor reads the same');
@@ -658,10 +659,10 @@ describe('closings: creation', () => {
     const listed = await listAll(`/api/closings?doctor_id=${d}&month=${M1}`, admin);
     assert.deepEqual(listed.map((x) => x.id), [c1.id]);
 
-    // the month before and this month take theirs only; the other doctor's month only theirs
+    // the month before, opened later, finds nothing left; this month takes its own; the other doctor's month only theirs
     const c2 = await newClosing(d, M2);
-    assertLines(c2, [paymentLine(E)]);
-    assert.deepEqual([c2.gross_cents, c2.net_cents, c2.consultation_count], [E.amount_cents, E.doctor_share_cents, 1]);
+    assertLines(c2, []);
+    assert.deepEqual([c2.gross_cents, c2.net_cents, c2.consultation_count], [0, 0, 0]);
     const c0 = await newClosing(d, M);
     assertLines(c0, [paymentLine(N)]);
     assert.deepEqual([c0.gross_cents, c0.net_cents, c0.consultation_count], [N.amount_cents, N.doctor_share_cents, 1]);
@@ -675,7 +676,25 @@ describe('closings: creation', () => {
     assert.deepEqual(await getClosing(c1.id), c1);
   });
 
-  test('a payment is in one closing only: closings of two months, in either order, and one whose lines were all taken is empty', async () => {
+  test('a payment settled in a month after that month was closed rolls into the next closing', async () => {
+    const w = await world();
+    const d = w.doc.user.doctor_id;
+    const M = thisMonth();
+    const M1 = monthAdd(M, -1);
+    const [a, late] = await Promise.all([billed(w), billed(w, { service: w.services[1] })]);
+    const A = await settle(a.id, at(`${M1}-10 10:00:00`), 'pix');
+    const c1 = await newClosing(d, M1);
+    expectStatus(await post(`/api/closings/${c1.id}/close`, undefined, await asAdmin()), 200);
+    // settled afterwards, but dated in the closed month
+    const L = await settle(late.id, at(`${M1}-20 10:00:00`), 'cash');
+    const closed = await getClosing(c1.id);
+    assertLines(closed, [paymentLine(A)]);
+    const c0 = await newClosing(d, M);
+    assertLines(c0, [paymentLine(L)]);
+    assert.deepEqual([c0.gross_cents, c0.net_cents, c0.consultation_count], [L.amount_cents, L.doctor_share_cents, 1]);
+  });
+
+  test('a payment is in one closing only: the earlier month first, then the later; a later month takes what an earlier one left; an empty one', async () => {
     const w = await world();
     const d = w.doc.user.doctor_id;
     const M1 = monthAdd(thisMonth(), -1);
@@ -687,9 +706,9 @@ describe('closings: creation', () => {
     const P1 = await settle(p[1].id, at(`${M2}-28 18:30:00`));
     const P2 = await settle(p[2].id, at(`${M1}-20 08:00:00`), 'card');
     const P3 = await settle(p[3].id, at(`${M2}-03 09:00:00`), 'cash');
-    // the later month first
-    const c1 = await newClosing(d, M1);
+    // the earlier month first: each takes its own
     const c2 = await newClosing(d, M2);
+    const c1 = await newClosing(d, M1);
     assertLines(c1, [P0, P2].map(paymentLine));
     assertLines(c2, [P1, P3].map(paymentLine));
     assert.deepEqual([c2.gross_cents, c2.net_cents, c2.consultation_count], [P1.amount_cents + P3.amount_cents, P1.doctor_share_cents + P3.doctor_share_cents, 2]);
@@ -700,6 +719,18 @@ describe('closings: creation', () => {
     const k2 = (await stepOk(c2.id, 'close', undefined, await asAdmin())).body;
     assertLines(k1, [P0, P2].map(paymentLine));
     assertLines(k2, [P1, P3].map(paymentLine));
+
+    // the later month opened first takes the earlier month's payments too (none is left behind) and
+    // the earlier month, opened afterwards, finds nothing
+    const w2 = await world();
+    const d2 = w2.doc.user.doctor_id;
+    const [q0, q1] = [await billed(w2), await billed(w2)];
+    const Q0 = await settle(q0.id, at(`${M1}-05 08:00:00`));
+    const Q1 = await settle(q1.id, at(`${M2}-05 08:00:00`));
+    const later = await newClosing(d2, M1);
+    assertLines(later, [Q0, Q1].map(paymentLine));
+    const earlier = await newClosing(d2, M2);
+    assertLines(earlier, []);
   });
 
   test('month malformed or not begun in the clinic zone, unknown doctor: 422 naming the field, nothing created', async () => {
@@ -887,11 +918,11 @@ describe('closings: workflow', () => {
     const r = await billed(w, { service: w.services[1] });
     await settle(p.id, at(`${M1}-10 15:00:00`), 'card');
     await pay(w, q.id, 'pix'); // this month
-    await settle(r.id, at(`${M2}-10 15:00:00`), 'cash'); // a month nobody closed yet
+    await settle(r.id, at(`${M2}-10 15:00:00`), 'cash'); // a month nobody closed: last month's closing takes it
 
     const c1 = await newClosing(d, M1);
     const closed1 = (await stepOk(c1.id, 'close', undefined, admin)).body;
-    assertLines(closed1, [paymentLine(await getPayment(p.id))]);
+    assertLines(closed1, [paymentLine(await getPayment(p.id)), paymentLine(await getPayment(r.id))]);
 
     await refund(w, p.id, 3000, 'Devolução parcial');
     await refund(w, q.id, 1000, 'Desconto');
@@ -903,25 +934,28 @@ describe('closings: workflow', () => {
     assert.deepEqual(await getClosing(c1.id), closed1, 'the closed month is untouched by the refund');
 
     const c0 = await newClosing(d, M);
-    assertLines(c0, [paymentLine(Q), refundLine(Q, Q.refunds[0]), refundLine(P, P.refunds[0])],
-      'this month: its payment, its refund and the refund of last month\'s closed payment; nothing of the payment in no closing');
+    assertLines(c0, [paymentLine(Q), refundLine(Q, Q.refunds[0]), refundLine(P, P.refunds[0]), refundLine(R, R.refunds[0])],
+      'this month: its payment, its refund and the refunds of the payments last month\'s closing paid');
     const pRefund = c0.lines.find((l) => l.refund_id === P.refunds[0].id);
     assert.deepEqual([pRefund.amount_cents, pRefund.doctor_cents], [-3000, -share(3000, w.bps)]);
-    assert.equal(c0.net_cents, Q.doctor_share_cents - Q.refunds[0].doctor_share_cents - P.refunds[0].doctor_share_cents);
+    assert.equal(c0.net_cents,
+      Q.doctor_share_cents - Q.refunds[0].doctor_share_cents - P.refunds[0].doctor_share_cents - R.refunds[0].doctor_share_cents);
     assert.equal(c0.consultation_count, 1);
 
     // another refund of last month's payment while this month is a draft: collected when it is closed
     await refund(w, p.id, 700, 'Mais uma');
     const P2 = await getPayment(p.id);
     const closed0 = (await stepOk(c0.id, 'close', undefined, admin)).body;
-    assertLines(closed0, [paymentLine(Q), refundLine(Q, Q.refunds[0]), refundLine(P2, P2.refunds[0]), refundLine(P2, P2.refunds[1])]);
-    assert.equal(closed0.net_cents, Q.doctor_share_cents - Q.refunds[0].doctor_share_cents - doctorRefunded(P2));
+    assertLines(closed0, [paymentLine(Q), refundLine(Q, Q.refunds[0]), refundLine(P2, P2.refunds[0]), refundLine(P2, P2.refunds[1]),
+      refundLine(R, R.refunds[0])]);
+    assert.equal(closed0.net_cents,
+      Q.doctor_share_cents - Q.refunds[0].doctor_share_cents - doctorRefunded(P2) - R.refunds[0].doctor_share_cents);
     assert.deepEqual(await getClosing(c1.id), closed1);
 
-    // the month nobody had closed: its payment and, its payment being in it, its refund
+    // the earlier month, opened only now, finds nothing left: its payment was paid last month
     const c2 = await newClosing(d, M2);
-    assertLines(c2, [paymentLine(R), refundLine(R, R.refunds[0])]);
-    assert.deepEqual([c2.net_cents, c2.consultation_count], [R.doctor_share_cents - R.refunds[0].doctor_share_cents, 1]);
+    assertLines(c2, []);
+    assert.deepEqual([c2.net_cents, c2.consultation_count], [0, 0]);
     // every refund is in exactly one closing
     const refundIds = [closed1, closed0, c2].flatMap((x) => x.lines.filter((l) => l.kind === 'refund').map((l) => l.refund_id));
     assert.deepEqual([...refundIds].sort((x, y) => x - y), [...P2.refunds, ...Q.refunds, ...R.refunds].map((x) => x.id).sort((x, y) => x - y));

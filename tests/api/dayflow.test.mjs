@@ -138,7 +138,7 @@ describe('a day at the clinic', () => {
         service_name: 'Consulta clínica',
         appointment: { id: appt.id, start_time: appt.start_time, status: 'completed' },
         evolution: finalEvo,
-        payment_status: null,
+        payment_status: 'pending', // billed on completion, not settled yet
       },
       { visit: earlierDone, service_name: null, appointment: null, evolution: earlierEvo, payment_status: null },
     ]);

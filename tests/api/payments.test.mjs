@@ -981,3 +981,28 @@ describe('payments: audit', () => {
     assert.equal((await auditRows(`action=payment_create&entity_id=${p.id}`)).length, 1);
   });
 });
+
+describe('payments: the clinic around the money', () => {
+  test('a clinic that has billed keeps its currency (409); before that it may change', async () => {
+    const admin = await asAdmin();
+    const idle = await createClinic({ timezone: TZ });
+    expectStatus(await patch(`/api/clinics/${idle.id}`, { currency: 'EUR' }, admin), 200);
+    const w = await world();
+    expectStatus(await patch(`/api/clinics/${w.clinic.id}`, { currency: 'USD' }, admin), 200);
+    await billed(w);
+    expectError(await patch(`/api/clinics/${w.clinic.id}`, { currency: 'BRL' }, admin), 409, 'conflict');
+    assert.equal(expectStatus(await get(`/api/clinics/${w.clinic.id}`, admin), 200).body.currency, 'USD');
+    // other changes still go through
+    expectStatus(await patch(`/api/clinics/${w.clinic.id}`, { name: `Renamed ${Date.now()}` }, admin), 200);
+  });
+
+  test('the revenue dashboard refuses malformed dates without reading past them; a batch of a month not begun is 422 even without doctors', async () => {
+    const admin = await asAdmin();
+    for (const q of ['from=1&to=2026-01-01', 'from=2026-01&to=2026-01-31', 'from=&to=2026-01-01']) {
+      expectError(await get(`/api/dashboard/admin/revenue?${q}`, admin), 400, 'invalid_query', ['from']);
+    }
+    const empty = await createClinic({ timezone: TZ });
+    const year = Number(new Date().toISOString().slice(0, 4)) + 2;
+    expectError(await post('/api/closings/batch', { clinic_id: empty.id, month: `${year}-01` }, admin), 422, 'validation_failed', ['month']);
+  });
+});
