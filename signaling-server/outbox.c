@@ -338,9 +338,11 @@ static void deliver(const PGresult *r)
     int rows = PQntuples(r);
     for (int i = 0; i < rows; i++) {
         const char *rooms = PQgetvalue(r, i, 2);
+        struct room_set set;
+        room_set_parse(&set, rooms);
         struct ws_event e = {PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), (size_t)PQgetlength(r, i, 1), {0}, {0}};
         for (struct peer *p = sig.peers; p; p = p->next)
-            if (p->state == PEER_AUTHED && p->live && peer_in_rooms(p, rooms))
+            if (p->state == PEER_AUTHED && p->live && peer_in_set(p, &set, rooms))
                 ws_event_send(&e, p);
         ws_event_clear(&e);
         snprintf(ob.cursor, sizeof ob.cursor, "%s", PQgetvalue(r, i, 3));

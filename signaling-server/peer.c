@@ -137,3 +137,36 @@ bool peer_in_rooms(const struct peer *p, const char *rooms_json)
     }
     return false;
 }
+
+void room_set_parse(struct room_set *s, const char *rooms_json)
+{
+    s->n = 0;
+    s->overflow = false;
+    const char *q = rooms_json;
+    while ((q = strchr(q, '"'))) {
+        const char *end = strchr(q + 1, '"');
+        if (!end)
+            break;
+        size_t len = (size_t)(end - q - 1);
+        if (s->n == ROOM_SET_MAX || len >= sizeof s->name[0]) {
+            s->overflow = true; /* the slow path: peer_in_rooms over the text */
+            return;
+        }
+        memcpy(s->name[s->n], q + 1, len);
+        s->name[s->n++][len] = '\0';
+        q = end + 1;
+    }
+}
+
+bool peer_in_set(const struct peer *p, const struct room_set *s, const char *rooms_json)
+{
+    if (p->all_rooms)
+        return true;
+    if (s->overflow)
+        return peer_in_rooms(p, rooms_json);
+    for (int i = 0; i < p->nrooms; i++)
+        for (int j = 0; j < s->n; j++)
+            if (strcmp(p->rooms[i], s->name[j]) == 0)
+                return true;
+    return false;
+}

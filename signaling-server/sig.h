@@ -116,6 +116,16 @@ void peer_free_queue(struct peer *p);
 void peer_set_rooms(struct peer *p);
 /* Whether the peer is in one of rooms (a JSON array text like ["clinic:1","doctor:2"]). */
 bool peer_in_rooms(const struct peer *p, const char *rooms_json);
+/* The rooms of one event, parsed once for all the peers it is matched against. */
+#define ROOM_SET_MAX 8
+struct room_set {
+    int n;
+    bool overflow; /* more or longer names than fit: match against the JSON text instead */
+    char name[ROOM_SET_MAX][40];
+};
+void room_set_parse(struct room_set *s, const char *rooms_json);
+/* peer_in_rooms with the event's rooms already parsed (rooms_json is their text, for the slow path). */
+bool peer_in_set(const struct peer *p, const struct room_set *s, const char *rooms_json);
 
 /* health.c: GET /healthz, /readyz, /metrics. */
 int health_request(struct peer *p, struct lws *wsi, const char *uri);
