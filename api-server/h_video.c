@@ -310,10 +310,12 @@ static int reply_token(struct _u_response *resp, struct req_ctx *ctx, int64_t se
     return reply_json(resp, ctx, 200, out);
 }
 
-/* The session's id, clinic and the token's expiry (Unix time), from a row of TOKEN_COLUMNS. */
+/* The session's id, clinic and the token's expiry (Unix time), from a row of TOKEN_COLUMNS: at most
+ * VIDEO_TOKEN_TTL, and no later than the session's expiry unless its call is under way. */
 #define TOKEN_COLUMNS \
     "t.id, t.clinic_id, " \
-    "extract(epoch FROM least(t.expires_at, now() + make_interval(secs => $3::int)))::bigint"
+    "extract(epoch FROM CASE WHEN t.status = 'in_progress' THEN now() + make_interval(secs => $3::int) " \
+    "                        ELSE least(t.expires_at, now() + make_interval(secs => $3::int)) END)::bigint"
 
 static int token_from_row(struct _u_response *resp, struct req_ctx *ctx, PGconn *conn, PGresult *r, int64_t user,
                           const char *vrole)

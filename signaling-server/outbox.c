@@ -40,7 +40,9 @@
 #define QUERY_DEADLINE_MS 15000   /* a query (or a connect) longer than this: the link is dead */
 #define MAX_LIST_JOBS 1000
 #define PRESENCE_EXPIRE_S "30"
-#define MAX_VIDEO_JOBS 10000
+#define MAX_VIDEO_JOBS 2000               /* queued video operations of the instance */
+#define MAX_VIDEO_BYTES (32 * 1024 * 1024) /* and the bytes they hold (relayed SDPs) */
+#define MAX_PEER_VIDEO_JOBS 8              /* queued or in flight for one connection */
 
 enum ob_state { OB_DOWN = 0, OB_CONNECTING, OB_READY };
 enum ob_query { Q_NONE = 0, Q_LISTEN, Q_START, Q_FETCH, Q_REPLAY, Q_JOB, Q_RELAY };
@@ -56,10 +58,12 @@ struct job {
     struct peer *peer;
     long long ack_id;
     char sid[33];
-    char arg[48];
+    char arg[96];
     int64_t vsid, sub;
-    char role[8];
+    char role[16];  /* the video role, or for a presence row the user's role */
+    char ident[40]; /* a video connection's holder (peer.vident) */
     char *text; /* owned: a relayed message's data, a quality sample, a reason (may be NULL) */
+    size_t text_len;
 };
 
 static struct {
@@ -77,7 +81,8 @@ static struct {
     long list_jobs;               /* queued presence lists (bounded) */
     struct job *jobs, *jobs_tail; /* queued presence jobs, oldest first */
     struct job *job;              /* the job in flight */
-    long video_jobs;              /* queued video jobs (bounded) */
+    long video_jobs;              /* queued and in-flight video jobs (bounded) */
+    size_t video_bytes;           /* the bytes they hold */
     bool relay_wanted;            /* messages for this instance wait in video_relay */
     lws_sorted_usec_list_t sul_sweep;
     char instance[33];            /* this process's id in the presence table */
@@ -125,25 +130,40 @@ static const struct {
     const char *sql;
     int n;
 } VIDEO_SQL[] = {
-    {"SELECT video_join($1, $2, $3::bigint, $4, $5::bigint)::text", 5},           /* instance, sid, vsid, role, sub */
+    {"SELECT video_join($1, $2, $3::bigint, $4, $5::bigint, $6)::text", 6},       /* instance, sid, vsid, role, sub, identity */
     {"SELECT video_leave($1, $2)::text", 2},                                       /* instance, sid */
     {"SELECT video_admit($1::bigint, $2::bigint)", 2},                             /* vsid, sub */
     {"SELECT video_dismiss($1::bigint, false, $2)", 2},                            /* vsid, reason */
     {"SELECT video_dismiss($1::bigint, true, $2)", 2},                             /* vsid, reason */
-    {"SELECT video_relay_send($1::bigint, $2, $3, $4)", 4},                        /* vsid, role, name, data */
-    {"SELECT video_quality_add($1::bigint, $2, ($3::jsonb->>'rtt_ms')::float8, "  /* vsid, role, sample */
-     "($3::jsonb->>'packet_loss')::float8, ($3::jsonb->>'jitter_ms')::float8)", 3},
+    {"SELECT video_relay_send($1::bigint, $2, $3, $4, $5)", 5},                    /* vsid, role, identity, name, data */
+    {"SELECT video_quality_add($1::bigint, $2, $3, ($4::jsonb->>'rtt_ms')::float8, " /* vsid, role, identity, sample */
+     "($4::jsonb->>'packet_loss')::float8, ($4::jsonb->>'jitter_ms')::float8)", 4},
 };
 static const char SWEEP_SQL[] = "SELECT video_sweep($1::int, $2::int)";
 static const char RELAY_SQL[] =
-    "WITH d AS (DELETE FROM video_relay WHERE instance_id = $1 RETURNING id, session_id, to_role, name, payload) "
-    "SELECT session_id, to_role, name, payload FROM d ORDER BY id";
+    "WITH d AS (DELETE FROM video_relay WHERE instance_id = $1 "
+    "           RETURNING id, session_id, to_role, to_identity, name, payload) "
+    "SELECT session_id, to_role, to_identity, name, payload FROM d ORDER BY id";
 
 static void job_free(struct job *j)
 {
     if (j)
         free(j->text);
     free(j);
+}
+
+/* A job leaves the queue for good (done, or dropped): its share of the bounds is given back. */
+static void job_done(struct job *j)
+{
+    if (j && j->kind == J_VIDEO) {
+        ob.video_jobs--;
+        ob.video_bytes -= j->text_len;
+        if (j->peer)
+            j->peer->video_jobs--;
+    }
+    if (j && j->kind == J_PRESENCE_LIST)
+        ob.list_jobs--;
+    job_free(j);
 }
 
 static void connect_step(lws_sorted_usec_list_t *sul);
@@ -239,25 +259,17 @@ static void kick(void)
         char uid[24], rooms[96];
         const char *params[5] = {ob.instance, j->sid, uid, NULL, rooms};
         switch (j->kind) {
-        case J_PRESENCE_ADD: {
-            const struct peer *q = j->peer;
-            snprintf(uid, sizeof uid, "%lld", (long long)q->claims.sub);
-            params[3] = role_name(q->claims.role);
-            if (q->nrooms == 2)
-                snprintf(rooms, sizeof rooms, "{%s,%s}", q->rooms[0], q->rooms[1]);
-            else if (q->nrooms == 1)
-                snprintf(rooms, sizeof rooms, "{%s}", q->rooms[0]);
-            else
-                snprintf(rooms, sizeof rooms, "{}");
-            j->peer = NULL; /* only its snapshot was needed */
+        case J_PRESENCE_ADD: /* from the snapshot taken when it was queued: the peer may be gone */
+            snprintf(uid, sizeof uid, "%lld", (long long)j->sub);
+            snprintf(rooms, sizeof rooms, "%s", j->arg);
+            params[3] = j->role;
+            j->peer = NULL;
             send_query(Q_JOB, PRESENCE_ADD_SQL, 5, params);
             break;
-        }
         case J_PRESENCE_DEL:
             send_query(Q_JOB, PRESENCE_DEL_SQL, 2, params);
             break;
         case J_PRESENCE_LIST: {
-            ob.list_jobs--;
             const char *lp[] = {j->arg};
             send_query(Q_JOB, PRESENCE_LIST_SQL, 1, lp);
             break;
@@ -269,15 +281,15 @@ static void kick(void)
             send_query(Q_JOB, EXPIRE_SQL, 0, NULL);
             break;
         case J_VIDEO: {
-            ob.video_jobs--;
             char vsid[24], sub[24];
             snprintf(vsid, sizeof vsid, "%lld", (long long)j->vsid);
             snprintf(sub, sizeof sub, "%lld", (long long)j->sub);
             const char *sub_or_null = j->sub > 0 ? sub : NULL;
-            const char *vp[5];
+            const char *vp[6];
             switch (j->vop) {
             case V_JOIN:
                 vp[0] = ob.instance, vp[1] = j->sid, vp[2] = vsid, vp[3] = j->role, vp[4] = sub_or_null;
+                vp[5] = j->ident;
                 break;
             case V_LEAVE:
                 vp[0] = ob.instance, vp[1] = j->sid;
@@ -290,10 +302,10 @@ static void kick(void)
                 vp[0] = vsid, vp[1] = j->text;
                 break;
             case V_RELAY:
-                vp[0] = vsid, vp[1] = j->role, vp[2] = j->arg, vp[3] = j->text;
+                vp[0] = vsid, vp[1] = j->role, vp[2] = j->ident, vp[3] = j->arg, vp[4] = j->text;
                 break;
             case V_QUALITY:
-                vp[0] = vsid, vp[1] = j->role, vp[2] = j->text;
+                vp[0] = vsid, vp[1] = j->role, vp[2] = j->ident, vp[3] = j->text;
                 break;
             }
             send_query(Q_JOB, VIDEO_SQL[j->vop].sql, VIDEO_SQL[j->vop].n, vp);
@@ -409,8 +421,9 @@ static void on_result(PGresult *r)
         break;
     case Q_RELAY:
         for (int i = 0; i < PQntuples(r); i++)
-            ws_video_relay(strtoll(PQgetvalue(r, i, 0), NULL, 10), PQgetvalue(r, i, 1), PQgetvalue(r, i, 2),
-                           PQgetvalue(r, i, 3), (size_t)PQgetlength(r, i, 3));
+            ws_video_relay(strtoll(PQgetvalue(r, i, 0), NULL, 10), PQgetvalue(r, i, 1),
+                           PQgetisnull(r, i, 2) ? NULL : PQgetvalue(r, i, 2), PQgetvalue(r, i, 3), PQgetvalue(r, i, 4),
+                           (size_t)PQgetlength(r, i, 4));
         break;
     default:
         break;
@@ -438,14 +451,33 @@ static void push_job(enum job_kind kind, struct peer *p, const char *sid, const 
     j->ack_id = ack_id;
     snprintf(j->sid, sizeof j->sid, "%s", sid ? sid : "");
     snprintf(j->arg, sizeof j->arg, "%s", arg ? arg : "");
+    if (kind == J_PRESENCE_ADD) { /* the snapshot of the peer's user (see outbox_presence_add) */
+        j->sub = p->claims.sub;
+        snprintf(j->role, sizeof j->role, "%s", role_name(p->claims.role));
+    }
+    if (kind == J_BEAT && ob.jobs) { /* the heartbeat never waits behind a backlog: the others
+                                        would take this instance for dead after 30 s */
+        j->next = ob.jobs;
+        ob.jobs = j;
+        kick();
+        return;
+    }
     enqueue(j);
 }
 
 void outbox_presence_add(struct peer *p)
 {
-    /* The peer's claims and rooms are read when the job is sent; until then it stays queued with
-     * a pointer, cleared by outbox_forget if the peer closes first. */
-    push_job(J_PRESENCE_ADD, p, p->sid, NULL, -1);
+    /* A snapshot of the peer's user, role and rooms goes into the job (the peer may be gone or the
+     * job sent again after a reconnect); the pointer is kept only so that outbox_forget can drop
+     * a row never announced. */
+    char rooms[96];
+    if (p->nrooms == 2)
+        snprintf(rooms, sizeof rooms, "{%s,%s}", p->rooms[0], p->rooms[1]);
+    else if (p->nrooms == 1)
+        snprintf(rooms, sizeof rooms, "{%s}", p->rooms[0]);
+    else
+        snprintf(rooms, sizeof rooms, "{}");
+    push_job(J_PRESENCE_ADD, p, p->sid, rooms, -1);
 }
 
 void outbox_presence_del(const char *sid) { push_job(J_PRESENCE_DEL, NULL, sid, NULL, -1); }
@@ -468,7 +500,9 @@ bool outbox_video(enum video_op op, struct peer *p, const char *name, const char
 {
     /* A departure is always queued (the database must learn it even after an outage: it runs
      * after the reconnect); the others only while the database answers, and bounded. */
-    if (op != V_LEAVE && (ob.state != OB_READY || ob.video_jobs >= MAX_VIDEO_JOBS))
+    size_t len = text ? strlen(text) : 0;
+    if (op != V_LEAVE && (ob.state != OB_READY || ob.video_jobs >= MAX_VIDEO_JOBS ||
+                          ob.video_bytes + len > MAX_VIDEO_BYTES || p->video_jobs >= MAX_PEER_VIDEO_JOBS))
         return false;
     struct job *j = calloc(1, sizeof *j);
     char *copy = text ? strdup(text) : NULL;
@@ -484,10 +518,15 @@ bool outbox_video(enum video_op op, struct peer *p, const char *name, const char
     j->vsid = p->vsid;
     j->sub = p->claims.sub;
     j->text = copy;
+    j->text_len = len;
     snprintf(j->sid, sizeof j->sid, "%s", p->sid);
     snprintf(j->role, sizeof j->role, "%s", p->vrole);
+    snprintf(j->ident, sizeof j->ident, "%s", p->vident);
     snprintf(j->arg, sizeof j->arg, "%s", name ? name : "");
     ob.video_jobs++;
+    ob.video_bytes += len;
+    if (j->peer)
+        j->peer->video_jobs++;
     enqueue(j);
     return true;
 }
@@ -523,9 +562,14 @@ static void listening(void)
     ob.fetch_wanted = true;
     ob.relay_wanted = true;
     push_job(J_BEAT, NULL, NULL, NULL, -1);
-    for (struct peer *p = sig.peers; p; p = p->next)
-        if (p->state == PEER_AUTHED)
+    for (struct peer *p = sig.peers; p; p = p->next) {
+        if (p->state != PEER_AUTHED)
+            continue;
+        if (p->video) /* its connection row may have been swept meanwhile: joined again */
+            outbox_video(V_JOIN, p, NULL, NULL, -1);
+        else
             outbox_presence_add(p);
+    }
 }
 
 /* Reads what the connection has: query results, then notifications. */
@@ -541,7 +585,7 @@ static int on_input(void)
             enum ob_query done = ob.query;
             ob.query = Q_NONE;
             lws_sul_cancel(&ob.sul_deadline);
-            job_free(ob.job);
+            job_done(ob.job);
             ob.job = NULL;
             if (done == Q_LISTEN)
                 listening();
@@ -732,12 +776,13 @@ void outbox_forget(struct peer *p)
     struct job **link = &ob.jobs, *last = NULL;
     while (*link) {
         struct job *j = *link;
-        if (j->peer == p && (j->kind == J_PRESENCE_ADD || (j->kind == J_VIDEO && j->vop == V_JOIN))) {
-            /* never announced: drop it (its leave then finds nothing) */
-            if (j->kind == J_VIDEO)
-                ob.video_jobs--;
+        /* What only mattered to the peer goes: a row never announced (its leave then finds
+         * nothing), a presence answer, a relay or a quality sample from a connection that is gone.
+         * An admission or a dismissal by a doctor who just left still runs. */
+        if (j->peer == p && (j->kind == J_PRESENCE_ADD || j->kind == J_PRESENCE_LIST ||
+                             (j->kind == J_VIDEO && (j->vop == V_JOIN || j->vop == V_RELAY || j->vop == V_QUALITY)))) {
             *link = j->next;
-            job_free(j);
+            job_done(j);
             continue;
         }
         if (j->peer == p)

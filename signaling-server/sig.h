@@ -65,6 +65,7 @@ struct peer {
     bool video;                /* holds a video join token: in video:{vsid} only */
     int64_t vsid;
     char vrole[8];             /* "doctor" or "patient" */
+    char vident[40];           /* who holds the token: u<user id>, or t<token id> for an invited guest */
     char rooms[2][40];         /* the rooms of the token (ADMIN: every room) */
     int nrooms;
     bool all_rooms;
@@ -75,6 +76,7 @@ struct peer {
     int64_t token_exp_ms;      /* when the token expires (monotonic clock) */
     int64_t window_start_ms;   /* inbound rate: frames counted in the current second */
     int window_frames;
+    int video_jobs;            /* its video operations queued or in flight (bounded, outbox.c) */
     /* HTTP requests on the same port (health.c) */
     int http_status;
     char *http_body;           /* owned; freed after the response or at close */
@@ -179,7 +181,9 @@ bool outbox_video(enum video_op op, struct peer *p, const char *name, const char
 /* ws.c: the answer to a video operation: result is the state JSON (V_JOIN) or, for the others,
  * NULL when done and else why not. */
 void ws_video_result(struct peer *p, enum video_op op, const char *result, long long ack_id);
-/* A relayed WebRTC message for the local peers of session vsid with role to_role. */
-void ws_video_relay(int64_t vsid, const char *to_role, const char *name, const char *payload, size_t len);
+/* A relayed WebRTC message for the local peers of session vsid with role to_role (and, when
+ * to_identity is not NULL, that holder only: the admitted patient). */
+void ws_video_relay(int64_t vsid, const char *to_role, const char *to_identity, const char *name, const char *payload,
+                    size_t len);
 
 #endif

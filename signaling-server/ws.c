@@ -270,7 +270,14 @@ static bool verify_token(struct peer *p, const char *token, struct claims *c)
     struct video_claims v;
     if (r != TOKEN_BAD_CLAIMS || token_verify_video(&sig.keys, token, now, &v) != TOKEN_OK)
         return false;
-    if (p->state == PEER_AUTHED && (!p->video || v.vsid != p->vsid || strcmp(v.vrole, p->vrole) != 0))
+    char ident[sizeof p->vident];
+    if (v.sub > 0)
+        snprintf(ident, sizeof ident, "u%llx", (unsigned long long)v.sub);
+    else
+        snprintf(ident, sizeof ident, "t%s", v.jti);
+    /* A fresh token for a video connection: the same session, role and holder. */
+    if (p->state == PEER_AUTHED &&
+        (!p->video || v.vsid != p->vsid || strcmp(v.vrole, p->vrole) != 0 || strcmp(ident, p->vident) != 0))
         return false;
     memset(c, 0, sizeof *c);
     c->sub = v.sub;
@@ -281,6 +288,7 @@ static bool verify_token(struct peer *p, const char *token, struct claims *c)
     p->video = true;
     p->vsid = v.vsid;
     snprintf(p->vrole, sizeof p->vrole, "%s", v.vrole);
+    snprintf(p->vident, sizeof p->vident, "%s", ident);
     return true;
 }
 
@@ -437,10 +445,12 @@ void ws_video_result(struct peer *p, enum video_op op, const char *result, long 
     json_decref(state);
 }
 
-void ws_video_relay(int64_t vsid, const char *to_role, const char *name, const char *payload, size_t len)
+void ws_video_relay(int64_t vsid, const char *to_role, const char *to_identity, const char *name, const char *payload,
+                    size_t len)
 {
     for (struct peer *p = sig.peers; p; p = p->next)
-        if (p->state == PEER_AUTHED && p->video && p->vsid == vsid && strcmp(p->vrole, to_role) == 0) {
+        if (p->state == PEER_AUTHED && p->video && p->vsid == vsid && strcmp(p->vrole, to_role) == 0 &&
+            (!to_identity || strcmp(p->vident, to_identity) == 0)) {
             send_frame(p, name, payload, len);
             sig.m.relay_delivered++;
         }

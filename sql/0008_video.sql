@@ -101,11 +101,16 @@ CREATE TABLE video_participants (
   admitted_at         timestamptz,
   left_at             timestamptz,
   reconnecting_since  timestamptz,
+  -- Who the admission is for, and who was turned away: a token's holder (u<user id>, or t<token id>
+  -- for a patient invited without an account). Another holder of a patient token waits or is refused.
+  admitted_identity   text,
+  denied_identity     text,
   PRIMARY KEY (session_id, role),
   CONSTRAINT video_participants_state_times_check CHECK (
     (state = 'reconnecting') = (reconnecting_since IS NOT NULL)
     AND (NOT admitted OR state IN ('joined', 'reconnecting'))
-    AND (NOT admitted OR admitted_at IS NOT NULL))
+    AND (NOT admitted OR admitted_at IS NOT NULL)
+    AND (role = 'doctor' OR admitted = (admitted_identity IS NOT NULL)))
 );
 
 -- The signaling connections in each session now (an instance's rows go when it stops beating).
@@ -114,6 +119,7 @@ CREATE TABLE video_connections (
   sid           text NOT NULL CONSTRAINT video_connections_sid_check CHECK (sid ~ '^[0-9a-f]{32}$'),
   session_id    bigint NOT NULL REFERENCES video_sessions (id) ON DELETE CASCADE,
   role          text NOT NULL CONSTRAINT video_connections_role_check CHECK (role IN ('doctor', 'patient')),
+  identity      text NOT NULL CONSTRAINT video_connections_identity_check CHECK (identity ~ '^[ut][0-9a-f]{1,32}$'),
   connected_at  timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (instance_id, sid)
 );
@@ -156,6 +162,7 @@ CREATE TABLE video_relay (
   instance_id  text NOT NULL,
   session_id   bigint NOT NULL REFERENCES video_sessions (id) ON DELETE CASCADE,
   to_role      text NOT NULL CONSTRAINT video_relay_to_role_check CHECK (to_role IN ('doctor', 'patient')),
+  to_identity  text, -- the admitted patient's identity (a message to the patient reaches only them)
   name         text NOT NULL,
   payload      text NOT NULL,
   created_at   timestamptz NOT NULL DEFAULT now()
@@ -270,24 +277,28 @@ BEGIN
 END
 $$;
 
--- Whether a join token may be issued now for session p_id: open, and the appointment start minus
--- p_early_minutes has come. Returns the session (NULLs when it does not exist).
+-- Whether a join token may be issued now for session p_id: its appointment still on, the session
+-- open (a call in progress whatever the hour; one not started until expires_at), and the
+-- appointment start minus p_early_minutes come. Returns the session (NULLs when it does not exist).
 CREATE FUNCTION video_token_check(p_id bigint, p_early_minutes integer) RETURNS video_sessions
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
   s video_sessions;
+  a appointments;
   opens timestamptz;
 BEGIN
   SELECT * INTO s FROM video_sessions WHERE id = p_id;
   IF NOT FOUND THEN
     RETURN NULL;
   END IF;
-  PERFORM assert_state(s.status IN ('scheduled', 'waiting', 'in_progress') AND s.expires_at > now(),
+  PERFORM assert_state(s.status = 'in_progress' OR (s.status IN ('scheduled', 'waiting') AND s.expires_at > now()),
                        format('The video consultation is %s.',
                               CASE WHEN s.status IN ('scheduled', 'waiting') THEN 'over' ELSE replace(s.status, '_', ' ') END));
-  SELECT lower(a.period) - make_interval(mins => p_early_minutes) INTO opens FROM appointments a WHERE a.id = s.appointment_id;
-  PERFORM assert_state(now() >= opens,
-                       format('The video consultation opens at %s.', rfc3339(opens)));
+  SELECT * INTO a FROM appointments WHERE id = s.appointment_id;
+  PERFORM assert_state(a.status IN ('confirmed', 'checked_in'),
+                       format('The appointment is %s.', replace(a.status, '_', ' ')));
+  opens := lower(a.period) - make_interval(mins => p_early_minutes);
+  PERFORM assert_state(now() >= opens, format('The video consultation opens at %s.', rfc3339(opens)));
   RETURN s;
 END
 $$;
@@ -358,8 +369,11 @@ BEGIN
   IF FOUND THEN
     PERFORM video_emit('participant_left', s, jsonb_build_object('role', vp.role))
     FROM video_participants vp WHERE vp.session_id = s.id AND vp.state IN ('waiting', 'joined', 'reconnecting');
-    UPDATE video_participants SET state = 'left', admitted = false, left_at = now(), reconnecting_since = NULL
+    UPDATE video_participants SET state = 'left', admitted = false, admitted_identity = NULL, left_at = now(),
+                                  reconnecting_since = NULL
     WHERE session_id = s.id AND state IN ('waiting', 'joined', 'reconnecting');
+    PERFORM visit_set_status(s.visit_id, NULL, NULL, ARRAY['waiting', 'called'], 'left', p_actor)
+    FROM visits v WHERE v.id = s.visit_id AND v.status IN ('waiting', 'called');
   END IF;
   RETURN s;
 END
@@ -378,12 +392,14 @@ LANGUAGE sql STABLE AS $$
                               FROM video_participants vp WHERE vp.session_id = s.id), '[]'::jsonb))
 $$;
 
--- A participant's connection arrives (connection p_sid of instance p_instance; p_user NULL for a
--- patient invited without an account). The doctor joins; the patient waits for admission unless
--- admitted and back within the grace window. On the patient's first wait of the day the
--- appointment is checked in, so the desk sees them in the queue. Returns {"error": ...} when the
--- session is over, else the state for the arriving participant.
-CREATE FUNCTION video_join(p_instance text, p_sid text, p_session bigint, p_role text, p_user bigint) RETURNS jsonb
+-- A participant's connection arrives (connection p_sid of instance p_instance, held by p_identity;
+-- p_user NULL for a patient invited without an account). The doctor joins. The patient waits for
+-- admission, unless admitted and back within the grace window with the same identity; another
+-- identity while the patient is admitted, or one the doctor turned away, is refused. On the
+-- patient's first wait the appointment is checked in, so the desk sees them in the queue. Returns
+-- {"error": ...} when refused, else the state for the arriving participant.
+CREATE FUNCTION video_join(p_instance text, p_sid text, p_session bigint, p_role text, p_user bigint,
+                           p_identity text) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
   s video_sessions;
@@ -397,17 +413,25 @@ BEGIN
   IF NOT FOUND OR s.status NOT IN ('scheduled', 'waiting', 'in_progress') THEN
     RETURN jsonb_build_object('error', 'The video consultation is over.');
   END IF;
-  INSERT INTO video_connections (instance_id, sid, session_id, role) VALUES (p_instance, p_sid, s.id, p_role)
-  ON CONFLICT DO NOTHING;
   SELECT * INTO vp FROM video_participants WHERE session_id = s.id AND role = p_role FOR UPDATE;
+  IF p_role = 'patient' AND vp.denied_identity = p_identity THEN
+    RETURN jsonb_build_object('error', 'The doctor did not admit you to this consultation.');
+  END IF;
+  IF p_role = 'patient' AND vp.admitted AND vp.admitted_identity <> p_identity THEN
+    RETURN jsonb_build_object('error', 'Another person is in this consultation as the patient.');
+  END IF;
+  INSERT INTO video_connections (instance_id, sid, session_id, role, identity)
+  VALUES (p_instance, p_sid, s.id, p_role, p_identity)
+  ON CONFLICT DO NOTHING;
   was := vp.state;
   IF p_role = 'doctor' THEN
     SELECT u.full_name INTO name FROM doctors d JOIN users u ON u.id = d.user_id WHERE d.id = s.doctor_id;
     INSERT INTO video_participants (session_id, role, user_id, display_name, state, admitted, admitted_at)
     VALUES (s.id, 'doctor', p_user, name, 'joined', true, now())
     ON CONFLICT (session_id, role) DO UPDATE
-      SET state = 'joined', admitted = true, reconnecting_since = NULL, user_id = EXCLUDED.user_id;
-  ELSIF vp.admitted THEN -- back within the grace window: no new admission
+      SET state = 'joined', admitted = true, admitted_at = COALESCE(video_participants.admitted_at, now()),
+          reconnecting_since = NULL, user_id = EXCLUDED.user_id;
+  ELSIF vp.admitted THEN -- the same person back within the grace window: no new admission
     UPDATE video_participants SET state = 'joined', reconnecting_since = NULL
     WHERE session_id = s.id AND role = 'patient';
   ELSE
@@ -415,7 +439,7 @@ BEGIN
     INSERT INTO video_participants (session_id, role, user_id, display_name, state)
     VALUES (s.id, 'patient', p_user, name, 'waiting')
     ON CONFLICT (session_id, role) DO UPDATE
-      SET state = 'waiting', admitted = false, admitted_at = NULL, reconnecting_since = NULL,
+      SET state = 'waiting', admitted = false, admitted_at = NULL, admitted_identity = NULL, reconnecting_since = NULL,
           user_id = COALESCE(EXCLUDED.user_id, video_participants.user_id);
     -- Checked in on the appointment's day, unless already in a queue.
     IF s.visit_id IS NULL THEN
@@ -450,95 +474,138 @@ END
 $$;
 
 -- A connection of a session is gone: when it was its participant's last, the participant is
--- reconnecting (left for good after the grace window, see video_sweep).
+-- reconnecting (left for good after the grace window, see video_sweep). The session row is locked
+-- first, as video_join does, so a join on another instance is never missed.
 CREATE FUNCTION video_leave(p_instance text, p_sid text) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
   c video_connections;
   s video_sessions;
 BEGIN
-  DELETE FROM video_connections WHERE instance_id = p_instance AND sid = p_sid RETURNING * INTO c;
-  IF NOT FOUND OR EXISTS (SELECT 1 FROM video_connections o WHERE o.session_id = c.session_id AND o.role = c.role) THEN
+  SELECT * INTO c FROM video_connections WHERE instance_id = p_instance AND sid = p_sid;
+  IF NOT FOUND THEN
+    RETURN;
+  END IF;
+  SELECT * INTO s FROM video_sessions WHERE id = c.session_id FOR UPDATE;
+  DELETE FROM video_connections WHERE instance_id = p_instance AND sid = p_sid;
+  IF EXISTS (SELECT 1 FROM video_connections o WHERE o.session_id = c.session_id AND o.role = c.role) THEN
     RETURN;
   END IF;
   UPDATE video_participants SET state = 'reconnecting', reconnecting_since = now()
   WHERE session_id = c.session_id AND role = c.role AND state IN ('waiting', 'joined');
   IF FOUND THEN
-    SELECT * INTO s FROM video_sessions WHERE id = c.session_id;
     PERFORM video_emit('participant_reconnecting', s, jsonb_build_object('role', c.role));
   END IF;
 END
 $$;
 
--- Housekeeping, run every few seconds by the signaling instances: connections of instances gone
--- silent are dropped; participants away longer than p_grace seconds have left (a patient's
--- admission lapses); sessions nobody started expire; admitted calls that never connected within
--- p_connect_timeout seconds fail (the visit goes back to the waiting room). Returns the number of
--- changes.
-CREATE FUNCTION video_sweep(p_grace integer, p_connect_timeout integer) RETURNS integer
+-- The housekeeping of one session (locked by the caller): participants without a connection are
+-- reconnecting, and left after p_grace seconds (a patient's admission lapses); a session nobody
+-- started expires; an admitted call that never connected within p_connect_timeout fails (the visit
+-- goes back to the waiting room); a call everybody left that long ago is abandoned. Returns the
+-- number of changes.
+CREATE FUNCTION video_sweep_session(s video_sessions, p_grace integer, p_connect_timeout integer) RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
   n integer := 0;
   r record;
+BEGIN
+  FOR r IN UPDATE video_participants vp SET state = 'reconnecting', reconnecting_since = now()
+           WHERE vp.session_id = s.id AND vp.state IN ('waiting', 'joined')
+             AND NOT EXISTS (SELECT 1 FROM video_connections c WHERE c.session_id = vp.session_id AND c.role = vp.role)
+           RETURNING vp.role LOOP
+    PERFORM video_emit('participant_reconnecting', s, jsonb_build_object('role', r.role));
+    n := n + 1;
+  END LOOP;
+  FOR r IN UPDATE video_participants vp SET state = 'left', admitted = false,
+                                            admitted_identity = NULL, left_at = now(), reconnecting_since = NULL
+           WHERE vp.session_id = s.id AND vp.state = 'reconnecting'
+             AND vp.reconnecting_since < now() - make_interval(secs => p_grace)
+             AND NOT EXISTS (SELECT 1 FROM video_connections c WHERE c.session_id = vp.session_id AND c.role = vp.role)
+           RETURNING vp.role LOOP
+    PERFORM video_emit('participant_left', s, jsonb_build_object('role', r.role));
+    IF r.role = 'patient' AND s.status = 'waiting' THEN
+      UPDATE video_sessions SET status = 'scheduled' WHERE id = s.id RETURNING * INTO s;
+    END IF;
+    n := n + 1;
+  END LOOP;
+  IF s.status IN ('scheduled', 'waiting') AND s.expires_at <= now() THEN
+    UPDATE video_sessions SET status = 'expired', ended_at = now(),
+                              end_reason = CASE WHEN status = 'waiting' THEN 'not_admitted' ELSE 'nobody_joined' END
+    WHERE id = s.id RETURNING * INTO s;
+    PERFORM visit_set_status(s.visit_id, NULL, NULL, ARRAY['waiting', 'called'], 'left', NULL)
+    FROM visits v WHERE v.id = s.visit_id AND v.status IN ('waiting', 'called');
+    n := n + 1;
+  ELSIF s.status = 'in_progress' AND s.connected_at IS NULL
+        AND s.started_at < now() - make_interval(secs => p_connect_timeout) THEN
+    UPDATE video_sessions SET status = 'failed', ended_at = now(), end_reason = 'never_connected'
+    WHERE id = s.id RETURNING * INTO s;
+    PERFORM visit_set_status(s.visit_id, NULL, NULL, ARRAY['in_progress'], 'waiting', NULL)
+    FROM visits v WHERE v.id = s.visit_id AND v.status = 'in_progress';
+    n := n + 1;
+  ELSIF s.status = 'in_progress' AND NOT EXISTS (SELECT 1 FROM video_connections c WHERE c.session_id = s.id)
+        AND NOT EXISTS (SELECT 1 FROM video_participants vp WHERE vp.session_id = s.id AND vp.state <> 'left'
+                                                                  AND vp.state <> 'denied')
+        AND (SELECT max(vp.left_at) FROM video_participants vp WHERE vp.session_id = s.id)
+            < now() - make_interval(secs => p_connect_timeout) THEN
+    -- Everybody left long ago and the doctor never ended it: the visit stays with the doctor to be
+    -- completed (or moved) from the queue.
+    UPDATE video_sessions SET status = 'failed', ended_at = greatest(now(), started_at), end_reason = 'abandoned'
+    WHERE id = s.id RETURNING * INTO s;
+    n := n + 1;
+  END IF;
+  IF s.status NOT IN ('scheduled', 'waiting', 'in_progress') THEN
+    UPDATE video_participants SET state = 'left', admitted = false, admitted_identity = NULL, left_at = now(),
+                                  reconnecting_since = NULL
+    WHERE session_id = s.id AND state IN ('waiting', 'joined', 'reconnecting');
+  END IF;
+  RETURN n;
+END
+$$;
+
+-- Housekeeping, run every few seconds by the signaling instances: connections of instances gone
+-- silent are dropped, then each open session that needs it is swept under its own lock, in id
+-- order, skipping those another transaction holds (the next sweep takes them): no lock-order
+-- cycle with video_join and the others, which lock the session first too.
+CREATE FUNCTION video_sweep(p_grace integer, p_connect_timeout integer) RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+  n integer := 0;
   s video_sessions;
 BEGIN
   DELETE FROM video_connections c
   WHERE NOT EXISTS (SELECT 1 FROM signaling_instances i
                     WHERE i.id = c.instance_id AND i.last_seen > now() - interval '30 seconds');
-  FOR r IN UPDATE video_participants vp SET state = 'reconnecting', reconnecting_since = now()
-           WHERE vp.state IN ('waiting', 'joined')
-             AND NOT EXISTS (SELECT 1 FROM video_connections c WHERE c.session_id = vp.session_id AND c.role = vp.role)
-           RETURNING vp.session_id, vp.role LOOP
-    SELECT * INTO s FROM video_sessions WHERE id = r.session_id;
-    PERFORM video_emit('participant_reconnecting', s, jsonb_build_object('role', r.role));
-    n := n + 1;
-  END LOOP;
-  FOR r IN UPDATE video_participants vp SET state = 'left', admitted = false, left_at = now(), reconnecting_since = NULL
-           WHERE vp.state = 'reconnecting' AND vp.reconnecting_since < now() - make_interval(secs => p_grace)
-           RETURNING vp.session_id, vp.role LOOP
-    SELECT * INTO s FROM video_sessions WHERE id = r.session_id;
-    PERFORM video_emit('participant_left', s, jsonb_build_object('role', r.role));
-    IF r.role = 'patient' AND s.status = 'waiting' THEN
-      UPDATE video_sessions SET status = 'scheduled' WHERE id = s.id;
-    END IF;
-    n := n + 1;
-  END LOOP;
-  FOR s IN UPDATE video_sessions SET status = 'expired', ended_at = now(),
-                                     end_reason = CASE WHEN status = 'waiting' THEN 'not_admitted' ELSE 'nobody_joined' END
-           WHERE status IN ('scheduled', 'waiting') AND expires_at <= now() RETURNING * LOOP
-    UPDATE video_participants SET state = 'left', admitted = false, left_at = now(), reconnecting_since = NULL
-    WHERE session_id = s.id AND state IN ('waiting', 'joined', 'reconnecting');
-    PERFORM visit_set_status(s.visit_id, NULL, NULL, ARRAY['waiting', 'called'], 'left', NULL)
-    FROM visits v WHERE v.id = s.visit_id AND v.status IN ('waiting', 'called');
-    n := n + 1;
-  END LOOP;
-  FOR s IN UPDATE video_sessions SET status = 'failed', ended_at = now(), end_reason = 'never_connected'
-           WHERE status = 'in_progress' AND connected_at IS NULL
-             AND started_at < now() - make_interval(secs => p_connect_timeout) RETURNING * LOOP
-    UPDATE video_participants SET state = 'left', admitted = false, left_at = now(), reconnecting_since = NULL
-    WHERE session_id = s.id AND state IN ('waiting', 'joined', 'reconnecting');
-    PERFORM visit_set_status(s.visit_id, NULL, NULL, ARRAY['in_progress'], 'waiting', NULL)
-    FROM visits v WHERE v.id = s.visit_id AND v.status = 'in_progress';
-    n := n + 1;
+  FOR s IN SELECT * FROM video_sessions x
+           WHERE x.status IN ('scheduled', 'waiting', 'in_progress')
+             AND (x.expires_at <= now() OR x.status = 'in_progress'
+                  OR EXISTS (SELECT 1 FROM video_participants vp WHERE vp.session_id = x.id
+                               AND vp.state IN ('waiting', 'joined', 'reconnecting')))
+           ORDER BY x.id FOR UPDATE SKIP LOCKED LOOP
+    n := n + video_sweep_session(s, p_grace, p_connect_timeout);
   END LOOP;
   DELETE FROM video_relay WHERE created_at < now() - interval '5 minutes';
   RETURN n;
 END
 $$;
 
--- The doctor admits the waiting patient: the session is in progress and the visit goes to the
--- doctor (patient_with_doctor). Returns NULL when done, else why not.
+-- The doctor admits the waiting patient (the latest connection's holder): the session is in
+-- progress and the visit goes to the doctor (patient_with_doctor). Returns NULL when done, else
+-- why not.
 CREATE FUNCTION video_admit(p_session bigint, p_actor bigint) RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
   s video_sessions;
+  who text;
 BEGIN
   SELECT * INTO s FROM video_sessions WHERE id = p_session FOR UPDATE;
   IF NOT FOUND OR s.status NOT IN ('waiting', 'in_progress') THEN
     RETURN 'No patient is waiting.';
   END IF;
-  UPDATE video_participants SET state = 'joined', admitted = true, admitted_at = now()
-  WHERE session_id = s.id AND role = 'patient' AND state = 'waiting';
+  SELECT c.identity INTO who FROM video_connections c WHERE c.session_id = s.id AND c.role = 'patient'
+  ORDER BY c.connected_at DESC LIMIT 1;
+  UPDATE video_participants SET state = 'joined', admitted = true, admitted_at = now(), admitted_identity = who
+  WHERE session_id = s.id AND role = 'patient' AND state = 'waiting' AND who IS NOT NULL;
   IF NOT FOUND THEN
     RETURN 'No patient is waiting.';
   END IF;
@@ -552,19 +619,25 @@ BEGIN
 END
 $$;
 
--- The doctor turns the waiting patient away (p_remove false) or sends the admitted patient out
--- (p_remove true): the admission is revoked and the patient's connections are closed by the
--- instances holding them on seeing the event. Returns NULL when done, else why not.
+-- The doctor turns the waiting patient away (p_remove false: for good, that holder is refused from
+-- then on) or sends the admitted patient out (p_remove true: they may wait again to be admitted).
+-- The patient's connections are closed by the instances holding them on seeing the event.
+-- Returns NULL when done, else why not.
 CREATE FUNCTION video_dismiss(p_session bigint, p_remove boolean, p_reason text) RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
   s video_sessions;
+  who text;
 BEGIN
   SELECT * INTO s FROM video_sessions WHERE id = p_session FOR UPDATE;
   IF NOT FOUND THEN
     RETURN 'The video consultation is over.';
   END IF;
+  SELECT c.identity INTO who FROM video_connections c WHERE c.session_id = s.id AND c.role = 'patient'
+  ORDER BY c.connected_at DESC LIMIT 1;
   UPDATE video_participants SET state = CASE WHEN p_remove THEN 'left' ELSE 'denied' END, admitted = false,
+                                admitted_identity = NULL,
+                                denied_identity = CASE WHEN p_remove THEN denied_identity ELSE who END,
                                 left_at = now(), reconnecting_since = NULL
   WHERE session_id = s.id AND role = 'patient'
     AND CASE WHEN p_remove THEN admitted ELSE state = 'waiting' END;
@@ -580,24 +653,29 @@ BEGIN
 END
 $$;
 
--- Relays a WebRTC message from p_from's side to the other participant's connections, wherever they
--- are: a row per instance holding one, announced on "relay". Only during the call with the patient
--- admitted. Returns NULL when sent, else why not.
-CREATE FUNCTION video_relay_send(p_session bigint, p_from text, p_name text, p_payload text) RETURNS text
+-- Relays a WebRTC message from p_from's side (held by p_identity) to the other participant's
+-- connections, wherever they are: a row per instance holding one, announced on "relay". Only
+-- during the call, between the doctor and the admitted patient. Returns NULL when sent, else why
+-- not.
+CREATE FUNCTION video_relay_send(p_session bigint, p_from text, p_identity text, p_name text, p_payload text)
+RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
   target text := CASE WHEN p_from = 'doctor' THEN 'patient' ELSE 'doctor' END;
+  who text;
   inst text;
   sent boolean := false;
 BEGIN
-  IF NOT EXISTS (SELECT 1 FROM video_sessions s JOIN video_participants vp ON vp.session_id = s.id
-                 WHERE s.id = p_session AND s.status = 'in_progress' AND vp.role = 'patient' AND vp.admitted) THEN
+  SELECT vp.admitted_identity INTO who
+  FROM video_sessions s JOIN video_participants vp ON vp.session_id = s.id
+  WHERE s.id = p_session AND s.status = 'in_progress' AND vp.role = 'patient' AND vp.admitted;
+  IF who IS NULL OR (p_from = 'patient' AND p_identity <> who) THEN
     RETURN 'The patient has not been admitted to the call.';
   END IF;
   FOR inst IN SELECT DISTINCT c.instance_id FROM video_connections c
-              WHERE c.session_id = p_session AND c.role = target LOOP
-    INSERT INTO video_relay (instance_id, session_id, to_role, name, payload)
-    VALUES (inst, p_session, target, p_name, p_payload);
+              WHERE c.session_id = p_session AND c.role = target AND (target = 'doctor' OR c.identity = who) LOOP
+    INSERT INTO video_relay (instance_id, session_id, to_role, to_identity, name, payload)
+    VALUES (inst, p_session, target, CASE WHEN target = 'patient' THEN who END, p_name, p_payload);
     PERFORM pg_notify('relay', inst);
     sent := true;
   END LOOP;
@@ -608,22 +686,59 @@ BEGIN
 END
 $$;
 
--- A connection quality sample from a participant during the call; the first marks it connected.
--- Returns NULL when stored, else why not.
-CREATE FUNCTION video_quality_add(p_session bigint, p_role text, p_rtt double precision, p_loss double precision,
-                                  p_jitter double precision) RETURNS text
+-- A connection quality sample during the call, from the doctor or the admitted patient, at most
+-- one a second per side (more are acknowledged and dropped); the first marks the call connected.
+-- Returns NULL when taken, else why not.
+CREATE FUNCTION video_quality_add(p_session bigint, p_role text, p_identity text, p_rtt double precision,
+                                  p_loss double precision, p_jitter double precision) RETURNS text
 LANGUAGE plpgsql AS $$
 BEGIN
-  UPDATE video_sessions SET connected_at = COALESCE(connected_at, now())
-  WHERE id = p_session AND status = 'in_progress';
-  IF NOT FOUND THEN
+  IF NOT EXISTS (SELECT 1 FROM video_sessions s JOIN video_participants vp ON vp.session_id = s.id
+                 WHERE s.id = p_session AND s.status = 'in_progress' AND vp.role = 'patient' AND vp.admitted
+                   AND (p_role = 'doctor' OR vp.admitted_identity = p_identity)) THEN
     RETURN 'The call is not in progress.';
   END IF;
+  IF EXISTS (SELECT 1 FROM video_quality_samples q WHERE q.session_id = p_session AND q.role = p_role
+               AND q.at > now() - interval '1 second') THEN
+    RETURN NULL;
+  END IF;
+  UPDATE video_sessions SET connected_at = COALESCE(connected_at, now()) WHERE id = p_session;
   INSERT INTO video_quality_samples (session_id, role, rtt_ms, packet_loss, jitter_ms)
   VALUES (p_session, p_role, p_rtt, p_loss, p_jitter);
   RETURN NULL;
 END
 $$;
+
+-- A session follows its appointment: cancelled, marked a no-show, given to another doctor or made
+-- an in-person consultation, the open session ends (cancelled, or failed if the call had begun);
+-- moved in time, its expiry moves with it.
+CREATE FUNCTION appointments_video_follow() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+  s video_sessions;
+BEGIN
+  FOR s IN SELECT * FROM video_sessions x WHERE x.appointment_id = NEW.id
+             AND x.status IN ('scheduled', 'waiting', 'in_progress') FOR UPDATE LOOP
+    IF NEW.status IN ('cancelled', 'no_show') OR NEW.doctor_id <> OLD.doctor_id OR NEW.consultation_type <> 'video' THEN
+      UPDATE video_sessions
+      SET status = CASE WHEN status = 'in_progress' THEN 'failed' ELSE 'cancelled' END, ended_at = now(),
+          end_reason = CASE WHEN NEW.status IN ('cancelled', 'no_show') THEN 'appointment_' || NEW.status
+                            ELSE 'appointment_changed' END
+      WHERE id = s.id;
+      UPDATE video_participants SET state = 'left', admitted = false, admitted_identity = NULL, left_at = now(),
+                                    reconnecting_since = NULL
+      WHERE session_id = s.id AND state IN ('waiting', 'joined', 'reconnecting');
+    ELSIF NEW.period <> OLD.period THEN
+      UPDATE video_sessions SET expires_at = upper(NEW.period) + (s.expires_at - upper(OLD.period)) WHERE id = s.id;
+    END IF;
+  END LOOP;
+  RETURN NULL;
+END
+$$;
+CREATE TRIGGER appointments_video_follow AFTER UPDATE ON appointments
+  FOR EACH ROW WHEN (NEW.status IS DISTINCT FROM OLD.status OR NEW.doctor_id <> OLD.doctor_id
+                     OR NEW.consultation_type IS DISTINCT FROM OLD.consultation_type OR NEW.period <> OLD.period)
+  EXECUTE FUNCTION appointments_video_follow();
 
 -- A video timing: an availability rule of the doctor that serves video consultations; shared when
 -- it serves in-person ones too (then it is changed through the schedule, not as a timing).

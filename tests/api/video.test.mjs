@@ -28,6 +28,7 @@ import {
   patientSession,
   pickTodayZone,
   post,
+  patch,
   psql,
   put,
   staffSession,
@@ -398,6 +399,41 @@ describe('video consultations: timings', () => {
 // ---------------------------------------------------------------------------------------------
 
 describe('video consultations: sessions', () => {
+  test('video sessions follow their appointment: cancelled or given to another doctor ends the session; moved, its expiry moves', async () => {
+    const w = await world();
+    const { appt: a1, s: s1 } = await session(w);
+    expectStatus(await post(`/api/appointments/${a1.id}/cancel`, { reason: 'Patient travels' }, w.rec.access), 200);
+    const c1 = await getSession(s1.id);
+    assert.deepEqual([c1.status, c1.end_reason], ['cancelled', 'appointment_cancelled']);
+    expectError(await post(`${V}/sessions/${s1.id}/token`, undefined, w.doc.access), 409, 'conflict');
+
+    const { appt: a2, s: s2 } = await session(w);
+    expectStatus(await patch(`/api/appointments/${a2.id}`, { doctor_id: w.doc2.user.doctor_id }, w.rec.access), 200);
+    const c2 = await getSession(s2.id);
+    assert.deepEqual([c2.status, c2.end_reason], ['cancelled', 'appointment_changed']);
+    expectError(await post(`${V}/sessions/${s2.id}/token`, undefined, w.doc.access), 409, 'conflict');
+    expectError(await post(`${V}/sessions/${s2.id}/token`, undefined, w.doc2.access), 404, 'not_found');
+
+    const { appt: a3, s: s3 } = await session(w);
+    const later = new Date(Date.parse(a3.start_time) + 60 * 60000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    const moved = expectStatus(await patch(`/api/appointments/${a3.id}`, { start_time: later }, w.rec.access), 200).body;
+    const c3 = await getSession(s3.id);
+    assert.equal(c3.status, 'scheduled');
+    assert.equal(Date.parse(c3.expires_at) - Date.parse(moved.end_time), Date.parse(s3.expires_at) - Date.parse(a3.end_time),
+      'the expiry keeps its distance from the appointment\'s end');
+  });
+
+  test('video tokens of a call in progress are not cut at the session\'s expiry', async () => {
+    const w = await world();
+    const { s } = await session(w);
+    await psql(`UPDATE video_sessions SET status = 'waiting' WHERE id = ${s.id};
+                UPDATE video_sessions SET status = 'in_progress', started_at = now(), expires_at = now() + interval '5 seconds' WHERE id = ${s.id};`);
+    const t = await joinToken(s.id, w.doc.access);
+    assert.ok(Date.parse(t.expires_at) > Date.now() + 60000, `a running call's token outlives expires_at: ${t.expires_at}`);
+    await psql(`UPDATE video_sessions SET expires_at = now() - interval '1 minute' WHERE id = ${s.id};`);
+    await joinToken(s.id, w.doc.access);
+  });
+
   test('video session create by ADMIN, the clinic RECEPTIONIST and the appointment DOCTOR: 201 with a room token', async () => {
     const w = await world();
     const admin = await asAdmin();
@@ -873,10 +909,11 @@ describe('video consultations: signaling room', () => {
     }
   });
 
-  test('video deny_patient: the waiting patient gets admission_denied and is disconnected; re-entry waits again', async () => {
+  test('video deny_patient: the waiting patient gets admission_denied and is disconnected; that holder stays out, another may wait', async () => {
     const w = await world();
     const r = await waitingRoom(w);
     let again;
+    let guest;
     try {
       r.dv.s.emit('deny_patient', { reason: 'Wrong room' });
       const denied = await nth(r.pv, 'admission_denied', 1, 8000);
@@ -886,20 +923,57 @@ describe('video consultations: signaling room', () => {
       assert.deepEqual(named(r.pv, 'patient_admitted'), []);
       const cur = await sessionUntil(r.s.id, (x) => x.participants.some((p) => p.role === 'patient' && p.state === 'denied'), 'the patient denied');
       assert.notEqual(cur.status, 'in_progress');
+      const waitingBefore = named(r.dv, 'patient_waiting').length;
 
-      // back: waiting again, not admitted; relay refused
-      again = await connected({ token: r.patTok.token });
-      const st = await nth(again, 'session_state');
+      // the same holder, even with a fresh token, is refused and never reaches the waiting room
+      const fresh = await joinToken(r.s.id, w.pat.access);
+      again = connect({ token: fresh.token });
+      again.events = [];
+      again.onAny((name, env) => again.events.push({ name, env }));
+      const refused = await new Promise((resolve) => {
+        again.on('error', (e) => resolve(e));
+        setTimeout(() => resolve(null), 5000);
+      });
+      assert.match(refused?.message ?? '', /did not admit you/, `refusal: ${JSON.stringify(refused)}`);
+      await sleep(700);
+      assert.equal(named(r.dv, 'patient_waiting').length, waitingBefore, 'no new patient_waiting for the refused holder');
+
+      // somebody else with the patient's invitation may wait, and be admitted
+      const inv = expectStatus(await post(`${V}/sessions/${r.s.id}/invite`, undefined, w.rec.access), 201).body;
+      const redeemed = expectStatus(await post(`${V}/invitations/redeem`, { code: inv.code }), 200).body;
+      guest = await connected({ token: redeemed.token });
+      const st = await nth(guest, 'session_state');
       assert.equal(st.admitted, false);
-      again.s.emit('webrtc_offer', { sdp: 'v=0\r\n' });
-      await nth(again, 'error');
+      guest.s.emit('webrtc_offer', { sdp: 'v=0\r\n' });
+      await nth(guest, 'error');
       await never(r.dv, 'webrtc_offer');
-      // the doctor may now admit them
       r.dv.s.emit('admit_patient', {});
-      await nth(again, 'patient_admitted', 1, 8000);
-      await relay(again, r.dv, 'patient', 'webrtc_offer', { sdp: 'v=0\r\ns=after-deny\r\n' });
+      await nth(guest, 'patient_admitted', 1, 8000);
+      await relay(guest, r.dv, 'patient', 'webrtc_offer', { sdp: 'v=0\r\ns=after-deny\r\n' });
     } finally {
-      closeAll(r.dv, r.pv, again);
+      again?.close();
+      closeAll(r.dv, r.pv, guest);
+    }
+  });
+
+  test('video admission belongs to its holder: another patient token waits for nothing and receives no relay', async () => {
+    const w = await world();
+    const r = await admitted(w);
+    let stranger;
+    try {
+      const inv = expectStatus(await post(`${V}/sessions/${r.s.id}/invite`, undefined, w.rec.access), 201).body;
+      const redeemed = expectStatus(await post(`${V}/invitations/redeem`, { code: inv.code }), 200).body;
+      stranger = connect({ token: redeemed.token });
+      const refused = await new Promise((resolve) => {
+        stranger.on('error', (e) => resolve(e));
+        setTimeout(() => resolve(null), 5000);
+      });
+      assert.match(refused?.message ?? '', /Another person/, `refusal: ${JSON.stringify(refused)}`);
+      // the admitted patient still gets the doctor's messages, the stranger none
+      await relay(r.dv, r.pv, 'doctor', 'webrtc_offer', { sdp: 'v=0\r\ns=still-ours\r\n' });
+    } finally {
+      stranger?.close();
+      closeAll(r.dv, r.pv);
     }
   });
 
@@ -955,6 +1029,9 @@ describe('video consultations: signaling room', () => {
       await nth(r.pv, 'error');
       r.dv.s.emit('connection_quality', { rtt_ms: 40, packet_loss: 0.01, jitter_ms: 3 });
       r.pv.s.emit('connection_quality', { rtt_ms: 60, packet_loss: 0, jitter_ms: 5 });
+      // a side's second sample within a second is acknowledged but not stored
+      assert.deepEqual(await r.dv.s.timeout(5000).emitWithAck('connection_quality', { rtt_ms: 999, packet_loss: 0, jitter_ms: 1 }), { ok: true });
+      await sleep(1100);
       r.dv.s.emit('connection_quality', { rtt_ms: 80, packet_loss: 0.02, jitter_ms: 7 });
       const withQ = await sessionUntil(r.s.id, (x) => x.quality.samples >= 3, '3 quality samples');
       assert.equal(withQ.quality.samples, 3);
