@@ -8,7 +8,6 @@
  * money only (another doctor's is 404, naming another doctor in a filter 403). */
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "handlers.h"
 
@@ -199,7 +198,7 @@ static const char *const earnings_formats[] = {"json", "csv", NULL};
 HANDLER(h_doctors_earnings)
 {
     json_t *errors = json_object();
-    int limit, y, m, d;
+    int limit;
     int64_t doctor = 0;
     char *cursor = NULL, lim[24], db[24];
     query_page(req, "ti", &limit, &cursor, errors);
@@ -208,12 +207,11 @@ HANDLER(h_doctors_earnings)
     const char *method = query_enum(req, "method", payment_methods, "payment methods", errors);
     const char *group = query_enum(req, "group_by", earnings_groups, "groupings (day, status, method)", errors);
     const char *format = query_enum(req, "format", earnings_formats, "formats (json, csv)", errors);
+    long from_day = 0, to_day = 0;
+    bool has_from, has_to;
     const char *from = query_str(req, "start_date"), *to = query_str(req, "end_date");
-    if (from && !parse_date(from, &y, &m, &d))
-        json_object_set_new(errors, "start_date", json_string("must be a date YYYY-MM-DD"));
-    if (to && !parse_date(to, &y, &m, &d))
-        json_object_set_new(errors, "end_date", json_string("must be a date YYYY-MM-DD"));
-    else if (from && to && strcmp(from, to) > 0)
+    if (query_date(req, "start_date", &from_day, &has_from, errors) &&
+        query_date(req, "end_date", &to_day, &has_to, errors) && has_from && has_to && to_day < from_day)
         json_object_set_new(errors, "end_date", json_string("must not be before start_date"));
     if (ctx->claims.role == ROLE_ADMIN && !doctor && !json_object_get(errors, "doctor_id"))
         json_object_set_new(errors, "doctor_id", json_string("is required"));
@@ -266,34 +264,27 @@ HANDLER(h_doctors_earnings)
     return rc;
 }
 
-/* Whole days from the date a to the date b (both valid YYYY-MM-DD). */
-static long days_between(const char *a, const char *b)
-{
-    struct tm ta = {0}, tb = {0};
-    ta.tm_year = atoi(a) - 1900, ta.tm_mon = atoi(a + 5) - 1, ta.tm_mday = atoi(a + 8);
-    tb.tm_year = atoi(b) - 1900, tb.tm_mon = atoi(b + 5) - 1, tb.tm_mday = atoi(b + 8);
-    return (long)((timegm(&tb) - timegm(&ta)) / 86400);
-}
-
 static const char *const revenue_groups[] = {"doctor", "day", "clinic", NULL};
 
 HANDLER(h_dashboard_admin_revenue)
 {
     json_t *errors = json_object();
-    int y, m, d;
     int64_t clinic = 0;
+    long from_day = 0, to_day = 0;
+    bool has_from, has_to;
     char cb[24];
     query_int(req, "clinic_id", &clinic, errors);
     const char *group = query_enum(req, "group_by", revenue_groups, "groupings (doctor, day, clinic)", errors);
     const char *from = query_str(req, "from"), *to = query_str(req, "to");
-    bool from_ok = from && parse_date(from, &y, &m, &d);
-    if (!from_ok)
+    bool from_ok = query_date(req, "from", &from_day, &has_from, errors) && has_from;
+    bool to_ok = query_date(req, "to", &to_day, &has_to, errors) && has_to;
+    if (!has_from)
         json_object_set_new(errors, "from", json_string("must be a date YYYY-MM-DD"));
-    if (!to || !parse_date(to, &y, &m, &d))
+    if (!has_to)
         json_object_set_new(errors, "to", json_string("must be a date YYYY-MM-DD"));
-    else if (from_ok && strcmp(from, to) > 0)
+    else if (from_ok && to_ok && to_day < from_day)
         json_object_set_new(errors, "to", json_string("must not be before from"));
-    else if (from_ok && days_between(from, to) > 366)
+    else if (from_ok && to_ok && to_day - from_day > 366)
         json_object_set_new(errors, "to", json_string("must be at most 366 days after from"));
     if (json_object_size(errors) > 0)
         return reply_invalid_query(resp, ctx, errors);

@@ -131,34 +131,6 @@ static const struct field_spec block_fields[] = {
     {"reason", FT_STRING, FF_NULLABLE, 1, 200, NULL},
 };
 
-/* Days since 1970-01-01 of a civil date (proleptic Gregorian). */
-static long day_number(int y, int m, int d)
-{
-    y -= m <= 2;
-    long era = (y >= 0 ? y : y - 399) / 400;
-    long yoe = y - era * 400;
-    long doy = (153L * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-/* Reads an optional YYYY-MM-DD query parameter into its day number; false (with an error) when
- * malformed. *present tells whether it was given. */
-static bool query_date(const struct _u_request *req, const char *name, long *day, bool *present, json_t *errors)
-{
-    const char *v = query_str(req, name);
-    int y, m, d;
-    *present = v != NULL;
-    if (!v)
-        return true;
-    if (!parse_date(v, &y, &m, &d) || y < 1900 || y > 9999) {
-        json_object_set_new(errors, name, json_string("must be a date YYYY-MM-DD"));
-        return false;
-    }
-    *day = day_number(y, m, d);
-    return true;
-}
-
 HANDLER(h_unavailability_list)
 {
     json_t *errors = json_object();

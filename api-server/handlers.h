@@ -125,6 +125,12 @@ HANDLER(h_dashboard_doctor_appointments);
 HANDLER(h_doctor_patients);
 HANDLER(h_dashboard_reception_stats);
 
+/* Days since 1970-01-01 of a civil date (proleptic Gregorian). */
+long day_number(int y, int m, int d);
+/* Reads an optional YYYY-MM-DD query parameter (years 1900..9999) into its day number; false (with
+ * "must be a date YYYY-MM-DD" in errors) when malformed. *present tells whether it was given. */
+bool query_date(const struct _u_request *req, const char *name, long *day, bool *present, json_t *errors);
+
 /* A month "YYYY-MM" from 2000 on: writes its first day "YYYY-MM-01" into out[11]. */
 bool parse_month(const char *s, char out[11]);
 
