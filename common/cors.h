@@ -1,0 +1,34 @@
+/* cors: the browser origins a server answers cross-origin (CORS_ALLOWED_ORIGINS), shared by the
+ * api-server and the signaling-server so both apply one rule.
+ *
+ * An origin is matched exactly ("scheme://host[:port]", lower case, no path, no trailing slash);
+ * there are no wildcards, and "null" is never allowed. No cookies travel (tokens are in the
+ * Authorization header and in the Socket.IO auth object), so no Access-Control-Allow-Credentials. */
+#ifndef CLINIC_CORS_H
+#define CLINIC_CORS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define CORS_MAX_ORIGINS 16
+#define CORS_ORIGIN_MAX 128
+
+/* What every preflight allows and every answer exposes (DESIGN §8). */
+#define CORS_ALLOW_HEADERS "authorization, content-type, idempotency-key, x-request-id"
+#define CORS_EXPOSE_HEADERS \
+    "X-Request-Id, Idempotent-Replayed, Location, Retry-After, Content-Disposition, WWW-Authenticate"
+#define CORS_MAX_AGE_SECONDS "600"
+
+struct cors_origins {
+    int n;
+    char origin[CORS_MAX_ORIGINS][CORS_ORIGIN_MAX];
+};
+
+/* Parses a comma-separated list (spaces around items ignored; empty = nobody). On a bad item
+ * returns false with *why a static sentence naming the problem. */
+bool cors_origins_parse(const char *list, struct cors_origins *out, const char **why);
+
+/* Whether origin (the request's Origin header, may be NULL) is in the list. */
+bool cors_origin_allowed(const struct cors_origins *o, const char *origin);
+
+#endif
