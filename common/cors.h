@@ -2,8 +2,10 @@
  * api-server and the signaling-server so both apply one rule.
  *
  * An origin is matched exactly ("scheme://host[:port]", lower case, no path, no trailing slash);
- * there are no wildcards, and "null" is never allowed. No cookies travel (tokens are in the
- * Authorization header and in the Socket.IO auth object), so no Access-Control-Allow-Credentials. */
+ * there are no wildcards, and "null" is never allowed. A listed origin is kept as a browser sends
+ * it: the scheme's default port (":80" for http, ":443" for https) is dropped. No cookies travel
+ * (tokens are in the Authorization header and in the Socket.IO auth object), so no
+ * Access-Control-Allow-Credentials. */
 #ifndef CLINIC_CORS_H
 #define CLINIC_CORS_H
 
@@ -24,8 +26,8 @@ struct cors_origins {
     char origin[CORS_MAX_ORIGINS][CORS_ORIGIN_MAX];
 };
 
-/* Parses a comma-separated list (spaces around items ignored; empty = nobody). On a bad item
- * returns false with *why a static sentence naming the problem. */
+/* Parses a comma-separated list (spaces around items ignored; empty = nobody) into out. On a bad
+ * item returns false with *why a static sentence naming the problem (out is then unusable). */
 bool cors_origins_parse(const char *list, struct cors_origins *out, const char **why);
 
 /* Whether origin (the request's Origin header, may be NULL) is in the list. */
