@@ -4,6 +4,7 @@
 #define API_APP_H
 
 #include "config.h"
+#include "cors.h"
 #include "db.h"
 #include "token.h"
 
@@ -33,6 +34,7 @@
 #define DEF_VIDEO_TOKEN_TTL 14400
 #define DEF_VIDEO_INVITE_TTL 86400
 #define DEF_VIDEO_INVITE_URL "http://127.0.0.1:8080/video/join"
+#define DEF_CORS_ALLOWED_ORIGINS "" /* no cross-origin access */
 
 struct app_config {
     char database_url[1024];
@@ -60,6 +62,8 @@ struct app_config {
     long turn_ttl;
     long video_join_early_minutes, video_expire_minutes, video_token_ttl, video_invite_ttl;
     char video_invite_url[512];
+    /* browsers: the origins answered cross-origin (CORS_ALLOWED_ORIGINS; none by default) */
+    struct cors_origins cors;
 };
 
 struct app {

@@ -36,6 +36,18 @@ static bool ice_urls_valid(const char *list, const char *scheme)
     return true;
 }
 
+/* CORS_ALLOWED_ORIGINS: exact origins, comma-separated (common/cors.h says which); a bad list is
+ * reported and leaves nobody allowed. */
+static void cors_load(struct cors_origins *cors, struct cfg_errors *errs)
+{
+    const char *origins = cfg_env("CORS_ALLOWED_ORIGINS", DEF_CORS_ALLOWED_ORIGINS);
+    const char *why = NULL;
+    if (!cors_origins_parse(origins, cors, &why)) {
+        cfg_error(errs, "CORS_ALLOWED_ORIGINS=\"%.60s%s\": %s", origins, strlen(origins) > 60 ? "..." : "", why);
+        cors->n = 0;
+    }
+}
+
 bool app_config_load(struct app_config *c)
 {
     struct cfg_errors errs = {0};
@@ -86,6 +98,8 @@ bool app_config_load(struct app_config *c)
     copy_env(c->video_invite_url, sizeof c->video_invite_url, "VIDEO_INVITE_URL", DEF_VIDEO_INVITE_URL, &errs);
     if (strncmp(c->video_invite_url, "http://", 7) != 0 && strncmp(c->video_invite_url, "https://", 8) != 0)
         cfg_error(&errs, "VIDEO_INVITE_URL must be an http:// or https:// URL");
+
+    cors_load(&c->cors, &errs);
 
     for (int i = 0; i < errs.n; i++)
         fprintf(stderr, "configuration error: %s\n", errs.msg[i]);

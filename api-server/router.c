@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "app.h"
+#include "cors_http.h"
 #include "dbreply.h"
 #include "log.h"
 
@@ -124,6 +125,7 @@ static int router_prepare(const struct _u_request *req, struct _u_response *resp
         return U_CALLBACK_ERROR;
     ulfius_set_response_shared_data(resp, ctx, req_ctx_free);
     u_map_put(resp->map_header, "X-Request-Id", ctx->request_id);
+    bool cross_origin = cors_http_headers(req, resp);
 
     /* The body limit: ulfius truncates at limit+1 silently, so anything longer is too large. */
     const char *cl = u_map_get_case(req->map_header, "Content-Length");
@@ -135,6 +137,10 @@ static int router_prepare(const struct _u_request *req, struct _u_response *resp
     int found = route_lookup(req->http_verb, req->url_path, &m, allow, sizeof allow);
     if (found == 404)
         return reply_status(resp, ctx, ST_NOT_FOUND);
+    /* No route is declared for OPTIONS, so a preflight of a known path is a 405 here, with every
+     * method of the path in allow. */
+    if (found == 405 && cross_origin && cors_http_is_preflight(req))
+        return cors_http_preflight(resp, ctx, allow);
     if (found == 405) {
         u_map_put(resp->map_header, "Allow", allow);
         return reply_status(resp, ctx, ST_METHOD_NOT_ALLOWED);

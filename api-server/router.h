@@ -1,6 +1,7 @@
 /* router: the route table type, path matching, and the three chained ulfius callbacks every
  * request passes through:
- *   priority 0  router_prepare  request id, body size/type checks, route lookup (404/405), JSON
+ *   priority 0  router_prepare  request id, CORS headers and preflights (cors_http.h), body
+ *                               size/type checks, route lookup (404/405), JSON
  *   priority 1  router_guard    bearer token verification and the route's role check (401/403)
  *   priority 2  router_dispatch the route's handler
  * All three are registered on "*" so ulfius' own (overlapping) matching is never used: paths are

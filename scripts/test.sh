@@ -151,6 +151,7 @@ set_db_env() { # set_db_env API_PORT
     "JWT_PUBLIC_KEY_FILE=$tmp/keys/jwt-public.pem"
     "LOG_LEVEL=warning"
     "MIGRATIONS_DIR=$REPO/sql"
+    "CORS_ALLOWED_ORIGINS=http://localhost:5173,http://console.test:8080"
   )
 }
 
