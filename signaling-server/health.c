@@ -1,12 +1,13 @@
 /* health: the HTTP routes of the signaling-server's port. GET /healthz (the process answers),
  * GET /readyz (the PostgreSQL connection is up, else 503 with the error envelope) and GET /metrics
  * (Prometheus text format: connections, rooms' peers, events delivered, frames, closes by cause,
- * outbox lag). The body is built when the request arrives and written in the writeable callback. */
+ * outbox lag). The body is built when the request arrives; listener.c writes it. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "sig.h"
+#include "transport.h"
 
 static char *metrics_text(void)
 {
@@ -34,65 +35,42 @@ static char *metrics_text(void)
         "# TYPE signaling_relay_messages_total counter\n"
         "signaling_relay_messages_total{direction=\"sent\"} %llu\n"
         "signaling_relay_messages_total{direction=\"delivered\"} %llu\n"
-        "signaling_relay_messages_total{direction=\"refused\"} %llu\n",
+        "signaling_relay_messages_total{direction=\"refused\"} %llu\n"
+        "# TYPE signaling_polling_sessions_total counter\nsignaling_polling_sessions_total %llu\n"
+        "# TYPE signaling_upgrades_total counter\nsignaling_upgrades_total %llu\n",
         sig.npeers, authed, outbox_ready() ? 1 : 0, m->events_delivered, m->frames_in, m->frames_out, m->replays,
         m->auth_failures, m->closed_abuse, m->closed_slow, m->closed_timeout, m->closed_expired, m->db_reconnects,
-        m->outbox_lag_seconds, m->relay_sent, m->relay_delivered, m->relay_refused);
+        m->outbox_lag_seconds, m->relay_sent, m->relay_delivered, m->relay_refused, m->polling_sessions, m->upgrades);
     return n < 0 ? NULL : out;
 }
 
-int health_request(struct peer *p, struct lws *wsi, const char *uri)
+int health_request(struct conn *c, struct lws *wsi, const char *uri)
 {
     const char *type = "application/json";
     const char *body;
     char *dynamic = NULL;
+    int status;
     if (strcmp(uri, "/healthz") == 0) {
-        p->http_status = 200;
+        status = 200;
         body = "{\"status\":\"ok\"}";
     } else if (strcmp(uri, "/readyz") == 0 && outbox_ready()) {
-        p->http_status = 200;
+        status = 200;
         body = "{\"status\":\"ready\"}";
     } else if (strcmp(uri, "/readyz") == 0) {
-        p->http_status = 503;
+        status = 503;
         body = "{\"error\":{\"code\":\"service_unavailable\",\"message\":\"The database is not reachable.\"}}";
     } else if (strcmp(uri, "/metrics") == 0 && (dynamic = metrics_text())) {
-        p->http_status = 200;
+        status = 200;
         type = "text/plain; version=0.0.4";
         body = dynamic;
     } else {
-        p->http_status = 404;
+        status = 404;
         body = "{\"error\":{\"code\":\"not_found\",\"message\":\"The requested resource was not found.\"}}";
     }
-    p->http_body = dynamic ? dynamic : strdup(body);
-    if (!p->http_body)
-        return 1;
-    unsigned char hdr[LWS_PRE + 512], *start = hdr + LWS_PRE, *pos = start, *end = hdr + sizeof hdr - 1;
-    if (lws_add_http_common_headers(wsi, (unsigned int)p->http_status, type, strlen(p->http_body), &pos, end) ||
-        lws_finalize_write_http_header(wsi, start, &pos, end))
-        return 1;
+    bool ok = listener_prepare(c, status, type, body, strlen(body));
+    free(dynamic);
+    if (!ok)
+        return -1;
     lws_callback_on_writable(wsi);
     return 0;
-}
-
-int health_write(struct peer *p, struct lws *wsi)
-{
-    if (!p->http_body)
-        return -1;
-    size_t n = strlen(p->http_body);
-    unsigned char *buf = malloc(LWS_PRE + n);
-    if (!buf)
-        return -1;
-    memcpy(buf + LWS_PRE, p->http_body, n);
-    int w = lws_write(wsi, buf + LWS_PRE, n, LWS_WRITE_HTTP_FINAL);
-    free(buf);
-    health_free(p);
-    if (w != (int)n)
-        return -1;
-    return lws_http_transaction_completed(wsi) ? -1 : 0;
-}
-
-void health_free(struct peer *p)
-{
-    free(p->http_body);
-    p->http_body = NULL;
 }

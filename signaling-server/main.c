@@ -1,5 +1,6 @@
-/* signaling-server: pushes the committed events of the outbox to WebSocket clients (Socket.IO v4
- * wire protocol) in the rooms their access tokens entitle. One thread, one libwebsockets loop;
+/* signaling-server: pushes the committed events of the outbox to browser and app clients (Socket.IO
+ * v4 over WebSocket or HTTP long-polling, or plain JSON over WebSocket) in the rooms their access
+ * tokens entitle. One thread, one libwebsockets loop;
  * configuration from the environment (see sig_config.c and README). SIGTERM/SIGINT stop the loop:
  * new upgrades are refused, the database connection is closed, the context destroyed. */
 #include <signal.h>
@@ -8,6 +9,7 @@
 
 #include "log.h"
 #include "sig.h"
+#include "transport.h"
 
 struct sig sig;
 
@@ -43,7 +45,7 @@ int main(void)
     lws_set_log_level(LLL_ERR | LLL_WARN, lws_log);
 
     static struct lws_protocols protocols[3];
-    protocols[0] = ws_protocol;
+    protocols[0] = listener_protocol;
     protocols[1] = outbox_protocol;
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof info);

@@ -394,8 +394,7 @@ static void on_result(PGresult *r)
                             ob.job->ack_id);
         if (ob.query == Q_REPLAY && ob.replay_peer) {
             /* Never live with a hole: the client is closed and replays again when it reconnects. */
-            ob.replay_peer->doomed = true;
-            lws_callback_on_writable(ob.replay_peer->wsi);
+            peer_doom(ob.replay_peer);
             ob.replay_peer = NULL;
         }
         return;

@@ -1,42 +1,95 @@
-/* peer: the list of open WebSocket peers, each one's bounded send queue, and its rooms.
+/* peer: the sessions of this instance (struct peer): their list, an index by sid, each one's
+ * bounded send queue, and its rooms.
  *
- * A frame is queued with LWS_PRE bytes of headroom and written in the peer's own writeable
- * callback; several frames per callback only while lws_send_pipe_choked says the socket takes
- * more (so lws never has to buffer a partial frame behind another). The queue is capped at
- * SIGNALING_SEND_QUEUE_BYTES: a client that cannot keep up is closed rather than growing memory
- * or holding up others; on reconnect it catches up by replay. Rooms are fixed at authentication
- * from the token's claims (DESIGN §5), so membership is a comparison, not a lookup. */
+ * A session is created by the transport that opened it (peer_new) and freed once, by session_end
+ * through peer_free. Frames are queued with LWS_PRE bytes of headroom (a WebSocket writes them in
+ * place) and taken off by the transport that carries the session (peer_pop). The queue is capped
+ * at SIGNALING_SEND_QUEUE_BYTES: a client that cannot keep up is closed rather than growing
+ * memory or holding up others; on reconnect it catches up by replay. Rooms are fixed at
+ * authentication from the token's claims (DESIGN §5), so membership is a comparison, not a
+ * lookup. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "crypto.h"
 #include "log.h"
 #include "sig.h"
+#include "transport.h"
 
-#define WRITE_BURST 32
+#define SID_BUCKETS 16384
 
-void peer_link(struct peer *p)
+static struct peer *by_sid[SID_BUCKETS];
+
+static unsigned sid_hash(const char *sid)
 {
-    p->prev = NULL;
+    unsigned h = 2166136261u;
+    for (; *sid; sid++)
+        h = (h ^ (unsigned char)*sid) * 16777619u;
+    return h % SID_BUCKETS;
+}
+
+struct peer *peer_new(const struct transport *tr, struct lws *conn, bool json_proto)
+{
+    struct peer *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    p->tr = tr;
+    p->conn = conn;
+    p->json_proto = json_proto;
+    p->state = PEER_OPEN;
+    if (!crypto_random_hex16(p->sid))
+        snprintf(p->sid, sizeof p->sid, "%016llx%016llx", (unsigned long long)(uintptr_t)p,
+                 (unsigned long long)sig_now_ms());
     p->next = sig.peers;
     if (sig.peers)
         sig.peers->prev = p;
     sig.peers = p;
     sig.npeers++;
+    unsigned h = sid_hash(p->sid);
+    p->hnext = by_sid[h];
+    by_sid[h] = p;
+    return p;
 }
 
-void peer_unlink(struct peer *p)
+struct peer *peer_find(const char *sid)
+{
+    for (struct peer *p = by_sid[sid_hash(sid)]; p; p = p->hnext)
+        if (strcmp(p->sid, sid) == 0)
+            return p;
+    return NULL;
+}
+
+void peer_free(struct peer *p)
 {
     if (p->prev)
         p->prev->next = p->next;
-    else if (sig.peers == p)
-        sig.peers = p->next;
     else
-        return; /* not linked */
+        sig.peers = p->next;
     if (p->next)
         p->next->prev = p->prev;
-    p->prev = p->next = NULL;
     sig.npeers--;
+    for (struct peer **link = &by_sid[sid_hash(p->sid)]; *link; link = &(*link)->hnext)
+        if (*link == p) {
+            *link = p->hnext;
+            break;
+        }
+    lws_sul_cancel(&p->sul);
+    lws_sul_cancel(&p->sul_end);
+    peer_free_queue(p);
+    free(p);
+}
+
+void peer_doom(struct peer *p)
+{
+    p->doomed = true;
+    p->tr->wake(p);
+}
+
+void peer_kill(struct peer *p)
+{
+    p->doomed = true;
+    p->tr->kill(p);
 }
 
 void peer_send(struct peer *p, const char *text, size_t len)
@@ -47,15 +100,13 @@ void peer_send(struct peer *p, const char *text, size_t len)
     if (p->out_head && p->out_bytes + len > (size_t)sig.cfg.send_queue_bytes) {
         log_warning("peer %s: send queue over %ld bytes, closing", p->sid, sig.cfg.send_queue_bytes);
         sig.m.closed_slow++;
-        p->doomed = true;
         peer_free_queue(p);
-        lws_callback_on_writable(p->wsi);
+        peer_doom(p);
         return;
     }
     struct frame *f = malloc(sizeof *f + LWS_PRE + len);
     if (!f) {
-        p->doomed = true;
-        lws_callback_on_writable(p->wsi);
+        peer_doom(p);
         return;
     }
     f->next = NULL;
@@ -67,32 +118,20 @@ void peer_send(struct peer *p, const char *text, size_t len)
         p->out_head = f;
     p->out_tail = f;
     p->out_bytes += len;
-    lws_callback_on_writable(p->wsi);
+    p->tr->wake(p);
 }
 
-int peer_write_queued(struct peer *p)
+struct frame *peer_pop(struct peer *p)
 {
-    if (p->doomed)
-        return -1;
-    /* Frames go out back to back while the socket takes them (up to WRITE_BURST per callback):
-     * a backlog of small events costs one trip through the loop, not one per frame. */
-    for (int burst = 0; p->out_head && burst < WRITE_BURST; burst++) {
-        if (burst > 0 && lws_send_pipe_choked(p->wsi))
-            break;
-        struct frame *f = p->out_head;
-        int n = lws_write(p->wsi, f->buf + LWS_PRE, f->len, LWS_WRITE_TEXT);
-        if (n < (int)f->len)
-            return -1;
-        p->out_head = f->next;
-        if (!p->out_head)
-            p->out_tail = NULL;
-        p->out_bytes -= f->len;
-        sig.m.frames_out++;
-        free(f);
-    }
-    if (p->out_head)
-        lws_callback_on_writable(p->wsi);
-    return 0;
+    struct frame *f = p->out_head;
+    if (!f)
+        return NULL;
+    p->out_head = f->next;
+    if (!p->out_head)
+        p->out_tail = NULL;
+    p->out_bytes -= f->len;
+    sig.m.frames_out++;
+    return f;
 }
 
 void peer_free_queue(struct peer *p)

@@ -1,10 +1,15 @@
 /* sig: what the signaling-server's modules share: its configuration, the per-connection state
  * (struct peer) and the entry points of each module.
  *
- * Thread model: one thread. The libwebsockets service loop runs everything: the WebSocket and
- * HTTP callbacks (ws.c), the PostgreSQL LISTEN connection adopted into the loop (outbox.c) and
- * the timers. Only that thread touches a wsi; a peer's frames are queued (peer.c) and written one
- * per LWS_CALLBACK_SERVER_WRITEABLE. */
+ * Thread model: one thread. The libwebsockets service loop runs everything: the HTTP and
+ * WebSocket callbacks (listener.c and the transports), the PostgreSQL LISTEN connection adopted
+ * into the loop (outbox.c) and the timers. Only that thread touches a wsi; a peer's frames are
+ * queued (peer.c) and written by its transport when the connection is writeable.
+ *
+ * Layers, each calling only downwards: listener.c (the one lws protocol: routes each connection)
+ * → transport_ws.c, transport_poll.c, health.c (move bytes) → session.c (the Engine.IO /
+ * Socket.IO session, knows no transport) → peer.c (session state, send queue, rooms) and
+ * outbox.c (the database link). */
 #ifndef SIG_H
 #define SIG_H
 
@@ -12,6 +17,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "cors.h"
 #include "token.h"
 
 #define DEF_SIGNALING_LISTEN "127.0.0.1:8081"
@@ -32,6 +38,7 @@ struct sig_config {
     int listen_port;
     char database_url[1024];
     char public_key_file[512];
+    struct cors_origins cors;
     long max_connections, max_frame, send_queue_bytes, auth_timeout_ms, ping_interval_ms, ping_timeout_ms,
         replay_limit, poll_ms, max_msgs_per_sec, video_grace_seconds, video_connect_timeout_seconds;
     int log_level;
@@ -47,20 +54,28 @@ struct frame {
     unsigned char buf[];
 };
 
-enum peer_state { PEER_HTTP = 0, PEER_OPEN, PEER_AUTHED };
+enum peer_state { PEER_OPEN = 1, PEER_AUTHED };
 
-/* One WebSocket client (the lws per-session data of the WebSocket protocol; zeroed by lws). */
+struct transport;
+
+/* One client session (an Engine.IO session, or a /ws connection), owned by peer.c: created by a
+ * transport when a client opens one, freed by session_end. It outlives the HTTP requests of a
+ * polling client and moves from polling to WebSocket at an upgrade; the transport that carries it
+ * now is tr, with its own handle conn (a wsi; for polling the pending GET, or NULL). */
 struct peer {
-    struct lws *wsi;
+    const struct transport *tr;
+    struct lws *conn;
     enum peer_state state;
     bool json_proto;           /* the plain JSON protocol at /ws (else Socket.IO) */
+    bool upgrading;            /* a WebSocket probe of this polling session succeeded: release the GET */
     char sid[33];
     struct peer *prev, *next;  /* the list of open peers */
+    struct peer *hnext;        /* the sid index */
     struct frame *out_head, *out_tail;
     size_t out_bytes;
-    bool doomed;               /* close at the next writeable callback */
-    char *rx;                  /* reassembled inbound frame */
-    size_t rx_len;
+    bool doomed;               /* close once the queued frames are out */
+    lws_sorted_usec_list_t sul; /* the session's timer: deadlines and pings */
+    lws_sorted_usec_list_t sul_end; /* an end asked for from inside a callback (peer_kill) */
     struct claims claims;      /* for a video token: sub (0 for a guest), clinic_id, iat, exp, jti */
     bool video;                /* holds a video join token: in video:{vsid} only */
     int64_t vsid;
@@ -74,17 +89,14 @@ struct peer {
     int64_t auth_deadline_ms, ping_due_ms, pong_deadline_ms;
     struct claims claims_next; /* scratch for re-authentication */
     int64_t token_exp_ms;      /* when the token expires (monotonic clock) */
-    int64_t window_start_ms;   /* inbound rate: frames counted in the current second */
+    int64_t window_start_ms;   /* inbound rate: packets counted in the current second */
     int window_frames;
     int video_jobs;            /* its video operations queued or in flight (bounded, outbox.c) */
-    /* HTTP requests on the same port (health.c) */
-    int http_status;
-    char *http_body;           /* owned; freed after the response or at close */
 };
 
 /* Counters for GET /metrics (Prometheus text format). */
 struct sig_metrics {
-    unsigned long long events_delivered, frames_in, frames_out, replays, auth_failures, closed_abuse, closed_slow,
+    unsigned long long polling_sessions, upgrades, events_delivered, frames_in, frames_out, replays, auth_failures, closed_abuse, closed_slow,
         closed_timeout, closed_expired, db_reconnects, relay_sent, relay_delivered, relay_refused;
     double outbox_lag_seconds; /* age of the last event read when it was read */
 };
@@ -95,7 +107,7 @@ struct sig {
     struct token_keys keys;
     struct lws_context *ctx;
     struct lws_vhost *vhost;
-    struct peer *peers;        /* open WebSocket peers */
+    struct peer *peers;        /* open sessions */
     long npeers;
     volatile int stopping;
     struct sig_metrics m;
@@ -105,14 +117,22 @@ extern struct sig sig;
 int64_t sig_now_ms(void);
 
 /* peer.c */
-void peer_link(struct peer *p);
-void peer_unlink(struct peer *p);
-/* Queues text (len bytes, copied) for p and asks for a writeable callback; over the byte cap the
- * peer is doomed instead (it reconnects and catches up by replay). */
+/* A new session in state PEER_OPEN carried by tr over conn, with a fresh sid, linked and indexed;
+ * NULL when out of memory. Freed by session_end (session.c) through peer_free. */
+struct peer *peer_new(const struct transport *tr, struct lws *conn, bool json_proto);
+/* Unlinks, unindexes and frees p and its queue; tr->release(p) was called first. */
+void peer_free(struct peer *p);
+/* The open session with that sid, or NULL. */
+struct peer *peer_find(const char *sid);
+/* Queues text (len bytes, copied) for p and wakes its transport; over the byte cap the peer is
+ * doomed instead (it reconnects and catches up by replay). */
 void peer_send(struct peer *p, const char *text, size_t len);
-/* Writes queued frames (as many as the socket takes, a bounded burst); returns -1 when the
- * connection must close. */
-int peer_write_queued(struct peer *p);
+/* Asks p's transport to close once the queued frames are out. */
+void peer_doom(struct peer *p);
+/* Ends p soon, from the loop, whatever is queued (safe inside any callback that still uses p). */
+void peer_kill(struct peer *p);
+/* Takes the first queued frame off p's queue (caller frees it), or NULL. */
+struct frame *peer_pop(struct peer *p);
 void peer_free_queue(struct peer *p);
 /* Sets the peer's rooms from its claims. */
 void peer_set_rooms(struct peer *p);
@@ -129,13 +149,16 @@ void room_set_parse(struct room_set *s, const char *rooms_json);
 /* peer_in_rooms with the event's rooms already parsed (rooms_json is their text, for the slow path). */
 bool peer_in_set(const struct peer *p, const struct room_set *s, const char *rooms_json);
 
-/* health.c: GET /healthz, /readyz, /metrics. */
-int health_request(struct peer *p, struct lws *wsi, const char *uri);
-int health_write(struct peer *p, struct lws *wsi);
-void health_free(struct peer *p);
-
-/* ws.c */
-extern const struct lws_protocols ws_protocol;
+/* session.c: the Engine.IO / Socket.IO session (and the plain JSON protocol of /ws), whatever
+ * transport carries it. */
+/* A new session was opened by a transport: sends the handshake (OPEN, or /ws hello) and arms
+ * its deadlines. upgrades: the OPEN packet offers the WebSocket upgrade (polling). */
+void session_open(struct peer *p, bool upgrades);
+/* One inbound packet (an Engine.IO packet, or a /ws frame) of len bytes; false when the client
+ * broke a limit and the transport must close now. */
+bool session_packet(struct peer *p, const char *buf, size_t len);
+/* The session ends: database rows and pending work let go, the transport released, p freed. */
+void session_end(struct peer *p);
 /* A presence change announced on the "presence" channel (JSON text): participant_joined /
  * participant_left to the local peers of its rooms. */
 void ws_presence_changed(const char *payload);
@@ -178,7 +201,7 @@ enum video_op { V_JOIN, V_LEAVE, V_ADMIT, V_DENY, V_REMOVE, V_RELAY, V_QUALITY }
  * V_REMOVE; may be NULL). false when it cannot be queued now (database down or queue full). */
 bool outbox_video(enum video_op op, struct peer *p, const char *name, const char *text, long long ack_id);
 
-/* ws.c: the answer to a video operation: result is the state JSON (V_JOIN) or, for the others,
+/* session.c: the answer to a video operation: result is the state JSON (V_JOIN) or, for the others,
  * NULL when done and else why not. */
 void ws_video_result(struct peer *p, enum video_op op, const char *result, long long ack_id);
 /* A relayed WebRTC message for the local peers of session vsid with role to_role (and, when

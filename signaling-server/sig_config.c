@@ -38,6 +38,9 @@ bool sig_config_load(struct sig_config *c)
     c->video_grace_seconds = cfg_env_long("VIDEO_GRACE_SECONDS", DEF_VIDEO_GRACE_SECONDS, 1, 3600, &errs);
     c->video_connect_timeout_seconds =
         cfg_env_long("VIDEO_CONNECT_TIMEOUT_SECONDS", DEF_VIDEO_CONNECT_TIMEOUT_SECONDS, 5, 3600, &errs);
+    const char *why = NULL;
+    if (!cors_origins_parse(cfg_env("CORS_ALLOWED_ORIGINS", ""), &c->cors, &why))
+        cfg_error(&errs, "CORS_ALLOWED_ORIGINS: %s", why);
     const char *lvl = cfg_env("LOG_LEVEL", "info");
     c->log_level = log_parse_level(lvl);
     if (c->log_level < 0) {

@@ -185,12 +185,13 @@ static char *frame(const char *prefix, size_t plen, json_t *value)
     return out;
 }
 
-char *sio_encode_open(const char *sid, long ping_interval_ms, long ping_timeout_ms, long max_payload)
+char *sio_encode_open(const char *sid, bool upgrades, long ping_interval_ms, long ping_timeout_ms, long max_payload)
 {
     if (!sid || ping_interval_ms < 0 || ping_timeout_ms < 0 || max_payload < 0)
         return NULL;
     return frame("0", 1,
-                 json_pack("{s:s,s:[],s:I,s:I,s:I}", "sid", sid, "upgrades", "pingInterval",
+                 json_pack("{s:s,s:o,s:I,s:I,s:I}", "sid", sid, "upgrades",
+                           upgrades ? json_pack("[s]", "websocket") : json_array(), "pingInterval",
                            (json_int_t)ping_interval_ms, "pingTimeout", (json_int_t)ping_timeout_ms,
                            "maxPayload", (json_int_t)max_payload));
 }

@@ -53,8 +53,9 @@ void sio_packet_clear(struct sio_packet *p);
  * argument (a NULL or non-UTF-8 string, a negative number, an ack id out of range, args not an
  * array). Arguments are borrowed: nothing here keeps or releases a caller's reference. */
 
-/* 0{"sid":"...","upgrades":[],"pingInterval":N,"pingTimeout":N,"maxPayload":N}; sid borrowed. */
-char *sio_encode_open(const char *sid, long ping_interval_ms, long ping_timeout_ms, long max_payload);
+/* 0{"sid":"...","upgrades":[],"pingInterval":N,"pingTimeout":N,"maxPayload":N}; sid borrowed;
+ * upgrades: ["websocket"] (a polling session may upgrade) instead of []. */
+char *sio_encode_open(const char *sid, bool upgrades, long ping_interval_ms, long ping_timeout_ms, long max_payload);
 /* 40{"sid":"..."}; sid borrowed. */
 char *sio_encode_connect(const char *sid);
 /* 44{"message":"..."}; message borrowed. */

@@ -289,8 +289,11 @@ static void encoded_is(char *s, const char *want)
 static void test_encode_exact(void **state)
 {
     (void)state;
-    encoded_is(sio_encode_open("abc", 25000, 20000, 65536),
+    encoded_is(sio_encode_open("abc", false, 25000, 20000, 65536),
                "0{\"sid\":\"abc\",\"upgrades\":[],\"pingInterval\":25000,\"pingTimeout\":20000,\"maxPayload\":65536}");
+    encoded_is(sio_encode_open("abc", true, 25000, 20000, 65536),
+               "0{\"sid\":\"abc\",\"upgrades\":[\"websocket\"],\"pingInterval\":25000,\"pingTimeout\":20000,"
+               "\"maxPayload\":65536}");
     encoded_is(sio_encode_connect("s1"), "40{\"sid\":\"s1\"}");
     encoded_is(sio_encode_connect_error("invalid token"), "44{\"message\":\"invalid token\"}");
     encoded_is(sio_encode_event("ping", NULL), "42[\"ping\"]");
@@ -310,9 +313,9 @@ static void test_encode_bad_arguments(void **state)
 {
     (void)state;
     json_t *obj = json_object();
-    assert_null(sio_encode_open(NULL, 1, 1, 1));
-    assert_null(sio_encode_open("s", -1, 1, 1));
-    assert_null(sio_encode_open("\xff", 1, 1, 1));
+    assert_null(sio_encode_open(NULL, false, 1, 1, 1));
+    assert_null(sio_encode_open("s", false, -1, 1, 1));
+    assert_null(sio_encode_open("\xff", false, 1, 1, 1));
     assert_null(sio_encode_connect(NULL));
     assert_null(sio_encode_connect("\xc3"));
     assert_null(sio_encode_connect_error(NULL));
@@ -355,7 +358,7 @@ static void test_round_trip_strings(void **state)
         json_t *want = json_pack("{s:s,s:[],s:I,s:I,s:I}", "sid", tricky[i], "upgrades", "pingInterval",
                                  (json_int_t)25000, "pingTimeout", (json_int_t)20000, "maxPayload",
                                  (json_int_t)1000000);
-        reparsed(sio_encode_open(tricky[i], 25000, 20000, 1000000), '0', -1, -1, want);
+        reparsed(sio_encode_open(tricky[i], false, 25000, 20000, 1000000), '0', -1, -1, want);
         json_decref(want);
         want = json_pack("{s:s}", "sid", tricky[i]);
         reparsed(sio_encode_connect(tricky[i]), '4', 0, -1, want);

@@ -1,15 +1,15 @@
-/* ws: the WebSocket side of the signaling-server (its HTTP routes are in health.c), one lws
- * protocol on one port.
+/* session: the Engine.IO v4 / Socket.IO v5 session of a client (and the plain JSON protocol of
+ * /ws), whatever transport carries it: transports hand it one packet at a time
+ * (session_packet) and it answers through the peer's send queue (peer_send). It knows no wsi.
  *
- * WebSocket: only /socket.io/?EIO=4&transport=websocket is accepted (lws would upgrade any path).
- * A peer goes OPEN (Engine.IO handshake sent) → AUTHED (a Socket.IO CONNECT carrying a valid access
- * token); until then it receives nothing and is closed at the auth deadline. Once authed it joins
- * its token's rooms and receives the outbox's events, first a replay from its last_event_id when it
- * gave one. The server pings every pingInterval and closes a peer whose pong is late. At the token's
- * exp the peer is told (`error` token_expired) and closed, unless it sent a fresh token of the same
- * user with the `authenticate` event. Text frames only, reassembled up to SIGNALING_MAX_FRAME; a
- * binary or oversized frame, or more than SIGNALING_MAX_MSGS_PER_SEC frames in a second, closes the
- * connection; a malformed packet or an unknown event is answered with an `error` event.
+ * A session goes OPEN (Engine.IO handshake sent) → AUTHED (a Socket.IO CONNECT carrying a valid
+ * access token); until then it receives nothing and is closed at the auth deadline. Once authed it
+ * joins its token's rooms and receives the outbox's events, first a replay from its last_event_id
+ * when it gave one. The server pings every pingInterval and closes a session whose pong is late.
+ * At the token's exp the client is told (`error` token_expired) and closed, unless it sent a fresh
+ * token of the same user with the `authenticate` event. More than SIGNALING_MAX_MSGS_PER_SEC
+ * packets in a second close the session; a malformed packet or an unknown event is answered with
+ * an `error` event. Deadlines run on the session's own timer, so they hold on every transport.
  *
  * Client events: `authenticate {token}`, `join_clinic_room {clinic_id}`, `join_doctor_room
  * {doctor_id}` (accepted when the token entitles the room, which it already receives; else an
@@ -31,6 +31,7 @@
 #include "log.h"
 #include "sig.h"
 #include "sio.h"
+#include "transport.h"
 #include "validate.h"
 #include "wsjson.h"
 
@@ -44,8 +45,7 @@ int64_t sig_now_ms(void)
 static void send_text(struct peer *p, char *text /* freed */)
 {
     if (!text) {
-        p->doomed = true;
-        lws_callback_on_writable(p->wsi);
+        peer_doom(p);
         return;
     }
     peer_send(p, text, strlen(text));
@@ -192,10 +192,8 @@ static void after_event(struct peer *p, const char *name)
     sig.m.events_delivered++;
     /* A patient turned away or sent out of the call is disconnected once told. */
     if (p->video && strcmp(p->vrole, "patient") == 0 &&
-        (strcmp(name, "admission_denied") == 0 || strcmp(name, "patient_removed") == 0)) {
-        p->doomed = true;
-        lws_callback_on_writable(p->wsi);
-    }
+        (strcmp(name, "admission_denied") == 0 || strcmp(name, "patient_removed") == 0))
+        peer_doom(p);
 }
 
 static bool is_video_event(const char *name)
@@ -208,7 +206,9 @@ static bool is_video_event(const char *name)
     return false;
 }
 
-/* Arms the connection's timer for its nearest deadline. */
+static void on_timer(lws_sorted_usec_list_t *sul);
+
+/* Arms the session's timer for its nearest deadline. */
 static void arm_timer(struct peer *p)
 {
     int64_t next = p->state == PEER_AUTHED ? p->token_exp_ms : p->auth_deadline_ms;
@@ -217,45 +217,22 @@ static void arm_timer(struct peer *p)
     if (p->ping_due_ms && (!next || p->ping_due_ms < next))
         next = p->ping_due_ms;
     int64_t wait = next - sig_now_ms();
-    lws_set_timer_usecs(p->wsi, (lws_usec_t)(wait > 0 ? wait : 1) * 1000);
-}
-
-/* The handshake is allowed only on the Socket.IO path with Engine.IO v4 over WebSocket. */
-static bool upgrade_allowed(struct lws *wsi)
-{
-    char uri[128], v[32];
-    if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) <= 0)
-        return false;
-    if (strcmp(uri, "/ws") == 0)
-        return true;
-    if (strcmp(uri, "/socket.io/") != 0)
-        return false;
-    const char *eio = lws_get_urlarg_by_name(wsi, "EIO=", v, sizeof v);
-    if (!eio || strcmp(eio, "4") != 0)
-        return false;
-    const char *tr = lws_get_urlarg_by_name(wsi, "transport=", v, sizeof v);
-    return tr && strcmp(tr, "websocket") == 0;
+    lws_sul_schedule(sig.ctx, 0, &p->sul, on_timer, (lws_usec_t)(wait > 0 ? wait : 1) * 1000);
 }
 
 static void set_expiry(struct peer *p);
 
-static void on_open(struct peer *p, struct lws *wsi)
+void session_open(struct peer *p, bool upgrades)
 {
-    char uri[16];
-    p->wsi = wsi;
-    p->state = PEER_OPEN;
-    p->json_proto = lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) > 0 && strcmp(uri, "/ws") == 0;
-    if (!crypto_random_hex16(p->sid))
-        snprintf(p->sid, sizeof p->sid, "%p", (void *)p);
     int64_t now = sig_now_ms();
     p->auth_deadline_ms = now + sig.cfg.auth_timeout_ms;
     p->ping_due_ms = now + sig.cfg.ping_interval_ms;
-    peer_link(p);
     if (p->json_proto)
         send_text(p, json_frame(json_pack("{s:s,s:{s:s,s:I}}", "event", "hello", "data", "sid", p->sid,
                                           "auth_timeout_ms", (json_int_t)sig.cfg.auth_timeout_ms)));
     else
-        send_text(p, sio_encode_open(p->sid, sig.cfg.ping_interval_ms, sig.cfg.ping_timeout_ms, sig.cfg.max_frame));
+        send_text(p, sio_encode_open(p->sid, upgrades, sig.cfg.ping_interval_ms, sig.cfg.ping_timeout_ms,
+                                     sig.cfg.max_frame));
     arm_timer(p);
 }
 
@@ -306,7 +283,7 @@ static void on_connect(struct peer *p, json_t *auth)
             send_error(p, "invalid_token", "invalid token");
         else
             send_text(p, sio_encode_connect_error("invalid token"));
-        p->doomed = true; /* after the queued frames: the doomed flag is checked after the queue drains */
+        peer_doom(p); /* once the queued frames are out */
         return;
     }
     if (last && !valid_event_id(last)) {
@@ -314,7 +291,7 @@ static void on_connect(struct peer *p, json_t *auth)
             send_error(p, "invalid_last_event_id", "invalid last_event_id");
         else
             send_text(p, sio_encode_connect_error("invalid last_event_id"));
-        p->doomed = true;
+        peer_doom(p);
         return;
     }
     p->state = PEER_AUTHED;
@@ -328,8 +305,7 @@ static void on_connect(struct peer *p, json_t *auth)
     if (p->video) {
         if (!outbox_video(V_JOIN, p, NULL, NULL, -1)) {
             send_error(p, "unavailable", "The video consultation cannot be joined right now.");
-            p->doomed = true;
-            lws_callback_on_writable(p->wsi);
+            peer_doom(p);
             return;
         }
     } else {
@@ -344,7 +320,6 @@ static void on_connect(struct peer *p, json_t *auth)
     log_debug("peer %s: user %lld connected", p->sid, (long long)p->claims.sub);
 }
 
-/* Handles one complete text frame; returns -1 to close. */
 /* Answers a client event: with an ack when it asked for one, else an `error` event on refusal. */
 static void answer(struct peer *p, long long ack_id, const char *code, const char *message)
 {
@@ -437,8 +412,7 @@ void ws_video_result(struct peer *p, enum video_op op, const char *result, long 
     const char *error = json_string_value(json_object_get(state, "error"));
     if (!json_is_object(state) || error) {
         send_error(p, "session_unavailable", error ? error : "The video consultation cannot be joined.");
-        p->doomed = true;
-        lws_callback_on_writable(p->wsi);
+        peer_doom(p);
     } else {
         send_named(p, "session_state", state);
     }
@@ -553,7 +527,7 @@ static int on_json_frame(struct peer *p, const char *buf, size_t len)
     return 0;
 }
 
-/* Handles one complete text frame; returns -1 to close. */
+/* One Engine.IO packet of the Socket.IO protocol; returns -1 to close. */
 static int on_frame(struct peer *p, const char *buf, size_t len)
 {
     if (p->json_proto)
@@ -585,33 +559,15 @@ static int on_frame(struct peer *p, const char *buf, size_t len)
             on_event(p, pk.data, pk.ack_id);
         }
         break;
-    default:
+    default: /* 2 and 5 belong to an upgrade's probe (transport_ws.c), 6 is a noop */
         break;
     }
     sio_packet_clear(&pk);
     return rc;
 }
 
-static int on_receive(struct peer *p, struct lws *wsi, const void *in, size_t len)
+bool session_packet(struct peer *p, const char *buf, size_t len)
 {
-    if (lws_frame_is_binary(wsi)) {
-        sig.m.closed_abuse++;
-        lws_close_reason(wsi, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE, (unsigned char *)"binary", 6);
-        return -1;
-    }
-    if (p->rx_len + len > (size_t)sig.cfg.max_frame) {
-        sig.m.closed_abuse++;
-        lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, (unsigned char *)"too large", 9);
-        return -1;
-    }
-    char *grown = realloc(p->rx, p->rx_len + len + 1);
-    if (!grown)
-        return -1;
-    p->rx = grown;
-    memcpy(p->rx + p->rx_len, in, len);
-    p->rx_len += len;
-    if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi) > 0)
-        return 0;
     sig.m.frames_in++;
     int64_t now = sig_now_ms();
     if (now - p->window_start_ms >= 1000) {
@@ -620,38 +576,42 @@ static int on_receive(struct peer *p, struct lws *wsi, const void *in, size_t le
     }
     if (++p->window_frames > sig.cfg.max_msgs_per_sec) {
         sig.m.closed_abuse++;
-        lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)"flood", 5);
-        return -1;
+        return false;
     }
-    int rc = on_frame(p, p->rx, p->rx_len);
-    free(p->rx);
-    p->rx = NULL;
-    p->rx_len = 0;
-    return rc;
+    if (on_frame(p, buf, len) < 0) {
+        peer_doom(p);
+        return true;
+    }
+    return true;
 }
 
-static int on_timer(struct peer *p)
+/* The session's deadlines: authentication, the pong, the token's expiry; and the next ping. */
+static void on_timer(lws_sorted_usec_list_t *sul)
 {
+    struct peer *p = lws_container_of(sul, struct peer, sul);
     int64_t now = sig_now_ms();
-    if (p->doomed)
-        return -1;
+    if (p->doomed) { /* its last frames had until this deadline to go out */
+        peer_kill(p);
+        return;
+    }
     if (p->state != PEER_AUTHED && now >= p->auth_deadline_ms) {
         log_debug("peer %s: no authentication in time, closing", p->sid);
         sig.m.closed_timeout++;
-        return -1;
+        peer_kill(p);
+        return;
     }
     if (p->pong_deadline_ms && now >= p->pong_deadline_ms) {
         log_debug("peer %s: no pong in time, closing", p->sid);
         sig.m.closed_timeout++;
-        return -1;
+        peer_kill(p);
+        return;
     }
     if (p->state == PEER_AUTHED && now >= p->token_exp_ms) {
         /* Told first, closed once that frame is out. */
         sig.m.closed_expired++;
         send_error(p, "token_expired", "The access token expired; connect again with a fresh one.");
-        p->doomed = true;
-        lws_callback_on_writable(p->wsi);
-        return 0;
+        peer_doom(p);
+        return;
     }
     if (p->ping_due_ms && now >= p->ping_due_ms) {
         if (p->json_proto)
@@ -662,72 +622,15 @@ static int on_timer(struct peer *p)
         p->pong_deadline_ms = now + sig.cfg.ping_timeout_ms;
     }
     arm_timer(p);
-    return 0;
 }
 
-static void on_closed(struct peer *p)
+void session_end(struct peer *p)
 {
-    if (!p->wsi)
-        return; /* an upgrade that never reached ESTABLISHED: nothing was set up */
     outbox_forget(p);
     if (p->state == PEER_AUTHED && p->video)
         outbox_video(V_LEAVE, p, NULL, NULL, -1);
     else if (p->state == PEER_AUTHED)
         outbox_presence_del(p->sid);
-    peer_unlink(p);
-    peer_free_queue(p);
-    free(p->rx);
-    p->rx = NULL;
-    p->wsi = NULL;
+    p->tr->release(p);
+    peer_free(p);
 }
-
-static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
-{
-    struct peer *p = user;
-    if (!p && (reason == LWS_CALLBACK_ESTABLISHED || reason == LWS_CALLBACK_RECEIVE ||
-               reason == LWS_CALLBACK_SERVER_WRITEABLE || reason == LWS_CALLBACK_TIMER))
-        return -1;
-    switch (reason) {
-    case LWS_CALLBACK_HTTP:
-        return p ? health_request(p, wsi, (const char *)in) : -1;
-    case LWS_CALLBACK_HTTP_WRITEABLE:
-        return p ? health_write(p, wsi) : -1;
-    case LWS_CALLBACK_CLOSED_HTTP:
-        if (p) /* NULL when the connection closed before its headers were read */
-            health_free(p);
-        return 0;
-    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
-        if (sig.stopping || sig.npeers >= sig.cfg.max_connections || !upgrade_allowed(wsi))
-            return 1;
-        return 0;
-    case LWS_CALLBACK_ESTABLISHED:
-        on_open(p, wsi);
-        return 0;
-    case LWS_CALLBACK_RECEIVE:
-        return on_receive(p, wsi, in, len);
-    case LWS_CALLBACK_SERVER_WRITEABLE:
-        if (p->doomed && !p->out_head)
-            return -1;
-        if (p->out_head) {
-            bool doomed = p->doomed;
-            p->doomed = false; /* let the queued frames (e.g. CONNECT_ERROR) go out first */
-            int rc = peer_write_queued(p);
-            p->doomed = doomed;
-            if (rc < 0)
-                return -1;
-            if (doomed && !p->out_head)
-                lws_callback_on_writable(wsi);
-        }
-        return 0;
-    case LWS_CALLBACK_TIMER:
-        return on_timer(p);
-    case LWS_CALLBACK_CLOSED:
-        if (p)
-            on_closed(p);
-        return 0;
-    default:
-        return lws_callback_http_dummy(wsi, reason, user, in, len);
-    }
-}
-
-const struct lws_protocols ws_protocol = {"clinic", callback, sizeof(struct peer), 4096, 0, NULL, 0};

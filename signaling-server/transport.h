@@ -1,0 +1,96 @@
+/* transport: what the session layer (session.c, peer.c) knows of the connection that carries a
+ * session, and what the listener knows of each transport.
+ *
+ * A transport moves Engine.IO packets (or /ws frames) and nothing else: it hands each inbound
+ * packet to session_packet and writes what peer_send queued when its connection can take it. Two
+ * exist: WebSocket (transport_ws.c; /socket.io/?transport=websocket and /ws) and Engine.IO
+ * long-polling (transport_poll.c). A polling session moves to WebSocket at an upgrade
+ * (transport_ws_* probe, then transport_poll_upgraded), keeping its sid, queue and state.
+ *
+ * Each lws connection of the listener's one protocol carries a struct conn as its per-session
+ * data (zeroed by lws); its kind says which module owns it. */
+#ifndef SIG_TRANSPORT_H
+#define SIG_TRANSPORT_H
+
+#include <libwebsockets.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+struct peer;
+
+struct transport {
+    const char *name;
+    /* Frames were queued for p, or p was doomed: write (or close) at the next chance. */
+    void (*wake)(struct peer *p);
+    /* p is ending now and is freed right after: let go of p->conn (a WebSocket is closed, a
+     * pending poll answered with the close packet). Queued frames are dropped. */
+    void (*release)(struct peer *p);
+    /* p must end from the loop, whatever is queued (a deadline passed): arrange session_end. */
+    void (*kill)(struct peer *p);
+};
+
+extern const struct transport transport_ws;
+extern const struct transport transport_poll;
+
+enum conn_kind { CONN_NONE = 0, CONN_HTTP, CONN_POLL, CONN_WS };
+
+/* The per-connection data of the listener's protocol. */
+struct conn {
+    enum conn_kind kind;
+    struct peer *peer;     /* CONN_WS: its session (NULL while probing); CONN_POLL: the session
+                              a pending GET waits on */
+    char origin[128];      /* an allowed Origin of the request ("" when none): echoed in CORS headers */
+    /* CONN_HTTP (health.c) and CONN_POLL answers */
+    int http_status;
+    char *http_body;       /* owned */
+    size_t http_len;
+    const char *http_type;
+    /* CONN_POLL */
+    bool poll_get;         /* a GET (else a POST) */
+    bool poll_close;       /* answer the pending GET with the close packet: its session ended */
+    char *body;            /* a POST's body, owned */
+    size_t body_len;
+    /* CONN_WS */
+    char *rx;              /* reassembled inbound frame, owned */
+    size_t rx_len;
+    char sid[33];          /* CONN_WS: the polling session an upgrade probes, until the upgrade;
+                              CONN_POLL: a POST's session */
+    bool probe_answer;     /* 3probe to write */
+};
+
+/* transport_ws.c */
+/* Whether a WebSocket handshake may go on (path, EIO=4, transport; an upgrade's sid names a
+ * polling session that is not already upgrading). */
+bool transport_ws_filter(struct lws *wsi);
+int transport_ws_established(struct conn *c, struct lws *wsi);
+int transport_ws_receive(struct conn *c, struct lws *wsi, const void *in, size_t len);
+int transport_ws_writeable(struct conn *c, struct lws *wsi);
+int transport_ws_timer(struct conn *c, struct lws *wsi);
+void transport_ws_closed(struct conn *c);
+
+/* transport_poll.c: an HTTP request on /socket.io/ (uri the path) */
+int transport_poll_request(struct conn *c, struct lws *wsi);
+int transport_poll_body(struct conn *c, struct lws *wsi, const void *in, size_t len);
+int transport_poll_body_done(struct conn *c, struct lws *wsi);
+int transport_poll_writeable(struct conn *c, struct lws *wsi);
+void transport_poll_closed(struct conn *c, struct lws *wsi);
+/* The WebSocket of an upgrade sent 5: p moves to it (a pending GET is released with a noop). */
+void transport_poll_upgraded(struct peer *p, struct lws *ws);
+/* A probe of p answered: a pending GET is released (noop) so the client can finish the upgrade. */
+void transport_poll_probed(struct peer *p);
+
+/* health.c: GET /healthz, /readyz, /metrics */
+int health_request(struct conn *c, struct lws *wsi, const char *uri);
+
+/* listener.c */
+extern const struct lws_protocols listener_protocol;
+/* Writes the status line and headers of an HTTP answer (CORS ones for an allowed origin) for a
+ * body of len bytes; false when the connection must close. */
+bool listener_headers(struct conn *c, struct lws *wsi, int status, const char *type, size_t len);
+/* Answers the HTTP request with c's prepared body (http_status, http_type, http_body, http_len):
+ * headers and body now; returns what the lws callback returns. */
+int listener_reply(struct conn *c, struct lws *wsi);
+/* Prepares c's answer: status, a JSON or text body (copied). */
+bool listener_prepare(struct conn *c, int status, const char *type, const char *body, size_t len);
+
+#endif

@@ -1,0 +1,214 @@
+/* transport_ws: the WebSocket transport. /socket.io/?EIO=4&transport=websocket (Socket.IO) and /ws
+ * (the plain JSON protocol) open a session of their own; /socket.io/?...&sid=<sid> is the upgrade
+ * of a polling session (Engine.IO v4): the client probes (2probe, answered 3probe here), the
+ * polling transport releases its pending GET with a noop, and the client's 5 moves the session onto
+ * this connection, with its queue, so nothing is lost or sent twice across the upgrade. A probe that
+ * does not finish within UPGRADE_TIMEOUT_MS is closed and the session stays on polling.
+ *
+ * Text frames only, reassembled up to SIGNALING_MAX_FRAME; a binary or oversized frame, or a flood
+ * (session_packet), closes the connection. Frames leave in the connection's writeable callback, in
+ * place (peer.c keeps LWS_PRE bytes of headroom), several per callback while lws_send_pipe_choked
+ * says the socket takes more, so lws never buffers a partial frame behind another. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "sig.h"
+#include "transport.h"
+
+#define WRITE_BURST 32
+#define UPGRADE_TIMEOUT_MS 10000
+
+static void ws_wake(struct peer *p)
+{
+    if (p->conn)
+        lws_callback_on_writable(p->conn);
+}
+
+static void ws_release(struct peer *p)
+{
+    if (!p->conn)
+        return;
+    struct conn *c = lws_wsi_user(p->conn);
+    if (c)
+        c->peer = NULL;
+    lws_set_timeout(p->conn, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
+    p->conn = NULL;
+}
+
+/* Closed from the loop; LWS_CALLBACK_CLOSED then ends the session. */
+static void ws_kill(struct peer *p)
+{
+    if (p->conn)
+        lws_set_timeout(p->conn, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
+}
+
+const struct transport transport_ws = {"websocket", ws_wake, ws_release, ws_kill};
+
+/* The polling session an upgrade names, when it may upgrade now. */
+static struct peer *upgradable(const char *sid)
+{
+    struct peer *p = peer_find(sid);
+    return p && p->tr == &transport_poll && !p->doomed ? p : NULL;
+}
+
+bool transport_ws_filter(struct lws *wsi)
+{
+    char uri[128], v[40];
+    if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) <= 0)
+        return false;
+    if (strcmp(uri, "/ws") == 0)
+        return sig.npeers < sig.cfg.max_connections;
+    if (strcmp(uri, "/socket.io/") != 0)
+        return false;
+    const char *eio = lws_get_urlarg_by_name(wsi, "EIO=", v, sizeof v);
+    if (!eio || strcmp(eio, "4") != 0)
+        return false;
+    const char *tr = lws_get_urlarg_by_name(wsi, "transport=", v, sizeof v);
+    if (!tr || strcmp(tr, "websocket") != 0)
+        return false;
+    const char *sid = lws_get_urlarg_by_name(wsi, "sid=", v, sizeof v);
+    if (sid) {
+        struct peer *p = upgradable(sid);
+        return p && !p->upgrading;
+    }
+    return sig.npeers < sig.cfg.max_connections;
+}
+
+int transport_ws_established(struct conn *c, struct lws *wsi)
+{
+    char uri[16], v[40];
+    c->kind = CONN_WS;
+    bool json = lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) > 0 && strcmp(uri, "/ws") == 0;
+    const char *sid = json ? NULL : lws_get_urlarg_by_name(wsi, "sid=", v, sizeof v);
+    if (sid) {
+        snprintf(c->sid, sizeof c->sid, "%s", sid);
+        lws_set_timer_usecs(wsi, (lws_usec_t)UPGRADE_TIMEOUT_MS * 1000);
+        return 0;
+    }
+    c->peer = peer_new(&transport_ws, wsi, json);
+    if (!c->peer)
+        return -1;
+    session_open(c->peer, false);
+    return 0;
+}
+
+/* A frame of an upgrade's probe: 2probe, then 5 (anything else ends the probe). */
+static int on_probe(struct conn *c, struct lws *wsi, const char *buf, size_t len)
+{
+    struct peer *p = upgradable(c->sid);
+    if (p && len == 6 && memcmp(buf, "2probe", 6) == 0 && !p->upgrading) {
+        p->upgrading = true;
+        c->probe_answer = true;
+        lws_callback_on_writable(wsi);
+        transport_poll_probed(p);
+        return 0;
+    }
+    if (p && len == 1 && buf[0] == '5' && p->upgrading) {
+        c->sid[0] = '\0';
+        c->peer = p;
+        lws_set_timer_usecs(wsi, LWS_SET_TIMER_USEC_CANCEL);
+        transport_poll_upgraded(p, wsi);
+        sig.m.upgrades++;
+        lws_callback_on_writable(wsi);
+        return 0;
+    }
+    if (p)
+        p->upgrading = false;
+    c->sid[0] = '\0';
+    return -1;
+}
+
+int transport_ws_receive(struct conn *c, struct lws *wsi, const void *in, size_t len)
+{
+    if (lws_frame_is_binary(wsi)) {
+        sig.m.closed_abuse++;
+        lws_close_reason(wsi, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE, (unsigned char *)"binary", 6);
+        return -1;
+    }
+    if (c->rx_len + len > (size_t)sig.cfg.max_frame) {
+        sig.m.closed_abuse++;
+        lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, (unsigned char *)"too large", 9);
+        return -1;
+    }
+    char *grown = realloc(c->rx, c->rx_len + len + 1);
+    if (!grown)
+        return -1;
+    c->rx = grown;
+    memcpy(c->rx + c->rx_len, in, len);
+    c->rx_len += len;
+    if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi) > 0)
+        return 0;
+    int rc = 0;
+    if (c->sid[0])
+        rc = on_probe(c, wsi, c->rx, c->rx_len);
+    else if (!c->peer)
+        rc = -1;
+    else if (!session_packet(c->peer, c->rx, c->rx_len)) {
+        lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)"flood", 5);
+        rc = -1;
+    }
+    free(c->rx);
+    c->rx = NULL;
+    c->rx_len = 0;
+    return rc;
+}
+
+int transport_ws_writeable(struct conn *c, struct lws *wsi)
+{
+    if (c->probe_answer) {
+        unsigned char buf[LWS_PRE + 6];
+        memcpy(buf + LWS_PRE, "3probe", 6);
+        c->probe_answer = false;
+        return lws_write(wsi, buf + LWS_PRE, 6, LWS_WRITE_TEXT) < 6 ? -1 : 0;
+    }
+    struct peer *p = c->peer;
+    if (!p)
+        return c->sid[0] ? 0 : -1;
+    if (p->doomed && !p->out_head)
+        return -1; /* its last frames went out in an earlier callback */
+    /* Frames go out back to back while the socket takes them (up to WRITE_BURST per callback):
+     * a backlog of small events costs one trip through the loop, not one per frame. */
+    for (int burst = 0; p->out_head && burst < WRITE_BURST; burst++) {
+        if (burst > 0 && lws_send_pipe_choked(wsi))
+            break;
+        struct frame *f = peer_pop(p);
+        int n = lws_write(wsi, f->buf + LWS_PRE, f->len, LWS_WRITE_TEXT);
+        bool short_write = n < (int)f->len;
+        free(f);
+        if (short_write)
+            return -1;
+    }
+    if (p->out_head || p->doomed)
+        lws_callback_on_writable(wsi);
+    return 0;
+}
+
+int transport_ws_timer(struct conn *c, struct lws *wsi)
+{
+    (void)wsi;
+    if (c->sid[0]) {
+        log_debug("upgrade of %s: no upgrade in time, closing the probe", c->sid);
+        return -1; /* CLOSED gives the session back to polling */
+    }
+    return 0;
+}
+
+void transport_ws_closed(struct conn *c)
+{
+    free(c->rx);
+    c->rx = NULL;
+    c->rx_len = 0;
+    if (c->sid[0]) {
+        struct peer *p = upgradable(c->sid);
+        if (p)
+            p->upgrading = false;
+        c->sid[0] = '\0';
+    }
+    struct peer *p = c->peer;
+    if (!p)
+        return;
+    c->peer = NULL;
+    p->conn = NULL; /* gone already: nothing to release */
+    session_end(p);
+}
