@@ -96,7 +96,7 @@ kill_signaling() {
 start_signaling() {
   local label=$1 bin=$2 timeout=$3 log=$tmp/$1/signaling.log
   env "DATABASE_URL=$database_url" "JWT_PUBLIC_KEY_FILE=$tmp/keys/jwt-public.pem" "SIGNALING_LISTEN=127.0.0.1:$sig_port" \
-    LOG_LEVEL=warning SIGNALING_POLL_MS=200 "VIDEO_GRACE_SECONDS=$VIDEO_GRACE" "${san_env[@]}" "$bin" >"$log" 2>&1 &
+    "CORS_ALLOWED_ORIGINS=http://localhost:5173,http://console.test:8080" LOG_LEVEL=warning SIGNALING_POLL_MS=200 "VIDEO_GRACE_SECONDS=$VIDEO_GRACE" "${san_env[@]}" "$bin" >"$log" 2>&1 &
   sig_pid=$!
   local deadline=$((SECONDS + timeout))
   while [ "$SECONDS" -lt "$deadline" ]; do
