@@ -49,11 +49,15 @@ $(BUILD)/signaling-server: $(SIG_OBJ) $(BUILD)/libclinic-common.a
 
 unit-tests: $(UNIT_BIN)
 
-# The codec of the signaling server is tested on its own.
+# The codecs of the signaling server are tested on their own.
 $(BUILD)/tests/test_sio: tests/unit/test_sio.c $(BUILD)/obj/signaling-server/sio.o $(BUILD)/libclinic-common.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/obj/signaling-server/sio.o $(BUILD)/libclinic-common.a $(LDFLAGS_ALL) \
 	  $(LDLIBS_ALL) -lcmocka
+
+$(BUILD)/tests/test_eio: tests/unit/test_eio.c $(BUILD)/obj/signaling-server/eio.o
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/obj/signaling-server/eio.o $(LDFLAGS_ALL) -lcmocka
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libclinic-common.a
 	@mkdir -p $(dir $@)
@@ -75,21 +79,26 @@ test:
 bench: deps all
 	bash tests/bench/run.sh
 
-# libFuzzer over the signaling server's parsers (the Socket.IO codec, the /ws frame checker), each for
+# libFuzzer over the signaling server's parsers (the Socket.IO codec, the long-polling payload, the /ws frame
+# checker), each for
 # FUZZ_SECONDS (default 60); findings are written to build/fuzz/. The seed corpora are copied so the
 # run never changes the repository.
 FUZZ_SECONDS ?= 60
 FUZZ_CC := clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Icommon -Isignaling-server
 fuzz:
 	bash scripts/deps.sh fuzz
-	@mkdir -p build/fuzz/corpus-sio build/fuzz/corpus-wsjson
+	@mkdir -p build/fuzz/corpus-sio build/fuzz/corpus-eio build/fuzz/corpus-wsjson
 	cp tests/fuzz/corpus/sio/* build/fuzz/corpus-sio/
+	cp tests/fuzz/corpus/eio/* build/fuzz/corpus-eio/
 	cp tests/fuzz/corpus/wsjson/* build/fuzz/corpus-wsjson/
 	$(FUZZ_CC) $(shell pkg-config --cflags jansson) tests/fuzz/fuzz_sio.c signaling-server/sio.c \
 	  $(shell pkg-config --libs jansson) -o build/fuzz/fuzz_sio
+	$(FUZZ_CC) $(shell pkg-config --cflags jansson) tests/fuzz/fuzz_eio.c signaling-server/eio.c signaling-server/sio.c \
+	  $(shell pkg-config --libs jansson) -o build/fuzz/fuzz_eio
 	$(FUZZ_CC) $(shell pkg-config --cflags jansson) tests/fuzz/fuzz_wsjson.c signaling-server/wsjson.c common/validate.c \
 	  $(shell pkg-config --libs jansson) -o build/fuzz/fuzz_wsjson
 	cd build/fuzz && ./fuzz_sio -max_total_time=$(FUZZ_SECONDS) corpus-sio
+	cd build/fuzz && ./fuzz_eio -max_total_time=$(FUZZ_SECONDS) corpus-eio
 	cd build/fuzz && ./fuzz_wsjson -max_total_time=$(FUZZ_SECONDS) corpus-wsjson
 
 clean:
