@@ -4,7 +4,9 @@
 // path): the operation is found by method + path template, then the response schema for the
 // status code (or `default`). Responses to unknown paths and 405s validate against
 // components/schemas/Error. A response that does not validate throws an AssertionError that lists
-// the ajv errors.
+// the ajv errors. A CORS preflight's 204 (an allowed origin's OPTIONS) belongs to no operation:
+// openapi.yaml describes it once for every path (info "Browsers (CORS)", responses/CorsPreflight),
+// and it has no body to validate; its 404 and 405 answers are the Error envelope like any other.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
