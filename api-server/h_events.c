@@ -1,7 +1,8 @@
 /* h_events: the events outbox over HTTP, for clients that poll (DESIGN §5). The caller reads the
  * events of the rooms its token entitles, after a cursor, in delivery order: by (txid, id) and only
  * rows whose transaction is below the snapshot's xmin, i.e. finished, so a later poll never finds
- * an event behind a cursor it was already given. */
+ * an event behind a cursor it was already given; one copy of each logical event, the one of the
+ * caller's most specific room (event_visible, sql/0011_events_per_reader.sql). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,7 +52,7 @@ HANDLER(h_events_list)
         "FROM (SELECT * FROM events e "
         "      WHERE ($1::text IS NULL OR (e.txid, e.id) > (split_part($1, '-', 1)::xid8, split_part($1, '-', 2)::bigint)) "
         "        AND e.txid < pg_snapshot_xmin(pg_current_snapshot()) "
-        "        AND ($2::text[] IS NULL OR e.rooms && $2::text[]) "
+        "        AND event_visible(e, $2::text[]) "
         "      ORDER BY e.txid, e.id LIMIT $3::int) e",
         3, p);
 }

@@ -96,7 +96,7 @@ static const char START_SQL[] =
     "                 ORDER BY e.txid DESC, e.id DESC LIMIT 1), '0-0')";
 static const char FETCH_SQL[] =
     "SELECT e.name, " PUSHED ", to_json(e.rooms)::text, event_cursor(e), "
-    "       extract(epoch FROM clock_timestamp() - e.occurred_at) FROM events e "
+    "       extract(epoch FROM clock_timestamp() - e.occurred_at), to_json(e.except_rooms)::text FROM events e "
     "WHERE (e.txid, e.id) > (split_part($1, '-', 1)::xid8, split_part($1, '-', 2)::bigint) "
     "  AND e.txid < pg_snapshot_xmin(pg_current_snapshot()) "
     "ORDER BY e.txid, e.id LIMIT " FETCH_LIMIT;
@@ -104,7 +104,7 @@ static const char REPLAY_SQL[] =
     "SELECT e.name, " PUSHED ", to_json(e.rooms)::text, event_cursor(e) FROM events e "
     "WHERE (e.txid, e.id) > (split_part($1, '-', 1)::xid8, split_part($1, '-', 2)::bigint) "
     "  AND (e.txid, e.id) <= (split_part($2, '-', 1)::xid8, split_part($2, '-', 2)::bigint) "
-    "  AND ($3::text[] IS NULL OR e.rooms && $3::text[]) "
+    "  AND event_visible(e, $3::text[]) "
     "ORDER BY e.txid, e.id LIMIT $4::int";
 
 static const char PRESENCE_ADD_SQL[] =
@@ -349,12 +349,14 @@ static void deliver(const PGresult *r)
 {
     int rows = PQntuples(r);
     for (int i = 0; i < rows; i++) {
-        const char *rooms = PQgetvalue(r, i, 2);
-        struct room_set set;
+        const char *rooms = PQgetvalue(r, i, 2), *except = PQgetvalue(r, i, 5);
+        struct room_set set, skip;
         room_set_parse(&set, rooms);
+        room_set_parse(&skip, except); /* the rooms that get a more specific copy (event_visible) */
         struct ws_event e = {PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), (size_t)PQgetlength(r, i, 1), {0}, {0}};
         for (struct peer *p = sig.peers; p; p = p->next)
-            if (p->state == PEER_AUTHED && p->live && peer_in_set(p, &set, rooms))
+            if (p->state == PEER_AUTHED && p->live && peer_in_set(p, &set, rooms) &&
+                ((!skip.n && !skip.overflow) || !peer_in_set(p, &skip, except)))
                 ws_event_send(&e, p);
         ws_event_clear(&e);
         snprintf(ob.cursor, sizeof ob.cursor, "%s", PQgetvalue(r, i, 3));

@@ -91,9 +91,10 @@ describe('a day at the clinic', () => {
     assert.deepEqual(Object.keys(data).sort(), ['patient', 'visit', 'visit_history']);
     assert.deepEqual(data.visit, withDoctor);
     assert.deepEqual(data.patient, card);
+    // flat visit objects, as the frontends read them: the visit's fields at the top level
     assert.deepEqual(data.visit_history, [
       {
-        visit: earlierDone,
+        ...earlierDone,
         service_name: null,
         appointment: null,
         evolution: earlierEvo,

@@ -125,6 +125,44 @@ describe('signaling-server', () => {
     }
   });
 
+  test('one copy of each event: a doctor gets the copy of its own room only, live and by replay; the desk the general one', async () => {
+    const w = await clinicWorld();
+    const start = await eventsEnd(w.rec.access);
+    const [rec, doc, doc2] = await Promise.all([
+      connected({ token: w.rec.access }), connected({ token: w.doc.access }), connected({ token: w.doc2.access }),
+    ]);
+    const marker = randomBytes(8).toString('hex');
+    // one logical event written as two rows, as the payments trigger does: in full to the doctor's room,
+    // slim to the clinic's room except for the doctor's room
+    await psql(`INSERT INTO events (name, rooms, except_rooms, data) VALUES
+      ('payment_processed', ARRAY['doctor:${w.doctorId}'], '{}', '{"payment": {"id": 1, "copy": "full", "m": "${marker}"}}'),
+      ('payment_processed', ARRAY['clinic:${w.clinic.id}'], ARRAY['doctor:${w.doctorId}'],
+       '{"payment": {"id": 1, "copy": "slim", "m": "${marker}"}}');`);
+    const copies = (c) => c.events.filter((e) => e.env?.payment?.m === marker).map((e) => e.env.payment.copy);
+    try {
+      await until(rec.events, (ev) => copies({ events: ev }).length >= 1, 5000, 'the desk copy');
+      await until(doc2.events, (ev) => copies({ events: ev }).length >= 1, 5000, "another doctor's copy");
+      await until(doc.events, (ev) => copies({ events: ev }).length >= 1, 5000, "the doctor's copy");
+      await new Promise((r) => setTimeout(r, 300));
+      assert.deepEqual(copies(doc), ['full']);
+      assert.deepEqual(copies(rec), ['slim']);
+      assert.deepEqual(copies(doc2), ['slim']);
+      // the same by replay, over Socket.IO and over HTTP
+      const again = await connected({ token: w.doc.access, last_event_id: start ?? '0-0' });
+      try {
+        await until(again.events, (ev) => copies({ events: ev }).length >= 1, 5000, 'the replayed copy');
+        await new Promise((r) => setTimeout(r, 300));
+        assert.deepEqual(copies(again), ['full']);
+      } finally {
+        again.s.close();
+      }
+      const api = (await eventsSince(w.doc.access, start)).items.filter((e) => e.data?.payment?.m === marker);
+      assert.deepEqual(api.map((e) => e.data.payment.copy), ['full']);
+    } finally {
+      for (const c of [rec, doc, doc2]) c.s.close();
+    }
+  });
+
   test('connections closed before or during the handshake leave the server serving', async () => {
     const { port } = new URL(SIGNALING_URL);
     const churn = (text) => new Promise((resolve) => {

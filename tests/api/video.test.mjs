@@ -1082,6 +1082,43 @@ describe('video consultations: signaling room', () => {
       closeAll(da, r.dv, r.pv);
     }
   });
+  test("the patient's own room hears the session opened, the doctor ready, the admission and the end; nothing of another's session", async () => {
+    const w = await world();
+    const mine = await connected({ token: w.pat.access });
+    const theirs = await connected({ token: w.pat2.access });
+    let dv;
+    let pv;
+    try {
+      const { s } = await session(w);
+      const status = (c) => named(c, 'video_session_updated').filter((e) => e.session.id === s.id).map((e) => e.session.status);
+      await until(mine.events, () => status(mine).includes('scheduled'), 8000, 'the session opened (patient room)');
+      // the doctor arrives first: the patient is told the doctor is ready for them
+      const [docTok, patTok] = await Promise.all([joinToken(s.id, w.doc.access), joinToken(s.id, w.pat.access)]);
+      dv = await connected({ token: docTok.token });
+      await nth(dv, 'session_state');
+      const ready = await nth(mine, 'video_doctor_ready', 1, 8000);
+      assert.equal(ready.session_id, s.id);
+      assert.equal(ready.appointment_id, s.appointment_id);
+      assert.equal(ready.doctor_id, w.doctorId);
+      assert.equal(typeof ready.doctor_name, 'string');
+      pv = await connected({ token: patTok.token });
+      await nth(pv, 'session_state');
+      await nth(dv, 'patient_waiting', 1, 8000);
+      dv.s.emit('admit_patient', {});
+      await until(mine.events, () => status(mine).includes('in_progress'), 8000, 'admitted (patient room)');
+      expectStatus(await post(`${V}/sessions/${s.id}/end`, {}, w.doc.access), 200);
+      await until(mine.events, () => status(mine).includes('completed'), 8000, 'ended (patient room)');
+      // the doctor's own return to the room is not announced again while the patient is admitted
+      assert.equal(named(mine, 'video_doctor_ready').length, 1);
+      // another patient of the clinic hears nothing of it
+      await sleep(300);
+      assert.deepEqual(status(theirs), []);
+      assert.deepEqual(named(theirs, 'video_doctor_ready'), []);
+    } finally {
+      closeAll(mine, theirs, dv, pv);
+    }
+  });
+
   test('video reconnection within the grace window: participant_reconnecting, then joined again still admitted', async () => {
     const w = await world();
     const r = await admitted(w);
