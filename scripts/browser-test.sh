@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Runs the browser tests (tests/browser/: a video consultation in two Chromium instances) inside a private
-# network namespace that has only loopback, so WebRTC can only pair on 127.0.0.1 and Chromium reaches nothing
-# outside. In the namespace it starts its own api-server and signaling-server on 127.0.0.1, connected to the
-# PostgreSQL cluster through the cluster's Unix socket (the host's 127.0.0.1 ports are not reachable from there),
-# waits for /healthz and /readyz, then runs `node --test tests/browser/`.
+# Runs the browser tests (tests/browser/: a video consultation in two Chromium instances, a client page on
+# another origin) inside a private network namespace that has only loopback, so WebRTC can only pair on 127.0.0.1
+# and Chromium reaches nothing outside. In the namespace it starts its own api-server and signaling-server on
+# 127.0.0.1, connected to the PostgreSQL cluster through the cluster's Unix socket (the host's 127.0.0.1 ports are
+# not reachable from there), both allowing the origin http://127.0.0.1:18100 (CORS_ALLOWED_ORIGINS), where the
+# cross-origin test serves its page (and http://127.0.0.1:18110, not allowed, for the refused case); waits for
+# /healthz and /readyz, then runs `node --test tests/browser/`.
 #
 # Usage: scripts/browser-test.sh --pg DIR PORT [--prepare] [--keys DIR] [--bin DIR] [--logs DIR] [--tap FILE]
 #   --pg DIR PORT  the cluster (scripts/pg.sh) in DIR listening on PORT; its socket directory is DIR
@@ -59,13 +61,17 @@ if [ "${1:-}" = --inner ]; then
   trap 'exit 143' TERM
 
   ip link set lo up
+  # The namespace is private: fixed ports are free.
   api_port=18080
   sig_port=18090
+  allowed_origin=http://127.0.0.1:18100 # the page of tests/browser/cross-origin.test.mjs
+  foreign_origin=http://127.0.0.1:18110 # its page of an origin that is not listed
   common_env=(
     "DATABASE_URL=$BT_DATABASE_URL"
     "JWT_PRIVATE_KEY_FILE=$BT_KEYS/jwt-private.pem"
     "JWT_PUBLIC_KEY_FILE=$BT_KEYS/jwt-public.pem"
     "LOG_LEVEL=warning"
+    "CORS_ALLOWED_ORIGINS=$allowed_origin"
   )
   env "${common_env[@]}" "API_LISTEN=127.0.0.1:$api_port" "MIGRATIONS_DIR=$REPO/sql" \
     "$BT_BIN/api-server" serve >"$BT_LOGS/api-server.log" 2>&1 &
@@ -101,6 +107,7 @@ if [ "${1:-}" = --inner ]; then
   st=0
   env "${common_env[@]}" API_URL="http://127.0.0.1:$api_port" REPO_ROOT="$REPO" API_BIN="$BT_BIN/api-server" \
     SIGNALING_URL="http://127.0.0.1:$sig_port" SIGNALING_BIN="$BT_BIN/signaling-server" BROWSER_NETNS=1 \
+    BROWSER_ALLOWED_ORIGIN="$allowed_origin" BROWSER_FOREIGN_ORIGIN="$foreign_origin" \
     timeout --kill-after=10 "${BROWSER_TIMEOUT:-600}" node "${args[@]}" tests/browser/ || st=$?
   if [ "$st" -ge 124 ] && [ "$st" -le 137 ]; then echo "browser-test.sh: node --test stopped after ${BROWSER_TIMEOUT:-600} s (status $st)"; fi
   exit "$st"
@@ -122,7 +129,7 @@ while [ $# -gt 0 ]; do
     --bin) [ $# -ge 2 ] || die "--bin needs DIR"; bin=$(realpath -m -- "$2"); shift 2 ;;
     --logs) [ $# -ge 2 ] || die "--logs needs DIR"; logs=$(realpath -m -- "$2"); shift 2 ;;
     --tap) [ $# -ge 2 ] || die "--tap needs FILE"; tap=$(realpath -m -- "$2"); shift 2 ;;
-    -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument '$1' (see --help)" ;;
   esac
 done

@@ -1,5 +1,5 @@
-// Helpers of the browser tests: Debian's Chromium driven by playwright-core, a static server for call.html,
-// and waiting on the state each page exposes (window.callState, see call.js).
+// Helpers of the browser tests: Debian's Chromium driven by playwright-core, a static server for the test pages
+// (call.html, cross-origin.html), and waiting on the state each page exposes (window.callState, see call.js).
 //
 // Environment: CHROMIUM (default /usr/bin/chromium), BROWSER_HEADLESS=0 to watch (needs a display),
 // BROWSER_LOG=1 to echo the pages' console.
@@ -74,11 +74,13 @@ export async function launchBrowser(name = 'browser') {
 const FILES = {
   '/call.html': [resolve(here, 'call.html'), 'text/html; charset=utf-8'],
   '/call.js': [resolve(here, 'call.js'), 'text/javascript; charset=utf-8'],
+  '/cross-origin.html': [resolve(here, 'cross-origin.html'), 'text/html; charset=utf-8'],
   '/socket.io.min.js': [resolve(here, '../node_modules/socket.io-client/dist/socket.io.min.js'), 'text/javascript; charset=utf-8'],
 };
 
-// Serves call.html, call.js and socket.io-client's browser bundle on 127.0.0.1 (a free port); resolves {url, close}.
-export function staticServer() {
+// Serves the pages of this directory and socket.io-client's browser bundle (nothing from the internet) on
+// 127.0.0.1:port (default: a free port); resolves {url, origin, close}. A server on another port is another origin.
+export function staticServer({ port = 0 } = {}) {
   const server = createServer((req, res) => {
     const path = new URL(req.url, 'http://x').pathname;
     const f = FILES[path === '/' ? '/call.html' : path];
@@ -90,9 +92,9 @@ export function staticServer() {
   });
   return new Promise((resolveP, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      resolveP({ url: `http://127.0.0.1:${port}`, close: () => new Promise((r) => server.close(() => r())) });
+    server.listen(port, '127.0.0.1', () => {
+      const url = `http://127.0.0.1:${server.address().port}`;
+      resolveP({ url, origin: url, close: () => new Promise((r) => server.close(() => r())) });
     });
   });
 }

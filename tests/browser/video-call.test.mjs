@@ -5,7 +5,7 @@
 // candidates through the signaling-server, both decode the other's video and report connection_quality; the
 // doctor ends the session through the API and it is completed with its duration.
 //
-// The HTTP API calls happen here in node (the api-server sends no CORS headers); the pages (call.html +
+// The HTTP API calls happen here in node (cross-origin.test.mjs covers pages calling the API); the pages (call.html +
 // call.js) only talk to the signaling-server. Run inside a loopback-only network namespace by
 // scripts/browser-test.sh. Environment: API_URL, SIGNALING_URL, SIGNALING_BIN (and what it needs:
 // DATABASE_URL, JWT_PUBLIC_KEY_FILE) as the API suite gets them.
