@@ -345,6 +345,21 @@ static void kick(void)
     }
 }
 
+/* One event on its way to the members of its rooms: e, and the rooms that get another copy. */
+struct delivery {
+    struct ws_event e;
+    const struct room_set *skip;
+    const char *except;
+};
+
+static void deliver_one(struct peer *p, void *arg)
+{
+    struct delivery *d = arg;
+    if (p->state == PEER_AUTHED && p->live &&
+        ((!d->skip->n && !d->skip->overflow) || !peer_in_set(p, d->skip, d->except)))
+        ws_event_send(&d->e, p);
+}
+
 static void deliver(const PGresult *r)
 {
     int rows = PQntuples(r);
@@ -353,12 +368,10 @@ static void deliver(const PGresult *r)
         struct room_set set, skip;
         room_set_parse(&set, rooms);
         room_set_parse(&skip, except); /* the rooms that get a more specific copy (event_visible) */
-        struct ws_event e = {PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), (size_t)PQgetlength(r, i, 1), {0}, {0}};
-        for (struct peer *p = sig.peers; p; p = p->next)
-            if (p->state == PEER_AUTHED && p->live && peer_in_set(p, &set, rooms) &&
-                ((!skip.n && !skip.overflow) || !peer_in_set(p, &skip, except)))
-                ws_event_send(&e, p);
-        ws_event_clear(&e);
+        struct delivery d = {{PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), (size_t)PQgetlength(r, i, 1), {0}, {0}},
+                             &skip, except};
+        rooms_each(&set, rooms, deliver_one, &d);
+        ws_event_clear(&d.e);
         snprintf(ob.cursor, sizeof ob.cursor, "%s", PQgetvalue(r, i, 3));
         sig.m.outbox_lag_seconds = atof(PQgetvalue(r, i, 4));
     }

@@ -1,5 +1,5 @@
 /* peer: the sessions of this instance (struct peer): their list, an index by sid, each one's
- * bounded send queue, and its rooms.
+ * bounded send queue, and its rooms (from its token; indexed by rooms.c).
  *
  * A session is created by the transport that opened it (peer_new) and freed once, by session_end
  * through peer_free. Frames are queued with LWS_PRE bytes of headroom (a WebSocket writes them in
@@ -76,6 +76,7 @@ void peer_free(struct peer *p)
         }
     lws_sul_cancel(&p->sul);
     lws_sul_cancel(&p->sul_end);
+    rooms_clear(p);
     peer_free_queue(p);
     free(p);
 }
@@ -145,22 +146,23 @@ void peer_free_queue(struct peer *p)
     p->out_bytes = 0;
 }
 
-void peer_set_rooms(struct peer *p)
+bool peer_set_rooms(struct peer *p)
 {
     const struct claims *c = &p->claims;
     p->nrooms = 0;
     p->all_rooms = false;
     if (p->video) { /* a join token: its session's room and nothing else */
         snprintf(p->rooms[p->nrooms++], sizeof p->rooms[0], "video:%lld", (long long)p->vsid);
-        return;
+    } else {
+        p->all_rooms = c->role == ROLE_ADMIN;
+        if (c->role == ROLE_RECEPTIONIST || c->role == ROLE_DOCTOR)
+            snprintf(p->rooms[p->nrooms++], sizeof p->rooms[0], "clinic:%lld", (long long)c->clinic_id);
+        if (c->role == ROLE_DOCTOR)
+            snprintf(p->rooms[p->nrooms++], sizeof p->rooms[0], "doctor:%lld", (long long)c->doctor_id);
+        if (c->role == ROLE_PATIENT)
+            snprintf(p->rooms[p->nrooms++], sizeof p->rooms[0], "patient:%lld", (long long)c->patient_id);
     }
-    p->all_rooms = c->role == ROLE_ADMIN;
-    if (c->role == ROLE_RECEPTIONIST || c->role == ROLE_DOCTOR)
-        snprintf(p->rooms[p->nrooms++], sizeof p->rooms[0], "clinic:%lld", (long long)c->clinic_id);
-    if (c->role == ROLE_DOCTOR)
-        snprintf(p->rooms[p->nrooms++], sizeof p->rooms[0], "doctor:%lld", (long long)c->doctor_id);
-    if (c->role == ROLE_PATIENT)
-        snprintf(p->rooms[p->nrooms++], sizeof p->rooms[0], "patient:%lld", (long long)c->patient_id);
+    return rooms_set(p, (const char(*)[ROOM_NAME_MAX])p->rooms, p->nrooms, p->all_rooms);
 }
 
 bool peer_in_rooms(const struct peer *p, const char *rooms_json)
@@ -175,26 +177,6 @@ bool peer_in_rooms(const struct peer *p, const char *rooms_json)
             return true;
     }
     return false;
-}
-
-void room_set_parse(struct room_set *s, const char *rooms_json)
-{
-    s->n = 0;
-    s->overflow = false;
-    const char *q = rooms_json;
-    while ((q = strchr(q, '"'))) {
-        const char *end = strchr(q + 1, '"');
-        if (!end)
-            break;
-        size_t len = (size_t)(end - q - 1);
-        if (s->n == ROOM_SET_MAX || len >= sizeof s->name[0]) {
-            s->overflow = true; /* the slow path: peer_in_rooms over the text */
-            return;
-        }
-        memcpy(s->name[s->n], q + 1, len);
-        s->name[s->n++][len] = '\0';
-        q = end + 1;
-    }
 }
 
 bool peer_in_set(const struct peer *p, const struct room_set *s, const char *rooms_json)

@@ -82,6 +82,18 @@ static void send_named(struct peer *p, const char *name, json_t *data)
     }
 }
 
+struct presence_note {
+    const char *name, *sid;
+    json_t *data;
+};
+
+static void tell_presence(struct peer *p, void *arg)
+{
+    const struct presence_note *n = arg;
+    if (p->state == PEER_AUTHED && strcmp(p->sid, n->sid) != 0)
+        send_named(p, n->name, n->data);
+}
+
 void ws_presence_changed(const char *payload)
 {
     json_t *v = json_loads(payload, 0, NULL);
@@ -95,19 +107,18 @@ void ws_presence_changed(const char *payload)
     const char *name = strcmp(what, "joined") == 0 ? "participant_joined" : "participant_left";
     size_t i;
     json_t *room;
-    char one[48];
     json_array_foreach(rooms, i, room) {
         const char *r = json_string_value(room);
-        if (!r || strlen(r) > 40)
+        if (!r || strlen(r) >= ROOM_NAME_MAX)
             continue;
-        snprintf(one, sizeof one, "[\"%s\"]", r);
-        json_t *data = json_pack("{s:s,s:O,s:O,s:O,s:s}", "room", r, "user_id", json_object_get(v, "user_id"), "role",
-                                 json_object_get(v, "role"), "display_name", json_object_get(v, "display_name"),
-                                 "sid", sid);
-        for (struct peer *p = sig.peers; data && p; p = p->next)
-            if (p->state == PEER_AUTHED && strcmp(p->sid, sid) != 0 && peer_in_rooms(p, one))
-                send_named(p, name, data);
-        json_decref(data);
+        struct presence_note note = {name, sid, json_pack("{s:s,s:O,s:O,s:O,s:s}", "room", r, "user_id",
+                                                         json_object_get(v, "user_id"), "role", json_object_get(v, "role"),
+                                                         "display_name", json_object_get(v, "display_name"), "sid", sid)};
+        struct room_set set;
+        room_set_one(&set, r);
+        if (note.data)
+            rooms_each(&set, NULL, tell_presence, &note);
+        json_decref(note.data);
     }
     json_decref(v);
 }
@@ -295,7 +306,10 @@ static void on_connect(struct peer *p, json_t *auth)
         return;
     }
     p->state = PEER_AUTHED;
-    peer_set_rooms(p);
+    if (!peer_set_rooms(p)) {
+        peer_doom(p);
+        return;
+    }
     set_expiry(p);
     arm_timer(p);
     if (p->json_proto)
@@ -358,7 +372,10 @@ static void on_authenticate(struct peer *p, json_t *arg, long long ack_id)
         return;
     }
     p->claims = p->claims_next;
-    peer_set_rooms(p);
+    if (!peer_set_rooms(p)) {
+        peer_doom(p);
+        return;
+    }
     set_expiry(p);
     arm_timer(p);
     answer(p, ack_id, NULL, NULL);
@@ -419,15 +436,31 @@ void ws_video_result(struct peer *p, enum video_op op, const char *result, long 
     json_decref(state);
 }
 
+struct relay_note {
+    int64_t vsid;
+    const char *to_role, *to_identity, *name, *payload;
+    size_t len;
+};
+
+static void tell_relay(struct peer *p, void *arg)
+{
+    const struct relay_note *n = arg;
+    if (p->state == PEER_AUTHED && p->video && p->vsid == n->vsid && strcmp(p->vrole, n->to_role) == 0 &&
+        (!n->to_identity || strcmp(p->vident, n->to_identity) == 0)) {
+        send_frame(p, n->name, n->payload, n->len);
+        sig.m.relay_delivered++;
+    }
+}
+
 void ws_video_relay(int64_t vsid, const char *to_role, const char *to_identity, const char *name, const char *payload,
                     size_t len)
 {
-    for (struct peer *p = sig.peers; p; p = p->next)
-        if (p->state == PEER_AUTHED && p->video && p->vsid == vsid && strcmp(p->vrole, to_role) == 0 &&
-            (!to_identity || strcmp(p->vident, to_identity) == 0)) {
-            send_frame(p, name, payload, len);
-            sig.m.relay_delivered++;
-        }
+    struct relay_note note = {vsid, to_role, to_identity, name, payload, len};
+    char room[ROOM_NAME_MAX];
+    struct room_set set;
+    snprintf(room, sizeof room, "video:%lld", (long long)vsid);
+    room_set_one(&set, room);
+    rooms_each(&set, NULL, tell_relay, &note);
 }
 
 /* A video room event (name already checked by wsjson_check_data) from a video peer. */

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "cors.h"
+#include "rooms.h"
 #include "token.h"
 
 #define DEF_SIGNALING_LISTEN "127.0.0.1:8081"
@@ -81,9 +82,11 @@ struct peer {
     int64_t vsid;
     char vrole[8];             /* "doctor" or "patient" */
     char vident[40];           /* who holds the token: u<user id>, or t<token id> for an invited guest */
-    char rooms[2][40];         /* the rooms of the token (ADMIN: every room) */
+    char rooms[ROOMS_PER_PEER][ROOM_NAME_MAX]; /* the rooms of the token (ADMIN: every room) */
     int nrooms;
     bool all_rooms;
+    struct room_member member[ROOMS_PER_PEER]; /* its entries in the room index (rooms.c) */
+    unsigned long room_stamp;  /* rooms.c: the last rooms_each that visited it */
     bool live;                 /* receives live events (false while its replay is pending) */
     char replay_from[64];      /* the client's last_event_id, while a replay is pending */
     int64_t auth_deadline_ms, ping_due_ms, pong_deadline_ms;
@@ -134,19 +137,11 @@ void peer_kill(struct peer *p);
 /* Takes the first queued frame off p's queue (caller frees it), or NULL. */
 struct frame *peer_pop(struct peer *p);
 void peer_free_queue(struct peer *p);
-/* Sets the peer's rooms from its claims. */
-void peer_set_rooms(struct peer *p);
+/* Sets the peer's rooms from its claims and indexes them; false when out of memory. */
+bool peer_set_rooms(struct peer *p);
 /* Whether the peer is in one of rooms (a JSON array text like ["clinic:1","doctor:2"]). */
 bool peer_in_rooms(const struct peer *p, const char *rooms_json);
-/* The rooms of one event, parsed once for all the peers it is matched against. */
-#define ROOM_SET_MAX 8
-struct room_set {
-    int n;
-    bool overflow; /* more or longer names than fit: match against the JSON text instead */
-    char name[ROOM_SET_MAX][40];
-};
-void room_set_parse(struct room_set *s, const char *rooms_json);
-/* peer_in_rooms with the event's rooms already parsed (rooms_json is their text, for the slow path). */
+/* Whether p is in one of the rooms of s (rooms_json is their text, for a set that overflowed). */
 bool peer_in_set(const struct peer *p, const struct room_set *s, const char *rooms_json);
 
 /* session.c: the Engine.IO / Socket.IO session (and the plain JSON protocol of /ws), whatever

@@ -1,0 +1,51 @@
+/* rooms: the two-way index between sessions and rooms (DESIGN §5), as redis keeps channels and
+ * clients: room → its member sessions, and each session's own memberships (at most
+ * ROOMS_PER_PEER, embedded in struct peer), both kept in sync by rooms_set and rooms_clear alone.
+ * Sessions that are in every room (ADMIN) form one list of their own. An event reaches the members
+ * of its rooms by walking those lists, never every connection, and a session in two of an
+ * event's rooms is visited once. Rooms are created at their first member and freed with their
+ * last. Only the loop's thread touches the index. */
+#ifndef SIG_ROOMS_H
+#define SIG_ROOMS_H
+
+#include <stdbool.h>
+
+#define ROOMS_PER_PEER 2
+#define ROOM_NAME_MAX 40
+
+struct peer;
+struct room;
+
+/* One membership of a session (embedded in struct peer). */
+struct room_member {
+    struct room *room;  /* NULL when unused */
+    struct peer *peer;
+    struct room_member *prev, *next;
+};
+
+/* The rooms of one event, parsed once for all its receivers. */
+#define ROOM_SET_MAX 8
+struct room_set {
+    int n;
+    bool overflow; /* more or longer names than fit: matched against the JSON text instead */
+    char name[ROOM_SET_MAX][ROOM_NAME_MAX];
+};
+
+/* Parses a JSON array text of room names like ["clinic:1","doctor:2"]. */
+void room_set_parse(struct room_set *s, const char *rooms_json);
+/* A set of one room. */
+void room_set_one(struct room_set *s, const char *name);
+
+/* Makes p a member of names[0..n) (n <= ROOMS_PER_PEER), or of every room when all; its former
+ * rooms are left first. false when out of memory (p is then in no room). */
+bool rooms_set(struct peer *p, const char names[][ROOM_NAME_MAX], int n, bool all);
+/* Takes p out of every room (idempotent). */
+void rooms_clear(struct peer *p);
+/* Calls fn(p, arg) once for each session in a room of s, and each session in every room; rooms_json
+ * is the set's text, for a set that overflowed (then every session is checked). fn must not
+ * change memberships. */
+void rooms_each(const struct room_set *s, const char *rooms_json, void (*fn)(struct peer *p, void *arg), void *arg);
+/* Rooms with at least one member. */
+long rooms_count(void);
+
+#endif
