@@ -283,6 +283,10 @@ static const char *check_string(json_t *obj, const struct field_spec *f, const c
         if (!valid_instant(s))
             why = "must be an RFC 3339 date-time such as 2027-03-14T09:00:00Z";
         break;
+    case FT_ICD10:
+        if (!valid_icd10(s))
+            why = "must be an ICD-10 code such as J06.9";
+        break;
     default:
         why = "has an unexpected type";
     }
@@ -356,56 +360,110 @@ static const char *check_value(json_t *obj, const struct field_spec *f, json_t *
     }
 }
 
+#define STRINGIFY_(x) #x
+#define STRINGIFY(x) STRINGIFY_(x)
+static const char more_why[] =
+    "more fields are invalid; only the first " STRINGIFY(VALIDATE_MAX_ERRORS) " are listed";
+
+/* True once errors holds the "more" entry: nothing more is listed. A client's own key named like
+ * it is told apart by its reason. */
+static bool errors_full(json_t *errors)
+{
+    const char *why = json_string_value(json_object_get(errors, VALIDATE_MORE_KEY));
+    return why && strcmp(why, more_why) == 0;
+}
+
+/* Lists key: why in errors while fewer than VALIDATE_MAX_ERRORS fields are listed; past that adds
+ * the "more" entry instead. Returns false when errors is full (the caller stops checking). */
+static bool add_error(json_t *errors, const char *key, const char *why)
+{
+    if (errors_full(errors))
+        return false;
+    if (json_object_size(errors) >= VALIDATE_MAX_ERRORS && !json_object_get(errors, key)) {
+        json_object_set_new(errors, VALIDATE_MORE_KEY, json_string(more_why));
+        return false;
+    }
+    json_object_set_new(errors, key, json_string(why));
+    return true;
+}
+
+/* key as listed: when longer than VALIDATE_MAX_KEY_BYTES, its first whole characters within that
+ * many bytes and "..." (written to out). */
+static const char *listed_key(const char *key, char out[VALIDATE_MAX_KEY_BYTES + 4])
+{
+    size_t n = VALIDATE_MAX_KEY_BYTES;
+    if (strlen(key) <= n)
+        return key;
+    while (n > 0 && ((unsigned char)key[n] & 0xC0) == 0x80) /* key[n] continues a character */
+        n--;
+    memcpy(out, key, n);
+    memcpy(out + n, "...", 4);
+    return out;
+}
+
 bool validate_object(json_t *obj, const struct field_spec *specs, size_t nspecs, bool partial,
                      json_t *errors)
 {
-    size_t before = json_object_size(errors);
+    bool ok = true;
     const char *key;
     json_t *value;
     void *tmp;
+    char cut[VALIDATE_MAX_KEY_BYTES + 4];
 
     json_object_foreach_safe(obj, tmp, key, value) {
         const struct field_spec *f = find_spec(specs, nspecs, key);
-        if (!f) {
-            json_object_set_new(errors, key, json_string("is not a known field"));
+        const char *why = f ? check_value(obj, f, value) : "is not a known field";
+        if (!why)
             continue;
-        }
-        const char *why = check_value(obj, f, value);
-        if (why)
-            json_object_set_new(errors, key, json_string(why));
+        ok = false;
+        if (!add_error(errors, f ? key : listed_key(key, cut), why))
+            return false;
     }
-    if (!partial)
-        for (size_t i = 0; i < nspecs; i++)
-            if ((specs[i].flags & FF_REQUIRED) && !json_object_get(obj, specs[i].name))
-                json_object_set_new(errors, specs[i].name, json_string("is required"));
-    return json_object_size(errors) == before;
+    for (size_t i = 0; !partial && i < nspecs; i++)
+        if ((specs[i].flags & FF_REQUIRED) && !json_object_get(obj, specs[i].name)) {
+            ok = false;
+            if (!add_error(errors, specs[i].name, "is required"))
+                return false;
+        }
+    return ok;
+}
+
+/* Checks item i of list name into errors; false when it has a problem. */
+static bool check_item(json_t *item, const char *name, size_t i, const struct field_spec *specs, size_t nspecs,
+                       json_t *errors)
+{
+    char key[VALIDATE_MAX_KEY_BYTES + 96];
+    if (!json_is_object(item)) {
+        snprintf(key, sizeof key, "%s[%zu]", name, i);
+        add_error(errors, key, "must be an object");
+        return false;
+    }
+    json_t *item_errors = json_object(), *why;
+    const char *field;
+    bool ok = validate_object(item, specs, nspecs, false, item_errors);
+    json_object_foreach(item_errors, field, why) {
+        snprintf(key, sizeof key, "%s[%zu].%s", name, i, field);
+        if (!add_error(errors, key, json_string_value(why)))
+            break;
+    }
+    json_decref(item_errors);
+    return ok;
 }
 
 bool validate_items(json_t *obj, const char *name, const struct field_spec *specs, size_t nspecs, json_t *errors)
 {
-    json_t *arr = json_object_get(obj, name);
-    size_t before = json_object_size(errors), i;
-    json_t *item;
-    char key[160];
-    if (!json_is_array(arr))
+    json_t *arr = json_object_get(obj, name), *item;
+    bool ok = true;
+    size_t i;
+    if (!json_is_array(arr) || json_object_get(errors, name))
         return true;
     json_array_foreach(arr, i, item) {
-        if (!json_is_object(item)) {
-            snprintf(key, sizeof key, "%s[%zu]", name, i);
-            json_object_set_new(errors, key, json_string("must be an object"));
-            continue;
-        }
-        json_t *item_errors = json_object();
-        const char *field;
-        json_t *why;
-        validate_object(item, specs, nspecs, false, item_errors);
-        json_object_foreach(item_errors, field, why) {
-            snprintf(key, sizeof key, "%s[%zu].%.64s", name, i, field);
-            json_object_set(errors, key, why);
-        }
-        json_decref(item_errors);
+        if (errors_full(errors))
+            break;
+        if (!check_item(item, name, i, specs, nspecs, errors))
+            ok = false;
     }
-    return json_object_size(errors) == before;
+    return ok;
 }
 
 bool valid_icd10(const char *s)

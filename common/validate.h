@@ -4,7 +4,12 @@
  * A body is described by a table of field_spec rows; validate_object() checks every row and
  * every key of the object, collecting one message per bad field into an errors object so a
  * single 422 lists them all. It also normalises accepted values in place (strings trimmed,
- * CPF punctuation removed, e-mail lower-cased where asked). Nothing here touches the database. */
+ * CPF punctuation removed, e-mail lower-cased where asked). Nothing here touches the database.
+ *
+ * An errors object stays small whatever the body: it lists at most VALIDATE_MAX_ERRORS fields,
+ * then one VALIDATE_MORE_KEY entry says that more were found and checking stops; an unknown key
+ * is listed cut to VALIDATE_MAX_KEY_BYTES (at a character boundary, "..." marking the cut); a
+ * list already refused as a whole (too long) is not checked item by item. */
 #ifndef CLINIC_VALIDATE_H
 #define CLINIC_VALIDATE_H
 
@@ -29,7 +34,12 @@ enum field_type {
     FT_ARRAY,    /* a JSON array of min..max items (the items are checked by validate_items) */
     FT_TEXT,     /* a string kept exactly as sent (no trimming: SDP), min..max bytes, no NUL */
     FT_NUMBER,   /* a JSON number (integer or real) from min to max */
+    FT_ICD10,    /* an ICD-10 code (valid_icd10), trimmed; the database upper-cases it */
 };
+
+#define VALIDATE_MAX_ERRORS 50    /* fields listed in one errors object */
+#define VALIDATE_MAX_KEY_BYTES 64 /* longer unknown keys are listed cut */
+#define VALIDATE_MORE_KEY "_more" /* the entry saying more fields were invalid than listed */
 
 #define FF_REQUIRED 1u /* must be present (on create) */
 #define FF_NULLABLE 2u /* JSON null accepted */
@@ -45,14 +55,17 @@ struct field_spec {
 };
 
 /* Checks obj against specs. Adds "field": "reason" to errors (an object owned by the caller) for
- * each problem, including unknown keys. When partial is true FF_REQUIRED is ignored (PATCH).
- * Returns true when no error was added. */
+ * each problem, including unknown keys, until errors is full (see above); then stops, leaving obj
+ * partly normalised. When partial is true FF_REQUIRED is ignored (PATCH). Returns true when this
+ * call found no problem, listed or not. */
 bool validate_object(json_t *obj, const struct field_spec *specs, size_t nspecs, bool partial,
                      json_t *errors);
 
 /* Checks each item of the array obj[name] (when present and an array) against specs as a whole
  * object (FF_REQUIRED applies). Messages go to errors under "name[i].field", or "name[i]" when the
- * item is not an object. Returns true when no error was added. */
+ * item is not an object, until errors is full. Items are not checked (and true is returned) when
+ * errors already names the list itself, e.g. "has too many items" from validate_object, or is
+ * full. Returns true when no problem was found. */
 bool validate_items(json_t *obj, const char *name, const struct field_spec *specs, size_t nspecs, json_t *errors);
 
 /* Pure validators. */

@@ -1,7 +1,8 @@
 /* Unit tests for common/validate.c: the CPF, e-mail, date, phone, time-zone and currency
  * validators, utf8_length, and validate_object() driven by a field_spec table (required and
  * unknown fields, JSON types, null handling, trimming, character lengths, normalisation written
- * back into the object, enums, FF_PAST dates, partial mode, and collecting every bad field). */
+ * back into the object, enums, FF_PAST dates, partial mode, collecting every bad field, and the
+ * bounds on what is collected: at most VALIDATE_MAX_ERRORS fields, long unknown keys cut). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -823,6 +824,91 @@ static void test_validate_object_text_and_number(void **state)
     json_decref(errors);
 }
 
+/* ---- bounded errors ----------------------------------------------------------------------- */
+
+/* An object of n unknown keys "k0".."k<n-1>" (a new reference). */
+static json_t *unknown_keys(int n)
+{
+    json_t *obj = json_object();
+    char key[16];
+    for (int i = 0; i < n; i++) {
+        snprintf(key, sizeof key, "k%d", i);
+        json_object_set_new(obj, key, json_integer(i));
+    }
+    return obj;
+}
+
+/* Exactly VALIDATE_MAX_ERRORS problems are all listed; past that the first ones are, then the
+ * "more" entry, and checking stops. */
+static void test_validate_object_errors_capped(void **state)
+{
+    (void)state;
+    json_t *obj = unknown_keys(VALIDATE_MAX_ERRORS), *errors = json_object();
+    assert_false(validate_object(obj, specs, NSPECS, true, errors));
+    assert_int_equal(json_object_size(errors), VALIDATE_MAX_ERRORS);
+    assert_null(json_object_get(errors, VALIDATE_MORE_KEY));
+    json_decref(obj);
+    json_object_clear(errors);
+
+    obj = unknown_keys(100000);
+    assert_false(validate_object(obj, specs, NSPECS, false, errors));
+    assert_int_equal(json_object_size(errors), VALIDATE_MAX_ERRORS + 1);
+    assert_string_equal(json_string_value(json_object_get(errors, "k0")), "is not a known field");
+    assert_non_null(json_object_get(errors, "k49"));
+    assert_null(json_object_get(errors, "k50"));
+    assert_null(json_object_get(errors, "name")); /* the required fields come after: not reached */
+    assert_string_equal(json_string_value(json_object_get(errors, VALIDATE_MORE_KEY)),
+                        "more fields are invalid; only the first 50 are listed");
+    json_decref(obj);
+
+    /* a full errors object takes no more, yet the call still reports its problem */
+    obj = parse_json("{\"name\":7}");
+    assert_false(validate_object(obj, specs, NSPECS, true, errors));
+    assert_int_equal(json_object_size(errors), VALIDATE_MAX_ERRORS + 1);
+    assert_null(json_object_get(errors, "name"));
+    json_decref(obj);
+    json_decref(errors);
+}
+
+/* A client's own key named like the "more" entry is an unknown field, and listing goes on. */
+static void test_validate_object_more_key_sent(void **state)
+{
+    (void)state;
+    check_validation("{\"" VALIDATE_MORE_KEY "\":1,\"zz\":2}", true, false,
+                     "{\"" VALIDATE_MORE_KEY "\":\"is not a known field\",\"zz\":\"is not a known field\"}", NULL);
+}
+
+/* Unknown keys longer than VALIDATE_MAX_KEY_BYTES are listed cut at a character boundary. */
+static void test_validate_object_long_keys_cut(void **state)
+{
+    (void)state;
+    char k64[65], k100[101], k100_cut[68], e81[82], e81_cut[67];
+    memset(k64, 'k', 64);
+    k64[64] = '\0';
+    memset(k100, 'k', 100);
+    k100[100] = '\0';
+    memcpy(k100_cut, k100, 64);
+    strcpy(k100_cut + 64, "...");
+    e81[0] = 'a'; /* then 40 two-byte characters: byte 64 is the second half of one */
+    for (int i = 0; i < 40; i++)
+        memcpy(e81 + 1 + 2 * i, "\xc3\xa9", 2);
+    e81[81] = '\0';
+    memcpy(e81_cut, e81, 63);
+    strcpy(e81_cut + 63, "...");
+
+    json_t *obj = json_object(), *errors = json_object();
+    json_object_set_new(obj, k64, json_true());
+    json_object_set_new(obj, k100, json_true());
+    json_object_set_new(obj, e81, json_true());
+    assert_false(validate_object(obj, specs, NSPECS, true, errors));
+    assert_int_equal(json_object_size(errors), 3);
+    assert_string_equal(json_string_value(json_object_get(errors, k64)), "is not a known field");
+    assert_string_equal(json_string_value(json_object_get(errors, k100_cut)), "is not a known field");
+    assert_string_equal(json_string_value(json_object_get(errors, e81_cut)), "is not a known field");
+    json_decref(obj);
+    json_decref(errors);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -858,6 +944,9 @@ int main(void)
         cmocka_unit_test(test_validate_object_collects_all_errors),
         cmocka_unit_test(test_validate_object_existing_errors),
         cmocka_unit_test(test_validate_object_text_and_number),
+        cmocka_unit_test(test_validate_object_errors_capped),
+        cmocka_unit_test(test_validate_object_more_key_sent),
+        cmocka_unit_test(test_validate_object_long_keys_cut),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
