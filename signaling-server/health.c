@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "quota.h"
 #include "sig.h"
 #include "transport.h"
 
@@ -19,6 +20,7 @@ static char *metrics_text(void)
     int n = asprintf(&out,
         "# TYPE signaling_connections gauge\nsignaling_connections %ld\n"
         "# TYPE signaling_authenticated_connections gauge\nsignaling_authenticated_connections %ld\n"
+        "# TYPE signaling_unauthenticated_connections gauge\nsignaling_unauthenticated_connections %ld\n"
         "# TYPE signaling_database_up gauge\nsignaling_database_up %d\n"
         "# TYPE signaling_events_delivered_total counter\nsignaling_events_delivered_total %llu\n"
         "# TYPE signaling_frames_in_total counter\nsignaling_frames_in_total %llu\n"
@@ -39,7 +41,7 @@ static char *metrics_text(void)
         "# TYPE signaling_rooms gauge\nsignaling_rooms %ld\n"
         "# TYPE signaling_polling_sessions_total counter\nsignaling_polling_sessions_total %llu\n"
         "# TYPE signaling_upgrades_total counter\nsignaling_upgrades_total %llu\n",
-        sig.npeers, authed, outbox_ready() ? 1 : 0, m->events_delivered, m->frames_in, m->frames_out, m->replays,
+        sig.npeers, authed, quota_unauthenticated(), outbox_ready() ? 1 : 0, m->events_delivered, m->frames_in, m->frames_out, m->replays,
         m->auth_failures, m->closed_abuse, m->closed_slow, m->closed_timeout, m->closed_expired, m->db_reconnects,
         m->outbox_lag_seconds, m->relay_sent, m->relay_delivered, m->relay_refused, rooms_count(), m->polling_sessions, m->upgrades);
     return n < 0 ? NULL : out;

@@ -83,7 +83,7 @@ int listener_reply(struct conn *c, struct lws *wsi)
         memcpy(buf + LWS_PRE, c->http_body, c->http_len);
         int w = lws_write(wsi, buf + LWS_PRE, c->http_len, LWS_WRITE_HTTP_FINAL);
         free(buf);
-        rc = w != (int)c->http_len ? -1 : lws_http_transaction_completed(wsi) ? -1 : 0;
+        rc = w != (int)c->http_len || c->close_after ? -1 : lws_http_transaction_completed(wsi) ? -1 : 0;
     }
     free(c->http_body);
     c->http_body = NULL;

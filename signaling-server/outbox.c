@@ -57,7 +57,7 @@ struct job {
     enum video_op vop;
     struct peer *peer;
     long long ack_id;
-    char sid[33];
+    char sid[33];   /* the connection's public id (peer.cid): presence rows and video connections */
     char arg[96];
     int64_t vsid, sub;
     char role[16];  /* the video role, or for a presence row the user's role */
@@ -491,10 +491,10 @@ void outbox_presence_add(struct peer *p)
         snprintf(rooms, sizeof rooms, "{%s}", p->rooms[0]);
     else
         snprintf(rooms, sizeof rooms, "{}");
-    push_job(J_PRESENCE_ADD, p, p->sid, rooms, -1);
+    push_job(J_PRESENCE_ADD, p, p->cid, rooms, -1);
 }
 
-void outbox_presence_del(const char *sid) { push_job(J_PRESENCE_DEL, NULL, sid, NULL, -1); }
+void outbox_presence_del(const char *cid) { push_job(J_PRESENCE_DEL, NULL, cid, NULL, -1); }
 
 bool outbox_presence_list(struct peer *p, const char *room, long long ack_id)
 {
@@ -506,7 +506,7 @@ bool outbox_presence_list(struct peer *p, const char *room, long long ack_id)
         if (j->peer == p && j->kind == J_PRESENCE_LIST)
             return false;
     ob.list_jobs++;
-    push_job(J_PRESENCE_LIST, p, p->sid, room, ack_id);
+    push_job(J_PRESENCE_LIST, p, p->cid, room, ack_id);
     return true;
 }
 
@@ -533,7 +533,7 @@ bool outbox_video(enum video_op op, struct peer *p, const char *name, const char
     j->sub = p->claims.sub;
     j->text = copy;
     j->text_len = len;
-    snprintf(j->sid, sizeof j->sid, "%s", p->sid);
+    snprintf(j->sid, sizeof j->sid, "%s", p->cid);
     snprintf(j->role, sizeof j->role, "%s", p->vrole);
     snprintf(j->ident, sizeof j->ident, "%s", p->vident);
     snprintf(j->arg, sizeof j->arg, "%s", name ? name : "");

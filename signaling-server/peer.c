@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "crypto.h"
+#include "quota.h"
 #include "log.h"
 #include "sig.h"
 #include "transport.h"
@@ -29,7 +30,7 @@ static unsigned sid_hash(const char *sid)
     return h % SID_BUCKETS;
 }
 
-struct peer *peer_new(const struct transport *tr, struct lws *conn, bool json_proto)
+struct peer *peer_new(const struct transport *tr, struct lws *conn, bool json_proto, const char *addr)
 {
     struct peer *p = calloc(1, sizeof *p);
     if (!p)
@@ -38,9 +39,10 @@ struct peer *peer_new(const struct transport *tr, struct lws *conn, bool json_pr
     p->conn = conn;
     p->json_proto = json_proto;
     p->state = PEER_OPEN;
-    if (!crypto_random_hex16(p->sid))
-        snprintf(p->sid, sizeof p->sid, "%016llx%016llx", (unsigned long long)(uintptr_t)p,
-                 (unsigned long long)sig_now_ms());
+    if (!crypto_random_hex16(p->sid) || !crypto_random_hex16(p->cid)) {
+        free(p);
+        return NULL;
+    }
     p->next = sig.peers;
     if (sig.peers)
         sig.peers->prev = p;
@@ -49,6 +51,7 @@ struct peer *peer_new(const struct transport *tr, struct lws *conn, bool json_pr
     unsigned h = sid_hash(p->sid);
     p->hnext = by_sid[h];
     by_sid[h] = p;
+    quota_opened(p, addr);
     return p;
 }
 
@@ -77,6 +80,7 @@ void peer_free(struct peer *p)
     lws_sul_cancel(&p->sul);
     lws_sul_cancel(&p->sul_end);
     rooms_clear(p);
+    quota_closed(p);
     peer_free_queue(p);
     free(p);
 }
@@ -99,7 +103,7 @@ void peer_send(struct peer *p, const char *text, size_t len)
         return;
     /* One frame is always accepted (an event may be bigger than the cap); a backlog over it is not. */
     if (p->out_head && p->out_bytes + len > (size_t)sig.cfg.send_queue_bytes) {
-        log_warning("peer %s: send queue over %ld bytes, closing", p->sid, sig.cfg.send_queue_bytes);
+        log_warning("peer %s: send queue over %ld bytes, closing", p->cid, sig.cfg.send_queue_bytes);
         sig.m.closed_slow++;
         peer_free_queue(p);
         peer_doom(p);

@@ -28,6 +28,7 @@
 #include <time.h>
 
 #include "crypto.h"
+#include "quota.h"
 #include "log.h"
 #include "sig.h"
 #include "sio.h"
@@ -90,7 +91,7 @@ struct presence_note {
 static void tell_presence(struct peer *p, void *arg)
 {
     const struct presence_note *n = arg;
-    if (p->state == PEER_AUTHED && strcmp(p->sid, n->sid) != 0)
+    if (p->state == PEER_AUTHED && strcmp(p->cid, n->sid) != 0)
         send_named(p, n->name, n->data);
 }
 
@@ -305,6 +306,15 @@ static void on_connect(struct peer *p, json_t *auth)
         peer_doom(p);
         return;
     }
+    const char *refused = quota_authenticate(p);
+    if (refused) {
+        if (p->json_proto)
+            send_error(p, "too_many_connections", refused);
+        else
+            send_text(p, sio_encode_connect_error(refused));
+        peer_doom(p);
+        return;
+    }
     p->state = PEER_AUTHED;
     if (!peer_set_rooms(p)) {
         peer_doom(p);
@@ -313,9 +323,9 @@ static void on_connect(struct peer *p, json_t *auth)
     set_expiry(p);
     arm_timer(p);
     if (p->json_proto)
-        send_text(p, json_frame(json_pack("{s:s,s:{s:s}}", "event", "connected", "data", "sid", p->sid)));
+        send_text(p, json_frame(json_pack("{s:s,s:{s:s}}", "event", "connected", "data", "sid", p->cid)));
     else
-        send_text(p, sio_encode_connect(p->sid));
+        send_text(p, sio_encode_connect(p->cid)); /* the Socket.IO id, not the Engine.IO one */
     if (p->video) {
         if (!outbox_video(V_JOIN, p, NULL, NULL, -1)) {
             send_error(p, "unavailable", "The video consultation cannot be joined right now.");
@@ -331,7 +341,7 @@ static void on_connect(struct peer *p, json_t *auth)
     } else {
         p->live = true;
     }
-    log_debug("peer %s: user %lld connected", p->sid, (long long)p->claims.sub);
+    log_debug("peer %s: user %lld connected", p->cid, (long long)p->claims.sub);
 }
 
 /* Answers a client event: with an ack when it asked for one, else an `error` event on refusal. */
@@ -611,10 +621,8 @@ bool session_packet(struct peer *p, const char *buf, size_t len)
         sig.m.closed_abuse++;
         return false;
     }
-    if (on_frame(p, buf, len) < 0) {
-        peer_doom(p);
-        return true;
-    }
+    if (on_frame(p, buf, len) < 0)
+        peer_kill(p); /* the client closed it: nothing more is owed to it */
     return true;
 }
 
@@ -628,13 +636,13 @@ static void on_timer(lws_sorted_usec_list_t *sul)
         return;
     }
     if (p->state != PEER_AUTHED && now >= p->auth_deadline_ms) {
-        log_debug("peer %s: no authentication in time, closing", p->sid);
+        log_debug("peer %s: no authentication in time, closing", p->cid);
         sig.m.closed_timeout++;
         peer_kill(p);
         return;
     }
     if (p->pong_deadline_ms && now >= p->pong_deadline_ms) {
-        log_debug("peer %s: no pong in time, closing", p->sid);
+        log_debug("peer %s: no pong in time, closing", p->cid);
         sig.m.closed_timeout++;
         peer_kill(p);
         return;
@@ -663,7 +671,7 @@ void session_end(struct peer *p)
     if (p->state == PEER_AUTHED && p->video)
         outbox_video(V_LEAVE, p, NULL, NULL, -1);
     else if (p->state == PEER_AUTHED)
-        outbox_presence_del(p->sid);
+        outbox_presence_del(p->cid);
     p->tr->release(p);
     peer_free(p);
 }

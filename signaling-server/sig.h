@@ -23,9 +23,12 @@
 
 #define DEF_SIGNALING_LISTEN "127.0.0.1:8081"
 #define DEF_MAX_CONNECTIONS 10000
+#define DEF_MAX_UNAUTHENTICATED 1000
+#define DEF_MAX_UNAUTHENTICATED_PER_ADDRESS 50
+#define DEF_MAX_PER_USER 10
 #define DEF_MAX_FRAME 65536
 #define DEF_SEND_QUEUE_BYTES 1048576
-#define DEF_AUTH_TIMEOUT_MS 10000
+#define DEF_AUTH_TIMEOUT_MS 5000
 #define DEF_PING_INTERVAL_MS 25000
 #define DEF_PING_TIMEOUT_MS 20000
 #define DEF_REPLAY_LIMIT 1000
@@ -40,7 +43,7 @@ struct sig_config {
     char database_url[1024];
     char public_key_file[512];
     struct cors_origins cors;
-    long max_connections, max_frame, send_queue_bytes, auth_timeout_ms, ping_interval_ms, ping_timeout_ms,
+    long max_connections, max_unauthenticated, max_unauthenticated_per_address, max_per_user, max_frame, send_queue_bytes, auth_timeout_ms, ping_interval_ms, ping_timeout_ms,
         replay_limit, poll_ms, max_msgs_per_sec, video_grace_seconds, video_connect_timeout_seconds;
     int log_level;
 };
@@ -69,7 +72,9 @@ struct peer {
     enum peer_state state;
     bool json_proto;           /* the plain JSON protocol at /ws (else Socket.IO) */
     bool upgrading;            /* a WebSocket probe of this polling session succeeded: release the GET */
-    char sid[33];
+    char sid[33];              /* the Engine.IO session id: a polling client's secret, told to it alone */
+    char cid[33];              /* the connection's public id: its Socket.IO id, presence rows, video
+                                  connections, logs, what other clients may be told */
     struct peer *prev, *next;  /* the list of open peers */
     struct peer *hnext;        /* the sid index */
     struct frame *out_head, *out_tail;
@@ -95,6 +100,10 @@ struct peer {
     int64_t window_start_ms;   /* inbound rate: packets counted in the current second */
     int window_frames;
     int video_jobs;            /* its video operations queued or in flight (bounded, outbox.c) */
+    /* quota.c: where it comes from and what it is counted as */
+    char addr[48];
+    char user_key[48];
+    bool counted_addr, counted_unauth;
 };
 
 /* Counters for GET /metrics (Prometheus text format). */
@@ -120,9 +129,9 @@ extern struct sig sig;
 int64_t sig_now_ms(void);
 
 /* peer.c */
-/* A new session in state PEER_OPEN carried by tr over conn, with a fresh sid, linked and indexed;
- * NULL when out of memory. Freed by session_end (session.c) through peer_free. */
-struct peer *peer_new(const struct transport *tr, struct lws *conn, bool json_proto);
+/* A new session in state PEER_OPEN carried by tr over conn from client address addr, with a fresh
+ * sid, linked, indexed and counted (quota.c); NULL when out of memory. Freed by session_end (session.c) through peer_free. */
+struct peer *peer_new(const struct transport *tr, struct lws *conn, bool json_proto, const char *addr);
 /* Unlinks, unindexes and frees p and its queue; tr->release(p) was called first. */
 void peer_free(struct peer *p);
 /* The open session with that sid, or NULL. */

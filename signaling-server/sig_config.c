@@ -27,6 +27,11 @@ bool sig_config_load(struct sig_config *c)
     if (!c->public_key_file[0])
         cfg_error(&errs, "JWT_PUBLIC_KEY_FILE is required");
     c->max_connections = cfg_env_long("SIGNALING_MAX_CONNECTIONS", DEF_MAX_CONNECTIONS, 1, 1000000, &errs);
+    c->max_unauthenticated =
+        cfg_env_long("SIGNALING_MAX_UNAUTHENTICATED", DEF_MAX_UNAUTHENTICATED, 1, 1000000, &errs);
+    c->max_unauthenticated_per_address = cfg_env_long("SIGNALING_MAX_UNAUTHENTICATED_PER_ADDRESS",
+                                                      DEF_MAX_UNAUTHENTICATED_PER_ADDRESS, 1, 1000000, &errs);
+    c->max_per_user = cfg_env_long("SIGNALING_MAX_PER_USER", DEF_MAX_PER_USER, 1, 100000, &errs);
     c->max_frame = cfg_env_long("SIGNALING_MAX_FRAME", DEF_MAX_FRAME, 256, 16777216, &errs);
     c->send_queue_bytes = cfg_env_long("SIGNALING_SEND_QUEUE_BYTES", DEF_SEND_QUEUE_BYTES, 4096, 1073741824L, &errs);
     c->auth_timeout_ms = cfg_env_long("SIGNALING_AUTH_TIMEOUT_MS", DEF_AUTH_TIMEOUT_MS, 100, 600000, &errs);

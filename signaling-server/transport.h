@@ -45,6 +45,7 @@ struct conn {
     char *http_body;       /* owned */
     size_t http_len;
     const char *http_type;
+    bool close_after;      /* close the connection once the answer is out */
     /* CONN_POLL */
     bool poll_get;         /* a GET (else a POST) */
     bool poll_close;       /* answer the pending GET with the close packet: its session ended */

@@ -1,13 +1,14 @@
 /* transport_poll: Engine.IO v4 HTTP long-polling on /socket.io/?EIO=4&transport=polling, so
  * socket.io-client with its default options connects (DESIGN §8).
  *
- * A GET without sid is the handshake: a new session (counted against SIGNALING_MAX_CONNECTIONS)
+ * A GET without sid is the handshake: a new session (within the budgets of quota.c; else a 503)
  * whose OPEN packet offers the upgrade to WebSocket. A GET with sid is the long poll: answered at
  * once with what the session has queued (packets joined by 0x1e, up to POLL_BODY_MAX bytes, at
  * least one), else held until something is queued; the server's ping every pingInterval bounds
  * how long it is held. One GET at a time: a second one while another is held is a protocol error
  * (400) that ends the session, and the held one is answered with the close packet. A POST carries
- * the client's packets, at most SIGNALING_MAX_FRAME bytes in all (413, and the session ends), each
+ * the client's packets, with a Content-Length of at most SIGNALING_MAX_FRAME bytes (400 otherwise;
+ * an oversized one also ends the session), each
  * handed to the session as a WebSocket frame would be; it is answered "ok". A binary packet or a
  * malformed payload is a 400 that ends the session.
  *
@@ -20,6 +21,7 @@
 #include <string.h>
 
 #include "eio.h"
+#include "quota.h"
 #include "sig.h"
 #include "transport.h"
 
@@ -91,6 +93,7 @@ static int poll_get(struct conn *c, struct lws *wsi, struct peer *p)
     c->peer = p;
     c->poll_get = true;
     p->conn = wsi;
+    lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0); /* held: the session's ping bounds how long */
     if (p->out_head || p->doomed || p->upgrading)
         lws_callback_on_writable(wsi);
     return 0;
@@ -98,14 +101,16 @@ static int poll_get(struct conn *c, struct lws *wsi, struct peer *p)
 
 static int handshake(struct conn *c, struct lws *wsi)
 {
-    if (sig.npeers >= sig.cfg.max_connections) {
+    char addr[48];
+    const char *from = lws_get_peer_simple(wsi, addr, sizeof addr) ? addr : "";
+    if (!quota_may_open(from)) {
         static const char busy[] = "{\"error\":{\"code\":\"unavailable\",\"message\":\"The server is at capacity.\"}}";
         if (!listener_prepare(c, 503, "application/json", busy, sizeof busy - 1))
             return -1;
         lws_callback_on_writable(wsi);
         return 0;
     }
-    struct peer *p = peer_new(&transport_poll, NULL, false);
+    struct peer *p = peer_new(&transport_poll, NULL, false, from);
     if (!p)
         return -1;
     sig.m.polling_sessions++;
@@ -135,8 +140,13 @@ int transport_poll_request(struct conn *c, struct lws *wsi)
     if (get)
         return poll_get(c, wsi, p);
     char cl[24];
-    if (lws_hdr_copy(wsi, cl, sizeof cl, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 && atoll(cl) > sig.cfg.max_frame) {
+    if (lws_hdr_copy(wsi, cl, sizeof cl, WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0) {
+        c->close_after = true; /* a body of unknown length is not read: the connection goes */
+        return eio_error(c, wsi, 3, "Content-Length required");
+    }
+    if (atoll(cl) > sig.cfg.max_frame) {
         peer_kill(p);
+        c->close_after = true;
         return eio_error(c, wsi, 3, "Payload too large");
     }
     memcpy(c->sid, p->sid, sizeof c->sid); /* the POST's session, found again at its end */
@@ -146,6 +156,8 @@ int transport_poll_request(struct conn *c, struct lws *wsi)
 int transport_poll_body(struct conn *c, struct lws *wsi, const void *in, size_t len)
 {
     (void)wsi;
+    if (c->http_body)
+        return 0; /* refused already (transport_poll_request): the body is not kept */
     if (c->body_len + len > (size_t)sig.cfg.max_frame) {
         c->body_len = (size_t)sig.cfg.max_frame + 1; /* refused at the end of the body */
         return 0;
@@ -161,6 +173,8 @@ int transport_poll_body(struct conn *c, struct lws *wsi, const void *in, size_t 
 
 int transport_poll_body_done(struct conn *c, struct lws *wsi)
 {
+    if (c->http_body)
+        return 0; /* its answer is on its way */
     struct peer *p = peer_find(c->sid);
     if (!p || p->tr != &transport_poll)
         return eio_error(c, wsi, 1, "Session ID unknown");

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "quota.h"
 #include "log.h"
 #include "sig.h"
 #include "transport.h"
@@ -54,11 +55,12 @@ static struct peer *upgradable(const char *sid)
 
 bool transport_ws_filter(struct lws *wsi)
 {
-    char uri[128], v[40];
+    char uri[128], v[40], addr[48];
     if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) <= 0)
         return false;
+    const char *from = lws_get_peer_simple(wsi, addr, sizeof addr) ? addr : "";
     if (strcmp(uri, "/ws") == 0)
-        return sig.npeers < sig.cfg.max_connections;
+        return quota_may_open(from);
     if (strcmp(uri, "/socket.io/") != 0)
         return false;
     const char *eio = lws_get_urlarg_by_name(wsi, "EIO=", v, sizeof v);
@@ -72,7 +74,7 @@ bool transport_ws_filter(struct lws *wsi)
         struct peer *p = upgradable(sid);
         return p && !p->upgrading;
     }
-    return sig.npeers < sig.cfg.max_connections;
+    return quota_may_open(from);
 }
 
 int transport_ws_established(struct conn *c, struct lws *wsi)
@@ -86,7 +88,8 @@ int transport_ws_established(struct conn *c, struct lws *wsi)
         lws_set_timer_usecs(wsi, (lws_usec_t)UPGRADE_TIMEOUT_MS * 1000);
         return 0;
     }
-    c->peer = peer_new(&transport_ws, wsi, json);
+    char addr[48];
+    c->peer = peer_new(&transport_ws, wsi, json, lws_get_peer_simple(wsi, addr, sizeof addr) ? addr : "");
     if (!c->peer)
         return -1;
     session_open(c->peer, false);
@@ -188,7 +191,7 @@ int transport_ws_timer(struct conn *c, struct lws *wsi)
 {
     (void)wsi;
     if (c->sid[0]) {
-        log_debug("upgrade of %s: no upgrade in time, closing the probe", c->sid);
+        log_debug("an upgrade probe did not finish in time: closed, the session stays on polling");
         return -1; /* CLOSED gives the session back to polling */
     }
     return 0;

@@ -452,6 +452,56 @@ describe('signaling-server', () => {
     }
   });
 
+  test('budgets: silent sockets cannot lock out a user with a token; per address, per user, in all', async () => {
+    const w = await clinicWorld();
+    const inst = await startSignaling({ SIGNALING_MAX_CONNECTIONS: '3', SIGNALING_MAX_UNAUTHENTICATED: '40',
+      SIGNALING_MAX_UNAUTHENTICATED_PER_ADDRESS: '20', SIGNALING_MAX_PER_USER: '2', SIGNALING_AUTH_TIMEOUT_MS: '4000' });
+    const base = `${inst.url.replace('http', 'ws')}/socket.io/?EIO=4&transport=websocket`;
+    const sockets = [];
+    // a raw Engine.IO socket from localAddress; resolves with {ws, first} once open (first: the first frame),
+    // or with {refused: true} when the upgrade is refused
+    const raw = (localAddress) => new Promise((resolve) => {
+      const ws = new WebSocket(base, { localAddress });
+      sockets.push(ws);
+      ws.once('message', (m) => resolve({ ws, first: String(m) }));
+      ws.once('unexpected-response', () => resolve({ refused: true }));
+      ws.once('error', () => resolve({ refused: true }));
+    });
+    // sends CONNECT with token on a raw socket and resolves with the answer frame
+    const auth = async (localAddress, token) => {
+      const r = await raw(localAddress);
+      if (r.refused) return 'refused';
+      return new Promise((resolve) => {
+        r.ws.on('message', (m) => { const t = String(m); if (t.startsWith('4')) resolve(t); });
+        r.ws.send(`40${JSON.stringify({ token })}`);
+      });
+    };
+    try {
+      // 20 silent sockets from one address fill its share: the 21st is refused ...
+      const silent = await Promise.all(Array.from({ length: 20 }, () => raw('127.0.0.1')));
+      assert.ok(silent.every((x) => !x.refused), 'the first 20 silent sockets open');
+      assert.equal((await raw('127.0.0.1')).refused, true, 'the 21st silent socket from one address is refused');
+      // ... while a user with a token from another address connects at once
+      assert.match(await auth('127.0.0.2', w.rec.access), /^40\{"sid"/);
+      // the whole unauthenticated budget (40): 20 more from a third address, then nobody new gets in unauthenticated
+      await Promise.all(Array.from({ length: 20 }, () => raw('127.0.0.3')));
+      assert.equal((await raw('127.0.0.4')).refused, true, 'past the unauthenticated budget');
+      const metrics = await (await fetch(`${inst.url}/metrics`)).text();
+      assert.match(metrics, /^signaling_unauthenticated_connections 40$/m);
+      for (const x of silent) x.ws.close();
+      await new Promise((r) => setTimeout(r, 300));
+      // per user: a third connection of one user is refused with a reason
+      assert.match(await auth('127.0.0.2', w.rec.access), /^40\{"sid"/);
+      assert.match(await auth('127.0.0.2', w.rec.access), /^44\{"message":"Too many connections for this user/);
+      // in all (3 authenticated): the doctor gets the third place, the second doctor none
+      assert.match(await auth('127.0.0.5', w.doc.access), /^40\{"sid"/);
+      assert.match(await auth('127.0.0.5', w.doc2.access), /^44\{"message":"The server is at capacity/);
+    } finally {
+      for (const ws of sockets) ws.terminate();
+      await inst.stop();
+    }
+  });
+
   test('deadlines and limits: no auth in time, no pong in time, oversized frames, other Engine.IO versions', async () => {
     const inst = await startSignaling({ SIGNALING_AUTH_TIMEOUT_MS: '500', SIGNALING_PING_INTERVAL_MS: '300',
       SIGNALING_PING_TIMEOUT_MS: '300', SIGNALING_MAX_FRAME: '1024' });

@@ -1,0 +1,30 @@
+/* quota: who may open a session and who may authenticate one, so that no client, authenticated or
+ * not, can take the instance from others.
+ *
+ * Sessions that have not authenticated yet have a budget of their own
+ * (SIGNALING_MAX_UNAUTHENTICATED) and a share of it per client address
+ * (SIGNALING_MAX_UNAUTHENTICATED_PER_ADDRESS), and they are closed at the auth deadline: silent
+ * sockets never lock out a user who comes with a token. Authenticated sessions count against
+ * SIGNALING_MAX_CONNECTIONS, and each user has at most SIGNALING_MAX_PER_USER of them (guests of
+ * a video invitation, who have no user, are counted per invitation). Counts are kept here alone, in
+ * the loop's thread; a session's entries are released once, by quota_closed. */
+#ifndef SIG_QUOTA_H
+#define SIG_QUOTA_H
+
+#include <stdbool.h>
+
+struct peer;
+
+/* Whether a new unauthenticated session from addr (a textual IP address) may open now. */
+bool quota_may_open(const char *addr);
+/* p opened from addr (copied into p): counted as unauthenticated. */
+void quota_opened(struct peer *p, const char *addr);
+/* p presents a valid token: NULL when it may authenticate (it is counted as its user's), else why
+ * not (a static sentence for the client). */
+const char *quota_authenticate(struct peer *p);
+/* p ends: its counts are given back (idempotent). */
+void quota_closed(struct peer *p);
+/* Sessions not authenticated yet. */
+long quota_unauthenticated(void);
+
+#endif
