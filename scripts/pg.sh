@@ -10,9 +10,13 @@
 #   scripts/pg.sh status DIR          exit 0 if running (prints the port), 1 if not
 #   scripts/pg.sh reset DIR PORT      drop and recreate database "clinic" (cluster must be running)
 #   scripts/pg.sh url DIR PORT        print the DATABASE_URL for the clinic role
+#   scripts/pg.sh check DIR           exit 0 if the cluster user can reach DIR (to create or run a cluster there),
+#                                     else 1 with the reason on stderr
 #
 # As root the server runs as the "postgres" system user (or as the owner of DIR when it already belongs to
-# another non-root user); otherwise it runs as the calling user. Env PG_BIN overrides the binaries directory.
+# another non-root user); otherwise it runs as the calling user. That user must be able to traverse every parent
+# of DIR: as root, DIR must not be inside a directory only root may enter (such as /root, mode 700).
+# Env PG_BIN overrides the binaries directory.
 set -euo pipefail
 
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
@@ -22,7 +26,7 @@ DB_ROLE=clinic
 die() { echo "pg.sh: $*" >&2; exit 1; }
 
 usage() {
-  sed -n '4,12p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '4,14p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -64,21 +68,37 @@ as_pg() {
   fi
 }
 
-# The cluster user must be able to reach DIR: report the first parent directory it cannot traverse.
-check_traversable() {
+# reach_problem [--new]: succeeds when the cluster user can traverse every parent of $dir and, if $dir exists,
+# enter and write it; otherwise sets reach_msg to the reason and fails. With --new, an existing empty $dir only
+# needs reachable parents (init hands it over to the cluster user).
+reach_msg=
+reach_problem() {
+  reach_msg=
   [ "$(id -u)" -eq 0 ] || return 0
-  as_pg test -x "$dir" -a -w "$dir" && return 0
+  if [ -d "$dir" ] && as_pg test -x "$dir" -a -w "$dir"; then return 0; fi
   local p=/ part
   local -a parts
   IFS=/ read -r -a parts <<<"${dir#/}"
   for part in "${parts[@]}"; do
     p=${p%/}/$part
+    # What does not exist yet is created by init: parents with mode 755, $dir for the cluster user.
+    [ -e "$p" ] || return 0
+    if [ "$p" = "$dir" ] && [ "${1:-}" = --new ] && [ -d "$p" ] && [ -z "$(ls -A -- "$p")" ]; then
+      return 0
+    fi
     if ! as_pg test -x "$p"; then
-      die "user '$pg_user' cannot traverse $p (mode $(stat -c %A -- "$p"), owner $(stat -c %U -- "$p")); \
-put the cluster directory somewhere '$pg_user' can reach, or grant it search permission on $p (e.g. chmod o+x)"
+      reach_msg="user '$pg_user' cannot traverse $p (mode $(stat -c %A -- "$p"), owner $(stat -c %U -- "$p"))"
+      return 1
     fi
   done
-  die "user '$pg_user' cannot write to $dir"
+  reach_msg="user '$pg_user' cannot write to $dir"
+  return 1
+}
+
+# The cluster user must be able to reach DIR: report the first parent directory it cannot traverse.
+check_traversable() {
+  reach_problem && return 0
+  die "$reach_msg; put the cluster directory somewhere '$pg_user' can reach (e.g. under /var/lib)"
 }
 
 check_socket_path() {
@@ -209,6 +229,17 @@ cmd_status() {
   return 1
 }
 
+cmd_check() {
+  pick_user
+  if [ ! -f "$dir/PG_VERSION" ]; then
+    reach_problem --new && return 0
+  else
+    reach_problem && return 0
+  fi
+  echo "pg.sh: $reach_msg" >&2
+  return 1
+}
+
 cmd_reset() {
   local port=$1
   check_port "$port"
@@ -229,6 +260,7 @@ case "$sub" in
   stop) [ $# -eq 0 ] || usage; cmd_stop ;;
   status) [ $# -eq 0 ] || usage; cmd_status ;;
   reset) [ $# -eq 1 ] || usage; cmd_reset "$1" ;;
+  check) [ $# -eq 0 ] || usage; cmd_check ;;
   url) [ $# -eq 1 ] || usage; check_port "$1"; echo "postgresql://$DB_ROLE@127.0.0.1:$1/$DB_NAME" ;;
   *) usage ;;
 esac

@@ -6,24 +6,87 @@
 #   SIGNALING_LISTEN  address of the signaling server, passed through when build/signaling-server exists
 #   PG_PORT           port of the private PostgreSQL      (default 15432)
 #   DATABASE_URL      use this database instead of the private cluster (which is then not started)
-#   VAR_DIR           persistent state: keys/ and pg/     (default ./var)
+#   VAR_DIR           persistent state: keys/ and, normally, the cluster in pg/   (default ./var)
+#   PG_DIR            directory of the private cluster    (default VAR_DIR/pg, see below)
+#   CLINIC_STATE_DIR  where root keeps clusters the postgres user cannot keep in VAR_DIR (default /var/lib/clinic-dev)
 # Ctrl-C stops the servers, then the private cluster if this run started it.
+#
+# Where the cluster lives, unless PG_DIR says: VAR_DIR/pg. As root the cluster runs as the postgres user, which
+# cannot enter a clone under a directory only root may enter (/root is mode 700): then the cluster lives in
+# CLINIC_STATE_DIR/<clone name>-<hash of VAR_DIR's path>/pg instead, so each clone keeps its own. A cluster that
+# already exists in either place is used again. Every start prints the directory.
+#
+# Usage: scripts/run.sh            run (the default)
+#        scripts/run.sh --where    print the cluster directory this clone uses and exit (nothing is created)
 set -euo pipefail
+
+where_only=0
+case "${1:-}" in
+  '') ;;
+  --where) where_only=1 ;;
+  *) echo "usage: $0 [--where]" >&2; exit 2 ;;
+esac
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO"
 
 export API_LISTEN=${API_LISTEN:-127.0.0.1:8080}
 PG_PORT=${PG_PORT:-15432}
-VAR_DIR=${VAR_DIR:-./var}
+VAR_DIR=$(realpath -m -- "${VAR_DIR:-./var}")
+STATE_DIR=$(realpath -m -- "${CLINIC_STATE_DIR:-/var/lib/clinic-dev}")
+
+# pick_pg_dir: sets pg_dir, and pg_why to a sentence on why it is not VAR_DIR/pg (empty when it is).
+pick_pg_dir() {
+  pg_why=
+  if [ -n "${PG_DIR:-}" ]; then
+    pg_dir=$(realpath -m -- "$PG_DIR")
+    pg_why="set by PG_DIR"
+    return
+  fi
+  local in_var=$VAR_DIR/pg
+  pg_dir=$in_var
+  [ "$(id -u)" -eq 0 ] || return 0
+  # As root: this clone's directory under the state directory (the name only tells a reader whose it is).
+  local name hash state_pg
+  name=$(basename -- "$REPO" | tr -c 'A-Za-z0-9._\n-' '_' | cut -c1-32)
+  hash=$(printf '%s' "$VAR_DIR" | sha256sum | cut -c1-12)
+  state_pg=$STATE_DIR/$name-$hash/pg
+  local reason
+  if [ -f "$in_var/PG_VERSION" ]; then
+    if [ -f "$state_pg/PG_VERSION" ]; then
+      echo "run.sh: note: this clone also has a cluster in $state_pg, unused while $in_var exists" >&2
+    fi
+    if ! reason=$(bash "$REPO/scripts/pg.sh" check "$in_var" 2>&1); then
+      echo "run.sh: the cluster in $in_var cannot be used: ${reason#pg.sh: }." >&2
+      echo "run.sh: move it where that user can reach it, e.g. 'mkdir -p ${state_pg%/pg} && mv $in_var $state_pg'" \
+           "(make run then finds it there), or set PG_DIR to its new place" >&2
+      exit 1
+    fi
+    return 0
+  fi
+  if [ -f "$state_pg/PG_VERSION" ]; then
+    pg_dir=$state_pg
+    pg_why="kept outside the clone: the postgres user could not reach $VAR_DIR when it was made"
+    return 0
+  fi
+  if ! reason=$(bash "$REPO/scripts/pg.sh" check "$in_var" 2>&1); then
+    pg_dir=$state_pg
+    pg_why="kept outside the clone: ${reason#pg.sh: }"
+  fi
+}
+pick_pg_dir
+
+if [ "$where_only" -eq 1 ]; then
+  echo "$pg_dir"
+  exit 0
+fi
+
 mkdir -p -- "$VAR_DIR"
-VAR_DIR=$(cd "$VAR_DIR" && pwd)
 
 API_BIN=$REPO/build/api-server
 SIGNALING_BIN=$REPO/build/signaling-server
 [ -x "$API_BIN" ] || { echo "run.sh: $API_BIN not found (run: make all)" >&2; exit 1; }
 
-pg_dir=$VAR_DIR/pg
 pg_started=0
 pids=()
 names=()
@@ -45,7 +108,17 @@ export JWT_PUBLIC_KEY_FILE=$VAR_DIR/keys/jwt-public.pem
 # Database
 if [ -n "${DATABASE_URL:-}" ]; then
   echo "run.sh: using DATABASE_URL from the environment; the private cluster is not started"
+  db_where="not used (DATABASE_URL from the environment)"
 else
+  echo "run.sh: PostgreSQL cluster in $pg_dir${pg_why:+ ($pg_why)}"
+  if [ -n "$pg_why" ] && [ -z "${PG_DIR:-}" ] && [ ! -f "$pg_dir/PG_VERSION" ]; then
+    # An empty VAR_DIR/pg left by an attempt that could not use it is not a cluster: tidy it away.
+    rmdir -- "$VAR_DIR/pg" 2>/dev/null || true
+    # The directory outside the clone says whose it is; the postgres user must be able to traverse it.
+    (umask 022 && mkdir -p -- "${pg_dir%/pg}")
+    printf 'PostgreSQL cluster (pg/) of the clinic clone in %s, data directory %s\n' "$REPO" "$VAR_DIR" \
+      >"${pg_dir%/pg}/ORIGIN"
+  fi
   bash scripts/pg.sh init "$pg_dir"
   if ! bash scripts/pg.sh status "$pg_dir" >/dev/null; then
     pg_started=1
@@ -53,6 +126,7 @@ else
   bash scripts/pg.sh start "$pg_dir" "$PG_PORT"
   DATABASE_URL=$(bash scripts/pg.sh url "$pg_dir" "$PG_PORT")
   export DATABASE_URL
+  db_where="$pg_dir   (database: $DATABASE_URL)"
 fi
 if [ -z "${MIGRATIONS_DIR:-}" ] && [ -d "$REPO/sql" ]; then
   export MIGRATIONS_DIR=$REPO/sql
@@ -67,7 +141,8 @@ cat <<EOF
   API:     $api_url/api
   Health:  $api_url/healthz
   Events:  ws://${SIGNALING_LISTEN:-127.0.0.1:8081}/socket.io/  (Socket.IO v4, auth: {token})
-  Data:    $VAR_DIR   (database: $DATABASE_URL)
+  Data:    cluster $db_where
+           keys    $VAR_DIR/keys
 
   Demo logins (password: demo-password)
     admin@demo.clinic        ADMIN

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test suite (what `make test` runs): unit tests, spec lint, compose check, and the HTTP API suite
-# against a throwaway PostgreSQL, once with the normal build and once with the sanitizer build.
+# against a throwaway PostgreSQL, once with the normal build and once with the sanitizer build, the browser test,
+# and two starts of `make run` from a directory the cluster user cannot enter (tests/cli/run-private-dir.sh).
 # Last line: "N passed, N failed"; the exit status is non-zero when anything failed.
 #
 # Environment:
@@ -506,6 +507,15 @@ elif [ "$built" -eq 1 ]; then
   bash scripts/browser-test.sh --pg "$pg_dir" "$pg_port" --keys "$tmp/keys" --bin "$REPO/build" --logs "$tmp/browser" |
     tee "$tmp/browser/out.txt" || st=$?
   tap_summary browser "$tmp/browser/out.txt" "$st"
+fi
+
+# --- d3. make run from a clone the cluster user cannot enter (as root: one under /root) -------------------------
+section "make run from a private directory"
+if [ "$built" -eq 1 ]; then
+  mkdir -p "$tmp/run-private"
+  st=0
+  bash tests/cli/run-private-dir.sh | tee "$tmp/run-private/out.tap" || st=$?
+  tap_summary "make run from a private directory" "$tmp/run-private/out.tap" "$st"
 fi
 
 # --- e. the same with the sanitizer build -----------------------------------------------------------------------
