@@ -1,7 +1,10 @@
 /* h_video: video consultations (DESIGN §3 video join token, §4 video session states): the video
  * timings of a doctor's schedule, sessions of video appointments, join tokens with the ICE server
- * list (STUN, and TURN with time-limited credentials in coturn's REST scheme), single-use
- * invitations for patients without an account, and the end or cancellation of a session.
+ * list (STUN, and TURN with a credential in coturn's REST scheme bound to the session and expiring
+ * with the token), single-use invitations for patients without an account, and the end or
+ * cancellation of a session. TURN credentials are handed out with a join token only: whoever holds
+ * one can make the TURN server send traffic, so only the participants of a session get one, for the
+ * life of their token.
  *
  * What happens inside the call (waiting room, admission, WebRTC relay, quality samples) is the
  * signaling-server's, through the SQL functions of sql/0008_video.sql.
@@ -36,9 +39,11 @@ static void add_urls(json_t *arr, const char *list)
     }
 }
 
-/* The RTCIceServer list for user (0 = a guest): STUN as configured, TURN with a credential valid
- * for TURN_TTL seconds. New reference, or NULL when the credential cannot be computed. */
-static json_t *ice_servers(int64_t user, time_t now)
+/* The RTCIceServer list: STUN as configured and, for a join token (session_id > 0) when TURN is
+ * configured, the TURN entry with the REST credential "<exp>:v<session_id>:<vrole>" (the password
+ * is its HMAC-SHA1 with TURN_SECRET), valid until exp, the token's own expiry. New reference, or NULL
+ * when the credential cannot be computed. */
+static json_t *ice_servers(int64_t session_id, const char *vrole, time_t exp)
 {
     json_t *list = json_array();
     if (app.cfg.stun_urls[0]) {
@@ -46,12 +51,9 @@ static json_t *ice_servers(int64_t user, time_t now)
         add_urls(urls, app.cfg.stun_urls);
         json_array_append_new(list, json_pack("{s:o}", "urls", urls));
     }
-    if (app.cfg.turn_urls[0] && app.cfg.turn_secret[0]) {
-        char username[64], password[29];
-        if (user > 0)
-            snprintf(username, sizeof username, "%lld:%lld", (long long)(now + app.cfg.turn_ttl), (long long)user);
-        else
-            snprintf(username, sizeof username, "%lld:guest", (long long)(now + app.cfg.turn_ttl));
+    if (session_id > 0 && app.cfg.turn_urls[0] && app.cfg.turn_secret[0]) {
+        char username[80], password[29];
+        snprintf(username, sizeof username, "%lld:v%lld:%s", (long long)exp, (long long)session_id, vrole);
         if (!crypto_turn_password(app.cfg.turn_secret, username, password)) {
             json_decref(list);
             return NULL;
@@ -64,10 +66,12 @@ static json_t *ice_servers(int64_t user, time_t now)
     return list;
 }
 
+/* STUN only: TURN credentials come with a join token (POST /sessions/{id}/token, or the redeemed
+ * invitation). Kept for clients that fetch the list on their own; ttl_seconds stays TURN_TTL. */
 HANDLER(h_video_ice_servers)
 {
     (void)req;
-    json_t *list = ice_servers(ctx->claims.sub, time(NULL));
+    json_t *list = ice_servers(0, NULL, 0);
     if (!list)
         return reply_status(resp, ctx, ST_INTERNAL);
     return reply_json(resp, ctx, 200, json_pack("{s:o, s:I}", "ice_servers", list, "ttl_seconds",
@@ -285,7 +289,8 @@ HANDLER(h_video_sessions_list)
 }
 
 /* Answers the join token of session_id for the holder: the session's doctor (user > 0, doctor
- * role) or its patient (user 0 for a guest). exp is the Unix time it expires. */
+ * role) or its patient (user 0 for a guest). exp is the Unix time it expires, and so does the TURN
+ * credential of its ice_servers (ttl_seconds is the time left until then). */
 static int reply_token(struct _u_response *resp, struct req_ctx *ctx, int64_t session_id, int64_t clinic_id,
                        int64_t user, const char *vrole, time_t exp)
 {
@@ -293,7 +298,7 @@ static int reply_token(struct _u_response *resp, struct req_ctx *ctx, int64_t se
     struct video_claims c = {.sub = user, .vsid = session_id, .clinic_id = clinic_id};
     snprintf(c.vrole, sizeof c.vrole, "%s", vrole);
     char *token = token_sign_video(&app.keys, &c, now, exp);
-    json_t *ice = ice_servers(user, now);
+    json_t *ice = ice_servers(session_id, vrole, exp);
     if (!token || !ice) {
         free(token);
         json_decref(ice);
@@ -303,9 +308,9 @@ static int reply_token(struct _u_response *resp, struct req_ctx *ctx, int64_t se
     struct tm tm;
     gmtime_r(&exp, &tm);
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    json_int_t ttl = exp > now ? (json_int_t)(exp - now) : 1;
     json_t *out = json_pack("{s:s, s:s, s:I, s:s, s:o, s:I}", "token", token, "expires_at", when, "session_id",
-                            (json_int_t)session_id, "role", vrole, "ice_servers", ice, "ttl_seconds",
-                            (json_int_t)app.cfg.turn_ttl);
+                            (json_int_t)session_id, "role", vrole, "ice_servers", ice, "ttl_seconds", ttl);
     free(token);
     return reply_json(resp, ctx, 200, out);
 }

@@ -453,7 +453,7 @@ else
 fi
 if ! command -v docker-compose >/dev/null 2>&1; then
   fail "docker-compose config: docker-compose is not installed (scripts/deps.sh test)"
-elif out=$(docker-compose -f docker-compose.yml config -q 2>&1); then
+elif out=$(TURN_SECRET=compose-check-turn-secret POSTGRES_PASSWORD=compose-check-db-password docker-compose -f docker-compose.yml config -q 2>&1); then
   pass "docker-compose config"
 else
   printf '%s\n' "$out"

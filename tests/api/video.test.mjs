@@ -1,9 +1,10 @@
 // Video consultations, end to end against the real servers: the doctors' video timings (the `video`
 // availability rules), sessions and who may see or open them, join tokens (video JWTs), invitations
-// redeemed without an account, the ICE servers (with TURN credentials from a throwaway api-server that
-// has a TURN secret), and the video room on the signaling-server: the waiting room reaching the doctor
-// and the desk, admission, the WebRTC relay (large SDPs, across two signaling instances), denial,
-// removal, quality samples and the end of the call completing the visit.
+// redeemed without an account, the ICE servers (STUN only from GET /ice-servers; a join token's TURN
+// credential, for its session and expiring with it, from a throwaway api-server that has a TURN secret),
+// and the video room on the signaling-server: the waiting room reaching the doctor and the desk,
+// admission, the WebRTC relay (large SDPs, across two signaling instances), denial, removal, quality
+// samples and the end of the call completing the visit.
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { describe, test } from 'node:test';
@@ -696,7 +697,7 @@ describe('video consultations: ICE servers', () => {
     expectStatus(await get(`${V}/ice-servers`), 401);
   });
 
-  test('video ICE servers with TURN_URLS/TURN_SECRET (throwaway api-server): HMAC-SHA1 credentials', async () => {
+  test('video ICE servers with TURN_URLS/TURN_SECRET (throwaway api-server): no TURN credential from GET /ice-servers; the join token carries one for its session, expiring with it', async () => {
     const w = await world();
     const secret = 'turn-test-secret-0123456789';
     const turnUrls = ['turn:127.0.0.1:3478?transport=udp', 'turns:127.0.0.1:5349?transport=tcp'];
@@ -709,38 +710,68 @@ describe('video consultations: ICE servers', () => {
         const r = await fetch(inst.url + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
         return { status: r.status, body: await r.json() };
       };
-      const checkTurn = (body, who) => {
-        assert.equal(body.ttl_seconds, 600);
+      const stunOnly = (body, who) => {
+        assert.deepEqual(body.ice_servers, [{ urls: ['stun:127.0.0.1:3478'] }], `${who}: STUN only, no TURN entry nor credential: ${JSON.stringify(body)}`);
+        assert.ok(!JSON.stringify(body).includes('credential'), `${who}: a credential in ${JSON.stringify(body)}`);
+      };
+      // The TURN entry of a join token answer: username "<exp>:v<session>:<role>" with exp the token's own,
+      // credential the HMAC-SHA1 of the username; ttl_seconds is the time left until exp.
+      const checkTurn = (body, sessionId, role) => {
+        const p = jwtPayload(body.token);
         const turn = body.ice_servers.filter((e) => e.urls.some((u) => /^turns?:/.test(u)));
         assert.equal(turn.length, 1, `one TURN entry: ${JSON.stringify(body)}`);
         assert.deepEqual(turn[0].urls, turnUrls);
-        const [expiry, user] = turn[0].username.split(':');
-        assert.match(turn[0].username, /^\d+:[^:]+$/);
-        const now = Date.now() / 1000;
-        assert.ok(Number(expiry) >= now + 600 - 10 && Number(expiry) <= now + 600 + 10, `expiry ${expiry} is not now + TURN_TTL`);
-        if (who !== undefined) assert.equal(user, who);
+        assert.equal(turn[0].username, `${p.exp}:v${sessionId}:${role}`, 'the username carries the session, the role and the token\'s exp');
+        assert.equal(Number(turn[0].username.split(':')[0]), sec(body.expires_at), 'the TURN expiry is the token\'s expires_at');
         assert.equal(turn[0].credential, createHmac('sha1', secret).update(turn[0].username).digest('base64'));
+        const left = p.exp - Date.now() / 1000;
+        assert.ok(Math.abs(body.ttl_seconds - left) <= 5, `ttl_seconds ${body.ttl_seconds} is not the time left until exp (${left})`);
         const stun = body.ice_servers.filter((e) => e.urls.some((u) => u.startsWith('stun:')));
-        assert.deepEqual(stun.map((e) => e.urls), [['stun:127.0.0.1:3478']]);
-        assert.equal(stun[0].username, undefined);
-        return user;
+        assert.deepEqual(stun, [{ urls: ['stun:127.0.0.1:3478'] }]);
+        return turn[0];
       };
-      let r = await call('GET', `${V}/ice-servers`, w.doc.access);
-      assert.equal(r.status, 200, JSON.stringify(r.body));
-      checkTurn(r.body, String(w.doc.id));
-      r = await call('GET', `${V}/ice-servers`, w.pat.access);
-      checkTurn(r.body, String(w.pat.user.id));
 
-      // the join tokens carry the same kind of credentials
+      // GET /ice-servers: STUN only, for every role, whatever the TURN configuration
+      for (const [who, token] of [['admin', await asAdmin()], ['receptionist', w.rec.access], ['doctor', w.doc.access], ['patient', w.pat.access]]) {
+        const r = await call('GET', `${V}/ice-servers`, token);
+        assert.equal(r.status, 200, JSON.stringify(r.body));
+        stunOnly(r.body, who);
+        assert.equal(r.body.ttl_seconds, 600);
+      }
+
+      // the session's doctor and its patient get a credential of that session and their role
       const { s } = await session(w);
-      r = await call('POST', `${V}/sessions/${s.id}/token`, w.doc.access);
+      let r = await call('POST', `${V}/sessions/${s.id}/token`, w.doc.access);
       assert.equal(r.status, 200, JSON.stringify(r.body));
-      checkTurn(r.body, String(w.doc.id));
+      checkTokenResponse(r.body, s, 'doctor');
+      checkTurn(r.body, s.id, 'doctor');
+      r = await call('POST', `${V}/sessions/${s.id}/token`, w.pat.access);
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      const patTurn = checkTurn(r.body, s.id, 'patient');
+
+      // a patient of another session gets nothing for this one; their own token names their own session
+      r = await call('POST', `${V}/sessions/${s.id}/token`, w.pat2.access);
+      assert.equal(r.status, 404, JSON.stringify(r.body));
+      assert.equal(r.body.ice_servers, undefined);
+      assert.ok(!JSON.stringify(r.body).includes('credential'));
+      const { s: s2 } = await session(w, { patient: w.pat2 });
+      r = await call('POST', `${V}/sessions/${s2.id}/token`, w.pat2.access);
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      const otherTurn = checkTurn(r.body, s2.id, 'patient');
+      assert.notEqual(otherTurn.username, patTurn.username);
+      // and neither another doctor nor the desk
+      r = await call('POST', `${V}/sessions/${s.id}/token`, w.doc2.access);
+      assert.equal(r.status, 404, JSON.stringify(r.body));
+      assert.equal(r.body.ice_servers, undefined);
+      r = await call('POST', `${V}/sessions/${s.id}/token`, w.rec.access);
+      assert.equal(r.status, 403, JSON.stringify(r.body));
+      assert.equal(r.body.ice_servers, undefined);
+
+      // a redeemed invitation carries the patient's credential of its session
       const inv = expectStatus(await post(`${V}/sessions/${s.id}/invite`, undefined, w.rec.access), 201).body;
       r = await call('POST', `${V}/invitations/redeem`, undefined, { code: inv.code });
       assert.equal(r.status, 200, JSON.stringify(r.body));
-      const guest = checkTurn(r.body);
-      assert.match(guest, /^(guest|\d+)$/);
+      checkTurn(r.body, s.id, 'patient');
     } finally {
       await inst.stop();
     }
