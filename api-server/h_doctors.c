@@ -1,7 +1,9 @@
 /* h_doctors: the doctor directory (everyone sees the doctors of their own clinic; admins all) and
- * profile edits: a doctor edits their own (PATCH /doctors/me), an admin any. The PIX key the
- * doctor is paid to is checked by its type and stored normalised (common/pix.c); reads show it
- * masked, the answer to the edit in full. */
+ * profile edits: a doctor edits their own (PATCH /doctors/me), an admin any. What a reader sees of
+ * a doctor is decided by doctor_json_for (sql/0013_projections.sql) from the token's role: staff
+ * the full profile, patients the public projection. The PIX key the doctor is paid to is checked
+ * by its type and stored normalised (common/pix.c); reads show it masked, the answer to the edit
+ * in full. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,15 +58,16 @@ HANDLER(h_doctors_list)
     }
     json_decref(errors);
     const char *p[] = {cursor, id_text(limit, lim), scope_clinic(ctx, sb), clinic ? id_text(clinic, cb) : NULL,
-                       user ? id_text(user, ub) : NULL};
+                       user ? id_text(user, ub) : NULL, role_name(ctx->claims.role)};
+    /* r is the item already (json_fn ""): the doctor as the reader ($6) sees them. */
     static const struct list_query lq = {
-        "doctor_json",
-        "SELECT d AS r, d.id AS k1 FROM doctors d "
+        "",
+        "SELECT doctor_json_for(d, $6) AS r, d.id AS k1 FROM doctors d "
         "WHERE ($1::jsonb IS NULL OR d.id > ($1::jsonb->>0)::bigint) AND ($3::bigint IS NULL OR d.clinic_id = $3) "
         "  AND ($4::bigint IS NULL OR d.clinic_id = $4) AND ($5::bigint IS NULL OR d.user_id = $5) "
         "ORDER BY d.id LIMIT $2::int + 1",
         "k1", "jsonb_build_array(k1)"};
-    int rc = dbr_list_reply(resp, ctx, &lq, 5, p);
+    int rc = dbr_list_reply(resp, ctx, &lq, 6, p);
     free(cursor);
     return rc;
 }
@@ -73,10 +76,11 @@ HANDLER(h_doctors_get)
 {
     (void)req;
     char idb[24], sb[24];
-    const char *p[] = {id_text(ctx->params[0], idb), scope_clinic(ctx, sb)};
+    const char *p[] = {id_text(ctx->params[0], idb), scope_clinic(ctx, sb), role_name(ctx->claims.role)};
     return dbr_query_reply(resp, ctx, 200,
-                           "SELECT doctor_json(d) FROM doctors d WHERE d.id = $1 AND ($2::bigint IS NULL OR d.clinic_id = $2)",
-                           2, p);
+                           "SELECT doctor_json_for(d, $3) FROM doctors d "
+                           "WHERE d.id = $1 AND ($2::bigint IS NULL OR d.clinic_id = $2)",
+                           3, p);
 }
 
 /* Updates doctor_id's profile: the user's name first, then the doctor row, whose JSON (read after

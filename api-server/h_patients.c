@@ -1,6 +1,11 @@
 /* h_patients: patient records of a clinic. Receptionists, doctors and admins create and edit them
  * (non-admins only in their own clinic, decided from the token in SQL); a patient user reads
- * only their own record. Search covers name (trigram index), phone digits, e-mail and CPF. */
+ * only their own record. Search covers name (trigram index), phone digits, e-mail and CPF.
+ *
+ * Every answer is patient_json_for(p, the token's role) and every clinical field written goes
+ * through patient_clinical_value (sql/0013_projections.sql): a receptionist reads the desk
+ * projection without medical_history and cannot set it (422); doctors and admins read and write
+ * it, a patient reads their own. */
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,15 +46,16 @@ HANDLER(h_patients_create)
     json_decref(errors);
     char cb[24];
     char *body = dbr_body_text(ctx->body);
-    const char *p[] = {id_text(clinic_id, cb), body};
+    const char *p[] = {id_text(clinic_id, cb), body, role_name(ctx->claims.role)};
     static const char *const sql[] = {
         "INSERT INTO patients AS p (clinic_id, full_name, phone, email, birth_date, sex, cpf, medical_history) "
         "SELECT $1, b->>'full_name', b->>'phone', b->>'email', "
         "       not_after_local_today((b->>'birth_date')::date, c.timezone, 'patients', 'birth_date'), "
-        "       b->>'sex', b->>'cpf', b->>'medical_history' "
+        "       b->>'sex', b->>'cpf', "
+        "       CASE WHEN b ? 'medical_history' THEN patient_clinical_value(b->>'medical_history', 'medical_history', $3) END "
         "FROM (SELECT $2::jsonb AS b) s LEFT JOIN clinics c ON c.id = $1 "
-        "RETURNING patient_json(p), p.id"};
-    int rc = dbr_write(resp, ctx, 201, sql, 1, 2, p, "patient_create", "patient", NULL);
+        "RETURNING patient_json_for(p, $3), p.id"};
+    int rc = dbr_write(resp, ctx, 201, sql, 1, 3, p, "patient_create", "patient", NULL);
     free(body);
     return rc;
 }
@@ -96,16 +102,18 @@ HANDLER(h_patients_list)
         static const char empty[] = "{\"items\":[],\"next_cursor\":null}";
         return reply_text_json(resp, ctx, 200, empty, sizeof empty - 1);
     }
-    const char *p[] = {cursor, id_text(limit, lim), scope_clinic(ctx, sb), clinic ? id_text(clinic, cb) : NULL, term};
+    const char *p[] = {cursor, id_text(limit, lim), scope_clinic(ctx, sb), clinic ? id_text(clinic, cb) : NULL, term,
+                       role_name(ctx->claims.role)};
+    /* r is the item already (json_fn ""): the patient as the reader ($6) sees them. */
     static const struct list_query lq = {
-        "patient_json",
-        "SELECT p AS r, lower(p.full_name) AS k1, p.id AS k2 FROM patients p "
+        "",
+        "SELECT patient_json_for(p, $6) AS r, lower(p.full_name) AS k1, p.id AS k2 FROM patients p "
         "WHERE ($3::bigint IS NULL OR p.clinic_id = $3) AND ($4::bigint IS NULL OR p.clinic_id = $4) "
         "  AND ($1::jsonb IS NULL OR (lower(p.full_name), p.id) > ($1::jsonb->>0, ($1::jsonb->>1)::bigint)) "
         "  AND ($5::text IS NULL OR p.search_doc LIKE '%' || like_escape(lower($5)) || '%') "
         "ORDER BY lower(p.full_name), p.id LIMIT $2::int + 1",
         "k1, k2", "jsonb_build_array(k1, k2)"};
-    int rc = dbr_list_reply(resp, ctx, &lq, 5, p);
+    int rc = dbr_list_reply(resp, ctx, &lq, 6, p);
     free(cursor);
     return rc;
 }
@@ -114,8 +122,8 @@ HANDLER(h_patients_me)
 {
     (void)req;
     char idb[24];
-    const char *p[] = {id_text(ctx->claims.patient_id, idb)};
-    return dbr_query_reply(resp, ctx, 200, "SELECT patient_json(p) FROM patients p WHERE p.id = $1", 1, p);
+    const char *p[] = {id_text(ctx->claims.patient_id, idb), role_name(ctx->claims.role)};
+    return dbr_query_reply(resp, ctx, 200, "SELECT patient_json_for(p, $2) FROM patients p WHERE p.id = $1", 2, p);
 }
 
 HANDLER(h_patients_get)
@@ -124,11 +132,11 @@ HANDLER(h_patients_get)
     char idb[24], sb[24], ob[24];
     /* A patient user sees only their own record; staff only their clinic's (admins all). */
     const char *own = ctx->claims.role == ROLE_PATIENT ? id_text(ctx->claims.patient_id, ob) : NULL;
-    const char *p[] = {id_text(ctx->params[0], idb), scope_clinic(ctx, sb), own};
+    const char *p[] = {id_text(ctx->params[0], idb), scope_clinic(ctx, sb), own, role_name(ctx->claims.role)};
     return dbr_query_reply(resp, ctx, 200,
-                           "SELECT patient_json(p) FROM patients p WHERE p.id = $1 "
+                           "SELECT patient_json_for(p, $4) FROM patients p WHERE p.id = $1 "
                            "AND ($2::bigint IS NULL OR p.clinic_id = $2) AND ($3::bigint IS NULL OR p.id = $3)",
-                           3, p);
+                           4, p);
 }
 
 HANDLER(h_patients_update)
@@ -140,7 +148,7 @@ HANDLER(h_patients_update)
         return rc;
     char idb[24], sb[24];
     char *body = dbr_body_text(ctx->body);
-    const char *p[] = {id_text(ctx->params[0], idb), body, scope_clinic(ctx, sb)};
+    const char *p[] = {id_text(ctx->params[0], idb), body, scope_clinic(ctx, sb), role_name(ctx->claims.role)};
     static const char *const sql[] = {
         "UPDATE patients p SET "
         "  full_name = COALESCE(b->>'full_name', p.full_name), "
@@ -150,10 +158,11 @@ HANDLER(h_patients_update)
         "    (SELECT c.timezone FROM clinics c WHERE c.id = p.clinic_id), 'patients', 'birth_date') ELSE p.birth_date END, "
         "  sex = CASE WHEN b ? 'sex' THEN b->>'sex' ELSE p.sex END, "
         "  cpf = CASE WHEN b ? 'cpf' THEN b->>'cpf' ELSE p.cpf END, "
-        "  medical_history = CASE WHEN b ? 'medical_history' THEN b->>'medical_history' ELSE p.medical_history END "
+        "  medical_history = CASE WHEN b ? 'medical_history' "
+        "    THEN patient_clinical_value(b->>'medical_history', 'medical_history', $4) ELSE p.medical_history END "
         "FROM (SELECT $2::jsonb AS b) s WHERE p.id = $1 AND ($3::bigint IS NULL OR p.clinic_id = $3) "
-        "RETURNING patient_json(p), p.id"};
-    rc = dbr_write(resp, ctx, 200, sql, 1, 3, p, "patient_update", "patient", dbr_changed_fields(ctx->body));
+        "RETURNING patient_json_for(p, $4), p.id"};
+    rc = dbr_write(resp, ctx, 200, sql, 1, 4, p, "patient_update", "patient", dbr_changed_fields(ctx->body));
     free(body);
     return rc;
 }

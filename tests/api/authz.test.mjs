@@ -1,5 +1,6 @@
-// Authorization matrix (one entry per operation of openapi.yaml, checked both ways) and the
-// clinic / own-record visibility rules.
+// Authorization matrix (one entry per operation of openapi.yaml, checked both ways, and each allowed
+// answer checked for what its caller's role must not read) and the clinic / own-record visibility
+// rules.
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 
@@ -13,6 +14,7 @@ import {
   createService,
   createStaff,
   createUnavailability,
+  cpf,
   expectError,
   expectStatus,
   freshEmail,
@@ -44,6 +46,44 @@ const only = (...roles) => Object.fromEntries(CALLERS.map((c) => [c, roles.inclu
 const STAFF = only('ADMIN', 'RECEPTIONIST', 'DOCTOR');
 
 const ctx = {};
+
+// What a role must not read, checked on every allowed call's JSON answer (openapi.yaml, "What each
+// role reads"). Every clinical text the table writes (medical histories, evolution notes, diagnoses,
+// addenda, completion notes) carries CLINICAL, and docA's licence number carries LICENCE, so a leak
+// is found whatever field carries it.
+const CLINICAL = 'Clinical-Sentinel';
+const LICENCE = 'Licence-Sentinel';
+// A RECEPTIONIST reads no clinical field.
+const CLINICAL_KEYS = new Set(['medical_history', 'evolution', 'diagnoses', 'prescriptions', 'addenda', 'visit_history']);
+// A PATIENT reads no doctor's private field, and no e-mail but their own.
+const DOCTOR_PRIVATE_KEYS = new Set(['license_number', 'pix_key', 'pix_key_type']);
+const MUST_NOT_READ = {
+  RECEPTIONIST: (key, value) => {
+    if (CLINICAL_KEYS.has(key)) return `the clinical field ${key}`;
+    if (typeof value === 'string' && value.includes(CLINICAL)) return `clinical text ${JSON.stringify(value)}`;
+    return null;
+  },
+  PATIENT: (key, value) => {
+    if (DOCTOR_PRIVATE_KEYS.has(key)) return `the private field ${key}`;
+    if (key === 'email' && value !== null && value !== ctx.patA.email) return `another's e-mail ${value}`;
+    if (typeof value === 'string' && value.includes(LICENCE)) return `a licence number ${JSON.stringify(value)}`;
+    return null;
+  },
+};
+
+// Each [where, what] the caller must not read in body (key null for array items and the root).
+function forbiddenReads(caller, body) {
+  const rule = MUST_NOT_READ[caller];
+  const found = [];
+  const walk = (node, where, key) => {
+    const what = rule(key, node);
+    if (what) found.push(`${where}: ${what}`);
+    if (Array.isArray(node)) node.forEach((v, i) => walk(v, `${where}[${i}]`, null));
+    else if (node && typeof node === 'object') for (const [k, v] of Object.entries(node)) walk(v, `${where}.${k}`, k);
+  };
+  if (rule) walk(body, '$', null);
+  return found;
+}
 
 // Distinct, non-overlapping weekly hours for the availability rules the table creates for docA:
 // the n-th call gets a half hour of its own (40 per weekday, from 02:00).
@@ -99,7 +139,7 @@ async function inProgressVisit() {
 // An in-progress visit of docA with a draft evolution.
 async function draftEvolutionVisit() {
   const visit = await inProgressVisit();
-  expectStatus(await request('PUT', `/api/visits/${visit.id}/evolution`, { token: ctx.docA.access, body: { notes: 'Authz draft' } }), 201);
+  expectStatus(await request('PUT', `/api/visits/${visit.id}/evolution`, { token: ctx.docA.access, body: { notes: `${CLINICAL} draft` } }), 201);
   return visit;
 }
 
@@ -265,7 +305,7 @@ const TABLE = [
     op: 'PATCH /api/doctors/{id}',
     roles: only('ADMIN'),
     ok: 200,
-    req: () => ({ path: `/api/doctors/${ctx.docA.user.doctor_id}`, body: { license_number: `CRM-${uniq()}` } }),
+    req: () => ({ path: `/api/doctors/${ctx.docA.user.doctor_id}`, body: { license_number: `${LICENCE}-${uniq()}` } }),
   },
 
   {
@@ -278,11 +318,15 @@ const TABLE = [
   { op: 'GET /api/patients/me', roles: only('PATIENT'), ok: 200, req: () => ({}) },
   // The patient's own record: every role that may read patients gets it.
   { op: 'GET /api/patients/{id}', roles: ANY, ok: 200, req: () => ({ path: `/api/patients/${ctx.patA.patient.id}` }) },
+  // Clinical fields are written by ADMIN and DOCTOR; the desk edits contacts (its medical_history is a 422).
   {
     op: 'PATCH /api/patients/{id}',
     roles: STAFF,
     ok: 200,
-    req: () => ({ path: `/api/patients/${ctx.patA.patient.id}`, body: { medical_history: `authz ${uniq()}` } }),
+    req: (role) => ({
+      path: `/api/patients/${ctx.patA.patient.id}`,
+      body: role === 'RECEPTIONIST' ? { phone: `11 3${String(Math.floor(Math.random() * 1e7)).padStart(7, '0')}` } : { medical_history: `${CLINICAL} ${uniq()}` },
+    }),
   },
   {
     op: 'POST /api/patients/{id}/account',
@@ -461,7 +505,7 @@ const TABLE = [
     op: 'POST /api/queue/complete-consultation',
     roles: only('DOCTOR'),
     ok: 200,
-    req: async (role) => ({ body: { visit_id: role === 'DOCTOR' ? (await inProgressVisit()).id : ctx.visitA.id, notes: 'Authz notes' } }),
+    req: async (role) => ({ body: { visit_id: role === 'DOCTOR' ? (await inProgressVisit()).id : ctx.visitA.id, notes: `${CLINICAL} notes` } }),
   },
   {
     op: 'POST /api/queue/complete',
@@ -478,7 +522,7 @@ const TABLE = [
     ok: 201,
     req: async (role) => ({
       path: `/api/visits/${role === 'DOCTOR' ? (await inProgressVisit()).id : ctx.visitA.id}/evolution`,
-      body: { notes: 'Authz', diagnoses: [{ code: 'j06.9', description: 'Acute upper respiratory infection' }] },
+      body: { notes: `${CLINICAL} evolution`, diagnoses: [{ code: 'j06.9', description: `${CLINICAL} infection` }] },
     }),
   },
   {
@@ -491,7 +535,7 @@ const TABLE = [
     op: 'POST /api/visits/{id}/evolution/addenda',
     roles: only('DOCTOR'),
     ok: 201,
-    req: () => ({ path: `/api/visits/${ctx.visitA.id}/evolution/addenda`, body: { text: `Authz addendum ${uniq()}` } }),
+    req: () => ({ path: `/api/visits/${ctx.visitA.id}/evolution/addenda`, body: { text: `${CLINICAL} addendum ${uniq()}` } }),
   },
   {
     op: 'GET /api/patients/{patient_id}/history/{doctor_id}',
@@ -728,13 +772,15 @@ before(async () => {
   ctx.B = clinicB;
   [ctx.recA, ctx.docA, ctx.patA, ctx.recB, ctx.docB, ctx.patB, ctx.patientA2] = await Promise.all([
     staffSession('RECEPTIONIST', clinicA.id),
-    staffSession('DOCTOR', clinicA.id, { specialty: 'General', license_number: 'CRM-A' }),
-    patientSession(clinicA.id),
+    staffSession('DOCTOR', clinicA.id, { specialty: 'General', license_number: `${LICENCE}-A` }),
+    patientSession(clinicA.id, { medical_history: `${CLINICAL} patA`, cpf: cpf(), phone: '11 98765-4321' }),
     staffSession('RECEPTIONIST', clinicB.id),
     staffSession('DOCTOR', clinicB.id),
     patientSession(clinicB.id),
-    createPatient(await asAdmin(), { clinic_id: clinicA.id, full_name: `Other A ${uniq()}` }),
+    createPatient(await asAdmin(), { clinic_id: clinicA.id, full_name: `Other A ${uniq()}`, medical_history: `${CLINICAL} other` }),
   ]);
+  // docA has a PIX key (set in the database: how it is set is pix.test.mjs's subject).
+  await psql(`UPDATE doctors SET pix_key_type = 'email', pix_key = 'pix.${uniq()}@example.org' WHERE id = ${ctx.docA.user.doctor_id};`);
   ctx.serviceA = await createService(clinicA.id);
   assert.equal(clinicA.timezone, 'America/Sao_Paulo', 'nextBooking() assumes clinic A is in São Paulo');
   await createAvailability(ctx.docA.user.doctor_id, { weekday: 4, start_time: '08:00', end_time: '18:00', slot_minutes: 30, consultation_types: ['in_person'] });
@@ -756,7 +802,7 @@ before(async () => {
     const admin = await asAdmin();
     const visit = expectStatus(await post('/api/visits', { patient_id: ctx.patA.patient.id, doctor_id: ctx.docA.user.doctor_id }, admin), 201).body;
     expectStatus(await post('/api/queue/phase/move', { visit_id: visit.id, phase: 'with_doctor' }, admin), 200);
-    const evolution = { notes: 'Authz visit', diagnoses: [{ code: 'J06.9', description: 'Acute upper respiratory infection' }] };
+    const evolution = { notes: `${CLINICAL} visit`, diagnoses: [{ code: 'J06.9', description: `${CLINICAL} diagnosis` }] };
     expectStatus(await request('PUT', `/api/visits/${visit.id}/evolution`, { token: ctx.docA.access, body: evolution }), 201);
     expectStatus(await post(`/api/visits/${visit.id}/evolution/sign`, undefined, ctx.docA.access), 200);
     ctx.visitA = expectStatus(await post('/api/queue/complete-consultation', { visit_id: visit.id }, ctx.docA.access), 200).body;
@@ -812,6 +858,9 @@ describe('authorization matrix', () => {
         const got = `${res.status} ${res.body?.error?.code ?? ''}`.trim();
         if (want === A) {
           if (res.status !== entry.ok) failures.push(`${caller}: expected allowed with ${entry.ok}, got ${got}`);
+          // A public route answers the same whoever calls it (a login answers that account's user).
+          const json = (res.headers.get('content-type') || '').startsWith('application/json');
+          if (json && entry.roles !== PUBLIC) for (const leak of forbiddenReads(caller, res.body)) failures.push(`${caller} reads ${leak}`);
         } else if (caller === 'public') {
           const www = res.headers.get('www-authenticate') || '';
           if (res.status !== 401 || res.body?.error?.code !== 'unauthorized' || !/^Bearer\b/.test(www)) {
