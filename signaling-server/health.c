@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dblink.h"
 #include "quota.h"
 #include "sig.h"
 #include "transport.h"
@@ -41,7 +42,7 @@ static char *metrics_text(void)
         "# TYPE signaling_rooms gauge\nsignaling_rooms %ld\n"
         "# TYPE signaling_polling_sessions_total counter\nsignaling_polling_sessions_total %llu\n"
         "# TYPE signaling_upgrades_total counter\nsignaling_upgrades_total %llu\n",
-        sig.npeers, authed, quota_unauthenticated(), outbox_ready() ? 1 : 0, m->events_delivered, m->frames_in, m->frames_out, m->replays,
+        sig.npeers, authed, quota_unauthenticated(), dblink_ready() ? 1 : 0, m->events_delivered, m->frames_in, m->frames_out, m->replays,
         m->auth_failures, m->closed_abuse, m->closed_slow, m->closed_timeout, m->closed_expired, m->db_reconnects,
         m->outbox_lag_seconds, m->relay_sent, m->relay_delivered, m->relay_refused, rooms_count(), m->polling_sessions, m->upgrades);
     return n < 0 ? NULL : out;
@@ -56,7 +57,7 @@ int health_request(struct conn *c, struct lws *wsi, const char *uri)
     if (strcmp(uri, "/healthz") == 0) {
         status = 200;
         body = "{\"status\":\"ok\"}";
-    } else if (strcmp(uri, "/readyz") == 0 && outbox_ready()) {
+    } else if (strcmp(uri, "/readyz") == 0 && dblink_ready()) {
         status = 200;
         body = "{\"status\":\"ready\"}";
     } else if (strcmp(uri, "/readyz") == 0) {

@@ -71,24 +71,27 @@ bool listener_prepare(struct conn *c, int status, const char *type, const char *
 
 int listener_reply(struct conn *c, struct lws *wsi)
 {
-    if (!c->http_body)
-        return -1;
-    int rc = 0;
-    if (!listener_headers(c, wsi, c->http_status, c->http_type, c->http_len)) {
-        rc = -1;
-    } else {
-        unsigned char *buf = malloc(LWS_PRE + c->http_len + 1);
-        if (!buf)
-            return -1;
-        memcpy(buf + LWS_PRE, c->http_body, c->http_len);
-        int w = lws_write(wsi, buf + LWS_PRE, c->http_len, LWS_WRITE_HTTP_FINAL);
-        free(buf);
-        rc = w != (int)c->http_len || c->close_after ? -1 : lws_http_transaction_completed(wsi) ? -1 : 0;
-    }
-    free(c->http_body);
+    /* c is lws' per-session data: it is freed when the transaction completes (the protocol is
+     * dropped), so everything is taken out of it first. */
+    char *body = c->http_body;
+    size_t len = c->http_len;
+    bool close_after = c->close_after;
+    int status = c->http_status;
     c->http_body = NULL;
     c->http_status = 0;
-    return rc;
+    if (!body)
+        return -1;
+    bool ok = listener_headers(c, wsi, status, c->http_type, len);
+    unsigned char *buf = ok ? malloc(LWS_PRE + len + 1) : NULL;
+    if (buf) {
+        memcpy(buf + LWS_PRE, body, len);
+        ok = lws_write(wsi, buf + LWS_PRE, len, LWS_WRITE_HTTP_FINAL) == (int)len;
+        free(buf);
+    }
+    free(body);
+    if (!buf || !ok || close_after)
+        return -1;
+    return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
 /* Prepares an answer and asks for the writeable callback that sends it. */

@@ -7,7 +7,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "dblink.h"
 #include "log.h"
+#include "outbox.h"
+#include "presence.h"
 #include "sig.h"
 #include "transport.h"
 
@@ -46,7 +49,7 @@ int main(void)
 
     static struct lws_protocols protocols[3];
     protocols[0] = listener_protocol;
-    protocols[1] = outbox_protocol;
+    protocols[1] = dblink_protocol;
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof info);
     info.port = sig.cfg.listen_port;
@@ -68,13 +71,19 @@ int main(void)
     signal(SIGTERM, on_signal);
     signal(SIGINT, on_signal);
     signal(SIGPIPE, SIG_IGN);
-    outbox_start();
+    outbox_init(); /* its readers first: the start cursor goes before the relay */
+    presence_init();
+    video_init();
+    dblink_start();
     log_info("signaling-server listening on %s:%d", sig.cfg.listen_host, sig.cfg.listen_port);
     while (!sig.stopping)
         if (lws_service(sig.ctx, 0) < 0)
             break;
     log_info("signaling-server stopping");
+    presence_stop();
+    video_stop();
     outbox_stop();
+    dblink_stop();
     lws_context_destroy(sig.ctx);
     token_keys_free(&sig.keys);
     return 0;

@@ -19,7 +19,7 @@
  * patient. Arrival and departure, admission (`admit_patient`, `deny_patient`, `remove_patient`, the
  * doctor's), the WebRTC messages relayed to the other participant (`webrtc_offer`, `webrtc_answer`,
  * `webrtc_ice_candidate`, `hangup`) and `connection_quality` samples all go through PostgreSQL
- * (outbox_video): the database decides who is admitted, and a message reaches the other
+ * (video.c): the database decides who is admitted, and a message reaches the other
  * participant whichever instance holds them. Every client event's data is checked against the
  * tables of wsjson.c, in both protocols. */
 #include <stdio.h>
@@ -29,7 +29,10 @@
 
 #include "crypto.h"
 #include "quota.h"
+#include "dblink.h"
 #include "log.h"
+#include "outbox.h"
+#include "presence.h"
 #include "sig.h"
 #include "sio.h"
 #include "transport.h"
@@ -61,7 +64,7 @@ static char *json_frame(json_t *v)
     return text;
 }
 
-static void send_error(struct peer *p, const char *code, const char *message)
+void ws_send_error(struct peer *p, const char *code, const char *message)
 {
     if (p->json_proto) {
         send_text(p, json_frame(json_pack("{s:s,s:{s:s,s:s}}", "event", "error", "data", "code", code, "message",
@@ -286,13 +289,13 @@ static void on_connect(struct peer *p, json_t *auth)
     const char *token = json_string_value(json_object_get(auth, "token"));
     const char *last = json_string_value(json_object_get(auth, "last_event_id"));
     if (p->state == PEER_AUTHED) {
-        send_error(p, "already_connected", "This connection is already authenticated.");
+        ws_send_error(p, "already_connected", "This connection is already authenticated.");
         return;
     }
     if (!token || !verify_token(p, token, &p->claims)) {
         sig.m.auth_failures++;
         if (p->json_proto)
-            send_error(p, "invalid_token", "invalid token");
+            ws_send_error(p, "invalid_token", "invalid token");
         else
             send_text(p, sio_encode_connect_error("invalid token"));
         peer_doom(p); /* once the queued frames are out */
@@ -300,7 +303,7 @@ static void on_connect(struct peer *p, json_t *auth)
     }
     if (last && !valid_event_id(last)) {
         if (p->json_proto)
-            send_error(p, "invalid_last_event_id", "invalid last_event_id");
+            ws_send_error(p, "invalid_last_event_id", "invalid last_event_id");
         else
             send_text(p, sio_encode_connect_error("invalid last_event_id"));
         peer_doom(p);
@@ -309,7 +312,7 @@ static void on_connect(struct peer *p, json_t *auth)
     const char *refused = quota_authenticate(p);
     if (refused) {
         if (p->json_proto)
-            send_error(p, "too_many_connections", refused);
+            ws_send_error(p, "too_many_connections", refused);
         else
             send_text(p, sio_encode_connect_error(refused));
         peer_doom(p);
@@ -327,13 +330,13 @@ static void on_connect(struct peer *p, json_t *auth)
     else
         send_text(p, sio_encode_connect(p->cid)); /* the Socket.IO id, not the Engine.IO one */
     if (p->video) {
-        if (!outbox_video(V_JOIN, p, NULL, NULL, -1)) {
-            send_error(p, "unavailable", "The video consultation cannot be joined right now.");
+        if (!video_request(V_JOIN, p, NULL, NULL, -1)) {
+            ws_send_error(p, "unavailable", "The video consultation cannot be joined right now.");
             peer_doom(p);
             return;
         }
     } else {
-        outbox_presence_add(p);
+        presence_add(p);
     }
     if (last) {
         snprintf(p->replay_from, sizeof p->replay_from, "%s", last);
@@ -357,7 +360,7 @@ static void answer(struct peer *p, long long ack_id, const char *code, const cha
         send_text(p, sio_encode_ack(ack_id, args));
         json_decref(args);
     } else if (code) {
-        send_error(p, code, message);
+        ws_send_error(p, code, message);
     }
 }
 
@@ -423,7 +426,7 @@ static void on_presence(struct peer *p, json_t *arg, long long ack_id)
         answer(p, ack_id, "forbidden", "This token does not entitle that room.");
         return;
     }
-    if (!outbox_presence_list(p, room, ack_id))
+    if (!presence_list(p, room, ack_id))
         answer(p, ack_id, "busy", "Presence cannot be read right now; try again shortly.");
 }
 
@@ -438,7 +441,7 @@ void ws_video_result(struct peer *p, enum video_op op, const char *result, long 
     json_t *state = json_loads(result ? result : "", 0, NULL);
     const char *error = json_string_value(json_object_get(state, "error"));
     if (!json_is_object(state) || error) {
-        send_error(p, "session_unavailable", error ? error : "The video consultation cannot be joined.");
+        ws_send_error(p, "session_unavailable", error ? error : "The video consultation cannot be joined.");
         peer_doom(p);
     } else {
         send_named(p, "session_state", state);
@@ -503,7 +506,7 @@ static void on_video_event(struct peer *p, const char *name, json_t *data, long 
     }
     if ((op == V_QUALITY || op == V_RELAY) && !text)
         answer(p, ack_id, "internal", "The message could not be processed.");
-    else if (!outbox_video(op, p, name, text, ack_id))
+    else if (!video_request(op, p, name, text, ack_id))
         answer(p, ack_id, "busy", "The video room cannot take this right now; try again shortly.");
     free(owned);
 }
@@ -547,7 +550,7 @@ static int on_json_frame(struct peer *p, const char *buf, size_t len)
     struct wsjson_msg m;
     const char *why = NULL;
     if (!wsjson_parse(buf, len, &m, &why)) {
-        send_error(p, "bad_message", why);
+        ws_send_error(p, "bad_message", why);
         return 0;
     }
     if (strcmp(m.type, "pong") == 0)
@@ -555,7 +558,7 @@ static int on_json_frame(struct peer *p, const char *buf, size_t len)
     else if (strcmp(m.type, "auth") == 0)
         on_connect(p, m.obj);
     else if (p->state != PEER_AUTHED)
-        send_error(p, "not_connected", "Send auth with a token first.");
+        ws_send_error(p, "not_connected", "Send auth with a token first.");
     else if (strcmp(m.type, "authenticate") == 0)
         on_authenticate(p, m.obj, m.id);
     else if (strcmp(m.type, "join_clinic_room") == 0)
@@ -578,7 +581,7 @@ static int on_frame(struct peer *p, const char *buf, size_t len)
     struct sio_packet pk;
     const char *why = NULL;
     if (!sio_parse(buf, len, &pk, &why)) {
-        send_error(p, "bad_packet", why ? why : "malformed packet");
+        ws_send_error(p, "bad_packet", why ? why : "malformed packet");
         return 0;
     }
     int rc = 0;
@@ -597,7 +600,7 @@ static int on_frame(struct peer *p, const char *buf, size_t len)
         } else if (pk.sio == 1) {
             rc = -1;
         } else if (p->state != PEER_AUTHED) {
-            send_error(p, "not_connected", "Send CONNECT with a token first.");
+            ws_send_error(p, "not_connected", "Send CONNECT with a token first.");
         } else if (pk.sio == 2) {
             on_event(p, pk.data, pk.ack_id);
         }
@@ -650,7 +653,7 @@ static void on_timer(lws_sorted_usec_list_t *sul)
     if (p->state == PEER_AUTHED && now >= p->token_exp_ms) {
         /* Told first, closed once that frame is out. */
         sig.m.closed_expired++;
-        send_error(p, "token_expired", "The access token expired; connect again with a fresh one.");
+        ws_send_error(p, "token_expired", "The access token expired; connect again with a fresh one.");
         peer_doom(p);
         return;
     }
@@ -668,10 +671,11 @@ static void on_timer(lws_sorted_usec_list_t *sul)
 void session_end(struct peer *p)
 {
     outbox_forget(p);
+    dblink_forget(p);
     if (p->state == PEER_AUTHED && p->video)
-        outbox_video(V_LEAVE, p, NULL, NULL, -1);
+        video_request(V_LEAVE, p, NULL, NULL, -1);
     else if (p->state == PEER_AUTHED)
-        outbox_presence_del(p->cid);
+        presence_del(p->cid);
     p->tr->release(p);
     peer_free(p);
 }

@@ -3,13 +3,14 @@
  *
  * Thread model: one thread. The libwebsockets service loop runs everything: the HTTP and
  * WebSocket callbacks (listener.c and the transports), the PostgreSQL LISTEN connection adopted
- * into the loop (outbox.c) and the timers. Only that thread touches a wsi; a peer's frames are
+ * into the loop (dblink.c) and the timers. Only that thread touches a wsi; a peer's frames are
  * queued (peer.c) and written by its transport when the connection is writeable.
  *
  * Layers, each calling only downwards: listener.c (the one lws protocol: routes each connection)
  * → transport_ws.c, transport_poll.c, health.c (move bytes) → session.c (the Engine.IO /
- * Socket.IO session, knows no transport) → peer.c (session state, send queue, rooms) and
- * outbox.c (the database link). */
+ * Socket.IO session, knows no transport) → outbox.c (events), presence.c, video.c (on the
+ * database link, dblink.c) and peer.c (session state, send queue), rooms.c (the room index),
+ * quota.c (budgets). */
 #ifndef SIG_H
 #define SIG_H
 
@@ -20,6 +21,7 @@
 #include "cors.h"
 #include "rooms.h"
 #include "token.h"
+#include "video.h"
 
 #define DEF_SIGNALING_LISTEN "127.0.0.1:8081"
 #define DEF_MAX_CONNECTIONS 10000
@@ -31,7 +33,8 @@
 #define DEF_AUTH_TIMEOUT_MS 5000
 #define DEF_PING_INTERVAL_MS 25000
 #define DEF_PING_TIMEOUT_MS 20000
-#define DEF_REPLAY_LIMIT 1000
+#define DEF_REPLAY_LIMIT 200
+#define DEF_REPLAY_WINDOW_SECONDS 86400
 #define DEF_POLL_MS 1000
 #define DEF_MAX_MSGS_PER_SEC 50
 #define DEF_VIDEO_GRACE_SECONDS 30
@@ -44,7 +47,7 @@ struct sig_config {
     char public_key_file[512];
     struct cors_origins cors;
     long max_connections, max_unauthenticated, max_unauthenticated_per_address, max_per_user, max_frame, send_queue_bytes, auth_timeout_ms, ping_interval_ms, ping_timeout_ms,
-        replay_limit, poll_ms, max_msgs_per_sec, video_grace_seconds, video_connect_timeout_seconds;
+        replay_limit, replay_window_seconds, poll_ms, max_msgs_per_sec, video_grace_seconds, video_connect_timeout_seconds;
     int log_level;
 };
 
@@ -94,12 +97,15 @@ struct peer {
     unsigned long room_stamp;  /* rooms.c: the last rooms_each that visited it */
     bool live;                 /* receives live events (false while its replay is pending) */
     char replay_from[64];      /* the client's last_event_id, while a replay is pending */
+    struct peer *replay_next;  /* outbox.c: the replay queue */
+    bool replay_queued, replay_checked;
+    bool presence_pending;     /* presence.c: a presence request of its own is queued */
     int64_t auth_deadline_ms, ping_due_ms, pong_deadline_ms;
     struct claims claims_next; /* scratch for re-authentication */
     int64_t token_exp_ms;      /* when the token expires (monotonic clock) */
     int64_t window_start_ms;   /* inbound rate: packets counted in the current second */
     int window_frames;
-    int video_jobs;            /* its video operations queued or in flight (bounded, outbox.c) */
+    int video_jobs;            /* its video operations queued or in flight (bounded, video.c) */
     /* quota.c: where it comes from and what it is counted as */
     char addr[48];
     char user_key[48];
@@ -163,6 +169,8 @@ void session_open(struct peer *p, bool upgrades);
 bool session_packet(struct peer *p, const char *buf, size_t len);
 /* The session ends: database rows and pending work let go, the transport released, p freed. */
 void session_end(struct peer *p);
+/* An `error` event {code, message} in the session's protocol. */
+void ws_send_error(struct peer *p, const char *code, const char *message);
 /* A presence change announced on the "presence" channel (JSON text): participant_joined /
  * participant_left to the local peers of its rooms. */
 void ws_presence_changed(const char *payload);
@@ -180,30 +188,6 @@ struct ws_event {
 };
 void ws_event_send(struct ws_event *e, struct peer *p);
 void ws_event_clear(struct ws_event *e);
-
-/* outbox.c */
-extern const struct lws_protocols outbox_protocol;
-void outbox_start(void);
-void outbox_stop(void);
-bool outbox_ready(void);
-/* Asks for the events of p's rooms after cursor (its last_event_id), then makes it live. */
-void outbox_replay(struct peer *p);
-/* Forgets p (it is closing). */
-void outbox_forget(struct peer *p);
-/* Presence (shared by every instance through PostgreSQL): p authenticated; the connection sid
- * closed; the participants of room for p (answered by ws_send_presence). */
-void outbox_presence_add(struct peer *p);
-void outbox_presence_del(const char *sid);
-/* false when the request cannot be queued now (one at a time per peer, bounded, database up). */
-bool outbox_presence_list(struct peer *p, const char *room, long long ack_id);
-
-/* The video room (through PostgreSQL, sql/0008_video.sql). Each is answered by ws_video_result
- * (unless p closed meanwhile). */
-enum video_op { V_JOIN, V_LEAVE, V_ADMIT, V_DENY, V_REMOVE, V_RELAY, V_QUALITY };
-/* Queues op for video peer p (V_LEAVE: p is closing, only its sid is kept). name is the relayed
- * event's name (V_RELAY), text the JSON data (V_RELAY, V_QUALITY) or the reason (V_DENY,
- * V_REMOVE; may be NULL). false when it cannot be queued now (database down or queue full). */
-bool outbox_video(enum video_op op, struct peer *p, const char *name, const char *text, long long ack_id);
 
 /* session.c: the answer to a video operation: result is the state JSON (V_JOIN) or, for the others,
  * NULL when done and else why not. */

@@ -38,6 +38,8 @@ bool sig_config_load(struct sig_config *c)
     c->ping_interval_ms = cfg_env_long("SIGNALING_PING_INTERVAL_MS", DEF_PING_INTERVAL_MS, 100, 600000, &errs);
     c->ping_timeout_ms = cfg_env_long("SIGNALING_PING_TIMEOUT_MS", DEF_PING_TIMEOUT_MS, 100, 600000, &errs);
     c->replay_limit = cfg_env_long("SIGNALING_REPLAY_LIMIT", DEF_REPLAY_LIMIT, 1, 100000, &errs);
+    c->replay_window_seconds =
+        cfg_env_long("SIGNALING_REPLAY_WINDOW_SECONDS", DEF_REPLAY_WINDOW_SECONDS, 60, 31536000, &errs);
     c->poll_ms = cfg_env_long("SIGNALING_POLL_MS", DEF_POLL_MS, 10, 600000, &errs);
     c->max_msgs_per_sec = cfg_env_long("SIGNALING_MAX_MSGS_PER_SEC", DEF_MAX_MSGS_PER_SEC, 1, 100000, &errs);
     c->video_grace_seconds = cfg_env_long("VIDEO_GRACE_SECONDS", DEF_VIDEO_GRACE_SECONDS, 1, 3600, &errs);

@@ -30,8 +30,10 @@
 
 static void poll_wake(struct peer *p)
 {
-    if (p->conn)
-        lws_callback_on_writable(p->conn);
+    if (!p->conn)
+        return;
+    lws_rx_flow_control(p->conn, 1); /* it was held with reading paused (poll_get) */
+    lws_callback_on_writable(p->conn);
 }
 
 /* The held GET of p (if any) is answered with packet now, without p. */
@@ -44,6 +46,7 @@ static void answer_held(struct peer *p, const char *packet)
         c->peer = NULL;
         listener_prepare(c, 200, TEXT, packet, strlen(packet));
     }
+    lws_rx_flow_control(p->conn, 1);
     lws_callback_on_writable(p->conn);
     p->conn = NULL;
 }
@@ -96,6 +99,9 @@ static int poll_get(struct conn *c, struct lws *wsi, struct peer *p)
     lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0); /* held: the session's ping bounds how long */
     if (p->out_head || p->doomed || p->upgrading)
         lws_callback_on_writable(wsi);
+    else /* held: lws would not read the close of a client that goes away meanwhile, and poll()
+            would wake the loop for it again and again; it is seen at the answer's write instead */
+        lws_rx_flow_control(wsi, 0);
     return 0;
 }
 
@@ -209,6 +215,7 @@ int transport_poll_writeable(struct conn *c, struct lws *wsi)
         return -1;
     if (!p->out_head && !p->doomed && !p->upgrading)
         return 0; /* nothing yet: keep holding */
+    lws_rx_flow_control(wsi, 1);
     /* How many frames fit (at least one, however big), then one buffer of the exact size. */
     size_t size = 0;
     int count = 0;

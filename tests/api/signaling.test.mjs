@@ -37,8 +37,9 @@ function connected(auth, url = SIGNALING_URL) {
   const s = connect(auth, {}, url);
   const events = [];
   s.onAny((name, env) => events.push({ name, env }));
+  const closed = new Promise((resolve) => s.on('disconnect', resolve));
   return new Promise((resolve, reject) => {
-    s.on('connect', () => resolve({ s, events }));
+    s.on('connect', () => resolve({ s, events, closed }));
     s.on('connect_error', (e) => { s.close(); reject(e); });
   });
 }
@@ -498,6 +499,64 @@ describe('signaling-server', () => {
       assert.match(await auth('127.0.0.5', w.doc2.access), /^44\{"message":"The server is at capacity/);
     } finally {
       for (const ws of sockets) ws.terminate();
+      await inst.stop();
+    }
+  });
+
+  test('replay storms: live events reach another clinic while many sockets replay, a turn at a time', async () => {
+    const w = await clinicWorld();
+    const other = await clinicWorld();
+    const inst = await startSignaling({ SIGNALING_REPLAY_LIMIT: '20' });
+    // a backlog of 2,000 events for w's clinic
+    const start = await eventsEnd(w.rec.access);
+    const backlog = 2000;
+    await psql(`INSERT INTO events (name, rooms, data)
+                SELECT 'queue_updated', ARRAY['clinic:${w.clinic.id}'], jsonb_build_object('clinic_id', ${w.clinic.id}, 'n', n)
+                FROM generate_series(1, ${backlog}) n;`);
+    const watcher = await connected({ token: other.rec.access }, inst.url);
+    let storm = [];
+    try {
+      // eight sockets of the desk replay the whole backlog, 20 events a turn, while the other clinic moves on
+      storm = await Promise.all(Array.from({ length: 8 }, () => connected({ token: w.rec.access, last_event_id: start ?? '0-0' }, inst.url)));
+      const v = await walkIn(other.rec.access, { patient_id: other.patient.id, doctor_id: other.doctorId });
+      await until(watcher.events, (ev) => ev.some((e) => e.env?.visit_id === v.id || e.env?.visit?.id === v.id), 5000,
+        "the other clinic's live event");
+      const replayedWhenLive = storm.map((c) => c.events.length);
+      await Promise.all(storm.map((c) => until(c.events, (ev) => ev.length >= backlog, 30000, 'the whole replay')));
+      // every replay is complete, once and in order
+      for (const c of storm) {
+        const ids = c.events.map((e) => e.env.event_id);
+        assert.equal(new Set(ids).size, ids.length, 'an event came twice');
+      }
+      // the live event did not wait behind every replay
+      assert.ok(replayedWhenLive.some((n) => n < backlog), `replays done when the live event arrived: ${replayedWhenLive}`);
+    } finally {
+      watcher.s.close();
+      for (const c of storm) c.s.close();
+      await inst.stop();
+    }
+  });
+
+  test('a last_event_id followed by events older than the replay window is refused: the client resyncs', async () => {
+    const w = await clinicWorld();
+    const inst = await startSignaling({ SIGNALING_REPLAY_WINDOW_SECONDS: '60' });
+    const start = await eventsEnd(w.rec.access);
+    // an event of the clinic that happened long ago, right after the client's cursor
+    await psql(`INSERT INTO events (name, rooms, data, occurred_at)
+                VALUES ('queue_updated', ARRAY['clinic:${w.clinic.id}'], '{"clinic_id": ${w.clinic.id}}', now() - interval '2 minutes');`);
+    const c = await connected({ token: w.rec.access, last_event_id: start ?? '0-0' }, inst.url);
+    try {
+      await until(c.events, (ev) => ev.some((e) => e.name === 'error'), 5000, 'the refusal');
+      const err = c.events.find((e) => e.name === 'error').env;
+      assert.equal(err.code, 'resync_required');
+      assert.match(err.message, /older than the replay window/);
+      await c.closed;
+      assert.deepEqual(c.events.filter((e) => e.name === 'queue_updated'), [], 'nothing replayed');
+      // without a cursor it connects and goes live
+      const fresh = await connected({ token: w.rec.access }, inst.url);
+      fresh.s.close();
+    } finally {
+      c.s.close();
       await inst.stop();
     }
   });

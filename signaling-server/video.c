@@ -1,0 +1,241 @@
+/* video: the operations of video sessions (struct vjob, one per request, carrying a copy of what
+ * its query needs), answered by ws_video_result; the WebRTC messages other instances wrote for this
+ * one, read by an urgent reader (a call set-up waits on each of them) on the "relay" notification
+ * naming this instance, every SIGNALING_POLL_MS and after every reconnect, so messages written while
+ * the link was down are not lost; and video_sweep (grace windows, expiries) a few times per grace
+ * window.
+ *
+ * Bounds: MAX_VIDEO_JOBS queued or in flight for the instance, MAX_VIDEO_BYTES of relayed payload,
+ * MAX_PEER_VIDEO_JOBS per session. A departure is always queued (the database must learn it, also
+ * after an outage). When a session ends, what mattered only to it is dropped (its arrival, relays
+ * and samples); an admission or a dismissal by a doctor who just left still runs. */
+#include "video.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dblink.h"
+#include "sig.h"
+
+#define MAX_VIDEO_JOBS 2000
+#define MAX_VIDEO_BYTES (32 * 1024 * 1024)
+#define MAX_PEER_VIDEO_JOBS 8
+#define SWEEP_MAX_MS 10000
+
+struct vjob {
+    struct db_job job;
+    enum video_op op;
+    long long ack_id;
+    char cid[33];
+    char vsid[24], sub[24];
+    bool has_sub;
+    char role[16], ident[40], name[96];
+    char *text; /* owned: a relayed message's data, a quality sample, a reason (may be NULL) */
+    size_t text_len;
+};
+
+/* The operations (enum video_op order), each answering one text column. */
+static const char *const SQL[] = {
+    "SELECT video_join($1, $2, $3::bigint, $4, $5::bigint, $6)::text", /* instance, cid, vsid, role, sub, identity */
+    "SELECT video_leave($1, $2)::text",                                /* instance, cid */
+    "SELECT video_admit($1::bigint, $2::bigint)",                      /* vsid, sub */
+    "SELECT video_dismiss($1::bigint, false, $2)",                     /* vsid, reason */
+    "SELECT video_dismiss($1::bigint, true, $2)",                      /* vsid, reason */
+    "SELECT video_relay_send($1::bigint, $2, $3, $4, $5)",             /* vsid, role, identity, name, data */
+    "SELECT video_quality_add($1::bigint, $2, $3, ($4::jsonb->>'rtt_ms')::float8, " /* vsid, role, identity, sample */
+    "($4::jsonb->>'packet_loss')::float8, ($4::jsonb->>'jitter_ms')::float8)",
+};
+static const char SWEEP_SQL[] = "SELECT video_sweep($1::int, $2::int)";
+static const char RELAY_SQL[] =
+    "WITH d AS (DELETE FROM video_relay WHERE instance_id = $1 "
+    "           RETURNING id, session_id, to_role, to_identity, name, payload) "
+    "SELECT session_id, to_role, to_identity, name, payload FROM d ORDER BY id";
+
+static struct {
+    long jobs;             /* queued and in-flight operations */
+    size_t bytes;          /* the bytes they hold */
+    bool relay_wanted;     /* messages for this instance may wait in video_relay */
+    lws_sorted_usec_list_t sul_sweep, sul_poll;
+    char sweep_params[2][24];
+} vd;
+
+static void prepare(struct db_job *job, struct db_query *q)
+{
+    struct vjob *j = (struct vjob *)job;
+    const char *sub = j->has_sub ? j->sub : NULL, *inst = dblink_instance();
+    switch (j->op) {
+    case V_JOIN:
+        *q = (struct db_query){SQL[V_JOIN], 6, {inst, j->cid, j->vsid, j->role, sub, j->ident}};
+        break;
+    case V_LEAVE:
+        *q = (struct db_query){SQL[V_LEAVE], 2, {inst, j->cid}};
+        break;
+    case V_ADMIT:
+        *q = (struct db_query){SQL[V_ADMIT], 2, {j->vsid, sub}};
+        break;
+    case V_DENY:
+    case V_REMOVE:
+        *q = (struct db_query){SQL[j->op], 2, {j->vsid, j->text}};
+        break;
+    case V_RELAY:
+        *q = (struct db_query){SQL[V_RELAY], 5, {j->vsid, j->role, j->ident, j->name, j->text}};
+        break;
+    case V_QUALITY:
+        *q = (struct db_query){SQL[V_QUALITY], 4, {j->vsid, j->role, j->ident, j->text}};
+        break;
+    }
+}
+
+static void done(struct db_job *job, const PGresult *r)
+{
+    struct vjob *j = (struct vjob *)job;
+    struct peer *p = j->job.peer;
+    if (!p)
+        return;
+    if (!r)
+        ws_video_result(p, j->op,
+                        j->op == V_JOIN ? "{\"error\": \"The video consultation cannot be joined right now.\"}"
+                                        : "The server could not do this right now; try again.",
+                        j->ack_id);
+    else
+        ws_video_result(p, j->op, PQgetisnull(r, 0, 0) ? NULL : PQgetvalue(r, 0, 0), j->ack_id);
+}
+
+static void release(struct db_job *job)
+{
+    struct vjob *j = (struct vjob *)job;
+    vd.jobs--;
+    vd.bytes -= j->text_len;
+    if (j->job.peer)
+        j->job.peer->video_jobs--;
+    free(j->text);
+    free(j);
+}
+
+bool video_request(enum video_op op, struct peer *p, const char *name, const char *text, long long ack_id)
+{
+    size_t len = text ? strlen(text) : 0;
+    if (op != V_LEAVE && (!dblink_ready() || vd.jobs >= MAX_VIDEO_JOBS || vd.bytes + len > MAX_VIDEO_BYTES ||
+                          p->video_jobs >= MAX_PEER_VIDEO_JOBS))
+        return false;
+    struct vjob *j = calloc(1, sizeof *j);
+    char *copy = text ? strdup(text) : NULL;
+    if (!j || (text && !copy)) {
+        free(j);
+        free(copy);
+        return false;
+    }
+    bool dropped_with_peer = op == V_JOIN || op == V_RELAY || op == V_QUALITY;
+    j->job = (struct db_job){NULL, op == V_LEAVE ? NULL : p, dropped_with_peer, prepare, done, release};
+    j->op = op;
+    j->ack_id = ack_id;
+    j->text = copy;
+    j->text_len = len;
+    j->has_sub = p->claims.sub > 0;
+    snprintf(j->vsid, sizeof j->vsid, "%lld", (long long)p->vsid);
+    snprintf(j->sub, sizeof j->sub, "%lld", (long long)p->claims.sub);
+    snprintf(j->cid, sizeof j->cid, "%s", p->cid);
+    snprintf(j->role, sizeof j->role, "%s", p->vrole);
+    snprintf(j->ident, sizeof j->ident, "%s", p->vident);
+    snprintf(j->name, sizeof j->name, "%s", name ? name : "");
+    vd.jobs++;
+    vd.bytes += len;
+    if (j->job.peer)
+        p->video_jobs++;
+    dblink_push(&j->job, false);
+    return true;
+}
+
+/* The housekeeping job (no session, no answer). */
+struct sweep_job {
+    struct db_job job;
+};
+
+static void sweep_prepare(struct db_job *job, struct db_query *q)
+{
+    (void)job;
+    snprintf(vd.sweep_params[0], sizeof vd.sweep_params[0], "%ld", sig.cfg.video_grace_seconds);
+    snprintf(vd.sweep_params[1], sizeof vd.sweep_params[1], "%ld", sig.cfg.video_connect_timeout_seconds);
+    *q = (struct db_query){SWEEP_SQL, 2, {vd.sweep_params[0], vd.sweep_params[1]}};
+}
+
+static void sweep_release(struct db_job *job) { free(job); }
+
+static void sweep(lws_sorted_usec_list_t *sul)
+{
+    (void)sul;
+    struct sweep_job *j = dblink_ready() ? calloc(1, sizeof *j) : NULL;
+    if (j) {
+        j->job = (struct db_job){NULL, NULL, false, sweep_prepare, NULL, sweep_release};
+        dblink_push(&j->job, false);
+    }
+    long every = sig.cfg.video_grace_seconds * 1000 / 3;
+    every = every < 1000 ? 1000 : every > SWEEP_MAX_MS ? SWEEP_MAX_MS : every;
+    if (!sig.stopping)
+        lws_sul_schedule(sig.ctx, 0, &vd.sul_sweep, sweep, (lws_usec_t)every * 1000);
+}
+
+/* The relay reader ------------------------------------------------------------------------------------------------ */
+
+static bool relay_wants(void) { return vd.relay_wanted; }
+
+static void relay_next(struct db_query *q)
+{
+    vd.relay_wanted = false;
+    *q = (struct db_query){RELAY_SQL, 1, {dblink_instance()}};
+}
+
+static void relay_done(const PGresult *r)
+{
+    for (int i = 0; r && i < PQntuples(r); i++)
+        ws_video_relay(strtoll(PQgetvalue(r, i, 0), NULL, 10), PQgetvalue(r, i, 1),
+                       PQgetisnull(r, i, 2) ? NULL : PQgetvalue(r, i, 2), PQgetvalue(r, i, 3), PQgetvalue(r, i, 4),
+                       (size_t)PQgetlength(r, i, 4));
+}
+
+static void relay_dropped(void) { vd.relay_wanted = true; }
+
+static const struct db_reader relay_reader = {true, relay_wants, relay_next, relay_done, relay_dropped};
+
+static void on_relay(const char *payload)
+{
+    vd.relay_wanted = vd.relay_wanted || strcmp(payload, dblink_instance()) == 0;
+}
+
+static void poll_tick(lws_sorted_usec_list_t *sul)
+{
+    (void)sul;
+    vd.relay_wanted = true;
+    dblink_kick();
+    if (!sig.stopping)
+        lws_sul_schedule(sig.ctx, 0, &vd.sul_poll, poll_tick, (lws_usec_t)sig.cfg.poll_ms * 1000);
+}
+
+/* After a (re)connect: messages may wait, and this instance's video connections may have been swept
+ * meanwhile: they join again. */
+static void on_ready(void)
+{
+    vd.relay_wanted = true;
+    for (struct peer *p = sig.peers; p; p = p->next)
+        if (p->state == PEER_AUTHED && p->video)
+            video_request(V_JOIN, p, NULL, NULL, -1);
+}
+
+void video_init(void)
+{
+    dblink_add_reader(&relay_reader);
+    dblink_listen("relay", on_relay);
+    dblink_on_ready(on_ready);
+    lws_sul_schedule(sig.ctx, 0, &vd.sul_sweep, sweep, (lws_usec_t)1000 * 1000);
+    lws_sul_schedule(sig.ctx, 0, &vd.sul_poll, poll_tick, (lws_usec_t)sig.cfg.poll_ms * 1000);
+}
+
+void video_stop(void)
+{
+    lws_sul_cancel(&vd.sul_sweep);
+    lws_sul_cancel(&vd.sul_poll);
+    const char *params[] = {dblink_instance()};
+    dblink_run_final("SELECT count(video_leave($1, c.sid)) FROM video_connections c WHERE c.instance_id = $1", 1,
+                     params, 1000);
+}
