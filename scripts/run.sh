@@ -4,6 +4,8 @@
 # Environment:
 #   API_LISTEN        address of the HTTP API             (default 127.0.0.1:8080)
 #   SIGNALING_LISTEN  address of the signaling server, passed through when build/signaling-server exists
+#   CORS_ALLOWED_ORIGINS  browser origins both servers answer (default: the API's own origin, under its address and
+#                     as localhost, and the usual dev servers http://localhost:5173 and http://localhost:3000)
 #   PG_PORT           port of the private PostgreSQL      (default 15432)
 #   DATABASE_URL      use this database instead of the private cluster (which is then not started)
 #   VAR_DIR           persistent state: keys/ and, normally, the cluster in pg/   (default ./var)
@@ -31,6 +33,9 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO"
 
 export API_LISTEN=${API_LISTEN:-127.0.0.1:8080}
+# Pages of the console served by the api-server and of a frontend's dev server may call both servers.
+api_port=${API_LISTEN##*:}
+export CORS_ALLOWED_ORIGINS=${CORS_ALLOWED_ORIGINS-http://${API_LISTEN%:*}:$api_port,http://localhost:$api_port,http://localhost:5173,http://localhost:3000}
 PG_PORT=${PG_PORT:-15432}
 VAR_DIR=$(realpath -m -- "${VAR_DIR:-./var}")
 STATE_DIR=$(realpath -m -- "${CLINIC_STATE_DIR:-/var/lib/clinic-dev}")
@@ -140,7 +145,8 @@ cat <<EOF
 
   API:     $api_url/api
   Health:  $api_url/healthz
-  Events:  ws://${SIGNALING_LISTEN:-127.0.0.1:8081}/socket.io/  (Socket.IO v4, auth: {token})
+  Events:  http://${SIGNALING_LISTEN:-127.0.0.1:8081}/socket.io/  (Socket.IO v4, long-polling and WebSocket, auth: {token})
+  Browsers: pages of ${CORS_ALLOWED_ORIGINS:-(no other origin)} may call both
   Data:    cluster $db_where
            keys    $VAR_DIR/keys
 
