@@ -19,7 +19,18 @@
 #define DEF_LOG_LEVEL "info"
 #define DEF_DB_POOL_SIZE 16
 #define DEF_DB_ACQUIRE_TIMEOUT_MS 5000
-#define DEF_API_MAX_CONNECTIONS 512
+#define DEF_API_MAX_CONNECTIONS 4096
+/* Limits under load (README "Limits under load"). */
+#define DEF_API_MAX_CONNECTIONS_PER_ADDRESS 256 /* 0 = no limit */
+#define DEF_API_THREAD_STACK_KB 256
+#define DEF_API_HEADER_TIMEOUT_MS 10000
+#define DEF_API_BODY_TIMEOUT_MS 30000
+#define DEF_API_IDLE_TIMEOUT_SECONDS 30
+#define DEF_API_RATE_PER_ADDRESS 50 /* requests a second; 0 = no limit */
+#define DEF_API_BURST_PER_ADDRESS 200
+#define DEF_API_RATE_PER_USER 20 /* requests a second; 0 = no limit */
+#define DEF_API_BURST_PER_USER 100
+#define DEF_API_RATE_TABLE_SIZE 65536 /* addresses (and users) each table tracks */
 #define DEF_API_MAX_BODY 1048576
 #define DEF_LOGIN_CONCURRENCY 4
 #define DEF_LOGIN_MAX_FAILURES 5
@@ -49,6 +60,11 @@ struct app_config {
     long pool_size;
     long acquire_timeout_ms;
     long max_connections;
+    /* limits under load (server.c, connguard.c, ratelimit.c) */
+    long max_connections_per_address;
+    long thread_stack_kb;
+    long header_timeout_ms, body_timeout_ms, idle_timeout_seconds;
+    long rate_per_address, burst_per_address, rate_per_user, burst_per_user, rate_table_size;
     long max_body;
     long login_concurrency;
     long login_max_failures;

@@ -4,6 +4,7 @@
 
 #include "app.h"
 #include "log.h"
+#include "tokenbucket.h"
 
 struct app app;
 
@@ -48,6 +49,26 @@ static void cors_load(struct cors_origins *cors, struct cfg_errors *errs)
     }
 }
 
+/* The limits under load: connections, their deadlines, the request rates. */
+static void limits_load(struct app_config *c, struct cfg_errors *errs)
+{
+    c->max_connections_per_address = cfg_env_long("API_MAX_CONNECTIONS_PER_ADDRESS",
+                                                  DEF_API_MAX_CONNECTIONS_PER_ADDRESS, 0, 100000, errs);
+    if (c->max_connections_per_address > c->max_connections)
+        cfg_error(errs, "API_MAX_CONNECTIONS_PER_ADDRESS=%ld is more than API_MAX_CONNECTIONS=%ld",
+                  c->max_connections_per_address, c->max_connections);
+    c->thread_stack_kb = cfg_env_long("API_THREAD_STACK_KB", DEF_API_THREAD_STACK_KB, 128, 65536, errs);
+    c->header_timeout_ms = cfg_env_long("API_HEADER_TIMEOUT_MS", DEF_API_HEADER_TIMEOUT_MS, 100, 600000, errs);
+    c->body_timeout_ms = cfg_env_long("API_BODY_TIMEOUT_MS", DEF_API_BODY_TIMEOUT_MS, 100, 3600000, errs);
+    c->idle_timeout_seconds =
+        cfg_env_long("API_IDLE_TIMEOUT_SECONDS", DEF_API_IDLE_TIMEOUT_SECONDS, 1, 3600, errs);
+    c->rate_per_address = cfg_env_long("API_RATE_PER_ADDRESS", DEF_API_RATE_PER_ADDRESS, 0, TB_RATE_MAX, errs);
+    c->burst_per_address = cfg_env_long("API_BURST_PER_ADDRESS", DEF_API_BURST_PER_ADDRESS, 1, TB_BURST_MAX, errs);
+    c->rate_per_user = cfg_env_long("API_RATE_PER_USER", DEF_API_RATE_PER_USER, 0, TB_RATE_MAX, errs);
+    c->burst_per_user = cfg_env_long("API_BURST_PER_USER", DEF_API_BURST_PER_USER, 1, TB_BURST_MAX, errs);
+    c->rate_table_size = cfg_env_long("API_RATE_TABLE_SIZE", DEF_API_RATE_TABLE_SIZE, 1024, 10000000, errs);
+}
+
 bool app_config_load(struct app_config *c)
 {
     struct cfg_errors errs = {0};
@@ -75,6 +96,7 @@ bool app_config_load(struct app_config *c)
     c->acquire_timeout_ms = cfg_env_long("DB_ACQUIRE_TIMEOUT_MS", DEF_DB_ACQUIRE_TIMEOUT_MS, 10, 600000, &errs);
     c->max_connections = cfg_env_long("API_MAX_CONNECTIONS", DEF_API_MAX_CONNECTIONS, 1, 100000, &errs);
     c->max_body = cfg_env_long("API_MAX_BODY", DEF_API_MAX_BODY, 1024, 1073741824L, &errs);
+    limits_load(c, &errs);
     c->login_concurrency = cfg_env_long("LOGIN_CONCURRENCY", DEF_LOGIN_CONCURRENCY, 1, 256, &errs);
     c->login_max_failures = cfg_env_long("LOGIN_MAX_FAILURES", DEF_LOGIN_MAX_FAILURES, 1, 1000, &errs);
     c->login_lock_seconds = cfg_env_long("LOGIN_LOCK_SECONDS", DEF_LOGIN_LOCK_SECONDS, 1, 86400, &errs);

@@ -6,11 +6,14 @@
 #include <string.h>
 
 #include "app.h"
+#include "connguard.h"
 #include "cors_http.h"
 #include "dbreply.h"
 #include "log.h"
+#include "ratelimit.h"
 
 #define MAX_SEGMENTS 8
+#define MAX_BODY_DEPTH 32 /* nesting of a JSON body's arrays and objects */
 
 struct match {
     const struct route *route;
@@ -117,15 +120,45 @@ static bool content_type_is_json(const struct _u_request *req)
     return strncasecmp(ct, "application/json", n) == 0 && (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
 }
 
+/* Whether the arrays and objects of a JSON text nest at most max deep (brackets inside strings do
+ * not count; anything malformed is left to the parser). A request thread's stack is small
+ * (API_THREAD_STACK_KB) and jansson recurses once per level, in parsing, freeing and dumping. */
+static bool json_depth_within(const char *s, size_t n, int max)
+{
+    int depth = 0;
+    bool in_string = false;
+    for (size_t i = 0; i < n; i++) {
+        if (in_string) {
+            if (s[i] == '\\')
+                i++;
+            else if (s[i] == '"')
+                in_string = false;
+        } else if (s[i] == '"') {
+            in_string = true;
+        } else if (s[i] == '[' || s[i] == '{') {
+            if (++depth > max)
+                return false;
+        } else if (s[i] == ']' || s[i] == '}') {
+            depth--;
+        }
+    }
+    return true;
+}
+
 static int router_prepare(const struct _u_request *req, struct _u_response *resp, void *user_data)
 {
     (void)user_data;
+    /* The whole request is in: its connection has no deadline until it is answered. */
+    connguard_request_received();
     struct req_ctx *ctx = req_ctx_new(req);
     if (!ctx)
         return U_CALLBACK_ERROR;
     ulfius_set_response_shared_data(resp, ctx, req_ctx_free);
     u_map_put(resp->map_header, "X-Request-Id", ctx->request_id);
     bool cross_origin = cors_http_headers(req, resp);
+    /* Requests per client address, before any other work (the answer carries the CORS headers). */
+    if (ratelimit_check_address(req, resp, ctx) != U_CALLBACK_CONTINUE)
+        return U_CALLBACK_COMPLETE;
 
     /* The body limit: ulfius truncates at limit+1 silently, so anything longer is too large. */
     const char *cl = u_map_get_case(req->map_header, "Content-Length");
@@ -152,6 +185,9 @@ static int router_prepare(const struct _u_request *req, struct _u_response *resp
     if (has_body && strcmp(req->http_verb, "GET") != 0 && strcmp(req->http_verb, "DELETE") != 0) {
         if (!content_type_is_json(req))
             return reply_status(resp, ctx, ST_UNSUPPORTED_MEDIA);
+        if (!json_depth_within(req->binary_body, req->binary_body_length, MAX_BODY_DEPTH))
+            return reply_error(resp, ctx, ST_BAD_REQUEST, "malformed_json",
+                               "The request body nests arrays and objects too deeply.", NULL);
         json_error_t jerr;
         ctx->body = json_loadb(req->binary_body, req->binary_body_length, JSON_REJECT_DUPLICATES, &jerr);
         if (!ctx->body)
@@ -213,7 +249,7 @@ static int router_guard(const struct _u_request *req, struct _u_response *resp, 
     }
     if (st != ST_OK)
         return reply_status(resp, ctx, st);
-    return U_CALLBACK_CONTINUE;
+    return ratelimit_check_user(resp, ctx);
 }
 
 static int router_dispatch(const struct _u_request *req, struct _u_response *resp, void *user_data)

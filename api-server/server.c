@@ -1,6 +1,20 @@
 /* server: runs the HTTP service. ulfius on libmicrohttpd with one thread per connection on
- * poll() (not select(), which fails past 1024 descriptors) and a connection limit; handlers block
- * on libpq, so a thread per connection plus a pool is the right model.
+ * poll() (not select(), which fails past 1024 descriptors); handlers block on libpq, so a thread
+ * per connection plus a pool is the right model. The alternatives fall short: an MHD thread pool
+ * pins each connection to one thread and stalls behind a blocking handler; suspend/resume would
+ * need ulfius to answer from another thread, which it cannot; an epoll front handing MHD only
+ * complete request heads would guard a connection's first request, not the next ones. An idle
+ * connection's thread costs about 14 KiB resident, so thousands are affordable; what matters is
+ * to bound what one client may hold:
+ *   - connections: API_MAX_CONNECTIONS in all (threads of API_THREAD_STACK_KB of stack) and
+ *     API_MAX_CONNECTIONS_PER_ADDRESS from one client address, refused by MHD at accept, before
+ *     any thread exists;
+ *   - time: a request head must be complete API_HEADER_TIMEOUT_MS after the connection starts
+ *     waiting for it, and its body API_BODY_TIMEOUT_MS after that, however slowly bytes trickle
+ *     in (connguard.h). MHD's own timeout, API_IDLE_TIMEOUT_SECONDS, restarts with every byte, so
+ *     it only catches the silent, such as a client that stops reading its answer;
+ *   - requests: token buckets per address and per user (ratelimit.h).
+ * The open-files limit is raised to what API_MAX_CONNECTIONS needs, or start-up fails saying so.
  *
  * Shutdown: SIGTERM/SIGINT are blocked in every thread and taken by sigwait() in the main
  * thread; it stops accepting (MHD_quiesce_daemon), waits up to SHUTDOWN_GRACE seconds for
@@ -8,17 +22,21 @@
 #include "server.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <microhttpd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <ulfius.h>
 #include <unistd.h>
 
 #include "app.h"
+#include "connguard.h"
 #include "log.h"
 #include "password.h"
+#include "ratelimit.h"
 #include "router.h"
 
 static void wait_in_flight(long grace_seconds)
@@ -33,6 +51,32 @@ static void wait_in_flight(long grace_seconds)
         log_warning("shutdown: %d request(s) still running after %ld s", http_in_flight(), grace_seconds);
 }
 
+/* Descriptors needed besides the connections and the pool: the listening socket, logs, keys,
+ * export files. */
+#define SPARE_FILES 64
+
+/* Raises the open-files limit to what API_MAX_CONNECTIONS needs; false (logged) if the hard limit
+ * is lower. */
+static bool raise_files_limit(void)
+{
+    rlim_t need = (rlim_t)(app.cfg.max_connections + app.cfg.pool_size + SPARE_FILES);
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= need)
+        return true;
+    if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need) {
+        log_error("API_MAX_CONNECTIONS=%ld needs %llu open files, but the limit is %llu (ulimit -Hn): lower "
+                  "API_MAX_CONNECTIONS or raise the limit",
+                  app.cfg.max_connections, (unsigned long long)need, (unsigned long long)rl.rlim_max);
+        return false;
+    }
+    rl.rlim_cur = need;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        log_error("cannot raise the open-files limit to %llu: %s", (unsigned long long)need, strerror(errno));
+        return false;
+    }
+    return true;
+}
+
 int server_run(void)
 {
     sigset_t sigs;
@@ -42,10 +86,12 @@ int server_run(void)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    if (!raise_files_limit() || !ratelimit_init())
+        return 1;
     password_init((unsigned)app.cfg.login_concurrency);
     app.pool = db_pool_new(app.cfg.database_url, (int)app.cfg.pool_size, (int)app.cfg.acquire_timeout_ms);
-    if (!app.pool)
-        return 1;
+    if (!app.pool || !connguard_start())
+        goto fail;
 
     struct sockaddr_in addr;
     memset(&addr, 0, sizeof addr);
@@ -56,19 +102,24 @@ int server_run(void)
     struct _u_instance inst;
     if (ulfius_init_instance(&inst, (unsigned)app.cfg.listen_port, &addr, NULL) != U_OK) {
         log_error("cannot initialise the HTTP instance");
-        db_pool_free(app.pool);
-        return 1;
+        goto fail;
     }
     /* One byte over the limit so an oversized body is detectable (ulfius truncates silently). */
     inst.max_post_body_size = (size_t)app.cfg.max_body + 1;
     router_register(&inst);
 
+    /* The logger first, so MHD prints nothing itself; the two callbacks ulfius requires
+     * (mhd_request_completed, ulfius_uri_logger) are called by connguard's. */
     struct MHD_OptionItem ops[] = {
-        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)mhd_request_completed, NULL},
-        {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)ulfius_uri_logger, NULL},
+        {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)connguard_mhd_log, NULL},
+        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)connguard_request_completed, NULL},
+        {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)connguard_uri_logged, NULL},
+        {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)connguard_notify_connection, NULL},
         {MHD_OPTION_SOCK_ADDR, 0, &addr},
         {MHD_OPTION_CONNECTION_LIMIT, (intptr_t)app.cfg.max_connections, NULL},
-        {MHD_OPTION_CONNECTION_TIMEOUT, 60, NULL},
+        {MHD_OPTION_PER_IP_CONNECTION_LIMIT, (intptr_t)app.cfg.max_connections_per_address, NULL},
+        {MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)app.cfg.idle_timeout_seconds, NULL},
+        {MHD_OPTION_THREAD_STACK_SIZE, (intptr_t)app.cfg.thread_stack_kb * 1024, NULL},
         {MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL},
         {MHD_OPTION_END, 0, NULL},
     };
@@ -78,11 +129,11 @@ int server_run(void)
         log_error("cannot listen on %s:%d (in use, or not an address of this machine?)", app.cfg.listen_host,
                   app.cfg.listen_port);
         ulfius_clean_instance(&inst);
-        db_pool_free(app.pool);
-        return 1;
+        goto fail;
     }
-    log_info("api-server listening on http://%s:%d%s (pool %ld, max connections %ld)", app.cfg.listen_host,
-             app.cfg.listen_port, app.cfg.prefix, app.cfg.pool_size, app.cfg.max_connections);
+    log_info("api-server listening on http://%s:%d%s (pool %ld, max connections %ld, %ld per address)",
+             app.cfg.listen_host, app.cfg.listen_port, app.cfg.prefix, app.cfg.pool_size, app.cfg.max_connections,
+             app.cfg.max_connections_per_address);
 
     int sig = 0;
     sigwait(&sigs, &sig);
@@ -93,8 +144,17 @@ int server_run(void)
     wait_in_flight(app.cfg.shutdown_grace);
     ulfius_stop_framework(&inst);
     ulfius_clean_instance(&inst);
+    connguard_stop();
     db_pool_free(app.pool);
     app.pool = NULL;
+    ratelimit_free();
     log_info("api-server stopped");
     return 0;
+
+fail:
+    connguard_stop();
+    db_pool_free(app.pool);
+    app.pool = NULL;
+    ratelimit_free();
+    return 1;
 }

@@ -153,6 +153,9 @@ set_db_env() { # set_db_env API_PORT
     "LOG_LEVEL=warning"
     "MIGRATIONS_DIR=$REPO/sql"
     "CORS_ALLOWED_ORIGINS=http://localhost:5173,http://console.test:8080"
+    # The whole suite is one client address and a few users, far faster than people: rate limits on, but
+    # never reached (tests/api/flood.test.mjs checks them on servers of its own).
+    "API_RATE_PER_ADDRESS=2000" "API_BURST_PER_ADDRESS=10000" "API_RATE_PER_USER=1000" "API_BURST_PER_USER=5000"
   )
 }
 

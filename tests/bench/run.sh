@@ -6,9 +6,12 @@
 # GET /api/queue (as that clinic's receptionist) and POST /api/queue/phase/move (tests/bench/move.lua:
 # waiting visits to with_doctor and back, every move legal), pgbench running the board's own query
 # (SELECT queue_board($1, NULL, $2), the floor of GET /api/queue) with as many clients as the server's
-# pool, the board's size and EXPLAIN timing, and the resident memory of the server.
+# pool, the board's size and EXPLAIN timing, the resident memory of the server, and its limits under load
+# (tests/bench/api-flood.mjs: a client's latency while floods of idle connections hold the server, the memory of
+# 2,000 idle connections).
 # Figures are printed, never asserted. Env: BENCH_SECONDS (default 15), BENCH_CONNECTIONS (64),
-# DB_POOL_SIZE (16, also pgbench's clients), BENCH_EXPLAIN=full (print the whole plan of the board).
+# DB_POOL_SIZE (16, also pgbench's clients), BENCH_EXPLAIN=full (print the whole plan of the board),
+# BENCH_FLOOD=0 (skip the floods).
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$REPO"
@@ -36,6 +39,8 @@ bash scripts/keys.sh "$tmp/keys" >/dev/null
 export DATABASE_URL=$(bash scripts/pg.sh url "$tmp/pg" "$pg_port")
 export JWT_PRIVATE_KEY_FILE=$tmp/keys/jwt-private.pem JWT_PUBLIC_KEY_FILE=$tmp/keys/jwt-public.pem
 export MIGRATIONS_DIR=$REPO/sql API_LISTEN=127.0.0.1:$api_port LOG_LEVEL=warning DB_POOL_SIZE=${DB_POOL_SIZE:-16}
+# wrk is one address and one user asking thousands of times a second: no rate limits in this server.
+export API_RATE_PER_ADDRESS=0 API_RATE_PER_USER=0
 build/api-server migrate 2>/dev/null
 build/api-server seed-demo 2>/dev/null
 psql -q "$DATABASE_URL" <<'SQL'
@@ -150,6 +155,11 @@ run "POST /api/queue/phase/move" "/api/queue/phase/move" "$REPO/tests/bench/move
   "$qtoken" 2 "$move_ids"
 rss_after=$(awk '/VmRSS/ {print $2}' "/proc/$server_pid/status")
 echo "api-server RSS: idle ${rss_idle} KiB, after the runs ${rss_after} KiB"
+
+# Limits under load, on the same server: the floods come from other addresses of 127/8 than wrk's.
+if [ "${BENCH_FLOOD:-1}" != 0 ]; then
+  node tests/bench/api-flood.mjs --url "http://127.0.0.1:$api_port" --pid "$server_pid"
+fi
 
 # The signaling-server (push latency, memory, fan-out) against a minimal Node socket.io server, on this
 # cluster and api-server: tests/bench/signaling/. BENCH_SIGNALING=0 skips it.
