@@ -33,8 +33,14 @@
 #define DEF_API_RATE_TABLE_SIZE 65536 /* addresses (and users) each table tracks */
 #define DEF_API_MAX_BODY 1048576
 #define DEF_LOGIN_CONCURRENCY 4
-#define DEF_LOGIN_MAX_FAILURES 5
-#define DEF_LOGIN_LOCK_SECONDS 900
+#define DEF_LOGIN_FREE_FAILURES 5 /* per account and address */
+#define DEF_LOGIN_ACCOUNT_FREE_FAILURES 100 /* per account, every address but its known ones */
+#define DEF_LOGIN_ADDRESS_FREE_FAILURES 100 /* per address, every account */
+#define DEF_LOGIN_DELAY_BASE 1
+#define DEF_LOGIN_DELAY_MAX 900
+#define DEF_LOGIN_FAILURE_DECAY 3600
+#define DEF_LOGIN_KNOWN_ADDRESS_TTL 2592000
+#define DEF_LOGIN_TRUSTED_PROXIES "" /* none: the TCP peer is the client */
 #define DEF_MIGRATIONS_DIR "sql"
 #define DEF_SHUTDOWN_GRACE 10
 #define DEF_STUN_URLS ""
@@ -67,8 +73,10 @@ struct app_config {
     long rate_per_address, burst_per_address, rate_per_user, burst_per_user, rate_table_size;
     long max_body;
     long login_concurrency;
-    long login_max_failures;
-    long login_lock_seconds;
+    /* sign-in throttling (api-server/login_throttle.c) */
+    long login_free_failures, login_account_free_failures, login_address_free_failures;
+    long login_delay_base, login_delay_max, login_failure_decay, login_known_address_ttl;
+    char login_trusted_proxies[512]; /* comma-separated addresses, as written */
     char migrations_dir[512];
     long shutdown_grace;
     /* video consultations */

@@ -1,5 +1,7 @@
 /* app_config: the api-server's settings, read from the environment only (DESIGN §7). */
+#include <arpa/inet.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "app.h"
@@ -47,6 +49,56 @@ static void cors_load(struct cors_origins *cors, struct cfg_errors *errs)
         cfg_error(errs, "CORS_ALLOWED_ORIGINS=\"%.60s%s\": %s", origins, strlen(origins) > 60 ? "..." : "", why);
         cors->n = 0;
     }
+}
+
+/* Whether list is empty or comma-separated IPv4/IPv6 addresses (at most 16). */
+static bool address_list_valid(const char *list)
+{
+    int n = 0;
+    for (const char *p = list; *p;) {
+        size_t len = strcspn(p, ",");
+        char one[INET6_ADDRSTRLEN];
+        unsigned char bin[sizeof(struct in6_addr)];
+        if (len == 0 || len >= sizeof one || ++n > 16)
+            return false;
+        memcpy(one, p, len);
+        one[len] = '\0';
+        if (inet_pton(AF_INET, one, bin) != 1 && inet_pton(AF_INET6, one, bin) != 1)
+            return false;
+        p += len;
+        if (*p == ',' && *++p == '\0')
+            return false;
+    }
+    return true;
+}
+
+/* The LOGIN_* settings of sign-in throttling. The hard lock's two settings are gone: saying so
+ * beats ignoring them silently. */
+static void login_load(struct app_config *c, struct cfg_errors *errs)
+{
+    c->login_free_failures = cfg_env_long("LOGIN_FREE_FAILURES", DEF_LOGIN_FREE_FAILURES, 1, 1000, errs);
+    c->login_account_free_failures =
+        cfg_env_long("LOGIN_ACCOUNT_FREE_FAILURES", DEF_LOGIN_ACCOUNT_FREE_FAILURES, 1, 1000000, errs);
+    c->login_address_free_failures =
+        cfg_env_long("LOGIN_ADDRESS_FREE_FAILURES", DEF_LOGIN_ADDRESS_FREE_FAILURES, 1, 1000000, errs);
+    c->login_delay_base = cfg_env_long("LOGIN_DELAY_BASE", DEF_LOGIN_DELAY_BASE, 1, 3600, errs);
+    c->login_delay_max = cfg_env_long("LOGIN_DELAY_MAX", DEF_LOGIN_DELAY_MAX, 1, 86400, errs);
+    if (c->login_delay_max < c->login_delay_base)
+        cfg_error(errs, "LOGIN_DELAY_MAX (%ld) must not be below LOGIN_DELAY_BASE (%ld)", c->login_delay_max,
+                  c->login_delay_base);
+    c->login_failure_decay = cfg_env_long("LOGIN_FAILURE_DECAY", DEF_LOGIN_FAILURE_DECAY, 1, 2592000, errs);
+    c->login_known_address_ttl =
+        cfg_env_long("LOGIN_KNOWN_ADDRESS_TTL", DEF_LOGIN_KNOWN_ADDRESS_TTL, 0, 31536000, errs);
+    copy_env(c->login_trusted_proxies, sizeof c->login_trusted_proxies, "LOGIN_TRUSTED_PROXIES",
+             DEF_LOGIN_TRUSTED_PROXIES, errs);
+    if (!address_list_valid(c->login_trusted_proxies))
+        cfg_error(errs, "LOGIN_TRUSTED_PROXIES must be a comma-separated list of at most 16 IPv4 or IPv6 addresses");
+    for (const char *const *old = (const char *const[]){"LOGIN_MAX_FAILURES", "LOGIN_LOCK_SECONDS", NULL}; *old; old++)
+        if (getenv(*old))
+            fprintf(stderr,
+                    "configuration warning: %s is no longer read (sign-ins are throttled by the LOGIN_FREE_FAILURES, "
+                    "LOGIN_DELAY_* family; see README)\n",
+                    *old);
 }
 
 /* The limits under load: connections, their deadlines, the request rates. */
@@ -98,8 +150,7 @@ bool app_config_load(struct app_config *c)
     c->max_body = cfg_env_long("API_MAX_BODY", DEF_API_MAX_BODY, 1024, 1073741824L, &errs);
     limits_load(c, &errs);
     c->login_concurrency = cfg_env_long("LOGIN_CONCURRENCY", DEF_LOGIN_CONCURRENCY, 1, 256, &errs);
-    c->login_max_failures = cfg_env_long("LOGIN_MAX_FAILURES", DEF_LOGIN_MAX_FAILURES, 1, 1000, &errs);
-    c->login_lock_seconds = cfg_env_long("LOGIN_LOCK_SECONDS", DEF_LOGIN_LOCK_SECONDS, 1, 86400, &errs);
+    login_load(c, &errs);
     copy_env(c->migrations_dir, sizeof c->migrations_dir, "MIGRATIONS_DIR", DEF_MIGRATIONS_DIR, &errs);
     c->shutdown_grace = cfg_env_long("SHUTDOWN_GRACE", DEF_SHUTDOWN_GRACE, 0, 3600, &errs);
     copy_env(c->stun_urls, sizeof c->stun_urls, "STUN_URLS", DEF_STUN_URLS, &errs);

@@ -1,10 +1,16 @@
-/* h_auth: login, refresh-token rotation, logout, the caller's profile and password change
- * (DESIGN §3).
+/* h_auth: login, refresh-token rotation, logout (of one session or all), the caller's profile and
+ * password change (DESIGN §3).
  *
  * Refresh tokens are opaque random strings; only their SHA-256 is stored. Each login starts a
  * family; a refresh spends the presented token and issues the next one in the same family. A
  * spent token presented again means it was copied: the whole family is revoked. The row is
- * locked (FOR UPDATE) so two refreshes of one token yield one success. */
+ * locked (FOR UPDATE) so two refreshes of one token yield one success.
+ *
+ * Every password check goes through login_throttle.h (progressive delays per account and address,
+ * never a lock of the account itself). Access tokens carry iat = token_issued_at(u), taken on the
+ * database's clock under the user row's lock: never before the account's tokens_valid_after, which
+ * a new password, a deactivation or logout-all moves (sql/0012_account_lifecycle.sql), and which
+ * the guard compares with every token's iat (router.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,12 +19,13 @@
 #include "crypto.h"
 #include "handlers.h"
 #include "log.h"
+#include "login_throttle.h"
 #include "password.h"
 
-/* Columns the token issuer needs, in this order, from a users row u. */
+/* Columns the token issuer needs, in this order, from a users row u (the last is the iat). */
 #define USER_TOKEN_COLS                                                                                   \
     "u.id, u.role, u.clinic_id, (SELECT d.id FROM doctors d WHERE d.user_id = u.id), "                   \
-    "(SELECT p.id FROM patients p WHERE p.user_id = u.id), user_json(u)"
+    "(SELECT p.id FROM patients p WHERE p.user_id = u.id), user_json(u), token_issued_at(u)"
 
 static int64_t col_id(const PGresult *r, int col)
 {
@@ -51,7 +58,7 @@ static json_t *issue_tokens(PGconn *conn, const PGresult *r, int c0, const char 
     PQclear(ins);
     if (!ok)
         return NULL;
-    char *access = token_sign_access(&app.keys, &c, time(NULL), app.cfg.access_ttl);
+    char *access = token_sign_access(&app.keys, &c, (time_t)col_id(r, c0 + 6), app.cfg.access_ttl);
     if (!access) {
         log_error("cannot sign an access token (check JWT_PRIVATE_KEY_FILE)");
         err->status = ST_INTERNAL;
@@ -70,53 +77,13 @@ static const struct field_spec login_fields[] = {
     {"password", FT_STRING, FF_REQUIRED, 1, 128, NULL},
 };
 
-static int reply_locked(struct _u_response *resp, struct req_ctx *ctx, const char *retry_after)
-{
-    u_map_put(resp->map_header, "Retry-After", retry_after);
-    return reply_error(resp, ctx, ST_THROTTLED, NULL,
-                       "Too many failed sign-in attempts: the account is locked for a while.", NULL);
-}
-
 static int reply_bad_credentials(struct _u_response *resp, struct req_ctx *ctx)
 {
     return reply_error(resp, ctx, ST_UNAUTHORIZED, "invalid_credentials", "Invalid e-mail or password.", NULL);
 }
 
-/* Writes one audit row in its own statement (autocommit). */
-static void audit_login(PGconn *conn, struct req_ctx *ctx, int64_t user_id, const char *role, const char *action,
-                        json_t *details)
-{
-    struct db_error err;
-    if (!audit_write_as(conn, ctx, user_id, role, action, "user", user_id, details, &err))
-        log_error("audit %s for user %lld not written", action, (long long)user_id);
-}
-
-/* Counts a failed sign-in for email (an account or not) and audits it; returns the seconds the
- * e-mail is now locked (0 = not locked). */
-static long record_failure(PGconn *conn, struct req_ctx *ctx, const char *email, int64_t uid, const char *role,
-                           const char *reason)
-{
-    char maxf[24], lock[24];
-    const char *p[] = {email, id_text(app.cfg.login_max_failures, maxf), id_text(app.cfg.login_lock_seconds, lock)};
-    PGresult *f = db_exec(conn, "SELECT login_record_failure($1, $2::int, $3::int)", 3, p);
-    long locked = db_ok(conn, f, NULL) && PQntuples(f) == 1 ? strtol(PQgetvalue(f, 0, 0), NULL, 10) : 0;
-    PQclear(f);
-    json_t *details = json_pack("{s:s}", "reason", reason);
-    if (!uid)
-        json_object_set_new(details, "email", json_string(email));
-    audit_login(conn, ctx, uid, role, "login_failed", details);
-    if (locked > 0) {
-        json_t *ld = json_pack("{s:I}", "lock_seconds", (json_int_t)app.cfg.login_lock_seconds);
-        if (!uid)
-            json_object_set_new(ld, "email", json_string(email));
-        audit_login(conn, ctx, uid, role, "login_locked", ld);
-    }
-    return locked;
-}
-
 /* What login needs to know before checking the password. */
 struct login_subject {
-    long locked_seconds;
     int64_t uid; /* 0 when no account has the e-mail */
     char role[16];
     char hash[PASSWORD_HASH_MAX];
@@ -128,48 +95,83 @@ static bool load_subject(PGconn *conn, const char *email, struct login_subject *
     memset(s, 0, sizeof *s);
     const char *p[] = {email};
     PGresult *r = db_exec(conn,
-                          "SELECT login_lock_seconds($1), u.id, u.role, u.password_hash, u.active "
-                          "FROM (SELECT 1) one LEFT JOIN users u ON lower(u.email) = lower($1)",
+                          "SELECT u.id, u.role, u.password_hash, u.active FROM users u WHERE lower(u.email) = lower($1)",
                           1, p);
-    bool ok = db_ok(conn, r, err) && PQntuples(r) == 1;
-    if (ok) {
-        s->locked_seconds = strtol(PQgetvalue(r, 0, 0), NULL, 10);
-        s->uid = col_id(r, 1);
-        snprintf(s->role, sizeof s->role, "%s", PQgetvalue(r, 0, 2));
-        snprintf(s->hash, sizeof s->hash, "%s", PQgetvalue(r, 0, 3));
-        s->active = strcmp(PQgetvalue(r, 0, 4), "t") == 0;
+    bool ok = db_ok(conn, r, err);
+    if (ok && PQntuples(r) == 1) {
+        s->uid = col_id(r, 0);
+        snprintf(s->role, sizeof s->role, "%s", PQgetvalue(r, 0, 1));
+        snprintf(s->hash, sizeof s->hash, "%s", PQgetvalue(r, 0, 2));
+        s->active = strcmp(PQgetvalue(r, 0, 3), "t") == 0;
     }
     PQclear(r);
     return ok;
 }
 
-/* The database connection is not held while the password hash is computed (tens of ms, and
- * bounded by LOGIN_CONCURRENCY): a queue of sign-ins must not starve the pool. */
+/* In one transaction: the sign-in of subj (whose password was right): the account must still be
+ * active with the password checked (a concurrent change wins), the attempt is given back, tokens
+ * issued and the sign-in audited. Answers. */
+static int login_complete(struct _u_response *resp, struct req_ctx *ctx, PGconn *conn,
+                          const struct login_subject *subj, const struct login_attempt *a)
+{
+    char idb[24];
+    const char *p[] = {id_text(subj->uid, idb), subj->hash};
+    struct db_error err;
+    json_t *pair = NULL;
+    PGresult *s = NULL;
+    int rc;
+    if (!db_begin(conn, &err))
+        return dbr_reply_error(resp, ctx, &err);
+    s = db_exec(conn,
+                "UPDATE users u SET last_login_at = now() WHERE id = $1 AND password_hash = $2 AND active "
+                "RETURNING " USER_TOKEN_COLS,
+                2, p);
+    if (db_ok(conn, s, &err) && PQntuples(s) == 0) {
+        db_rollback(conn);
+        rc = reply_bad_credentials(resp, ctx);
+        goto out;
+    }
+    if (db_ok(conn, s, &err) && login_attempt_passed(conn, a, subj->uid, &err) &&
+        (pair = issue_tokens(conn, s, 0, NULL, &err)) &&
+        audit_write_as(conn, ctx, subj->uid, subj->role, "login", "user", subj->uid,
+                       json_pack("{s:s}", "address", a->address), &err) &&
+        db_commit(conn, &err)) {
+        rc = reply_json(resp, ctx, 200, pair);
+        goto out;
+    }
+    json_decref(pair);
+    db_rollback(conn);
+    rc = dbr_reply_error(resp, ctx, &err);
+out:
+    PQclear(s);
+    return rc;
+}
+
+/* The attempt is counted (login_throttle.h) before the password is checked, and no database
+ * connection is held while the hash is computed (tens of ms, bounded by LOGIN_CONCURRENCY): a
+ * queue of sign-ins must not starve the pool. */
 HANDLER(h_auth_login)
 {
-    (void)req;
     int rc;
     if (!body_valid(resp, ctx, login_fields, 2, false, &rc))
         return rc;
     const char *email = json_string_value(json_object_get(ctx->body, "email"));
     const char *password = json_string_value(json_object_get(ctx->body, "password"));
+    char address[LOGIN_ADDRESS_MAX];
     struct login_subject subj;
+    struct login_attempt a;
     struct db_error err;
-    char secs[24];
+    login_client_address(req, address);
 
     PGconn *conn = dbr_acquire();
     if (!conn)
         return reply_status(resp, ctx, ST_UNAVAILABLE);
-    bool loaded = load_subject(conn, email, &subj, &err);
-    if (loaded && subj.locked_seconds > 0)
-        audit_login(conn, ctx, subj.uid, subj.uid ? subj.role : NULL, "login_failed",
-                    subj.uid ? json_pack("{s:s}", "reason", "locked")
-                             : json_pack("{s:s, s:s}", "reason", "locked", "email", email));
+    bool counted = load_subject(conn, email, &subj, &err) && login_attempt_begin(conn, email, address, &a, &err);
     dbr_release(conn);
-    if (!loaded)
+    if (!counted)
         return dbr_reply_error(resp, ctx, &err);
-    if (subj.locked_seconds > 0)
-        return reply_locked(resp, ctx, id_text(subj.locked_seconds, secs));
+    if (a.retry_after > 0)
+        return login_reply_throttled(resp, ctx, a.retry_after);
 
     bool good = false;
     if (subj.uid)
@@ -180,53 +182,19 @@ HANDLER(h_auth_login)
     if (!(conn = dbr_acquire()))
         return reply_status(resp, ctx, ST_UNAVAILABLE);
     if (!good) {
-        long locked = record_failure(conn, ctx, email, subj.uid, subj.uid ? subj.role : NULL,
-                                     subj.uid ? "wrong_password" : "unknown_email");
-        rc = locked > 0 ? reply_locked(resp, ctx, id_text(locked, secs)) : reply_bad_credentials(resp, ctx);
-        goto out;
-    }
-    if (!subj.active) {
-        audit_login(conn, ctx, subj.uid, subj.role, "login_failed", json_pack("{s:s}", "reason", "disabled"));
+        login_attempt_failed(conn, ctx, &a, subj.uid, subj.role, subj.uid ? "wrong_password" : "unknown_email");
+        rc = reply_bad_credentials(resp, ctx);
+    } else if (!subj.active) {
+        /* The right password: the attempt does not count against anyone. */
+        if (!login_attempt_passed(conn, &a, 0, &err))
+            log_error("sign-in attempt of user %lld not given back", (long long)subj.uid);
+        if (!audit_write_as(conn, ctx, subj.uid, subj.role, "login_failed", "user", subj.uid,
+                            json_pack("{s:s, s:s}", "reason", "disabled", "address", address), &err))
+            log_error("audit login_failed for user %lld not written", (long long)subj.uid);
         rc = reply_error(resp, ctx, ST_FORBIDDEN, "account_disabled", "This account has been deactivated.", NULL);
-        goto out;
+    } else {
+        rc = login_complete(resp, ctx, conn, &subj, &a);
     }
-
-    /* The success update re-checks, under the row lock, that the account is not locked (a parallel
-     * wrong guess may have locked it meanwhile) and that the password checked is still the
-     * account's (a concurrent change wins). */
-    char idb[24];
-    const char *p3[] = {id_text(subj.uid, idb), subj.hash};
-    json_t *pair = NULL;
-    PGresult *s = NULL;
-    if (db_begin(conn, &err)) {
-        s = db_exec(conn,
-                    "UPDATE users u SET failed_logins = 0, locked_until = NULL, last_login_at = now() "
-                    "WHERE id = $1 AND password_hash = $2 AND active "
-                    "  AND (locked_until IS NULL OR locked_until <= now()) "
-                    "RETURNING " USER_TOKEN_COLS,
-                    2, p3);
-        if (db_ok(conn, s, &err) && PQntuples(s) == 0) {
-            PQclear(s);
-            db_rollback(conn);
-            long locked = 0;
-            if (load_subject(conn, email, &subj, &err))
-                locked = subj.locked_seconds;
-            rc = locked > 0 ? reply_locked(resp, ctx, id_text(locked, secs)) : reply_bad_credentials(resp, ctx);
-            goto out;
-        }
-        if (db_ok(conn, s, &err) && (pair = issue_tokens(conn, s, 0, NULL, &err)) &&
-            audit_write_as(conn, ctx, subj.uid, subj.role, "login", "user", subj.uid, NULL, &err) &&
-            db_commit(conn, &err)) {
-            PQclear(s);
-            rc = reply_json(resp, ctx, 200, pair);
-            goto out;
-        }
-        PQclear(s);
-        json_decref(pair);
-        db_rollback(conn);
-    }
-    rc = dbr_reply_error(resp, ctx, &err);
-out:
     dbr_release(conn);
     return rc;
 }
@@ -355,7 +323,9 @@ HANDLER(h_auth_logout)
         rc = dbr_reply_error(resp, ctx, &err);
     } else {
         if (PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 2), "0") != 0)
-            audit_login(conn, ctx, col_id(r, 0), PQgetvalue(r, 0, 1), "logout", NULL);
+            if (!audit_write_as(conn, ctx, col_id(r, 0), PQgetvalue(r, 0, 1), "logout", "user", col_id(r, 0), NULL,
+                                &err))
+                log_error("audit logout for user %lld not written", (long long)col_id(r, 0));
         rc = reply_no_content(resp, ctx);
     }
     PQclear(r);
@@ -376,12 +346,13 @@ static const struct field_spec password_fields[] = {
     {"new_password", FT_STRING, FF_REQUIRED, 8, 128, NULL},
 };
 
-/* A wrong current password counts as a failed sign-in (and the lock applies here too), so a
- * stolen access token cannot be used to guess the password without limit. No connection is held
- * while hashing. */
+/* The current password goes through the sign-in gate (login_throttle.h), so a stolen access token
+ * cannot be used to guess it without limit. The new password ends every session of the account:
+ * the users triggers (sql/0012_account_lifecycle.sql) move tokens_valid_after and revoke the
+ * refresh tokens in this transaction, after the user row is locked, so a refresh racing the change
+ * cannot leave a live token behind. */
 HANDLER(h_auth_password)
 {
-    (void)req;
     int rc;
     if (!body_valid(resp, ctx, password_fields, 2, false, &rc))
         return rc;
@@ -391,46 +362,20 @@ HANDLER(h_auth_password)
         json_t *f = json_pack("{s:s}", "new_password", "must differ from the current password");
         return reply_invalid(resp, ctx, f);
     }
-    char idb[24], hash[PASSWORD_HASH_MAX], secs[24], email[256];
-    struct login_subject subj;
-    struct db_error err = {0};
-    const char *p1[] = {id_text(ctx->claims.sub, idb)};
+    char idb[24], hash[PASSWORD_HASH_MAX], old[PASSWORD_HASH_MAX];
+    if (!login_confirm_password(req, resp, ctx, current, "current_password", old, &rc))
+        return rc;
+    if (!password_hash(next, hash))
+        return reply_status(resp, ctx, ST_INTERNAL);
 
     PGconn *conn = dbr_acquire();
     if (!conn)
         return reply_status(resp, ctx, ST_UNAVAILABLE);
-    PGresult *r = db_exec(conn, "SELECT email FROM users WHERE id = $1 AND active", 1, p1);
-    bool found = db_ok(conn, r, &err) && PQntuples(r) == 1;
-    if (found)
-        snprintf(email, sizeof email, "%s", PQgetvalue(r, 0, 0));
-    PQclear(r);
-    bool loaded = found && load_subject(conn, email, &subj, &err);
-    dbr_release(conn);
-    if (!found && err.status == ST_OK)
-        return reply_status(resp, ctx, ST_UNAUTHORIZED);
-    if (!loaded)
-        return dbr_reply_error(resp, ctx, &err);
-    if (subj.locked_seconds > 0)
-        return reply_locked(resp, ctx, id_text(subj.locked_seconds, secs));
-
-    bool good = password_verify(subj.hash, current);
-    if (good && !password_hash(next, hash))
-        return reply_status(resp, ctx, ST_INTERNAL);
-
-    if (!(conn = dbr_acquire()))
-        return reply_status(resp, ctx, ST_UNAVAILABLE);
-    if (!good) {
-        long locked = record_failure(conn, ctx, email, subj.uid, subj.role, "wrong_current_password");
-        rc = locked > 0 ? reply_locked(resp, ctx, id_text(locked, secs))
-                        : reply_invalid(resp, ctx, json_pack("{s:s}", "current_password", "is not your current password"));
-        goto out;
-    }
-    /* The user row first, then the tokens, in separate statements: a refresh holding the user row
-     * finishes first and its new token is then revoked too. The hash checked above must still be
-     * the account's. */
-    const char *p2[] = {idb, hash, subj.hash};
+    struct db_error err;
+    const char *p[] = {id_text(ctx->claims.sub, idb), hash, old};
     if (db_begin(conn, &err)) {
-        PGresult *w = db_exec(conn, "UPDATE users SET password_hash = $2 WHERE id = $1 AND password_hash = $3", 3, p2);
+        /* The hash checked above must still be the account's. */
+        PGresult *w = db_exec(conn, "UPDATE users SET password_hash = $2 WHERE id = $1 AND password_hash = $3", 3, p);
         bool ok = db_ok(conn, w, &err);
         bool changed = ok && strcmp(PQcmdTuples(w), "1") == 0;
         PQclear(w);
@@ -438,12 +383,6 @@ HANDLER(h_auth_password)
             db_rollback(conn);
             rc = reply_error(resp, ctx, ST_CONFLICT, NULL, "The password was changed meanwhile; try again.", NULL);
             goto out;
-        }
-        if (ok) {
-            w = db_exec(conn, "UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL",
-                        1, p1);
-            ok = db_ok(conn, w, &err);
-            PQclear(w);
         }
         if (ok && audit_write(conn, ctx, "password_change", "user", ctx->claims.sub, NULL, &err) &&
             db_commit(conn, &err)) {
@@ -456,4 +395,17 @@ HANDLER(h_auth_password)
 out:
     dbr_release(conn);
     return rc;
+}
+
+/* Every session of the caller ends: tokens_valid_after moves (the trigger takes the instant and
+ * revokes every refresh token of the user), so the access tokens issued so far, this request's
+ * included, are refused from now on. */
+HANDLER(h_auth_logout_all)
+{
+    (void)req;
+    char idb[24];
+    const char *p[] = {id_text(ctx->claims.sub, idb)};
+    static const char *const sql[] = {
+        "UPDATE users u SET tokens_valid_after = now() WHERE u.id = $1 RETURNING 'null', u.id"};
+    return dbr_write(resp, ctx, 204, sql, 1, 1, p, "logout_all", "user", NULL);
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "handlers.h"
+#include "login_throttle.h"
 #include "pix.h"
 
 static const char *const pix_types[] = {"cpf", "cnpj", "phone", "email", "evp", NULL};
@@ -18,6 +19,7 @@ static const struct field_spec profile_fields[] = {
     {"license_number", FT_STRING, FF_NULLABLE, 0, 50, NULL},
     {"pix_key_type", FT_ENUM, FF_NULLABLE, 0, 0, pix_types},
     {"pix_key", FT_TEXT, FF_NULLABLE, 1, PIX_KEY_INPUT_MAX, NULL},
+    {"current_password", FT_STRING, 0, 1, 128, NULL},
 };
 
 /* The PIX pair of a valid profile body: both or neither, both null to remove the key; the key is
@@ -83,43 +85,61 @@ HANDLER(h_doctors_get)
                            3, p);
 }
 
-/* Updates doctor_id's profile: the user's name first, then the doctor row, whose JSON (read after
- * the first statement) is the answer. */
-static int update_profile(struct _u_response *resp, struct req_ctx *ctx, int64_t doctor_id)
+/* Updates doctor_id's profile: the user's name first, then the PIX key's announcements, then the
+ * doctor row, whose JSON (read after the first statement) is the answer: the full profile (the
+ * callers are the doctor and admins) with the PIX key unmasked.
+ *
+ * The PIX key is where the doctor's money goes, so a body that sets it must carry the caller's own
+ * current password (the doctor's on /doctors/me, the admin's on /doctors/{id}), checked through
+ * the sign-in gate (login_throttle.h: a wrong one is a 422 on current_password and counts as a
+ * failed sign-in). When the key really changes, doctor_pix_announce (sql/0012) tells the doctor
+ * and writes the change into the trail of each of their closings not yet paid, in the transaction
+ * of the edit; the audit row is then doctor_pix_change instead of doctor_update. */
+static int update_profile(const struct _u_request *req, struct _u_response *resp, struct req_ctx *ctx,
+                          int64_t doctor_id)
 {
     json_t *errors = json_object();
     if (validate_object(ctx->body, profile_fields, sizeof profile_fields / sizeof profile_fields[0], true, errors))
         pix_check(ctx->body, errors);
+    bool pix = json_object_get(ctx->body, "pix_key_type") || json_object_get(ctx->body, "pix_key");
+    if (pix && !json_object_get(ctx->body, "current_password"))
+        json_object_set_new(errors, "current_password", json_string("is required to change the PIX key"));
     if (json_object_size(errors) > 0)
         return reply_invalid(resp, ctx, errors);
     json_decref(errors);
     int rc;
-    char idb[24];
+    char hash[PASSWORD_HASH_MAX];
+    const char *current = json_string_value(json_object_get(ctx->body, "current_password"));
+    if (pix && !login_confirm_password(req, resp, ctx, current, "current_password", hash, &rc))
+        return rc;
+    json_object_del(ctx->body, "current_password");
+    char idb[24], ab[24];
     char *body = dbr_body_text(ctx->body);
-    const char *p[] = {id_text(doctor_id, idb), body};
+    const char *p[] = {id_text(doctor_id, idb), body, actor_text(ctx, ab)};
     static const char *const sql[] = {
         "UPDATE users u SET full_name = COALESCE($2::jsonb->>'full_name', u.full_name) "
-        "FROM doctors d WHERE d.id = $1 AND u.id = d.user_id",
+        "FROM doctors d WHERE d.id = $1 AND u.id = d.user_id AND num_nulls($3::bigint) >= 0",
+        "SELECT doctor_pix_announce($1, b->>'pix_key_type', b->>'pix_key', $3::bigint) "
+        "FROM (SELECT $2::jsonb AS b) s WHERE b ? 'pix_key'",
         "UPDATE doctors d SET "
         "  specialty = CASE WHEN b ? 'specialty' THEN b->>'specialty' ELSE d.specialty END, "
         "  license_number = CASE WHEN b ? 'license_number' THEN b->>'license_number' ELSE d.license_number END, "
         "  pix_key_type = CASE WHEN b ? 'pix_key_type' THEN b->>'pix_key_type' ELSE d.pix_key_type END, "
         "  pix_key = CASE WHEN b ? 'pix_key' THEN b->>'pix_key' ELSE d.pix_key END "
-        "FROM (SELECT $2::jsonb AS b) s WHERE d.id = $1 "
+        "FROM (SELECT $2::jsonb AS b) s WHERE d.id = $1 AND num_nulls($3::bigint) >= 0 "
         "RETURNING doctor_json(d) || jsonb_build_object('pix_key', d.pix_key), d.id"};
-    rc = dbr_write(resp, ctx, 200, sql, 2, 2, p, "doctor_update", "doctor", dbr_changed_fields(ctx->body));
+    rc = dbr_write(resp, ctx, 200, sql, 3, 3, p, pix ? "doctor_pix_change" : "doctor_update", "doctor",
+                   dbr_changed_fields(ctx->body));
     free(body);
     return rc;
 }
 
 HANDLER(h_doctors_update_me)
 {
-    (void)req;
-    return update_profile(resp, ctx, ctx->claims.doctor_id);
+    return update_profile(req, resp, ctx, ctx->claims.doctor_id);
 }
 
 HANDLER(h_doctors_update)
 {
-    (void)req;
-    return update_profile(resp, ctx, ctx->params[0]);
+    return update_profile(req, resp, ctx, ctx->params[0]);
 }

@@ -1,6 +1,7 @@
 /* h_users: staff accounts, managed by admins: create (a DOCTOR also gets its doctor record in the
- * same statement), list, get, update, deactivate. Deactivation revokes the user's refresh tokens
- * (a database trigger) so they cannot sign in or refresh. */
+ * same statement), list, get, update, deactivate. Deactivation and a new password end every session
+ * of the user (database triggers): the refresh tokens are revoked and the access tokens issued
+ * before are refused by the guard. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -136,18 +137,16 @@ HANDLER(h_users_update)
     json_object_del(ctx->body, "password");
     char *body = dbr_body_text(ctx->body);
     const char *p[] = {id_text(ctx->params[0], idb), body, pw ? hash : NULL};
-    /* The user row first, then (a new password ends every session) the tokens: the same lock order
-     * as a refresh, so a refresh racing this change cannot leave a live token behind. */
+    /* A new password or a deactivation ends every session of the user: the users triggers
+     * (sql/0012_account_lifecycle.sql) move tokens_valid_after and revoke the refresh tokens in
+     * this transaction, after the row lock, so a refresh racing this change leaves no live token,
+     * and clear the e-mail's sign-in counters on a new password. */
     static const char *const sql[] = {
         "UPDATE users u SET email = COALESCE(b->>'email', u.email), full_name = COALESCE(b->>'full_name', u.full_name), "
-        "  active = COALESCE((b->>'active')::boolean, u.active), password_hash = COALESCE($3, u.password_hash), "
-        "  failed_logins = CASE WHEN $3::text IS NULL THEN u.failed_logins ELSE 0 END, "
-        "  locked_until = CASE WHEN $3::text IS NULL THEN u.locked_until END "
+        "  active = COALESCE((b->>'active')::boolean, u.active), password_hash = COALESCE($3, u.password_hash) "
         "FROM (SELECT $2::jsonb AS b) s WHERE u.id = $1",
-        "UPDATE refresh_tokens SET revoked_at = now() "
-        "WHERE user_id = $1 AND $3::text IS NOT NULL AND revoked_at IS NULL AND num_nulls($2::jsonb) >= 0",
         "SELECT user_json(u), u.id FROM users u WHERE u.id = $1 AND num_nulls($2::jsonb, $3::text) >= 0"};
-    rc = dbr_write(resp, ctx, 200, sql, 3, 3, p, "user_update", "user", details);
+    rc = dbr_write(resp, ctx, 200, sql, 2, 3, p, "user_update", "user", details);
     free(body);
     return rc;
 }

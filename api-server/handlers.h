@@ -18,6 +18,7 @@ HANDLER(h_auth_refresh);
 HANDLER(h_auth_logout);
 HANDLER(h_auth_me);
 HANDLER(h_auth_password);
+HANDLER(h_auth_logout_all);
 
 HANDLER(h_clinics_list);
 HANDLER(h_clinics_create);

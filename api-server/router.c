@@ -202,17 +202,27 @@ static int router_prepare(const struct _u_request *req, struct _u_response *resp
     return U_CALLBACK_CONTINUE;
 }
 
-/* ST_OK when the user exists and is active, ST_UNAUTHORIZED when not, else the database's status. */
-static enum status account_active(int64_t user_id)
+/* Whether the token's account still accepts it, in one query: ST_OK when the user exists, is active
+ * and the token was issued at or after the account's tokens_valid_after (token_valid_for, sql/0012);
+ * ST_UNAUTHORIZED when not (*why says which); else the database's status. */
+static enum status account_active(int64_t user_id, time_t iat, const char **why)
 {
     PGconn *conn = dbr_acquire();
     if (!conn)
         return ST_UNAVAILABLE;
-    char idb[24];
-    const char *p[] = {id_text(user_id, idb)};
+    char idb[24], iatb[24];
+    const char *p[] = {id_text(user_id, idb), id_text((int64_t)iat, iatb)};
     struct db_error err;
-    PGresult *r = db_exec(conn, "SELECT 1 FROM users WHERE id = $1 AND active", 1, p);
-    enum status st = !db_ok(conn, r, &err) ? err.status : PQntuples(r) == 1 ? ST_OK : ST_UNAUTHORIZED;
+    PGresult *r = db_exec(conn, "SELECT u.active, token_valid_for(u, $2::bigint) FROM users u WHERE u.id = $1", 2, p);
+    enum status st = ST_UNAUTHORIZED;
+    *why = "This account has been deactivated.";
+    if (!db_ok(conn, r, &err)) {
+        st = err.status;
+    } else if (PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "t") == 0) {
+        st = strcmp(PQgetvalue(r, 0, 1), "t") == 0 ? ST_OK : ST_UNAUTHORIZED;
+        *why = "The access token was issued before the account's sessions were ended (a new password, "
+               "a sign-out everywhere); sign in again.";
+    }
     PQclear(r);
     dbr_release(conn);
     return st;
@@ -241,11 +251,13 @@ static int router_guard(const struct _u_request *req, struct _u_response *resp, 
     ctx->authed = true;
     if (!(ctx->route->access & (unsigned)ctx->claims.role))
         return reply_status(resp, ctx, ST_FORBIDDEN);
-    /* A deactivated account's access tokens stop at once, not when they expire. */
-    enum status st = account_active(ctx->claims.sub);
+    /* A deactivated account's access tokens stop at once, not when they expire; so do the tokens
+     * issued before a new password or a sign-out everywhere. */
+    const char *why;
+    enum status st = account_active(ctx->claims.sub, ctx->claims.iat, &why);
     if (st == ST_UNAUTHORIZED) {
         u_map_put(resp->map_header, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
-        return reply_error(resp, ctx, ST_UNAUTHORIZED, NULL, "This account has been deactivated.", NULL);
+        return reply_error(resp, ctx, ST_UNAUTHORIZED, NULL, why, NULL);
     }
     if (st != ST_OK)
         return reply_status(resp, ctx, st);

@@ -17,6 +17,7 @@ const struct route routes[] = {
     {"POST", "/auth/logout", ROUTE_PUBLIC, h_auth_logout},
     {"GET", "/auth/me", A | R | D | P, h_auth_me},
     {"POST", "/auth/password", A | R | D | P, h_auth_password},
+    {"POST", "/auth/logout-all", A | R | D | P, h_auth_logout_all},
 
     {"GET", "/clinics", A | R | D, h_clinics_list},
     {"POST", "/clinics", A, h_clinics_create},

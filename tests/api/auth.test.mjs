@@ -1,5 +1,6 @@
-// Authentication: login, refresh rotation, logout, /auth/me, password change, lock-out,
-// deactivated accounts and forged/expired access tokens.
+// Authentication: login, refresh rotation, logout, /auth/me, password change, deactivated
+// accounts and forged/expired access tokens. Sign-in throttling and the end of every session of an
+// account are in lifecycle.test.mjs.
 import assert from 'node:assert/strict';
 import { createHmac, randomBytes, sign as cryptoSign } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -214,33 +215,6 @@ describe('password change', () => {
 
   test('no token is 401', async () => {
     assertUnauthorized(await post('/api/auth/password', { current_password: 'a-password', new_password: 'b-password' }), false);
-  });
-});
-
-describe('lock-out', () => {
-  test('5 failures lock the account: 429 with Retry-After even for the right password, and an audit row', async () => {
-    const clinic = await createClinic();
-    const s = await createStaff('RECEPTIONIST', clinic.id);
-    for (let i = 1; i <= 4; i++) {
-      expectError(await post('/api/auth/login', { email: s.email, password: `wrong-${i}` }), 401, 'invalid_credentials');
-    }
-    const fifth = await post('/api/auth/login', { email: s.email, password: 'wrong-5' });
-    expectStatus(fifth, [401, 429]);
-
-    const locked = expectError(await post('/api/auth/login', { email: s.email, password: s.password }), 429, 'too_many_attempts');
-    const retry = locked.headers.get('retry-after');
-    assert.match(retry ?? '(missing)', /^\d+$/, `Retry-After must be a number of seconds, got ${retry}`);
-    assert.equal(Number(retry) > 0 && Number(retry) <= 15 * 60, true, `Retry-After out of (0, 900]: ${retry}`);
-
-    // Still locked with the e-mail in another case.
-    expectError(await post('/api/auth/login', { email: s.email.toUpperCase(), password: s.password }), 429, 'too_many_attempts');
-
-    const rows = await listAll('/api/audit?action=login_locked', await asAdmin());
-    for (const r of rows) assert.equal(r.action, 'login_locked');
-    const mine = rows.filter(
-      (r) => r.entity_id === s.id || r.actor_user_id === s.id || JSON.stringify(r.details ?? {}).toLowerCase().includes(s.email.toLowerCase()),
-    );
-    assert.notEqual(mine.length, 0, `no login_locked audit row for user ${s.id} among ${rows.length} rows`);
   });
 });
 

@@ -242,7 +242,8 @@ async function confirmedClosingA(back) {
 const MONEY_DESK = only('ADMIN', 'RECEPTIONIST');
 
 // op: "METHOD /path/template"; roles: expected outcome per caller; ok: the status an allowed call
-// must get (the calls are built to succeed); req(role): {path, body} for that caller (async allowed).
+// must get (the calls are built to succeed); req(role): {path, body, token?} for that caller (async
+// allowed; token replaces the role's usual one).
 const TABLE = [
   { op: 'GET /healthz', roles: PUBLIC, ok: 200, req: () => ({}) },
   { op: 'GET /readyz', roles: PUBLIC, ok: 200, req: () => ({}) },
@@ -262,6 +263,21 @@ const TABLE = [
     roles: ANY,
     ok: 422,
     req: () => ({ body: { current_password: 'wrong-current-password', new_password: 'another-password-123' } }),
+  },
+  // It ends the caller's sessions, so each allowed caller sends a token of its own fresh session.
+  {
+    op: 'POST /api/auth/logout-all',
+    roles: ANY,
+    ok: 204,
+    req: async (role) => {
+      const fresh = {
+        ADMIN: () => staffSession('ADMIN'),
+        RECEPTIONIST: () => staffSession('RECEPTIONIST', ctx.A.id),
+        DOCTOR: () => staffSession('DOCTOR', ctx.A.id),
+        PATIENT: () => patientSession(ctx.A.id),
+      }[role];
+      return fresh ? { token: (await fresh()).access } : {};
+    },
   },
 
   { op: 'GET /api/clinics', roles: STAFF, ok: 200, req: () => ({}) },
@@ -851,9 +867,9 @@ describe('authorization matrix', () => {
       const [method, template] = entry.op.split(' ');
       const failures = [];
       for (const caller of CALLERS) {
-        const { path = template, body } = await entry.req(caller);
+        const { path = template, body, token = ctx.tokens[caller] } = await entry.req(caller);
         assert.equal(path.includes('{'), false, `${entry.op}: req() must fill the path parameters`);
-        const res = await request(method, path, { token: ctx.tokens[caller], body });
+        const res = await request(method, path, { token, body });
         const want = entry.roles[caller];
         const got = `${res.status} ${res.body?.error?.code ?? ''}`.trim();
         if (want === A) {

@@ -768,7 +768,7 @@ describe('closings: workflow', () => {
     const later = await billed(w, { service: w.services[1] });
     const P1 = await settle(p1.id, at(`${M1}-05 10:00:00`));
     const P2 = await settle(p2.id, at(`${M1}-20 16:00:00`), 'card');
-    expectStatus(await patch('/api/doctors/me', { pix_key_type: 'cpf', pix_key: '529.982.247-25' }, w.doc.access), 200);
+    expectStatus(await patch('/api/doctors/me', { pix_key_type: 'cpf', pix_key: '529.982.247-25', current_password: w.doc.password }, w.doc.access), 200);
     const start = await eventsEnd(w.doc.access);
 
     const draft = await newClosing(d, M1);
@@ -799,10 +799,13 @@ describe('closings: workflow', () => {
     await refused('adjustments', { amount_cents: 100, reason: 'Ajuste' }, admin);
     await refused('confirm-receipt', undefined, w.doc.access);
 
-    // frozen: a new key and a newly settled payment of the month do not touch the closed closing
-    expectStatus(await patch('/api/doctors/me', { pix_key_type: 'email', pix_key: 'doc.pix@example.com' }, w.doc.access), 200);
+    // frozen: a new key and a newly settled payment of the month do not touch the closed closing;
+    // the key change is written to its trail
+    expectStatus(await patch('/api/doctors/me', { pix_key_type: 'email', pix_key: 'doc.pix@example.com', current_password: w.doc.password }, w.doc.access), 200);
     const LATER = await settle(later.id, at(`${M1}-26 11:00:00`), 'cash');
-    assert.deepEqual(await getClosing(id), closed, 'a closed closing keeps its lines, totals and PIX key');
+    const frozen = await getClosing(id);
+    assert.deepEqual(trailRows(frozen).at(-1), ['pix_key_changed', 'closed', 'closed', docUser, 'DOCTOR']);
+    assert.deepEqual({ ...frozen, trail: closed.trail }, closed, 'a closed closing keeps its lines, totals and PIX key');
 
     const paid = (await stepOk(id, 'confirm-payment', { reference: 'E2E-REF-0001' }, admin)).body;
     assert.deepEqual([paid.status, paid.payment_reference], ['payment_confirmed', 'E2E-REF-0001']);
@@ -861,6 +864,7 @@ describe('closings: workflow', () => {
     const expectedTrail = [
       ['create', null, 'draft', me, 'ADMIN'],
       ['close', 'draft', 'closed', me, 'ADMIN'],
+      ['pix_key_changed', 'closed', 'closed', docUser, 'DOCTOR'],
       ['confirm_payment', 'closed', 'payment_confirmed', me, 'ADMIN'],
       ['dispute', 'payment_confirmed', 'disputed', docUser, 'DOCTOR'],
       ['adjust', 'disputed', 'disputed', me, 'ADMIN'],

@@ -179,8 +179,8 @@ before(async () => {
     createService(w.clinic.id, { price_cents: 9990, duration_minutes: 10 }),
   ]);
   Object.assign(w, { rec, doc1, doc2, doc3 });
-  expectStatus(await patch('/api/doctors/me', { pix_key_type: 'cpf', pix_key: '529.982.247-25' }, doc1.access), 200);
-  expectStatus(await patch('/api/doctors/me', { pix_key_type: 'email', pix_key: '  Repasse.Doc2@Example.COM ' }, doc2.access), 200);
+  expectStatus(await patch('/api/doctors/me', { pix_key_type: 'cpf', pix_key: '529.982.247-25', current_password: doc1.password }, doc1.access), 200);
+  expectStatus(await patch('/api/doctors/me', { pix_key_type: 'email', pix_key: '  Repasse.Doc2@Example.COM ', current_password: doc2.password }, doc2.access), 200);
   w.keys = { cpf: '52998224725', email: 'repasse.doc2@example.com' };
   expectStatus(await put('/api/fee-rules', { clinic_id: w.clinic.id, doctor_share_bps: 6000 }, admin), [200, 201]);
 

@@ -1,10 +1,11 @@
 // The PIX key a doctor is paid to: set with its type on the profile (PATCH /api/doctors/me, or an
 // admin's PATCH /api/doctors/{id}), checked and stored normalised per type, shown in full in the
-// answer to the edit and masked in every read.
+// answer to the edit and masked in every read. Setting it takes the caller's current password
+// (lifecycle.test.mjs tests that rule).
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
-import { asAdmin, createClinic, expectError, expectStatus, get, patch, staffSession } from '../lib/api.mjs';
+import { DEMO_PASSWORD, asAdmin, createClinic, expectError, expectStatus, get, patch, staffSession } from '../lib/api.mjs';
 
 const VALID = [
   ['cpf', '529.982.247-25', '52998224725'],
@@ -45,7 +46,7 @@ describe('PIX keys on the doctor profile', () => {
   test('each key type: stored normalised, shown in full to the edit, masked in reads', async () => {
     const doc = await doctor();
     for (const [type, key, stored] of VALID) {
-      const res = expectStatus(await patch('/api/doctors/me', { pix_key_type: type, pix_key: key }, doc.access), 200);
+      const res = expectStatus(await patch('/api/doctors/me', { pix_key_type: type, pix_key: key, current_password: doc.password }, doc.access), 200);
       assert.equal(res.body.pix_key_type, type);
       assert.equal(res.body.pix_key, stored, `${type} ${key}`);
       const read = expectStatus(await get(`/api/doctors/${doc.user.doctor_id}`, doc.access), 200).body;
@@ -58,14 +59,14 @@ describe('PIX keys on the doctor profile', () => {
 
   test('each invalid key: 422 naming pix_key, and the stored key is unchanged', async () => {
     const doc = await doctor();
-    expectStatus(await patch('/api/doctors/me', { pix_key_type: 'cpf', pix_key: '529.982.247-25' }, doc.access), 200);
+    expectStatus(await patch('/api/doctors/me', { pix_key_type: 'cpf', pix_key: '529.982.247-25', current_password: doc.password }, doc.access), 200);
     for (const [type, key] of INVALID) {
-      expectError(await patch('/api/doctors/me', { pix_key_type: type, pix_key: key }, doc.access), 422, 'validation_failed',
+      expectError(await patch('/api/doctors/me', { pix_key_type: type, pix_key: key, current_password: doc.password }, doc.access), 422, 'validation_failed',
         ['pix_key']);
     }
-    expectError(await patch('/api/doctors/me', { pix_key_type: 'iban', pix_key: 'x' }, doc.access), 422, 'validation_failed',
+    expectError(await patch('/api/doctors/me', { pix_key_type: 'iban', pix_key: 'x', current_password: doc.password }, doc.access), 422, 'validation_failed',
       ['pix_key_type']);
-    expectError(await patch('/api/doctors/me', { pix_key_type: 'cpf', pix_key: '1'.repeat(129) }, doc.access), 422,
+    expectError(await patch('/api/doctors/me', { pix_key_type: 'cpf', pix_key: '1'.repeat(129), current_password: doc.password }, doc.access), 422,
       'validation_failed', ['pix_key']);
     const read = expectStatus(await get(`/api/doctors/${doc.user.doctor_id}`, doc.access), 200).body;
     assert.equal(read.pix_key_type, 'cpf');
@@ -74,15 +75,15 @@ describe('PIX keys on the doctor profile', () => {
 
   test('type and key go together; both null remove the key', async () => {
     const doc = await doctor();
-    expectError(await patch('/api/doctors/me', { pix_key: '529.982.247-25' }, doc.access), 422, 'validation_failed', ['pix_key_type']);
-    expectError(await patch('/api/doctors/me', { pix_key_type: 'cpf' }, doc.access), 422, 'validation_failed', ['pix_key']);
-    expectError(await patch('/api/doctors/me', { pix_key_type: 'cpf', pix_key: null }, doc.access), 422, 'validation_failed', ['pix_key']);
-    expectStatus(await patch('/api/doctors/me', { pix_key_type: 'evp', pix_key: '123e4567-e89b-12d3-a456-426614174000' }, doc.access), 200);
-    const cleared = expectStatus(await patch('/api/doctors/me', { pix_key_type: null, pix_key: null }, doc.access), 200).body;
+    expectError(await patch('/api/doctors/me', { pix_key: '529.982.247-25', current_password: doc.password }, doc.access), 422, 'validation_failed', ['pix_key_type']);
+    expectError(await patch('/api/doctors/me', { pix_key_type: 'cpf', current_password: doc.password }, doc.access), 422, 'validation_failed', ['pix_key']);
+    expectError(await patch('/api/doctors/me', { pix_key_type: 'cpf', pix_key: null, current_password: doc.password }, doc.access), 422, 'validation_failed', ['pix_key']);
+    expectStatus(await patch('/api/doctors/me', { pix_key_type: 'evp', pix_key: '123e4567-e89b-12d3-a456-426614174000', current_password: doc.password }, doc.access), 200);
+    const cleared = expectStatus(await patch('/api/doctors/me', { pix_key_type: null, pix_key: null, current_password: doc.password }, doc.access), 200).body;
     assert.equal(cleared.pix_key_type, null);
     assert.equal(cleared.pix_key, null);
     // other fields leave the key alone
-    expectStatus(await patch('/api/doctors/me', { pix_key_type: 'email', pix_key: 'doc@example.com' }, doc.access), 200);
+    expectStatus(await patch('/api/doctors/me', { pix_key_type: 'email', pix_key: 'doc@example.com', current_password: doc.password }, doc.access), 200);
     const renamed = expectStatus(await patch('/api/doctors/me', { specialty: 'Cardiologia' }, doc.access), 200).body;
     assert.equal(renamed.pix_key, 'doc@example.com');
   });
@@ -95,7 +96,7 @@ describe('PIX keys on the doctor profile', () => {
     expectError(await patch(`/api/doctors/${doc.user.doctor_id}`, body, other.access), 403, 'forbidden');
     expectError(await patch('/api/doctors/me', body, rec.access), 403, 'forbidden');
     expectError(await patch(`/api/doctors/${doc.user.doctor_id}`, body, rec.access), 403, 'forbidden');
-    const byAdmin = expectStatus(await patch(`/api/doctors/${doc.user.doctor_id}`, body, await asAdmin()), 200).body;
+    const byAdmin = expectStatus(await patch(`/api/doctors/${doc.user.doctor_id}`, { ...body, current_password: DEMO_PASSWORD }, await asAdmin()), 200).body;
     assert.equal(byAdmin.pix_key, '52998224725');
   });
 });

@@ -1,0 +1,271 @@
+/* login_throttle: see login_throttle.h. */
+#include "login_throttle.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "app.h"
+#include "dbreply.h"
+#include "log.h"
+
+#define PRUNE_BATCH "100"
+
+/* An address in binary: family AF_INET (4 bytes) or AF_INET6 (16), IPv4-mapped IPv6 as IPv4. */
+struct addr {
+    int family;
+    unsigned char b[16];
+};
+
+static bool addr_parse(const char *s, struct addr *a)
+{
+    memset(a, 0, sizeof *a);
+    if (inet_pton(AF_INET, s, a->b) == 1) {
+        a->family = AF_INET;
+        return true;
+    }
+    if (inet_pton(AF_INET6, s, a->b) != 1)
+        return false;
+    a->family = AF_INET6;
+    if (IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)a->b)) {
+        memmove(a->b, a->b + 12, 4);
+        memset(a->b + 4, 0, 12);
+        a->family = AF_INET;
+    }
+    return true;
+}
+
+static bool addr_of_peer(const struct sockaddr *sa, struct addr *a)
+{
+    char text[INET6_ADDRSTRLEN];
+    if (sa && sa->sa_family == AF_INET)
+        return inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, text, sizeof text) &&
+               addr_parse(text, a);
+    if (sa && sa->sa_family == AF_INET6)
+        return inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, text, sizeof text) &&
+               addr_parse(text, a);
+    return false;
+}
+
+static bool addr_equal(const struct addr *x, const struct addr *y)
+{
+    return x->family == y->family && memcmp(x->b, y->b, x->family == AF_INET ? 4 : 16) == 0;
+}
+
+/* Whether a is one of LOGIN_TRUSTED_PROXIES (checked at start-up). */
+static bool addr_trusted(const struct addr *a)
+{
+    for (const char *p = app.cfg.login_trusted_proxies; *p;) {
+        size_t len = strcspn(p, ",");
+        char one[INET6_ADDRSTRLEN];
+        struct addr t;
+        if (len < sizeof one) {
+            memcpy(one, p, len);
+            one[len] = '\0';
+            if (addr_parse(one, &t) && addr_equal(&t, a))
+                return true;
+        }
+        p += len + (p[len] == ',');
+    }
+    return false;
+}
+
+/* The counter key of a: the IPv4 address, or the IPv6 /64 written "prefix::/64". */
+static void addr_key(const struct addr *a, char out[LOGIN_ADDRESS_MAX])
+{
+    char text[INET6_ADDRSTRLEN];
+    if (a->family == AF_INET && inet_ntop(AF_INET, a->b, text, sizeof text)) {
+        snprintf(out, LOGIN_ADDRESS_MAX, "%s", text);
+        return;
+    }
+    unsigned char net[16] = {0};
+    memcpy(net, a->b, 8);
+    if (a->family == AF_INET6 && inet_ntop(AF_INET6, net, text, sizeof text))
+        snprintf(out, LOGIN_ADDRESS_MAX, "%s/64", text);
+    else
+        snprintf(out, LOGIN_ADDRESS_MAX, "unknown");
+}
+
+void login_client_address(const struct _u_request *req, char out[LOGIN_ADDRESS_MAX])
+{
+    struct addr cur;
+    if (!addr_of_peer(req->client_address, &cur)) {
+        snprintf(out, LOGIN_ADDRESS_MAX, "unknown");
+        return;
+    }
+    /* Walk X-Forwarded-For from the right while the hop that told us is a proxy we trust. */
+    const char *xff = u_map_get_case(req->map_header, "X-Forwarded-For");
+    size_t end = xff ? strlen(xff) : 0;
+    while (end > 0 && addr_trusted(&cur)) {
+        size_t start = end;
+        while (start > 0 && xff[start - 1] != ',')
+            start--;
+        char one[INET6_ADDRSTRLEN + 2];
+        size_t b = start, e = end;
+        while (b < e && (xff[b] == ' ' || xff[b] == '\t'))
+            b++;
+        while (e > b && (xff[e - 1] == ' ' || xff[e - 1] == '\t'))
+            e--;
+        struct addr next;
+        if (e - b >= sizeof one)
+            break;
+        memcpy(one, xff + b, e - b);
+        one[e - b] = '\0';
+        if (!addr_parse(one, &next))
+            break;
+        cur = next;
+        end = start > 0 ? start - 1 : 0;
+    }
+    addr_key(&cur, out);
+}
+
+/* The settings as the SQL type login_limits. */
+static const char *limits_text(char buf[160])
+{
+    const struct app_config *c = &app.cfg;
+    snprintf(buf, 160, "(%ld,%ld,%ld,%ld,%ld,%ld,%ld)", c->login_free_failures, c->login_account_free_failures,
+             c->login_address_free_failures, c->login_delay_base, c->login_delay_max, c->login_failure_decay,
+             c->login_known_address_ttl);
+    return buf;
+}
+
+bool login_attempt_begin(PGconn *conn, const char *email, const char *address, struct login_attempt *a,
+                         struct db_error *err)
+{
+    char lim[160];
+    memset(a, 0, sizeof *a);
+    snprintf(a->email, sizeof a->email, "%s", email);
+    snprintf(a->address, sizeof a->address, "%s", address);
+    const char *p[] = {email, address, limits_text(lim)};
+    PGresult *r = db_exec(conn, "SELECT retry_after, started FROM login_attempt($1, $2, $3::login_limits)", 3, p);
+    bool ok = db_ok(conn, r, err) && PQntuples(r) == 1;
+    if (ok) {
+        a->retry_after = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+        snprintf(a->started, sizeof a->started, "%s", PQgetvalue(r, 0, 1));
+    } else if (err && err->status == ST_OK) {
+        err->status = ST_INTERNAL;
+    }
+    PQclear(r);
+    return ok;
+}
+
+bool login_attempt_passed(PGconn *conn, const struct login_attempt *a, int64_t user_id, struct db_error *err)
+{
+    char lim[160], uid[24];
+    const char *p[] = {a->email, a->address, limits_text(lim), user_id > 0 ? id_text(user_id, uid) : NULL};
+    PGresult *r = db_exec(conn, "SELECT login_attempt_passed($1, $2, $3::login_limits, $4::bigint)", 4, p);
+    bool ok = db_ok(conn, r, err);
+    PQclear(r);
+    return ok;
+}
+
+/* Details of a login audit row: the address, and the e-mail when no account has it. New reference. */
+static json_t *attempt_details(const struct login_attempt *a, int64_t user_id)
+{
+    json_t *d = json_pack("{s:s}", "address", a->address);
+    if (!user_id)
+        json_object_set_new(d, "email", json_string(a->email));
+    return d;
+}
+
+static void audit_attempt(PGconn *conn, const struct req_ctx *ctx, int64_t user_id, const char *role,
+                          const char *action, json_t *details)
+{
+    struct db_error err;
+    if (!audit_write_as(conn, ctx, user_id, user_id ? role : NULL, action, "user", user_id, details, &err))
+        log_error("audit %s for user %lld not written", action, (long long)user_id);
+}
+
+void login_attempt_failed(PGconn *conn, const struct req_ctx *ctx, const struct login_attempt *a, int64_t user_id,
+                          const char *role, const char *reason)
+{
+    json_t *d = attempt_details(a, user_id);
+    json_object_set_new(d, "reason", json_string(reason));
+    audit_attempt(conn, ctx, user_id, role, "login_failed", d);
+    /* started is "{name,name}" (names are plain words, never quoted). */
+    const char *s = a->started[0] == '{' ? a->started + 1 : a->started;
+    while (*s && *s != '}') {
+        size_t len = strcspn(s, ",}");
+        char scope[32];
+        if (len > 0 && len < sizeof scope) {
+            memcpy(scope, s, len);
+            scope[len] = '\0';
+            json_t *t = attempt_details(a, user_id);
+            json_object_set_new(t, "scope", json_string(scope));
+            json_object_set_new(t, "delay_seconds", json_integer(app.cfg.login_delay_base));
+            audit_attempt(conn, ctx, user_id, role, "login_throttled", t);
+        }
+        s += len + (s[len] == ',');
+    }
+    char lim[160];
+    const char *p[] = {limits_text(lim)};
+    PGresult *r = db_exec(conn, "SELECT login_failures_prune($1::login_limits, " PRUNE_BATCH ")", 1, p);
+    if (!db_ok(conn, r, NULL))
+        log_warning("sign-in counters not pruned: %s", PQresultErrorMessage(r));
+    PQclear(r);
+}
+
+int login_reply_throttled(struct _u_response *resp, struct req_ctx *ctx, long seconds)
+{
+    char secs[24];
+    u_map_put(resp->map_header, "Retry-After", id_text(seconds > 0 ? seconds : 1, secs));
+    return reply_error(resp, ctx, ST_THROTTLED, NULL,
+                       "Too many failed attempts at this password from here; try again after Retry-After seconds.",
+                       NULL);
+}
+
+bool login_confirm_password(const struct _u_request *req, struct _u_response *resp, struct req_ctx *ctx,
+                            const char *password, const char *field, char hash_out[PASSWORD_HASH_MAX], int *rc)
+{
+    char idb[24], email[256], role[16], address[LOGIN_ADDRESS_MAX];
+    struct login_attempt a;
+    struct db_error err = {0};
+    const char *p[] = {id_text(ctx->claims.sub, idb)};
+    login_client_address(req, address);
+
+    PGconn *conn = dbr_acquire();
+    if (!conn) {
+        *rc = reply_status(resp, ctx, ST_UNAVAILABLE);
+        return false;
+    }
+    PGresult *r = db_exec(conn, "SELECT email, password_hash, role FROM users WHERE id = $1 AND active", 1, p);
+    bool found = db_ok(conn, r, &err) && PQntuples(r) == 1;
+    if (found) {
+        snprintf(email, sizeof email, "%s", PQgetvalue(r, 0, 0));
+        snprintf(hash_out, PASSWORD_HASH_MAX, "%s", PQgetvalue(r, 0, 1));
+        snprintf(role, sizeof role, "%s", PQgetvalue(r, 0, 2));
+    }
+    PQclear(r);
+    bool counted = found && login_attempt_begin(conn, email, address, &a, &err);
+    dbr_release(conn);
+    if (!found && err.status == ST_OK) {
+        *rc = reply_status(resp, ctx, ST_UNAUTHORIZED);
+        return false;
+    }
+    if (!counted) {
+        *rc = dbr_reply_error(resp, ctx, &err);
+        return false;
+    }
+    if (a.retry_after > 0) {
+        *rc = login_reply_throttled(resp, ctx, a.retry_after);
+        return false;
+    }
+
+    bool good = password_verify(hash_out, password);
+    if (!(conn = dbr_acquire())) {
+        *rc = reply_status(resp, ctx, ST_UNAVAILABLE);
+        return false;
+    }
+    if (!good) {
+        login_attempt_failed(conn, ctx, &a, ctx->claims.sub, role, "wrong_current_password");
+        *rc = reply_invalid(resp, ctx, json_pack("{s:s}", field, "is not your current password"));
+    } else if (!login_attempt_passed(conn, &a, ctx->claims.sub, &err)) {
+        *rc = dbr_reply_error(resp, ctx, &err);
+        good = false;
+    }
+    dbr_release(conn);
+    return good;
+}
