@@ -1,10 +1,12 @@
 /* health: the HTTP routes of the signaling-server's port. GET /healthz (the process answers),
  * GET /readyz (the PostgreSQL connection is up, else 503 with the error envelope) and GET /metrics
  * (Prometheus text format: connections, rooms' peers, events delivered, frames, closes by cause,
- * outbox lag). The body is built when the request arrives; listener.c writes it. */
+ * outbox lag), which tells about every client of the instance: only to the bearer of
+ * SIGNALING_METRICS_TOKEN when it is set, else only to clients on this machine (a 404 to others). The body is built when the request arrives; listener.c writes it. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "dblink.h"
 #include "quota.h"
@@ -48,6 +50,27 @@ static char *metrics_text(void)
     return n < 0 ? NULL : out;
 }
 
+/* Whether this request may read /metrics: with SIGNALING_METRICS_TOKEN set, the bearer of that
+ * token; without, a client on this machine only (loopback). Compared in constant time. */
+static bool metrics_allowed(struct lws *wsi)
+{
+    const char *want = sig.cfg.metrics_token;
+    if (!want[0]) {
+        char addr[48];
+        return lws_get_peer_simple(wsi, addr, sizeof addr) &&
+               (strncmp(addr, "127.", 4) == 0 || strcmp(addr, "::1") == 0 || strncmp(addr, "::ffff:127.", 11) == 0);
+    }
+    char auth[160];
+    if (lws_hdr_copy(wsi, auth, sizeof auth, WSI_TOKEN_HTTP_AUTHORIZATION) <= 7 || strncasecmp(auth, "Bearer ", 7) != 0)
+        return false;
+    const char *got = auth + 7;
+    size_t n = strlen(want), m = strlen(got);
+    unsigned diff = n != m;
+    for (size_t i = 0; i < n; i++)
+        diff |= (unsigned char)(want[i] ^ (i < m ? got[i] : 0));
+    return diff == 0;
+}
+
 int health_request(struct conn *c, struct lws *wsi, const char *uri)
 {
     const char *type = "application/json";
@@ -63,7 +86,7 @@ int health_request(struct conn *c, struct lws *wsi, const char *uri)
     } else if (strcmp(uri, "/readyz") == 0) {
         status = 503;
         body = "{\"error\":{\"code\":\"service_unavailable\",\"message\":\"The database is not reachable.\"}}";
-    } else if (strcmp(uri, "/metrics") == 0 && (dynamic = metrics_text())) {
+    } else if (strcmp(uri, "/metrics") == 0 && metrics_allowed(wsi) && (dynamic = metrics_text())) {
         status = 200;
         type = "text/plain; version=0.0.4";
         body = dynamic;

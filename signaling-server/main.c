@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "accounts.h"
 #include "dblink.h"
 #include "log.h"
 #include "outbox.h"
@@ -74,6 +75,7 @@ int main(void)
     outbox_init(); /* its readers first: the start cursor goes before the relay */
     presence_init();
     video_init();
+    accounts_init();
     dblink_start();
     log_info("signaling-server listening on %s:%d", sig.cfg.listen_host, sig.cfg.listen_port);
     while (!sig.stopping)

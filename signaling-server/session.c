@@ -29,6 +29,7 @@
 
 #include "crypto.h"
 #include "quota.h"
+#include "accounts.h"
 #include "dblink.h"
 #include "log.h"
 #include "outbox.h"
@@ -284,38 +285,22 @@ static bool verify_token(struct peer *p, const char *token, struct claims *c)
     return true;
 }
 
-static void on_connect(struct peer *p, json_t *auth)
+/* Refuses a CONNECT: CONNECT_ERROR (or the /ws `error` code) with message, then the close. */
+static void refuse_connect(struct peer *p, const char *code, const char *message)
 {
-    const char *token = json_string_value(json_object_get(auth, "token"));
-    const char *last = json_string_value(json_object_get(auth, "last_event_id"));
-    if (p->state == PEER_AUTHED) {
-        ws_send_error(p, "already_connected", "This connection is already authenticated.");
-        return;
-    }
-    if (!token || !verify_token(p, token, &p->claims)) {
-        sig.m.auth_failures++;
-        if (p->json_proto)
-            ws_send_error(p, "invalid_token", "invalid token");
-        else
-            send_text(p, sio_encode_connect_error("invalid token"));
-        peer_doom(p); /* once the queued frames are out */
-        return;
-    }
-    if (last && !valid_event_id(last)) {
-        if (p->json_proto)
-            ws_send_error(p, "invalid_last_event_id", "invalid last_event_id");
-        else
-            send_text(p, sio_encode_connect_error("invalid last_event_id"));
-        peer_doom(p);
-        return;
-    }
+    if (p->json_proto)
+        ws_send_error(p, code, message);
+    else
+        send_text(p, sio_encode_connect_error(message));
+    peer_doom(p); /* once the queued frames are out */
+}
+
+/* The session authenticated: it joins its rooms, is announced, and replays or goes live. */
+static void connected(struct peer *p)
+{
     const char *refused = quota_authenticate(p);
     if (refused) {
-        if (p->json_proto)
-            ws_send_error(p, "too_many_connections", refused);
-        else
-            send_text(p, sio_encode_connect_error(refused));
-        peer_doom(p);
+        refuse_connect(p, "too_many_connections", refused);
         return;
     }
     p->state = PEER_AUTHED;
@@ -338,13 +323,56 @@ static void on_connect(struct peer *p, json_t *auth)
     } else {
         presence_add(p);
     }
-    if (last) {
-        snprintf(p->replay_from, sizeof p->replay_from, "%s", last);
+    if (p->replay_from[0])
         outbox_replay(p);
-    } else {
+    else
         p->live = true;
-    }
     log_debug("peer %s: user %lld connected", p->cid, (long long)p->claims.sub);
+}
+
+static void account_checked(struct peer *p, enum account_verdict v)
+{
+    p->auth_pending = false;
+    if (p->doomed)
+        return;
+    if (v == ACCOUNT_REFUSED) {
+        sig.m.auth_failures++;
+        refuse_connect(p, "invalid_token", "invalid token");
+    } else if (v == ACCOUNT_UNKNOWN) {
+        refuse_connect(p, "unavailable", "The account cannot be checked right now; try again shortly.");
+    } else {
+        connected(p);
+    }
+}
+
+static void on_connect(struct peer *p, json_t *auth)
+{
+    const char *token = json_string_value(json_object_get(auth, "token"));
+    const char *last = json_string_value(json_object_get(auth, "last_event_id"));
+    if (p->state == PEER_AUTHED || p->auth_pending) {
+        ws_send_error(p, "already_connected", "This connection is already authenticated.");
+        return;
+    }
+    if (!token || !verify_token(p, token, &p->claims)) {
+        sig.m.auth_failures++;
+        refuse_connect(p, "invalid_token", "invalid token");
+        return;
+    }
+    if (last && !valid_event_id(last)) {
+        refuse_connect(p, "invalid_last_event_id", "invalid last_event_id");
+        return;
+    }
+    snprintf(p->replay_from, sizeof p->replay_from, "%s", last ? last : "");
+    if (p->claims.sub <= 0) { /* a guest of a video invitation: no account behind it */
+        connected(p);
+        return;
+    }
+    /* The account decides (active, and the token not issued before its sessions were ended). */
+    p->auth_pending = true;
+    if (!accounts_check(p, account_checked)) {
+        p->auth_pending = false;
+        refuse_connect(p, "unavailable", "The account cannot be checked right now; try again shortly.");
+    }
 }
 
 /* Answers a client event: with an ack when it asked for one, else an `error` event on refusal. */

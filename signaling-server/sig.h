@@ -46,6 +46,7 @@ struct sig_config {
     char database_url[1024];
     char public_key_file[512];
     struct cors_origins cors;
+    char metrics_token[128];
     long max_connections, max_unauthenticated, max_unauthenticated_per_address, max_per_user, max_frame, send_queue_bytes, auth_timeout_ms, ping_interval_ms, ping_timeout_ms,
         replay_limit, replay_window_seconds, poll_ms, max_msgs_per_sec, video_grace_seconds, video_connect_timeout_seconds;
     int log_level;
@@ -73,6 +74,7 @@ struct peer {
     const struct transport *tr;
     struct lws *conn;
     enum peer_state state;
+    bool auth_pending;         /* its token was good: the account is being checked (accounts.c) */
     bool json_proto;           /* the plain JSON protocol at /ws (else Socket.IO) */
     bool upgrading;            /* a WebSocket probe of this polling session succeeded: release the GET */
     char sid[33];              /* the Engine.IO session id: a polling client's secret, told to it alone */

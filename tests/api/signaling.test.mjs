@@ -561,6 +561,48 @@ describe('signaling-server', () => {
     }
   });
 
+  test('/metrics with SIGNALING_METRICS_TOKEN: only for the bearer of the token', async () => {
+    const inst = await startSignaling({ SIGNALING_METRICS_TOKEN: 'm3trics-s3cret' });
+    try {
+      for (const headers of [{}, { authorization: 'Bearer wrong' }, { authorization: 'Bearer m3trics-s3cre' },
+        { authorization: 'Bearer m3trics-s3cret-and-more' }, { authorization: 'Basic m3trics-s3cret' }]) {
+        const r = await fetch(`${inst.url}/metrics`, { headers });
+        assert.equal(r.status, 404, JSON.stringify(headers));
+        assert.equal((await r.json()).error.code, 'not_found');
+      }
+      const r = await fetch(`${inst.url}/metrics`, { headers: { authorization: 'Bearer m3trics-s3cret' } });
+      assert.equal(r.status, 200);
+      assert.match(await r.text(), /^signaling_connections \d+$/m);
+    } finally {
+      await inst.stop();
+    }
+  });
+
+  test('an account whose sessions end (deactivated, new password) is closed on every instance and cannot come back with an old token', async () => {
+    const w = await clinicWorld();
+    const second = await startSignaling();
+    const here = await connected({ token: w.doc.access });
+    const there = await connected({ token: w.doc.access }, second.url);
+    const desk = await connected({ token: w.rec.access });
+    try {
+      // the admin deactivates the doctor: both of the doctor's sockets are told and closed, the desk stays
+      await psql(`UPDATE users SET active = false WHERE id = ${w.doc.id};`);
+      for (const c of [here, there]) {
+        await until(c.events, (ev) => ev.some((e) => e.name === 'error' && e.env.code === 'session_ended'), 5000, 'session_ended');
+        await c.closed;
+      }
+      assert.equal(desk.s.connected, true);
+      // the same token cannot open a new socket
+      await assert.rejects(connected({ token: w.doc.access }), /invalid token/);
+      // active again, but the tokens issued before the deactivation stay refused
+      await psql(`UPDATE users SET active = true WHERE id = ${w.doc.id};`);
+      await assert.rejects(connected({ token: w.doc.access }), /invalid token/);
+    } finally {
+      for (const c of [here, there, desk]) c.s.close();
+      await second.stop();
+    }
+  });
+
   test('deadlines and limits: no auth in time, no pong in time, oversized frames, other Engine.IO versions', async () => {
     const inst = await startSignaling({ SIGNALING_AUTH_TIMEOUT_MS: '500', SIGNALING_PING_INTERVAL_MS: '300',
       SIGNALING_PING_TIMEOUT_MS: '300', SIGNALING_MAX_FRAME: '1024' });
