@@ -39,6 +39,7 @@
 #define DEF_MAX_MSGS_PER_SEC 50
 #define DEF_VIDEO_GRACE_SECONDS 30
 #define DEF_VIDEO_CONNECT_TIMEOUT_SECONDS 120
+#define DEF_VIDEO_MAX_MINUTES 120
 
 struct sig_config {
     char listen_host[64];
@@ -48,7 +49,8 @@ struct sig_config {
     struct cors_origins cors;
     char metrics_token[128];
     long max_connections, max_unauthenticated, max_unauthenticated_per_address, max_per_user, max_frame, send_queue_bytes, auth_timeout_ms, ping_interval_ms, ping_timeout_ms,
-        replay_limit, replay_window_seconds, poll_ms, max_msgs_per_sec, video_grace_seconds, video_connect_timeout_seconds;
+        replay_limit, replay_window_seconds, poll_ms, max_msgs_per_sec, video_grace_seconds,
+        video_connect_timeout_seconds, video_max_minutes;
     int log_level;
 };
 

@@ -2,8 +2,8 @@
  * its query needs), answered by ws_video_result; the WebRTC messages other instances wrote for this
  * one, read by an urgent reader (a call set-up waits on each of them) on the "relay" notification
  * naming this instance, every SIGNALING_POLL_MS and after every reconnect, so messages written while
- * the link was down are not lost; and video_sweep (grace windows, expiries) a few times per grace
- * window.
+ * the link was down are not lost; and the housekeeping (video_sweep: grace windows, expiries;
+ * video_sweep_duration: calls past VIDEO_MAX_MINUTES warned and ended) a few times per grace window.
  *
  * Bounds: MAX_VIDEO_JOBS queued or in flight for the instance, MAX_VIDEO_BYTES of relayed payload,
  * MAX_PEER_VIDEO_JOBS per session. A departure is always queued (the database must learn it, also
@@ -46,7 +46,7 @@ static const char *const SQL[] = {
     "SELECT video_quality_add($1::bigint, $2, $3, ($4::jsonb->>'rtt_ms')::float8, " /* vsid, role, identity, sample */
     "($4::jsonb->>'packet_loss')::float8, ($4::jsonb->>'jitter_ms')::float8)",
 };
-static const char SWEEP_SQL[] = "SELECT video_sweep($1::int, $2::int)";
+static const char SWEEP_SQL[] = "SELECT video_sweep($1::int, $2::int) + video_sweep_duration($3::int)";
 static const char RELAY_SQL[] =
     "WITH d AS (DELETE FROM video_relay WHERE instance_id = $1 "
     "           RETURNING id, session_id, to_role, to_identity, name, payload) "
@@ -57,7 +57,7 @@ static struct {
     size_t bytes;          /* the bytes they hold */
     bool relay_wanted;     /* messages for this instance may wait in video_relay */
     lws_sorted_usec_list_t sul_sweep, sul_poll;
-    char sweep_params[2][24];
+    char sweep_params[3][24];
 } vd;
 
 static void prepare(struct db_job *job, struct db_query *q)
@@ -157,7 +157,8 @@ static void sweep_prepare(struct db_job *job, struct db_query *q)
     (void)job;
     snprintf(vd.sweep_params[0], sizeof vd.sweep_params[0], "%ld", sig.cfg.video_grace_seconds);
     snprintf(vd.sweep_params[1], sizeof vd.sweep_params[1], "%ld", sig.cfg.video_connect_timeout_seconds);
-    *q = (struct db_query){SWEEP_SQL, 2, {vd.sweep_params[0], vd.sweep_params[1]}};
+    snprintf(vd.sweep_params[2], sizeof vd.sweep_params[2], "%ld", sig.cfg.video_max_minutes);
+    *q = (struct db_query){SWEEP_SQL, 3, {vd.sweep_params[0], vd.sweep_params[1], vd.sweep_params[2]}};
 }
 
 static void sweep_release(struct db_job *job) { free(job); }

@@ -1150,6 +1150,38 @@ describe('video consultations: signaling room', () => {
     }
   });
 
+  test('a call past VIDEO_MAX_MINUTES (120) is warned five minutes before, then ended and its visit completed', async () => {
+    const w = await world();
+    const r = await admitted(w);
+    try {
+      // the call was admitted 116 minutes ago and has been connected since
+      await psql(`UPDATE video_sessions SET started_at = now() - interval '116 minutes',
+                                            connected_at = now() - interval '115 minutes' WHERE id = ${r.s.id};`);
+      const [wd, wp] = await Promise.all([nth(r.dv, 'video_ending_soon', 1, 8000), nth(r.pv, 'video_ending_soon', 1, 8000)]);
+      for (const x of [wd, wp]) {
+        assert.equal(x.session_id, r.s.id);
+        assert.equal(x.max_minutes, 120);
+        assert.match(x.ends_at, INSTANT);
+        assert.ok(Math.abs(sec(x.ends_at) - (Date.now() / 1000 + 4 * 60)) < 30, `ends_at ${x.ends_at}`);
+      }
+      assert.equal((await getSession(r.s.id)).status, 'in_progress');
+      await sleep(1500);
+      assert.equal(named(r.dv, 'video_ending_soon').length, 1, 'warned once');
+      // past the limit: ended as the doctor's end would, with its reason
+      await psql(`UPDATE video_sessions SET started_at = now() - interval '121 minutes' WHERE id = ${r.s.id};`);
+      const done = await sessionUntil(r.s.id, (x) => x.status === 'completed', 'the call ended', 8000);
+      assert.equal(done.end_reason, 'max_duration');
+      for (const c of [r.dv, r.pv]) {
+        await until(c.events, (ev) => ev.some((e) => e.name === 'video_session_updated' && e.env.session.status === 'completed'),
+          8000, 'video_session_updated completed');
+      }
+      const visit = expectStatus(await get(`/api/visits/${done.visit_id}`, w.rec.access), 200).body;
+      assert.equal(visit.status, 'completed');
+    } finally {
+      closeAll(r.dv, r.pv);
+    }
+  });
+
   test('video reconnection within the grace window: participant_reconnecting, then joined again still admitted', async () => {
     const w = await world();
     const r = await admitted(w);
