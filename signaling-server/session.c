@@ -181,8 +181,24 @@ static char *build_frame(bool json_proto, const char *name, const char *data, si
     return buf;
 }
 
+/* Whether p may hear event name: a patient's video connection not admitted hears only about its own
+ * waiting (the session's status, its admission, denial or removal), nothing else of the room. */
+static bool may_hear(const struct peer *p, const char *name)
+{
+    static const char *const waiting[] = {"video_session_updated", "patient_admitted", "admission_denied",
+                                          "patient_removed"};
+    if (!p->video || p->admitted || strcmp(p->vrole, "patient") != 0)
+        return true;
+    for (size_t i = 0; i < sizeof waiting / sizeof waiting[0]; i++)
+        if (strcmp(name, waiting[i]) == 0)
+            return true;
+    return false;
+}
+
 void ws_event_send(struct ws_event *e, struct peer *p)
 {
+    if (!may_hear(p, e->name))
+        return;
     int k = p->json_proto ? 1 : 0;
     if (!e->frame[k] && !(e->frame[k] = build_frame(p->json_proto, e->name, e->data, e->len, &e->frame_len[k])))
         return;
@@ -199,6 +215,8 @@ void ws_event_clear(struct ws_event *e)
 
 void ws_send_event(struct peer *p, const char *name, const char *envelope, size_t len)
 {
+    if (!may_hear(p, name))
+        return;
     send_frame(p, name, envelope, len);
     after_event(p, name);
 }
@@ -472,6 +490,8 @@ void ws_video_result(struct peer *p, enum video_op op, const char *result, long 
         ws_send_error(p, "session_unavailable", error ? error : "The video consultation cannot be joined.");
         peer_doom(p);
     } else {
+        /* Back within the grace window while admitted: still admitted (another holder is refused). */
+        p->admitted = strcmp(p->vrole, "patient") == 0 && json_is_true(json_object_get(state, "admitted"));
         send_named(p, "session_state", state);
     }
     json_decref(state);

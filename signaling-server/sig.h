@@ -91,6 +91,7 @@ struct peer {
     lws_sorted_usec_list_t sul_end; /* an end asked for from inside a callback (peer_kill) */
     struct claims claims;      /* for a video token: sub (0 for a guest), clinic_id, iat, exp, jti */
     bool video;                /* holds a video join token: in video:{vsid} only */
+    bool admitted;             /* a patient's video connection the doctor admitted: hears the room */
     int64_t vsid;
     char vrole[8];             /* "doctor" or "patient" */
     char vident[40];           /* who holds the token: u<user id>, or t<token id> for an invited guest */

@@ -6,11 +6,13 @@
  * video_sweep_duration: calls past VIDEO_MAX_MINUTES warned and ended) a few times per grace window.
  *
  * Bounds: MAX_VIDEO_JOBS queued or in flight for the instance, MAX_VIDEO_BYTES of relayed payload,
- * MAX_PEER_VIDEO_JOBS per session. A departure is always queued (the database must learn it, also
+ * MAX_PEER_VIDEO_JOBS per session. At an admission (NOTIFY video_admitted) the admitted connection
+ * is marked and the session's other patient connections are closed. A departure is always queued (the database must learn it, also
  * after an outage). When a session ends, what mattered only to it is dropped (its arrival, relays
  * and samples); an admission or a dismissal by a doctor who just left still runs. */
 #include "video.h"
 
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -204,6 +206,27 @@ static void on_relay(const char *payload)
     vd.relay_wanted = vd.relay_wanted || strcmp(payload, dblink_instance()) == 0;
 }
 
+/* The doctor admitted connection `connection` of a session: it may hear the room; the session's other
+ * patient connections here are told and closed. */
+static void on_admitted(const char *payload)
+{
+    json_t *v = json_loads(payload, 0, NULL);
+    json_int_t vsid = json_integer_value(json_object_get(v, "session_id"));
+    const char *admitted = json_string_value(json_object_get(v, "connection"));
+    for (struct peer *p = sig.peers; admitted && p; p = p->next) {
+        if (p->state != PEER_AUTHED || !p->video || p->vsid != vsid || strcmp(p->vrole, "patient") != 0)
+            continue;
+        if (strcmp(p->cid, admitted) == 0) {
+            p->admitted = true;
+        } else if (!p->doomed) {
+            ws_send_error(p, "admitted_elsewhere",
+                          "Another connection to this consultation was admitted; this one is closed.");
+            peer_doom(p);
+        }
+    }
+    json_decref(v);
+}
+
 static void poll_tick(lws_sorted_usec_list_t *sul)
 {
     (void)sul;
@@ -227,6 +250,7 @@ void video_init(void)
 {
     dblink_add_reader(&relay_reader);
     dblink_listen("relay", on_relay);
+    dblink_listen("video_admitted", on_admitted);
     dblink_on_ready(on_ready);
     lws_sul_schedule(sig.ctx, 0, &vd.sul_sweep, sweep, (lws_usec_t)1000 * 1000);
     lws_sul_schedule(sig.ctx, 0, &vd.sul_poll, poll_tick, (lws_usec_t)sig.cfg.poll_ms * 1000);

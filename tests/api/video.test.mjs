@@ -1182,6 +1182,40 @@ describe('video consultations: signaling room', () => {
     }
   });
 
+  test('a waiting patient hears nothing of the room but its own waiting; at the admission the other patient connections are closed', async () => {
+    const w = await world();
+    const { s } = await session(w);
+    const [t1, t2, docTok] = await Promise.all([joinToken(s.id, w.pat.access), joinToken(s.id, w.pat.access),
+      joinToken(s.id, w.doc.access)]);
+    const first = await connected({ token: t1.token });
+    await nth(first, 'session_state');
+    let second;
+    let dv;
+    try {
+      second = await connected({ token: t2.token });
+      await nth(second, 'session_state');
+      dv = await connected({ token: docTok.token });
+      const seen = await nth(dv, 'session_state');
+      assert.equal(seen.participants.find((x) => x.role === 'patient')?.state, 'waiting');
+      // the doctor's arrival is the room's business: the waiting connections hear nothing of it
+      await sleep(500);
+      for (const c of [first, second]) {
+        assert.deepEqual(c.events.map((e) => e.name).filter((n) => n !== 'session_state' && n !== 'video_session_updated'), []);
+      }
+      // the doctor admits the latest connection: the other one is told and closed
+      dv.s.emit('admit_patient', {});
+      await nth(second, 'patient_admitted', 1, 8000);
+      const told = await nth(first, 'error', 1, 8000);
+      assert.equal(told.code, 'admitted_elsewhere');
+      await Promise.race([first.closed, sleep(5000).then(() => assert.fail('the other connection was not closed'))]);
+      assert.deepEqual(named(first, 'patient_admitted'), []);
+      // the admitted one hears the room from now on, the relay included
+      await relay(dv, second, 'doctor', 'webrtc_offer', { sdp: 'v=0\r\ns=admitted\r\n' });
+    } finally {
+      closeAll(first, second, dv);
+    }
+  });
+
   test('video reconnection within the grace window: participant_reconnecting, then joined again still admitted', async () => {
     const w = await world();
     const r = await admitted(w);
