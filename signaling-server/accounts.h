@@ -10,8 +10,9 @@ struct peer;
 
 enum account_verdict { ACCOUNT_OK, ACCOUNT_REFUSED, ACCOUNT_UNKNOWN /* the database could not say */ };
 
-/* Listens for account changes: every session of an account whose sessions were ended (a new
- * password, sign-out everywhere, deactivation) is told (`error` session_ended) and closed. */
+/* Listens for account changes: the sessions of an account whose sessions were ended (a new
+ * password, sign-out everywhere, deactivation) are re-checked, and those whose token the account no
+ * longer allows are told (`error` session_ended) and closed; the same after every reconnect. */
 void accounts_init(void);
 /* Asks whether p's account is active and its token (iat) still valid; done(p, verdict) follows,
  * unless p ends first. false when it cannot be asked now (database down). */

@@ -23,6 +23,7 @@ static struct {
     struct lws *wsi;
     enum in_flight query;
     struct db_job *jobs, *jobs_tail, *job; /* queued, oldest first; the one in flight */
+    bool job_answered;                     /* the one in flight had its completion */
     const struct db_reader *reader;        /* the reader whose query is in flight */
     bool jobs_turn;                        /* alternates jobs with reads when both wait */
     long backoff_ms;
@@ -91,7 +92,12 @@ static void lost(const char *why)
         dl.reader->dropped();
     dl.reader = NULL;
     dl.query = F_NONE;
-    if (dl.job) { /* not done: it runs again first after the reconnect */
+    if (dl.job && dl.job_answered) { /* its completion ran: it is over */
+        dl.job->release(dl.job);
+        dl.job = NULL;
+    }
+    dl.job_answered = false;
+    if (dl.job) { /* not answered: it runs again first after the reconnect */
         dl.job->next = dl.jobs;
         dl.jobs = dl.job;
         if (!dl.jobs_tail)
@@ -112,6 +118,7 @@ static void query_deadline(lws_sorted_usec_list_t *sul)
 
 static bool send_query(enum in_flight what, const struct db_query *q)
 {
+    dl.query = what; /* in flight from now: a failed send is a lost link that must know what it lost */
     /* LISTEN is several statements: the simple protocol; everything else is parameterised. */
     int sent = what == F_LISTEN ? PQsendQuery(dl.conn, q->sql)
                                 : PQsendQueryParams(dl.conn, q->sql, q->n, NULL, q->params, NULL, NULL, 0);
@@ -120,7 +127,6 @@ static bool send_query(enum in_flight what, const struct db_query *q)
         return false;
     }
     PQflush(dl.conn);
-    dl.query = what;
     lws_sul_schedule(sig.ctx, 0, &dl.sul_deadline, query_deadline, (lws_usec_t)QUERY_DEADLINE_MS * 1000);
     return true;
 }
@@ -129,7 +135,7 @@ static bool run_reader(const struct db_reader *r)
 {
     struct db_query q = {0};
     r->next(&q);
-    dl.reader = r;
+    dl.reader = r; /* before the send: a failed send tells it through dropped() */
     return send_query(F_READER, &q);
 }
 
@@ -158,6 +164,7 @@ void dblink_kick(void)
             dl.jobs_tail = NULL;
         j->next = NULL;
         dl.job = j;
+        dl.job_answered = false;
         struct db_query q = {0};
         j->prepare(j, &q);
         send_query(F_JOB, &q);
@@ -216,8 +223,11 @@ static void on_result(PGresult *r)
     bool ok = st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK;
     if (!ok)
         log_error("database: query failed: %s", PQresultErrorMessage(r));
-    if (dl.query == F_JOB && dl.job && dl.job->done)
-        dl.job->done(dl.job, ok ? r : NULL);
+    if (dl.query == F_JOB && dl.job && !dl.job_answered) {
+        dl.job_answered = true; /* at most once, even if the link drops before the query's end */
+        if (dl.job->done)
+            dl.job->done(dl.job, ok ? r : NULL);
+    }
     else if (dl.query == F_READER && dl.reader) {
         const struct db_reader *rd = dl.reader;
         dl.reader = NULL; /* answered once */
@@ -243,6 +253,7 @@ static void query_over(void)
         dl.job = NULL;
         j->release(j);
     }
+    dl.job_answered = false;
     dl.reader = NULL;
     if (done == F_LISTEN)
         listening();

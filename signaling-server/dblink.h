@@ -9,8 +9,8 @@
  * each reads again what it may have missed.
  *
  * Work comes two ways. Jobs: queued units of work (struct db_job), each carrying its own query and
- * its own completion; run in order, a job in flight when the link drops runs again first after the
- * reconnect; a job tied to a session is dropped or detached when the session ends
+ * its own completion (called at most once); run in order, a job in flight when the link drops
+ * before its answer runs again first after the reconnect; a job tied to a session is dropped or detached when the session ends
  * (dblink_forget). Readers: modules that read on their own schedule (struct db_reader), asked in
  * turn for their next query; an urgent reader goes before everything else (the start cursor of
  * the events, the WebRTC messages a call set-up waits on), the others alternate with the jobs, so

@@ -5,8 +5,9 @@
  * It also owns how an HTTP answer is written: a prepared status, type and body (struct conn) go
  * out in the connection's writeable callback, headers and body together, with the CORS headers of
  * DESIGN §8 when the request's Origin is in CORS_ALLOWED_ORIGINS (also on errors), and answers
- * preflights (OPTIONS with Access-Control-Request-Method) itself. HTTP connections are kept alive
- * across requests, so each request starts by clearing what the last one left in its conn. */
+ * preflights (OPTIONS with Access-Control-Request-Method) itself. lws frees and zeroes a conn at the
+ * end of every HTTP transaction (LWS_CALLBACK_HTTP_DROP_PROTOCOL) and at the close: what it owns is
+ * released there (conn_release), once. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,9 +119,6 @@ static int preflight(struct conn *c, struct lws *wsi, const char *uri)
 
 static int on_http(struct conn *c, struct lws *wsi, const char *uri)
 {
-    free(c->http_body);
-    free(c->body);
-    memset(c, 0, sizeof *c);
     c->kind = CONN_HTTP;
     char origin[CORS_ORIGIN_MAX];
     if (lws_hdr_copy(wsi, origin, sizeof origin, WSI_TOKEN_ORIGIN) > 0 && cors_origin_allowed(&sig.cfg.cors, origin))
@@ -140,13 +138,15 @@ static int on_http(struct conn *c, struct lws *wsi, const char *uri)
     return health_request(c, wsi, uri);
 }
 
-static void on_http_closed(struct conn *c, struct lws *wsi)
+/* The end of a transaction or of the connection: what the conn owns goes (idempotent). */
+static void conn_release(struct conn *c, struct lws *wsi)
 {
     if (c->kind == CONN_POLL)
         transport_poll_closed(c, wsi);
     free(c->http_body);
     free(c->body);
     c->http_body = c->body = NULL;
+    c->body_len = 0;
 }
 
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
@@ -164,8 +164,9 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             return -1;
         return c->kind == CONN_POLL && !c->http_body ? transport_poll_writeable(c, wsi) : listener_reply(c, wsi);
     case LWS_CALLBACK_CLOSED_HTTP:
+    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
         if (c) /* NULL when the connection closed before its headers were read */
-            on_http_closed(c, wsi);
+            conn_release(c, wsi);
         return 0;
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
         return sig.stopping || !transport_ws_filter(wsi) ? 1 : 0;
@@ -179,7 +180,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         return c ? transport_ws_timer(c, wsi) : -1;
     case LWS_CALLBACK_CLOSED:
         if (c)
-            transport_ws_closed(c);
+            transport_ws_closed(c, wsi);
         return 0;
     default:
         return lws_callback_http_dummy(wsi, reason, user, in, len);

@@ -2,7 +2,8 @@
  * v4 over WebSocket or HTTP long-polling, or plain JSON over WebSocket) in the rooms their access
  * tokens entitle. One thread, one libwebsockets loop;
  * configuration from the environment (see sig_config.c and README). SIGTERM/SIGINT stop the loop:
- * new upgrades are refused, the database connection is closed, the context destroyed. */
+ * this instance's presence rows and video connections are taken off (a second at most each), the
+ * database connection is closed and the context destroyed, which closes every client. */
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>

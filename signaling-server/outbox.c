@@ -12,8 +12,10 @@
  * Replays: a session that comes with its last_event_id is not live until its replay, the events
  * of its rooms in (its cursor, the instance's cursor], has been sent; since the instance's cursor
  * moves only with the fetches, the seam has neither a gap nor a duplicate. Replays wait in a queue
- * and are served SIGNALING_REPLAY_LIMIT rows a turn, round-robin, a turn of live fetch between two
- * of them, so a storm of reconnects delays no one's live events by more than a turn. A first
+ * and are served SIGNALING_REPLAY_LIMIT rows a turn (fewer once the client's send queue is half
+ * full: its next turn waits until the client has read it down, so a big backlog never overflows
+ * the queue), round-robin, a turn of live fetch between two of them, so a storm of reconnects
+ * delays no one's live events by more than a turn. A first
  * turn checks the window: a last_event_id followed by events older than
  * SIGNALING_REPLAY_WINDOW_SECONDS is refused (`error` resync_required, then the close), so the
  * client reloads its data instead of replaying days of events. A replay that fails closes its
@@ -90,24 +92,42 @@ static void queue_push_front(struct peer *p)
     p->replay_queued = true;
 }
 
-/* The next session to replay: the head, unless it is the same user as the last turn and another
- * user waits (a user with many sockets does not get many turns in a row). */
+/* Whether p may take a replay turn now: its send queue has room for one (a turn stops at half of
+ * SIGNALING_SEND_QUEUE_BYTES, and the next waits until the client has read it down). */
+static bool turn_fits(const struct peer *p) { return p->out_bytes <= (size_t)sig.cfg.send_queue_bytes / 2; }
+
+/* The next session to replay: the first that may take a turn, preferring another user than the last
+ * turn's (a user with many sockets does not get many turns in a row); NULL when none may now. */
 static struct peer *queue_pop(void)
 {
-    struct peer **link = &ob.queue, *prev = NULL;
-    while (*link && (*link)->claims.sub == ob.last_user && (*link)->replay_next) {
-        prev = *link;
-        link = &(*link)->replay_next;
+    struct peer **pick = NULL, **link = &ob.queue, *pick_prev = NULL, *prev = NULL;
+    for (; *link; prev = *link, link = &(*link)->replay_next) {
+        if (!turn_fits(*link))
+            continue;
+        if (!pick || ((*pick)->claims.sub == ob.last_user && (*link)->claims.sub != ob.last_user)) {
+            pick = link;
+            pick_prev = prev;
+            if ((*link)->claims.sub != ob.last_user)
+                break;
+        }
     }
-    struct peer *p = *link;
-    if (!p)
+    if (!pick)
         return NULL;
-    *link = p->replay_next;
+    struct peer *p = *pick;
+    *pick = p->replay_next;
     if (ob.queue_tail == p)
-        ob.queue_tail = prev;
+        ob.queue_tail = pick_prev;
     p->replay_next = NULL;
     p->replay_queued = false;
     return p;
+}
+
+static bool replay_ready(void)
+{
+    for (const struct peer *p = ob.queue; p; p = p->replay_next)
+        if (turn_fits(p))
+            return true;
+    return false;
 }
 
 static void queue_remove(struct peer *p)
@@ -223,12 +243,12 @@ static void replayed(struct peer *p, const PGresult *r)
         return;
     }
     sig.m.replays++;
-    int rows = PQntuples(r);
-    for (int i = 0; i < rows; i++)
-        ws_send_event(p, PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), (size_t)PQgetlength(r, i, 1));
-    if (rows == sig.cfg.replay_limit) {
-        snprintf(p->replay_from, sizeof p->replay_from, "%s", PQgetvalue(r, rows - 1, 3));
-        queue_append(p); /* more to come: its next turn after the others' */
+    int rows = PQntuples(r), sent;
+    for (sent = 0; sent < rows && (sent == 0 || turn_fits(p)); sent++)
+        ws_send_event(p, PQgetvalue(r, sent, 0), PQgetvalue(r, sent, 1), (size_t)PQgetlength(r, sent, 1));
+    if (sent < rows || rows == sig.cfg.replay_limit) {
+        snprintf(p->replay_from, sizeof p->replay_from, "%s", PQgetvalue(r, sent - 1, 3));
+        queue_append(p); /* more to come: its next turn after the others', once its queue has room */
         return;
     }
     p->replay_from[0] = '\0';
@@ -237,11 +257,11 @@ static void replayed(struct peer *p, const PGresult *r)
 
 /* The events reader ----------------------------------------------------------------------------------------------- */
 
-static bool events_wants(void) { return ob.cursor[0] && (ob.fetch_wanted || ob.queue); }
+static bool events_wants(void) { return ob.cursor[0] && (ob.fetch_wanted || replay_ready()); }
 
 static void events_next(struct db_query *q)
 {
-    bool replay = ob.queue && (!ob.fetch_wanted || ob.replay_turn);
+    bool replay = replay_ready() && (!ob.fetch_wanted || ob.replay_turn);
     ob.replay_turn = !replay;
     struct peer *p = replay ? queue_pop() : NULL;
     if (p) {

@@ -1,4 +1,4 @@
-/* quota: see limits.h. Counters per address and per user live in small hash tables of their own,
+/* quota: see quota.h. Counters per address and per user live in small hash tables of their own,
  * an entry freed when its count drops to zero, so their memory follows the live sessions. */
 #include "quota.h"
 

@@ -79,6 +79,8 @@ struct peer {
     bool auth_pending;         /* its token was good: the account is being checked (accounts.c) */
     bool json_proto;           /* the plain JSON protocol at /ws (else Socket.IO) */
     bool upgrading;            /* a WebSocket probe of this polling session succeeded: release the GET */
+    bool post_pending;         /* a long-polling POST of this session is being read */
+    struct lws *probe;         /* the WebSocket probing an upgrade of this polling session, or NULL */
     char sid[33];              /* the Engine.IO session id: a polling client's secret, told to it alone */
     char cid[33];              /* the connection's public id: its Socket.IO id, presence rows, video
                                   connections, logs, what other clients may be told */

@@ -34,7 +34,8 @@ extern const struct transport transport_poll;
 
 enum conn_kind { CONN_NONE = 0, CONN_HTTP, CONN_POLL, CONN_WS };
 
-/* The per-connection data of the listener's protocol. */
+/* The per-connection data of the listener's protocol: zeroed by lws for each HTTP transaction and
+ * freed at its end (listener.c releases what it owns first), kept for a WebSocket's life. */
 struct conn {
     enum conn_kind kind;
     struct peer *peer;     /* CONN_WS: its session (NULL while probing); CONN_POLL: the session
@@ -67,7 +68,7 @@ int transport_ws_established(struct conn *c, struct lws *wsi);
 int transport_ws_receive(struct conn *c, struct lws *wsi, const void *in, size_t len);
 int transport_ws_writeable(struct conn *c, struct lws *wsi);
 int transport_ws_timer(struct conn *c, struct lws *wsi);
-void transport_ws_closed(struct conn *c);
+void transport_ws_closed(struct conn *c, struct lws *wsi);
 
 /* transport_poll.c: an HTTP request on /socket.io/ (uri the path) */
 int transport_poll_request(struct conn *c, struct lws *wsi);

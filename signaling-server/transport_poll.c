@@ -5,8 +5,8 @@
  * whose OPEN packet offers the upgrade to WebSocket. A GET with sid is the long poll: answered at
  * once with what the session has queued (packets joined by 0x1e, up to POLL_BODY_MAX bytes, at
  * least one), else held until something is queued; the server's ping every pingInterval bounds
- * how long it is held. One GET at a time: a second one while another is held is a protocol error
- * (400) that ends the session, and the held one is answered with the close packet. A POST carries
+ * how long it is held. One GET and one POST at a time: a second one while another is in flight is
+ * a protocol error (400) that ends the session, and a held GET is answered with the close packet. A POST carries
  * the client's packets, with a Content-Length of at most SIGNALING_MAX_FRAME bytes (400 otherwise;
  * an oversized one also ends the session), each
  * handed to the session as a WebSocket frame would be; it is answered "ok". A binary packet or a
@@ -155,6 +155,11 @@ int transport_poll_request(struct conn *c, struct lws *wsi)
         c->close_after = true;
         return eio_error(c, wsi, 3, "Payload too large");
     }
+    if (p->post_pending) { /* one POST at a time, as one GET: an overlap ends the session */
+        peer_kill(p);
+        return eio_error(c, wsi, 3, "Bad request");
+    }
+    p->post_pending = true;
     memcpy(c->sid, p->sid, sizeof c->sid); /* the POST's session, found again at its end */
     return 0;
 }
@@ -162,7 +167,7 @@ int transport_poll_request(struct conn *c, struct lws *wsi)
 int transport_poll_body(struct conn *c, struct lws *wsi, const void *in, size_t len)
 {
     (void)wsi;
-    if (c->http_body)
+    if (c->http_body || len == 0)
         return 0; /* refused already (transport_poll_request): the body is not kept */
     if (c->body_len + len > (size_t)sig.cfg.max_frame) {
         c->body_len = (size_t)sig.cfg.max_frame + 1; /* refused at the end of the body */
@@ -182,6 +187,9 @@ int transport_poll_body_done(struct conn *c, struct lws *wsi)
     if (c->http_body)
         return 0; /* its answer is on its way */
     struct peer *p = peer_find(c->sid);
+    c->sid[0] = '\0';
+    if (p)
+        p->post_pending = false;
     if (!p || p->tr != &transport_poll)
         return eio_error(c, wsi, 1, "Session ID unknown");
     if (c->body_len > (size_t)sig.cfg.max_frame) {
@@ -253,4 +261,8 @@ void transport_poll_closed(struct conn *c, struct lws *wsi)
     if (c->poll_get && c->peer && c->peer->conn == wsi)
         c->peer->conn = NULL;
     c->peer = NULL;
+    struct peer *p = !c->poll_get && c->sid[0] ? peer_find(c->sid) : NULL;
+    if (p) /* a POST that ended before its body did */
+        p->post_pending = false;
+    c->sid[0] = '\0';
 }

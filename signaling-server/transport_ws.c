@@ -70,9 +70,9 @@ bool transport_ws_filter(struct lws *wsi)
     if (!tr || strcmp(tr, "websocket") != 0)
         return false;
     const char *sid = lws_get_urlarg_by_name(wsi, "sid=", v, sizeof v);
-    if (sid) {
+    if (sid) { /* one probe at a time per session */
         struct peer *p = upgradable(sid);
-        return p && !p->upgrading;
+        return p && !p->upgrading && !p->probe;
     }
     return quota_may_open(from);
 }
@@ -84,6 +84,10 @@ int transport_ws_established(struct conn *c, struct lws *wsi)
     bool json = lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) > 0 && strcmp(uri, "/ws") == 0;
     const char *sid = json ? NULL : lws_get_urlarg_by_name(wsi, "sid=", v, sizeof v);
     if (sid) {
+        struct peer *p = upgradable(sid);
+        if (!p || p->probe)
+            return -1;
+        p->probe = wsi;
         snprintf(c->sid, sizeof c->sid, "%s", sid);
         lws_set_timer_usecs(wsi, (lws_usec_t)UPGRADE_TIMEOUT_MS * 1000);
         return 0;
@@ -100,6 +104,8 @@ int transport_ws_established(struct conn *c, struct lws *wsi)
 static int on_probe(struct conn *c, struct lws *wsi, const char *buf, size_t len)
 {
     struct peer *p = upgradable(c->sid);
+    if (p && p->probe != wsi)
+        p = NULL; /* the session is no longer this probe's */
     if (p && len == 6 && memcmp(buf, "2probe", 6) == 0 && !p->upgrading) {
         p->upgrading = true;
         c->probe_answer = true;
@@ -110,14 +116,17 @@ static int on_probe(struct conn *c, struct lws *wsi, const char *buf, size_t len
     if (p && len == 1 && buf[0] == '5' && p->upgrading) {
         c->sid[0] = '\0';
         c->peer = p;
+        p->probe = NULL;
         lws_set_timer_usecs(wsi, LWS_SET_TIMER_USEC_CANCEL);
         transport_poll_upgraded(p, wsi);
         sig.m.upgrades++;
         lws_callback_on_writable(wsi);
         return 0;
     }
-    if (p)
+    if (p) {
         p->upgrading = false;
+        p->probe = NULL;
+    }
     c->sid[0] = '\0';
     return -1;
 }
@@ -197,15 +206,17 @@ int transport_ws_timer(struct conn *c, struct lws *wsi)
     return 0;
 }
 
-void transport_ws_closed(struct conn *c)
+void transport_ws_closed(struct conn *c, struct lws *wsi)
 {
     free(c->rx);
     c->rx = NULL;
     c->rx_len = 0;
-    if (c->sid[0]) {
+    if (c->sid[0]) { /* a probe that did not finish: the session stays on polling */
         struct peer *p = upgradable(c->sid);
-        if (p)
+        if (p && p->probe == wsi) {
             p->upgrading = false;
+            p->probe = NULL;
+        }
         c->sid[0] = '\0';
     }
     struct peer *p = c->peer;
