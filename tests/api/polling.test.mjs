@@ -7,6 +7,7 @@
 // packet, then any request still open is aborted); every wait has a deadline.
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { describe, test } from 'node:test';
 
 import { NodeWebSocket, NodeXHR, io } from 'socket.io-client';
@@ -973,6 +974,46 @@ describe('signaling-server long-polling', () => {
     } finally {
       s?.close();
       await closeAll([p]);
+    }
+  });
+
+  test('polling: one POST at a time: a second one while the first is still being read ends the session', { timeout: 20000 }, async () => {
+    const p = new Poller();
+    await p.handshake();
+    // a first POST whose body is slow to come: 12 bytes announced, 2 sent
+    const url = new URL(p.url);
+    const slow = httpRequest({ host: url.hostname, port: url.port, path: url.pathname + url.search, method: 'POST',
+      headers: { 'content-type': 'text/plain;charset=UTF-8', 'content-length': '12' } });
+    slow.on('error', () => {});
+    slow.write('42');
+    await sleep(200);
+    expectEioError(await p.post('3'), 3, 'Bad request');
+    slow.destroy();
+    await expectGone(p, 'a session that overlapped its POSTs');
+  });
+
+  test('polling: one upgrade probe at a time: a second WebSocket for the same sid is refused', { timeout: 20000 }, async () => {
+    const p = new Poller();
+    await p.handshake();
+    const wsUrl = `${SIGNALING_URL.replace('http', 'ws')}/socket.io/?EIO=4&transport=websocket&sid=${p.sid}`;
+    const opened = (ws) => new Promise((resolve) => {
+      ws.once('open', () => resolve(true));
+      ws.once('unexpected-response', () => resolve(false));
+      ws.once('error', () => resolve(false));
+    });
+    const first = new WebSocket(wsUrl);
+    const second = new WebSocket(wsUrl);
+    try {
+      assert.equal(await opened(first), true, 'the first probe opens');
+      assert.equal(await opened(second), false, 'a second probe of the same session is refused');
+      // the first still upgrades
+      first.send('2probe');
+      const answer = await new Promise((resolve) => first.once('message', (m) => resolve(String(m))));
+      assert.equal(answer, '3probe');
+    } finally {
+      first.terminate();
+      second.terminate();
+      await p.close();
     }
   });
 });
