@@ -39,7 +39,7 @@ static void done(struct db_job *job, const PGresult *r)
 
 static void release(struct db_job *job) { free(job); }
 
-bool accounts_check(struct peer *p, void (*then)(struct peer *p, enum account_verdict v))
+bool accounts_check(struct peer *p, int64_t iat, void (*then)(struct peer *p, enum account_verdict v))
 {
     struct check_job *j = dblink_ready() ? calloc(1, sizeof *j) : NULL;
     if (!j)
@@ -47,7 +47,7 @@ bool accounts_check(struct peer *p, void (*then)(struct peer *p, enum account_ve
     j->job = (struct db_job){NULL, p, true, prepare, done, release};
     j->then = then;
     snprintf(j->user, sizeof j->user, "%lld", (long long)p->claims.sub);
-    snprintf(j->iat, sizeof j->iat, "%lld", (long long)p->claims.iat);
+    snprintf(j->iat, sizeof j->iat, "%lld", (long long)iat);
     dblink_push(&j->job, false);
     return true;
 }

@@ -5,6 +5,7 @@
 #define SIG_ACCOUNTS_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 struct peer;
 
@@ -14,8 +15,8 @@ enum account_verdict { ACCOUNT_OK, ACCOUNT_REFUSED, ACCOUNT_UNKNOWN /* the datab
  * password, sign-out everywhere, deactivation) are re-checked, and those whose token the account no
  * longer allows are told (`error` session_ended) and closed; the same after every reconnect. */
 void accounts_init(void);
-/* Asks whether p's account is active and its token (iat) still valid; done(p, verdict) follows,
- * unless p ends first. false when it cannot be asked now (database down). */
-bool accounts_check(struct peer *p, void (*done)(struct peer *p, enum account_verdict v));
+/* Asks whether p's account is active and a token of it issued at iat still valid; done(p, verdict)
+ * follows, unless p ends first. false when it cannot be asked now (database down). */
+bool accounts_check(struct peer *p, int64_t iat, void (*done)(struct peer *p, enum account_verdict v));
 
 #endif

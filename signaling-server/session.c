@@ -387,7 +387,7 @@ static void on_connect(struct peer *p, json_t *auth)
     }
     /* The account decides (active, and the token not issued before its sessions were ended). */
     p->auth_pending = true;
-    if (!accounts_check(p, account_checked)) {
+    if (!accounts_check(p, p->claims.iat, account_checked)) {
         p->auth_pending = false;
         refuse_connect(p, "unavailable", "The account cannot be checked right now; try again shortly.");
     }
@@ -418,9 +418,39 @@ static void set_expiry(struct peer *p)
 }
 
 /* authenticate {token}: a fresh token of the same user extends the connection past the old exp. */
+/* The fresh token (p->claims_next) takes over. */
+static void reauthenticated(struct peer *p, long long ack_id)
+{
+    p->claims = p->claims_next;
+    if (!peer_set_rooms(p)) {
+        peer_doom(p);
+        return;
+    }
+    set_expiry(p);
+    arm_timer(p);
+    answer(p, ack_id, NULL, NULL);
+}
+
+static void reauth_checked(struct peer *p, enum account_verdict v)
+{
+    p->reauth_pending = false;
+    if (v == ACCOUNT_OK)
+        reauthenticated(p, p->reauth_ack);
+    else if (v == ACCOUNT_REFUSED)
+        answer(p, p->reauth_ack, "invalid_token", "The token is not valid.");
+    else
+        answer(p, p->reauth_ack, "unavailable", "The account cannot be checked right now; try again shortly.");
+}
+
+/* authenticate {token}: a fresh token of the same user extends the connection past the old exp, once
+ * the account confirms it as at CONNECT. */
 static void on_authenticate(struct peer *p, json_t *arg, long long ack_id)
 {
     const char *token = json_string_value(json_object_get(arg, "token"));
+    if (p->reauth_pending) {
+        answer(p, ack_id, "busy", "A fresh token is being checked already.");
+        return;
+    }
     if (!token || !verify_token(p, token, &p->claims_next)) {
         sig.m.auth_failures++;
         answer(p, ack_id, "invalid_token", "The token is not valid.");
@@ -430,14 +460,16 @@ static void on_authenticate(struct peer *p, json_t *arg, long long ack_id)
         answer(p, ack_id, "forbidden", "The token belongs to another user.");
         return;
     }
-    p->claims = p->claims_next;
-    if (!peer_set_rooms(p)) {
-        peer_doom(p);
+    if (p->claims_next.sub <= 0) { /* a guest of a video invitation: no account behind it */
+        reauthenticated(p, ack_id);
         return;
     }
-    set_expiry(p);
-    arm_timer(p);
-    answer(p, ack_id, NULL, NULL);
+    p->reauth_pending = true;
+    p->reauth_ack = ack_id;
+    if (!accounts_check(p, p->claims_next.iat, reauth_checked)) {
+        p->reauth_pending = false;
+        answer(p, ack_id, "unavailable", "The account cannot be checked right now; try again shortly.");
+    }
 }
 
 /* join_clinic_room / join_doctor_room: the rooms come from the token; asking for one confirms it. */

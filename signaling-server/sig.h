@@ -77,6 +77,8 @@ struct peer {
     struct lws *conn;
     enum peer_state state;
     bool auth_pending;         /* its token was good: the account is being checked (accounts.c) */
+    bool reauth_pending;       /* a fresh token (claims_next) is being checked; reauth_ack answers it */
+    long long reauth_ack;
     bool json_proto;           /* the plain JSON protocol at /ws (else Socket.IO) */
     bool upgrading;            /* a WebSocket probe of this polling session succeeded: release the GET */
     bool post_pending;         /* a long-polling POST of this session is being read */

@@ -578,6 +578,22 @@ describe('signaling-server', () => {
     }
   });
 
+  test('a fresh token given with authenticate is checked against the account like a CONNECT', async () => {
+    const w = await clinicWorld();
+    const before = w.rec.access; // issued before the cut below
+    await psql(`UPDATE users SET tokens_valid_after = now() WHERE id = ${w.rec.id};`);
+    await new Promise((r) => setTimeout(r, 1200));
+    const c = await connected({ token: reissued(before, 600) });
+    try {
+      assert.deepEqual(await c.s.timeout(3000).emitWithAck('authenticate', { token: before }),
+        { ok: false, code: 'invalid_token', message: 'The token is not valid.' });
+      assert.deepEqual(await c.s.timeout(3000).emitWithAck('authenticate', { token: reissued(before, 900) }), { ok: true });
+      assert.equal(c.s.connected, true);
+    } finally {
+      c.s.close();
+    }
+  });
+
   test('an account whose sessions end (deactivated, new password) is closed on every instance and cannot come back with an old token', async () => {
     const w = await clinicWorld();
     const second = await startSignaling();
