@@ -155,9 +155,11 @@ describe('a browser client on another origin', () => {
   test('socket.io-client from that origin: default options upgrade to WebSocket, polling only stays polling; a phase move reaches both pages once', { timeout: 90000 }, async () => {
     const { desk, doctor, deskToken, doctorToken } = await signIn();
 
-    // The desk's page with socket.io-client's defaults: long-polling first, then the upgrade.
+    // The desk's page with socket.io-client's defaults: long-polling first, then the upgrade (which may
+    // finish before the CONNECT is answered: the server checks the account first; the one upgrade
+    // recorded below is what shows it began on long-polling).
     const d = await desk.page.evaluate(([u, t]) => window.connect(u, t, {}), [SIGNALING_URL, deskToken]);
-    assert.deepEqual(d, { connected: true, transport: 'polling' }, `desk page: connected over long-polling first\n${desk.lines.join('\n')}`);
+    assert.equal(d.connected, true, `desk page: connected\n${desk.lines.join('\n')}`);
     // The doctor's page with long-polling only.
     const o = await doctor.page.evaluate(([u, t]) => window.connect(u, t, { transports: ['polling'] }), [SIGNALING_URL, doctorToken]);
     assert.deepEqual(o, { connected: true, transport: 'polling' }, `doctor page: connected over long-polling\n${doctor.lines.join('\n')}`);
