@@ -161,8 +161,10 @@ if [ "${BENCH_FLOOD:-1}" != 0 ]; then
   node tests/bench/api-flood.mjs --url "http://127.0.0.1:$api_port" --pid "$server_pid"
 fi
 
-# The signaling-server (push latency, memory, fan-out) against a minimal Node socket.io server, on this
-# cluster and api-server: tests/bench/signaling/. BENCH_SIGNALING=0 skips it.
+# The signaling-server against a minimal Node socket.io server, on this cluster (its own data, written in
+# SQL): push latency in a realistic topology (10,000 clients over 500 clinics), long-polling beside
+# WebSocket, one clinic room (1,000 and 10,000 clients, fan-out), memory, and the load generator's
+# ceiling: tests/bench/signaling/. BENCH_SIGNALING=0 skips it; SIGNALING_BIN picks the server binary.
 if [ "${BENCH_SIGNALING:-1}" != 0 ]; then
-  API_URL=http://127.0.0.1:$api_port bash tests/bench/signaling/run.sh
+  bash tests/bench/signaling/run.sh
 fi

@@ -1,15 +1,19 @@
 // The comparison server of the signaling benchmark: a minimal socket.io 4 server doing what the
-// signaling-server does on the benchmark's paths, in one Node process (one thread, like the C server).
+// signaling-server does on the benchmark's paths, in one Node process (one thread, like the C server),
+// over WebSocket and Engine.IO long-polling (socket.io's default transports, with the upgrade).
 //  - Auth: the same `auth: {token}`: the ES256 access token is verified with JWT_PUBLIC_KEY_FILE
 //    (signature, typ "access", exp) and the socket joins the rooms of its claims: DOCTOR
-//    clinic:{clinic_id} and doctor:{doctor_id}, RECEPTIONIST clinic:{clinic_id}, PATIENT patient:{sub},
-//    ADMIN none (not used by the benchmark); a bad token gets connect_error "invalid token".
+//    clinic:{clinic_id} and doctor:{doctor_id}, RECEPTIONIST clinic:{clinic_id}, PATIENT
+//    patient:{patient_id}, ADMIN none (not used by the benchmark); a bad token gets connect_error
+//    "invalid token".
 //  - Delivery: the same path as the C server, so push latency compares like with like: it LISTENs on
-//    the PostgreSQL channel `events` (with `pg`, pinned in package.json) and on each NOTIFY reads the
-//    outbox rows after the last id it delivered (one query in flight; NOTIFYs arriving meanwhile cause
-//    one more read), emitting each row's data plus event_id and occurred_at to the row's rooms.
-//    Simplifications, in its favour: no presence table, no replay, no (txid, id) ordering below xmin
-//    (ids only), no per-client send-queue cap, no metrics.
+//    the PostgreSQL channel `events` (with `pg`, pinned in package.json) and on each NOTIFY (and every
+//    second) reads the outbox rows after the last (txid, id) it delivered, below the snapshot's xmin,
+//    as the C server does (one query in flight; NOTIFYs arriving meanwhile cause one more read),
+//    emitting each row's data plus event_id and occurred_at to the row's rooms but not to its
+//    except_rooms (a socket in several of the rooms gets the event once, as from the C server).
+//    Simplifications, in its favour: no check of the account in the database at CONNECT, no presence
+//    table, no replay, no per-client send-queue cap, no session caps, no metrics.
 // Env: PORT, DATABASE_URL, JWT_PUBLIC_KEY_FILE. Prints "ready" once listening and LISTENing.
 import { createPublicKey, verify } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -42,7 +46,7 @@ function roomsOf(c) {
   switch (c.role) {
     case 'DOCTOR': return [`clinic:${c.clinic_id}`, `doctor:${c.doctor_id}`];
     case 'RECEPTIONIST': return [`clinic:${c.clinic_id}`];
-    case 'PATIENT': return [`patient:${c.sub}`];
+    case 'PATIENT': return [`patient:${c.patient_id}`];
     default: return [];
   }
 }
@@ -51,7 +55,7 @@ const http = createServer((req, res) => {
   res.writeHead(req.url === '/healthz' ? 200 : 404, { 'content-type': 'application/json' });
   res.end(req.url === '/healthz' ? '{"status":"ok"}' : '{}');
 });
-const io = new Server(http, { transports: ['websocket'], serveClient: false, maxHttpBufferSize: 65536 });
+const io = new Server(http, { transports: ['polling', 'websocket'], serveClient: false, maxHttpBufferSize: 65536 });
 io.use((socket, next) => {
   const c = claimsOf(socket.handshake.auth?.token);
   if (!c) return next(new Error('invalid token'));
@@ -62,13 +66,19 @@ io.on('connection', (socket) => socket.join(socket.data.rooms));
 
 const db = new pg.Client({ connectionString: process.env.DATABASE_URL });
 await db.connect();
-let last = BigInt((await db.query('SELECT coalesce(max(id), 0)::text AS id FROM events')).rows[0].id);
+// The cursor is (txid, id): only rows whose transaction is below the snapshot's xmin are read, in
+// (txid, id) order, as the C server does (ids alone would skip the events of a transaction that took
+// its ids before another one's but committed after it).
+let last = (await db.query(`SELECT COALESCE((SELECT txid::text || '-' || id::text FROM events
+  WHERE txid < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY txid DESC, id DESC LIMIT 1), '0-0') AS c`)).rows[0].c;
 let reading = false;
 let again = false;
-const READ = `SELECT id::text, name, rooms,
+const READ = `SELECT txid::text || '-' || id::text AS cursor, name, rooms, except_rooms,
   data || jsonb_build_object('event_id', txid::text || '-' || id::text,
                              'occurred_at', to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')) AS data
-  FROM events WHERE id > $1 ORDER BY id LIMIT 5000`;
+  FROM events WHERE (txid, id) > (split_part($1, '-', 1)::xid8, split_part($1, '-', 2)::bigint)
+    AND txid < pg_snapshot_xmin(pg_current_snapshot())
+  ORDER BY txid, id LIMIT 5000`;
 
 async function read() {
   if (reading) { again = true; return; }
@@ -76,16 +86,23 @@ async function read() {
   try {
     do {
       again = false;
-      const { rows } = await db.query(READ, [last.toString()]);
-      for (const r of rows) io.to(r.rooms).emit(r.name, r.data);
-      if (rows.length) last = BigInt(rows.at(-1).id);
+      const { rows } = await db.query(READ, [last]);
+      for (const r of rows) {
+        if (r.except_rooms.length) io.to(r.rooms).except(r.except_rooms).emit(r.name, r.data);
+        else io.to(r.rooms).emit(r.name, r.data);
+      }
+      if (rows.length) last = rows.at(-1).cursor;
       if (rows.length === 5000) again = true;
     } while (again);
   } finally {
     reading = false;
   }
 }
-db.on('notification', () => { read().catch((e) => console.error('node-server:', e.message)); });
+const readNow = () => { read().catch((e) => console.error('node-server:', e.message)); };
+// An event becomes readable once every older transaction has ended, which may come without a NOTIFY:
+// a read every second too (SIGNALING_POLL_MS of the C server).
+setInterval(readNow, 1000);
+db.on('notification', readNow);
 await db.query('LISTEN events');
 http.listen(Number(process.env.PORT), '127.0.0.1', () => console.log('ready'));
 process.on('SIGTERM', () => process.exit(0));
