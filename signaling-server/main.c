@@ -70,6 +70,7 @@ int main(void)
         lws_context_destroy(sig.ctx);
         return 1;
     }
+    timers_start(sig.ctx);
     signal(SIGTERM, on_signal);
     signal(SIGINT, on_signal);
     signal(SIGPIPE, SIG_IGN);
@@ -83,6 +84,7 @@ int main(void)
         if (lws_service(sig.ctx, 0) < 0)
             break;
     log_info("signaling-server stopping");
+    timers_stop();
     presence_stop();
     video_stop();
     outbox_stop();

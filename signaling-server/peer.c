@@ -76,7 +76,7 @@ void peer_free(struct peer *p)
             *link = p->hnext;
             break;
         }
-    lws_sul_cancel(&p->sul);
+    timer_cancel(&p->timer);
     lws_sul_cancel(&p->sul_end);
     rooms_clear(p);
     quota_closed(p);

@@ -9,7 +9,7 @@
  * At the token's exp the client is told (`error` token_expired) and closed, unless it sent a fresh
  * token of the same user with the `authenticate` event. More than SIGNALING_MAX_MSGS_PER_SEC
  * packets in a second close the session; a malformed packet or an unknown event is answered with
- * an `error` event. Deadlines run on the session's own timer, so they hold on every transport.
+ * an `error` event. Deadlines run on the session's own timer (timers.c), so they hold on every transport.
  *
  * Client events: `authenticate {token}`, `join_clinic_room {clinic_id}`, `join_doctor_room
  * {doctor_id}` (accepted when the token entitles the room, which it already receives; else an
@@ -240,7 +240,7 @@ static bool is_video_event(const char *name)
     return false;
 }
 
-static void on_timer(lws_sorted_usec_list_t *sul);
+static void on_timer(struct timer *t);
 
 /* Arms the session's timer for its nearest deadline. */
 static void arm_timer(struct peer *p)
@@ -250,8 +250,7 @@ static void arm_timer(struct peer *p)
         next = p->pong_deadline_ms;
     if (p->ping_due_ms && (!next || p->ping_due_ms < next))
         next = p->ping_due_ms;
-    int64_t wait = next - sig_now_ms();
-    lws_sul_schedule(sig.ctx, 0, &p->sul, on_timer, (lws_usec_t)(wait > 0 ? wait : 1) * 1000);
+    timer_arm(&p->timer, next, on_timer);
 }
 
 static void set_expiry(struct peer *p);
@@ -710,9 +709,9 @@ bool session_packet(struct peer *p, const char *buf, size_t len)
 }
 
 /* The session's deadlines: authentication, the pong, the token's expiry; and the next ping. */
-static void on_timer(lws_sorted_usec_list_t *sul)
+static void on_timer(struct timer *t)
 {
-    struct peer *p = lws_container_of(sul, struct peer, sul);
+    struct peer *p = lws_container_of(t, struct peer, timer);
     int64_t now = sig_now_ms();
     if (p->doomed) { /* its last frames had until this deadline to go out */
         peer_kill(p);

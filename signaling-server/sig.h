@@ -20,6 +20,7 @@
 
 #include "cors.h"
 #include "rooms.h"
+#include "timers.h"
 #include "token.h"
 #include "video.h"
 
@@ -91,7 +92,7 @@ struct peer {
     struct frame *out_head, *out_tail;
     size_t out_bytes;
     bool doomed;               /* close once the queued frames are out */
-    lws_sorted_usec_list_t sul; /* the session's timer: deadlines and pings */
+    struct timer timer;        /* the session's deadlines and pings (timers.c) */
     lws_sorted_usec_list_t sul_end; /* an end asked for from inside a callback (peer_kill) */
     struct claims claims;      /* for a video token: sub (0 for a guest), clinic_id, iat, exp, jti */
     bool video;                /* holds a video join token: in video:{vsid} only */
