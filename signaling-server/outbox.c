@@ -11,7 +11,9 @@
  *
  * Replays: a session that comes with its last_event_id is not live until its replay, the events
  * of its rooms in (its cursor, the instance's cursor], has been sent; since the instance's cursor
- * moves only with the fetches, the seam has neither a gap nor a duplicate. Replays wait in a queue
+ * moves only with the fetches, the seam has neither a gap nor a duplicate. A last_event_id ahead of
+ * the instance's cursor (read on another instance, or from GET /api/events, before this instance
+ * fetched that far) replays nothing, and the session skips live events up to it. Replays wait in a queue
  * and are served SIGNALING_REPLAY_LIMIT rows a turn (fewer once the client's send queue is half
  * full: its next turn waits until the client has read it down, so a big backlog never overflows
  * the queue), round-robin, a turn of live fetch between two of them, so a storm of reconnects
@@ -162,18 +164,46 @@ static const struct db_reader cursor_reader = {true, cursor_wants, cursor_next, 
 
 /* Live events ----------------------------------------------------------------------------------------------------- */
 
+/* An event_id "txid-id" as the pair the events are ordered by; false when it is not one. */
+static bool cursor_parse(const char *s, struct event_pos *pos)
+{
+    char *end;
+    pos->txid = strtoull(s, &end, 10);
+    if (*end != '-')
+        return false;
+    pos->id = strtoll(end + 1, &end, 10);
+    return *end == '\0';
+}
+
+static bool pos_after(const struct event_pos *a, const struct event_pos *b)
+{
+    return a->txid > b->txid || (a->txid == b->txid && a->id > b->id);
+}
+
 /* One event on its way to the members of its rooms: e, and the rooms that get another copy. */
 struct delivery {
     struct ws_event e;
     const struct room_set *skip;
     const char *except;
+    struct event_pos pos;
 };
+
+/* Whether p had the event already: it came with a last_event_id the instance had not reached. */
+static bool seen_already(struct peer *p, const struct event_pos *pos)
+{
+    if (!p->live_after.txid)
+        return false;
+    if (!pos_after(pos, &p->live_after))
+        return true;
+    p->live_after.txid = 0; /* past it: every later event is new */
+    return false;
+}
 
 static void deliver_one(struct peer *p, void *arg)
 {
     struct delivery *d = arg;
     if (p->state == PEER_AUTHED && p->live &&
-        ((!d->skip->n && !d->skip->overflow) || !peer_in_set(p, d->skip, d->except)))
+        ((!d->skip->n && !d->skip->overflow) || !peer_in_set(p, d->skip, d->except)) && !seen_already(p, &d->pos))
         ws_event_send(&d->e, p);
 }
 
@@ -186,7 +216,8 @@ static void deliver(const PGresult *r)
         room_set_parse(&set, rooms);
         room_set_parse(&skip, except); /* the rooms that get a more specific copy (event_visible) */
         struct delivery d = {{PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), (size_t)PQgetlength(r, i, 1), {0}, {0}},
-                             &skip, except};
+                             &skip, except, {0, 0}};
+        cursor_parse(PQgetvalue(r, i, 3), &d.pos);
         rooms_each(&set, rooms, deliver_one, &d);
         ws_event_clear(&d.e);
         snprintf(ob.cursor, sizeof ob.cursor, "%s", PQgetvalue(r, i, 3));
@@ -251,6 +282,9 @@ static void replayed(struct peer *p, const PGresult *r)
         queue_append(p); /* more to come: its next turn after the others', once its queue has room */
         return;
     }
+    struct event_pos from, upto;
+    if (cursor_parse(p->replay_from, &from) && cursor_parse(ob.cursor, &upto) && pos_after(&from, &upto))
+        p->live_after = from;
     p->replay_from[0] = '\0';
     p->live = true;
 }

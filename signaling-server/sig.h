@@ -67,6 +67,12 @@ struct frame {
 
 enum peer_state { PEER_OPEN = 1, PEER_AUTHED };
 
+/* Where an event stands in the outbox's order: its event_id "txid-id". */
+struct event_pos {
+    uint64_t txid;
+    int64_t id;
+};
+
 struct transport;
 
 /* One client session (an Engine.IO session, or a /ws connection), owned by peer.c: created by a
@@ -107,6 +113,7 @@ struct peer {
     unsigned long room_stamp;  /* rooms.c: the last rooms_each that visited it */
     bool live;                 /* receives live events (false while its replay is pending) */
     char replay_from[64];      /* the client's last_event_id, while a replay is pending */
+    struct event_pos live_after; /* outbox.c: live events up to here were had already (txid 0: none) */
     struct peer *replay_next;  /* outbox.c: the replay queue */
     bool replay_queued, replay_checked;
     bool presence_pending;     /* presence.c: a presence request of its own is queued */

@@ -381,7 +381,8 @@ describe('signaling-server long-polling', () => {
     const w = await clinicWorld();
     const p = new Poller();
     try {
-      await p.connect({ token: w.rec.access });
+      // From the current end: what clinicWorld wrote is not sent, however far the instance has read.
+      await p.connect({ token: w.rec.access, last_event_id: await eventsEnd(w.rec.access) });
       let settled = false;
       const held = p.get({ timeout: 10000 }).then((r) => { settled = true; return r; });
       await sleep(1000);

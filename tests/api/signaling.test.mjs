@@ -2,7 +2,7 @@
 // over WebSocket, refusal of bad tokens and other paths, rooms from the token (another clinic, another
 // doctor), the live push of a phase move, and the replay of missed events from a last_event_id.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes, sign as cryptoSign } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { connect as tcpConnect } from 'node:net';
@@ -27,6 +27,7 @@ function reissued(access, lifetime) {
 }
 
 const SIGNALING_URL = process.env.SIGNALING_URL;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 function connect(auth, opts = {}, url = SIGNALING_URL) {
   return io(url, { transports: ['websocket'], auth, reconnection: false, forceNew: true, timeout: 5000, ...opts });
@@ -211,6 +212,36 @@ describe('signaling-server', () => {
       assert.deepEqual(all, api.slice(0, all.length));
     } finally {
       c.s.close();
+    }
+  });
+
+  test('a last_event_id ahead of the instance (it has not read that far yet): those events are not sent again', async () => {
+    const w = await clinicWorld();
+    const v = await walkIn(w.rec.access, { patient_id: w.patient.id, doctor_id: w.doctorId });
+    // An open transaction holds every instance's reading (and GET /api/events) below the events written
+    // after it began; the client's cursor is read past it, as one another instance gave it would be once
+    // this one lags behind.
+    const holder = spawn('psql', ['-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', process.env.DATABASE_URL], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const held = new Promise((resolve) => holder.stdout.once('data', resolve));
+    holder.stdin.write('BEGIN; SELECT pg_current_xact_id();\n');
+    let c = null;
+    try {
+      await held;
+      await moveVisit(v.id, 'with_doctor', w.rec.access);
+      const ahead = await psql(`SELECT event_cursor(e) FROM events e WHERE e.rooms && ARRAY['clinic:${w.clinic.id}']
+                                ORDER BY e.txid DESC, e.id DESC LIMIT 1`);
+      c = await connected({ token: w.rec.access, last_event_id: ahead });
+      holder.stdin.end('COMMIT;\n');
+      await new Promise((resolve) => holder.on('close', resolve));
+      await sleep(600); // several reads of the instance (SIGNALING_POLL_MS is 200 in the suite)
+      assert.deepEqual(c.events.map((e) => e.name), [], 'events up to the last_event_id came again');
+      await moveVisit(v.id, 'waiting', w.rec.access);
+      await until(c.events, (ev) => ev.some((e) => e.name === 'visit_status_changed'), 5000, 'the next move');
+      const api = (await eventsSince(w.rec.access, ahead, 10)).items.map((e) => e.event_id);
+      assert.deepEqual(c.events.map((e) => e.env.event_id), api.slice(0, c.events.length));
+    } finally {
+      if (holder.exitCode === null) holder.kill();
+      c?.s.close();
     }
   });
 
