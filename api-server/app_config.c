@@ -1,4 +1,4 @@
-/* app_config: the api-server's settings, read from the environment only (DESIGN §7). */
+/* app_config: the api-server's settings, read from the environment only (docs/ARCHITECTURE.md §11). */
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-/* cors_http: the api-server's side of CORS (DESIGN §8), the headers that let a page of another
+/* cors_http: the api-server's side of CORS (docs/ARCHITECTURE.md §8), the headers that let a page of another
  * origin call the API. router_prepare applies it first, before any answer can be given, so every
  * answer (404, 405, 413, 401, a handler's) carries them. Which origins are allowed, and how they
  * are matched, is common/cors.h's business; the list is app.cfg.cors (CORS_ALLOWED_ORIGINS).

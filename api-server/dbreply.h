@@ -68,7 +68,7 @@ int dbr_list_reply_guarded(struct _u_response *resp, struct req_ctx *ctx, const 
 int dbr_write(struct _u_response *resp, struct req_ctx *ctx, int http, const char *const *sqls, int nsql,
               int nparams, const char *const *params, const char *action, const char *entity, json_t *details);
 
-/* dbr_write for the money routes (DESIGN §2 retries): with an Idempotency-Key header (1..100
+/* dbr_write for the money routes (docs/ARCHITECTURE.md §2 retries): with an Idempotency-Key header (1..100
  * visible ASCII characters, else 400) the answer is kept, in the same transaction, under the
  * caller's user and that key; a retry with the same key and the same request (method, path, body)
  * gets the first answer again with `Idempotent-Replayed: true` and changes nothing, and the same key

@@ -1,5 +1,5 @@
 /* h_auth: login, refresh-token rotation, logout (of one session or all), the caller's profile and
- * password change (DESIGN §3).
+ * password change (docs/ARCHITECTURE.md §5).
  *
  * Refresh tokens are opaque random strings; only their SHA-256 is stored. Each login starts a
  * family; a refresh spends the presented token and issues the next one in the same family. A

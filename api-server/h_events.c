@@ -1,4 +1,4 @@
-/* h_events: the events outbox over HTTP, for clients that poll (DESIGN §5). The caller reads the
+/* h_events: the events outbox over HTTP, for clients that poll (docs/ARCHITECTURE.md §3). The caller reads the
  * events of the rooms its token entitles, after a cursor, in delivery order: by (txid, id) and only
  * rows whose transaction is below the snapshot's xmin, i.e. finished, so a later poll never finds
  * an event behind a cursor it was already given; one copy of each logical event, the one of the

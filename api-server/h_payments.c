@@ -1,4 +1,4 @@
-/* h_payments: fee rules and payments (DESIGN §2 money, §4 payment states; sql/0009_payments.sql).
+/* h_payments: fee rules and payments (docs/ARCHITECTURE.md §2 money, §6 payment states; sql/0009_payments.sql).
  *
  * Fee rules are the admin's: a clinic-wide rule, per service, per doctor, or per service and doctor
  * (the most specific applies), each a doctor's share in basis points and optionally a price that

@@ -1,4 +1,4 @@
-/* h_video: video consultations (DESIGN §3 video join token, §4 video session states): the video
+/* h_video: video consultations (docs/ARCHITECTURE.md §4 video call, §5 join tokens, §6 session states): the video
  * timings of a doctor's schedule, sessions of video appointments, join tokens with the ICE server
  * list (STUN, and TURN with a credential in coturn's REST scheme bound to the session and expiring
  * with the token), single-use invitations for patients without an account, and the end or

@@ -15,7 +15,7 @@
 #define CORS_MAX_ORIGINS 16
 #define CORS_ORIGIN_MAX 128
 
-/* What every preflight allows and every answer exposes (DESIGN §8). */
+/* What every preflight allows and every answer exposes (docs/ARCHITECTURE.md §8). */
 #define CORS_ALLOW_HEADERS "authorization, content-type, idempotency-key, x-request-id"
 #define CORS_EXPOSE_HEADERS \
     "X-Request-Id, Idempotent-Replayed, Location, Retry-After, Content-Disposition, WWW-Authenticate"

@@ -1,4 +1,4 @@
-/* errjson: builds the JSON error envelope of DESIGN §2:
+/* errjson: builds the JSON error envelope of docs/ARCHITECTURE.md §10:
  *   {"error": {"code": "...", "message": "...", "fields": {...}}}
  * Pure (no I/O), so both servers and the unit tests use it. */
 #ifndef CLINIC_ERRJSON_H

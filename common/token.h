@@ -1,4 +1,4 @@
-/* token: signing and verifying access tokens (ES256 JWTs, DESIGN §3) with libjwt 1.10.
+/* token: signing and verifying access tokens (ES256 JWTs, docs/ARCHITECTURE.md §5) with libjwt 1.10.
  *
  * libjwt takes the algorithm from the token header and does not check exp/nbf, so
  * token_verify() pins the algorithm, checks typ, exp and iat itself, and requires every claim
@@ -55,7 +55,7 @@ enum token_result { TOKEN_OK = 0, TOKEN_MALFORMED, TOKEN_BAD_SIGNATURE, TOKEN_BA
 enum token_result token_verify_access(const struct token_keys *k, const char *token, time_t now,
                                       struct claims *out);
 
-/* A video join token (DESIGN §3): lets its holder into one video session's room, as its doctor or
+/* A video join token (docs/ARCHITECTURE.md §5): lets its holder into one video session's room, as its doctor or
  * its patient, until exp (within the session's window). */
 struct video_claims {
     int64_t sub;       /* the holder's user id; 0 for a patient invited without an account */

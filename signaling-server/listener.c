@@ -4,7 +4,7 @@
  *
  * It also owns how an HTTP answer is written: a prepared status, type and body (struct conn) go
  * out in the connection's writeable callback, headers and body together, with the CORS headers of
- * DESIGN §8 when the request's Origin is in CORS_ALLOWED_ORIGINS (also on errors), and answers
+ * docs/ARCHITECTURE.md §8 when the request's Origin is in CORS_ALLOWED_ORIGINS (also on errors), and answers
  * preflights (OPTIONS with Access-Control-Request-Method) itself. lws frees and zeroes a conn at the
  * end of every HTTP transaction (LWS_CALLBACK_HTTP_DROP_PROTOCOL) and at the close: what it owns is
  * released there (conn_release), once. */

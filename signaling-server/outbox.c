@@ -1,4 +1,4 @@
-/* outbox: the events of the outbox (DESIGN §5) for this instance's sessions, read through the
+/* outbox: the events of the outbox (docs/ARCHITECTURE.md §3) for this instance's sessions, read through the
  * database link (dblink.c) by two readers: the start cursor (urgent, once per process) and the
  * events reader, which alternates the live fetch with replays so that neither waits behind the
  * other.
@@ -48,7 +48,7 @@ static struct {
     char params[4][96];
 } ob;
 
-/* What a client receives of an event (DESIGN §6): its data with event_id and occurred_at added. */
+/* What a client receives of an event (docs/ARCHITECTURE.md §7): its data with event_id and occurred_at added. */
 #define PUSHED "(e.data || jsonb_build_object('event_id', event_cursor(e), 'occurred_at', rfc3339(e.occurred_at)))::text"
 
 static const char START_SQL[] =

@@ -1,4 +1,4 @@
-/* outbox: the events outbox (DESIGN §5) delivered to this instance's sessions, read through the
+/* outbox: the events outbox (docs/ARCHITECTURE.md §3) delivered to this instance's sessions, read through the
  * database link (dblink.c): live events to every live member of their rooms, and the replay of a
  * reconnecting client from its last_event_id. */
 #ifndef SIG_OUTBOX_H

@@ -6,7 +6,7 @@
  * place) and taken off by the transport that carries the session (peer_pop). The queue is capped
  * at SIGNALING_SEND_QUEUE_BYTES: a client that cannot keep up is closed rather than growing
  * memory or holding up others; on reconnect it catches up by replay. Rooms are fixed at
- * authentication from the token's claims (DESIGN §5) and entered in the room index (rooms.c). */
+ * authentication from the token's claims (docs/ARCHITECTURE.md §5) and entered in the room index (rooms.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

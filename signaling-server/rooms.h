@@ -1,4 +1,4 @@
-/* rooms: the two-way index between sessions and rooms (DESIGN §5), as redis keeps channels and
+/* rooms: the two-way index between sessions and rooms (docs/ARCHITECTURE.md §3), as redis keeps channels and
  * clients: room → its member sessions, and each session's own memberships (at most
  * ROOMS_PER_PEER, embedded in struct peer), both kept in sync by rooms_set and rooms_clear alone.
  * Sessions that are in every room (ADMIN) form one list of their own. An event reaches the members

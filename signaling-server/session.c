@@ -15,7 +15,7 @@
  * {doctor_id}` (accepted when the token entitles the room, which it already receives; else an
  * `error` forbidden). With an ack id they are answered by an ack `{ok: true}` or `{ok: false, code}`.
  *
- * A video join token (DESIGN §3) puts its holder in its session's room only, as the doctor or the
+ * A video join token (docs/ARCHITECTURE.md §5) puts its holder in its session's room only, as the doctor or the
  * patient. Arrival and departure, admission (`admit_patient`, `deny_patient`, `remove_patient`, the
  * doctor's), the WebRTC messages relayed to the other participant (`webrtc_offer`, `webrtc_answer`,
  * `webrtc_ice_candidate`, `hangup`) and `connection_quality` samples all go through PostgreSQL

@@ -1,5 +1,5 @@
 /* transport_poll: Engine.IO v4 HTTP long-polling on /socket.io/?EIO=4&transport=polling, so
- * socket.io-client with its default options connects (DESIGN §8).
+ * socket.io-client with its default options connects (docs/ARCHITECTURE.md §8).
  *
  * A GET without sid is the handshake: a new session (within the budgets of quota.c; else a 503)
  * whose OPEN packet offers the upgrade to WebSocket. A GET with sid is the long poll: answered at

@@ -29,7 +29,7 @@ static const struct field_spec presence_fields[] = {
     {"room", FT_STRING, FF_REQUIRED, 1, 40, NULL},
 };
 
-/* The video room (DESIGN §6). An SDP is kept byte for byte; an empty candidate is the end of
+/* The video room (docs/ARCHITECTURE.md §4). An SDP is kept byte for byte; an empty candidate is the end of
  * candidates. */
 static const struct field_spec reason_fields[] = {
     {"reason", FT_STRING, FF_NULLABLE, 1, 200, NULL},

@@ -1,4 +1,4 @@
-/* wsjson: the frames of the plain JSON WebSocket protocol (/ws, DESIGN §6), for clients without
+/* wsjson: the frames of the plain JSON WebSocket protocol (/ws, docs/ARCHITECTURE.md §7), for clients without
  * Socket.IO. Pure (no I/O): parsing and checking one inbound frame.
  *
  * A frame is {"event": "<name>", "data": {...}?, "ack": n?}. Known events and their data:

@@ -1,4 +1,4 @@
-// CORS (DESIGN §8): the test server runs with CORS_ALLOWED_ORIGINS set (scripts/test.sh). An
+// CORS (docs/ARCHITECTURE.md §8): the test server runs with CORS_ALLOWED_ORIGINS set (scripts/test.sh). An
 // allowed origin's preflight is a 204 naming the path's methods, before any token is checked; every
 // answer to it (errors included) carries Access-Control-Allow-Origin, Vary and the exposed headers;
 // any other origin gets no CORS header; a bad list stops the server at start-up.

@@ -914,7 +914,7 @@ describe('payments: events', () => {
       `the doctor's full events: ${JSON.stringify(docEvents.map((e) => e.data))}`,
     );
     for (const e of fullEvents) assert.deepEqual(keys(e.data), ['payment']);
-    // one copy of each change, the doctor's own: never the desk's slim copy as well (DESIGN §8)
+    // one copy of each change, the doctor's own: never the desk's slim copy as well (docs/ARCHITECTURE.md §3)
     assert.equal(docEvents.length, states.length, `the doctor's events: ${JSON.stringify(docEvents.map((e) => e.data))}`);
 
     // the desk: only ids and status, in order

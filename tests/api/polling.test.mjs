@@ -1,4 +1,4 @@
-// The signaling-server's Engine.IO v4 HTTP long-polling transport (DESIGN §8), black box: the wire as
+// The signaling-server's Engine.IO v4 HTTP long-polling transport (docs/ARCHITECTURE.md §8), black box: the wire as
 // raw HTTP (the handshake, CONNECT over POST, payloads of several packets joined by 0x1e, the held
 // GET, Engine.IO's error answers, the limits, CORS), the upgrade to WebSocket by hand (the ws
 // package) and by socket.io-client with its default options, and the guarantees of §5–§6 over

@@ -108,7 +108,7 @@ describe('signaling-server', () => {
       await until(doc.events, (ev) => ev.some((e) => e.name === 'patient_with_doctor'), 5000, 'patient_with_doctor');
       await until(rec.events, (ev) => ev.filter((e) => e.name === 'queue_updated').length >= 2, 5000, 'queue_updated x2');
       const pwd = doc.events.find((e) => e.name === 'patient_with_doctor').env;
-      // DESIGN §6: the one argument is the event's data with event_id and occurred_at added
+      // docs/ARCHITECTURE.md §7: the one argument is the event's data with event_id and occurred_at added
       assert.equal(pwd.visit.id, visit.id);
       assert.equal(pwd.patient.id, w.patient.id);
       assert.ok(Array.isArray(pwd.visit_history));

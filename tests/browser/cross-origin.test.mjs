@@ -1,4 +1,4 @@
-// A browser client on another origin (DESIGN §8), in Chromium through playwright-core: a page served by a static
+// A browser client on another origin (docs/ARCHITECTURE.md §8), in Chromium through playwright-core: a page served by a static
 // server of this test, on an origin the servers list in CORS_ALLOWED_ORIGINS, logs in with fetch (a JSON POST,
 // so a preflight), reads the exposed X-Request-Id and calls the API with its token; socket.io-client's browser
 // bundle connects from there with its default options (long-polling first, then upgraded to WebSocket) and, in a
