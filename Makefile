@@ -45,7 +45,7 @@ $(BUILD)/api-server: $(API_OBJ) $(BUILD)/libclinic-common.a
 	$(CC) $(LDFLAGS_ALL) -o $@ $(API_OBJ) $(BUILD)/libclinic-common.a $(LDLIBS_ALL)
 
 $(BUILD)/signaling-server: $(SIG_OBJ) $(BUILD)/libclinic-common.a
-	$(CC) $(LDFLAGS_ALL) -o $@ $(SIG_OBJ) $(BUILD)/libclinic-common.a $(LDLIBS_ALL)
+	$(CC) $(LDFLAGS_ALL) -o $@ $(SIG_OBJ) $(BUILD)/libclinic-common.a $(LDLIBS_ALL) -lev
 
 unit-tests: $(UNIT_BIN)
 

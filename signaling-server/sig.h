@@ -52,6 +52,7 @@ struct sig_config {
     long max_connections, max_unauthenticated, max_unauthenticated_per_address, max_per_user, max_frame, send_queue_bytes, auth_timeout_ms, ping_interval_ms, ping_timeout_ms,
         replay_limit, replay_window_seconds, poll_ms, max_msgs_per_sec, video_grace_seconds,
         video_connect_timeout_seconds, video_max_minutes;
+    bool event_loop_poll;      /* SIGNALING_EVENT_LOOP=poll: lws's own poll() loop instead of libev (epoll) */
     int log_level;
 };
 

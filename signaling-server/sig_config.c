@@ -50,6 +50,11 @@ bool sig_config_load(struct sig_config *c)
     const char *why = NULL;
     if (!cors_origins_parse(cfg_env("CORS_ALLOWED_ORIGINS", ""), &c->cors, &why))
         cfg_error(&errs, "CORS_ALLOWED_ORIGINS: %s", why);
+    const char *loop = cfg_env("SIGNALING_EVENT_LOOP", "libev");
+    if (strcmp(loop, "poll") == 0)
+        c->event_loop_poll = true;
+    else if (strcmp(loop, "libev") != 0)
+        cfg_error(&errs, "SIGNALING_EVENT_LOOP=\"%.40s\" must be libev or poll", loop);
     const char *lvl = cfg_env("LOG_LEVEL", "info");
     c->log_level = log_parse_level(lvl);
     if (c->log_level < 0) {

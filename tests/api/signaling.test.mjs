@@ -304,9 +304,9 @@ describe('signaling-server', () => {
     assert.match(text, /^signaling_events_delivered_total \d+$/m);
   });
 
-  test('two instances: a phase move reaches the receptionist on one and the doctor on the other', async () => {
+  test('two instances (libev and poll() loops): a phase move reaches the receptionist on one and the doctor on the other', async () => {
     const w = await clinicWorld();
-    const second = await startSignaling();
+    const second = await startSignaling({ SIGNALING_EVENT_LOOP: 'poll' });
     const rec = await connected({ token: w.rec.access });
     const doc = await connected({ token: w.doc.access }, second.url);
     try {
@@ -320,6 +320,12 @@ describe('signaling-server', () => {
       doc.s.close();
       await second.stop();
     }
+  });
+
+  test('a SIGNALING_EVENT_LOOP other than libev or poll stops the start with a message', () => {
+    const r = spawnSync(process.env.SIGNALING_BIN, [], { env: { ...process.env, SIGNALING_EVENT_LOOP: 'epoll' }, encoding: 'utf8', timeout: 10000 });
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /configuration error: SIGNALING_EVENT_LOOP="epoll" must be libev or poll/);
   });
 
   test('events written while the database connection is cut still arrive, once, in order', async () => {
