@@ -6,9 +6,12 @@
  * does not finish within UPGRADE_TIMEOUT_MS is closed and the session stays on polling.
  *
  * Text frames only, reassembled up to SIGNALING_MAX_FRAME; a binary or oversized frame, or a flood
- * (session_packet), closes the connection. Frames leave in the connection's writeable callback, in
- * place (peer.c keeps LWS_PRE bytes of headroom), several per callback while lws_send_pipe_choked
- * says the socket takes more, so lws never buffers a partial frame behind another. */
+ * (session_packet), closes the connection. Frames leave in the connection's writeable callback:
+ * the queued ones that fit in WRITE_BATCH bytes framed here, back to back, in one write (a backlog
+ * of small events costs one system call and one TCP segment, not one each); a bigger one alone,
+ * framed by lws in place (peer.c keeps LWS_PRE bytes of headroom). What the socket does not take
+ * at once lws keeps and sends before the next writeable callback. */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,7 +20,7 @@
 #include "sig.h"
 #include "transport.h"
 
-#define WRITE_BURST 32
+#define WRITE_BATCH 16384 /* bytes of queued frames joined into one write */
 #define UPGRADE_TIMEOUT_MS 10000
 
 static void ws_wake(struct peer *p)
@@ -166,6 +169,47 @@ int transport_ws_receive(struct conn *c, struct lws *wsi, const void *in, size_t
     return rc;
 }
 
+/* The header of an unmasked, final text frame (RFC 6455 §5.2) of len bytes into h; its length. */
+static size_t frame_header(unsigned char *h, size_t len)
+{
+    h[0] = 0x81;
+    if (len < 126) {
+        h[1] = (unsigned char)len;
+        return 2;
+    }
+    if (len <= 0xffff) {
+        h[1] = 126;
+        h[2] = (unsigned char)(len >> 8);
+        h[3] = (unsigned char)len;
+        return 4;
+    }
+    h[1] = 127;
+    for (int i = 0; i < 8; i++)
+        h[2 + i] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
+    return 10;
+}
+
+/* One write of p's queued frames: as many as fit in WRITE_BATCH, framed here; else the first alone. */
+static int write_queued(struct lws *wsi, struct peer *p)
+{
+    static unsigned char batch[LWS_PRE + WRITE_BATCH]; /* one thread: one batch at a time */
+    size_t used = 0;
+    while (p->out_head && used + 10 + p->out_head->len <= WRITE_BATCH) {
+        struct frame *f = peer_pop(p);
+        used += frame_header(batch + LWS_PRE + used, f->len);
+        memcpy(batch + LWS_PRE + used, f->buf + LWS_PRE, f->len);
+        used += f->len;
+        free(f);
+    }
+    if (used)
+        return lws_write(wsi, batch + LWS_PRE, used, LWS_WRITE_RAW) < (int)used ? -1 : 0;
+    struct frame *f = peer_pop(p);
+    int n = lws_write(wsi, f->buf + LWS_PRE, f->len, LWS_WRITE_TEXT);
+    bool short_write = n < (int)f->len;
+    free(f);
+    return short_write ? -1 : 0;
+}
+
 int transport_ws_writeable(struct conn *c, struct lws *wsi)
 {
     if (c->probe_answer) {
@@ -179,18 +223,8 @@ int transport_ws_writeable(struct conn *c, struct lws *wsi)
         return c->sid[0] ? 0 : -1;
     if (p->doomed && !p->out_head)
         return -1; /* its last frames went out in an earlier callback */
-    /* Frames go out back to back while the socket takes them (up to WRITE_BURST per callback):
-     * a backlog of small events costs one trip through the loop, not one per frame. */
-    for (int burst = 0; p->out_head && burst < WRITE_BURST; burst++) {
-        if (burst > 0 && lws_send_pipe_choked(wsi))
-            break;
-        struct frame *f = peer_pop(p);
-        int n = lws_write(wsi, f->buf + LWS_PRE, f->len, LWS_WRITE_TEXT);
-        bool short_write = n < (int)f->len;
-        free(f);
-        if (short_write)
-            return -1;
-    }
+    if (p->out_head && write_queued(wsi, p) < 0)
+        return -1;
     if (p->out_head || p->doomed)
         lws_callback_on_writable(wsi);
     return 0;
