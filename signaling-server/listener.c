@@ -187,4 +187,6 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     }
 }
 
-const struct lws_protocols listener_protocol = {"clinic", callback, sizeof(struct conn), 4096, 0, NULL, 0};
+/* rx 4096 bytes at a time; tx up to a whole batch of frames per system call (else lws splits a write
+ * into pieces of rx_buffer_size, one per turn of the loop). */
+const struct lws_protocols listener_protocol = {"clinic", callback, sizeof(struct conn), 4096, 0, NULL, WS_WRITE_BATCH};

@@ -57,6 +57,10 @@ static void run(struct ev_loop *loop)
     ev_run(loop, 0);
     ev_signal_stop(loop, &term);
     ev_signal_stop(loop, &intr);
+    /* Stopping the watchers gave the signals back to SIG_DFL: a second one during the shutdown must
+     * not cut it short (presence rows and video connections are still to be taken off). */
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGINT, SIG_IGN);
 }
 
 /* lws logs through the project's logger (errors and warnings only). */

@@ -734,6 +734,8 @@ static void on_timer(struct timer *t)
         sig.m.closed_expired++;
         ws_send_error(p, "token_expired", "The access token expired; connect again with a fresh one.");
         peer_doom(p);
+        /* The last chance of a client that does not read even that: closed at this deadline. */
+        timer_arm(&p->timer, now + sig.cfg.ping_timeout_ms, on_timer);
         return;
     }
     if (p->ping_due_ms && now >= p->ping_due_ms) {

@@ -5,7 +5,8 @@
  * re-arm (each ping and pong) walks the list, which at 10,000 sessions cost a whole core. Here a
  * deadline goes into the wheel slot of its tick in O(1), a cancel unlinks it in O(1), and each tick
  * visits only its own slot's timers; one due later than a whole turn of the wheel stays in its
- * slot and is looked at once a turn. A timer fires at most TIMER_TICK_MS late and never early. */
+ * slot and is looked at once a turn. A timer never fires early, and late by at most two ticks
+ * (its due time rounded up to a tick, and the tick's own timer) plus what the loop is busy with. */
 #ifndef SIG_TIMERS_H
 #define SIG_TIMERS_H
 

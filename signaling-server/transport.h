@@ -34,6 +34,10 @@ extern const struct transport transport_poll;
 
 enum conn_kind { CONN_NONE = 0, CONN_HTTP, CONN_POLL, CONN_WS };
 
+/* The most bytes of queued WebSocket frames written at once (transport_ws.c); lws sends up to its
+ * protocol's tx_packet_size per system call, so the listener's protocol says the same. */
+#define WS_WRITE_BATCH 16384
+
 /* The per-connection data of the listener's protocol: zeroed by lws for each HTTP transaction and
  * freed at its end (listener.c releases what it owns first), kept for a WebSocket's life. */
 struct conn {

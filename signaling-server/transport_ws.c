@@ -7,7 +7,7 @@
  *
  * Text frames only, reassembled up to SIGNALING_MAX_FRAME; a binary or oversized frame, or a flood
  * (session_packet), closes the connection. Frames leave in the connection's writeable callback:
- * the queued ones that fit in WRITE_BATCH bytes framed here, back to back, in one write (a backlog
+ * the queued ones that fit in WS_WRITE_BATCH bytes framed here, back to back, in one write (a backlog
  * of small events costs one system call and one TCP segment, not one each); a bigger one alone,
  * framed by lws in place (peer.c keeps LWS_PRE bytes of headroom). What the socket does not take
  * at once lws keeps and sends before the next writeable callback. */
@@ -20,7 +20,6 @@
 #include "sig.h"
 #include "transport.h"
 
-#define WRITE_BATCH 16384 /* bytes of queued frames joined into one write */
 #define UPGRADE_TIMEOUT_MS 10000
 
 static void ws_wake(struct peer *p)
@@ -189,12 +188,12 @@ static size_t frame_header(unsigned char *h, size_t len)
     return 10;
 }
 
-/* One write of p's queued frames: as many as fit in WRITE_BATCH, framed here; else the first alone. */
+/* One write of p's queued frames: as many as fit in WS_WRITE_BATCH, framed here; else the first alone. */
 static int write_queued(struct lws *wsi, struct peer *p)
 {
-    static unsigned char batch[LWS_PRE + WRITE_BATCH]; /* one thread: one batch at a time */
+    static unsigned char batch[LWS_PRE + WS_WRITE_BATCH]; /* one thread: one batch at a time */
     size_t used = 0;
-    while (p->out_head && used + 10 + p->out_head->len <= WRITE_BATCH) {
+    while (p->out_head && used + 10 + p->out_head->len <= WS_WRITE_BATCH) {
         struct frame *f = peer_pop(p);
         used += frame_header(batch + LWS_PRE + used, f->len);
         memcpy(batch + LWS_PRE + used, f->buf + LWS_PRE, f->len);
