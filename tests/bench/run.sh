@@ -8,10 +8,10 @@
 # (SELECT queue_board($1, NULL, $2), the floor of GET /api/queue) with as many clients as the server's
 # pool, the board's size and EXPLAIN timing, the resident memory of the server, and its limits under load
 # (tests/bench/api-flood.mjs: a client's latency while floods of idle connections hold the server, the memory of
-# 2,000 idle connections).
+# 2,000 idle connections), and last the signaling benchmark (tests/bench/signaling/run.sh).
 # Figures are printed, never asserted. Env: BENCH_SECONDS (default 15), BENCH_CONNECTIONS (64),
 # DB_POOL_SIZE (16, also pgbench's clients), BENCH_EXPLAIN=full (print the whole plan of the board),
-# BENCH_FLOOD=0 (skip the floods).
+# BENCH_FLOOD=0 (skip the floods), BENCH_SIGNALING=0 (skip the signaling benchmark).
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$REPO"
