@@ -926,7 +926,7 @@ describe('clinic and record visibility', () => {
       assert.equal(patients.some((p) => p.id === ctx.patB.patient.id), true, `own clinic patient ${ctx.patB.patient.id} missing from the list`);
 
       const filtered = await get(`/api/patients?clinic_id=${ctx.A.id}`, s.access);
-      if (filtered.status === 200) assert.deepEqual(filtered.body.items.filter((p) => p.clinic_id !== ctx.B.id), []);
+      assert.deepEqual(expectStatus(filtered, 200).body.items.filter((p) => p.clinic_id !== ctx.B.id), []);
 
       const clinics = await listAll('/api/clinics', s.access);
       assert.deepEqual(clinics.map((c) => c.id), [ctx.B.id]);

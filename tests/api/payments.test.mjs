@@ -472,10 +472,8 @@ describe('payments: money invariants', () => {
     assert.deepEqual([full.status, full.refunded_cents, full.refunds.length], ['refunded', 10000, 2]);
     assert.equal(full.refunds[0].doctor_share_cents + full.refunds[1].doctor_share_cents, 4000);
 
-    // nothing left: any refund of a refunded payment is refused (409, or 422 naming amount_cents), pay too
-    const again = await refund(p.id, 1, w.rec.access);
-    if (again.status === 422) expectError(again, 422, 'validation_failed', ['amount_cents']);
-    else expectError(again, 409, 'conflict');
+    // nothing left: any refund of a refunded payment is refused (the state first: 409), pay too
+    expectError(await refund(p.id, 1, w.rec.access), 409, 'conflict');
     expectError(await pay(p.id, w.rec.access), 409, 'conflict');
     assert.deepEqual(await getPayment(p.id), full);
 
@@ -842,9 +840,9 @@ describe('fee rules', () => {
     assert.deepEqual(seen, [mine], 'the receptionist sees their clinic\'s rule, unchanged');
     assert.ok(!(await listAll('/api/fee-rules', o.rec.access)).some((r) => r.id === mine.id));
     assert.ok((await listAll('/api/fee-rules', o.rec.access)).some((r) => r.id === theirs.id));
+    // another clinic's filter is the receptionist's own clinic's view narrowed to nothing
     const foreign = await get(`/api/fee-rules?clinic_id=${o.clinic.id}`, w.rec.access);
-    if (foreign.status === 200) assert.deepEqual(foreign.body.items, [], 'another clinic\'s rules stay hidden');
-    else expectError(foreign, [403, 404], ['forbidden', 'not_found']);
+    assert.deepEqual(expectStatus(foreign, 200).body.items, [], 'another clinic\'s rules stay hidden');
 
     // nothing changed, and no service+doctor rule was created by the refused PUTs
     assert.deepEqual(await listAll(`/api/fee-rules?clinic_id=${w.clinic.id}`, admin), [mine]);
@@ -878,13 +876,7 @@ describe('fee rules', () => {
     }
     // a service and a doctor of different clinics: refused, naming one of them
     const mixed = await putRule({ service_id: w.service.id, doctor_id: o.doc.user.doctor_id, doctor_share_bps: 5000 }, admin);
-    expectStatus(mixed, [409, 422]);
-    const text = JSON.stringify(mixed.body.error);
-    assert.ok(/service_id|doctor_id|service|doctor/i.test(text), `the refusal names the service or the doctor: ${text}`);
-    if (mixed.status === 422) {
-      const f = Object.keys(mixed.body.error.fields || {});
-      assert.ok(f.includes('service_id') || f.includes('doctor_id'), `fields name service_id or doctor_id: ${text}`);
-    }
+    expectError(mixed, 422, 'validation_failed', ['doctor_id']);
     // boundaries are accepted
     expectStatus(await putRule({ clinic_id: cid, doctor_share_bps: 0, price_cents: 0 }, admin), 201);
     expectStatus(await putRule({ clinic_id: cid, doctor_share_bps: 10000, price_cents: 100000000 }, admin), 200);

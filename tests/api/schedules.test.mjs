@@ -211,7 +211,7 @@ describe('services', () => {
       expectError(await get(`/api/services/${s1.id}`, s.access), 404, 'not_found');
       assert.deepEqual(expectStatus(await get(`/api/services/${s2.id}`, s.access), 200).body, s2);
       const filtered = await get(`/api/services?clinic_id=${c1.id}`, s.access);
-      if (filtered.status === 200) assert.deepEqual(filtered.body.items.filter((x) => x.clinic_id !== c2.id), []);
+      assert.deepEqual(expectStatus(filtered, 200).body.items.filter((x) => x.clinic_id !== c2.id), []);
     }
     for (const s of [pat1, doc1]) {
       const list = await listAll('/api/services', s.access);
