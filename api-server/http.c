@@ -134,6 +134,80 @@ const char *query_str(const struct _u_request *req, const char *name)
     return u_map_get(req->map_url, name);
 }
 
+/* The value of one hex digit, or -1. */
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* Percent-decodes src[0..n) as a form is ('+' is a space; a '%' without two hex digits stays as
+ * it is) into dst (room for n + 1 bytes); returns the decoded length. */
+static size_t query_decode(const char *src, size_t n, char *dst)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        int hi = i + 2 < n && src[i] == '%' ? hex_value(src[i + 1]) : -1;
+        int lo = hi >= 0 ? hex_value(src[i + 2]) : -1;
+        if (lo >= 0) {
+            dst[o++] = (char)(hi << 4 | lo);
+            i += 2;
+        } else {
+            dst[o++] = src[i] == '+' ? ' ' : src[i];
+        }
+    }
+    dst[o] = '\0';
+    return o;
+}
+
+/* Whether s[0..n) is valid UTF-8 (jansson refuses to make a string of anything else). */
+static bool utf8_valid(const char *s, size_t n)
+{
+    json_t *j = json_stringn(s, n);
+    json_decref(j);
+    return j != NULL;
+}
+
+/* Adds "why" to errors under the parameter's name: decoded when that is valid UTF-8, else as sent. */
+static void query_name_error(json_t *errors, const char *raw, size_t rawlen, char *buf, const char *why)
+{
+    size_t n = query_decode(raw, rawlen, buf);
+    if (json_object_setn_new(errors, buf, n, json_string(why)) != 0 &&
+        json_object_setn_new(errors, raw, rawlen, json_string(why)) != 0)
+        json_object_set_new(errors, "query", json_string(why));
+}
+
+bool query_check_utf8(const struct _u_request *req, json_t *errors)
+{
+    const char *q = req->http_url ? strchr(req->http_url, '?') : NULL;
+    bool ok = true;
+    if (!q)
+        return true;
+    size_t len = strlen(++q);
+    char *buf = malloc(len + 1);
+    if (!buf)
+        return true; /* the handler then reads ulfius's map, which holds only valid pairs */
+    for (const char *part = q; *part;) {
+        size_t plen = strcspn(part, "&");
+        const char *eq = memchr(part, '=', plen);
+        size_t nlen = eq ? (size_t)(eq - part) : plen;
+        bool name_ok = utf8_valid(buf, query_decode(part, nlen, buf));
+        bool value_ok = !eq || utf8_valid(buf, query_decode(eq + 1, plen - nlen - 1, buf));
+        if (!name_ok || !value_ok) {
+            ok = false;
+            query_name_error(errors, part, nlen, buf,
+                             name_ok ? "must be valid UTF-8 once percent-decoded"
+                                     : "is not a parameter name (not valid UTF-8 once percent-decoded)");
+        }
+        part += plen + (part[plen] == '&');
+    }
+    free(buf);
+    return ok;
+}
+
 const char *query_enum(const struct _u_request *req, const char *name, const char *const *choices, const char *what,
                        json_t *errors)
 {

@@ -64,6 +64,11 @@ int reply_invalid_query(struct _u_response *resp, struct req_ctx *ctx, json_t *f
 
 /* Query helpers: return true when absent or valid; on a bad value they add to errors. */
 const char *query_str(const struct _u_request *req, const char *name);
+/* The query values as sent (req->http_url): ulfius leaves out of its map every pair that is not
+ * valid UTF-8 once percent-decoded, which would make a filter silently absent. Adds each such
+ * parameter to errors (named decoded, or as sent when the name itself is not UTF-8) and returns
+ * false; true when every pair is valid. */
+bool query_check_utf8(const struct _u_request *req, json_t *errors);
 bool query_int(const struct _u_request *req, const char *name, int64_t *out, json_t *errors);
 /* The value of name when it is one of choices (NULL-terminated); absent: NULL; otherwise NULL and
  * "must be one of the <what>" in errors. */

@@ -268,6 +268,11 @@ static int router_dispatch(const struct _u_request *req, struct _u_response *res
 {
     (void)user_data;
     struct req_ctx *ctx = req_ctx_of(resp);
+    /* Every query value, whichever parameter it is, before any handler reads one. */
+    json_t *errors = json_object();
+    if (!query_check_utf8(req, errors))
+        return reply_invalid_query(resp, ctx, errors);
+    json_decref(errors);
     return ctx->route->handler(req, resp, ctx);
 }
 

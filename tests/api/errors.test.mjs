@@ -1,17 +1,21 @@
 // Error envelope, protocol errors (400/404/405/413/415/422/409), X-Request-Id, list query
-// validation and the health endpoints.
+// validation (also of query values that are not UTF-8, on every list) and the health endpoints.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
 import {
   asAdmin,
   createClinic,
+  createPatient,
   createStaff,
   expectError,
   expectStatus,
   get,
+  openapiOperations,
+  patientSession,
   post,
   request,
+  staffSession,
   uniq,
 } from '../lib/api.mjs';
 
@@ -244,5 +248,38 @@ describe('list query parameters', () => {
     const one = expectStatus(await get('/api/clinics?limit=1', admin), 200);
     assert.equal(one.body.items.length <= 1, true, `limit=1 returned ${one.body.items.length} items`);
     expectStatus(await get('/api/clinics?limit=200', admin), 200);
+  });
+});
+
+describe('query values that are not UTF-8', () => {
+  test('every list answers 400 invalid_query naming the parameter, never a silently missing filter', async () => {
+    const clinic = await createClinic();
+    const [rec, doc, pat] = await Promise.all([
+      staffSession('RECEPTIONIST', clinic.id), staffSession('DOCTOR', clinic.id), patientSession(clinic.id),
+    ]);
+    const tokens = { ADMIN: await asAdmin(), RECEPTIONIST: rec.access, DOCTOR: doc.access, PATIENT: pat.access };
+    const lists = openapiOperations().filter((o) => {
+      if (o.method !== 'GET') return false;
+      const schema = o.op.responses?.['200']?.content?.['application/json']?.schema?.$ref ?? '';
+      return /List$/.test(schema) || (o.op.parameters || []).some((p) => (p.$ref || '').endsWith('/Limit'));
+    });
+    assert.ok(lists.length >= 20, `only ${lists.length} list operations found`);
+    for (const o of lists) {
+      const role = o.op['x-roles'].find((r) => tokens[r]);
+      const path = o.path.replace(/\{[^}]+\}/g, '1');
+      const r = await get(`${path}?q=%FF&limit=1`, tokens[role]);
+      expectError(r, 400, 'invalid_query', ['q']);
+      assert.deepEqual(Object.keys(r.body.error.fields), ['q'], `${o.key}: ${JSON.stringify(r.body)}`);
+    }
+    // a known filter, a name that is not UTF-8 itself, an overlong encoding, a lone continuation byte
+    const admin = tokens.ADMIN;
+    expectError(await get(`/api/patients?clinic_id=${clinic.id}&q=ok&active=%C0%AF`, admin), 400, 'invalid_query', ['active']);
+    expectError(await get('/api/users?%FF=1', admin), 400, 'invalid_query', ['%FF']);
+    expectError(await get('/api/audit?action=%80', admin), 400, 'invalid_query', ['action']);
+    // valid multibyte values, and a '%' that encodes nothing, are read as before
+    const p = await createPatient(admin, { clinic_id: clinic.id, full_name: `Élodie ${uniq()}` });
+    const found = expectStatus(await get(`/api/patients?clinic_id=${clinic.id}&q=%C3%89lodie`, admin), 200).body.items;
+    assert.deepEqual(found.map((x) => x.id), [p.id]);
+    assert.deepEqual(expectStatus(await get(`/api/patients?clinic_id=${clinic.id}&q=100%`, admin), 200).body.items, []);
   });
 });
