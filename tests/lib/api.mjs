@@ -254,6 +254,7 @@ function isStream(x) {
  *  - raw: sent as is (string, Buffer or ReadableStream); Content-Type defaults to application/json
  *    unless headers set one (a header value of null removes it).
  *  - validate: false skips the openapi check (never used by the tests for JSON responses).
+ *  - base: another server's URL (default API_URL), e.g. one started with startApi.
  * Returns {status, headers, body, text, method, path}; body is parsed JSON when the content type is
  * JSON, else the text ('' for empty bodies).
  */
@@ -277,7 +278,7 @@ export async function request(method, path, opts = {}) {
   if (payload !== undefined) init.body = payload;
   if (isStream(payload)) init.duplex = 'half';
 
-  const res = await fetch(API_URL + path, init);
+  const res = await fetch((opts.base || API_URL) + path, init);
   const text = await res.text();
   const ctype = res.headers.get('content-type') || '';
   let parsed = text;
