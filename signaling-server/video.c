@@ -3,7 +3,9 @@
  * one, read by an urgent reader (a call set-up waits on each of them) on the "relay" notification
  * naming this instance, every SIGNALING_POLL_MS and after every reconnect, so messages written while
  * the link was down are not lost; and the housekeeping (video_sweep: grace windows, expiries;
- * video_sweep_duration: calls past VIDEO_MAX_MINUTES warned and ended) a few times per grace window.
+ * video_sweep_duration: calls past VIDEO_MAX_MINUTES warned and ended) a few times per grace window,
+ * with, as a job of its own, the end of each clinic's day (visits_end_day, sql/0017: visits still
+ * waiting or called on a day that is over leave the queue, day_ended).
  *
  * Bounds: MAX_VIDEO_JOBS queued or in flight for the instance, MAX_VIDEO_BYTES of relayed payload,
  * MAX_PEER_VIDEO_JOBS per session. At an admission (NOTIFY video_admitted) the admitted connection
@@ -49,6 +51,7 @@ static const char *const SQL[] = {
     "($4::jsonb->>'packet_loss')::float8, ($4::jsonb->>'jitter_ms')::float8)",
 };
 static const char SWEEP_SQL[] = "SELECT video_sweep($1::int, $2::int) + video_sweep_duration($3::int)";
+static const char DAY_END_SQL[] = "SELECT visits_end_day()";
 static const char RELAY_SQL[] =
     "WITH d AS (DELETE FROM video_relay WHERE instance_id = $1 "
     "           RETURNING id, session_id, to_role, to_identity, name, payload) "
@@ -165,14 +168,27 @@ static void sweep_prepare(struct db_job *job, struct db_query *q)
 
 static void sweep_release(struct db_job *job) { free(job); }
 
+static void day_end_prepare(struct db_job *job, struct db_query *q)
+{
+    (void)job;
+    *q = (struct db_query){DAY_END_SQL, 0, {NULL}};
+}
+
+/* Queues a housekeeping job whose query fill gives (not when the link is down: the next tick will). */
+static void sweep_push(void (*fill)(struct db_job *, struct db_query *))
+{
+    struct sweep_job *j = dblink_ready() ? calloc(1, sizeof *j) : NULL;
+    if (j) {
+        j->job = (struct db_job){NULL, NULL, false, fill, NULL, sweep_release};
+        dblink_push(&j->job, false);
+    }
+}
+
 static void sweep(lws_sorted_usec_list_t *sul)
 {
     (void)sul;
-    struct sweep_job *j = dblink_ready() ? calloc(1, sizeof *j) : NULL;
-    if (j) {
-        j->job = (struct db_job){NULL, NULL, false, sweep_prepare, NULL, sweep_release};
-        dblink_push(&j->job, false);
-    }
+    sweep_push(sweep_prepare);
+    sweep_push(day_end_prepare);
     long every = sig.cfg.video_grace_seconds * 1000 / 3;
     every = every < 1000 ? 1000 : every > SWEEP_MAX_MS ? SWEEP_MAX_MS : every;
     if (!sig.stopping)

@@ -1,4 +1,4 @@
--- Invariants the database keeps that earlier migrations left to the code.
+-- Invariants the database keeps that earlier migrations left to the code, and the end of a clinic's day.
 --
 -- 1. A user's role matches their link: a DOCTOR user has exactly one doctor record, a PATIENT user
 --    exactly one patient record, an ADMIN or RECEPTIONIST none. Checked at commit (deferred
@@ -15,6 +15,12 @@
 --    it is STABLE, not IMMUTABLE. The CHECK on clinics.timezone keeps working (PostgreSQL allows a
 --    non-immutable CHECK; it is evaluated when a row is written); nothing IMMUTABLE and no index
 --    may depend on it, which this migration verifies.
+-- 4. The end of a clinic's day (DESIGN §4): visits still waiting or called when their queue day is
+--    over in the clinic's time zone leave the queue, `left` with left_reason 'day_ended'
+--    (visits_end_day, which the signaling-server's periodic housekeeping calls every few seconds);
+--    a visit the desk marks left has left_reason 'patient_left'. A visit that leaves closes its
+--    checked-in appointment: checked_in -> no_show, announced as appointment_updated (the
+--    consultation did not happen; the visit's left_reason says why).
 
 -- 1. Role and link ----------------------------------------------------------------------------------------------
 
@@ -124,4 +130,98 @@ BEGIN
     RAISE EXCEPTION 'is_valid_timezone is STABLE, but these need it IMMUTABLE: %', what;
   END IF;
 END
+$$;
+
+-- 4. The end of a clinic's day -----------------------------------------------------------------------------------
+
+ALTER TABLE visits ADD COLUMN left_reason text CONSTRAINT visits_left_reason_check
+  CHECK (left_reason IN ('patient_left', 'day_ended'));
+UPDATE visits SET left_reason = 'patient_left' WHERE status = 'left';
+ALTER TABLE visits ADD CONSTRAINT visits_left_reason_status_check CHECK ((left_reason IS NOT NULL) = (status = 'left'));
+
+-- Why a visit left: the sweep says day_ended; anything else that makes it left is the desk recording
+-- that the patient went away.
+CREATE FUNCTION visits_left_reason() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  NEW.left_reason := CASE WHEN NEW.status = 'left' THEN COALESCE(NEW.left_reason, 'patient_left') END;
+  RETURN NEW;
+END
+$$;
+CREATE TRIGGER visits_left_reason BEFORE UPDATE OF status ON visits
+  FOR EACH ROW WHEN (NEW.status IS DISTINCT FROM OLD.status) EXECUTE FUNCTION visits_left_reason();
+
+-- The open visits of past days, found without reading the rest.
+CREATE INDEX visits_open_day_idx ON visits (queue_date, clinic_id) WHERE status IN ('waiting', 'called');
+
+-- A visit that leaves the queue closes its checked-in appointment: checked_in -> no_show.
+CREATE FUNCTION visits_close_appointment() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+  a appointments;
+BEGIN
+  UPDATE appointments SET status = 'no_show' WHERE id = NEW.appointment_id AND status = 'checked_in'
+  RETURNING * INTO a;
+  IF FOUND THEN
+    PERFORM emit_appointment_event('appointment_updated', a);
+  END IF;
+  RETURN NULL;
+END
+$$;
+CREATE TRIGGER visits_close_appointment AFTER UPDATE OF status ON visits FOR EACH ROW
+  WHEN (NEW.status = 'left' AND OLD.status <> 'left' AND NEW.appointment_id IS NOT NULL)
+  EXECUTE FUNCTION visits_close_appointment();
+
+-- Every visit still waiting or called on a queue day that is over in its clinic's zone leaves the
+-- queue (left, day_ended), with its events and an audit row without actor. Returns how many. One
+-- sweep at a time (another returns 0 at once); a visit a desk is moving right now is left to the
+-- next sweep. Called by the signaling-server's housekeeping.
+CREATE FUNCTION visits_end_day() RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+  n integer;
+BEGIN
+  IF NOT pg_try_advisory_xact_lock(hashtext('visits_end_day')) THEN
+    RETURN 0;
+  END IF;
+  WITH due AS (
+    SELECT v.id FROM visits v JOIN clinics c ON c.id = v.clinic_id
+    WHERE v.status IN ('waiting', 'called') AND v.queue_date < (now() AT TIME ZONE c.timezone)::date
+    ORDER BY v.id
+    FOR UPDATE OF v SKIP LOCKED
+  ),
+  moved AS (
+    UPDATE visits v SET status = 'left', left_at = now(), left_reason = 'day_ended', updated_by = NULL
+    FROM due WHERE v.id = due.id
+    RETURNING v.id, v.queue_date
+  )
+  INSERT INTO audit_log (action, entity, entity_id, details)
+  SELECT 'visit_day_ended', 'visit', m.id, jsonb_build_object('queue_date', to_char(m.queue_date, 'YYYY-MM-DD'))
+  FROM moved m;
+  GET DIAGNOSTICS n = ROW_COUNT;
+  RETURN n;
+END
+$$;
+
+-- The visit as the API shows it, now with why it left.
+CREATE OR REPLACE FUNCTION visit_json(v visits) RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT jsonb_build_object(
+    'id', v.id, 'clinic_id', v.clinic_id, 'patient_id', v.patient_id, 'doctor_id', v.doctor_id,
+    'service_id', v.service_id, 'appointment_id', v.appointment_id, 'consultation_type', v.consultation_type,
+    'status', v.status, 'phase', visit_phase(v.status), 'queue_date', to_char(v.queue_date, 'YYYY-MM-DD'),
+    'queue_number', v.queue_number, 'check_in_time', rfc3339(v.check_in_time), 'called_at', rfc3339(v.called_at),
+    'start_time', rfc3339(v.start_time), 'end_time', rfc3339(v.end_time), 'left_at', rfc3339(v.left_at),
+    'left_reason', v.left_reason, 'notes', v.notes, 'created_at', rfc3339(v.created_at),
+    'updated_at', rfc3339(v.updated_at))
+$$;
+
+-- A transition, with the reason of a move to left (a visit leaves once, so it is the visit's).
+CREATE OR REPLACE FUNCTION visit_transition_json(t visit_transitions) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+  SELECT jsonb_build_object(
+    'id', t.id, 'visit_id', t.visit_id, 'from_status', t.from_status, 'to_status', t.to_status,
+    'actor_user_id', t.actor_user_id, 'actor_role', t.actor_role,
+    'actor_name', (SELECT u.full_name FROM users u WHERE u.id = t.actor_user_id), 'at', rfc3339(t.at),
+    'reason', CASE WHEN t.to_status = 'left' THEN (SELECT v.left_reason FROM visits v WHERE v.id = t.visit_id) END)
 $$;

@@ -1,19 +1,29 @@
 // Invariants the database keeps whatever writes it (sql/0017_invariants.sql), seen through the API where it
 // can be and through psql where only the database can show it: a user's role and their doctor or patient
 // record, the last active admin (also under two admins deactivating each other at once, in a database of
-// its own), and the volatility of is_valid_timezone.
+// its own), the volatility of is_valid_timezone, and the end of a clinic's day (waiting and called visits
+// leave the queue, day_ended; their appointments close).
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { after, describe, test } from 'node:test';
 
 import {
   asAdmin,
+  checkIn,
+  createAppointment,
   createClinic,
   createPatient,
+  createService,
+  eventsEnd,
+  eventsSince,
   expectError,
   expectStatus,
   get,
+  listAll,
+  localDate,
+  moveVisit,
   patientSession,
+  pickTodayZone,
   post,
   psql,
   request,
@@ -21,6 +31,7 @@ import {
   staffSession,
   startApi,
   uniq,
+  walkIn,
 } from '../lib/api.mjs';
 
 const HASH = '$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA';
@@ -270,5 +281,103 @@ describe('is_valid_timezone', () => {
     const r = await tx(`UPDATE clinics SET timezone = 'Atlantis/Capital' WHERE id = ${c.id};`);
     assert.equal(r.ok, false);
     assert.match(r.err, /clinics_timezone_check/);
+  });
+});
+
+describe('the end of a clinic\'s day', () => {
+  const TZ = pickTodayZone(2);
+
+  // A clinic in TZ with a receptionist, a doctor, a 5-minute service, and n patients.
+  async function clinicDay(n) {
+    const clinic = await createClinic({ timezone: TZ });
+    const [rec, doc, service] = await Promise.all([
+      staffSession('RECEPTIONIST', clinic.id), staffSession('DOCTOR', clinic.id), createService(clinic.id, { duration_minutes: 5 }),
+    ]);
+    const patients = await Promise.all(Array.from({ length: n }, () => createPatient(rec.access, { full_name: `Patient ${uniq()}` })));
+    const base = Math.ceil(Date.now() / 60000) * 60000 + 10 * 60000;
+    const book = (patient, i) => createAppointment(rec.access, {
+      patient_id: patient.id, doctor_id: doc.user.doctor_id, service_id: service.id,
+      start_time: new Date(base + i * 5 * 60000).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    });
+    return { clinic, rec, doc, service, patients, book, today: localDate(TZ) };
+  }
+
+  async function until(what, f, ms = 15000) {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const v = await f();
+      if (v) return v;
+      assert.ok(Date.now() < deadline, `${what}: not within ${ms} ms`);
+      await sleep(200);
+    }
+  }
+
+  const visit = async (id) => expectStatus(await get(`/api/visits/${id}`, await asAdmin()), 200).body;
+  const appointment = async (id) => expectStatus(await get(`/api/appointments/${id}`, await asAdmin()), 200).body;
+
+  test('waiting and called visits of a day that is over leave the queue (day_ended); their appointments close', async () => {
+    const d = await clinicDay(4);
+    const [a0, a1] = await Promise.all([d.book(d.patients[0], 0), d.book(d.patients[1], 1)]);
+    const waiting = await checkIn(a0.id, d.rec.access);
+    const called = await checkIn(a1.id, d.rec.access);
+    expectStatus(await post(`/api/visits/${called.id}/call`, undefined, d.rec.access), 200);
+    const withDoctor = await walkIn(d.rec.access, { patient_id: d.patients[2].id, doctor_id: d.doc.user.doctor_id });
+    await moveVisit(withDoctor.id, 'with_doctor', d.rec.access);
+    const today = await walkIn(d.rec.access, { patient_id: d.patients[3].id, doctor_id: d.doc.user.doctor_id });
+    const cursor = await eventsEnd(d.rec.access);
+
+    // the queue of these three is moved to yesterday, as if the clinic's midnight had passed since
+    await psql(`UPDATE visits SET queue_date = queue_date - 1 WHERE id IN (${waiting.id}, ${called.id}, ${withDoctor.id});`);
+    const yesterday = await psql(`SELECT to_char(queue_date, 'YYYY-MM-DD') FROM visits WHERE id = ${waiting.id};`);
+
+    const [w, c] = await until('the day-end sweep', async () => {
+      const vs = await Promise.all([visit(waiting.id), visit(called.id)]);
+      return vs.every((v) => v.status === 'left') && vs;
+    });
+    for (const v of [w, c]) {
+      assert.deepEqual([v.status, v.phase, v.left_reason, v.start_time], ['left', 'left', 'day_ended', null]);
+      assert.ok(v.left_at >= v.check_in_time, `left_at ${v.left_at}`);
+    }
+    assert.equal(c.called_at, (await psql(`SELECT rfc3339(called_at) FROM visits WHERE id = ${called.id};`)));
+    // a visit with its doctor stays with them, today's queue stays as it is
+    assert.equal((await visit(withDoctor.id)).status, 'in_progress');
+    assert.equal((await visit(today.id)).status, 'waiting');
+
+    // the transition has the reason and no actor; the appointments are closed as no-shows
+    const t = (await listAll(`/api/visits/${called.id}/transitions`, d.rec.access)).at(-1);
+    assert.deepEqual([t.from_status, t.to_status, t.reason, t.actor_user_id, t.actor_role, t.actor_name], ['called', 'left', 'day_ended', null, null, null]);
+    assert.deepEqual([(await appointment(a0.id)).status, (await appointment(a1.id)).status], ['no_show', 'no_show']);
+
+    // yesterday's board lists nobody waiting any more
+    const board = expectStatus(await get(`/api/queue?date=${yesterday}`, d.rec.access), 200).body;
+    assert.deepEqual(board.phases.waiting, []);
+    assert.deepEqual(board.counts, { waiting: 0, with_doctor: 1, completed: 0, left: 2 });
+
+    // announced like any move, and audited without an actor
+    const { items } = await eventsSince(d.rec.access, cursor, 6);
+    const seen = items.map((e) => [e.name, e.data.visit?.id ?? e.data.visit_id ?? e.data.appointment?.id]);
+    for (const [name, id] of [['visit_status_changed', waiting.id], ['visit_status_changed', called.id], ['queue_updated', waiting.id],
+      ['queue_updated', called.id], ['appointment_updated', a0.id], ['appointment_updated', a1.id]]) {
+      assert.ok(seen.some(([n, i]) => n === name && i === id), `${name} of ${id} in ${JSON.stringify(seen)}`);
+    }
+    const audit = await listAll(`/api/audit?action=visit_day_ended`, await asAdmin());
+    const mine = audit.filter((e) => [waiting.id, called.id].includes(e.entity_id));
+    assert.deepEqual(mine.map((e) => [e.entity, e.actor_user_id, e.details.queue_date]).sort(), [['visit', null, yesterday], ['visit', null, yesterday]]);
+  });
+
+  test('a checked-in appointment whose patient the desk records as gone is closed (no_show), with its event', async () => {
+    const d = await clinicDay(2);
+    const a = await d.book(d.patients[0], 0);
+    const v = await checkIn(a.id, d.rec.access);
+    const cursor = await eventsEnd(d.rec.access);
+    const l = expectStatus(await post(`/api/visits/${v.id}/left`, undefined, d.rec.access), 200).body;
+    assert.deepEqual([l.status, l.left_reason], ['left', 'patient_left']);
+    assert.equal((await appointment(a.id)).status, 'no_show');
+    const { items } = await eventsSince(d.rec.access, cursor, 3);
+    const upd = items.filter((e) => e.name === 'appointment_updated' && e.data.appointment.id === a.id);
+    assert.deepEqual(upd.map((e) => e.data.appointment.status), ['no_show']);
+    // a walk-in has no appointment to close
+    const wv = await walkIn(d.rec.access, { patient_id: d.patients[1].id, doctor_id: d.doc.user.doctor_id });
+    assert.equal(expectStatus(await post(`/api/visits/${wv.id}/left`, undefined, d.rec.access), 200).body.left_reason, 'patient_left');
   });
 });

@@ -53,13 +53,14 @@ const VISIT_KEYS = [
   'start_time',
   'end_time',
   'left_at',
+  'left_reason',
   'notes',
   'created_at',
   'updated_at',
 ];
 const SUMMARY_KEYS = ['id', 'clinic_id', 'doctor_id', 'patient_id', 'appointment_id', 'status', 'queue_date', 'queue_number', 'check_in_time', 'start_time', 'end_time'];
 const ENTRY_EXTRA_KEYS = ['patient_name', 'service_name', 'doctor_name', 'minutes_waited', 'position', 'estimated_wait_minutes'];
-const TRANSITION_KEYS = ['id', 'visit_id', 'from_status', 'to_status', 'actor_user_id', 'actor_role', 'actor_name', 'at'];
+const TRANSITION_KEYS = ['id', 'visit_id', 'from_status', 'to_status', 'actor_user_id', 'actor_role', 'actor_name', 'at', 'reason'];
 const DEFAULT_MEDIAN = 15;
 
 const instant = (ms) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -167,6 +168,7 @@ function assertVisitShape(v) {
   assert.equal(v.start_time !== null, ['in_progress', 'completed'].includes(v.status), `start_time of a ${v.status} visit: ${v.start_time}`);
   assert.equal(v.end_time !== null, v.status === 'completed', `end_time of a ${v.status} visit: ${v.end_time}`);
   assert.equal(v.left_at !== null, v.status === 'left', `left_at of a ${v.status} visit: ${v.left_at}`);
+  assert.equal(v.left_reason !== null, v.status === 'left', `left_reason of a ${v.status} visit: ${v.left_reason}`);
 }
 
 // Asserts an instant is within a minute of now (the server and the tests share a clock).
@@ -209,6 +211,7 @@ describe('check-in', () => {
       start_time: null,
       end_time: null,
       left_at: null,
+      left_reason: null,
       notes: 'Trouxe exames',
     });
     assertRecent(v.check_in_time, 'check_in_time');
@@ -363,6 +366,7 @@ describe('walk-in', () => {
       start_time: null,
       end_time: null,
       left_at: null,
+      left_reason: null,
       notes: null,
     });
     assertRecent(v.check_in_time, 'check_in_time');
@@ -612,7 +616,7 @@ describe('call and left', () => {
 
     const l = expectStatus(await left(v.id, w.rec.access), 200).body;
     assertVisitShape(l);
-    assert.deepEqual({ ...l, left_at: null, updated_at: null }, { ...v, status: 'left', phase: 'left', left_at: null, updated_at: null });
+    assert.deepEqual({ ...l, left_at: null, updated_at: null }, { ...v, status: 'left', phase: 'left', left_at: null, left_reason: 'patient_left', updated_at: null });
     assertRecent(l.left_at, 'left_at');
     expectConflict(await left(v.id, w.rec.access));
 
@@ -626,7 +630,7 @@ describe('call and left', () => {
     expectConflict(await left(v3.id, w.rec.access));
     await completeVisit(v3.id, w.doc.access);
     expectConflict(await left(v3.id, w.rec.access));
-    assert.deepEqual((await transitions(v2.id)).map((t) => t.to_status), ['waiting', 'called', 'left']);
+    assert.deepEqual((await transitions(v2.id)).map((t) => [t.to_status, t.reason]), [['waiting', null], ['called', null], ['left', 'patient_left']]);
     assert.equal((await auditRows(`action=visit_left&actor_user_id=${w.rec.id}`)).length, 1);
   });
 });
