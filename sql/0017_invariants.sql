@@ -15,7 +15,7 @@
 --    it is STABLE, not IMMUTABLE. The CHECK on clinics.timezone keeps working (PostgreSQL allows a
 --    non-immutable CHECK; it is evaluated when a row is written); nothing IMMUTABLE and no index
 --    may depend on it, which this migration verifies.
--- 4. The end of a clinic's day (DESIGN §4): visits still waiting or called when their queue day is
+-- 4. The end of a clinic's day (docs/ARCHITECTURE.md §6): visits still waiting or called when their queue day is
 --    over in the clinic's time zone leave the queue, `left` with left_reason 'day_ended'
 --    (visits_end_day, which the signaling-server's periodic housekeeping calls every few seconds);
 --    a visit the desk marks left has left_reason 'patient_left'. A visit that leaves closes its
