@@ -2,7 +2,9 @@
 # Runs every test suite (what `make test` runs): unit tests, spec lint, compose check, and the HTTP API suite
 # against a throwaway PostgreSQL, once with the normal build and once with the sanitizer build, the browser test,
 # and two starts of `make run` from a directory the cluster user cannot enter (tests/cli/run-private-dir.sh).
-# Last line: "N passed, N failed"; the exit status is non-zero when anything failed.
+# Last line: "N passed, N failed", every result of every pass (the API tests run once per pass, so they
+# count once each time); the line before says how many distinct API tests there are and in how many passes
+# they ran. The exit status is non-zero when anything failed.
 #
 # Environment:
 #   TEST_FILTER       only run API tests whose name matches this pattern (node --test-name-pattern)
@@ -26,6 +28,11 @@ STOP_TIMEOUT=10
 passed=0
 failed=0
 finished=0
+# The API passes that ran (their labels), the tests of the largest one (each pass runs the same tests) and the
+# results of all of them.
+api_passes=()
+api_distinct=0
+api_results=0
 tmp=
 pg_dir=
 pg_port=
@@ -70,6 +77,9 @@ on_exit() {
   fi
   cleanup
   echo
+  if [ "${#api_passes[@]}" -gt 0 ]; then
+    echo "API tests: $api_distinct distinct, run in ${#api_passes[@]} pass(es) (${api_passes[*]}), so $api_results of the results below"
+  fi
   echo "$passed passed, $failed failed"
   if [ "$failed" -eq 0 ]; then exit 0; fi
   exit 1
@@ -280,19 +290,23 @@ stop_server() {
 }
 
 # tap_summary LABEL FILE STATUS: adds the "# pass N" / "# fail N" / "# cancelled N" totals of a node test run
-# (TAP in FILE, the runner's exit STATUS) to the counts; sets tap_failed to the failures (0 when all passed).
+# (TAP in FILE, the runner's exit STATUS) to the counts; sets tap_failed to the failures (0 when all passed)
+# and tap_total to the results it added.
 tap_failed=0
+tap_total=0
 tap_summary() {
   local label=$1 tap=$2 st=$3 p f c
   p=$(sed -n 's/^# pass \([0-9][0-9]*\)$/\1/p' "$tap" 2>/dev/null | tail -n 1)
   f=$(sed -n 's/^# fail \([0-9][0-9]*\)$/\1/p' "$tap" 2>/dev/null | tail -n 1)
   c=$(sed -n 's/^# cancelled \([0-9][0-9]*\)$/\1/p' "$tap" 2>/dev/null | tail -n 1)
+  tap_total=0
   if [ -z "$p" ] || [ -z "$f" ]; then
     fail "$label: the test runner gave no summary (status $st)"
     tap_failed=1
     return
   fi
   f=$((f + ${c:-0}))
+  tap_total=$((p + f))
   passed=$((passed + p))
   failed=$((failed + f))
   echo "$label: $p passed, $f failed"
@@ -321,6 +335,11 @@ api_suite() {
     PG_DIR="$pg_dir" PG_PORT="$pg_port" \
     node "${args[@]}" tests/api/ || st=$?
   tap_summary "$label: API tests" "$tap" "$st"
+  if [ "$tap_total" -gt 0 ]; then
+    api_passes+=("$label")
+    api_results=$((api_results + tap_total))
+    if [ "$tap_total" -gt "$api_distinct" ]; then api_distinct=$tap_total; fi
+  fi
   if [ "$tap_failed" -ne 0 ]; then
     echo "--- last lines of the server log ($tmp/$label/server.log)"
     tail -n 60 "$tmp/$label/server.log" || true
