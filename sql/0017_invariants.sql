@@ -20,7 +20,9 @@
 --    (visits_end_day, which the signaling-server's periodic housekeeping calls every few seconds);
 --    a visit the desk marks left has left_reason 'patient_left'. A visit that leaves closes its
 --    checked-in appointment: checked_in -> no_show, announced as appointment_updated (the
---    consultation did not happen; the visit's left_reason says why).
+--    consultation did not happen; the visit's left_reason says why). A video appointment whose visit
+--    left during its day (the desk, or its session cancelled or expired) stays checked in, as it may
+--    get a new session that day; the end of its day closes it.
 
 -- 1. Role and link ----------------------------------------------------------------------------------------------
 
@@ -154,32 +156,47 @@ CREATE TRIGGER visits_left_reason BEFORE UPDATE OF status ON visits
 -- The open visits of past days, found without reading the rest.
 CREATE INDEX visits_open_day_idx ON visits (queue_date, clinic_id) WHERE status IN ('waiting', 'called');
 
--- A visit that leaves the queue closes its checked-in appointment: checked_in -> no_show.
-CREATE FUNCTION visits_close_appointment() RETURNS trigger
+-- Closes checked-in appointment p_id as a no-show (the consultation did not happen), announced.
+CREATE FUNCTION appointment_close_unseen(p_id bigint) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
   a appointments;
 BEGIN
-  UPDATE appointments SET status = 'no_show' WHERE id = NEW.appointment_id AND status = 'checked_in'
-  RETURNING * INTO a;
+  UPDATE appointments SET status = 'no_show' WHERE id = p_id AND status = 'checked_in' RETURNING * INTO a;
   IF FOUND THEN
     PERFORM emit_appointment_event('appointment_updated', a);
   END IF;
+END
+$$;
+
+-- A visit that leaves the queue closes its checked-in appointment: checked_in -> no_show; a video
+-- one only once its day is over (until then the appointment may get a new video session).
+CREATE FUNCTION visits_close_appointment() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM appointment_close_unseen(NEW.appointment_id);
   RETURN NULL;
 END
 $$;
 CREATE TRIGGER visits_close_appointment AFTER UPDATE OF status ON visits FOR EACH ROW
-  WHEN (NEW.status = 'left' AND OLD.status <> 'left' AND NEW.appointment_id IS NOT NULL)
+  WHEN (NEW.status = 'left' AND OLD.status <> 'left' AND NEW.appointment_id IS NOT NULL
+        AND (NEW.consultation_type = 'in_person' OR NEW.left_reason = 'day_ended'))
   EXECUTE FUNCTION visits_close_appointment();
 
+-- The checked-in appointments, few at any time, found without reading the others.
+CREATE INDEX appointments_checked_in_idx ON appointments (id) WHERE status = 'checked_in';
+
 -- Every visit still waiting or called on a queue day that is over in its clinic's zone leaves the
--- queue (left, day_ended), with its events and an audit row without actor. Returns how many. One
--- sweep at a time (another returns 0 at once); a visit a desk is moving right now is left to the
--- next sweep. Called by the signaling-server's housekeeping.
+-- queue (left, day_ended), with its events and an audit row without actor, and the video
+-- appointments whose visit left during that day are closed. Returns how many visits and
+-- appointments changed. One sweep at a time (another returns 0 at once); a row another transaction
+-- is changing right now is left to the next sweep. Called by the signaling-server's housekeeping.
 CREATE FUNCTION visits_end_day() RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
   n integer;
+  m integer := 0;
+  a bigint;
 BEGIN
   IF NOT pg_try_advisory_xact_lock(hashtext('visits_end_day')) THEN
     RETURN 0;
@@ -199,7 +216,15 @@ BEGIN
   SELECT 'visit_day_ended', 'visit', m.id, jsonb_build_object('queue_date', to_char(m.queue_date, 'YYYY-MM-DD'))
   FROM moved m;
   GET DIAGNOSTICS n = ROW_COUNT;
-  RETURN n;
+  FOR a IN SELECT ap.id FROM appointments ap
+           JOIN visits v ON v.appointment_id = ap.id JOIN clinics c ON c.id = v.clinic_id
+           WHERE ap.status = 'checked_in' AND v.status = 'left'
+             AND v.queue_date < (now() AT TIME ZONE c.timezone)::date
+           ORDER BY ap.id FOR UPDATE OF ap SKIP LOCKED LOOP
+    PERFORM appointment_close_unseen(a);
+    m := m + 1;
+  END LOOP;
+  RETURN n + m;
 END
 $$;
 

@@ -295,9 +295,9 @@ describe('the end of a clinic\'s day', () => {
     ]);
     const patients = await Promise.all(Array.from({ length: n }, () => createPatient(rec.access, { full_name: `Patient ${uniq()}` })));
     const base = Math.ceil(Date.now() / 60000) * 60000 + 10 * 60000;
-    const book = (patient, i) => createAppointment(rec.access, {
+    const book = (patient, i, fields = {}) => createAppointment(rec.access, {
       patient_id: patient.id, doctor_id: doc.user.doctor_id, service_id: service.id,
-      start_time: new Date(base + i * 5 * 60000).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      start_time: new Date(base + i * 5 * 60000).toISOString().replace(/\.\d{3}Z$/, 'Z'), ...fields,
     });
     return { clinic, rec, doc, service, patients, book, today: localDate(TZ) };
   }
@@ -379,5 +379,19 @@ describe('the end of a clinic\'s day', () => {
     // a walk-in has no appointment to close
     const wv = await walkIn(d.rec.access, { patient_id: d.patients[1].id, doctor_id: d.doc.user.doctor_id });
     assert.equal(expectStatus(await post(`/api/visits/${wv.id}/left`, undefined, d.rec.access), 200).body.left_reason, 'patient_left');
+  });
+
+  test('a video appointment whose visit left stays checked in (a new session may follow) until its day is over', async () => {
+    const d = await clinicDay(1);
+    const a = await d.book(d.patients[0], 0, { consultation_type: 'video' });
+    assert.equal(a.consultation_type, 'video');
+    const v = await checkIn(a.id, d.rec.access);
+    expectStatus(await post(`/api/visits/${v.id}/left`, undefined, d.rec.access), 200);
+    assert.equal((await appointment(a.id)).status, 'checked_in');
+    expectStatus(await post('/api/video-consultations/sessions', { appointment_id: a.id }, d.rec.access), 201);
+    // the day is over: the sweep closes it
+    await psql(`UPDATE visits SET queue_date = queue_date - 1 WHERE id = ${v.id};`);
+    await until('the day-end sweep', async () => (await appointment(a.id)).status === 'no_show');
+    assert.deepEqual([(await visit(v.id)).status, (await visit(v.id)).left_reason], ['left', 'patient_left']);
   });
 });
