@@ -620,8 +620,7 @@ describe('payments: Idempotency-Key', () => {
     assert.deepEqual(answers, bad.map((k) => [JSON.stringify(k), 400, 'invalid_idempotency_key']), 'every bad key is refused');
     // an empty header value, if the client sends one
     const empty = await pay(p.id, w.rec.access, 'cash', { 'Idempotency-Key': '' });
-    if (empty.status !== 200) expectError(empty, 400, 'invalid_idempotency_key');
-    else assert.fail(`an empty Idempotency-Key executed the request: ${JSON.stringify(empty.body)}`);
+    expectError(empty, 400, 'invalid_idempotency_key');
     assert.equal((await getPayment(p.id)).status, 'pending', 'nothing was paid with a bad key');
 
     const visible = Array.from({ length: 100 }, (_, i) => String.fromCharCode(0x21 + ((i * 7) % 94))).join('');
