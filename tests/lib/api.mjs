@@ -2,8 +2,9 @@
 //
 // Every JSON response is validated against ../../openapi.yaml (env OPENAPI_FILE overrides the
 // path): the operation is found by method + path template, then the response schema for the
-// status code (or `default`). Responses to unknown paths and 405s validate against
-// components/schemas/Error. A response that does not validate throws an AssertionError that lists
+// status code (or `default`). A status the operation does not list fails the test, whatever the
+// body, except 429 and 503, which any operation may answer. Responses to unknown paths and 405s
+// validate against components/schemas/Error. A response that does not validate throws an AssertionError that lists
 // the ajv errors. A CORS preflight's 204 (an allowed origin's OPTIONS) belongs to no operation:
 // openapi.yaml describes it once for every path (info "Browsers (CORS)", responses/CorsPreflight),
 // and it has no body to validate; its 404 and 405 answers are the Error envelope like any other.
@@ -155,11 +156,13 @@ function decodeURIComponentSafe(s) {
   }
 }
 
-// Finds the operation for method + concrete path, preferring literal segments over parameters.
-// Returns {op, known} where known says whether any template matches the path at all.
+// Finds the operation for method + concrete path. As in OpenAPI (and the server, whose path ids
+// are numbers), a path written with literal segments is matched before a template: GET
+// /api/doctors/me is the path /api/doctors/me, which has no GET (a 405), not GET
+// /api/doctors/{id}. Returns {op, known} where known says whether any template matches the path.
 export function findOperation(method, concretePath) {
   const matches = matchTemplates(concretePath);
-  for (const t of matches) {
+  for (const t of matches.filter((m) => moreSpecific(m, matches[0]) === 0)) {
     const op = t.methods[method.toUpperCase()];
     if (op) return { op, known: true };
   }
@@ -196,6 +199,26 @@ function jsonContentSchemaSegments(doc, responseSegs, response) {
   return [...responseSegs, 'content', key, 'schema'];
 }
 
+// Statuses any operation may answer without listing them (openapi.yaml, "Limits under load"): 429
+// too_many_requests and 503 service_unavailable. Any other status an operation does not list fails.
+const GLOBAL_STATUSES = new Set([429, 503]);
+
+// The key of responses documenting status for the operation of method + concrete path (the code,
+// its range such as 4XX, or default); null when the path has no such operation (404/405 answers);
+// throws when the operation lists no such response and status is not one of GLOBAL_STATUSES.
+export function documentedStatus(method, concretePath, status) {
+  const { op } = findOperation(method, concretePath);
+  if (!op) return null;
+  const responses = op.op.responses || {};
+  const code = String(status);
+  const range = `${code[0]}XX`;
+  const key = [code, range, range.toLowerCase(), 'default'].find((k) => responses[k] !== undefined);
+  if (key === undefined && !GLOBAL_STATUSES.has(status)) {
+    assert.fail(`openapi.yaml documents no ${code} response for ${op.method} ${op.docPath} (${method} ${concretePath})`);
+  }
+  return key ?? null;
+}
+
 // Returns {ref, where} of the schema the response must satisfy, or throws when openapi.yaml does
 // not document a JSON body for this response.
 function responseSchemaRef(method, concretePath, status) {
@@ -211,7 +234,7 @@ function responseSchemaRef(method, concretePath, status) {
   const key = [code, range, range.toLowerCase(), 'default'].find((k) => responses[k] !== undefined);
   const where = `${op.method} ${op.docPath}`;
   if (key === undefined) {
-    if (status >= 400) return { ref: errorSchemaRef(), where: `Error (status ${code} not documented for ${where})` };
+    if (GLOBAL_STATUSES.has(status)) return { ref: errorSchemaRef(), where: `Error (${code}, which any operation may answer)` };
     assert.fail(`openapi.yaml documents no ${code} response for ${where}`);
   }
   const { node: response, segments } = deref(s.doc, responses[key], [...op.itemSegs, 'responses', key]);
@@ -295,9 +318,10 @@ export async function request(method, path, opts = {}) {
   const rid = res.headers.get('x-request-id');
   assert.match(rid ?? '(missing)', REQUEST_ID_RE, `${method} ${path} -> ${res.status}: X-Request-Id missing or malformed: ${rid}`);
 
-  if (isJson && validate) {
+  if (validate) {
     const concrete = path.split('?')[0].split('#')[0];
-    validateResponse(method, concrete, res.status, parsed);
+    documentedStatus(method, concrete, res.status);
+    if (isJson) validateResponse(method, concrete, res.status, parsed);
   }
   return out;
 }
