@@ -108,6 +108,19 @@ describe('request bodies', () => {
     );
   });
 
+  test('routes that take no body ignore one, but refuse one that is not JSON (415) or not an object (400)', async () => {
+    const admin = await asAdmin();
+    const clinic = await createClinic();
+    const staff = await createStaff('RECEPTIONIST', clinic.id);
+    for (const path of [`/api/users/${staff.id}/deactivate`, '/api/appointments/2147483000/no-show', '/api/auth/logout-all']) {
+      expectError(await request('POST', path, { raw: 'x', token: admin, headers: { 'content-type': 'text/plain' } }), 415,
+        'unsupported_media_type');
+      expectError(await request('POST', path, { raw: '[1]', token: admin }), 400, 'malformed_json');
+    }
+    const done = expectStatus(await request('POST', `/api/users/${staff.id}/deactivate`, { body: { ignored: true }, token: admin }), 200);
+    assert.equal(done.body.active, false);
+  });
+
   test('body over 1 MiB with Content-Length is 413', async () => {
     const raw = bigLoginJson(Math.floor(1.1 * MiB));
     expectError(await request('POST', '/api/auth/login', { raw }), 413, 'payload_too_large');
