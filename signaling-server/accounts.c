@@ -11,6 +11,7 @@
 
 #include "dblink.h"
 #include "sig.h"
+#include "wire.h"
 
 static const char CHECK_SQL[] =
     "SELECT COALESCE((SELECT u.active AND token_valid_for(u, $2::bigint) FROM users u WHERE u.id = $1::bigint), "
@@ -75,9 +76,9 @@ static void recheck_done(struct db_job *job, const PGresult *r)
     for (int i = 0; r && i < PQntuples(r); i++)
         for (struct peer *p = sig.peers; p; p = p->next)
             if (strcmp(p->cid, PQgetvalue(r, i, 0)) == 0 && !p->doomed) {
-                ws_send_error(p, "session_ended",
-                              "This account's sessions were ended (a new password, signing out everywhere or a "
-                              "deactivation): sign in again.");
+                wire_send_error(p, "session_ended",
+                                "This account's sessions were ended (a new password, signing out everywhere or a "
+                                "deactivation): sign in again.");
                 peer_doom(p);
             }
 }

@@ -32,6 +32,7 @@
 #include "dblink.h"
 #include "log.h"
 #include "sig.h"
+#include "wire.h"
 
 #define FETCH_LIMIT "500"
 
@@ -182,7 +183,7 @@ static bool pos_after(const struct event_pos *a, const struct event_pos *b)
 
 /* One event on its way to the members of its rooms: e, and the rooms that get another copy. */
 struct delivery {
-    struct ws_event e;
+    struct wire_event e;
     const struct room_set *skip;
     const char *except;
     struct event_pos pos;
@@ -204,7 +205,7 @@ static void deliver_one(struct peer *p, void *arg)
     struct delivery *d = arg;
     if (p->state == PEER_AUTHED && p->live &&
         ((!d->skip->n && !d->skip->overflow) || !peer_in_set(p, d->skip, d->except)) && !seen_already(p, &d->pos))
-        ws_event_send(&d->e, p);
+        wire_event_send(&d->e, p);
 }
 
 static void deliver(const PGresult *r)
@@ -219,7 +220,7 @@ static void deliver(const PGresult *r)
                              &skip, except, {0, 0}};
         cursor_parse(PQgetvalue(r, i, 3), &d.pos);
         rooms_each(&set, rooms, deliver_one, &d);
-        ws_event_clear(&d.e);
+        wire_event_clear(&d.e);
         snprintf(ob.cursor, sizeof ob.cursor, "%s", PQgetvalue(r, i, 3));
         sig.m.outbox_lag_seconds = atof(PQgetvalue(r, i, 4));
     }
@@ -258,7 +259,7 @@ static void refuse_replay(struct peer *p)
     char why[160];
     snprintf(why, sizeof why, "last_event_id is older than the replay window (%ld s): reload your data and "
                               "connect again without it.", sig.cfg.replay_window_seconds);
-    ws_send_error(p, "resync_required", why);
+    wire_send_error(p, "resync_required", why);
     peer_doom(p);
 }
 
@@ -276,7 +277,7 @@ static void replayed(struct peer *p, const PGresult *r)
     sig.m.replays++;
     int rows = PQntuples(r), sent;
     for (sent = 0; sent < rows && (sent == 0 || turn_fits(p)); sent++)
-        ws_send_event(p, PQgetvalue(r, sent, 0), PQgetvalue(r, sent, 1), (size_t)PQgetlength(r, sent, 1));
+        wire_send_event(p, PQgetvalue(r, sent, 0), PQgetvalue(r, sent, 1), (size_t)PQgetlength(r, sent, 1));
     if (sent < rows || rows == sig.cfg.replay_limit) {
         snprintf(p->replay_from, sizeof p->replay_from, "%s", PQgetvalue(r, sent - 1, 3));
         queue_append(p); /* more to come: its next turn after the others', once its queue has room */

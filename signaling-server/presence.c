@@ -4,7 +4,7 @@
  * (queued first: a backlog must never make the others take this instance for dead) and the expiry
  * of silent instances' rows. Changes are announced by PostgreSQL on the "presence" channel, which
  * every instance (this one included) turns into participant_joined / participant_left for its own
- * sessions in the rooms concerned (ws_presence_changed). They are announced per user, not per
+ * sessions in the rooms concerned (changed). They are announced per user, not per
  * connection: when a user's first connection arrives and when their last one leaves (a clinic
  * where every socket greeted every other one would cost the square of its size). */
 #include "presence.h"
@@ -15,6 +15,7 @@
 
 #include "dblink.h"
 #include "sig.h"
+#include "wire.h"
 
 #define PRESENCE_BEAT_MS 10000
 #define PRESENCE_EXPIRE_S "30"
@@ -81,7 +82,7 @@ static void done(struct db_job *job, const PGresult *r)
 {
     struct pjob *j = (struct pjob *)job;
     if (j->kind == P_LIST && j->job.peer && r)
-        ws_send_presence(j->job.peer, j->arg, PQgetvalue(r, 0, 0), j->ack_id);
+        wire_send_presence(j->job.peer, j->arg, PQgetvalue(r, 0, 0), j->ack_id);
 }
 
 static void release(struct db_job *job)
@@ -139,6 +140,49 @@ bool presence_list(struct peer *p, const char *room, long long ack_id)
     return true;
 }
 
+struct presence_note {
+    const char *name, *sid;
+    json_t *data;
+};
+
+static void tell_presence(struct peer *p, void *arg)
+{
+    const struct presence_note *n = arg;
+    if (p->state == PEER_AUTHED && strcmp(p->cid, n->sid) != 0)
+        wire_send_named(p, n->name, n->data);
+}
+
+/* A presence change announced on the "presence" channel (JSON text): participant_joined /
+ * participant_left to the local sessions of its rooms. */
+static void changed(const char *payload)
+{
+    json_t *v = json_loads(payload, 0, NULL);
+    const char *what = json_string_value(json_object_get(v, "event"));
+    const char *sid = json_string_value(json_object_get(v, "sid"));
+    json_t *rooms = json_object_get(v, "rooms");
+    if (!what || !sid || !json_is_array(rooms)) {
+        json_decref(v);
+        return;
+    }
+    const char *name = strcmp(what, "joined") == 0 ? "participant_joined" : "participant_left";
+    size_t i;
+    json_t *room;
+    json_array_foreach(rooms, i, room) {
+        const char *r = json_string_value(room);
+        if (!r || strlen(r) >= ROOM_NAME_MAX)
+            continue;
+        struct presence_note note = {name, sid, json_pack("{s:s,s:O,s:O,s:O,s:s}", "room", r, "user_id",
+                                                         json_object_get(v, "user_id"), "role", json_object_get(v, "role"),
+                                                         "display_name", json_object_get(v, "display_name"), "sid", sid)};
+        struct room_set set;
+        room_set_one(&set, r);
+        if (note.data)
+            rooms_each(&set, NULL, tell_presence, &note);
+        json_decref(note.data);
+    }
+    json_decref(v);
+}
+
 static void beat(lws_sorted_usec_list_t *sul)
 {
     (void)sul;
@@ -161,7 +205,7 @@ static void on_ready(void)
 
 void presence_init(void)
 {
-    dblink_listen("presence", ws_presence_changed);
+    dblink_listen("presence", changed);
     dblink_on_ready(on_ready);
     lws_sul_schedule(sig.ctx, 0, &pr.sul_beat, beat, (lws_usec_t)PRESENCE_BEAT_MS * 1000);
 }

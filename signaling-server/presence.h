@@ -15,7 +15,7 @@ void presence_stop(void);
 void presence_add(struct peer *p);
 /* The session with public id cid ended: its row goes. */
 void presence_del(const char *cid);
-/* Who is online in room, for p (answered by ws_send_presence); false when it cannot be asked now
+/* Who is online in room, for p (answered by wire_send_presence); false when it cannot be asked now
  * (one at a time per session, bounded, database up). */
 bool presence_list(struct peer *p, const char *room, long long ack_id);
 

@@ -38,6 +38,7 @@
 #include "sio.h"
 #include "transport.h"
 #include "validate.h"
+#include "wire.h"
 #include "wsjson.h"
 
 int64_t sig_now_ms(void)
@@ -45,189 +46,6 @@ int64_t sig_now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void send_text(struct peer *p, char *text /* freed */)
-{
-    if (!text) {
-        peer_doom(p);
-        return;
-    }
-    peer_send(p, text, strlen(text));
-    free(text);
-}
-
-/* A JSON frame of the /ws protocol from a jansson value (stolen). */
-static char *json_frame(json_t *v)
-{
-    char *text = v ? json_dumps(v, JSON_COMPACT) : NULL;
-    json_decref(v);
-    return text;
-}
-
-void ws_send_error(struct peer *p, const char *code, const char *message)
-{
-    if (p->json_proto) {
-        send_text(p, json_frame(json_pack("{s:s,s:{s:s,s:s}}", "event", "error", "data", "code", code, "message",
-                                          message)));
-        return;
-    }
-    json_t *data = json_pack("{s:s,s:s}", "code", code, "message", message);
-    send_text(p, sio_encode_event("error", data));
-    json_decref(data);
-}
-
-/* A server event with a JSON object (borrowed) in either protocol. */
-static void send_named(struct peer *p, const char *name, json_t *data)
-{
-    if (p->json_proto) {
-        send_text(p, json_frame(json_pack("{s:s,s:O}", "event", name, "data", data)));
-    } else {
-        send_text(p, sio_encode_event(name, data));
-    }
-}
-
-struct presence_note {
-    const char *name, *sid;
-    json_t *data;
-};
-
-static void tell_presence(struct peer *p, void *arg)
-{
-    const struct presence_note *n = arg;
-    if (p->state == PEER_AUTHED && strcmp(p->cid, n->sid) != 0)
-        send_named(p, n->name, n->data);
-}
-
-void ws_presence_changed(const char *payload)
-{
-    json_t *v = json_loads(payload, 0, NULL);
-    const char *what = json_string_value(json_object_get(v, "event"));
-    const char *sid = json_string_value(json_object_get(v, "sid"));
-    json_t *rooms = json_object_get(v, "rooms");
-    if (!what || !sid || !json_is_array(rooms)) {
-        json_decref(v);
-        return;
-    }
-    const char *name = strcmp(what, "joined") == 0 ? "participant_joined" : "participant_left";
-    size_t i;
-    json_t *room;
-    json_array_foreach(rooms, i, room) {
-        const char *r = json_string_value(room);
-        if (!r || strlen(r) >= ROOM_NAME_MAX)
-            continue;
-        struct presence_note note = {name, sid, json_pack("{s:s,s:O,s:O,s:O,s:s}", "room", r, "user_id",
-                                                         json_object_get(v, "user_id"), "role", json_object_get(v, "role"),
-                                                         "display_name", json_object_get(v, "display_name"), "sid", sid)};
-        struct room_set set;
-        room_set_one(&set, r);
-        if (note.data)
-            rooms_each(&set, NULL, tell_presence, &note);
-        json_decref(note.data);
-    }
-    json_decref(v);
-}
-
-void ws_send_presence(struct peer *p, const char *room, const char *participants, long long ack_id)
-{
-    json_t *list = json_loads(participants, 0, NULL);
-    json_t *data = json_pack("{s:b,s:s,s:o}", "ok", 1, "room", room, "participants", list ? list : json_array());
-    if (!data)
-        return;
-    if (ack_id >= 0 && p->json_proto) {
-        send_text(p, json_frame(json_pack("{s:I,s:o}", "ack", (json_int_t)ack_id, "data", data)));
-        return;
-    }
-    if (ack_id >= 0) {
-        json_t *args = json_pack("[o]", data);
-        send_text(p, sio_encode_ack(ack_id, args));
-        json_decref(args);
-        return;
-    }
-    json_object_del(data, "ok");
-    send_named(p, "presence", data);
-    json_decref(data);
-}
-
-static char *build_frame(bool json_proto, const char *name, const char *data, size_t dlen, size_t *len);
-
-/* Sends 42["name",<data>] or {"event":"name","data":<data>}: names are [a-z_] (a CHECK of the
- * events table, or a client event name checked by wsjson), the data is JSON text from PostgreSQL,
- * so the frame is assembled without re-encoding. */
-static void send_frame(struct peer *p, const char *name, const char *data, size_t len)
-{
-    size_t n;
-    char *buf = build_frame(p->json_proto, name, data, len, &n);
-    if (buf)
-        peer_send(p, buf, n);
-    free(buf);
-}
-
-static void after_event(struct peer *p, const char *name);
-
-/* Builds the frame of name with data in one protocol into a malloc'd buffer (*len its length). */
-static char *build_frame(bool json_proto, const char *name, const char *data, size_t dlen, size_t *len)
-{
-    size_t total = 22 + strlen(name) + dlen + 1;
-    char *buf = malloc(total + 1);
-    if (!buf)
-        return NULL;
-    int n = json_proto ? snprintf(buf, total + 1, "{\"event\":\"%s\",\"data\":", name)
-                       : snprintf(buf, total + 1, "42[\"%s\",", name);
-    memcpy(buf + n, data, dlen);
-    buf[n + dlen] = json_proto ? '}' : ']';
-    buf[n + dlen + 1] = '\0';
-    *len = (size_t)n + dlen + 1;
-    return buf;
-}
-
-/* Whether p may hear event name: a patient's video connection not admitted hears only about its own
- * waiting (the session's status, its admission, denial or removal), nothing else of the room. */
-static bool may_hear(const struct peer *p, const char *name)
-{
-    static const char *const waiting[] = {"video_session_updated", "patient_admitted", "admission_denied",
-                                          "patient_removed"};
-    if (!p->video || p->admitted || strcmp(p->vrole, "patient") != 0)
-        return true;
-    for (size_t i = 0; i < sizeof waiting / sizeof waiting[0]; i++)
-        if (strcmp(name, waiting[i]) == 0)
-            return true;
-    return false;
-}
-
-void ws_event_send(struct ws_event *e, struct peer *p)
-{
-    if (!may_hear(p, e->name))
-        return;
-    int k = p->json_proto ? 1 : 0;
-    if (!e->frame[k] && !(e->frame[k] = build_frame(p->json_proto, e->name, e->data, e->len, &e->frame_len[k])))
-        return;
-    peer_send(p, e->frame[k], e->frame_len[k]);
-    after_event(p, e->name);
-}
-
-void ws_event_clear(struct ws_event *e)
-{
-    free(e->frame[0]);
-    free(e->frame[1]);
-    e->frame[0] = e->frame[1] = NULL;
-}
-
-void ws_send_event(struct peer *p, const char *name, const char *envelope, size_t len)
-{
-    if (!may_hear(p, name))
-        return;
-    send_frame(p, name, envelope, len);
-    after_event(p, name);
-}
-
-static void after_event(struct peer *p, const char *name)
-{
-    sig.m.events_delivered++;
-    /* A patient turned away or sent out of the call is disconnected once told. */
-    if (p->video && strcmp(p->vrole, "patient") == 0 &&
-        (strcmp(name, "admission_denied") == 0 || strcmp(name, "patient_removed") == 0))
-        peer_doom(p);
 }
 
 static bool is_video_event(const char *name)
@@ -261,11 +79,11 @@ void session_open(struct peer *p, bool upgrades)
     p->auth_deadline_ms = now + sig.cfg.auth_timeout_ms;
     p->ping_due_ms = now + sig.cfg.ping_interval_ms;
     if (p->json_proto)
-        send_text(p, json_frame(json_pack("{s:s,s:{s:s,s:I}}", "event", "hello", "data", "sid", p->sid,
-                                          "auth_timeout_ms", (json_int_t)sig.cfg.auth_timeout_ms)));
+        wire_send_json(p, json_pack("{s:s,s:{s:s,s:I}}", "event", "hello", "data", "sid", p->sid, "auth_timeout_ms",
+                                    (json_int_t)sig.cfg.auth_timeout_ms));
     else
-        send_text(p, sio_encode_open(p->sid, upgrades, sig.cfg.ping_interval_ms, sig.cfg.ping_timeout_ms,
-                                     sig.cfg.max_frame));
+        wire_send_text(p, sio_encode_open(p->sid, upgrades, sig.cfg.ping_interval_ms, sig.cfg.ping_timeout_ms,
+                                          sig.cfg.max_frame));
     arm_timer(p);
 }
 
@@ -306,11 +124,13 @@ static bool verify_token(struct peer *p, const char *token, struct claims *c)
 static void refuse_connect(struct peer *p, const char *code, const char *message)
 {
     if (p->json_proto)
-        ws_send_error(p, code, message);
+        wire_send_error(p, code, message);
     else
-        send_text(p, sio_encode_connect_error(message));
+        wire_send_text(p, sio_encode_connect_error(message));
     peer_doom(p); /* once the queued frames are out */
 }
+
+static void video_done(struct peer *p, enum video_op op, const char *result, long long ack_id);
 
 /* The session authenticated: it joins its rooms, is announced, and replays or goes live. */
 static void connected(struct peer *p)
@@ -328,12 +148,12 @@ static void connected(struct peer *p)
     set_expiry(p);
     arm_timer(p);
     if (p->json_proto)
-        send_text(p, json_frame(json_pack("{s:s,s:{s:s}}", "event", "connected", "data", "sid", p->cid)));
+        wire_send_json(p, json_pack("{s:s,s:{s:s}}", "event", "connected", "data", "sid", p->cid));
     else
-        send_text(p, sio_encode_connect(p->cid)); /* the Socket.IO id, not the Engine.IO one */
+        wire_send_text(p, sio_encode_connect(p->cid)); /* the Socket.IO id, not the Engine.IO one */
     if (p->video) {
-        if (!video_request(V_JOIN, p, NULL, NULL, -1)) {
-            ws_send_error(p, "unavailable", "The video consultation cannot be joined right now.");
+        if (!video_request(V_JOIN, p, NULL, NULL, -1, video_done)) {
+            wire_send_error(p, "unavailable", "The video consultation cannot be joined right now.");
             peer_doom(p);
             return;
         }
@@ -367,7 +187,7 @@ static void on_connect(struct peer *p, json_t *auth)
     const char *token = json_string_value(json_object_get(auth, "token"));
     const char *last = json_string_value(json_object_get(auth, "last_event_id"));
     if (p->state == PEER_AUTHED || p->auth_pending) {
-        ws_send_error(p, "already_connected", "This connection is already authenticated.");
+        wire_send_error(p, "already_connected", "This connection is already authenticated.");
         return;
     }
     if (!token || !verify_token(p, token, &p->claims)) {
@@ -396,16 +216,16 @@ static void on_connect(struct peer *p, json_t *auth)
 static void answer(struct peer *p, long long ack_id, const char *code, const char *message)
 {
     if (ack_id >= 0 && p->json_proto) {
-        send_text(p, json_frame(code ? json_pack("{s:I,s:{s:b,s:s,s:s}}", "ack", (json_int_t)ack_id, "data", "ok", 0,
-                                                 "code", code, "message", message)
-                                     : json_pack("{s:I,s:{s:b}}", "ack", (json_int_t)ack_id, "data", "ok", 1)));
+        wire_send_json(p, code ? json_pack("{s:I,s:{s:b,s:s,s:s}}", "ack", (json_int_t)ack_id, "data", "ok", 0, "code",
+                                           code, "message", message)
+                               : json_pack("{s:I,s:{s:b}}", "ack", (json_int_t)ack_id, "data", "ok", 1));
     } else if (ack_id >= 0) {
         json_t *args = code ? json_pack("[{s:b,s:s,s:s}]", "ok", 0, "code", code, "message", message)
                             : json_pack("[{s:b}]", "ok", 1);
-        send_text(p, sio_encode_ack(ack_id, args));
+        wire_send_text(p, sio_encode_ack(ack_id, args));
         json_decref(args);
     } else if (code) {
-        ws_send_error(p, code, message);
+        wire_send_error(p, code, message);
     }
 }
 
@@ -507,7 +327,9 @@ static void on_presence(struct peer *p, json_t *arg, long long ack_id)
         answer(p, ack_id, "busy", "Presence cannot be read right now; try again shortly.");
 }
 
-void ws_video_result(struct peer *p, enum video_op op, const char *result, long long ack_id)
+/* The answer to a video operation (video_request's completion): result is the state JSON (V_JOIN) or,
+ * for the others, NULL when done and else why not. */
+static void video_done(struct peer *p, enum video_op op, const char *result, long long ack_id)
 {
     if (op != V_JOIN) {
         if (op == V_RELAY && result)
@@ -518,41 +340,14 @@ void ws_video_result(struct peer *p, enum video_op op, const char *result, long 
     json_t *state = json_loads(result ? result : "", 0, NULL);
     const char *error = json_string_value(json_object_get(state, "error"));
     if (!json_is_object(state) || error) {
-        ws_send_error(p, "session_unavailable", error ? error : "The video consultation cannot be joined.");
+        wire_send_error(p, "session_unavailable", error ? error : "The video consultation cannot be joined.");
         peer_doom(p);
     } else {
         /* Back within the grace window while admitted: still admitted (another holder is refused). */
         p->admitted = strcmp(p->vrole, "patient") == 0 && json_is_true(json_object_get(state, "admitted"));
-        send_named(p, "session_state", state);
+        wire_send_named(p, "session_state", state);
     }
     json_decref(state);
-}
-
-struct relay_note {
-    int64_t vsid;
-    const char *to_role, *to_identity, *name, *payload;
-    size_t len;
-};
-
-static void tell_relay(struct peer *p, void *arg)
-{
-    const struct relay_note *n = arg;
-    if (p->state == PEER_AUTHED && p->video && p->vsid == n->vsid && strcmp(p->vrole, n->to_role) == 0 &&
-        (!n->to_identity || strcmp(p->vident, n->to_identity) == 0)) {
-        send_frame(p, n->name, n->payload, n->len);
-        sig.m.relay_delivered++;
-    }
-}
-
-void ws_video_relay(int64_t vsid, const char *to_role, const char *to_identity, const char *name, const char *payload,
-                    size_t len)
-{
-    struct relay_note note = {vsid, to_role, to_identity, name, payload, len};
-    char room[ROOM_NAME_MAX];
-    struct room_set set;
-    snprintf(room, sizeof room, "video:%lld", (long long)vsid);
-    room_set_one(&set, room);
-    rooms_each(&set, NULL, tell_relay, &note);
 }
 
 /* A video room event (name already checked by wsjson_check_data) from a video peer. */
@@ -585,7 +380,7 @@ static void on_video_event(struct peer *p, const char *name, json_t *data, long 
     }
     if ((op == V_QUALITY || op == V_RELAY) && !text)
         answer(p, ack_id, "internal", "The message could not be processed.");
-    else if (!video_request(op, p, name, text, ack_id))
+    else if (!video_request(op, p, name, text, ack_id, video_done))
         answer(p, ack_id, "busy", "The video room cannot take this right now; try again shortly.");
     free(owned);
 }
@@ -629,7 +424,7 @@ static int on_json_frame(struct peer *p, const char *buf, size_t len)
     struct wsjson_msg m;
     const char *why = NULL;
     if (!wsjson_parse(buf, len, &m, &why)) {
-        ws_send_error(p, "bad_message", why);
+        wire_send_error(p, "bad_message", why);
         return 0;
     }
     if (strcmp(m.type, "pong") == 0)
@@ -637,7 +432,7 @@ static int on_json_frame(struct peer *p, const char *buf, size_t len)
     else if (strcmp(m.type, "auth") == 0)
         on_connect(p, m.obj);
     else if (p->state != PEER_AUTHED)
-        ws_send_error(p, "not_connected", "Send auth with a token first.");
+        wire_send_error(p, "not_connected", "Send auth with a token first.");
     else if (strcmp(m.type, "authenticate") == 0)
         on_authenticate(p, m.obj, m.id);
     else if (strcmp(m.type, "join_clinic_room") == 0)
@@ -660,7 +455,7 @@ static int on_frame(struct peer *p, const char *buf, size_t len)
     struct sio_packet pk;
     const char *why = NULL;
     if (!sio_parse(buf, len, &pk, &why)) {
-        ws_send_error(p, "bad_packet", why ? why : "malformed packet");
+        wire_send_error(p, "bad_packet", why ? why : "malformed packet");
         return 0;
     }
     int rc = 0;
@@ -673,13 +468,13 @@ static int on_frame(struct peer *p, const char *buf, size_t len)
         break;
     case '4':
         if (strcmp(pk.nsp, "/") != 0) {
-            send_text(p, sio_encode_connect_error("Invalid namespace"));
+            wire_send_text(p, sio_encode_connect_error("Invalid namespace"));
         } else if (pk.sio == 0) {
             on_connect(p, pk.data);
         } else if (pk.sio == 1) {
             rc = -1;
         } else if (p->state != PEER_AUTHED) {
-            ws_send_error(p, "not_connected", "Send CONNECT with a token first.");
+            wire_send_error(p, "not_connected", "Send CONNECT with a token first.");
         } else if (pk.sio == 2) {
             on_event(p, pk.data, pk.ack_id);
         }
@@ -732,7 +527,7 @@ static void on_timer(struct timer *t)
     if (p->state == PEER_AUTHED && now >= p->token_exp_ms) {
         /* Told first, closed once that frame is out. */
         sig.m.closed_expired++;
-        ws_send_error(p, "token_expired", "The access token expired; connect again with a fresh one.");
+        wire_send_error(p, "token_expired", "The access token expired; connect again with a fresh one.");
         peer_doom(p);
         /* The last chance of a client that does not read even that: closed at this deadline. */
         timer_arm(&p->timer, now + sig.cfg.ping_timeout_ms, on_timer);
@@ -754,7 +549,7 @@ void session_end(struct peer *p)
     outbox_forget(p);
     dblink_forget(p);
     if (p->state == PEER_AUTHED && p->video)
-        video_request(V_LEAVE, p, NULL, NULL, -1);
+        video_request(V_LEAVE, p, NULL, NULL, -1, NULL);
     else if (p->state == PEER_AUTHED)
         presence_del(p->cid);
     p->tr->release(p);

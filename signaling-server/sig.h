@@ -124,6 +124,7 @@ struct peer {
     int64_t window_start_ms;   /* inbound rate: packets counted in the current second */
     int window_frames;
     int video_jobs;            /* its video operations queued or in flight (bounded, video.c) */
+    video_done_fn video_then;  /* video.c: what answers its joins (the one of its first) */
     /* quota.c: where it comes from and what it is counted as */
     char addr[48];
     char user_key[48];
@@ -187,32 +188,4 @@ void session_open(struct peer *p, bool upgrades);
 bool session_packet(struct peer *p, const char *buf, size_t len);
 /* The session ends: database rows and pending work let go, the transport released, p freed. */
 void session_end(struct peer *p);
-/* An `error` event {code, message} in the session's protocol. */
-void ws_send_error(struct peer *p, const char *code, const char *message);
-/* A presence change announced on the "presence" channel (JSON text): participant_joined /
- * participant_left to the local peers of its rooms. */
-void ws_presence_changed(const char *payload);
-/* The answer to a presence request: participants is a JSON array text. */
-void ws_send_presence(struct peer *p, const char *room, const char *participants, long long ack_id);
-/* Sends an event frame 42["name",envelope] built from the envelope's JSON text. */
-void ws_send_event(struct peer *p, const char *name, const char *envelope, size_t len);
-/* One event for many peers: its frame is built once per protocol, on first use. name and data are
- * borrowed; ws_event_clear frees the frames. */
-struct ws_event {
-    const char *name, *data;
-    size_t len;
-    char *frame[2];     /* Socket.IO, JSON */
-    size_t frame_len[2];
-};
-void ws_event_send(struct ws_event *e, struct peer *p);
-void ws_event_clear(struct ws_event *e);
-
-/* session.c: the answer to a video operation: result is the state JSON (V_JOIN) or, for the others,
- * NULL when done and else why not. */
-void ws_video_result(struct peer *p, enum video_op op, const char *result, long long ack_id);
-/* A relayed WebRTC message for the local peers of session vsid with role to_role (and, when
- * to_identity is not NULL, that holder only: the admitted patient). */
-void ws_video_relay(int64_t vsid, const char *to_role, const char *to_identity, const char *name, const char *payload,
-                    size_t len);
-
 #endif

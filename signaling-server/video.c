@@ -1,6 +1,7 @@
 /* video: the operations of video sessions (struct vjob, one per request, carrying a copy of what
- * its query needs), answered by ws_video_result; the WebRTC messages other instances wrote for this
- * one, read by an urgent reader (a call set-up waits on each of them) on the "relay" notification
+ * its query needs), answered through the completion its caller gave (video calls nothing above it);
+ * the WebRTC messages other instances wrote for this one, read by an urgent reader (a call
+ * set-up waits on each of them) and handed to the local connections they name, on the "relay" notification
  * naming this instance, every SIGNALING_POLL_MS and after every reconnect, so messages written while
  * the link was down are not lost; and the housekeeping (video_sweep: grace windows, expiries;
  * video_sweep_duration: calls past VIDEO_MAX_MINUTES warned and ended) a few times per grace window,
@@ -21,6 +22,7 @@
 
 #include "dblink.h"
 #include "sig.h"
+#include "wire.h"
 
 #define MAX_VIDEO_JOBS 2000
 #define MAX_VIDEO_BYTES (32 * 1024 * 1024)
@@ -37,6 +39,7 @@ struct vjob {
     char role[16], ident[40], name[96];
     char *text; /* owned: a relayed message's data, a quality sample, a reason (may be NULL) */
     size_t text_len;
+    video_done_fn then;
 };
 
 /* The operations (enum video_op order), each answering one text column. */
@@ -96,15 +99,15 @@ static void done(struct db_job *job, const PGresult *r)
 {
     struct vjob *j = (struct vjob *)job;
     struct peer *p = j->job.peer;
-    if (!p)
+    if (!p || !j->then)
         return;
     if (!r)
-        ws_video_result(p, j->op,
-                        j->op == V_JOIN ? "{\"error\": \"The video consultation cannot be joined right now.\"}"
-                                        : "The server could not do this right now; try again.",
-                        j->ack_id);
+        j->then(p, j->op,
+                j->op == V_JOIN ? "{\"error\": \"The video consultation cannot be joined right now.\"}"
+                                : "The server could not do this right now; try again.",
+                j->ack_id);
     else
-        ws_video_result(p, j->op, PQgetisnull(r, 0, 0) ? NULL : PQgetvalue(r, 0, 0), j->ack_id);
+        j->then(p, j->op, PQgetisnull(r, 0, 0) ? NULL : PQgetvalue(r, 0, 0), j->ack_id);
 }
 
 static void release(struct db_job *job)
@@ -118,7 +121,8 @@ static void release(struct db_job *job)
     free(j);
 }
 
-bool video_request(enum video_op op, struct peer *p, const char *name, const char *text, long long ack_id)
+bool video_request(enum video_op op, struct peer *p, const char *name, const char *text, long long ack_id,
+                   video_done_fn then)
 {
     size_t len = text ? strlen(text) : 0;
     if (op != V_LEAVE && (!dblink_ready() || vd.jobs >= MAX_VIDEO_JOBS || vd.bytes + len > MAX_VIDEO_BYTES ||
@@ -135,6 +139,9 @@ bool video_request(enum video_op op, struct peer *p, const char *name, const cha
     j->job = (struct db_job){NULL, op == V_LEAVE ? NULL : p, dropped_with_peer, prepare, done, release};
     j->op = op;
     j->ack_id = ack_id;
+    j->then = then;
+    if (op == V_JOIN)
+        p->video_then = then; /* the joins again after a reconnect */
     j->text = copy;
     j->text_len = len;
     j->has_sub = p->claims.sub > 0;
@@ -205,12 +212,41 @@ static void relay_next(struct db_query *q)
     *q = (struct db_query){RELAY_SQL, 1, {dblink_instance()}};
 }
 
+struct relay_note {
+    int64_t vsid;
+    const char *to_role, *to_identity, *name, *payload;
+    size_t len;
+};
+
+static void tell_relay(struct peer *p, void *arg)
+{
+    const struct relay_note *n = arg;
+    if (p->state == PEER_AUTHED && p->video && p->vsid == n->vsid && strcmp(p->vrole, n->to_role) == 0 &&
+        (!n->to_identity || strcmp(p->vident, n->to_identity) == 0)) {
+        wire_send_frame(p, n->name, n->payload, n->len);
+        sig.m.relay_delivered++;
+    }
+}
+
+/* A relayed WebRTC message for the local connections of session vsid with role to_role (and, when
+ * to_identity is not NULL, that holder only: the admitted patient). */
+static void relay(int64_t vsid, const char *to_role, const char *to_identity, const char *name, const char *payload,
+                  size_t len)
+{
+    struct relay_note note = {vsid, to_role, to_identity, name, payload, len};
+    char room[ROOM_NAME_MAX];
+    struct room_set set;
+    snprintf(room, sizeof room, "video:%lld", (long long)vsid);
+    room_set_one(&set, room);
+    rooms_each(&set, NULL, tell_relay, &note);
+}
+
 static void relay_done(const PGresult *r)
 {
     for (int i = 0; r && i < PQntuples(r); i++)
-        ws_video_relay(strtoll(PQgetvalue(r, i, 0), NULL, 10), PQgetvalue(r, i, 1),
-                       PQgetisnull(r, i, 2) ? NULL : PQgetvalue(r, i, 2), PQgetvalue(r, i, 3), PQgetvalue(r, i, 4),
-                       (size_t)PQgetlength(r, i, 4));
+        relay(strtoll(PQgetvalue(r, i, 0), NULL, 10), PQgetvalue(r, i, 1),
+              PQgetisnull(r, i, 2) ? NULL : PQgetvalue(r, i, 2), PQgetvalue(r, i, 3), PQgetvalue(r, i, 4),
+              (size_t)PQgetlength(r, i, 4));
 }
 
 static void relay_dropped(void) { vd.relay_wanted = true; }
@@ -235,8 +271,8 @@ static void on_admitted(const char *payload)
         if (strcmp(p->cid, admitted) == 0) {
             p->admitted = true;
         } else if (!p->doomed) {
-            ws_send_error(p, "admitted_elsewhere",
-                          "Another connection to this consultation was admitted; this one is closed.");
+            wire_send_error(p, "admitted_elsewhere",
+                            "Another connection to this consultation was admitted; this one is closed.");
             peer_doom(p);
         }
     }
@@ -259,7 +295,7 @@ static void on_ready(void)
     vd.relay_wanted = true;
     for (struct peer *p = sig.peers; p; p = p->next)
         if (p->state == PEER_AUTHED && p->video)
-            video_request(V_JOIN, p, NULL, NULL, -1);
+            video_request(V_JOIN, p, NULL, NULL, -1, p->video_then);
 }
 
 void video_init(void)

@@ -10,14 +10,21 @@ struct peer;
 
 enum video_op { V_JOIN, V_LEAVE, V_ADMIT, V_DENY, V_REMOVE, V_RELAY, V_QUALITY };
 
+/* The answer to op for p: result is the state JSON (V_JOIN) or, for the others, NULL when done and
+ * else why not (borrowed). */
+typedef void (*video_done_fn)(struct peer *p, enum video_op op, const char *result, long long ack_id);
+
 void video_init(void);
 /* At shutdown: this instance's video connections leave their sessions (reconnecting, as for a
  * dropped connection), waiting at most a second for the database. */
 void video_stop(void);
 /* Queues op for video session p (V_LEAVE: p is ending, only its public id is kept). name is the
  * relayed event's name (V_RELAY), text the JSON data (V_RELAY, V_QUALITY) or the reason (V_DENY,
- * V_REMOVE; may be NULL). Each is answered by ws_video_result unless p ended meanwhile. false when
- * it cannot be queued now (database down, or over the bounds of the instance or of p). */
-bool video_request(enum video_op op, struct peer *p, const char *name, const char *text, long long ack_id);
+ * V_REMOVE; may be NULL). Each is answered by done(p, ...) unless p ended meanwhile (done may be NULL
+ * for V_LEAVE, never answered); a V_JOIN's done also answers the joins again after a reconnect of the
+ * database link. false when it cannot be queued now (database down, or over the bounds of the
+ * instance or of p). */
+bool video_request(enum video_op op, struct peer *p, const char *name, const char *text, long long ack_id,
+                   video_done_fn done);
 
 #endif
