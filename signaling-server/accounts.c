@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "dblink.h"
+#include "peer.h"
 #include "sig.h"
 #include "wire.h"
 
@@ -47,7 +48,7 @@ bool accounts_check(struct peer *p, int64_t iat, void (*then)(struct peer *p, en
         return false;
     j->job = (struct db_job){NULL, p, true, prepare, done, release};
     j->then = then;
-    snprintf(j->user, sizeof j->user, "%lld", (long long)p->claims.sub);
+    snprintf(j->user, sizeof j->user, "%lld", (long long)peer_claims(p)->sub);
     snprintf(j->iat, sizeof j->iat, "%lld", (long long)iat);
     dblink_push(&j->job, false);
     return true;
@@ -74,8 +75,8 @@ static void recheck_done(struct db_job *job, const PGresult *r)
 {
     (void)job;
     for (int i = 0; r && i < PQntuples(r); i++)
-        for (struct peer *p = sig.peers; p; p = p->next)
-            if (strcmp(p->cid, PQgetvalue(r, i, 0)) == 0 && !p->doomed) {
+        for (struct peer *p = peer_first(); p; p = peer_next(p))
+            if (strcmp(peer_cid(p), PQgetvalue(r, i, 0)) == 0 && !peer_doomed(p)) {
                 wire_send_error(p, "session_ended",
                                 "This account's sessions were ended (a new password, signing out everywhere or a "
                                 "deactivation): sign in again.");
@@ -118,13 +119,14 @@ static void recheck(int64_t user)
     struct recheck_job *j = calloc(1, sizeof *j);
     size_t len[3] = {0}, cap[3] = {0};
     bool ok = j != NULL;
-    for (struct peer *p = sig.peers; ok && p; p = p->next) {
-        if (p->state != PEER_AUTHED || p->claims.sub <= 0 || (user && p->claims.sub != user))
+    for (struct peer *p = peer_first(); ok && p; p = peer_next(p)) {
+        const struct claims *c = peer_claims(p);
+        if (!peer_authed(p) || c->sub <= 0 || (user && c->sub != user))
             continue;
         char uid[24], iat[24];
-        snprintf(uid, sizeof uid, "%lld", (long long)p->claims.sub);
-        snprintf(iat, sizeof iat, "%lld", (long long)p->claims.iat);
-        ok = append(&j->cids, &len[0], &cap[0], p->cid) && append(&j->users, &len[1], &cap[1], uid) &&
+        snprintf(uid, sizeof uid, "%lld", (long long)c->sub);
+        snprintf(iat, sizeof iat, "%lld", (long long)c->iat);
+        ok = append(&j->cids, &len[0], &cap[0], peer_cid(p)) && append(&j->users, &len[1], &cap[1], uid) &&
              append(&j->iats, &len[2], &cap[2], iat);
     }
     if (!ok || !j->cids) { /* nobody to check (or out of memory) */

@@ -10,14 +10,15 @@
 
 #include "dblink.h"
 #include "quota.h"
+#include "peer.h"
 #include "sig.h"
 #include "transport.h"
 
 static char *metrics_text(void)
 {
     long authed = 0;
-    for (struct peer *p = sig.peers; p; p = p->next)
-        authed += p->state == PEER_AUTHED;
+    for (struct peer *p = peer_first(); p; p = peer_next(p))
+        authed += peer_authed(p);
     const struct sig_metrics *m = &sig.m;
     char *out = NULL;
     int n = asprintf(&out,
@@ -44,7 +45,7 @@ static char *metrics_text(void)
         "# TYPE signaling_rooms gauge\nsignaling_rooms %ld\n"
         "# TYPE signaling_polling_sessions_total counter\nsignaling_polling_sessions_total %llu\n"
         "# TYPE signaling_upgrades_total counter\nsignaling_upgrades_total %llu\n",
-        sig.npeers, authed, quota_unauthenticated(), dblink_ready() ? 1 : 0, m->events_delivered, m->frames_in, m->frames_out, m->replays,
+        peer_count(), authed, quota_unauthenticated(), dblink_ready() ? 1 : 0, m->events_delivered, m->frames_in, m->frames_out, m->replays,
         m->auth_failures, m->closed_abuse, m->closed_slow, m->closed_timeout, m->closed_expired, m->db_reconnects,
         m->outbox_lag_seconds, m->relay_sent, m->relay_delivered, m->relay_refused, rooms_count(), m->polling_sessions, m->upgrades);
     return n < 0 ? NULL : out;

@@ -16,7 +16,9 @@
 #include "outbox.h"
 #include "presence.h"
 #include "sig.h"
+#include "timers.h"
 #include "transport.h"
+#include "video.h"
 
 struct sig sig;
 

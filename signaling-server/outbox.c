@@ -22,7 +22,10 @@
  * SIGNALING_REPLAY_WINDOW_SECONDS is refused (`error` resync_required, then the close), so the
  * client reloads its data instead of replaying days of events. A replay that fails closes its
  * session (it is never made live with a hole); one cut by a lost link runs again after the
- * reconnect. */
+ * reconnect.
+ *
+ * A session's liveness, replay cursor and place in the replay queue are outbox.c's part of it
+ * (struct outbox_peer, outbox.h), reached through peer_outbox. */
 #include "outbox.h"
 
 #include <stdio.h>
@@ -31,6 +34,7 @@
 
 #include "dblink.h"
 #include "log.h"
+#include "peer.h"
 #include "sig.h"
 #include "wire.h"
 
@@ -77,57 +81,61 @@ static const char WINDOW_SQL[] =
 
 static void queue_append(struct peer *p)
 {
-    p->replay_next = NULL;
+    struct outbox_peer *o = peer_outbox(p);
+    o->replay_next = NULL;
     if (ob.queue_tail)
-        ob.queue_tail->replay_next = p;
+        peer_outbox(ob.queue_tail)->replay_next = p;
     else
         ob.queue = p;
     ob.queue_tail = p;
-    p->replay_queued = true;
+    o->replay_queued = true;
 }
 
 static void queue_push_front(struct peer *p)
 {
-    p->replay_next = ob.queue;
+    struct outbox_peer *o = peer_outbox(p);
+    o->replay_next = ob.queue;
     ob.queue = p;
     if (!ob.queue_tail)
         ob.queue_tail = p;
-    p->replay_queued = true;
+    o->replay_queued = true;
 }
 
 /* Whether p may take a replay turn now: its send queue has room for one (a turn stops at half of
  * SIGNALING_SEND_QUEUE_BYTES, and the next waits until the client has read it down). */
-static bool turn_fits(const struct peer *p) { return p->out_bytes <= (size_t)sig.cfg.send_queue_bytes / 2; }
+static bool turn_fits(const struct peer *p) { return peer_queued_bytes(p) <= (size_t)sig.cfg.send_queue_bytes / 2; }
 
 /* The next session to replay: the first that may take a turn, preferring another user than the last
  * turn's (a user with many sockets does not get many turns in a row); NULL when none may now. */
 static struct peer *queue_pop(void)
 {
     struct peer **pick = NULL, **link = &ob.queue, *pick_prev = NULL, *prev = NULL;
-    for (; *link; prev = *link, link = &(*link)->replay_next) {
+    for (; *link; prev = *link, link = &peer_outbox(*link)->replay_next) {
         if (!turn_fits(*link))
             continue;
-        if (!pick || ((*pick)->claims.sub == ob.last_user && (*link)->claims.sub != ob.last_user)) {
+        int64_t user = peer_claims(*link)->sub;
+        if (!pick || (peer_claims(*pick)->sub == ob.last_user && user != ob.last_user)) {
             pick = link;
             pick_prev = prev;
-            if ((*link)->claims.sub != ob.last_user)
+            if (user != ob.last_user)
                 break;
         }
     }
     if (!pick)
         return NULL;
     struct peer *p = *pick;
-    *pick = p->replay_next;
+    struct outbox_peer *o = peer_outbox(p);
+    *pick = o->replay_next;
     if (ob.queue_tail == p)
         ob.queue_tail = pick_prev;
-    p->replay_next = NULL;
-    p->replay_queued = false;
+    o->replay_next = NULL;
+    o->replay_queued = false;
     return p;
 }
 
 static bool replay_ready(void)
 {
-    for (const struct peer *p = ob.queue; p; p = p->replay_next)
+    for (struct peer *p = ob.queue; p; p = peer_outbox(p)->replay_next)
         if (turn_fits(p))
             return true;
     return false;
@@ -135,16 +143,17 @@ static bool replay_ready(void)
 
 static void queue_remove(struct peer *p)
 {
+    struct outbox_peer *o = peer_outbox(p);
     struct peer *prev = NULL;
-    for (struct peer **link = &ob.queue; *link; prev = *link, link = &(*link)->replay_next)
+    for (struct peer **link = &ob.queue; *link; prev = *link, link = &peer_outbox(*link)->replay_next)
         if (*link == p) {
-            *link = p->replay_next;
+            *link = o->replay_next;
             if (ob.queue_tail == p)
                 ob.queue_tail = prev;
             break;
         }
-    p->replay_next = NULL;
-    p->replay_queued = false;
+    o->replay_next = NULL;
+    o->replay_queued = false;
 }
 
 /* The start cursor ------------------------------------------------------------------------------------------------ */
@@ -189,22 +198,25 @@ struct delivery {
     struct event_pos pos;
 };
 
-/* Whether p had the event already: it came with a last_event_id the instance had not reached. */
-static bool seen_already(struct peer *p, const struct event_pos *pos)
+/* Whether a session (its part o) had the event already: it came with a last_event_id the instance
+ * had not reached. */
+static bool seen_already(struct outbox_peer *o, const struct event_pos *pos)
 {
-    if (!p->live_after.txid)
+    if (!o->live_after.txid)
         return false;
-    if (!pos_after(pos, &p->live_after))
+    if (!pos_after(pos, &o->live_after))
         return true;
-    p->live_after.txid = 0; /* past it: every later event is new */
+    o->live_after.txid = 0; /* past it: every later event is new */
     return false;
 }
 
+/* The hot path, once per member of the event's rooms: live implies authenticated (outbox_start). */
 static void deliver_one(struct peer *p, void *arg)
 {
     struct delivery *d = arg;
-    if (p->state == PEER_AUTHED && p->live &&
-        ((!d->skip->n && !d->skip->overflow) || !peer_in_set(p, d->skip, d->except)) && !seen_already(p, &d->pos))
+    struct outbox_peer *o = peer_outbox(p);
+    if (o->live && ((!d->skip->n && !d->skip->overflow) || !peer_in_set(p, d->skip, d->except)) &&
+        !seen_already(o, &d->pos))
         wire_event_send(&d->e, p);
 }
 
@@ -232,22 +244,21 @@ static void deliver(const PGresult *r)
 
 static void replay_query(struct peer *p, struct db_query *q)
 {
+    struct outbox_peer *o = peer_outbox(p);
     ob.replaying = p;
-    ob.last_user = p->claims.sub;
-    snprintf(ob.params[0], sizeof ob.params[0], "%s", p->replay_from);
-    if (!p->replay_checked) {
+    ob.last_user = peer_claims(p)->sub;
+    snprintf(ob.params[0], sizeof ob.params[0], "%s", o->replay_from);
+    if (!o->replay_checked) {
         ob.checking = true;
         snprintf(ob.params[1], sizeof ob.params[1], "%ld", sig.cfg.replay_window_seconds);
         *q = (struct db_query){WINDOW_SQL, 2, {ob.params[0], ob.params[1]}};
         return;
     }
     ob.checking = false;
-    if (p->all_rooms)
+    if (peer_all_rooms(p))
         ob.params[2][0] = '\0';
-    else if (p->nrooms == 2)
-        snprintf(ob.params[2], sizeof ob.params[2], "{%s,%s}", p->rooms[0], p->rooms[1]);
     else
-        snprintf(ob.params[2], sizeof ob.params[2], "{%s}", p->rooms[0]);
+        peer_rooms_array(p, ob.params[2], sizeof ob.params[2]);
     snprintf(ob.params[1], sizeof ob.params[1], "%s", ob.cursor);
     snprintf(ob.params[3], sizeof ob.params[3], "%ld", sig.cfg.replay_limit);
     *q = (struct db_query){REPLAY_SQL, 4, {ob.params[0], ob.params[1], ob.params[2][0] ? ob.params[2] : NULL,
@@ -270,24 +281,25 @@ static void replayed(struct peer *p, const PGresult *r)
             refuse_replay(p);
             return;
         }
-        p->replay_checked = true;
+        peer_outbox(p)->replay_checked = true;
         queue_push_front(p);
         return;
     }
+    struct outbox_peer *o = peer_outbox(p);
     sig.m.replays++;
     int rows = PQntuples(r), sent;
     for (sent = 0; sent < rows && (sent == 0 || turn_fits(p)); sent++)
         wire_send_event(p, PQgetvalue(r, sent, 0), PQgetvalue(r, sent, 1), (size_t)PQgetlength(r, sent, 1));
     if (sent < rows || rows == sig.cfg.replay_limit) {
-        snprintf(p->replay_from, sizeof p->replay_from, "%s", PQgetvalue(r, sent - 1, 3));
+        snprintf(o->replay_from, sizeof o->replay_from, "%s", PQgetvalue(r, sent - 1, 3));
         queue_append(p); /* more to come: its next turn after the others', once its queue has room */
         return;
     }
     struct event_pos from, upto;
-    if (cursor_parse(p->replay_from, &from) && cursor_parse(ob.cursor, &upto) && pos_after(&from, &upto))
-        p->live_after = from;
-    p->replay_from[0] = '\0';
-    p->live = true;
+    if (cursor_parse(o->replay_from, &from) && cursor_parse(ob.cursor, &upto) && pos_after(&from, &upto))
+        o->live_after = from;
+    o->replay_from[0] = '\0';
+    o->live = true;
 }
 
 /* The events reader ----------------------------------------------------------------------------------------------- */
@@ -374,9 +386,20 @@ void outbox_init(void)
 
 void outbox_stop(void) { lws_sul_cancel(&ob.sul_poll); }
 
-void outbox_replay(struct peer *p)
+void outbox_resume_from(struct peer *p, const char *last_event_id)
 {
-    p->replay_checked = false;
+    struct outbox_peer *o = peer_outbox(p);
+    snprintf(o->replay_from, sizeof o->replay_from, "%s", last_event_id);
+}
+
+void outbox_start(struct peer *p)
+{
+    struct outbox_peer *o = peer_outbox(p);
+    if (!o->replay_from[0]) {
+        o->live = true;
+        return;
+    }
+    o->replay_checked = false;
     queue_append(p);
     dblink_kick();
 }
@@ -385,6 +408,6 @@ void outbox_forget(struct peer *p)
 {
     if (ob.replaying == p)
         ob.replaying = NULL;
-    if (p->replay_queued)
+    if (peer_outbox(p)->replay_queued)
         queue_remove(p);
 }

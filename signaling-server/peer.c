@@ -1,25 +1,65 @@
-/* peer: the sessions of this instance (struct peer): their list, an index by sid, each one's
- * bounded send queue, and its rooms (from its token; indexed by rooms.c).
+/* peer: the sessions of this instance (struct peer, private to this file): their list, an index by
+ * sid, each one's identity, bounded send queue and rooms (from its token; indexed by rooms.c), and
+ * the parts other modules own (see peer.h).
  *
  * A session is created by the transport that opened it (peer_new) and freed once, by session_end
  * through peer_free. Frames are queued with LWS_PRE bytes of headroom (a WebSocket writes them in
  * place) and taken off by the transport that carries the session (peer_pop). The queue is capped
  * at SIGNALING_SEND_QUEUE_BYTES: a client that cannot keep up is closed rather than growing
  * memory or holding up others; on reconnect it catches up by replay. Rooms are fixed at
- * authentication from the token's claims (docs/ARCHITECTURE.md §5) and entered in the room index (rooms.c). */
+ * authentication from the token's claims (docs/ARCHITECTURE.md §5) and entered in the room index
+ * (rooms.c). The accessors are one-liners: the hot path (outbox.c's delivery through rooms_each to
+ * peer_send) costs a call per part, against the frame's copy it makes anyway. */
+#include "peer.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "crypto.h"
-#include "quota.h"
 #include "log.h"
+#include "outbox.h"
+#include "presence.h"
+#include "quota.h"
+#include "session.h"
 #include "sig.h"
 #include "transport.h"
+#include "video.h"
+#include "wire.h"
 
 #define SID_BUCKETS 16384
 
-static struct peer *by_sid[SID_BUCKETS];
+struct peer {
+    const struct transport *tr;
+    bool json_proto;           /* the plain JSON protocol at /ws (else Socket.IO) */
+    bool authed;
+    bool doomed;               /* close once the queued frames are out */
+    char sid[33];              /* the Engine.IO session id: a polling client's secret, told to it alone */
+    char cid[33];              /* the connection's public id: its Socket.IO id, presence rows, video
+                                  connections, logs, what other clients may be told */
+    struct peer *prev, *next;  /* the list of open peers */
+    struct peer *hnext;        /* the sid index */
+    struct frame *out_head, *out_tail;
+    size_t out_bytes;
+    lws_sorted_usec_list_t sul_end; /* an end asked for from inside a callback (peer_defer_end) */
+    void (*end)(struct peer *p);
+    struct claims claims;
+    char rooms[ROOMS_PER_PEER][ROOM_NAME_MAX]; /* the rooms of the token (ADMIN: every room) */
+    int nrooms;
+    bool all_rooms;
+    /* The other modules' parts, each touched by its owner alone. */
+    struct transport_peer transport;
+    struct session_peer session;
+    struct outbox_peer outbox;
+    struct presence_peer presence;
+    struct video_peer video;
+    struct wire_peer wire;
+    struct rooms_peer index;
+    struct quota_peer quota;
+};
+
+static struct peer *peers, *by_sid[SID_BUCKETS];
+static long npeers;
 
 static unsigned sid_hash(const char *sid)
 {
@@ -29,28 +69,26 @@ static unsigned sid_hash(const char *sid)
     return h % SID_BUCKETS;
 }
 
-struct peer *peer_new(const struct transport *tr, struct lws *conn, bool json_proto, const char *addr)
+struct peer *peer_new(const struct transport *tr, bool json_proto, const char *addr)
 {
     struct peer *p = calloc(1, sizeof *p);
     if (!p)
         return NULL;
     p->tr = tr;
-    p->conn = conn;
     p->json_proto = json_proto;
-    p->state = PEER_OPEN;
     if (!crypto_random_hex16(p->sid) || !crypto_random_hex16(p->cid)) {
         free(p);
         return NULL;
     }
-    p->next = sig.peers;
-    if (sig.peers)
-        sig.peers->prev = p;
-    sig.peers = p;
-    sig.npeers++;
+    p->next = peers;
+    if (peers)
+        peers->prev = p;
+    peers = p;
+    npeers++;
     unsigned h = sid_hash(p->sid);
     p->hnext = by_sid[h];
     by_sid[h] = p;
-    quota_opened(p, addr);
+    quota_opened(&p->quota, addr);
     return p;
 }
 
@@ -62,27 +100,49 @@ struct peer *peer_find(const char *sid)
     return NULL;
 }
 
+struct peer *peer_first(void) { return peers; }
+struct peer *peer_next(const struct peer *p) { return p->next; }
+long peer_count(void) { return npeers; }
+
 void peer_free(struct peer *p)
 {
     if (p->prev)
         p->prev->next = p->next;
     else
-        sig.peers = p->next;
+        peers = p->next;
     if (p->next)
         p->next->prev = p->prev;
-    sig.npeers--;
+    npeers--;
     for (struct peer **link = &by_sid[sid_hash(p->sid)]; *link; link = &(*link)->hnext)
         if (*link == p) {
             *link = p->hnext;
             break;
         }
-    timer_cancel(&p->timer);
     lws_sul_cancel(&p->sul_end);
-    rooms_clear(p);
-    quota_closed(p);
+    rooms_clear(&p->index);
+    quota_closed(&p->quota);
     peer_free_queue(p);
     free(p);
 }
+
+const char *peer_sid(const struct peer *p) { return p->sid; }
+const char *peer_cid(const struct peer *p) { return p->cid; }
+bool peer_json(const struct peer *p) { return p->json_proto; }
+const struct transport *peer_tr(const struct peer *p) { return p->tr; }
+void peer_set_tr(struct peer *p, const struct transport *tr) { p->tr = tr; }
+bool peer_authed(const struct peer *p) { return p->authed; }
+void peer_set_authed(struct peer *p) { p->authed = true; }
+const struct claims *peer_claims(const struct peer *p) { return &p->claims; }
+void peer_set_claims(struct peer *p, const struct claims *c) { p->claims = *c; }
+bool peer_doomed(const struct peer *p) { return p->doomed; }
+
+struct transport_peer *peer_transport(struct peer *p) { return &p->transport; }
+struct session_peer *peer_session(struct peer *p) { return &p->session; }
+struct outbox_peer *peer_outbox(struct peer *p) { return &p->outbox; }
+struct presence_peer *peer_presence(struct peer *p) { return &p->presence; }
+struct video_peer *peer_video(struct peer *p) { return &p->video; }
+struct wire_peer *peer_wire(struct peer *p) { return &p->wire; }
+struct quota_peer *peer_quota(struct peer *p) { return &p->quota; }
 
 void peer_doom(struct peer *p)
 {
@@ -94,6 +154,18 @@ void peer_kill(struct peer *p)
 {
     p->doomed = true;
     p->tr->kill(p);
+}
+
+static void end_now(lws_sorted_usec_list_t *sul)
+{
+    struct peer *p = lws_container_of(sul, struct peer, sul_end);
+    p->end(p);
+}
+
+void peer_defer_end(struct peer *p, void (*end)(struct peer *p))
+{
+    p->end = end;
+    lws_sul_schedule(sig.ctx, 0, &p->sul_end, end_now, 1);
 }
 
 void peer_send(struct peer *p, const char *text, size_t len)
@@ -138,6 +210,9 @@ struct frame *peer_pop(struct peer *p)
     return f;
 }
 
+const struct frame *peer_queue(const struct peer *p) { return p->out_head; }
+size_t peer_queued_bytes(const struct peer *p) { return p->out_bytes; }
+
 void peer_free_queue(struct peer *p)
 {
     while (p->out_head) {
@@ -149,13 +224,13 @@ void peer_free_queue(struct peer *p)
     p->out_bytes = 0;
 }
 
-bool peer_set_rooms(struct peer *p)
+bool peer_set_rooms(struct peer *p, int64_t video_session)
 {
     const struct claims *c = &p->claims;
     p->nrooms = 0;
     p->all_rooms = false;
-    if (p->video) { /* a join token: its session's room and nothing else */
-        snprintf(p->rooms[p->nrooms++], sizeof p->rooms[0], "video:%lld", (long long)p->vsid);
+    if (video_session > 0) { /* a join token: its session's room and nothing else */
+        snprintf(p->rooms[p->nrooms++], sizeof p->rooms[0], "video:%lld", (long long)video_session);
     } else {
         p->all_rooms = c->role == ROLE_ADMIN;
         if (c->role == ROLE_RECEPTIONIST || c->role == ROLE_DOCTOR)
@@ -165,7 +240,7 @@ bool peer_set_rooms(struct peer *p)
         if (c->role == ROLE_PATIENT)
             snprintf(p->rooms[p->nrooms++], sizeof p->rooms[0], "patient:%lld", (long long)c->patient_id);
     }
-    return rooms_set(p, (const char(*)[ROOM_NAME_MAX])p->rooms, p->nrooms, p->all_rooms);
+    return rooms_set(&p->index, p, (const char(*)[ROOM_NAME_MAX])p->rooms, p->nrooms, p->all_rooms);
 }
 
 bool peer_in_rooms(const struct peer *p, const char *rooms_json)
@@ -193,4 +268,16 @@ bool peer_in_set(const struct peer *p, const struct room_set *s, const char *roo
             if (strcmp(p->rooms[i], s->name[j]) == 0)
                 return true;
     return false;
+}
+
+bool peer_all_rooms(const struct peer *p) { return p->all_rooms; }
+
+void peer_rooms_array(const struct peer *p, char *buf, size_t size)
+{
+    if (p->nrooms == 2)
+        snprintf(buf, size, "{%s,%s}", p->rooms[0], p->rooms[1]);
+    else if (p->nrooms == 1)
+        snprintf(buf, size, "{%s}", p->rooms[0]);
+    else
+        snprintf(buf, size, "{}");
 }

@@ -6,7 +6,8 @@
  * every instance (this one included) turns into participant_joined / participant_left for its own
  * sessions in the rooms concerned (changed). They are announced per user, not per
  * connection: when a user's first connection arrives and when their last one leaves (a clinic
- * where every socket greeted every other one would cost the square of its size). */
+ * where every socket greeted every other one would cost the square of its size). A session's own
+ * presence state is presence.c's part of it (struct presence_peer, presence.h). */
 #include "presence.h"
 
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include <string.h>
 
 #include "dblink.h"
+#include "peer.h"
 #include "sig.h"
 #include "wire.h"
 
@@ -91,7 +93,7 @@ static void release(struct db_job *job)
     if (j->kind == P_LIST) {
         pr.list_jobs--;
         if (j->job.peer)
-            j->job.peer->presence_pending = false;
+            peer_presence(j->job.peer)->pending = false;
     }
     free(j);
 }
@@ -107,8 +109,8 @@ static void push(enum kind kind, struct peer *p, const char *cid, const char *ar
     snprintf(j->cid, sizeof j->cid, "%s", cid ? cid : "");
     snprintf(j->arg, sizeof j->arg, "%s", arg ? arg : "");
     if (kind == P_ADD) {
-        snprintf(j->uid, sizeof j->uid, "%lld", (long long)p->claims.sub);
-        snprintf(j->role, sizeof j->role, "%s", role_name(p->claims.role));
+        snprintf(j->uid, sizeof j->uid, "%lld", (long long)peer_claims(p)->sub);
+        snprintf(j->role, sizeof j->role, "%s", role_name(peer_claims(p)->role));
     }
     dblink_push(&j->job, kind == P_BEAT);
 }
@@ -116,14 +118,10 @@ static void push(enum kind kind, struct peer *p, const char *cid, const char *ar
 void presence_add(struct peer *p)
 {
     char rooms[96];
-    if (p->nrooms == 2)
-        snprintf(rooms, sizeof rooms, "{%s,%s}", p->rooms[0], p->rooms[1]);
-    else if (p->nrooms == 1)
-        snprintf(rooms, sizeof rooms, "{%s}", p->rooms[0]);
-    else
-        snprintf(rooms, sizeof rooms, "{}");
+    peer_rooms_array(p, rooms, sizeof rooms);
+    peer_presence(p)->listed = true;
     /* The session is kept only so that its end can drop a row never announced. */
-    push(P_ADD, p, p->cid, rooms, -1);
+    push(P_ADD, p, peer_cid(p), rooms, -1);
 }
 
 void presence_del(const char *cid) { push(P_DEL, NULL, cid, NULL, -1); }
@@ -132,11 +130,12 @@ bool presence_list(struct peer *p, const char *room, long long ack_id)
 {
     /* Bounded, one at a time per session, and only while the database answers: presence requests
      * must never hold up the delivery of events. */
-    if (!dblink_ready() || pr.list_jobs >= MAX_LIST_JOBS || p->presence_pending)
+    struct presence_peer *pp = peer_presence(p);
+    if (!dblink_ready() || pr.list_jobs >= MAX_LIST_JOBS || pp->pending)
         return false;
     pr.list_jobs++;
-    p->presence_pending = true;
-    push(P_LIST, p, p->cid, room, ack_id);
+    pp->pending = true;
+    push(P_LIST, p, peer_cid(p), room, ack_id);
     return true;
 }
 
@@ -148,7 +147,7 @@ struct presence_note {
 static void tell_presence(struct peer *p, void *arg)
 {
     const struct presence_note *n = arg;
-    if (p->state == PEER_AUTHED && strcmp(p->cid, n->sid) != 0)
+    if (peer_authed(p) && strcmp(peer_cid(p), n->sid) != 0)
         wire_send_named(p, n->name, n->data);
 }
 
@@ -198,8 +197,8 @@ static void beat(lws_sorted_usec_list_t *sul)
 static void on_ready(void)
 {
     push(P_BEAT, NULL, NULL, NULL, -1);
-    for (struct peer *p = sig.peers; p; p = p->next)
-        if (p->state == PEER_AUTHED && !p->video)
+    for (struct peer *p = peer_first(); p; p = peer_next(p))
+        if (peer_presence(p)->listed) /* authenticated, not a video connection (presence_add) */
             presence_add(p);
 }
 

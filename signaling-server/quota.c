@@ -57,62 +57,51 @@ static bool add(struct counter **table, const char *key, int delta)
     return true;
 }
 
-/* The key a session's user is counted under: its user id, or a guest's invitation. */
-static void user_key(const struct peer *p, char key[48])
-{
-    if (p->claims.sub > 0)
-        snprintf(key, 48, "u%lld", (long long)p->claims.sub);
-    else
-        snprintf(key, 48, "%s", p->vident);
-}
-
 bool quota_may_open(const char *addr)
 {
     return !sig.stopping && unauthenticated < sig.cfg.max_unauthenticated &&
            count_of(by_addr, addr) < sig.cfg.max_unauthenticated_per_address;
 }
 
-void quota_opened(struct peer *p, const char *addr)
+void quota_opened(struct quota_peer *q, const char *addr)
 {
-    snprintf(p->addr, sizeof p->addr, "%s", addr);
-    p->counted_addr = add(by_addr, p->addr, 1);
-    p->counted_unauth = true;
+    snprintf(q->addr, sizeof q->addr, "%s", addr);
+    q->counted_addr = add(by_addr, q->addr, 1);
+    q->counted_unauth = true;
     unauthenticated++;
 }
 
-const char *quota_authenticate(struct peer *p)
+const char *quota_authenticate(struct quota_peer *q, const char *key)
 {
-    char key[48];
-    user_key(p, key);
     if (authenticated >= sig.cfg.max_connections)
         return "The server is at capacity; try again shortly.";
     if (count_of(by_user, key) >= sig.cfg.max_per_user)
         return "Too many connections for this user; close another one first.";
     if (!add(by_user, key, 1))
         return "The server is at capacity; try again shortly.";
-    snprintf(p->user_key, sizeof p->user_key, "%s", key);
-    if (p->counted_addr)
-        add(by_addr, p->addr, -1);
-    p->counted_addr = false;
-    if (p->counted_unauth)
+    snprintf(q->user_key, sizeof q->user_key, "%s", key);
+    if (q->counted_addr)
+        add(by_addr, q->addr, -1);
+    q->counted_addr = false;
+    if (q->counted_unauth)
         unauthenticated--;
-    p->counted_unauth = false;
+    q->counted_unauth = false;
     authenticated++;
     return NULL;
 }
 
-void quota_closed(struct peer *p)
+void quota_closed(struct quota_peer *q)
 {
-    if (p->user_key[0]) {
-        add(by_user, p->user_key, -1);
-        p->user_key[0] = '\0';
+    if (q->user_key[0]) {
+        add(by_user, q->user_key, -1);
+        q->user_key[0] = '\0';
         authenticated--;
     }
-    if (p->counted_addr)
-        add(by_addr, p->addr, -1);
-    if (p->counted_unauth)
+    if (q->counted_addr)
+        add(by_addr, q->addr, -1);
+    if (q->counted_unauth)
         unauthenticated--;
-    p->counted_addr = p->counted_unauth = false;
+    q->counted_addr = q->counted_unauth = false;
 }
 
 long quota_unauthenticated(void) { return unauthenticated; }

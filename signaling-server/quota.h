@@ -13,17 +13,24 @@
 
 #include <stdbool.h>
 
-struct peer;
+/* What one session is counted as: its part, embedded in struct peer by peer.c and touched here
+ * alone (quota.c knows nothing else of a session). Zeroed means counted nowhere. */
+struct quota_peer {
+    char addr[48];     /* where it comes from */
+    char user_key[48]; /* the user it counts against, once authenticated ("" before) */
+    bool counted_addr, counted_unauth;
+};
 
 /* Whether a new unauthenticated session from addr (a textual IP address) may open now. */
 bool quota_may_open(const char *addr);
-/* p opened from addr (copied into p): counted as unauthenticated. */
-void quota_opened(struct peer *p, const char *addr);
-/* p presents a valid token: NULL when it may authenticate (it is counted as its user's), else why
- * not (a static sentence for the client). */
-const char *quota_authenticate(struct peer *p);
-/* p ends: its counts are given back (idempotent). */
-void quota_closed(struct peer *p);
+/* A session (its part q) opened from addr (copied): counted as unauthenticated. */
+void quota_opened(struct quota_peer *q, const char *addr);
+/* The session presents a valid token of user_key (its user id "u<id>", or a guest's invitation):
+ * NULL when it may authenticate (it is counted as that user's), else why not (a static sentence
+ * for the client). */
+const char *quota_authenticate(struct quota_peer *q, const char *user_key);
+/* The session ends: its counts are given back (idempotent). */
+void quota_closed(struct quota_peer *q);
 /* Sessions not authenticated yet. */
 long quota_unauthenticated(void);
 

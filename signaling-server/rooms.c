@@ -5,8 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sig.h"
-
 #define ROOM_BUCKETS 8192
 
 struct room {
@@ -63,10 +61,11 @@ static void room_drop(struct room *r)
         }
 }
 
-static void join(struct room_member *m, struct peer *p, struct room *r)
+static void join(struct room_member *m, struct rooms_peer *rp, struct peer *p, struct room *r)
 {
     m->room = r;
     m->peer = p;
+    m->of = rp;
     m->prev = NULL;
     m->next = r->head;
     if (r->head)
@@ -91,26 +90,26 @@ static void leave(struct room_member *m)
         room_drop(r);
 }
 
-void rooms_clear(struct peer *p)
+void rooms_clear(struct rooms_peer *rp)
 {
     for (int i = 0; i < ROOMS_PER_PEER; i++)
-        leave(&p->member[i]);
+        leave(&rp->member[i]);
 }
 
-bool rooms_set(struct peer *p, const char names[][ROOM_NAME_MAX], int n, bool all)
+bool rooms_set(struct rooms_peer *rp, struct peer *p, const char names[][ROOM_NAME_MAX], int n, bool all)
 {
-    rooms_clear(p);
+    rooms_clear(rp);
     if (all) {
-        join(&p->member[0], p, &everywhere);
+        join(&rp->member[0], rp, p, &everywhere);
         return true;
     }
     for (int i = 0; i < n && i < ROOMS_PER_PEER; i++) {
         struct room *r = room_get(names[i]);
         if (!r) {
-            rooms_clear(p);
+            rooms_clear(rp);
             return false;
         }
-        join(&p->member[i], p, r);
+        join(&rp->member[i], rp, p, r);
     }
     return true;
 }
@@ -118,19 +117,30 @@ bool rooms_set(struct peer *p, const char names[][ROOM_NAME_MAX], int n, bool al
 static void visit_list(struct room_member *m, void (*fn)(struct peer *, void *), void *arg)
 {
     for (; m; m = m->next)
-        if (m->peer->room_stamp != stamp) {
-            m->peer->room_stamp = stamp;
+        if (m->of->stamp != stamp) {
+            m->of->stamp = stamp;
             fn(m->peer, arg);
         }
+}
+
+/* Whether name appears in the JSON array text rooms_json. Room names are [a-z]+:[0-9]+, so a quoted
+ * match is exact. */
+static bool named_in(const char *name, const char *rooms_json)
+{
+    char quoted[ROOM_NAME_MAX + 2];
+    snprintf(quoted, sizeof quoted, "\"%s\"", name);
+    return strstr(rooms_json, quoted) != NULL;
 }
 
 void rooms_each(const struct room_set *s, const char *rooms_json, void (*fn)(struct peer *p, void *arg), void *arg)
 {
     stamp++;
-    if (s->overflow) { /* the slow path: every session against the text */
-        for (struct peer *p = sig.peers; p; p = p->next)
-            if (peer_in_rooms(p, rooms_json))
-                fn(p, arg);
+    if (s->overflow) { /* the slow path: every room against the text */
+        visit_list(everywhere.head, fn, arg);
+        for (int b = 0; b < ROOM_BUCKETS; b++)
+            for (struct room *r = buckets[b]; r; r = r->hnext)
+                if (named_in(r->name, rooms_json))
+                    visit_list(r->head, fn, arg);
         return;
     }
     visit_list(everywhere.head, fn, arg);

@@ -1,6 +1,8 @@
 /* rooms: the two-way index between sessions and rooms (docs/ARCHITECTURE.md §3), as redis keeps channels and
  * clients: room → its member sessions, and each session's own memberships (at most
- * ROOMS_PER_PEER, embedded in struct peer), both kept in sync by rooms_set and rooms_clear alone.
+ * ROOMS_PER_PEER, its struct rooms_peer, embedded in struct peer by peer.c and touched here alone),
+ * both kept in sync by rooms_set and rooms_clear alone. rooms.c knows nothing of a session but the
+ * opaque pointer it hands back to rooms_each's callback.
  * Sessions that are in every room (ADMIN) form one list of their own. An event reaches the members
  * of its rooms by walking those lists, never every connection, and a session in two of an
  * event's rooms is visited once. Rooms are created at their first member and freed with their
@@ -16,11 +18,20 @@
 struct peer;
 struct room;
 
-/* One membership of a session (embedded in struct peer). */
+struct rooms_peer;
+
+/* One membership of a session. */
 struct room_member {
     struct room *room;  /* NULL when unused */
     struct peer *peer;
+    struct rooms_peer *of; /* the memberships it is one of */
     struct room_member *prev, *next;
+};
+
+/* A session's part of the index (embedded in struct peer; zeroed means in no room). */
+struct rooms_peer {
+    struct room_member member[ROOMS_PER_PEER];
+    unsigned long stamp; /* the last rooms_each that visited it */
 };
 
 /* The rooms of one event, parsed once for all its receivers. */
@@ -36,14 +47,14 @@ void room_set_parse(struct room_set *s, const char *rooms_json);
 /* A set of one room. */
 void room_set_one(struct room_set *s, const char *name);
 
-/* Makes p a member of names[0..n) (n <= ROOMS_PER_PEER), or of every room when all; its former
- * rooms are left first. false when out of memory (p is then in no room). */
-bool rooms_set(struct peer *p, const char names[][ROOM_NAME_MAX], int n, bool all);
-/* Takes p out of every room (idempotent). */
-void rooms_clear(struct peer *p);
+/* Makes session p (its part rp) a member of names[0..n) (n <= ROOMS_PER_PEER), or of every room
+ * when all; its former rooms are left first. false when out of memory (p is then in no room). */
+bool rooms_set(struct rooms_peer *rp, struct peer *p, const char names[][ROOM_NAME_MAX], int n, bool all);
+/* Takes the session out of every room (idempotent). */
+void rooms_clear(struct rooms_peer *rp);
 /* Calls fn(p, arg) once for each session in a room of s, and each session in every room; rooms_json
- * is the set's text, for a set that overflowed (then every session is checked). fn must not
- * change memberships. */
+ * is the set's text, for a set that overflowed (then every room is checked against the text). fn
+ * must not change memberships. */
 void rooms_each(const struct room_set *s, const char *rooms_json, void (*fn)(struct peer *p, void *arg), void *arg);
 /* Rooms with at least one member. */
 long rooms_count(void);

@@ -21,23 +21,31 @@
  * `webrtc_ice_candidate`, `hangup`) and `connection_quality` samples all go through PostgreSQL
  * (video.c): the database decides who is admitted, and a message reaches the other
  * participant whichever instance holds them. Every client event's data is checked against the
- * tables of wsjson.c, in both protocols. */
+ * tables of wsjson.c, in both protocols.
+ *
+ * What a session is sent is built by wire.c; the answers of the database's modules (accounts.c,
+ * video.c) come back through the completions given here. The session's own state (authentication,
+ * deadlines, inbound rate) is its struct session_peer (session.h), part of struct peer. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "crypto.h"
-#include "quota.h"
+#include "session.h"
+
 #include "accounts.h"
+#include "crypto.h"
 #include "dblink.h"
 #include "log.h"
 #include "outbox.h"
+#include "peer.h"
 #include "presence.h"
+#include "quota.h"
 #include "sig.h"
 #include "sio.h"
 #include "transport.h"
 #include "validate.h"
+#include "video.h"
 #include "wire.h"
 #include "wsjson.h"
 
@@ -63,12 +71,13 @@ static void on_timer(struct timer *t);
 /* Arms the session's timer for its nearest deadline. */
 static void arm_timer(struct peer *p)
 {
-    int64_t next = p->state == PEER_AUTHED ? p->token_exp_ms : p->auth_deadline_ms;
-    if (p->pong_deadline_ms && (!next || p->pong_deadline_ms < next))
-        next = p->pong_deadline_ms;
-    if (p->ping_due_ms && (!next || p->ping_due_ms < next))
-        next = p->ping_due_ms;
-    timer_arm(&p->timer, next, on_timer);
+    struct session_peer *s = peer_session(p);
+    int64_t next = peer_authed(p) ? s->token_exp_ms : s->auth_deadline_ms;
+    if (s->pong_deadline_ms && (!next || s->pong_deadline_ms < next))
+        next = s->pong_deadline_ms;
+    if (s->ping_due_ms && (!next || s->ping_due_ms < next))
+        next = s->ping_due_ms;
+    timer_arm(&s->timer, next, on_timer);
 }
 
 static void set_expiry(struct peer *p);
@@ -76,13 +85,15 @@ static void set_expiry(struct peer *p);
 void session_open(struct peer *p, bool upgrades)
 {
     int64_t now = sig_now_ms();
-    p->auth_deadline_ms = now + sig.cfg.auth_timeout_ms;
-    p->ping_due_ms = now + sig.cfg.ping_interval_ms;
-    if (p->json_proto)
-        wire_send_json(p, json_pack("{s:s,s:{s:s,s:I}}", "event", "hello", "data", "sid", p->sid, "auth_timeout_ms",
+    struct session_peer *s = peer_session(p);
+    s->peer = p;
+    s->auth_deadline_ms = now + sig.cfg.auth_timeout_ms;
+    s->ping_due_ms = now + sig.cfg.ping_interval_ms;
+    if (peer_json(p))
+        wire_send_json(p, json_pack("{s:s,s:{s:s,s:I}}", "event", "hello", "data", "sid", peer_sid(p), "auth_timeout_ms",
                                     (json_int_t)sig.cfg.auth_timeout_ms));
     else
-        wire_send_text(p, sio_encode_open(p->sid, upgrades, sig.cfg.ping_interval_ms, sig.cfg.ping_timeout_ms,
+        wire_send_text(p, sio_encode_open(peer_sid(p), upgrades, sig.cfg.ping_interval_ms, sig.cfg.ping_timeout_ms,
                                           sig.cfg.max_frame));
     arm_timer(p);
 }
@@ -94,18 +105,11 @@ static bool verify_token(struct peer *p, const char *token, struct claims *c)
     time_t now = time(NULL);
     enum token_result r = token_verify_access(&sig.keys, token, now, c);
     if (r == TOKEN_OK)
-        return !p->video; /* a video connection stays one */
+        return !video_member(p); /* a video connection stays one */
     struct video_claims v;
     if (r != TOKEN_BAD_CLAIMS || token_verify_video(&sig.keys, token, now, &v) != TOKEN_OK)
         return false;
-    char ident[sizeof p->vident];
-    if (v.sub > 0)
-        snprintf(ident, sizeof ident, "u%llx", (unsigned long long)v.sub);
-    else
-        snprintf(ident, sizeof ident, "t%s", v.jti);
-    /* A fresh token for a video connection: the same session, role and holder. */
-    if (p->state == PEER_AUTHED &&
-        (!p->video || v.vsid != p->vsid || strcmp(v.vrole, p->vrole) != 0 || strcmp(ident, p->vident) != 0))
+    if (!video_take_token(p, &v)) /* a fresh token for a video connection: the same session, role and holder */
         return false;
     memset(c, 0, sizeof *c);
     c->sub = v.sub;
@@ -113,17 +117,13 @@ static bool verify_token(struct peer *p, const char *token, struct claims *c)
     c->iat = v.iat;
     c->exp = v.exp;
     snprintf(c->jti, sizeof c->jti, "%s", v.jti);
-    p->video = true;
-    p->vsid = v.vsid;
-    snprintf(p->vrole, sizeof p->vrole, "%s", v.vrole);
-    snprintf(p->vident, sizeof p->vident, "%s", ident);
     return true;
 }
 
 /* Refuses a CONNECT: CONNECT_ERROR (or the /ws `error` code) with message, then the close. */
 static void refuse_connect(struct peer *p, const char *code, const char *message)
 {
-    if (p->json_proto)
+    if (peer_json(p))
         wire_send_error(p, code, message);
     else
         wire_send_text(p, sio_encode_connect_error(message));
@@ -135,23 +135,28 @@ static void video_done(struct peer *p, enum video_op op, const char *result, lon
 /* The session authenticated: it joins its rooms, is announced, and replays or goes live. */
 static void connected(struct peer *p)
 {
-    const char *refused = quota_authenticate(p);
+    char key[48]; /* what its user is counted as: its user id, or a guest's invitation */
+    if (peer_claims(p)->sub > 0)
+        snprintf(key, sizeof key, "u%lld", (long long)peer_claims(p)->sub);
+    else
+        snprintf(key, sizeof key, "%s", video_ident(p));
+    const char *refused = quota_authenticate(peer_quota(p), key);
     if (refused) {
         refuse_connect(p, "too_many_connections", refused);
         return;
     }
-    p->state = PEER_AUTHED;
-    if (!peer_set_rooms(p)) {
+    peer_set_authed(p);
+    if (!peer_set_rooms(p, video_session(p))) {
         peer_doom(p);
         return;
     }
     set_expiry(p);
     arm_timer(p);
-    if (p->json_proto)
-        wire_send_json(p, json_pack("{s:s,s:{s:s}}", "event", "connected", "data", "sid", p->cid));
+    if (peer_json(p))
+        wire_send_json(p, json_pack("{s:s,s:{s:s}}", "event", "connected", "data", "sid", peer_cid(p)));
     else
-        wire_send_text(p, sio_encode_connect(p->cid)); /* the Socket.IO id, not the Engine.IO one */
-    if (p->video) {
+        wire_send_text(p, sio_encode_connect(peer_cid(p))); /* the Socket.IO id, not the Engine.IO one */
+    if (video_member(p)) {
         if (!video_request(V_JOIN, p, NULL, NULL, -1, video_done)) {
             wire_send_error(p, "unavailable", "The video consultation cannot be joined right now.");
             peer_doom(p);
@@ -160,17 +165,14 @@ static void connected(struct peer *p)
     } else {
         presence_add(p);
     }
-    if (p->replay_from[0])
-        outbox_replay(p);
-    else
-        p->live = true;
-    log_debug("peer %s: user %lld connected", p->cid, (long long)p->claims.sub);
+    outbox_start(p);
+    log_debug("peer %s: user %lld connected", peer_cid(p), (long long)peer_claims(p)->sub);
 }
 
 static void account_checked(struct peer *p, enum account_verdict v)
 {
-    p->auth_pending = false;
-    if (p->doomed)
+    peer_session(p)->auth_pending = false;
+    if (peer_doomed(p))
         return;
     if (v == ACCOUNT_REFUSED) {
         sig.m.auth_failures++;
@@ -186,11 +188,13 @@ static void on_connect(struct peer *p, json_t *auth)
 {
     const char *token = json_string_value(json_object_get(auth, "token"));
     const char *last = json_string_value(json_object_get(auth, "last_event_id"));
-    if (p->state == PEER_AUTHED || p->auth_pending) {
+    struct session_peer *s = peer_session(p);
+    struct claims c;
+    if (peer_authed(p) || s->auth_pending) {
         wire_send_error(p, "already_connected", "This connection is already authenticated.");
         return;
     }
-    if (!token || !verify_token(p, token, &p->claims)) {
+    if (!token || !verify_token(p, token, &c)) {
         sig.m.auth_failures++;
         refuse_connect(p, "invalid_token", "invalid token");
         return;
@@ -199,15 +203,16 @@ static void on_connect(struct peer *p, json_t *auth)
         refuse_connect(p, "invalid_last_event_id", "invalid last_event_id");
         return;
     }
-    snprintf(p->replay_from, sizeof p->replay_from, "%s", last ? last : "");
-    if (p->claims.sub <= 0) { /* a guest of a video invitation: no account behind it */
+    peer_set_claims(p, &c);
+    outbox_resume_from(p, last ? last : "");
+    if (c.sub <= 0) { /* a guest of a video invitation: no account behind it */
         connected(p);
         return;
     }
     /* The account decides (active, and the token not issued before its sessions were ended). */
-    p->auth_pending = true;
-    if (!accounts_check(p, p->claims.iat, account_checked)) {
-        p->auth_pending = false;
+    s->auth_pending = true;
+    if (!accounts_check(p, c.iat, account_checked)) {
+        s->auth_pending = false;
         refuse_connect(p, "unavailable", "The account cannot be checked right now; try again shortly.");
     }
 }
@@ -215,7 +220,7 @@ static void on_connect(struct peer *p, json_t *auth)
 /* Answers a client event: with an ack when it asked for one, else an `error` event on refusal. */
 static void answer(struct peer *p, long long ack_id, const char *code, const char *message)
 {
-    if (ack_id >= 0 && p->json_proto) {
+    if (ack_id >= 0 && peer_json(p)) {
         wire_send_json(p, code ? json_pack("{s:I,s:{s:b,s:s,s:s}}", "ack", (json_int_t)ack_id, "data", "ok", 0, "code",
                                            code, "message", message)
                                : json_pack("{s:I,s:{s:b}}", "ack", (json_int_t)ack_id, "data", "ok", 1));
@@ -232,16 +237,16 @@ static void answer(struct peer *p, long long ack_id, const char *code, const cha
 /* The expiry of the peer's token on the monotonic clock. */
 static void set_expiry(struct peer *p)
 {
-    time_t left = p->claims.exp - time(NULL);
-    p->token_exp_ms = sig_now_ms() + (int64_t)(left > 0 ? left : 0) * 1000;
+    time_t left = peer_claims(p)->exp - time(NULL);
+    peer_session(p)->token_exp_ms = sig_now_ms() + (int64_t)(left > 0 ? left : 0) * 1000;
 }
 
 /* authenticate {token}: a fresh token of the same user extends the connection past the old exp. */
-/* The fresh token (p->claims_next) takes over. */
+/* The fresh token (claims_next) takes over. */
 static void reauthenticated(struct peer *p, long long ack_id)
 {
-    p->claims = p->claims_next;
-    if (!peer_set_rooms(p)) {
+    peer_set_claims(p, &peer_session(p)->claims_next);
+    if (!peer_set_rooms(p, video_session(p))) {
         peer_doom(p);
         return;
     }
@@ -252,13 +257,14 @@ static void reauthenticated(struct peer *p, long long ack_id)
 
 static void reauth_checked(struct peer *p, enum account_verdict v)
 {
-    p->reauth_pending = false;
+    struct session_peer *s = peer_session(p);
+    s->reauth_pending = false;
     if (v == ACCOUNT_OK)
-        reauthenticated(p, p->reauth_ack);
+        reauthenticated(p, s->reauth_ack);
     else if (v == ACCOUNT_REFUSED)
-        answer(p, p->reauth_ack, "invalid_token", "The token is not valid.");
+        answer(p, s->reauth_ack, "invalid_token", "The token is not valid.");
     else
-        answer(p, p->reauth_ack, "unavailable", "The account cannot be checked right now; try again shortly.");
+        answer(p, s->reauth_ack, "unavailable", "The account cannot be checked right now; try again shortly.");
 }
 
 /* authenticate {token}: a fresh token of the same user extends the connection past the old exp, once
@@ -266,27 +272,29 @@ static void reauth_checked(struct peer *p, enum account_verdict v)
 static void on_authenticate(struct peer *p, json_t *arg, long long ack_id)
 {
     const char *token = json_string_value(json_object_get(arg, "token"));
-    if (p->reauth_pending) {
+    struct session_peer *s = peer_session(p);
+    const struct claims *now = peer_claims(p);
+    if (s->reauth_pending) {
         answer(p, ack_id, "busy", "A fresh token is being checked already.");
         return;
     }
-    if (!token || !verify_token(p, token, &p->claims_next)) {
+    if (!token || !verify_token(p, token, &s->claims_next)) {
         sig.m.auth_failures++;
         answer(p, ack_id, "invalid_token", "The token is not valid.");
         return;
     }
-    if (p->claims_next.sub != p->claims.sub || p->claims_next.role != p->claims.role) {
+    if (s->claims_next.sub != now->sub || s->claims_next.role != now->role) {
         answer(p, ack_id, "forbidden", "The token belongs to another user.");
         return;
     }
-    if (p->claims_next.sub <= 0) { /* a guest of a video invitation: no account behind it */
+    if (s->claims_next.sub <= 0) { /* a guest of a video invitation: no account behind it */
         reauthenticated(p, ack_id);
         return;
     }
-    p->reauth_pending = true;
-    p->reauth_ack = ack_id;
-    if (!accounts_check(p, p->claims_next.iat, reauth_checked)) {
-        p->reauth_pending = false;
+    s->reauth_pending = true;
+    s->reauth_ack = ack_id;
+    if (!accounts_check(p, s->claims_next.iat, reauth_checked)) {
+        s->reauth_pending = false;
         answer(p, ack_id, "unavailable", "The account cannot be checked right now; try again shortly.");
     }
 }
@@ -344,7 +352,7 @@ static void video_done(struct peer *p, enum video_op op, const char *result, lon
         peer_doom(p);
     } else {
         /* Back within the grace window while admitted: still admitted (another holder is refused). */
-        p->admitted = strcmp(p->vrole, "patient") == 0 && json_is_true(json_object_get(state, "admitted"));
+        wire_set_admitted(p, json_is_true(json_object_get(state, "admitted")));
         wire_send_named(p, "session_state", state);
     }
     json_decref(state);
@@ -353,11 +361,11 @@ static void video_done(struct peer *p, enum video_op op, const char *result, lon
 /* A video room event (name already checked by wsjson_check_data) from a video peer. */
 static void on_video_event(struct peer *p, const char *name, json_t *data, long long ack_id)
 {
-    if (!p->video) {
+    if (!video_member(p)) {
         answer(p, ack_id, "forbidden", "Video consultation events need the session's join token.");
         return;
     }
-    bool doctor = strcmp(p->vrole, "doctor") == 0;
+    bool doctor = strcmp(video_role(p), "doctor") == 0;
     enum video_op op;
     const char *text = NULL;
     char *owned = NULL;
@@ -374,7 +382,7 @@ static void on_video_event(struct peer *p, const char *name, json_t *data, long 
         text = owned = json_dumps(data, JSON_COMPACT);
     } else { /* webrtc_offer, webrtc_answer, webrtc_ice_candidate, hangup: to the other side, from us */
         op = V_RELAY;
-        json_object_set_new(data, "from", json_string(p->vrole));
+        json_object_set_new(data, "from", json_string(video_role(p)));
         text = owned = json_dumps(data, JSON_COMPACT);
         sig.m.relay_sent++;
     }
@@ -413,8 +421,9 @@ static void on_event(struct peer *p, json_t *args, long long ack_id)
 
 static void on_pong(struct peer *p)
 {
-    p->pong_deadline_ms = 0;
-    p->ping_due_ms = sig_now_ms() + sig.cfg.ping_interval_ms;
+    struct session_peer *s = peer_session(p);
+    s->pong_deadline_ms = 0;
+    s->ping_due_ms = sig_now_ms() + sig.cfg.ping_interval_ms;
     arm_timer(p);
 }
 
@@ -431,7 +440,7 @@ static int on_json_frame(struct peer *p, const char *buf, size_t len)
         on_pong(p);
     else if (strcmp(m.type, "auth") == 0)
         on_connect(p, m.obj);
-    else if (p->state != PEER_AUTHED)
+    else if (!peer_authed(p))
         wire_send_error(p, "not_connected", "Send auth with a token first.");
     else if (strcmp(m.type, "authenticate") == 0)
         on_authenticate(p, m.obj, m.id);
@@ -450,7 +459,7 @@ static int on_json_frame(struct peer *p, const char *buf, size_t len)
 /* One Engine.IO packet of the Socket.IO protocol; returns -1 to close. */
 static int on_frame(struct peer *p, const char *buf, size_t len)
 {
-    if (p->json_proto)
+    if (peer_json(p))
         return on_json_frame(p, buf, len);
     struct sio_packet pk;
     const char *why = NULL;
@@ -473,7 +482,7 @@ static int on_frame(struct peer *p, const char *buf, size_t len)
             on_connect(p, pk.data);
         } else if (pk.sio == 1) {
             rc = -1;
-        } else if (p->state != PEER_AUTHED) {
+        } else if (!peer_authed(p)) {
             wire_send_error(p, "not_connected", "Send CONNECT with a token first.");
         } else if (pk.sio == 2) {
             on_event(p, pk.data, pk.ack_id);
@@ -490,11 +499,12 @@ bool session_packet(struct peer *p, const char *buf, size_t len)
 {
     sig.m.frames_in++;
     int64_t now = sig_now_ms();
-    if (now - p->window_start_ms >= 1000) {
-        p->window_start_ms = now;
-        p->window_frames = 0;
+    struct session_peer *s = peer_session(p);
+    if (now - s->window_start_ms >= 1000) {
+        s->window_start_ms = now;
+        s->window_frames = 0;
     }
-    if (++p->window_frames > sig.cfg.max_msgs_per_sec) {
+    if (++s->window_frames > sig.cfg.max_msgs_per_sec) {
         sig.m.closed_abuse++;
         return false;
     }
@@ -506,40 +516,41 @@ bool session_packet(struct peer *p, const char *buf, size_t len)
 /* The session's deadlines: authentication, the pong, the token's expiry; and the next ping. */
 static void on_timer(struct timer *t)
 {
-    struct peer *p = lws_container_of(t, struct peer, timer);
+    struct session_peer *s = lws_container_of(t, struct session_peer, timer);
+    struct peer *p = s->peer;
     int64_t now = sig_now_ms();
-    if (p->doomed) { /* its last frames had until this deadline to go out */
+    if (peer_doomed(p)) { /* its last frames had until this deadline to go out */
         peer_kill(p);
         return;
     }
-    if (p->state != PEER_AUTHED && now >= p->auth_deadline_ms) {
-        log_debug("peer %s: no authentication in time, closing", p->cid);
+    if (!peer_authed(p) && now >= s->auth_deadline_ms) {
+        log_debug("peer %s: no authentication in time, closing", peer_cid(p));
         sig.m.closed_timeout++;
         peer_kill(p);
         return;
     }
-    if (p->pong_deadline_ms && now >= p->pong_deadline_ms) {
-        log_debug("peer %s: no pong in time, closing", p->cid);
+    if (s->pong_deadline_ms && now >= s->pong_deadline_ms) {
+        log_debug("peer %s: no pong in time, closing", peer_cid(p));
         sig.m.closed_timeout++;
         peer_kill(p);
         return;
     }
-    if (p->state == PEER_AUTHED && now >= p->token_exp_ms) {
+    if (peer_authed(p) && now >= s->token_exp_ms) {
         /* Told first, closed once that frame is out. */
         sig.m.closed_expired++;
         wire_send_error(p, "token_expired", "The access token expired; connect again with a fresh one.");
         peer_doom(p);
         /* The last chance of a client that does not read even that: closed at this deadline. */
-        timer_arm(&p->timer, now + sig.cfg.ping_timeout_ms, on_timer);
+        timer_arm(&s->timer, now + sig.cfg.ping_timeout_ms, on_timer);
         return;
     }
-    if (p->ping_due_ms && now >= p->ping_due_ms) {
-        if (p->json_proto)
+    if (s->ping_due_ms && now >= s->ping_due_ms) {
+        if (peer_json(p))
             peer_send(p, "{\"event\":\"ping\"}", 16);
         else
             peer_send(p, "2", 1);
-        p->ping_due_ms = 0;
-        p->pong_deadline_ms = now + sig.cfg.ping_timeout_ms;
+        s->ping_due_ms = 0;
+        s->pong_deadline_ms = now + sig.cfg.ping_timeout_ms;
     }
     arm_timer(p);
 }
@@ -548,10 +559,11 @@ void session_end(struct peer *p)
 {
     outbox_forget(p);
     dblink_forget(p);
-    if (p->state == PEER_AUTHED && p->video)
+    timer_cancel(&peer_session(p)->timer);
+    if (peer_authed(p) && video_member(p))
         video_request(V_LEAVE, p, NULL, NULL, -1, NULL);
-    else if (p->state == PEER_AUTHED)
-        presence_del(p->cid);
-    p->tr->release(p);
+    else if (peer_authed(p))
+        presence_del(peer_cid(p));
+    peer_tr(p)->release(p);
     peer_free(p);
 }

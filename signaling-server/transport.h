@@ -18,11 +18,20 @@
 
 struct peer;
 
+/* The transports' part of a session (embedded in struct peer by peer.c, touched by
+ * transport_ws.c and transport_poll.c alone). */
+struct transport_peer {
+    struct lws *conn;    /* the connection carrying it: a WebSocket, a polling session's held GET, or NULL */
+    struct lws *probe;   /* the WebSocket probing an upgrade of this polling session, or NULL */
+    bool upgrading;      /* a WebSocket probe of this polling session succeeded: release the GET */
+    bool post_pending;   /* a long-polling POST of this session is being read */
+};
+
 struct transport {
     const char *name;
     /* Frames were queued for p, or p was doomed: write (or close) at the next chance. */
     void (*wake)(struct peer *p);
-    /* p is ending now and is freed right after: let go of p->conn (a WebSocket is closed, a
+    /* p is ending now and is freed right after: let go of its connection (a WebSocket is closed, a
      * pending poll answered with the close packet). Queued frames are dropped. */
     void (*release)(struct peer *p);
     /* p must end from the loop, whatever is queued (a deadline passed): arrange session_end. */

@@ -21,7 +21,9 @@
 #include <string.h>
 
 #include "eio.h"
+#include "peer.h"
 #include "quota.h"
+#include "session.h"
 #include "sig.h"
 #include "transport.h"
 
@@ -30,35 +32,32 @@
 
 static void poll_wake(struct peer *p)
 {
-    if (!p->conn)
+    struct lws *conn = peer_transport(p)->conn;
+    if (!conn)
         return;
-    lws_rx_flow_control(p->conn, 1); /* it was held with reading paused (poll_get) */
-    lws_callback_on_writable(p->conn);
+    lws_rx_flow_control(conn, 1); /* it was held with reading paused (poll_get) */
+    lws_callback_on_writable(conn);
 }
 
 /* The held GET of p (if any) is answered with packet now, without p. */
 static void answer_held(struct peer *p, const char *packet)
 {
-    if (!p->conn)
+    struct transport_peer *t = peer_transport(p);
+    if (!t->conn)
         return;
-    struct conn *c = lws_wsi_user(p->conn);
+    struct conn *c = lws_wsi_user(t->conn);
     if (c) {
         c->peer = NULL;
         listener_prepare(c, 200, TEXT, packet, strlen(packet));
     }
-    lws_rx_flow_control(p->conn, 1);
-    lws_callback_on_writable(p->conn);
-    p->conn = NULL;
+    lws_rx_flow_control(t->conn, 1);
+    lws_callback_on_writable(t->conn);
+    t->conn = NULL;
 }
 
 static void poll_release(struct peer *p) { answer_held(p, "1"); }
 
-static void end_now(lws_sorted_usec_list_t *sul)
-{
-    session_end(lws_container_of(sul, struct peer, sul_end));
-}
-
-static void poll_kill(struct peer *p) { lws_sul_schedule(sig.ctx, 0, &p->sul_end, end_now, 1); }
+static void poll_kill(struct peer *p) { peer_defer_end(p, session_end); }
 
 const struct transport transport_poll = {"polling", poll_wake, poll_release, poll_kill};
 
@@ -70,9 +69,10 @@ void transport_poll_probed(struct peer *p)
 void transport_poll_upgraded(struct peer *p, struct lws *ws)
 {
     answer_held(p, "6");
-    p->tr = &transport_ws;
-    p->conn = ws;
-    p->upgrading = false;
+    peer_set_tr(p, &transport_ws);
+    struct transport_peer *t = peer_transport(p);
+    t->conn = ws;
+    t->upgrading = false;
 }
 
 /* Engine.IO's own error answer: 400 (403 for code 4) with {"code": n, "message": "..."}. */
@@ -89,15 +89,16 @@ static int eio_error(struct conn *c, struct lws *wsi, int code, const char *mess
 /* A long poll for p: answered now when something waits, else held. */
 static int poll_get(struct conn *c, struct lws *wsi, struct peer *p)
 {
-    if (p->conn) { /* a GET is already held: the client broke the protocol */
+    struct transport_peer *t = peer_transport(p);
+    if (t->conn) { /* a GET is already held: the client broke the protocol */
         peer_kill(p);
         return eio_error(c, wsi, 3, "Bad request");
     }
     c->peer = p;
     c->poll_get = true;
-    p->conn = wsi;
+    t->conn = wsi;
     lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0); /* held: the session's ping bounds how long */
-    if (p->out_head || p->doomed || p->upgrading)
+    if (peer_queue(p) || peer_doomed(p) || t->upgrading)
         lws_callback_on_writable(wsi);
     else /* held: lws would not read the close of a client that goes away meanwhile, and poll()
             would wake the loop for it again and again; it is seen at the answer's write instead */
@@ -116,7 +117,7 @@ static int handshake(struct conn *c, struct lws *wsi)
         lws_callback_on_writable(wsi);
         return 0;
     }
-    struct peer *p = peer_new(&transport_poll, NULL, false, from);
+    struct peer *p = peer_new(&transport_poll, false, from);
     if (!p)
         return -1;
     sig.m.polling_sessions++;
@@ -141,7 +142,7 @@ int transport_poll_request(struct conn *c, struct lws *wsi)
     struct peer *p = peer_find(sid);
     if (!p)
         return eio_error(c, wsi, 1, "Session ID unknown");
-    if (p->tr != &transport_poll || (!get && !post))
+    if (peer_tr(p) != &transport_poll || (!get && !post))
         return eio_error(c, wsi, 3, "Bad request");
     if (get)
         return poll_get(c, wsi, p);
@@ -155,12 +156,13 @@ int transport_poll_request(struct conn *c, struct lws *wsi)
         c->close_after = true;
         return eio_error(c, wsi, 3, "Payload too large");
     }
-    if (p->post_pending) { /* one POST at a time, as one GET: an overlap ends the session */
+    struct transport_peer *t = peer_transport(p);
+    if (t->post_pending) { /* one POST at a time, as one GET: an overlap ends the session */
         peer_kill(p);
         return eio_error(c, wsi, 3, "Bad request");
     }
-    p->post_pending = true;
-    memcpy(c->sid, p->sid, sizeof c->sid); /* the POST's session, found again at its end */
+    t->post_pending = true;
+    memcpy(c->sid, peer_sid(p), sizeof c->sid); /* the POST's session, found again at its end */
     return 0;
 }
 
@@ -189,8 +191,8 @@ int transport_poll_body_done(struct conn *c, struct lws *wsi)
     struct peer *p = peer_find(c->sid);
     c->sid[0] = '\0';
     if (p)
-        p->post_pending = false;
-    if (!p || p->tr != &transport_poll)
+        peer_transport(p)->post_pending = false;
+    if (!p || peer_tr(p) != &transport_poll)
         return eio_error(c, wsi, 1, "Session ID unknown");
     if (c->body_len > (size_t)sig.cfg.max_frame) {
         peer_kill(p);
@@ -199,7 +201,7 @@ int transport_poll_body_done(struct conn *c, struct lws *wsi)
     size_t pos = 0, n;
     const char *pkt, *why = NULL;
     int r;
-    while ((r = eio_payload_next(c->body, c->body_len, &pos, &pkt, &n, &why)) == 1 && !p->doomed)
+    while ((r = eio_payload_next(c->body, c->body_len, &pos, &pkt, &n, &why)) == 1 && !peer_doomed(p))
         if (!session_packet(p, pkt, n)) {
             peer_kill(p);
             return eio_error(c, wsi, 3, "Too many packets");
@@ -219,22 +221,23 @@ int transport_poll_body_done(struct conn *c, struct lws *wsi)
 int transport_poll_writeable(struct conn *c, struct lws *wsi)
 {
     struct peer *p = c->peer;
-    if (!p || p->conn != wsi)
+    struct transport_peer *t = p ? peer_transport(p) : NULL;
+    if (!t || t->conn != wsi)
         return -1;
-    if (!p->out_head && !p->doomed && !p->upgrading)
+    if (!peer_queue(p) && !peer_doomed(p) && !t->upgrading)
         return 0; /* nothing yet: keep holding */
     lws_rx_flow_control(wsi, 1);
     /* How many frames fit (at least one, however big), then one buffer of the exact size. */
     size_t size = 0;
     int count = 0;
-    for (const struct frame *f = p->out_head; f; f = f->next, count++)
+    for (const struct frame *f = peer_queue(p); f; f = f->next, count++)
         if (count && size + 1 + f->len > POLL_BODY_MAX)
             break;
         else
             size += f->len + (count ? 1 : 0);
-    bool all = count == 0 || size == p->out_bytes + (size_t)(count - 1); /* the whole queue fits */
-    bool ending = p->doomed && all;
-    const char *tail = ending ? "1" : all && p->upgrading ? "6" : NULL;
+    bool all = count == 0 || size == peer_queued_bytes(p) + (size_t)(count - 1); /* the whole queue fits */
+    bool ending = peer_doomed(p) && all;
+    const char *tail = ending ? "1" : all && t->upgrading ? "6" : NULL;
     size_t cap = size + 2;
     char *body = malloc(cap);
     if (!body)
@@ -248,7 +251,7 @@ int transport_poll_writeable(struct conn *c, struct lws *wsi)
     if (tail)
         eio_payload_append(body, cap, &used, tail, 1);
     c->peer = NULL;
-    p->conn = NULL;
+    t->conn = NULL;
     bool ok = listener_prepare(c, 200, TEXT, body, used);
     free(body);
     if (ending)
@@ -258,11 +261,11 @@ int transport_poll_writeable(struct conn *c, struct lws *wsi)
 
 void transport_poll_closed(struct conn *c, struct lws *wsi)
 {
-    if (c->poll_get && c->peer && c->peer->conn == wsi)
-        c->peer->conn = NULL;
+    if (c->poll_get && c->peer && peer_transport(c->peer)->conn == wsi)
+        peer_transport(c->peer)->conn = NULL;
     c->peer = NULL;
     struct peer *p = !c->poll_get && c->sid[0] ? peer_find(c->sid) : NULL;
     if (p) /* a POST that ended before its body did */
-        p->post_pending = false;
+        peer_transport(p)->post_pending = false;
     c->sid[0] = '\0';
 }

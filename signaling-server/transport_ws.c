@@ -15,8 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "quota.h"
 #include "log.h"
+#include "peer.h"
+#include "quota.h"
+#include "session.h"
 #include "sig.h"
 #include "transport.h"
 
@@ -24,26 +26,29 @@
 
 static void ws_wake(struct peer *p)
 {
-    if (p->conn)
-        lws_callback_on_writable(p->conn);
+    struct lws *conn = peer_transport(p)->conn;
+    if (conn)
+        lws_callback_on_writable(conn);
 }
 
 static void ws_release(struct peer *p)
 {
-    if (!p->conn)
+    struct transport_peer *t = peer_transport(p);
+    if (!t->conn)
         return;
-    struct conn *c = lws_wsi_user(p->conn);
+    struct conn *c = lws_wsi_user(t->conn);
     if (c)
         c->peer = NULL;
-    lws_set_timeout(p->conn, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
-    p->conn = NULL;
+    lws_set_timeout(t->conn, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
+    t->conn = NULL;
 }
 
 /* Closed from the loop; LWS_CALLBACK_CLOSED then ends the session. */
 static void ws_kill(struct peer *p)
 {
-    if (p->conn)
-        lws_set_timeout(p->conn, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
+    struct lws *conn = peer_transport(p)->conn;
+    if (conn)
+        lws_set_timeout(conn, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
 }
 
 const struct transport transport_ws = {"websocket", ws_wake, ws_release, ws_kill};
@@ -52,7 +57,7 @@ const struct transport transport_ws = {"websocket", ws_wake, ws_release, ws_kill
 static struct peer *upgradable(const char *sid)
 {
     struct peer *p = peer_find(sid);
-    return p && p->tr == &transport_poll && !p->doomed ? p : NULL;
+    return p && peer_tr(p) == &transport_poll && !peer_doomed(p) ? p : NULL;
 }
 
 bool transport_ws_filter(struct lws *wsi)
@@ -74,7 +79,7 @@ bool transport_ws_filter(struct lws *wsi)
     const char *sid = lws_get_urlarg_by_name(wsi, "sid=", v, sizeof v);
     if (sid) { /* one probe at a time per session */
         struct peer *p = upgradable(sid);
-        return p && !p->upgrading && !p->probe;
+        return p && !peer_transport(p)->upgrading && !peer_transport(p)->probe;
     }
     return quota_may_open(from);
 }
@@ -87,17 +92,18 @@ int transport_ws_established(struct conn *c, struct lws *wsi)
     const char *sid = json ? NULL : lws_get_urlarg_by_name(wsi, "sid=", v, sizeof v);
     if (sid) {
         struct peer *p = upgradable(sid);
-        if (!p || p->probe)
+        if (!p || peer_transport(p)->probe)
             return -1;
-        p->probe = wsi;
+        peer_transport(p)->probe = wsi;
         snprintf(c->sid, sizeof c->sid, "%s", sid);
         lws_set_timer_usecs(wsi, (lws_usec_t)UPGRADE_TIMEOUT_MS * 1000);
         return 0;
     }
     char addr[48];
-    c->peer = peer_new(&transport_ws, wsi, json, lws_get_peer_simple(wsi, addr, sizeof addr) ? addr : "");
+    c->peer = peer_new(&transport_ws, json, lws_get_peer_simple(wsi, addr, sizeof addr) ? addr : "");
     if (!c->peer)
         return -1;
+    peer_transport(c->peer)->conn = wsi;
     session_open(c->peer, false);
     return 0;
 }
@@ -106,19 +112,20 @@ int transport_ws_established(struct conn *c, struct lws *wsi)
 static int on_probe(struct conn *c, struct lws *wsi, const char *buf, size_t len)
 {
     struct peer *p = upgradable(c->sid);
-    if (p && p->probe != wsi)
+    struct transport_peer *t = p ? peer_transport(p) : NULL;
+    if (p && t->probe != wsi)
         p = NULL; /* the session is no longer this probe's */
-    if (p && len == 6 && memcmp(buf, "2probe", 6) == 0 && !p->upgrading) {
-        p->upgrading = true;
+    if (p && len == 6 && memcmp(buf, "2probe", 6) == 0 && !t->upgrading) {
+        t->upgrading = true;
         c->probe_answer = true;
         lws_callback_on_writable(wsi);
         transport_poll_probed(p);
         return 0;
     }
-    if (p && len == 1 && buf[0] == '5' && p->upgrading) {
+    if (p && len == 1 && buf[0] == '5' && t->upgrading) {
         c->sid[0] = '\0';
         c->peer = p;
-        p->probe = NULL;
+        t->probe = NULL;
         lws_set_timer_usecs(wsi, LWS_SET_TIMER_USEC_CANCEL);
         transport_poll_upgraded(p, wsi);
         sig.m.upgrades++;
@@ -126,8 +133,8 @@ static int on_probe(struct conn *c, struct lws *wsi, const char *buf, size_t len
         return 0;
     }
     if (p) {
-        p->upgrading = false;
-        p->probe = NULL;
+        t->upgrading = false;
+        t->probe = NULL;
     }
     c->sid[0] = '\0';
     return -1;
@@ -193,7 +200,8 @@ static int write_queued(struct lws *wsi, struct peer *p)
 {
     static unsigned char batch[LWS_PRE + WS_WRITE_BATCH]; /* one thread: one batch at a time */
     size_t used = 0;
-    while (p->out_head && used + 10 + p->out_head->len <= WS_WRITE_BATCH) {
+    const struct frame *next;
+    while ((next = peer_queue(p)) && used + 10 + next->len <= WS_WRITE_BATCH) {
         struct frame *f = peer_pop(p);
         used += frame_header(batch + LWS_PRE + used, f->len);
         memcpy(batch + LWS_PRE + used, f->buf + LWS_PRE, f->len);
@@ -220,11 +228,11 @@ int transport_ws_writeable(struct conn *c, struct lws *wsi)
     struct peer *p = c->peer;
     if (!p)
         return c->sid[0] ? 0 : -1;
-    if (p->doomed && !p->out_head)
+    if (peer_doomed(p) && !peer_queue(p))
         return -1; /* its last frames went out in an earlier callback */
-    if (p->out_head && write_queued(wsi, p) < 0)
+    if (peer_queue(p) && write_queued(wsi, p) < 0)
         return -1;
-    if (p->out_head || p->doomed)
+    if (peer_queue(p) || peer_doomed(p))
         lws_callback_on_writable(wsi);
     return 0;
 }
@@ -246,9 +254,10 @@ void transport_ws_closed(struct conn *c, struct lws *wsi)
     c->rx_len = 0;
     if (c->sid[0]) { /* a probe that did not finish: the session stays on polling */
         struct peer *p = upgradable(c->sid);
-        if (p && p->probe == wsi) {
-            p->upgrading = false;
-            p->probe = NULL;
+        struct transport_peer *t = p ? peer_transport(p) : NULL;
+        if (t && t->probe == wsi) {
+            t->upgrading = false;
+            t->probe = NULL;
         }
         c->sid[0] = '\0';
     }
@@ -256,6 +265,6 @@ void transport_ws_closed(struct conn *c, struct lws *wsi)
     if (!p)
         return;
     c->peer = NULL;
-    p->conn = NULL; /* gone already: nothing to release */
+    peer_transport(p)->conn = NULL; /* gone already: nothing to release */
     session_end(p);
 }

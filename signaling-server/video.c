@@ -12,7 +12,11 @@
  * MAX_PEER_VIDEO_JOBS per session. At an admission (NOTIFY video_admitted) the admitted connection
  * is marked and the session's other patient connections are closed. A departure is always queued (the database must learn it, also
  * after an outage). When a session ends, what mattered only to it is dropped (its arrival, relays
- * and samples); an admission or a dismissal by a doctor who just left still runs. */
+ * and samples); an admission or a dismissal by a doctor who just left still runs.
+ *
+ * A connection's video identity (session, role, holder), its jobs and the completion of its joins
+ * are video.c's part of it (struct video_peer, video.h), set from its join token here
+ * (video_take_token); what a patient's connection may hear is wire.c's, told here at admission. */
 #include "video.h"
 
 #include <jansson.h>
@@ -21,7 +25,9 @@
 #include <string.h>
 
 #include "dblink.h"
+#include "peer.h"
 #include "sig.h"
+#include "token.h"
 #include "wire.h"
 
 #define MAX_VIDEO_JOBS 2000
@@ -116,17 +122,42 @@ static void release(struct db_job *job)
     vd.jobs--;
     vd.bytes -= j->text_len;
     if (j->job.peer)
-        j->job.peer->video_jobs--;
+        peer_video(j->job.peer)->jobs--;
     free(j->text);
     free(j);
 }
 
+bool video_take_token(struct peer *p, const struct video_claims *t)
+{
+    struct video_peer *v = peer_video(p);
+    char ident[sizeof v->ident];
+    if (t->sub > 0)
+        snprintf(ident, sizeof ident, "u%llx", (unsigned long long)t->sub);
+    else
+        snprintf(ident, sizeof ident, "t%s", t->jti);
+    if (peer_authed(p) &&
+        (!v->member || t->vsid != v->vsid || strcmp(t->vrole, v->role) != 0 || strcmp(ident, v->ident) != 0))
+        return false;
+    v->member = true;
+    v->vsid = t->vsid;
+    snprintf(v->role, sizeof v->role, "%s", t->vrole);
+    snprintf(v->ident, sizeof v->ident, "%s", ident);
+    wire_set_patient(p, strcmp(v->role, "patient") == 0);
+    return true;
+}
+
+bool video_member(struct peer *p) { return peer_video(p)->member; }
+int64_t video_session(struct peer *p) { return peer_video(p)->member ? peer_video(p)->vsid : 0; }
+const char *video_role(struct peer *p) { return peer_video(p)->role; }
+const char *video_ident(struct peer *p) { return peer_video(p)->ident; }
+
 bool video_request(enum video_op op, struct peer *p, const char *name, const char *text, long long ack_id,
                    video_done_fn then)
 {
+    struct video_peer *v = peer_video(p);
     size_t len = text ? strlen(text) : 0;
     if (op != V_LEAVE && (!dblink_ready() || vd.jobs >= MAX_VIDEO_JOBS || vd.bytes + len > MAX_VIDEO_BYTES ||
-                          p->video_jobs >= MAX_PEER_VIDEO_JOBS))
+                          v->jobs >= MAX_PEER_VIDEO_JOBS))
         return false;
     struct vjob *j = calloc(1, sizeof *j);
     char *copy = text ? strdup(text) : NULL;
@@ -141,20 +172,20 @@ bool video_request(enum video_op op, struct peer *p, const char *name, const cha
     j->ack_id = ack_id;
     j->then = then;
     if (op == V_JOIN)
-        p->video_then = then; /* the joins again after a reconnect */
+        v->then = then; /* the joins again after a reconnect */
     j->text = copy;
     j->text_len = len;
-    j->has_sub = p->claims.sub > 0;
-    snprintf(j->vsid, sizeof j->vsid, "%lld", (long long)p->vsid);
-    snprintf(j->sub, sizeof j->sub, "%lld", (long long)p->claims.sub);
-    snprintf(j->cid, sizeof j->cid, "%s", p->cid);
-    snprintf(j->role, sizeof j->role, "%s", p->vrole);
-    snprintf(j->ident, sizeof j->ident, "%s", p->vident);
+    j->has_sub = peer_claims(p)->sub > 0;
+    snprintf(j->vsid, sizeof j->vsid, "%lld", (long long)v->vsid);
+    snprintf(j->sub, sizeof j->sub, "%lld", (long long)peer_claims(p)->sub);
+    snprintf(j->cid, sizeof j->cid, "%s", peer_cid(p));
+    snprintf(j->role, sizeof j->role, "%s", v->role);
+    snprintf(j->ident, sizeof j->ident, "%s", v->ident);
     snprintf(j->name, sizeof j->name, "%s", name ? name : "");
     vd.jobs++;
     vd.bytes += len;
     if (j->job.peer)
-        p->video_jobs++;
+        v->jobs++;
     dblink_push(&j->job, false);
     return true;
 }
@@ -221,8 +252,9 @@ struct relay_note {
 static void tell_relay(struct peer *p, void *arg)
 {
     const struct relay_note *n = arg;
-    if (p->state == PEER_AUTHED && p->video && p->vsid == n->vsid && strcmp(p->vrole, n->to_role) == 0 &&
-        (!n->to_identity || strcmp(p->vident, n->to_identity) == 0)) {
+    const struct video_peer *v = peer_video(p);
+    if (peer_authed(p) && v->member && v->vsid == n->vsid && strcmp(v->role, n->to_role) == 0 &&
+        (!n->to_identity || strcmp(v->ident, n->to_identity) == 0)) {
         wire_send_frame(p, n->name, n->payload, n->len);
         sig.m.relay_delivered++;
     }
@@ -265,12 +297,13 @@ static void on_admitted(const char *payload)
     json_t *v = json_loads(payload, 0, NULL);
     json_int_t vsid = json_integer_value(json_object_get(v, "session_id"));
     const char *admitted = json_string_value(json_object_get(v, "connection"));
-    for (struct peer *p = sig.peers; admitted && p; p = p->next) {
-        if (p->state != PEER_AUTHED || !p->video || p->vsid != vsid || strcmp(p->vrole, "patient") != 0)
+    for (struct peer *p = peer_first(); admitted && p; p = peer_next(p)) {
+        const struct video_peer *pv = peer_video(p);
+        if (!peer_authed(p) || !pv->member || pv->vsid != vsid || strcmp(pv->role, "patient") != 0)
             continue;
-        if (strcmp(p->cid, admitted) == 0) {
-            p->admitted = true;
-        } else if (!p->doomed) {
+        if (strcmp(peer_cid(p), admitted) == 0) {
+            wire_set_admitted(p, true);
+        } else if (!peer_doomed(p)) {
             wire_send_error(p, "admitted_elsewhere",
                             "Another connection to this consultation was admitted; this one is closed.");
             peer_doom(p);
@@ -293,9 +326,9 @@ static void poll_tick(lws_sorted_usec_list_t *sul)
 static void on_ready(void)
 {
     vd.relay_wanted = true;
-    for (struct peer *p = sig.peers; p; p = p->next)
-        if (p->state == PEER_AUTHED && p->video)
-            video_request(V_JOIN, p, NULL, NULL, -1, p->video_then);
+    for (struct peer *p = peer_first(); p; p = peer_next(p))
+        if (peer_authed(p) && peer_video(p)->member)
+            video_request(V_JOIN, p, NULL, NULL, -1, peer_video(p)->then);
 }
 
 void video_init(void)

@@ -5,14 +5,35 @@
 #define SIG_VIDEO_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 struct peer;
+struct video_claims;
 
 enum video_op { V_JOIN, V_LEAVE, V_ADMIT, V_DENY, V_REMOVE, V_RELAY, V_QUALITY };
 
 /* The answer to op for p: result is the state JSON (V_JOIN) or, for the others, NULL when done and
  * else why not (borrowed). */
 typedef void (*video_done_fn)(struct peer *p, enum video_op op, const char *result, long long ack_id);
+
+/* video.c's part of a session (embedded in struct peer by peer.c, touched here alone). */
+struct video_peer {
+    bool member;      /* holds a video join token: in video:{vsid} only */
+    int64_t vsid;
+    char role[8];     /* "doctor" or "patient" */
+    char ident[40];   /* who holds the token: u<user id>, or t<token id> for an invited guest */
+    int jobs;         /* its operations queued or in flight (bounded) */
+    video_done_fn then; /* what answers its joins (the one of its first) */
+};
+
+/* p presents a verified video join token v: p becomes (or stays) that video connection. false when
+ * p is authenticated already and v is not for the same session, role and holder. */
+bool video_take_token(struct peer *p, const struct video_claims *v);
+/* Whether p is a video connection, and then its session, its role and its holder's identity. */
+bool video_member(struct peer *p);
+int64_t video_session(struct peer *p); /* 0 when not a video connection */
+const char *video_role(struct peer *p);
+const char *video_ident(struct peer *p);
 
 void video_init(void);
 /* At shutdown: this instance's video connections leave their sessions (reconnecting, as for a

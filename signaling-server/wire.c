@@ -2,13 +2,15 @@
  * (names are [a-z_]: a CHECK of the events table, or a client event name checked by wsjson), so an
  * event is never decoded and encoded again; for many receivers it is built once per protocol. A
  * patient's video connection that the doctor has not admitted hears only about its own waiting;
- * one turned away or sent out of the call is closed once told. */
+ * one turned away or sent out of the call is closed once told. What a session may hear is wire.c's
+ * part of it (struct wire_peer), set by video.c and session.c through wire_set_*. */
 #include "wire.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "peer.h"
 #include "sig.h"
 #include "sio.h"
 
@@ -31,7 +33,7 @@ void wire_send_json(struct peer *p, json_t *v)
 
 void wire_send_error(struct peer *p, const char *code, const char *message)
 {
-    if (p->json_proto) {
+    if (peer_json(p)) {
         wire_send_json(p, json_pack("{s:s,s:{s:s,s:s}}", "event", "error", "data", "code", code, "message", message));
         return;
     }
@@ -42,7 +44,7 @@ void wire_send_error(struct peer *p, const char *code, const char *message)
 
 void wire_send_named(struct peer *p, const char *name, json_t *data)
 {
-    if (p->json_proto)
+    if (peer_json(p))
         wire_send_json(p, json_pack("{s:s,s:O}", "event", name, "data", data));
     else
         wire_send_text(p, sio_encode_event(name, data));
@@ -54,7 +56,7 @@ void wire_send_presence(struct peer *p, const char *room, const char *participan
     json_t *data = json_pack("{s:b,s:s,s:o}", "ok", 1, "room", room, "participants", list ? list : json_array());
     if (!data)
         return;
-    if (ack_id >= 0 && p->json_proto) {
+    if (ack_id >= 0 && peer_json(p)) {
         wire_send_json(p, json_pack("{s:I,s:o}", "ack", (json_int_t)ack_id, "data", data));
         return;
     }
@@ -88,19 +90,24 @@ static char *build_frame(bool json_proto, const char *name, const char *data, si
 void wire_send_frame(struct peer *p, const char *name, const char *data, size_t len)
 {
     size_t n;
-    char *buf = build_frame(p->json_proto, name, data, len, &n);
+    char *buf = build_frame(peer_json(p), name, data, len, &n);
     if (buf)
         peer_send(p, buf, n);
     free(buf);
 }
 
-/* Whether p may hear event name: a patient's video connection not admitted hears only about its own
- * waiting (the session's status, its admission, denial or removal), nothing else of the room. */
-static bool may_hear(const struct peer *p, const char *name)
+void wire_set_patient(struct peer *p, bool patient) { peer_wire(p)->patient = patient; }
+
+void wire_set_admitted(struct peer *p, bool admitted) { peer_wire(p)->admitted = admitted; }
+
+/* Whether a session (its part w) may hear event name: a patient's video connection not admitted
+ * hears only about its own waiting (the session's status, its admission, denial or removal),
+ * nothing else of the room. */
+static bool may_hear(const struct wire_peer *w, const char *name)
 {
     static const char *const waiting[] = {"video_session_updated", "patient_admitted", "admission_denied",
                                           "patient_removed"};
-    if (!p->video || p->admitted || strcmp(p->vrole, "patient") != 0)
+    if (!w->patient || w->admitted)
         return true;
     for (size_t i = 0; i < sizeof waiting / sizeof waiting[0]; i++)
         if (strcmp(name, waiting[i]) == 0)
@@ -108,24 +115,25 @@ static bool may_hear(const struct peer *p, const char *name)
     return false;
 }
 
-static void after_event(struct peer *p, const char *name)
+static void after_event(struct peer *p, const struct wire_peer *w, const char *name)
 {
     sig.m.events_delivered++;
     /* A patient turned away or sent out of the call is disconnected once told. */
-    if (p->video && strcmp(p->vrole, "patient") == 0 &&
-        (strcmp(name, "admission_denied") == 0 || strcmp(name, "patient_removed") == 0))
+    if (w->patient && (strcmp(name, "admission_denied") == 0 || strcmp(name, "patient_removed") == 0))
         peer_doom(p);
 }
 
 void wire_event_send(struct wire_event *e, struct peer *p)
 {
-    if (!may_hear(p, e->name))
+    const struct wire_peer *w = peer_wire(p);
+    if (!may_hear(w, e->name))
         return;
-    int k = p->json_proto ? 1 : 0;
-    if (!e->frame[k] && !(e->frame[k] = build_frame(p->json_proto, e->name, e->data, e->len, &e->frame_len[k])))
+    bool json = peer_json(p);
+    int k = json ? 1 : 0;
+    if (!e->frame[k] && !(e->frame[k] = build_frame(json, e->name, e->data, e->len, &e->frame_len[k])))
         return;
     peer_send(p, e->frame[k], e->frame_len[k]);
-    after_event(p, e->name);
+    after_event(p, w, e->name);
 }
 
 void wire_event_clear(struct wire_event *e)
@@ -137,8 +145,9 @@ void wire_event_clear(struct wire_event *e)
 
 void wire_send_event(struct peer *p, const char *name, const char *envelope, size_t len)
 {
-    if (!may_hear(p, name))
+    const struct wire_peer *w = peer_wire(p);
+    if (!may_hear(w, name))
         return;
     wire_send_frame(p, name, envelope, len);
-    after_event(p, name);
+    after_event(p, w, name);
 }

@@ -12,6 +12,17 @@
 
 struct peer;
 
+/* wire.c's part of a session (embedded in struct peer by peer.c, touched here alone): what it may
+ * hear. A patient's video connection not admitted hears only about its own waiting. */
+struct wire_peer {
+    bool patient;  /* a patient's video connection */
+    bool admitted; /* the doctor admitted it: it hears the room */
+};
+
+/* p is (or is not) a patient's video connection; p is (or is no longer) admitted. */
+void wire_set_patient(struct peer *p, bool patient);
+void wire_set_admitted(struct peer *p, bool admitted);
+
 /* Queues text (a NUL-terminated frame, freed here) for p; NULL dooms p (out of memory). */
 void wire_send_text(struct peer *p, char *text);
 /* Queues the /ws frame of v (stolen; NULL dooms p). */
