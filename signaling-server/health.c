@@ -95,7 +95,7 @@ int health_request(struct conn *c, struct lws *wsi, const char *uri)
         status = 404;
         body = "{\"error\":{\"code\":\"not_found\",\"message\":\"The requested resource was not found.\"}}";
     }
-    bool ok = listener_prepare(c, status, type, body, strlen(body));
+    bool ok = reply_prepare(c, status, type, body, strlen(body));
     free(dynamic);
     if (!ok)
         return -1;

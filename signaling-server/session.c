@@ -49,13 +49,6 @@
 #include "wire.h"
 #include "wsjson.h"
 
-int64_t sig_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static bool is_video_event(const char *name)
 {
     static const char *const names[] = {"admit_patient", "deny_patient", "remove_patient", "webrtc_offer",

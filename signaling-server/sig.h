@@ -15,6 +15,8 @@
  *   wire.c              what a session is sent, in its protocol
  *   peer.c              the sessions: identity, send queue, rooms (struct peer is private to it)
  *   rooms.c, quota.c, timers.c, dblink.c         the room index, budgets, the timing wheel, the link
+ * and beside them reply.c, how the HTTP answers of listener.c, transport_poll.c and health.c are
+ * written (the transports and health.c never call the listener).
  * Per-session state owned by a module above peer.c is that module's struct, embedded in struct
  * peer and reached by its owner alone (peer.h). */
 #ifndef SIG_H
@@ -80,6 +82,7 @@ struct sig {
 };
 extern struct sig sig;
 
+/* Milliseconds on the monotonic clock (timers.c): the sessions' deadlines and the database link's. */
 int64_t sig_now_ms(void);
 
 #endif

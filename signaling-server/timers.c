@@ -1,7 +1,9 @@
 /* timers: a hashed timing wheel on one libwebsockets timer (see timers.h). Slot i holds the timers
  * due in a tick congruent to i modulo TIMER_SLOTS; each tick the slots from the last one visited
- * up to now's are emptied, their due timers fired and the others put back. */
+ * up to now's are emptied, their due timers fired and the others put back. The wheel's clock,
+ * sig_now_ms (sig.h), is defined here, at the bottom of the layers, for every module that reads it. */
 #include <stddef.h>
+#include <time.h>
 
 #include "sig.h"
 #include "timers.h"
@@ -16,6 +18,13 @@ static struct {
     struct lws_context *ctx;
     bool running;
 } tw;
+
+int64_t sig_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static void push(struct timer **head, struct timer *t)
 {

@@ -99,13 +99,15 @@ int health_request(struct conn *c, struct lws *wsi, const char *uri);
 
 /* listener.c */
 extern const struct lws_protocols listener_protocol;
-/* Writes the status line and headers of an HTTP answer (CORS ones for an allowed origin) for a
- * body of len bytes; false when the connection must close. */
-bool listener_headers(struct conn *c, struct lws *wsi, int status, const char *type, size_t len);
+
+/* reply.c: the answer of an HTTP request, below the modules that answer them */
+/* Writes the status line and headers of an HTTP answer (CORS ones for an allowed origin; a
+ * preflight's too when methods is not NULL) for a body of len bytes; false when the connection must close. */
+bool reply_headers(struct conn *c, struct lws *wsi, int status, const char *type, size_t len, const char *methods);
+/* Prepares c's answer: status, a JSON or text body (copied). */
+bool reply_prepare(struct conn *c, int status, const char *type, const char *body, size_t len);
 /* Answers the HTTP request with c's prepared body (http_status, http_type, http_body, http_len):
  * headers and body now; returns what the lws callback returns. */
-int listener_reply(struct conn *c, struct lws *wsi);
-/* Prepares c's answer: status, a JSON or text body (copied). */
-bool listener_prepare(struct conn *c, int status, const char *type, const char *body, size_t len);
+int reply_send(struct conn *c, struct lws *wsi);
 
 #endif

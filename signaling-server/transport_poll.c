@@ -48,7 +48,7 @@ static void answer_held(struct peer *p, const char *packet)
     struct conn *c = lws_wsi_user(t->conn);
     if (c) {
         c->peer = NULL;
-        listener_prepare(c, 200, TEXT, packet, strlen(packet));
+        reply_prepare(c, 200, TEXT, packet, strlen(packet));
     }
     lws_rx_flow_control(t->conn, 1);
     lws_callback_on_writable(t->conn);
@@ -80,7 +80,7 @@ static int eio_error(struct conn *c, struct lws *wsi, int code, const char *mess
 {
     char body[128];
     int n = snprintf(body, sizeof body, "{\"code\":%d,\"message\":\"%s\"}", code, message);
-    if (!listener_prepare(c, code == 4 ? 403 : 400, "application/json", body, (size_t)n))
+    if (!reply_prepare(c, code == 4 ? 403 : 400, "application/json", body, (size_t)n))
         return -1;
     lws_callback_on_writable(wsi);
     return 0;
@@ -112,7 +112,7 @@ static int handshake(struct conn *c, struct lws *wsi)
     const char *from = lws_get_peer_simple(wsi, addr, sizeof addr) ? addr : "";
     if (!quota_may_open(from)) {
         static const char busy[] = "{\"error\":{\"code\":\"unavailable\",\"message\":\"The server is at capacity.\"}}";
-        if (!listener_prepare(c, 503, "application/json", busy, sizeof busy - 1))
+        if (!reply_prepare(c, 503, "application/json", busy, sizeof busy - 1))
             return -1;
         lws_callback_on_writable(wsi);
         return 0;
@@ -210,7 +210,7 @@ int transport_poll_body_done(struct conn *c, struct lws *wsi)
         peer_kill(p);
         return eio_error(c, wsi, 3, why);
     }
-    if (!listener_prepare(c, 200, TEXT, "ok", 2))
+    if (!reply_prepare(c, 200, TEXT, "ok", 2))
         return -1;
     lws_callback_on_writable(wsi);
     return 0;
@@ -252,11 +252,11 @@ int transport_poll_writeable(struct conn *c, struct lws *wsi)
         eio_payload_append(body, cap, &used, tail, 1);
     c->peer = NULL;
     t->conn = NULL;
-    bool ok = listener_prepare(c, 200, TEXT, body, used);
+    bool ok = reply_prepare(c, 200, TEXT, body, used);
     free(body);
     if (ending)
         session_end(p);
-    return ok ? listener_reply(c, wsi) : -1;
+    return ok ? reply_send(c, wsi) : -1;
 }
 
 void transport_poll_closed(struct conn *c, struct lws *wsi)
