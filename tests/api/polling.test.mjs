@@ -342,7 +342,7 @@ describe('signaling-server long-polling', () => {
     const w = await clinicWorld();
     const p = new Poller();
     try {
-      await p.connect({ token: w.rec.access });
+      await p.connect({ token: w.rec.access, last_event_id: await eventsEnd(w.rec.access) }); // what clinicWorld wrote is not sent
       const r = await p.post([
         `421${JSON.stringify(['join_clinic_room', { clinic_id: w.clinic.id }])}`,
         `422${JSON.stringify(['presence', { room: `clinic:${w.clinic.id}` }])}`,
@@ -408,7 +408,7 @@ describe('signaling-server long-polling', () => {
     const w = await clinicWorld();
     const p = new Poller(inst.url);
     try {
-      await p.connect({ token: w.rec.access });
+      await p.connect({ token: w.rec.access, last_event_id: await eventsEnd(w.rec.access) }); // what clinicWorld wrote is not sent
       assert.equal(p.open.pingInterval, 12000);
       const r = await p.get({ timeout: 20000 });
       assert.equal(r.status, 200, `the held GET: ${show(r)}`);
@@ -508,8 +508,9 @@ describe('signaling-server long-polling', () => {
     const p = new Poller();
     let ws = null;
     try {
-      await p.connect({ token: w.rec.access });
+      // From the current end: what clinicWorld wrote never answers the held GET before the probe.
       const start = await eventsEnd(w.rec.access);
+      await p.connect({ token: w.rec.access, last_event_id: start });
       const held = p.get({ timeout: 10000 });
       await sleep(200);
       // a probe for a sid that is not a polling session is refused
@@ -556,7 +557,7 @@ describe('signaling-server long-polling', () => {
     const w = await clinicWorld();
     const p = new Poller();
     try {
-      await p.connect({ token: w.rec.access });
+      await p.connect({ token: w.rec.access, last_event_id: await eventsEnd(w.rec.access) }); // what clinicWorld wrote is not sent
       const held = p.get({ timeout: 8000 });
       await sleep(300);
       const second = await http('GET', p.url, { timeout: 3000 });
