@@ -114,12 +114,16 @@ int main(void)
     if (!sig.ctx) {
         log_error("cannot create the websocket context%s", sig.cfg.event_loop_poll ? "" :
                   " with the libev event loop (package libwebsockets-evlib-ev; SIGNALING_EVENT_LOOP=poll does without)");
+        if (loop)
+            ev_loop_destroy(loop);
         return 1;
     }
     sig.vhost = lws_create_vhost(sig.ctx, &info);
     if (!sig.vhost) {
         log_error("cannot listen on %s:%d", sig.cfg.listen_host, sig.cfg.listen_port);
         lws_context_destroy(sig.ctx);
+        if (loop)
+            ev_loop_destroy(loop);
         return 1;
     }
     timers_start(sig.ctx);
