@@ -583,11 +583,12 @@ describe('signaling-server', () => {
   test('a last_event_id followed by events older than the replay window is refused: the client resyncs', async () => {
     const w = await clinicWorld();
     const inst = await startSignaling({ SIGNALING_REPLAY_WINDOW_SECONDS: '60' });
-    const start = await eventsEnd(w.rec.access);
-    // an event of the clinic that happened long ago, right after the client's cursor
-    await psql(`INSERT INTO events (name, rooms, data, occurred_at)
-                VALUES ('queue_updated', ARRAY['clinic:${w.clinic.id}'], '{"clinic_id": ${w.clinic.id}}', now() - interval '2 minutes');`);
-    const c = await connected({ token: w.rec.access, last_event_id: start ?? '0-0' }, inst.url);
+    // an event of the clinic that happened long ago, and a cursor right before it (events that other
+    // work writes meanwhile come after it: the first event after the cursor is this one)
+    const old = await psql(`INSERT INTO events (name, rooms, data, occurred_at)
+                VALUES ('queue_updated', ARRAY['clinic:${w.clinic.id}'], '{"clinic_id": ${w.clinic.id}}', now() - interval '2 minutes')
+                RETURNING txid || '-' || (id - 1);`);
+    const c = await connected({ token: w.rec.access, last_event_id: old }, inst.url);
     try {
       await until(c.events, (ev) => ev.some((e) => e.name === 'error'), 5000, 'the refusal');
       const err = c.events.find((e) => e.name === 'error').env;
