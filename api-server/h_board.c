@@ -45,13 +45,6 @@ static bool board_etag(const struct board_req *b, const char *stamp, char out[BO
     return n > 0 && n < BODYCACHE_KEY_MAX + BODYCACHE_STAMP_MAX;
 }
 
-static void board_headers(struct _u_response *resp, const char *etag)
-{
-    u_map_put(resp->map_header, "ETag", etag);
-    /* Browsers keep the body but ask again every time (If-None-Match); shared caches keep nothing. */
-    u_map_put(resp->map_header, "Cache-Control", "private, no-cache");
-}
-
 /* Reads the stamp of b (and its day) into stamp; false after answering (404, 503, 500). */
 static bool board_stamp(struct _u_response *resp, struct req_ctx *ctx, struct board_req *b,
                         char stamp[BODYCACHE_STAMP_MAX], int *rc)
@@ -82,16 +75,32 @@ static bool board_stamp(struct _u_response *resp, struct req_ctx *ctx, struct bo
     return ok;
 }
 
+/* Sets the validators of the board b at stamp and answers 304 when If-None-Match names its tag
+ * (true, with the answer in *rc, also after a failure); false when the board must be sent. */
+static bool board_validators(const struct _u_request *req, struct _u_response *resp, struct req_ctx *ctx,
+                             const struct board_req *b, const char *stamp, int *rc)
+{
+    char etag[BODYCACHE_KEY_MAX + BODYCACHE_STAMP_MAX];
+    if (!board_etag(b, stamp, etag)) {
+        *rc = reply_status(resp, ctx, ST_INTERNAL);
+        return true;
+    }
+    u_map_put(resp->map_header, "ETag", etag);
+    /* Browsers keep the body but ask again every time (If-None-Match); shared caches keep nothing. */
+    u_map_put(resp->map_header, "Cache-Control", "private, no-cache");
+    if (!etag_none_match_hits(u_map_get_case(req->map_header, "If-None-Match"), etag))
+        return false;
+    *rc = reply_not_modified(resp, ctx);
+    return true;
+}
+
 /* Answers 200 with body (len bytes) built at stamp, or 304 when the client already holds it. */
 static int board_send(const struct _u_request *req, struct _u_response *resp, struct req_ctx *ctx,
                       const struct board_req *b, const char *stamp, const char *body, size_t len, bool hit)
 {
-    char etag[BODYCACHE_KEY_MAX + BODYCACHE_STAMP_MAX];
-    if (!board_etag(b, stamp, etag))
-        return reply_status(resp, ctx, ST_INTERNAL);
-    board_headers(resp, etag);
-    if (etag_none_match_hits(u_map_get_case(req->map_header, "If-None-Match"), etag))
-        return reply_not_modified(resp, ctx);
+    int rc;
+    if (board_validators(req, resp, ctx, b, stamp, &rc))
+        return rc;
     u_map_put(resp->map_header, "X-Cache", hit ? "hit" : "miss");
     return reply_text_json(resp, ctx, 200, body, len);
 }
@@ -146,12 +155,8 @@ HANDLER(h_queue_board)
         return rc;
     if (!board_key(&b, ctx))
         return reply_status(resp, ctx, ST_INTERNAL);
-    char etag[BODYCACHE_KEY_MAX + BODYCACHE_STAMP_MAX];
-    if (board_etag(&b, stamp, etag) &&
-        etag_none_match_hits(u_map_get_case(req->map_header, "If-None-Match"), etag)) {
-        board_headers(resp, etag);
-        return reply_not_modified(resp, ctx);
-    }
+    if (board_validators(req, resp, ctx, &b, stamp, &rc))
+        return rc;
     uint64_t flight;
     const struct bodycache_body *hit = bodycache_get(app.boards, b.key, stamp, &flight);
     if (!hit)
