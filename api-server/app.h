@@ -1,8 +1,9 @@
 /* app: the api-server's process-wide state, built once at start-up and read-only afterwards
- * (apart from the pool, which is internally synchronised). Handlers reach it through `app`. */
+ * (apart from the pool and the board cache, which are internally synchronised). Handlers reach it through `app`. */
 #ifndef API_APP_H
 #define API_APP_H
 
+#include "bodycache.h"
 #include "config.h"
 #include "cors.h"
 #include "db.h"
@@ -52,6 +53,9 @@
 #define DEF_VIDEO_INVITE_TTL 86400
 #define DEF_VIDEO_INVITE_URL "http://127.0.0.1:8080/video/join"
 #define DEF_CORS_ALLOWED_ORIGINS "" /* no cross-origin access */
+/* The queue board's bodies kept in memory (README "The queue board"). */
+#define DEF_QUEUE_CACHE_BYTES 67108864L /* 0 = keep none */
+#define DEF_QUEUE_CACHE_WAIT_MS 2000
 
 struct app_config {
     char database_url[1024];
@@ -88,12 +92,15 @@ struct app_config {
     char video_invite_url[512];
     /* browsers: the origins answered cross-origin (CORS_ALLOWED_ORIGINS; none by default) */
     struct cors_origins cors;
+    /* the queue board's cache (h_board.c) */
+    long queue_cache_bytes, queue_cache_wait_ms;
 };
 
 struct app {
     struct app_config cfg;
     struct token_keys keys;
     struct db_pool *pool;
+    struct bodycache *boards; /* GET /queue bodies by clinic, day, filter and role (h_board.c) */
 };
 
 extern struct app app;

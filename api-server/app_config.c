@@ -173,6 +173,8 @@ bool app_config_load(struct app_config *c)
         cfg_error(&errs, "VIDEO_INVITE_URL must be an http:// or https:// URL");
 
     cors_load(&c->cors, &errs);
+    c->queue_cache_bytes = cfg_env_long("QUEUE_CACHE_BYTES", DEF_QUEUE_CACHE_BYTES, 0, 1L << 40, &errs);
+    c->queue_cache_wait_ms = cfg_env_long("QUEUE_CACHE_WAIT_MS", DEF_QUEUE_CACHE_WAIT_MS, 0, 60000, &errs);
 
     for (int i = 0; i < errs.n; i++)
         fprintf(stderr, "configuration error: %s\n", errs.msg[i]);

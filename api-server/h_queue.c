@@ -1,27 +1,10 @@
-/* h_queue: the desk's board of the day and the moves between its phases (Waiting, With Doctor,
- * Completed). The board is built by the SQL function queue_board in one query; the moves go
- * through visit_move (h_visits.c), one conditional UPDATE each. Receptionists and admins move
- * between Waiting and With Doctor; only the visit's own doctor completes a consultation. */
+/* h_queue: the moves between the phases of the desk's board (Waiting, With Doctor, Completed); the
+ * board itself is read in h_board.c. The moves go through visit_move (h_visits.c), one conditional
+ * UPDATE each. Receptionists and admins move between Waiting and With Doctor; only the visit's own
+ * doctor completes a consultation. */
 #include <string.h>
 
 #include "handlers.h"
-
-HANDLER(h_queue_board)
-{
-    json_t *errors = json_object();
-    int64_t clinic, doctor = 0;
-    const char *date;
-    int rc;
-    query_int(req, "doctor_id", &doctor, errors);
-    if (!clinic_day_query(req, resp, ctx, errors, &clinic, &date, &rc))
-        return rc;
-    char cb[24], db[24];
-    const char *p[] = {id_text(clinic, cb), doctor ? id_text(doctor, db) : NULL, date};
-    return dbr_query_reply(resp, ctx, 200,
-                           "SELECT queue_board(c.id, $2::bigint, COALESCE($3::date, clinic_day(c.id, now()))) "
-                           "FROM clinics c WHERE c.id = $1",
-                           3, p);
-}
 
 static const char *const phases[] = {"waiting", "with_doctor", "completed", NULL};
 

@@ -106,6 +106,13 @@ int reply_no_content(struct _u_response *resp, struct req_ctx *ctx)
     return U_CALLBACK_COMPLETE;
 }
 
+int reply_not_modified(struct _u_response *resp, struct req_ctx *ctx)
+{
+    ctx->http_status = 304;
+    resp->status = 304;
+    return U_CALLBACK_COMPLETE;
+}
+
 int reply_error(struct _u_response *resp, struct req_ctx *ctx, enum status st, const char *code,
                 const char *message, json_t *fields)
 {

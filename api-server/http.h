@@ -51,6 +51,8 @@ int reply_download(struct _u_response *resp, struct req_ctx *ctx, const char *co
 /* Sends json (stolen). */
 int reply_json(struct _u_response *resp, struct req_ctx *ctx, int http, json_t *json);
 int reply_no_content(struct _u_response *resp, struct req_ctx *ctx);
+/* 304 without a body (the caller has set the validators, e.g. ETag). */
+int reply_not_modified(struct _u_response *resp, struct req_ctx *ctx);
 /* Sends the error envelope; code/message NULL take the status defaults; fields stolen (may be NULL). */
 int reply_error(struct _u_response *resp, struct req_ctx *ctx, enum status st, const char *code,
                 const char *message, json_t *fields);

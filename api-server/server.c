@@ -90,7 +90,8 @@ int server_run(void)
         return 1;
     password_init((unsigned)app.cfg.login_concurrency);
     app.pool = db_pool_new(app.cfg.database_url, (int)app.cfg.pool_size, (int)app.cfg.acquire_timeout_ms);
-    if (!app.pool || !connguard_start())
+    app.boards = bodycache_new((size_t)app.cfg.queue_cache_bytes, (unsigned)app.cfg.queue_cache_wait_ms);
+    if (!app.pool || !app.boards || !connguard_start())
         goto fail;
 
     struct sockaddr_in addr;
@@ -147,6 +148,8 @@ int server_run(void)
     connguard_stop();
     db_pool_free(app.pool);
     app.pool = NULL;
+    bodycache_free(app.boards);
+    app.boards = NULL;
     ratelimit_free();
     log_info("api-server stopped");
     return 0;
@@ -155,6 +158,8 @@ fail:
     connguard_stop();
     db_pool_free(app.pool);
     app.pool = NULL;
+    bodycache_free(app.boards);
+    app.boards = NULL;
     ratelimit_free();
     return 1;
 }

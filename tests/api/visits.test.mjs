@@ -683,6 +683,7 @@ describe('queue board', () => {
     assert.ok(Date.now() - t0 < 50000, 'test setup took too long for whole-minute expectations');
     assert.deepEqual(pick(b, ['clinic_id', 'date', 'doctor_id']), { clinic_id: w.clinic.id, date: w.today, doctor_id: null });
     assertRecent(b.generated_at, 'generated_at');
+    assert.match(b.generated_at, /:00Z$/, 'generated_at is the start of a minute');
     const mA = DEFAULT_MEDIAN;
     const mB = 1;
     assert.equal(b.median_consultation_minutes[String(docA)], mA);
@@ -692,7 +693,8 @@ describe('queue board', () => {
 
     const fresh = Object.fromEntries(await Promise.all(visits.map(async (v) => [v.id, await getVisit(v.id)])));
     const start1 = Date.parse(fresh[v1.id].start_time);
-    const busyA = Math.floor((Date.parse(b.generated_at) - start1) / 60000);
+    // minutes count up to generated_at, the start of the minute the board was read in (at least 0)
+    const busyA = Math.max(0, Math.floor((Date.parse(b.generated_at) - start1) / 60000));
     const ahead = Math.max(0, mA - busyA); // doctor A has v1 in progress
     const byId = Object.fromEntries(Object.values(b.phases).flat().map((e) => [e.id, e]));
     assert.deepEqual(b.phases.waiting.map((e) => e.id), [v3.id, v4.id, v5.id]);
@@ -721,7 +723,7 @@ describe('queue board', () => {
       });
       // waiting: minutes since check-in; with the doctor or done: check-in to start (all under a minute here)
       const until = e.start_time ? Date.parse(e.start_time) : Date.parse(b.generated_at);
-      assert.equal(e.minutes_waited, Math.floor((until - Date.parse(e.check_in_time)) / 60000), `minutes_waited of ${id}`);
+      assert.equal(e.minutes_waited, Math.max(0, Math.floor((until - Date.parse(e.check_in_time)) / 60000)), `minutes_waited of ${id}`);
       assert.equal(e.minutes_waited, 0);
     }
     assert.equal(ahead, DEFAULT_MEDIAN, 'doctor A started v1 under a minute ago');

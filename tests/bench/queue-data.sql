@@ -97,8 +97,8 @@ ALTER TABLE bench_patients ADD PRIMARY KEY (k, j);
 -- doctor's usual time; the three in progress started 4, 11 and 30 minutes ago (or at check-in);
 -- every time stays between the check-in and now.
 INSERT INTO visits (clinic_id, patient_id, doctor_id, service_id, consultation_type, status, queue_date,
-                    queue_number, check_in_time, called_at, start_time, end_time, left_at, notes, created_by,
-                    updated_by, created_at, updated_at)
+                    queue_number, check_in_time, called_at, start_time, end_time, left_at, left_reason, notes,
+                    created_by, updated_by, created_at, updated_at)
 SELECT c.id, p.id, d.id, s.id, 'in_person', x.status, c.today, x.n, x.ci,
        CASE WHEN x.status IN ('called', 'completed') THEN x.st
             WHEN x.status = 'in_progress' THEN x.ip END,
@@ -106,7 +106,7 @@ SELECT c.id, p.id, d.id, s.id, 'in_person', x.status, c.today, x.n, x.ci,
        CASE WHEN x.status = 'completed'
             THEN x.st + least((now() - x.st) / 2, make_interval(mins => 8 + ((c.k * 4 + x.j) * 7) % 19 + x.n % 5))
        END,
-       CASE WHEN x.status = 'left' THEN x.st END,
+       CASE WHEN x.status = 'left' THEN x.st END, CASE WHEN x.status = 'left' THEN 'patient_left' END,
        CASE WHEN x.n % 10 = 0 THEN 'Sem agendamento' END, r.id, r.id, x.ci, x.ci
 FROM bench_clinics c
 CROSS JOIN LATERAL (

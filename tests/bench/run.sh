@@ -9,6 +9,11 @@
 # pool, the board's size and EXPLAIN timing, the resident memory of the server, and its limits under load
 # (tests/bench/api-flood.mjs: a client's latency while floods of idle connections hold the server, the memory of
 # 2,000 idle connections), and last the signaling benchmark (tests/bench/signaling/run.sh).
+# The board's ETag and cache (api-server/h_board.c) get three more runs: conditional GETs
+# (tests/bench/conditional.lua: If-None-Match with the last tag seen, 304 while the board holds), and the
+# unconditional GET on a second server with QUEUE_CACHE_BYTES=0 (the board built on every request) and,
+# with BENCH_BASELINE_REV=<commit> (or BENCH_BASELINE_BIN=<api-server binary>), on the api-server of
+# that commit serving the same database: the figures before and after, in one run, with their ratios.
 # Figures are printed, never asserted. Env: BENCH_SECONDS (default 15), BENCH_CONNECTIONS (64),
 # DB_POOL_SIZE (16, also pgbench's clients), BENCH_EXPLAIN=full (print the whole plan of the board),
 # BENCH_FLOOD=0 (skip the floods), BENCH_SIGNALING=0 (skip the signaling benchmark).
@@ -24,15 +29,26 @@ CONNS=${BENCH_CONNECTIONS:-64}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/clinic-bench.XXXXXX")
 chmod 755 "$tmp"
 server_pid=
+extra_pids=()
 cleanup() {
   [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+  for p in "${extra_pids[@]}"; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
   bash scripts/pg.sh stop "$tmp/pg" >/dev/null 2>&1 || true
   rm -rf "$tmp"
 }
 trap cleanup EXIT
 
-mapfile -t ports < <(bash scripts/free-port.sh 2)
-pg_port=${ports[0]} api_port=${ports[1]}
+mapfile -t ports < <(bash scripts/free-port.sh 4)
+pg_port=${ports[0]} api_port=${ports[1]} nocache_port=${ports[2]} base_port=${ports[3]}
+
+# The baseline api-server, built before anything runs so the build does not share the machine with a measurement.
+baseline_bin=${BENCH_BASELINE_BIN:-}
+if [ -z "$baseline_bin" ] && [ -n "${BENCH_BASELINE_REV:-}" ]; then
+  mkdir -p "$tmp/base"
+  git -C "$REPO" archive "$BENCH_BASELINE_REV" | tar -x -C "$tmp/base"
+  make -C "$tmp/base" -s build/api-server >/dev/null || { echo "bench: building $BENCH_BASELINE_REV failed" >&2; exit 1; }
+  baseline_bin=$tmp/base/build/api-server
+fi
 bash scripts/pg.sh init "$tmp/pg" --fast >/dev/null
 bash scripts/pg.sh start "$tmp/pg" "$pg_port" >/dev/null
 bash scripts/keys.sh "$tmp/keys" >/dev/null
@@ -96,7 +112,7 @@ run() {
   p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
   p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
   non2xx=$(awk '/Non-2xx/ {print $5}' <<<"$out")
-  extra=$(grep -E '^moves:' <<<"$out" | sed 's/^/   /' || true)
+  extra=$(grep -E '^(moves|conditional):' <<<"$out" | sed 's/^/   /' || true)
   printf '%-34s %10s req/s   p50 %8s   p99 %8s   non-2xx %s%s\n' "$name" "$rps" "$p50" "$p99" "${non2xx:-0}" "$extra"
   last_rps=$rps
 }
@@ -135,9 +151,10 @@ echo "queue_board JSON: $(psql -X -A -t "$DATABASE_URL" -c "SELECT octet_length(
 call_plan=$(psql -X -A -t "$DATABASE_URL" -c "EXPLAIN (ANALYZE, BUFFERS) SELECT $board_sql")
 # The function's query (what its RETURN computes) with the arguments as constants: its own
 # planning time and plan nodes.
-body_plan=$(psql -X -A -t "$DATABASE_URL" -c "SELECT replace(replace(replace(
+body_plan=$(psql -X -A -t "$DATABASE_URL" -c "SELECT replace(replace(replace(replace(
   substring(prosrc FROM 'RETURN \\((.*)\\);\\s*END'), 'p_clinic', '$qclinic::bigint'),
-  'p_doctor', 'NULL::bigint'), 'p_day', '''$qday''::date') FROM pg_proc WHERE proname = 'queue_board' ORDER BY oid DESC LIMIT 1" |
+  'p_doctor', 'NULL::bigint'), 'p_day', '''$qday''::date'), 'p_as_of', 'now()') FROM pg_proc
+  WHERE proname = 'queue_board' AND prolang = (SELECT oid FROM pg_language WHERE lanname = 'plpgsql') ORDER BY oid DESC LIMIT 1" |
   { printf 'EXPLAIN (ANALYZE, BUFFERS) '; cat; echo ';'; } | psql -X -A -t "$DATABASE_URL")
 echo "EXPLAIN (ANALYZE, BUFFERS) SELECT $board_sql: $(awk '/Execution Time/ {printf "execution %s ms", $3}
   /^ *Buffers:/ && !b {b = 1; sub(/^ */, ""); printf "%s, ", tolower($0)}' <<<"$call_plan")"
@@ -147,6 +164,37 @@ echo "  its body as one query: $(awk '/^Planning Time/ {p = $3} /^Execution Time
 [ "${BENCH_EXPLAIN:-}" = full ] && printf '%s\n' "$body_plan"
 run "GET /api/queue?clinic_id=$qclinic" "/api/queue?clinic_id=$qclinic" "$tmp/queue-auth.lua"
 queue_rps=$last_rps
+run "GET /api/queue (If-None-Match)" "/api/queue?clinic_id=$qclinic" "$REPO/tests/bench/conditional.lua" "$qtoken"
+cond_rps=$last_rps
+# start_extra NAME PORT BIN [VAR=VALUE...]: another api-server on this database (the same migrations).
+start_extra() {
+  local name=$1 port=$2 bin=$3
+  shift 3
+  env API_LISTEN="127.0.0.1:$port" "$@" "$bin" serve 2>"$tmp/$name.log" &
+  extra_pids+=($!)
+  for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && return 0; sleep 0.1; done
+  echo "bench: the $name api-server did not start:" >&2
+  cat "$tmp/$name.log" >&2
+  exit 1
+}
+# run_on PORT NAME PATH: run against another server (same scripts and tokens: one database, one key).
+run_on() { local port=$1 saved=$api_port; shift; api_port=$port; run "$@"; api_port=$saved; }
+start_extra nocache "$nocache_port" build/api-server QUEUE_CACHE_BYTES=0
+run_on "$nocache_port" "GET /api/queue, QUEUE_CACHE_BYTES=0" "/api/queue?clinic_id=$qclinic" "$tmp/queue-auth.lua"
+nocache_rps=$last_rps
+base_rps=
+if [ -n "$baseline_bin" ]; then
+  start_extra baseline "$base_port" "$baseline_bin"
+  run_on "$base_port" "GET /api/queue, ${BENCH_BASELINE_REV:-baseline} (before)" "/api/queue?clinic_id=$qclinic" \
+    "$tmp/queue-auth.lua"
+  base_rps=$last_rps
+fi
+awk -v u="$queue_rps" -v c="$cond_rps" -v n="$nocache_rps" -v b="$base_rps" 'BEGIN {
+  printf "GET /api/queue: conditional / unconditional %.1fx, unconditional / built every time %.1fx", c / u, u / n
+  if (b != "") printf ", unconditional / before %.1fx, conditional / before (unconditional) %.1fx", u / b, c / b
+  printf "\n" }'
+for p in "${extra_pids[@]}"; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null || true; done
+extra_pids=()
 pgbench_floor "pgbench SELECT queue_board(..)"
 awk -v r="$queue_rps" -v t="$last_tps" 'BEGIN {if (t > 0) printf "GET /api/queue / pgbench floor: %.1f%%\n", 100 * r / t}'
 # The same board with two clients: the latency of one request when nothing queues for the pool.
