@@ -52,6 +52,8 @@
 #define DEF_VIDEO_INVITE_TTL 86400
 #define DEF_VIDEO_INVITE_URL "http://127.0.0.1:8080/video/join"
 #define DEF_CORS_ALLOWED_ORIGINS "" /* no cross-origin access */
+#define DEF_WEB_ROOT "web"                           /* the console's files, served at / */
+#define DEF_SIGNALING_PUBLIC_URL "http://127.0.0.1:8081" /* where browsers reach the signaling-server */
 
 struct app_config {
     char database_url[1024];
@@ -88,6 +90,9 @@ struct app_config {
     char video_invite_url[512];
     /* browsers: the origins answered cross-origin (CORS_ALLOWED_ORIGINS; none by default) */
     struct cors_origins cors;
+    /* the console (h_static.c) */
+    char web_root[512];
+    char signaling_public_url[512];
 };
 
 struct app {
