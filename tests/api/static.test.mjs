@@ -3,14 +3,17 @@
 // and /config.json. The rules are checked on an api-server of this test whose WEB_ROOT is a directory it lays out
 // itself (with a secret file and symlinks outside it); the shared server is checked for the real console.
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 
-import { get, startApi } from '../lib/api.mjs';
+import { API_URL, get, startApi } from '../lib/api.mjs';
 
+const here = dirname(fileURLToPath(import.meta.url));
+const repo = process.env.REPO_ROOT || resolve(here, '../..');
 const SECRET = 'secret-outside-the-web-root';
 
 // One request with the path sent exactly as written (no normalisation of "..", no re-encoding).
@@ -186,9 +189,36 @@ describe('static files from WEB_ROOT', () => {
   });
 });
 
-test('GET /config.json tells browsers where the API and the signaling-server are', async () => {
-  const r = await get('/config.json');
-  assert.equal(r.status, 200);
-  assert.equal(r.body.api_prefix, '/api');
-  assert.match(r.body.signaling_url, /^https?:\/\/[^\s"]+$/);
+describe('the console as served', () => {
+  test('/docs/ is the API reference, loading only files of this server', async () => {
+    for (const path of ['/docs/', '/docs']) {
+      const r = await raw(API_URL, 'GET', path);
+      assert.equal(r.status, 200, path);
+      assert.equal(r.headers['content-type'], 'text/html; charset=utf-8', path);
+      for (const m of r.text.matchAll(/\b(?:src|href)="([^"]+)"/g)) {
+        assert.ok(m[1].startsWith('/') && !m[1].startsWith('//'), `${path} loads ${m[1]}: only paths of this server`);
+        const dep = await raw(API_URL, 'GET', m[1].split('#')[0]);
+        assert.equal(dep.status, 200, `${path} loads ${m[1]}`);
+      }
+    }
+  });
+
+  test('the vendored files are there: socket.io-client, Redoc, and openapi.yaml as in the repository', async () => {
+    const spec = await raw(API_URL, 'GET', '/vendor/openapi.yaml');
+    assert.equal(spec.status, 200);
+    assert.equal(spec.headers['content-type'], 'application/yaml; charset=utf-8');
+    assert.equal(spec.text, readFileSync(resolve(repo, 'openapi.yaml'), 'utf8'), 'scripts/web.sh copies the current openapi.yaml');
+    for (const path of ['/vendor/socket.io.esm.min.js', '/vendor/redoc.standalone.js']) {
+      const r = await raw(API_URL, 'GET', path);
+      assert.equal(r.status, 200, path);
+      assert.equal(r.headers['content-type'], 'text/javascript; charset=utf-8', path);
+    }
+  });
+
+  test('GET /config.json tells browsers where the API and the signaling-server are', async () => {
+    const r = await get('/config.json');
+    assert.equal(r.status, 200);
+    assert.equal(r.body.api_prefix, '/api');
+    assert.match(r.body.signaling_url, /^https?:\/\/[^\s"]+$/);
+  });
 });
