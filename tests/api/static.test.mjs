@@ -190,8 +190,8 @@ describe('static files from WEB_ROOT', () => {
 });
 
 describe('the console as served', () => {
-  test('/docs/ is the API reference, loading only files of this server', async () => {
-    for (const path of ['/docs/', '/docs']) {
+  test('/ is the console page, /docs/ the API reference, both loading only files of this server', async () => {
+    for (const path of ['/', '/docs/', '/docs']) {
       const r = await raw(API_URL, 'GET', path);
       assert.equal(r.status, 200, path);
       assert.equal(r.headers['content-type'], 'text/html; charset=utf-8', path);
