@@ -85,6 +85,7 @@ async function axeCheck(p, screen) {
 
 async function shot(p, file) {
   mkdirSync(SHOTS, { recursive: true });
+  await p.page.evaluate(() => window.scrollTo(0, 0));
   await p.page.screenshot({ path: join(SHOTS, file) });
 }
 
@@ -134,9 +135,7 @@ describe('the clinic console', () => {
       const other = await createPatient(rec.access, { full_name: name });
       await walkIn(rec.access, { patient_id: other.id, doctor_id: doctorId, service_id: service.id });
     }
-    // Found by the desk's search for the walk-in.
-    const walker = await createPatient(rec.access, { full_name: 'Renata Alves Lima', phone: '+55 11 95555-0101' });
-    w = { clinic, rec, doc, service, patient, appt, earlier, walker };
+    w = { clinic, rec, doc, service, patient, appt, earlier };
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: process.env.BROWSER_HEADLESS !== '0', timeout: 60000 });
   });
 
@@ -193,15 +192,35 @@ describe('the clinic console', () => {
       await doctor.page.getByRole('region', { name: /^Minha fila \(4\)$/ }).waitFor({ timeout: WAIT });
       await axeCheck(desk, 'desk');
 
-      // A walk-in found by the search, then marked as gone: counted, no longer listed.
-      await desk.page.getByLabel('Buscar paciente', { exact: false }).fill('Renata');
-      await desk.page.getByRole('button', { name: 'Buscar', exact: true }).click();
-      await desk.page.getByLabel('Paciente', { exact: true }).selectOption({ label: w.walker.full_name });
+      // The doctor's sign-in shows on the desk.
+      await desk.page.getByRole('list', { name: 'Por médico' }).getByText(`conectado ${w.doc.user.full_name}`, { exact: false }).waitFor({ timeout: WAIT });
+
+      // A new patient registered at the desk, added as a walk-in, then marked as gone: counted, no longer listed.
+      const walker = 'Renata Alves Lima';
+      await desk.page.getByText('Cadastrar paciente', { exact: true }).click();
+      await desk.page.getByLabel('Nome completo').fill(walker);
+      await desk.page.getByLabel('Telefone', { exact: true }).fill('+55 11 95555-0101');
+      await desk.page.getByLabel('Data de nascimento').fill('1990-04-21');
+      await desk.page.getByRole('button', { name: 'Cadastrar', exact: true }).click();
+      await desk.page.getByLabel('Paciente', { exact: true }).locator('option', { hasText: walker }).waitFor({ state: 'attached', timeout: WAIT });
       await desk.page.getByRole('button', { name: 'Colocar na fila' }).click();
-      await waiting.getByRole('article', { name: new RegExp(`${w.walker.full_name}$`) }).waitFor({ timeout: WAIT });
-      await desk.page.getByRole('button', { name: `Saiu: ${w.walker.full_name}` }).click();
-      await waiting.getByRole('article', { name: new RegExp(`${w.walker.full_name}$`) }).waitFor({ state: 'detached', timeout: WAIT });
-      await desk.page.getByText('1 saíram', { exact: false }).waitFor({ timeout: WAIT });
+      await waiting.getByRole('article', { name: new RegExp(`${walker}$`) }).waitFor({ timeout: WAIT });
+      await desk.page.getByRole('button', { name: `Saiu: ${walker}` }).click();
+      await waiting.getByRole('article', { name: new RegExp(`${walker}$`) }).waitFor({ state: 'detached', timeout: WAIT });
+      await desk.page.getByText('Saíram: 1', { exact: false }).waitFor({ timeout: WAIT });
+
+      // A patient found by the search who is already in the queue: the API's refusal, as it says it.
+      await desk.page.getByLabel('Buscar paciente', { exact: false }).fill('Marcos Vieira');
+      await desk.page.getByRole('button', { name: 'Buscar', exact: true }).click();
+      const found = desk.page.getByLabel('Paciente', { exact: true }).locator('option', { hasText: name });
+      await found.waitFor({ state: 'attached', timeout: WAIT });
+      await desk.page.getByLabel('Paciente', { exact: true }).selectOption(await found.getAttribute('value'));
+      const again = await post('/api/visits', { patient_id: w.patient.id, doctor_id: w.doc.user.doctor_id }, w.rec.access);
+      assert.equal(again.status, 409, 'test setup: a second visit the same day is refused');
+      desk.allowed.push({ status: 409, path: '/api/visits', console: 'status of 409' });
+      await desk.page.getByRole('button', { name: 'Colocar na fila' }).click();
+      await desk.page.getByRole('alert').filter({ hasText: again.body.error.message }).waitFor({ timeout: WAIT });
+      desk.allowed.pop();
 
       // Send to the doctor (from the keyboard), back to waiting, and in again: the doctor's card follows each move.
       const send = desk.page.getByRole('button', { name: `Enviar ao médico: ${name}` });
@@ -288,8 +307,10 @@ describe('the clinic console', () => {
         await p.page.getByText(`· ${who}`).waitFor({ timeout: WAIT });
         await p.page.getByRole('heading', { name: /^Olá, / }).waitFor({ timeout: WAIT });
         await axeCheck(p, `${who} placeholder`);
+        const loggedOut = p.page.waitForResponse((r) => r.url().endsWith('/api/auth/logout'), { timeout: WAIT });
         await p.page.getByRole('button', { name: 'Sair' }).click();
         await p.page.getByRole('heading', { name: 'Entrar no console' }).waitFor({ timeout: WAIT });
+        assert.equal((await loggedOut).status(), 204, `${who}: sign-out revokes the refresh token`);
       }
       assertClean(p, 'after the other roles');
     } finally {

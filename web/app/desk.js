@@ -10,13 +10,14 @@ import { api, currentUser } from './session.js';
 
 const METHODS = ['cash', 'card', 'pix', 'insurance', 'other'];
 // Events that change what the desk shows.
+// (participant_joined / participant_left: a doctor connected or left, for the online flags.)
 const RELOAD_ON = new Set(['queue_updated', 'new_checkin', 'visit_status_changed', 'patient_with_doctor', 'consultation_completed',
-  'appointment_created', 'appointment_updated', 'appointment_cancelled', 'payment_processed']);
+  'appointment_created', 'appointment_updated', 'appointment_cancelled', 'payment_processed', 'participant_joined', 'participant_left']);
 
 export function deskScreen() {
   const me = currentUser();
   const s = {
-    clinic: null, doctors: [], services: [], board: null, loadedAt: 0, appointments: [], pending: new Map(),
+    clinic: null, doctors: [], services: [], board: null, stats: null, loadedAt: 0, appointments: [], pending: new Map(),
     settled: new Map(), patients: new Map(), doctorFilter: '', live: 'offline', found: [], closed: false,
   };
   const statusLine = h('p', { class: 'live', role: 'status', 'aria-live': 'polite' });
@@ -29,10 +30,10 @@ export function deskScreen() {
     h('div', { class: 'desk-body' }, columns, side));
 
   const say = (text) => { message.textContent = text || ''; };
-  // Runs an action; its refusal is shown as the API's message.
+  // Runs an action; its refusal is shown as the API's message (with the fields it names, for a 422).
   const act = async (fn) => {
     say('');
-    try { await fn(); } catch (e) { say(e.message); }
+    try { await fn(); } catch (e) { say(describeError(e)); }
   };
 
   let pendingReload = null;
@@ -50,12 +51,14 @@ export function deskScreen() {
     if (s.closed) return;
     const q = s.doctorFilter ? `?doctor_id=${s.doctorFilter}` : '';
     const board = await api('GET', `/queue${q}`);
-    const [appts, pays] = await Promise.all([
+    const [appts, pays, stats] = await Promise.all([
       api('GET', `/appointments?from=${board.date}&to=${board.date}&status=confirmed&limit=200${s.doctorFilter ? `&doctor_id=${s.doctorFilter}` : ''}`),
       api('GET', '/payments?limit=200'), // the clinic's latest: today's consultations among them
+      api('GET', '/dashboard/reception/stats'),
     ]);
     const names = await Promise.all(appts.items.map((a) => patientName(a.patient_id)));
     s.board = board;
+    s.stats = stats;
     s.loadedAt = Date.now();
     s.appointments = appts.items.map((a, i) => ({ ...a, patient_name: names[i] }));
     s.pending = new Map(pays.items.filter((p) => p.status === 'pending').map((p) => [p.visit_id, p]));
@@ -127,26 +130,24 @@ export function deskScreen() {
 
   function renderSummary() {
     const b = s.board;
-    const perDoctor = new Map();
-    for (const e of [...b.phases.waiting, ...b.phases.with_doctor]) {
-      const d = perDoctor.get(e.doctor_id) || { waiting: 0, busy: false, longest: 0 };
-      if (e.phase === 'waiting') {
-        d.waiting += 1;
-        d.longest = Math.max(d.longest, e.estimated_wait_minutes || 0);
-      } else d.busy = true;
-      perDoctor.set(e.doctor_id, d);
-    }
+    // The longest estimated wait of each doctor's line, from the board.
+    const longest = new Map();
+    for (const e of b.phases.waiting) longest.set(e.doctor_id, Math.max(longest.get(e.doctor_id) || 0, e.estimated_wait_minutes || 0));
     const filter = h('select', { onchange: (ev) => { s.doctorFilter = ev.target.value; load().catch((err) => say(err.message)); } },
       h('option', { value: '' }, t('all_doctors')),
       s.doctors.map((d) => h('option', { value: String(d.id), selected: String(d.id) === s.doctorFilter }, d.full_name)));
+    const avg = s.stats.average_wait_minutes;
     replace(summary,
       h('div', { class: 'clinic-line' },
         h('strong', {}, s.clinic.name), ` · ${formatDate(b.date, lang())} · `,
-        t('counts', b.counts.waiting, b.counts.with_doctor, b.counts.completed, b.counts.left)),
+        t('counts', b.counts.waiting, b.counts.with_doctor, b.counts.completed, b.counts.left),
+        avg === null ? '' : ` · ${t('average_wait', avg)}`),
       field(t('doctor_filter'), filter),
-      h('ul', { class: 'per-doctor', 'aria-label': t('per_doctor') }, [...perDoctor].map(([id, d]) =>
-        h('li', {}, h('strong', {}, doctorName(id)), `: ${t('doctor_line', d.waiting, d.longest, b.median_consultation_minutes[String(id)] ?? 15)}`,
-          d.busy ? ` · ${t('in_consultation')}` : ''))));
+      h('ul', { class: 'per-doctor', 'aria-label': t('per_doctor') }, s.stats.doctors.map((d) =>
+        h('li', {}, h('span', { class: d.online ? 'online' : 'away' }, d.online ? t('online') : t('away')), ' ',
+          h('strong', {}, d.full_name),
+          `: ${t('doctor_line', d.waiting, longest.get(d.doctor_id) || 0, b.median_consultation_minutes[String(d.doctor_id)] ?? '—')}`,
+          d.in_progress ? ` · ${t('in_consultation')}` : ''))));
   }
 
   function renderSide() {
@@ -183,7 +184,7 @@ export function deskScreen() {
       renderSide();
       wi.patient.focus();
     });
-    return h('form', { class: 'panel walkin', 'aria-labelledby': 'walkin-h', onsubmit: (ev) => {
+    return h('div', {}, h('form', { class: 'panel walkin', 'aria-labelledby': 'walkin-h', onsubmit: (ev) => {
       ev.preventDefault();
       act(async () => {
         const body = { patient_id: Number(wi.patient.value) || null, doctor_id: Number(wi.doctor.value) || null };
@@ -198,7 +199,38 @@ export function deskScreen() {
     h('div', { class: 'inline' }, field(t('find_patient'), wi.query),
       h('button', { type: 'button', onclick: search }, t('search'))),
     field(t('patient'), wi.patient), field(t('doctor'), wi.doctor), field(t('service'), wi.service),
-    h('button', { type: 'submit', class: 'primary' }, t('add_to_queue')));
+    h('button', { type: 'submit', class: 'primary' }, t('add_to_queue'))), registerForm());
+  }
+
+  // A new patient, registered by the desk (the API checks the CPF, the phone and the dates), then picked for the
+  // walk-in.
+  const reg = {
+    open: false, // whether the form is unfolded (kept across re-renders)
+    name: h('input', { name: 'full_name', autocomplete: 'off', required: true }),
+    phone: h('input', { name: 'phone', type: 'tel', autocomplete: 'off' }),
+    cpf: h('input', { name: 'cpf', autocomplete: 'off', inputmode: 'numeric' }),
+    birth: h('input', { name: 'birth_date', type: 'date' }),
+  };
+  function registerForm() {
+    return h('details', { class: 'panel register', open: reg.open || null, ontoggle: (ev) => { reg.open = ev.target.open; } },
+      h('summary', {}, t('register_patient')), h('form', { 'aria-label': t('register_patient'), onsubmit: (ev) => {
+      ev.preventDefault();
+      act(async () => {
+        const body = { full_name: reg.name.value.trim() };
+        if (reg.phone.value.trim()) body.phone = reg.phone.value.trim();
+        if (reg.cpf.value.trim()) body.cpf = reg.cpf.value.trim();
+        if (reg.birth.value) body.birth_date = reg.birth.value;
+        const created = await api('POST', '/patients', body);
+        for (const input of [reg.name, reg.phone, reg.cpf, reg.birth]) input.value = '';
+        reg.open = false;
+        s.found = [created];
+        renderSide();
+        wi.patient.focus();
+      });
+    } },
+    field(t('full_name'), reg.name), h('div', { class: 'inline' }, field(t('phone'), reg.phone), field(t('cpf'), reg.cpf)),
+    field(t('birth_date'), reg.birth),
+    h('button', { type: 'submit' }, t('register'))));
   }
 
   function render() {
@@ -250,4 +282,10 @@ export function deskScreen() {
       live.close();
     },
   };
+}
+
+// The API's message, and for a 422 the fields it names.
+function describeError(e) {
+  const fields = e.fields ? Object.entries(e.fields).map(([k, v]) => `${k}: ${v}`).join('; ') : '';
+  return fields ? `${e.message} (${fields})` : e.message;
 }

@@ -41,7 +41,7 @@ export function onSession(fn) {
 }
 const emit = (kind, detail) => listeners.forEach((fn) => fn(kind, detail));
 
-async function call(method, path, body, token, headers = {}) {
+async function call(method, path, body, token, headers = {}, keepalive = false) {
   const h = { ...headers };
   if (token) h.authorization = `Bearer ${token}`;
   let payload;
@@ -49,7 +49,7 @@ async function call(method, path, body, token, headers = {}) {
     h['content-type'] = 'application/json';
     payload = JSON.stringify(body);
   }
-  const r = await fetch(config.api_prefix + path, { method, headers: h, body: payload, cache: 'no-store' });
+  const r = await fetch(config.api_prefix + path, { method, headers: h, body: payload, cache: 'no-store', keepalive });
   const text = await r.text();
   let data = null;
   if (text) {
@@ -117,5 +117,6 @@ export async function signOut() {
   const token = refreshToken;
   forget();
   emit('signed-out');
-  if (token) await call('POST', '/auth/logout', { refresh_token: token }).catch(() => {});
+  // keepalive: the revocation completes even when the page is closed or left right after.
+  if (token) await call('POST', '/auth/logout', { refresh_token: token }, null, {}, true).catch(() => {});
 }
