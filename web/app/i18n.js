@@ -1,7 +1,7 @@
 // i18n: every string of the interface, in one table: pt-BR (the default, as the demo clinics are Brazilian) and
 // en. A value is a string with {0}, {1}... for the arguments of t(key, ...args). The choice is kept in
 // localStorage (a preference, nothing secret).
-const STRINGS = {
+export const STRINGS = {
   'pt-BR': {
     app_name: 'Console da clínica',
     lang_pt_BR: 'Português (Brasil)',
@@ -237,13 +237,14 @@ const STRINGS = {
 };
 
 export const LANGS = ['pt-BR', 'en'];
-let current = LANGS.includes(localStorage.getItem('clinic-console-lang')) ? localStorage.getItem('clinic-console-lang') : 'pt-BR';
+const saved = globalThis.localStorage?.getItem('clinic-console-lang'); // (no localStorage: the tests' node)
+let current = LANGS.includes(saved) ? saved : 'pt-BR';
 
 export const lang = () => current;
 export function setLang(l) {
   if (!LANGS.includes(l)) return;
   current = l;
-  localStorage.setItem('clinic-console-lang', l);
+  globalThis.localStorage?.setItem('clinic-console-lang', l);
 }
 
 // t('waited_min', 5) -> "waiting 5 min"; an unknown key shows itself (and is a bug to fix in this table).
