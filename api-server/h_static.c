@@ -14,6 +14,11 @@
  * - a directory is answered by its index.html, never by a listing (no index.html: 404).
  * The console routes its pages after '#', so no path needs a fallback to index.html.
  *
+ * Pages (text/html) carry a Content-Security-Policy: scripts only from this origin, connections to it and to
+ * the signaling-server (SIGNALING_PUBLIC_URL, over HTTP for long-polling and WebSocket for the upgrade), no
+ * framing, no plugins. The console keeps its tokens in memory, so what it mostly guards against is script that
+ * was never meant to run there; Redoc needs inline styles and a blob: worker, so those are allowed.
+ *
  * Caching: file names are not fingerprinted, so every answer says `Cache-Control: no-cache` (use
  * after revalidating) with a strong ETag, the first 128 bits of the SHA-256 of the bytes, read
  * afresh on every request: a changed file has a new tag at once, the same on every instance.
@@ -39,9 +44,26 @@
 #define STATIC_MAX_PATH 256
 
 static char web_root[PATH_MAX]; /* real path of WEB_ROOT; "" when it is missing (nothing is served) */
+static char page_csp[1024];      /* the Content-Security-Policy of pages, built once */
+
+/* The signaling-server's origin (scheme://host[:port], no path) of SIGNALING_PUBLIC_URL, validated at
+ * start-up as http(s)://..., with its WebSocket twin, into page_csp. */
+static void build_csp(void)
+{
+    const char *url = app.cfg.signaling_public_url;
+    bool tls = strncmp(url, "https://", 8) == 0;
+    const char *host = url + (tls ? 8 : 7);
+    int hlen = (int)strcspn(host, "/?#");
+    snprintf(page_csp, sizeof page_csp,
+             "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+             "font-src 'self'; connect-src 'self' %s://%.*s %s://%.*s; worker-src 'self' blob:; object-src 'none'; "
+             "base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+             tls ? "https" : "http", hlen, host, tls ? "wss" : "ws", hlen, host);
+}
 
 void static_init(void)
 {
+    build_csp();
     if (!realpath(app.cfg.web_root, web_root)) {
         log_warning("WEB_ROOT %s: %s; the console is not served", app.cfg.web_root, strerror(errno));
         web_root[0] = '\0';
@@ -160,7 +182,8 @@ int static_serve(const struct _u_request *req, struct _u_response *resp, struct 
     const char *type = content_type_of(real);
     u_map_put(resp->map_header, "Content-Type", type);
     if (strncmp(type, "text/html", 9) == 0) {
-        /* Pages: no framing by other sites, no referrer to anywhere. */
+        /* Pages: what they may load and connect to, no framing by other sites, no referrer to anywhere. */
+        u_map_put(resp->map_header, "Content-Security-Policy", page_csp);
         u_map_put(resp->map_header, "X-Frame-Options", "DENY");
         u_map_put(resp->map_header, "Referrer-Policy", "no-referrer");
     }

@@ -73,7 +73,7 @@ describe('static files from WEB_ROOT', () => {
     symlinkSync(join(dir, 'outside'), join(root, 'dir-out'));
     symlinkSync('app.js', join(root, 'link-in.js'));
     symlinkSync('/etc/passwd', join(root, 'passwd.txt'));
-    server = await startApi({ WEB_ROOT: root });
+    server = await startApi({ WEB_ROOT: root, SIGNALING_PUBLIC_URL: 'http://127.0.0.1:18999/some/path' });
   });
   after(async () => {
     await server?.stop();
@@ -102,6 +102,12 @@ describe('static files from WEB_ROOT', () => {
       assert.match(r.headers['x-request-id'] || '', /^[0-9a-f]{32}$/, path);
     }
     const page = await raw(server.url, 'GET', '/index.html');
+    const csp = page.headers['content-security-policy'] || '';
+    assert.match(csp, /(^|; )script-src 'self'(;|$)/, 'pages run scripts of this origin only');
+    assert.match(csp, /(^|; )frame-ancestors 'none'(;|$)/);
+    assert.match(csp, /(^|; )connect-src 'self' http:\/\/127\.0\.0\.1:18999 ws:\/\/127\.0\.0\.1:18999(;|$)/,
+      'pages connect to this origin and to SIGNALING_PUBLIC_URL, over HTTP and WebSocket');
+    assert.equal((await raw(server.url, 'GET', '/app.js')).headers['content-security-policy'], undefined, 'only pages carry it');
     assert.equal(page.headers['x-frame-options'], 'DENY');
     assert.equal(page.headers['referrer-policy'], 'no-referrer');
   });
