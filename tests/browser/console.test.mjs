@@ -21,7 +21,7 @@ import { chromium } from 'playwright-core';
 
 import {
   API_URL, DEMO_PASSWORD, asAdmin, completeVisit, createAppointment, createClinic, createPatient, createService, expectStatus, get, listAll,
-  localDate, moveVisit, patientSession, pickTodayZone, post, put, staffSession, uniq, walkIn,
+  addDays, createAvailability, isoWeekday, localDate, moveVisit, patientSession, pickTodayZone, post, put, staffSession, uniq, walkIn,
 } from '../lib/api.mjs';
 import { CHROMIUM, CHROMIUM_ARGS } from './lib.mjs';
 
@@ -136,7 +136,14 @@ describe('the clinic console', () => {
       const other = await createPatient(rec.access, { full_name: name });
       await walkIn(rec.access, { patient_id: other.id, doctor_id: doctorId, service_id: service.id });
     }
-    w = { clinic, rec, doc, service, patient, appt, earlier };
+    // Another appointment today, which the desk cancels; the doctor's hours tomorrow, where the desk books.
+    const carla = await createPatient(rec.access, { full_name: 'Carla Ribeiro Nunes' });
+    const later = instant(Date.parse(start) + 30 * 60000);
+    assert.equal(localDate(TZ, Date.parse(later)), localDate(TZ), 'test setup: the second appointment must be today');
+    const toCancel = await createAppointment(rec.access, { patient_id: carla.id, doctor_id: doctorId, service_id: service.id, start_time: later });
+    const tomorrow = addDays(localDate(TZ), 1);
+    await createAvailability(doctorId, { weekday: isoWeekday(tomorrow), start_time: '09:00', end_time: '12:00', slot_minutes: 30 });
+    w = { clinic, rec, doc, service, patient, appt, earlier, carla, toCancel, tomorrow };
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: process.env.BROWSER_HEADLESS !== '0', timeout: 60000 });
   });
 
@@ -186,6 +193,7 @@ describe('the clinic console', () => {
 
       // Check in today's appointment: the patient joins the Waiting column (pushed, no reload).
       await desk.page.getByRole('button', { name: `Registrar chegada: ${name}` }).click();
+      await desk.page.getByRole('button', { name: `Registrar chegada: ${name}` }).waitFor({ state: 'detached', timeout: WAIT });
       const card = waiting.getByRole('article', { name: new RegExp(`${name}$`) });
       await card.waitFor({ timeout: WAIT });
       assert.match(await card.innerText(), /esperando há \d+ min/);
@@ -222,6 +230,27 @@ describe('the clinic console', () => {
       await desk.page.getByRole('button', { name: 'Colocar na fila' }).click();
       await desk.page.getByRole('alert').filter({ hasText: again.body.error.message }).waitFor({ timeout: WAIT });
       desk.allowed.pop();
+
+      // Booked for tomorrow from the doctor's free slots, for the patient picked above.
+      await desk.page.getByText('Agendar consulta', { exact: true }).click();
+      await desk.page.getByLabel('Data', { exact: true }).fill(w.tomorrow);
+      await desk.page.getByRole('button', { name: 'Horários livres' }).click();
+      await desk.page.getByRole('button', { name: 'Agendar às 09:30' }).click();
+      await desk.page.getByRole('status').filter({ hasText: `Consulta de ${name} agendada` }).waitFor({ timeout: WAIT });
+      const tomorrowAppts = await listAll(`/api/appointments?patient_id=${w.patient.id}&from=${w.tomorrow}&to=${w.tomorrow}`, w.rec.access);
+      assert.equal(tomorrowAppts.length, 1, 'one appointment booked for tomorrow');
+      assert.equal(new Intl.DateTimeFormat('en-GB', { timeZone: TZ, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' })
+        .format(new Date(tomorrowAppts[0].start_time)), '09:30', 'at 09:30 in the clinic zone');
+      assert.equal(tomorrowAppts[0].status, 'confirmed');
+
+      // Today's other appointment cancelled with a reason: gone from the list.
+      await desk.page.getByRole('button', { name: `Cancelar: ${w.carla.full_name}` }).click();
+      await desk.page.getByLabel('Motivo do cancelamento').fill('Pediu para remarcar');
+      await desk.page.getByRole('button', { name: 'Confirmar cancelamento' }).click();
+      await desk.page.getByRole('button', { name: `Registrar chegada: ${w.carla.full_name}` }).waitFor({ state: 'detached', timeout: WAIT });
+      const cancelled = expectStatus(await get(`/api/appointments/${w.toCancel.id}`, w.rec.access), 200).body;
+      assert.equal(cancelled.status, 'cancelled');
+      assert.equal(cancelled.cancel_reason, 'Pediu para remarcar');
 
       // Send to the doctor (from the keyboard), back to waiting, and in again: the doctor's card follows each move.
       const send = desk.page.getByRole('button', { name: `Enviar ao médico: ${name}` });

@@ -17,22 +17,25 @@ const RELOAD_ON = new Set(['queue_updated', 'new_checkin', 'visit_status_changed
 export function deskScreen() {
   const me = currentUser();
   const s = {
-    clinic: null, doctors: [], services: [], board: null, stats: null, loadedAt: 0, appointments: [], pending: new Map(),
+    clinic: null, doctors: [], services: [], board: null, stats: null, loadedAt: 0, cancelling: null, appointments: [], pending: new Map(),
     settled: new Map(), patients: new Map(), doctorFilter: '', live: 'offline', found: [], closed: false,
   };
   const statusLine = h('p', { class: 'live', role: 'status', 'aria-live': 'polite' });
   const message = h('p', { class: 'message', role: 'alert' });
+  const done = h('p', { class: 'done', role: 'status' }); // what an action did, when it is not on the board
   const summary = h('div', { class: 'summary' });
   const columns = h('div', { class: 'columns' });
   const side = h('aside', { class: 'side', 'aria-label': t('desk_side') });
   const el = h('section', { class: 'desk' },
-    h('div', { class: 'desk-head' }, h('h1', {}, t('desk_title')), statusLine), message, summary,
+    h('div', { class: 'desk-head' }, h('h1', {}, t('desk_title')), statusLine), message, done, summary,
     h('div', { class: 'desk-body' }, columns, side));
 
   const say = (text) => { message.textContent = text || ''; };
+  const tell = (text) => { done.textContent = text || ''; };
   // Runs an action; its refusal is shown as the API's message (with the fields it names, for a 422).
   const act = async (fn) => {
     say('');
+    tell('');
     try { await fn(); } catch (e) { say(describeError(e)); }
   };
 
@@ -154,13 +157,74 @@ export function deskScreen() {
     const appts = h('section', { class: 'panel', 'aria-labelledby': 'appts-h' },
       h('h2', { id: 'appts-h' }, t('todays_appointments')),
       s.appointments.length
-        ? h('ul', { class: 'appts' }, s.appointments.map((a) => h('li', {},
-          h('span', {}, h('span', { class: 'when' }, time(a.start_time)), ' ', h('span', { class: 'who' }, a.patient_name),
-            h('br'), h('span', { class: 'meta' }, doctorName(a.doctor_id))),
-          h('button', { type: 'button', 'aria-label': `${t('check_in')}: ${a.patient_name}`,
-            onclick: () => act(() => api('POST', `/appointments/${a.id}/check-in`)) }, t('check_in')))))
+        ? h('ul', { class: 'appts' }, s.appointments.map(appointmentRow))
         : h('p', { class: 'empty' }, t('no_appointments')));
-    replace(side, appts, walkInForm());
+    replace(side, appts, walkInForm(), bookForm());
+  }
+
+  // One of today's appointments: check in, or cancel with a reason (asked for in the row).
+  function appointmentRow(a) {
+    const row = h('li', {},
+      h('span', {}, h('span', { class: 'when' }, time(a.start_time)), ' ', h('span', { class: 'who' }, a.patient_name),
+        h('br'), h('span', { class: 'meta' }, doctorName(a.doctor_id))),
+      h('span', { class: 'actions' },
+        h('button', { type: 'button', 'aria-label': `${t('check_in')}: ${a.patient_name}`,
+          onclick: () => act(() => api('POST', `/appointments/${a.id}/check-in`)) }, t('check_in')),
+        h('button', { type: 'button', 'aria-label': `${t('cancel')}: ${a.patient_name}`,
+          onclick: () => { s.cancelling = a.id; renderSide(); side.querySelector('input[name="cancel-reason"]')?.focus(); } }, t('cancel'))));
+    if (s.cancelling !== a.id) return row;
+    const reason = h('input', { name: 'cancel-reason', autocomplete: 'off', required: true });
+    row.append(h('form', { class: 'cancel', 'aria-label': `${t('cancel')}: ${a.patient_name}`, onsubmit: (ev) => {
+      ev.preventDefault();
+      act(async () => {
+        await api('POST', `/appointments/${a.id}/cancel`, { reason: reason.value.trim() });
+        s.cancelling = null;
+        tell(t('cancelled', a.patient_name, time(a.start_time)));
+        reload();
+      });
+    } }, field(t('cancel_reason'), reason), h('button', { type: 'submit' }, t('confirm_cancel')),
+    h('button', { type: 'button', onclick: () => { s.cancelling = null; renderSide(); } }, t('keep_appointment'))));
+    return row;
+  }
+
+  // Booking from a doctor's free slots (GET /doctors/{id}/slots, computed in the clinic's zone by the server), for
+  // the patient picked in the walk-in form above.
+  const bk = {
+    open: false,
+    doctor: h('select', { name: 'book-doctor' }),
+    service: h('select', { name: 'book-service' }),
+    date: h('input', { name: 'book-date', type: 'date' }),
+    slots: null, // the free slots shown, or null before a search
+  };
+  function bookForm() {
+    const keepDoctor = bk.doctor.value;
+    replace(bk.doctor, s.doctors.map((d) => h('option', { value: String(d.id), selected: String(d.id) === keepDoctor }, d.full_name)));
+    const keepService = bk.service.value;
+    replace(bk.service, s.services.map((sv) => h('option', { value: String(sv.id), selected: String(sv.id) === keepService }, sv.name)));
+    if (!bk.date.value && s.board) bk.date.value = s.board.date;
+    const search = () => act(async () => {
+      const d = bk.date.value;
+      bk.slots = (await api('GET', `/doctors/${bk.doctor.value}/slots?from=${d}&to=${d}&type=in_person`)).items;
+      renderSide();
+    });
+    const book = (slot) => act(async () => {
+      const patient = s.found.find((p) => String(p.id) === wi.patient.value);
+      const body = { patient_id: patient ? patient.id : null, doctor_id: Number(bk.doctor.value), service_id: Number(bk.service.value),
+        start_time: slot.start_time, consultation_type: slot.consultation_type };
+      await api('POST', '/appointments', body);
+      bk.slots = null;
+      tell(t('booked', patient?.full_name || '', formatDate(bk.date.value, lang()), time(slot.start_time)));
+      reload();
+    });
+    return h('details', { class: 'panel book', open: bk.open || null, ontoggle: (ev) => { bk.open = ev.target.open; } },
+      h('summary', {}, t('book')),
+      h('p', { class: 'meta' }, t('book_for_patient_above')),
+      field(t('doctor'), bk.doctor), field(t('service'), bk.service), field(t('date'), bk.date),
+      h('button', { type: 'button', onclick: search }, t('free_slots')),
+      bk.slots === null ? null : bk.slots.length
+        ? h('ul', { class: 'slots', 'aria-label': t('free_slots') }, bk.slots.map((slot) => h('li', {},
+          h('button', { type: 'button', 'aria-label': `${t('book_at')} ${time(slot.start_time)}`, onclick: () => book(slot) }, time(slot.start_time)))))
+        : h('p', { class: 'empty' }, t('no_free_slots')));
   }
 
   // The walk-in form keeps its inputs across re-renders (the board changes while someone types).
@@ -171,7 +235,9 @@ export function deskScreen() {
     service: h('select', { name: 'service' }),
   };
   function walkInForm() {
-    replace(wi.patient, s.found.length ? s.found.map((p) => h('option', { value: String(p.id) }, `${p.full_name}${p.birth_date ? ` (${p.birth_date})` : ''}`))
+    const keepPatient = wi.patient.value;
+    replace(wi.patient, s.found.length ? s.found.map((p) => h('option', { value: String(p.id), selected: String(p.id) === keepPatient },
+      `${p.full_name}${p.birth_date ? ` (${p.birth_date})` : ''}`))
       : h('option', { value: '' }, t('search_first')));
     const keepDoctor = wi.doctor.value;
     replace(wi.doctor, s.doctors.map((d) => h('option', { value: String(d.id), selected: String(d.id) === keepDoctor }, d.full_name)));
@@ -235,17 +301,16 @@ export function deskScreen() {
 
   function render() {
     if (!s.board) return;
-    // Keep the keyboard where it was: the element with the same accessible name gets the focus back.
-    const active = document.activeElement;
-    const key = active && el.contains(active) && !side.contains(active) ? active.getAttribute('aria-label') || active.textContent : null;
+    // Keep the keyboard where it was. The inputs of the side forms are the same elements across renders (what is
+    // typed stays, and they get the focus back); a rebuilt button is found again by its accessible name.
+    const active = el.contains(document.activeElement) ? document.activeElement : null;
+    const key = active ? active.getAttribute('aria-label') || active.textContent : null;
     renderSummary();
     replace(columns, column('waiting', s.board.phases.waiting), column('with_doctor', s.board.phases.with_doctor),
       column('completed', s.board.phases.completed));
-    if (!side.contains(document.activeElement)) renderSide();
-    if (key) {
-      const again = [...el.querySelectorAll('button, select, input')].find((b) => (b.getAttribute('aria-label') || b.textContent) === key);
-      again?.focus();
-    }
+    renderSide();
+    if (active?.isConnected) active.focus();
+    else if (active) [...el.querySelectorAll('button, select, input, summary')].find((b) => (b.getAttribute('aria-label') || b.textContent) === key)?.focus();
   }
 
   const liveText = () => { statusLine.textContent = s.live === 'live' ? t('live') : t('offline'); statusLine.className = `live ${s.live}`; };
