@@ -34,12 +34,20 @@ test('every key the screens name exists, and every value of the enumerations the
     role: schemas.Role.enum,
     phase: ['waiting', 'with_doctor', 'completed'],
     sex: ['F', 'M', 'O'],
+    route: schemas.PrescriptionRoute.enum,
     title: ['signin', 'desk', 'doctor', 'admin', 'patient'],
     lang: LANGS.map((l) => l.replace('-', '_')),
   };
   for (const [family, values] of Object.entries(families)) for (const v of values) used.add(`${family}_${v}`);
   const missing = [...used].filter((k) => !(k in STRINGS['pt-BR'])).sort();
   assert.deepEqual(missing, [], 'keys used by web/app but not in the table');
+});
+
+test("the doctor's routes of administration are openapi.yaml's", () => {
+  const src = readFileSync(join(app, 'doctor.js'), 'utf8');
+  const list = /const ROUTES = \[([^\]]*)\]/.exec(src);
+  assert.ok(list, 'ROUTES in web/app/doctor.js');
+  assert.deepEqual([...list[1].matchAll(/'([a-z]+)'/g)].map((m) => m[1]), openapi().doc.components.schemas.PrescriptionRoute.enum);
 });
 
 test('t fills the arguments in the chosen language', () => {

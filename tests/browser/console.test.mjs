@@ -283,9 +283,22 @@ describe('the clinic console', () => {
       await cardRegion.getByLabel('Descrição').fill('Faringite aguda');
       await cardRegion.getByRole('button', { name: 'Adicionar diagnóstico' }).click();
       await cardRegion.getByText('J02.9 — Faringite aguda').waitFor({ timeout: WAIT });
+      await cardRegion.getByLabel('Medicamento').fill('Amoxicilina');
+      await cardRegion.getByLabel('Dose', { exact: true }).fill('500 mg');
+      await cardRegion.getByLabel('Via', { exact: true }).selectOption('oral');
+      await cardRegion.getByLabel('Frequência').fill('8/8 h');
+      await cardRegion.getByLabel('Duração').fill('7 dias');
+      await cardRegion.getByRole('button', { name: 'Adicionar prescrição' }).click();
+      await cardRegion.getByText('Amoxicilina 500 mg · oral · 8/8 h · 7 dias').waitFor({ timeout: WAIT });
       await cardRegion.getByRole('button', { name: 'Assinar evolução' }).click();
       await cardRegion.getByText(/Evolução assinada às \d\d:\d\d/).waitFor({ timeout: WAIT });
+      // Signed: read only; an addendum is appended.
+      assert.equal(await cardRegion.getByLabel('Anotações da consulta').count(), 0, 'no editing after signing');
+      await cardRegion.getByLabel('Adendo à evolução assinada').fill('Retorno em 7 dias se persistir.');
+      await cardRegion.getByRole('button', { name: 'Adicionar adendo' }).click();
+      await cardRegion.getByText('Retorno em 7 dias se persistir.', { exact: false }).waitFor({ timeout: WAIT });
       await shot(doctor, 'doctor-signed.png');
+      await axeCheck(doctor, 'signed evolution');
       await cardRegion.getByRole('button', { name: 'Concluir consulta' }).click();
       await doctor.page.getByText('Nenhum paciente com você agora', { exact: false }).waitFor({ timeout: WAIT });
 
@@ -307,6 +320,8 @@ describe('the clinic console', () => {
       const evo = expectStatus(await get(`/api/visits/${today.id}/evolution`, w.doc.access), 200).body;
       assert.equal(evo.status, 'signed');
       assert.deepEqual(evo.diagnoses.map((d) => d.code), ['J02.9']);
+      assert.deepEqual(evo.prescriptions.map((x) => [x.drug, x.dose, x.route, x.frequency, x.duration]), [['Amoxicilina', '500 mg', 'oral', '8/8 h', '7 dias']]);
+      assert.deepEqual(evo.addenda.map((a) => a.text), ['Retorno em 7 dias se persistir.']);
       const [payment] = await listAll(`/api/payments?visit_id=${today.id}`, await asAdmin());
       assert.equal(payment.status, 'paid');
       assert.equal(payment.method, 'pix');

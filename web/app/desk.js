@@ -17,7 +17,7 @@ const RELOAD_ON = new Set(['queue_updated', 'new_checkin', 'visit_status_changed
 export function deskScreen() {
   const me = currentUser();
   const s = {
-    clinic: null, doctors: [], services: [], board: null, stats: null, loadedAt: 0, cancelling: null, appointments: [], pending: new Map(),
+    clinic: null, doctors: [], services: [], board: null, stats: null, loadedAt: 0, cancelling: null, payMethod: new Map(), payKey: new Map(), appointments: [], pending: new Map(),
     settled: new Map(), patients: new Map(), doctorFilter: '', live: 'offline', found: [], closed: false,
   };
   const statusLine = h('p', { class: 'live', role: 'status', 'aria-live': 'polite' });
@@ -50,8 +50,11 @@ export function deskScreen() {
     return s.patients.get(id);
   }
 
+  // Loads can overlap (an event during a load): only the latest one's answers are shown.
+  let loads = 0;
   async function load() {
     if (s.closed) return;
+    const mine = ++loads;
     const q = s.doctorFilter ? `?doctor_id=${s.doctorFilter}` : '';
     const board = await api('GET', `/queue${q}`);
     const [appts, pays, stats] = await Promise.all([
@@ -60,6 +63,7 @@ export function deskScreen() {
       api('GET', '/dashboard/reception/stats'),
     ]);
     const names = await Promise.all(appts.items.map((a) => patientName(a.patient_id)));
+    if (mine !== loads || s.closed) return;
     s.board = board;
     s.stats = stats;
     s.loadedAt = Date.now();
@@ -107,8 +111,12 @@ export function deskScreen() {
       const done = s.settled.get(e.id);
       return h('p', { class: done ? 'paid' : 'meta' }, done ? t(`payment_${done.status}`) : t('no_pending_payment'));
     }
-    const method = h('select', { name: 'method' }, METHODS.map((m) => h('option', { value: m }, t(`method_${m}`))));
-    const key = crypto.randomUUID(); // one key per rendered form: a retried click cannot pay twice
+    // The method picked and the Idempotency-Key are kept per payment across renders (an event may redraw the board
+    // between picking and paying); one key per payment, so a repeated click cannot pay twice.
+    const method = h('select', { name: 'method', onchange: (ev) => s.payMethod.set(p.id, ev.target.value) },
+      METHODS.map((m) => h('option', { value: m, selected: m === s.payMethod.get(p.id) }, t(`method_${m}`))));
+    if (!s.payKey.has(p.id)) s.payKey.set(p.id, crypto.randomUUID());
+    const key = s.payKey.get(p.id);
     return h('form', { class: 'pay', 'aria-label': `${t('payment_of')} ${e.patient_name}`,
       onsubmit: (ev) => {
         ev.preventDefault();
@@ -162,6 +170,7 @@ export function deskScreen() {
     replace(side, appts, walkInForm(), bookForm());
   }
 
+  const cancelReason = h('input', { name: 'cancel-reason', autocomplete: 'off', required: true });
   // One of today's appointments: check in, or cancel with a reason (asked for in the row).
   function appointmentRow(a) {
     const row = h('li', {},
@@ -171,9 +180,9 @@ export function deskScreen() {
         h('button', { type: 'button', 'aria-label': `${t('check_in')}: ${a.patient_name}`,
           onclick: () => act(() => api('POST', `/appointments/${a.id}/check-in`)) }, t('check_in')),
         h('button', { type: 'button', 'aria-label': `${t('cancel')}: ${a.patient_name}`,
-          onclick: () => { s.cancelling = a.id; renderSide(); side.querySelector('input[name="cancel-reason"]')?.focus(); } }, t('cancel'))));
+          onclick: () => { s.cancelling = a.id; cancelReason.value = ''; renderSide(); cancelReason.focus(); } }, t('cancel'))));
     if (s.cancelling !== a.id) return row;
-    const reason = h('input', { name: 'cancel-reason', autocomplete: 'off', required: true });
+    const reason = cancelReason; // the same element across renders: what is typed survives an event
     row.append(h('form', { class: 'cancel', 'aria-label': `${t('cancel')}: ${a.patient_name}`, onsubmit: (ev) => {
       ev.preventDefault();
       act(async () => {

@@ -10,12 +10,14 @@ import { lang, t } from './i18n.js';
 import { connectLive } from './live.js';
 import { api, currentUser } from './session.js';
 
+const ROUTES = ['oral', 'sublingual', 'topical', 'inhaled', 'nasal', 'ophthalmic', 'otic', 'rectal', 'vaginal', 'transdermal',
+  'subcutaneous', 'intramuscular', 'intravenous', 'other']; // openapi.yaml PrescriptionRoute
 const RELOAD_ON = new Set(['queue_updated', 'new_checkin', 'visit_status_changed', 'consultation_completed', 'payment_processed',
   'appointment_created', 'appointment_updated', 'appointment_cancelled']);
 
 export function doctorScreen() {
   const me = currentUser();
-  const s = { clinic: null, stats: null, board: null, card: null, evolution: null, diagnoses: [], live: 'offline', closed: false };
+  const s = { clinic: null, stats: null, board: null, card: null, evolution: null, diagnoses: [], prescriptions: [], live: 'offline', closed: false };
   const statusLine = h('p', { class: 'live', role: 'status', 'aria-live': 'polite' });
   const message = h('p', { class: 'message', role: 'alert' });
   const statsEl = h('section', { class: 'panel stats', 'aria-labelledby': 'stats-h' });
@@ -38,9 +40,13 @@ export function doctorScreen() {
     pendingReload = setTimeout(() => load().catch((e) => say(e.message)), 120);
   };
 
+  // Loads can overlap (an event during a load): only the latest one's answers are shown.
+  let loads = 0;
   async function load() {
     if (s.closed) return;
+    const mine = ++loads;
     const [stats, board] = await Promise.all([api('GET', '/dashboard/doctor/stats'), api('GET', `/queue?doctor_id=${me.doctor_id}`)]);
+    if (mine !== loads || s.closed) return;
     s.stats = stats;
     s.board = board;
     const active = board.phases.with_doctor[0];
@@ -52,8 +58,9 @@ export function doctorScreen() {
         api('GET', `/patients/${active.patient_id}`),
         api('GET', `/patients/${active.patient_id}/history/${me.doctor_id}?limit=11`),
       ]);
+      if (mine !== loads || s.closed) return;
       const current = history.items.find((hv) => hv.visit.id === active.id);
-      openCard({ visit: active, patient, visit_history: history.items.filter((hv) => hv.visit.id !== active.id).slice(0, 10) },
+      if (s.card?.visit.id !== active.id) openCard({ visit: active, patient, visit_history: history.items.filter((hv) => hv.visit.id !== active.id).slice(0, 10) },
         current?.evolution || null);
     }
     render();
@@ -67,6 +74,8 @@ export function doctorScreen() {
     s.card = { ...data, visit_history: data.visit_history.map(nested) };
     s.evolution = evolution;
     s.diagnoses = evolution ? evolution.diagnoses.map((d) => ({ code: d.code, description: d.description })) : [];
+    s.prescriptions = evolution ? evolution.prescriptions.map(({ drug, dose, route, frequency, duration, instructions }) =>
+      ({ drug, dose, route, frequency, duration, instructions })) : [];
     form.notes.value = evolution?.notes || '';
   }
 
@@ -99,8 +108,37 @@ export function doctorScreen() {
     notes: h('textarea', { name: 'notes', rows: 6 }),
     code: h('input', { name: 'icd10', autocomplete: 'off', size: 8 }),
     description: h('input', { name: 'diagnosis', autocomplete: 'off' }),
+    drug: h('input', { name: 'drug', autocomplete: 'off' }),
+    dose: h('input', { name: 'dose', autocomplete: 'off', size: 10 }),
+    route: h('select', { name: 'route' }, ROUTES.map((r) => h('option', { value: r }, t(`route_${r}`)))),
+    frequency: h('input', { name: 'frequency', autocomplete: 'off', size: 12 }),
+    duration: h('input', { name: 'duration', autocomplete: 'off', size: 10 }),
+    addendum: h('textarea', { name: 'addendum', rows: 3 }),
   };
-  const evolutionBody = () => ({ notes: form.notes.value, diagnoses: s.diagnoses });
+  const evolutionBody = () => ({ notes: form.notes.value, diagnoses: s.diagnoses, prescriptions: s.prescriptions });
+  const prescriptionText = (p) => `${p.drug} ${p.dose} · ${t(`route_${p.route}`)} · ${p.frequency}${p.duration ? ` · ${p.duration}` : ''}`;
+
+  // The signed evolution, read only, and its addenda: what is added now is appended, never changed.
+  function signedView(visit) {
+    const e = s.evolution;
+    return h('div', { class: 'signed' },
+      h('p', {}, h('strong', {}, t('evolution_signed', time(e.signed_at)))),
+      h('p', { class: 'notes' }, e.notes || '—'),
+      e.diagnoses.length ? h('ul', { 'aria-label': t('diagnoses') }, e.diagnoses.map((d) => h('li', {}, `${d.code} — ${d.description}`))) : null,
+      e.prescriptions.length ? h('ul', { 'aria-label': t('prescriptions') }, e.prescriptions.map((p) => h('li', {}, prescriptionText(p)))) : null,
+      e.addenda.length ? h('div', {}, h('h4', {}, t('addenda')), h('ul', {}, e.addenda.map((a) => h('li', {},
+        h('span', { class: 'meta' }, `${time(a.created_at)} · ${a.author_name}: `), a.text)))) : null,
+      h('form', { class: 'addendum', onsubmit: (ev) => {
+        ev.preventDefault();
+        act(async () => {
+          const added = await api('POST', `/visits/${visit.id}/evolution/addenda`, { text: form.addendum.value });
+          if (added && Array.isArray(added.addenda)) s.evolution = added;
+          else s.evolution = { ...s.evolution, addenda: [...s.evolution.addenda, added] };
+          form.addendum.value = '';
+          render();
+        });
+      } }, field(t('addendum'), form.addendum), h('button', { type: 'submit' }, t('add_addendum'))));
+  }
 
   function renderCard() {
     if (!s.card) {
@@ -112,10 +150,7 @@ export function doctorScreen() {
     const age = patient.birth_date ? ageOf(patient.birth_date) : null;
     const facts = [age !== null ? t('age', age) : null, patient.sex ? t(`sex_${patient.sex}`) : null, patient.phone].filter(Boolean);
     const evo = signed
-      ? h('div', { class: 'signed' },
-        h('p', {}, h('strong', {}, t('evolution_signed', time(s.evolution.signed_at)))),
-        h('p', { class: 'notes' }, s.evolution.notes || '—'),
-        h('ul', {}, s.evolution.diagnoses.map((d) => h('li', {}, `${d.code} — ${d.description}`))))
+      ? signedView(visit)
       : h('form', { class: 'evolution', onsubmit: (ev) => {
         ev.preventDefault();
         act(async () => { s.evolution = await api('PUT', `/visits/${visit.id}/evolution`, evolutionBody()); say(t('draft_saved')); render(); });
@@ -136,6 +171,21 @@ export function doctorScreen() {
             render();
             form.code.focus();
           } }, t('add_diagnosis')))),
+      h('fieldset', {}, h('legend', {}, t('prescriptions')),
+        s.prescriptions.length ? h('ul', {}, s.prescriptions.map((p, i) => h('li', {}, `${prescriptionText(p)} `,
+          h('button', { type: 'button', 'aria-label': `${t('remove')}: ${p.drug}`, onclick: () => { s.prescriptions.splice(i, 1); render(); } }, t('remove')))))
+          : null,
+        h('div', { class: 'inline' }, field(t('drug'), form.drug), field(t('dose'), form.dose), field(t('route'), form.route),
+          field(t('frequency'), form.frequency), field(t('duration'), form.duration),
+          h('button', { type: 'button', onclick: () => {
+            const p = { drug: form.drug.value.trim(), dose: form.dose.value.trim(), route: form.route.value,
+              frequency: form.frequency.value.trim(), duration: form.duration.value.trim() || null, instructions: null };
+            if (!p.drug) return;
+            s.prescriptions.push(p); // checked by the server when saved
+            for (const k of ['drug', 'dose', 'frequency', 'duration']) form[k].value = '';
+            render();
+            form.drug.focus();
+          } }, t('add_prescription')))),
       h('div', { class: 'actions' },
         h('button', { type: 'submit' }, t('save_draft')),
         h('button', { type: 'button', class: 'primary', onclick: () => act(async () => {
