@@ -30,7 +30,7 @@ SIG_OBJ := $(SIG_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all unit-tests run test bench fuzz deps clean sanitize
+.PHONY: all unit-tests run test bench fuzz deps clean sanitize web
 all: $(BUILD)/api-server $(BUILD)/signaling-server
 
 $(BUILD)/obj/%.o: %.c $(wildcard common/*.h api-server/*.h signaling-server/*.h)
@@ -69,7 +69,11 @@ sanitize:
 deps:
 	bash scripts/deps.sh build
 
-run: deps all
+# The console's browser libraries from npm into web/vendor/ (see scripts/web.sh).
+web:
+	bash scripts/web.sh
+
+run: deps all web
 	bash scripts/run.sh
 
 test:

@@ -56,6 +56,8 @@
 /* The queue board's bodies kept in memory (README "The queue board"). */
 #define DEF_QUEUE_CACHE_BYTES 67108864L /* 0 = keep none */
 #define DEF_QUEUE_CACHE_WAIT_MS 2000
+#define DEF_WEB_ROOT "web"                           /* the console's files, served at / */
+#define DEF_SIGNALING_PUBLIC_URL "http://127.0.0.1:8081" /* where browsers reach the signaling-server */
 
 struct app_config {
     char database_url[1024];
@@ -94,6 +96,9 @@ struct app_config {
     struct cors_origins cors;
     /* the queue board's cache (h_board.c) */
     long queue_cache_bytes, queue_cache_wait_ms;
+    /* the console (h_static.c) */
+    char web_root[512];
+    char signaling_public_url[512];
 };
 
 struct app {

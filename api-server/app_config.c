@@ -51,6 +51,18 @@ static void cors_load(struct cors_origins *cors, struct cfg_errors *errs)
     }
 }
 
+/* Whether url is http(s)://something, without characters that would need escaping in JSON or HTML. */
+static bool public_url_valid(const char *url)
+{
+    size_t skip = strncmp(url, "http://", 7) == 0 ? 7 : strncmp(url, "https://", 8) == 0 ? 8 : 0;
+    if (!skip || !url[skip])
+        return false;
+    for (const char *p = url; *p; p++)
+        if (*p <= ' ' || *p >= 127 || *p == '"' || *p == '\\' || *p == '<' || *p == '>')
+            return false;
+    return true;
+}
+
 /* Whether list is empty or comma-separated IPv4/IPv6 addresses (at most 16). */
 static bool address_list_valid(const char *list)
 {
@@ -175,6 +187,11 @@ bool app_config_load(struct app_config *c)
     cors_load(&c->cors, &errs);
     c->queue_cache_bytes = cfg_env_long("QUEUE_CACHE_BYTES", DEF_QUEUE_CACHE_BYTES, 0, 1L << 40, &errs);
     c->queue_cache_wait_ms = cfg_env_long("QUEUE_CACHE_WAIT_MS", DEF_QUEUE_CACHE_WAIT_MS, 0, 60000, &errs);
+    copy_env(c->web_root, sizeof c->web_root, "WEB_ROOT", DEF_WEB_ROOT, &errs);
+    copy_env(c->signaling_public_url, sizeof c->signaling_public_url, "SIGNALING_PUBLIC_URL",
+             DEF_SIGNALING_PUBLIC_URL, &errs);
+    if (!public_url_valid(c->signaling_public_url))
+        cfg_error(&errs, "SIGNALING_PUBLIC_URL must be an http:// or https:// URL without spaces or quotes");
 
     for (int i = 0; i < errs.n; i++)
         fprintf(stderr, "configuration error: %s\n", errs.msg[i]);

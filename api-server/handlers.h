@@ -12,6 +12,7 @@
 
 HANDLER(h_healthz);
 HANDLER(h_readyz);
+HANDLER(h_console_config);
 
 HANDLER(h_auth_login);
 HANDLER(h_auth_refresh);

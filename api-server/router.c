@@ -11,6 +11,7 @@
 #include "dbreply.h"
 #include "log.h"
 #include "ratelimit.h"
+#include "static.h"
 
 #define MAX_SEGMENTS 8
 #define MAX_BODY_DEPTH 32 /* nesting of a JSON body's arrays and objects */
@@ -111,6 +112,15 @@ static int route_lookup(const char *method, const char *full_path, struct match 
     return found;
 }
 
+/* Whether an unrouted request goes to the console's files: a GET or HEAD outside API_PREFIX. */
+static bool static_candidate(const struct _u_request *req)
+{
+    size_t plen = strlen(app.cfg.prefix);
+    bool under_prefix = plen > 0 && strncmp(req->url_path, app.cfg.prefix, plen) == 0 &&
+                        (req->url_path[plen] == '/' || req->url_path[plen] == '\0');
+    return !under_prefix && (strcmp(req->http_verb, "GET") == 0 || strcmp(req->http_verb, "HEAD") == 0);
+}
+
 static bool content_type_is_json(const struct _u_request *req)
 {
     const char *ct = u_map_get_case(req->map_header, "Content-Type");
@@ -168,6 +178,8 @@ static int router_prepare(const struct _u_request *req, struct _u_response *resp
     struct match m;
     char allow[96];
     int found = route_lookup(req->http_verb, req->url_path, &m, allow, sizeof allow);
+    if (found == 404 && static_candidate(req))
+        return static_serve(req, resp, ctx);
     if (found == 404)
         return reply_status(resp, ctx, ST_NOT_FOUND);
     /* No route is declared for OPTIONS, so a preflight of a known path is a 405 here, with every

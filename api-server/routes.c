@@ -11,6 +11,7 @@
 const struct route routes[] = {
     {"GET", "/healthz", ROUTE_ROOT | ROUTE_PUBLIC, h_healthz},
     {"GET", "/readyz", ROUTE_ROOT | ROUTE_PUBLIC, h_readyz},
+    {"GET", "/config.json", ROUTE_ROOT | ROUTE_PUBLIC, h_console_config},
 
     {"POST", "/auth/login", ROUTE_PUBLIC, h_auth_login},
     {"POST", "/auth/refresh", ROUTE_PUBLIC, h_auth_refresh},

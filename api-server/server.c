@@ -38,6 +38,7 @@
 #include "password.h"
 #include "ratelimit.h"
 #include "router.h"
+#include "static.h"
 
 static void wait_in_flight(long grace_seconds)
 {
@@ -89,6 +90,7 @@ int server_run(void)
     if (!raise_files_limit() || !ratelimit_init())
         return 1;
     password_init((unsigned)app.cfg.login_concurrency);
+    static_init();
     app.pool = db_pool_new(app.cfg.database_url, (int)app.cfg.pool_size, (int)app.cfg.acquire_timeout_ms);
     app.boards = bodycache_new((size_t)app.cfg.queue_cache_bytes, (unsigned)app.cfg.queue_cache_wait_ms);
     if (!app.pool || !app.boards || !connguard_start())

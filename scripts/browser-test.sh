@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Runs the browser tests (tests/browser/: a video consultation in two Chromium instances, a client page on
-# another origin) inside a private network namespace that has only loopback, so WebRTC can only pair on 127.0.0.1
+# another origin, the clinic console's scripted day) inside a private network namespace that has only loopback, so WebRTC can only pair on 127.0.0.1
 # and Chromium reaches nothing outside. In the namespace it starts its own api-server and signaling-server on
 # 127.0.0.1, connected to the PostgreSQL cluster through the cluster's Unix socket (the host's 127.0.0.1 ports are
 # not reachable from there), both allowing the origin http://127.0.0.1:18100 (CORS_ALLOWED_ORIGINS), where the
 # cross-origin test serves its page (and http://127.0.0.1:18110, not allowed, for the refused case); waits for
-# /healthz and /readyz, then runs `node --test tests/browser/`.
+# /healthz and /readyz, then runs `node --test tests/browser/`. The api-server serves the console from web/ (filled
+# by scripts/web.sh before entering the namespace) and tells it SIGNALING_PUBLIC_URL; the signaling-server also allows
+# the api-server's own origin, where the console's pages are.
 #
 # Usage: scripts/browser-test.sh --pg DIR PORT [--prepare] [--keys DIR] [--bin DIR] [--logs DIR] [--tap FILE]
 #   --pg DIR PORT  the cluster (scripts/pg.sh) in DIR listening on PORT; its socket directory is DIR
@@ -18,7 +20,8 @@
 #   --tap FILE     the TAP report (default LOGS/browser.tap)
 # Environment: PG_BIN, CHROMIUM (default /usr/bin/chromium), BROWSER_FILTER (node --test-name-pattern),
 #   BROWSER_TIMEOUT (seconds for the whole node run, default 600), BROWSER_LOG=1 (echo the pages' console).
-# Needs root (unshare -n) and iproute2, chromium, tests/node_modules (npm ci --prefix tests).
+# Needs root (unshare -n) and iproute2, chromium, tests/node_modules (npm ci --prefix tests), web/vendor
+# (scripts/web.sh). CONSOLE_SHOTS=DIR: where the console test saves its screenshots (default LOGS/console).
 #
 # Output: the node spec report, then the TAP totals "# pass N", "# fail N", "# cancelled N" (a setup failure
 # counts as "# fail 1"), and "browser tests: N passed, N failed". Exit status 0 only when everything passed.
@@ -66,14 +69,16 @@ if [ "${1:-}" = --inner ]; then
   sig_port=18090
   allowed_origin=http://127.0.0.1:18100 # the page of tests/browser/cross-origin.test.mjs
   foreign_origin=http://127.0.0.1:18110 # its page of an origin that is not listed
+  console_origin=http://127.0.0.1:$api_port # the console's pages, served by the api-server
   common_env=(
     "DATABASE_URL=$BT_DATABASE_URL"
     "JWT_PRIVATE_KEY_FILE=$BT_KEYS/jwt-private.pem"
     "JWT_PUBLIC_KEY_FILE=$BT_KEYS/jwt-public.pem"
     "LOG_LEVEL=warning"
-    "CORS_ALLOWED_ORIGINS=$allowed_origin"
+    "CORS_ALLOWED_ORIGINS=$allowed_origin,$console_origin"
   )
-  env "${common_env[@]}" "API_LISTEN=127.0.0.1:$api_port" "MIGRATIONS_DIR=$REPO/sql" \
+  env "${common_env[@]}" "API_LISTEN=127.0.0.1:$api_port" "MIGRATIONS_DIR=$REPO/sql" "WEB_ROOT=$REPO/web" \
+    "SIGNALING_PUBLIC_URL=http://127.0.0.1:$sig_port" \
     "$BT_BIN/api-server" serve >"$BT_LOGS/api-server.log" 2>&1 &
   api_pid=$!
   env "${common_env[@]}" "SIGNALING_LISTEN=127.0.0.1:$sig_port" SIGNALING_POLL_MS=200 \
@@ -108,6 +113,7 @@ if [ "${1:-}" = --inner ]; then
   env "${common_env[@]}" API_URL="http://127.0.0.1:$api_port" REPO_ROOT="$REPO" API_BIN="$BT_BIN/api-server" \
     SIGNALING_URL="http://127.0.0.1:$sig_port" SIGNALING_BIN="$BT_BIN/signaling-server" BROWSER_NETNS=1 \
     BROWSER_ALLOWED_ORIGIN="$allowed_origin" BROWSER_FOREIGN_ORIGIN="$foreign_origin" \
+    CONSOLE_SHOTS="${CONSOLE_SHOTS:-$BT_LOGS/console}" \
     timeout --kill-after=10 "${BROWSER_TIMEOUT:-600}" node "${args[@]}" tests/browser/ || st=$?
   if [ "$st" -ge 124 ] && [ "$st" -le 137 ]; then echo "browser-test.sh: node --test stopped after ${BROWSER_TIMEOUT:-600} s (status $st)"; fi
   exit "$st"
@@ -165,9 +171,11 @@ if [ ! -x "$bin/api-server" ] || [ ! -x "$bin/signaling-server" ]; then
   setup_fail "$bin/api-server or $bin/signaling-server missing (make all)"
 fi
 # No network in the namespace: the node packages must be there before.
-if [ ! -d tests/node_modules/playwright-core ] || [ ! -f tests/node_modules/socket.io-client/dist/socket.io.min.js ]; then
+if [ ! -d tests/node_modules/playwright-core ] || [ ! -f tests/node_modules/socket.io-client/dist/socket.io.min.js ] ||
+   [ ! -f tests/node_modules/axe-core/axe.min.js ]; then
   npm ci --prefix tests --no-audit --no-fund --loglevel=error || setup_fail "npm ci --prefix tests"
 fi
+bash scripts/web.sh || setup_fail "scripts/web.sh (the console's browser libraries)"
 
 if [ -z "$logs" ]; then
   own_tmp=$(mktemp -d "${TMPDIR:-/tmp}/clinic-browser.XXXXXX")

@@ -8,8 +8,9 @@ build_pkgs=(
   libulfius-dev liborcania-dev libyder-dev libjansson-dev libmicrohttpd-dev libgnutls28-dev
   libpq-dev libjwt-dev libwebsockets-dev libxlsxwriter-dev libargon2-dev libssl-dev
   postgresql postgresql-contrib
+  nodejs npm # the console's browser libraries (scripts/web.sh)
 )
-test_pkgs=(libcmocka-dev nodejs npm wrk docker-compose curl chromium iproute2 libreoffice-calc-nogui)
+test_pkgs=(libcmocka-dev wrk docker-compose curl chromium iproute2 libreoffice-calc-nogui)
 fuzz_pkgs=(clang libclang-rt-14-dev)
 
 want=("${build_pkgs[@]}")

@@ -6,6 +6,8 @@
 #   SIGNALING_LISTEN  address of the signaling server, passed through when build/signaling-server exists
 #   CORS_ALLOWED_ORIGINS  browser origins both servers answer (default: the API's own origin, under its address and
 #                     as localhost, and the usual dev servers http://localhost:5173 and http://localhost:3000)
+#   SIGNALING_PUBLIC_URL  where the console's browsers reach the signaling-server (default http://SIGNALING_LISTEN)
+#   WEB_ROOT          the console's files the api-server serves at /   (default REPO/web, filled by scripts/web.sh)
 #   PG_PORT           port of the private PostgreSQL      (default 15432)
 #   DATABASE_URL      use this database instead of the private cluster (which is then not started)
 #   VAR_DIR           persistent state: keys/ and, normally, the cluster in pg/   (default ./var)
@@ -36,6 +38,9 @@ export API_LISTEN=${API_LISTEN:-127.0.0.1:8080}
 # Pages of the console served by the api-server and of a frontend's dev server may call both servers.
 api_port=${API_LISTEN##*:}
 export CORS_ALLOWED_ORIGINS=${CORS_ALLOWED_ORIGINS-http://${API_LISTEN%:*}:$api_port,http://localhost:$api_port,http://localhost:5173,http://localhost:3000}
+# The console (web/, served at / by the api-server) connects its socket to the signaling-server's address.
+export SIGNALING_PUBLIC_URL=${SIGNALING_PUBLIC_URL:-http://${SIGNALING_LISTEN:-127.0.0.1:8081}}
+export WEB_ROOT=${WEB_ROOT:-$REPO/web}
 PG_PORT=${PG_PORT:-15432}
 VAR_DIR=$(realpath -m -- "${VAR_DIR:-./var}")
 STATE_DIR=$(realpath -m -- "${CLINIC_STATE_DIR:-/var/lib/clinic-dev}")
@@ -143,6 +148,7 @@ fi
 api_url="http://$API_LISTEN"
 cat <<EOF
 
+  Console: $api_url/   (sign in with a demo login below; the API reference is at $api_url/docs/)
   API:     $api_url/api
   Health:  $api_url/healthz
   Events:  http://${SIGNALING_LISTEN:-127.0.0.1:8081}/socket.io/  (Socket.IO v4, long-polling and WebSocket, auth: {token})

@@ -459,6 +459,13 @@ else
   echo "tests/node_modules is up to date"
 fi
 
+# The console's browser libraries (web/vendor/), which the API suites and the browser test load from the server.
+if bash scripts/web.sh; then
+  echo "web/vendor is up to date"
+else
+  fail "scripts/web.sh (the console's browser libraries)"
+fi
+
 # --- c. OpenAPI lint and compose file ---------------------------------------------------------------------------
 section "openapi.yaml and docker-compose.yml"
 redocly=tests/node_modules/.bin/redocly

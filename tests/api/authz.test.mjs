@@ -247,6 +247,7 @@ const MONEY_DESK = only('ADMIN', 'RECEPTIONIST');
 const TABLE = [
   { op: 'GET /healthz', roles: PUBLIC, ok: 200, req: () => ({}) },
   { op: 'GET /readyz', roles: PUBLIC, ok: 200, req: () => ({}) },
+  { op: 'GET /config.json', roles: PUBLIC, ok: 200, req: () => ({}) },
 
   { op: 'POST /api/auth/login', roles: PUBLIC, ok: 200, req: () => ({ body: { email: ctx.recA.email, password: ctx.recA.password } }) },
   {

@@ -1,0 +1,76 @@
+// The console's pure modules, in node (no server, no browser): the string table (web/app/i18n.js) has the same keys
+// in both languages and every key the screens use, the enumerations of openapi.yaml included; money is formatted
+// exactly from integer cents (web/app/format.js), beyond 2^53 too; times in the clinic's zone.
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+import { openapi } from '../lib/api.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const app = resolve(process.env.REPO_ROOT || resolve(here, '../..'), 'web/app');
+const { STRINGS, LANGS, setLang, t } = await import(pathToFileURL(join(app, 'i18n.js')));
+const { formatMoney, formatTime, formatDate, localDate } = await import(pathToFileURL(join(app, 'format.js')));
+
+test('both languages have the same keys, none empty', () => {
+  assert.deepEqual(LANGS, ['pt-BR', 'en']);
+  const keys = (l) => Object.keys(STRINGS[l]).sort();
+  assert.deepEqual(keys('en'), keys('pt-BR'));
+  for (const l of LANGS) for (const [k, v] of Object.entries(STRINGS[l])) assert.ok(typeof v === 'string' && v.trim(), `${l} ${k}`);
+});
+
+test('every key the screens name exists, and every value of the enumerations they show', () => {
+  const used = new Set();
+  for (const f of readdirSync(app).filter((n) => n.endsWith('.js'))) {
+    for (const m of readFileSync(join(app, f), 'utf8').matchAll(/\bt\('([a-z0-9_]+)'/g)) used.add(m[1]);
+  }
+  assert.ok(used.size > 50, `only ${used.size} keys found: the pattern no longer matches the code`);
+  const schemas = openapi().doc.components.schemas;
+  const families = {
+    method: schemas.PaymentMethod.enum,
+    payment: schemas.PaymentStatus.enum,
+    role: schemas.Role.enum,
+    phase: ['waiting', 'with_doctor', 'completed'],
+    sex: ['F', 'M', 'O'],
+    route: schemas.PrescriptionRoute.enum,
+    title: ['signin', 'desk', 'doctor', 'admin', 'patient'],
+    lang: LANGS.map((l) => l.replace('-', '_')),
+  };
+  for (const [family, values] of Object.entries(families)) for (const v of values) used.add(`${family}_${v}`);
+  const missing = [...used].filter((k) => !(k in STRINGS['pt-BR'])).sort();
+  assert.deepEqual(missing, [], 'keys used by web/app but not in the table');
+});
+
+test("the doctor's routes of administration are openapi.yaml's", () => {
+  const src = readFileSync(join(app, 'doctor.js'), 'utf8');
+  const list = /const ROUTES = \[([^\]]*)\]/.exec(src);
+  assert.ok(list, 'ROUTES in web/app/doctor.js');
+  assert.deepEqual([...list[1].matchAll(/'([a-z]+)'/g)].map((m) => m[1]), openapi().doc.components.schemas.PrescriptionRoute.enum);
+});
+
+test('t fills the arguments in the chosen language', () => {
+  setLang('en');
+  assert.equal(t('waited_min', 7), 'waiting 7 min');
+  setLang('pt-BR');
+  assert.equal(t('waited_min', 7), 'esperando há 7 min');
+  assert.equal(t('lang_pt-BR'), 'Português (Brasil)');
+});
+
+test('money from integer cents, exactly, in the currency and language given', () => {
+  const nb = (s) => s.replace(/\u00a0/g, ' ');
+  assert.equal(nb(formatMoney(18050, 'BRL', 'pt-BR')), 'R$ 180,50');
+  assert.equal(nb(formatMoney(5, 'BRL', 'pt-BR')), 'R$ 0,05');
+  assert.equal(formatMoney(-5, 'USD', 'en'), '-$0.05');
+  assert.equal(formatMoney(1234, 'JPY', 'en'), '¥1,234', 'a currency without minor units');
+  assert.equal(formatMoney(5, 'KWD', 'en').replace(/\u00a0/g, ' '), 'KWD 0.005', 'three decimals');
+  assert.equal(nb(formatMoney('900719925474099312', 'BRL', 'pt-BR')), 'R$ 9.007.199.254.740.993,12', 'past 2^53: no float');
+});
+
+test('times in the clinic zone, dates without a shift', () => {
+  assert.equal(formatTime('2026-03-02T12:52:10Z', 'America/Sao_Paulo', 'pt-BR'), '09:52');
+  assert.equal(formatTime('2026-03-02T12:52:10Z', 'Asia/Tokyo', 'en'), '21:52');
+  assert.equal(formatDate('2026-03-02', 'en'), 'Mar 2, 2026');
+  assert.equal(localDate('Pacific/Kiritimati', Date.parse('2026-03-02T12:00:00Z')), '2026-03-03');
+});
