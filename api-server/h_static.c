@@ -35,6 +35,7 @@
 
 #include "app.h"
 #include "crypto.h"
+#include "etag.h"
 #include "fileio.h"
 #include "handlers.h"
 #include "log.h"
@@ -135,26 +136,6 @@ static bool resolve_file(const char *path, char out[PATH_MAX])
     return S_ISREG(st.st_mode);
 }
 
-/* Whether an If-None-Match header lists etag (or is "*"); weak tags compare by their opaque part. */
-static bool etag_matches(const char *header, const char *etag)
-{
-    size_t elen = strlen(etag);
-    for (const char *p = header; *p;) {
-        p += strspn(p, " \t,");
-        if (*p == '*')
-            return true;
-        if (strncmp(p, "W/", 2) == 0)
-            p += 2;
-        size_t n = strcspn(p, ",");
-        while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
-            n--;
-        if (n == elen && strncmp(p, etag, elen) == 0)
-            return true;
-        p += strcspn(p, ",");
-    }
-    return false;
-}
-
 int static_serve(const struct _u_request *req, struct _u_response *resp, struct req_ctx *ctx)
 {
     char real[PATH_MAX];
@@ -173,7 +154,7 @@ int static_serve(const struct _u_request *req, struct _u_response *resp, struct 
     u_map_put(resp->map_header, "Cache-Control", "no-cache");
     u_map_put(resp->map_header, "X-Content-Type-Options", "nosniff");
     const char *inm = u_map_get_case(req->map_header, "If-None-Match");
-    if (inm && etag_matches(inm, etag)) {
+    if (etag_none_match_hits(inm, etag)) {
         free(data);
         ctx->http_status = 304;
         resp->status = 304;
