@@ -1,11 +1,9 @@
-// main: the console's entry point. Reads /config.json, then shows the screen of the signed-in user's role
-// (sign-in when nobody is): RECEPTIONIST the desk board, DOCTOR Today's Work, ADMIN and PATIENT a placeholder
-// for now. Pages are routed after '#', so the server never needs to answer a page path with index.html.
+// main: the console's entry point. Reads /config.json, then shows the signed-in user's screen (sign-in when
+// nobody is), with a tab for each screen of their role (screens.js). Pages are routed after '#', so the server
+// never needs to answer a page path with index.html; a role's screen is kept across reloads by its address.
 import { field, h, replace } from './dom.js';
-import { deskScreen } from './desk.js';
-import { doctorScreen } from './doctor.js';
 import { LANGS, lang, setLang, t } from './i18n.js';
-import { otherScreen } from './other.js';
+import { SCREENS, screenFor } from './screens.js';
 import { currentUser, loadConfig, onSession, signOut } from './session.js';
 import { signInScreen } from './signin.js';
 
@@ -13,7 +11,12 @@ const root = document.getElementById('app');
 let screen = null;
 let notice = null; // why the session ended, shown on the sign-in screen
 
-const ROUTES = { RECEPTIONIST: 'desk', DOCTOR: 'doctor', ADMIN: 'admin', PATIENT: 'patient' };
+function tabs(u, current) {
+  const list = SCREENS[u.role] || [];
+  if (list.length < 2) return null;
+  return h('nav', { class: 'tabs', 'aria-label': t('screens_label') },
+    list.map((s) => h('a', { href: `#/${s.path}`, 'aria-current': s.path === current ? 'page' : false }, t(`title_${s.path}`))));
+}
 
 function header() {
   const u = currentUser();
@@ -31,18 +34,19 @@ function header() {
 function render() {
   screen?.close();
   const u = currentUser();
-  const route = u ? ROUTES[u.role] : 'signin';
+  const chosen = u ? screenFor(u.role, location.hash) : null;
+  const route = chosen ? chosen.path : 'signin';
   if (location.hash !== `#/${route}`) history.replaceState(null, '', `#/${route}`);
-  if (!u) screen = signInScreen(notice);
-  else if (route === 'desk') screen = deskScreen();
-  else if (route === 'doctor') screen = doctorScreen();
-  else screen = otherScreen();
+  screen = chosen ? chosen.open() : signInScreen(notice);
   notice = null;
   document.documentElement.lang = lang();
   document.title = `${t(`title_${route}`)} · ${t('app_name')}`;
-  replace(root, header(), h('main', { id: 'main' }, screen.el));
+  replace(root, header(), u ? tabs(u, route) : null, h('main', { id: 'main' }, screen.el));
   screen.focus?.();
 }
+
+// A tab or a typed address moves to another screen of the same role.
+window.addEventListener('hashchange', () => { if (currentUser()) render(); });
 
 onSession((kind, detail) => {
   if (kind === 'refreshed') return;

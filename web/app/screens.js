@@ -1,0 +1,28 @@
+// screens: which screens each role has, in the order of the role's tabs. The first is where the role lands after
+// signing in. A screen is a function returning { el, close(), focus?() }; its path is the part of the address
+// after '#/' and its title the i18n key `title_<path>`. Adding a screen is one line here.
+import { deskScreen } from './desk.js';
+import { doctorScreen } from './doctor.js';
+import { otherScreen } from './other.js';
+
+export const SCREENS = {
+  RECEPTIONIST: [
+    { path: 'desk', open: deskScreen },
+  ],
+  DOCTOR: [
+    { path: 'doctor', open: doctorScreen },
+  ],
+  ADMIN: [
+    { path: 'admin', open: otherScreen },
+  ],
+  PATIENT: [
+    { path: 'patient', open: otherScreen },
+  ],
+};
+
+// The screen for an address and a role: the one named by the address when the role has it, else the role's first.
+export function screenFor(role, hash) {
+  const list = SCREENS[role] || [];
+  const path = hash.replace(/^#\/?/, '');
+  return list.find((s) => s.path === path) || list[0];
+}
