@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test suite (what `make test` runs): unit tests, spec lint, compose check, and the HTTP API suite
-# against a throwaway PostgreSQL, once with the normal build and once with the sanitizer build, the browser test,
-# and two starts of `make run` from a directory the cluster user cannot enter (tests/cli/run-private-dir.sh).
+# against throwaway PostgreSQL clusters, once with the normal build and once with the sanitizer build (the two
+# passes run at the same time, each on its own cluster and ports), the browser tests, and two starts of
+# `make run` from a directory the cluster user cannot enter (tests/cli/run-private-dir.sh).
 # Last line: "N passed, N failed", every result of every pass (the API tests run once per pass, so they
 # count once each time); the line before says how many distinct API tests there are and in how many passes
 # they ran. The exit status is non-zero when anything failed.
@@ -54,6 +55,10 @@ kill_server() {
 }
 
 cleanup() {
+  if [ -n "${san_lane_pid:-}" ] && kill -0 "$san_lane_pid" 2>/dev/null; then
+    kill -TERM "$san_lane_pid" 2>/dev/null || true
+    wait "$san_lane_pid" 2>/dev/null || true
+  fi
   kill_server
   kill_signaling
   if [ -n "$pg_dir" ] && [ -d "$pg_dir" ]; then
@@ -489,7 +494,11 @@ else
   fail "docker-compose config"
 fi
 
-# --- d. API suite against a throwaway cluster -------------------------------------------------------------------
+# --- d. API suites against throwaway clusters ---------------------------------------------------------------
+# The plain pass (then the browser tests and `make run` from a private directory) runs here while the sanitizer
+# pass builds and runs beside it, on a cluster, ports and servers of its own: the suites spend most of their time
+# waiting on timers and sockets, so two lanes take little longer than the slower one. The sanitizer lane's
+# output is kept in a file and printed when it ends; its counts come back through a file too.
 section "API tests"
 if [ "$built" -eq 0 ] || [ ! -x build/api-server ]; then
   fail "API tests not run: build/api-server was not built"
@@ -498,29 +507,101 @@ if [ "$built" -eq 0 ] || [ ! -x build/api-server ]; then
 fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/clinic-test.XXXXXX")
-chmod 711 "$tmp" # the cluster runs as the postgres user when we are root: it must reach $tmp/pg
-pg_dir=$tmp/pg
-mapfile -t ports < <(bash scripts/free-port.sh 4)
-pg_port=${ports[0]}
-api_port=${ports[1]}
-san_port=${ports[2]}
-sig_port=${ports[3]}
+chmod 711 "$tmp" # the clusters run as the postgres user when we are root: they must reach $tmp/pg*
+mapfile -t ports < <(bash scripts/free-port.sh 6)
+bash scripts/keys.sh "$tmp/keys" >/dev/null
 
-if ! bash scripts/pg.sh init "$pg_dir" --fast >/dev/null || ! bash scripts/pg.sh start "$pg_dir" "$pg_port"; then
+# start_cluster DIR PORT: a fresh cluster in DIR on PORT; sets pg_dir, pg_port and database_url.
+start_cluster() {
+  pg_dir=$1
+  pg_port=$2
+  if ! bash scripts/pg.sh init "$pg_dir" --fast >/dev/null || ! bash scripts/pg.sh start "$pg_dir" "$pg_port" >/dev/null; then
+    return 1
+  fi
+  database_url=$(bash scripts/pg.sh url "$pg_dir" "$pg_port")
+}
+
+# sanitizer_lane: the sanitizer build and the API suite against it (cluster $tmp/pg-san), then a check that
+# no sanitizer wrote a report. Writes "passed failed api-results" to $tmp/san.counts when it gets to the end.
+sanitizer_lane() {
+  passed=0
+  failed=0
+  server_pid=
+  sig_pid=
+  pg_dir=
+  trap 'kill_server; kill_signaling; [ -z "$pg_dir" ] || bash scripts/pg.sh stop "$pg_dir" >/dev/null 2>&1 || true' EXIT
+  trap 'exit 143' TERM
+  trap 'exit 130' INT
+  section "API tests with sanitizers"
+  if ! make -s SANITIZE=1 || [ ! -x build/san/api-server ]; then
+    fail "sanitizer build (make SANITIZE=1 -> build/san/api-server)"
+  elif ! start_cluster "$tmp/pg-san" "${ports[3]}"; then
+    fail "sanitizer pass not run: its PostgreSQL cluster did not start"
+  else
+    sig_port=${ports[4]}
+    sanitizer_suite "${ports[2]}"
+    bash scripts/pg.sh stop "$pg_dir" >/dev/null 2>&1 || true
+    pg_dir=
+  fi
+  echo "$passed $failed $api_results" >"$tmp/san.counts"
+}
+
+# sanitizer_suite PORT: the API suite against the sanitizer build listening on PORT.
+sanitizer_suite() {
+  local san_logs=$tmp/sanitizers
+  mkdir -p "$san_logs"
+  san_env=(
+    "ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:log_path=$san_logs/asan"
+    "UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=0:log_path=$san_logs/ubsan"
+  )
+  # Known third-party leaks can be listed in tests/lsan.supp.
+  if [ -f tests/lsan.supp ]; then
+    san_env+=("LSAN_OPTIONS=suppressions=$REPO/tests/lsan.supp:print_suppressions=0")
+  fi
+  set_db_env "$1"
+  if prepare_db san "$REPO/build/san/api-server"; then
+    if start_server san "$REPO/build/san/api-server" "$1" "$SAN_HEALTH_TIMEOUT" &&
+       start_signaling san "$REPO/build/san/signaling-server" "$SAN_HEALTH_TIMEOUT"; then
+      api_suite san "$1" "$REPO/build/san/api-server"
+      stop_signaling san "$STOP_TIMEOUT"
+      stop_server san "$STOP_TIMEOUT"
+    fi
+  fi
+  local -a reports
+  shopt -s nullglob
+  reports=("$san_logs"/asan.* "$san_logs"/ubsan.*)
+  shopt -u nullglob
+  if [ "${#reports[@]}" -eq 0 ]; then
+    pass "no sanitizer reports"
+  else
+    fail "sanitizer reports: ${#reports[@]} file(s)"
+    for r in "${reports[@]}"; do
+      echo "--- $r"
+      head -n 80 "$r"
+    done
+  fi
+}
+
+san_lane_pid=
+if [ "${TEST_SANITIZE:-1}" != 0 ]; then
+  sanitizer_lane >"$tmp/san.out" 2>&1 &
+  san_lane_pid=$!
+  echo "(the sanitizer pass runs beside this one; its report follows the browser tests)"
+fi
+
+if ! start_cluster "$tmp/pg" "${ports[0]}"; then
   fail "API tests not run: the throwaway PostgreSQL cluster did not start"
   finished=1
   exit
 fi
-database_url=$(bash scripts/pg.sh url "$pg_dir" "$pg_port")
-bash scripts/keys.sh "$tmp/keys" >/dev/null
-
-set_db_env "$api_port"
+sig_port=${ports[5]}
+set_db_env "${ports[1]}"
 san_env=()
 if prepare_db api "$REPO/build/api-server"; then
-  if start_server api "$REPO/build/api-server" "$api_port" "$HEALTH_TIMEOUT" &&
+  if start_server api "$REPO/build/api-server" "${ports[1]}" "$HEALTH_TIMEOUT" &&
      start_signaling api "$REPO/build/signaling-server" "$HEALTH_TIMEOUT"; then
-    api_suite api "$api_port" "$REPO/build/api-server"
-    outage_check api "$api_port"
+    api_suite api "${ports[1]}" "$REPO/build/api-server"
+    outage_check api "${ports[1]}"
     stop_signaling api "$STOP_TIMEOUT"
     stop_server api "$STOP_TIMEOUT"
   fi
@@ -547,45 +628,24 @@ if [ "$built" -eq 1 ]; then
   tap_summary "make run from a private directory" "$tmp/run-private/out.tap" "$st"
 fi
 
-# --- e. the same with the sanitizer build -----------------------------------------------------------------------
-section "API tests with sanitizers"
-if [ "${TEST_SANITIZE:-1}" = 0 ]; then
+# --- e. the sanitizer lane's report -----------------------------------------------------------------------------
+if [ -z "$san_lane_pid" ]; then
+  section "API tests with sanitizers"
   echo "skipped (TEST_SANITIZE=0)"
-elif ! make -s SANITIZE=1 || [ ! -x build/san/api-server ]; then
-  fail "sanitizer build (make SANITIZE=1 -> build/san/api-server)"
-elif ! bash scripts/pg.sh reset "$pg_dir" "$pg_port"; then
-  fail "sanitizer pass not run: could not recreate database clinic"
 else
-  san_logs=$tmp/sanitizers
-  mkdir -p "$san_logs"
-  san_env=(
-    "ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:log_path=$san_logs/asan"
-    "UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=0:log_path=$san_logs/ubsan"
-  )
-  # Known third-party leaks can be listed in tests/lsan.supp.
-  if [ -f tests/lsan.supp ]; then
-    san_env+=("LSAN_OPTIONS=suppressions=$REPO/tests/lsan.supp:print_suppressions=0")
-  fi
-  set_db_env "$san_port"
-  if prepare_db san "$REPO/build/san/api-server"; then
-    if start_server san "$REPO/build/san/api-server" "$san_port" "$SAN_HEALTH_TIMEOUT" &&
-       start_signaling san "$REPO/build/san/signaling-server" "$SAN_HEALTH_TIMEOUT"; then
-      api_suite san "$san_port" "$REPO/build/san/api-server"
-      stop_signaling san "$STOP_TIMEOUT"
-      stop_server san "$STOP_TIMEOUT"
+  wait "$san_lane_pid" || true
+  san_lane_pid=
+  cat "$tmp/san.out"
+  if read -r sp sf sr <"$tmp/san.counts" 2>/dev/null; then
+    passed=$((passed + sp))
+    failed=$((failed + sf))
+    if [ "$sr" -gt 0 ]; then
+      api_passes+=(san)
+      api_results=$((api_results + sr))
+      if [ "$sr" -gt "$api_distinct" ]; then api_distinct=$sr; fi
     fi
-  fi
-  shopt -s nullglob
-  reports=("$san_logs"/asan.* "$san_logs"/ubsan.*)
-  shopt -u nullglob
-  if [ "${#reports[@]}" -eq 0 ]; then
-    pass "no sanitizer reports"
   else
-    fail "sanitizer reports: ${#reports[@]} file(s)"
-    for r in "${reports[@]}"; do
-      echo "--- $r"
-      head -n 80 "$r"
-    done
+    fail "the sanitizer lane stopped before its end"
   fi
 fi
 
