@@ -16,9 +16,9 @@
 #define CORS_ORIGIN_MAX 128
 
 /* What every preflight allows and every answer exposes (docs/ARCHITECTURE.md §8). */
-#define CORS_ALLOW_HEADERS "authorization, content-type, idempotency-key, x-request-id"
+#define CORS_ALLOW_HEADERS "authorization, content-type, idempotency-key, if-none-match, x-request-id"
 #define CORS_EXPOSE_HEADERS \
-    "X-Request-Id, Idempotent-Replayed, Location, Retry-After, Content-Disposition, WWW-Authenticate"
+    "X-Request-Id, Idempotent-Replayed, Location, Retry-After, Content-Disposition, WWW-Authenticate, ETag"
 #define CORS_MAX_AGE_SECONDS "600"
 
 struct cors_origins {

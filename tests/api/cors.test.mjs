@@ -8,7 +8,10 @@ import { dirname, resolve } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-import { DEMO_PASSWORD, asAdmin, expectError, expectStatus, request, startApi, uniq } from '../lib/api.mjs';
+import {
+  CORS_EXPOSE_HEADERS as EXPOSE_HEADERS, DEMO_PASSWORD, asAdmin, createClinic, expectError, expectStatus, request, staffSession,
+  startApi, uniq,
+} from '../lib/api.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = process.env.REPO_ROOT || resolve(here, '../..');
@@ -16,9 +19,7 @@ const bin = process.env.API_BIN || resolve(repo, 'build/api-server');
 
 const ORIGINS = (process.env.CORS_ALLOWED_ORIGINS || '').split(',').map((s) => s.trim()).filter(Boolean);
 const [ORIGIN, ORIGIN2] = ORIGINS;
-const ALLOW_HEADERS = ['authorization', 'content-type', 'idempotency-key', 'x-request-id'];
-const EXPOSE_HEADERS = ['x-request-id', 'idempotent-replayed', 'location', 'retry-after', 'content-disposition',
-  'www-authenticate'];
+const ALLOW_HEADERS = ['authorization', 'content-type', 'idempotency-key', 'if-none-match', 'x-request-id'];
 
 const list = (v) => (v || '').split(',').map((s) => s.trim()).filter(Boolean);
 const lower = (v) => list(v).map((s) => s.toLowerCase());
@@ -127,6 +128,23 @@ test('CORS: a sign-in from an allowed origin carries the CORS headers, X-Request
   assert.equal(corsHeaders(res).includes('access-control-allow-methods'), false, 'Allow-Methods only on preflights');
   expectCors(expectStatus(await request('GET', '/api/auth/me', { token: res.body.access_token, headers: { origin: ORIGIN } }),
     200), ORIGIN);
+});
+
+test('CORS: a page may revalidate the queue board: If-None-Match allowed, ETag readable, the 304 carries CORS', async () => {
+  const clinic = await createClinic();
+  const desk = await staffSession('RECEPTIONIST', clinic.id);
+  const pre = expectStatus(await preflight('/api/queue', ORIGIN, 'GET', {
+    'access-control-request-headers': 'authorization, if-none-match',
+  }), 204);
+  assert.ok(lower(pre.headers.get('access-control-allow-headers')).includes('if-none-match'));
+  const first = expectStatus(await request('GET', '/api/queue', { token: desk.access, headers: { origin: ORIGIN } }), 200);
+  expectCors(first, ORIGIN);
+  const etag = first.headers.get('etag');
+  assert.ok(etag, 'the board has an ETag');
+  const again = expectStatus(await request('GET', '/api/queue', {
+    token: desk.access, headers: { origin: ORIGIN, 'if-none-match': etag },
+  }), 304);
+  expectCors(again, ORIGIN);
 });
 
 test('CORS: error answers to an allowed origin carry the CORS headers', async () => {

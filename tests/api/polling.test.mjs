@@ -14,15 +14,13 @@ import { NodeWebSocket, NodeXHR, io } from 'socket.io-client';
 import WebSocket from 'ws';
 
 import {
-  createClinic, createPatient, eventsEnd, eventsSince, moveVisit, staffSession, startSignaling, walkIn,
+  CORS_EXPOSE_HEADERS as EXPOSE_HEADERS, createClinic, createPatient, eventsEnd, eventsSince, moveVisit, staffSession, startSignaling, walkIn,
 } from '../lib/api.mjs';
 
 const SIGNALING_URL = process.env.SIGNALING_URL;
 const RS = '\x1e';
 // An origin the suite's signaling-server allows (scripts/test.sh: CORS_ALLOWED_ORIGINS).
 const ALLOWED_ORIGIN = 'http://localhost:5173';
-const EXPOSE_HEADERS = ['x-request-id', 'idempotent-replayed', 'location', 'retry-after', 'content-disposition',
-  'www-authenticate'];
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const lower = (v) => (v || '').split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);

@@ -23,6 +23,9 @@ export const API_URL = (process.env.API_URL || 'http://127.0.0.1:8080').replace(
 export const DEMO_PASSWORD = 'demo-password';
 export const ROLES = ['ADMIN', 'RECEPTIONIST', 'DOCTOR', 'PATIENT'];
 export const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
+// The response headers both servers let a page of an allowed origin read (Access-Control-Expose-Headers), lower case.
+export const CORS_EXPOSE_HEADERS = ['x-request-id', 'idempotent-replayed', 'location', 'retry-after',
+  'content-disposition', 'www-authenticate', 'etag'];
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const OPENAPI_FILE = process.env.OPENAPI_FILE || resolve(here, '../../openapi.yaml');
