@@ -43,16 +43,19 @@ pass() { passed=$((passed + ${2:-1})); echo "PASS: $1"; }
 fail() { failed=$((failed + ${2:-1})); echo "FAIL: $1"; }
 section() { printf '\n=== %s ===\n' "$*"; }
 
-# kill_server: stop the background server, if any, without judging how it exits.
-kill_server() {
-  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-    kill -TERM "$server_pid" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
+# kill_proc PID: stop a background process, if it still runs, without judging how it exits.
+kill_proc() {
+  local pid=$1
+  [ -n "$pid" ] || return 0
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
   fi
-  server_pid=
+  wait "$pid" 2>/dev/null || true
 }
+kill_server() { kill_proc "$server_pid"; server_pid=; }
+kill_signaling() { kill_proc "$sig_pid"; sig_pid=; }
 
 cleanup() {
   if [ -n "${san_lane_pid:-}" ] && kill -0 "$san_lane_pid" 2>/dev/null; then
@@ -100,12 +103,49 @@ trap 'exit 141' PIPE
 # The signaling-server next to the api-server of a phase (pid, port).
 sig_pid=
 sig_port=
-kill_signaling() {
-  if [ -n "$sig_pid" ] && kill -0 "$sig_pid" 2>/dev/null; then
-    kill -KILL "$sig_pid" 2>/dev/null || true
-    wait "$sig_pid" 2>/dev/null || true
+
+# await_ready LABEL WHAT PID URL TIMEOUT LOG: wait until URL answers 2xx while PID runs; on failure report it with
+# the end of LOG and stop PID. WHAT names the process in the messages.
+await_ready() {
+  local label=$1 what=$2 pid=$3 url=$4 timeout=$5 log=$6 st=0
+  local deadline=$((SECONDS + timeout))
+  while [ "$SECONDS" -lt "$deadline" ]; do
+    if curl -fsS --max-time 1 -o /dev/null "$url" 2>/dev/null; then
+      return 0
+    fi
+    if ! kill -0 "$pid" 2>/dev/null; then
+      wait "$pid" || st=$?
+      fail "$label: $what exited during startup (status $st)"
+      tail -n 40 "$log"
+      return 1
+    fi
+    sleep 0.2
+  done
+  fail "$label: $what did not answer $url within ${timeout} s"
+  kill_proc "$pid"
+  tail -n 40 "$log"
+  return 1
+}
+
+# await_exit LABEL WHAT PID TIMEOUT LOG: SIGTERM, then PID must exit with status 0 within TIMEOUT seconds.
+await_exit() {
+  local label=$1 what=$2 pid=$3 timeout=$4 log=$5 st=0
+  [ -n "$pid" ] || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  local deadline=$((SECONDS + timeout))
+  while kill -0 "$pid" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.1; done
+  if kill -0 "$pid" 2>/dev/null; then
+    kill_proc "$pid"
+    fail "$label: $what still running ${timeout} s after SIGTERM (killed)"
+    return
   fi
-  sig_pid=
+  wait "$pid" || st=$?
+  if [ "$st" -eq 0 ]; then
+    pass "$label: $what exits 0 on SIGTERM"
+  else
+    fail "$label: $what exited with status $st after SIGTERM"
+    tail -n 20 "$log"
+  fi
 }
 
 # start_signaling LABEL BIN TIMEOUT: start BIN on $sig_port and wait until GET /readyz is 200 (LISTEN is up).
@@ -114,47 +154,18 @@ start_signaling() {
   env "DATABASE_URL=$database_url" "JWT_PUBLIC_KEY_FILE=$tmp/keys/jwt-public.pem" "SIGNALING_LISTEN=127.0.0.1:$sig_port" \
     "CORS_ALLOWED_ORIGINS=http://localhost:5173,http://console.test:8080" LOG_LEVEL=warning SIGNALING_POLL_MS=200 "VIDEO_GRACE_SECONDS=$VIDEO_GRACE" "${san_env[@]}" "$bin" >"$log" 2>&1 &
   sig_pid=$!
-  local deadline=$((SECONDS + timeout))
-  while [ "$SECONDS" -lt "$deadline" ]; do
-    if curl -fsS --max-time 1 -o /dev/null "http://127.0.0.1:$sig_port/readyz" 2>/dev/null; then
-      pass "$label: signaling-server ready"
-      return 0
-    fi
-    if ! kill -0 "$sig_pid" 2>/dev/null; then
-      wait "$sig_pid" 2>/dev/null || true
-      sig_pid=
-      fail "$label: signaling-server exited during startup"
-      tail -n 40 "$log"
-      return 1
-    fi
-    sleep 0.2
-  done
-  fail "$label: signaling-server /readyz did not answer 200 within ${timeout} s"
-  tail -n 40 "$log"
-  kill_signaling
+  if await_ready "$label" signaling-server "$sig_pid" "http://127.0.0.1:$sig_port/readyz" "$timeout" "$log"; then
+    pass "$label: signaling-server ready"
+    return 0
+  fi
+  sig_pid=
   return 1
 }
 
 # stop_signaling LABEL TIMEOUT: SIGTERM, then it must exit 0 within TIMEOUT seconds.
 stop_signaling() {
-  local label=$1 timeout=$2 pid=$sig_pid st=0
-  [ -n "$pid" ] || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  local deadline=$((SECONDS + timeout))
-  while kill -0 "$pid" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.1; done
-  if kill -0 "$pid" 2>/dev/null; then
-    kill_signaling
-    fail "$label: signaling-server still running ${timeout} s after SIGTERM (killed)"
-    return
-  fi
-  wait "$pid" || st=$?
+  await_exit "$1" signaling-server "$sig_pid" "$2" "$tmp/$1/signaling.log"
   sig_pid=
-  if [ "$st" -eq 0 ]; then
-    pass "$label: signaling-server exits 0 on SIGTERM"
-  else
-    fail "$label: signaling-server exited with status $st after SIGTERM"
-    tail -n 20 "$tmp/$label/signaling.log"
-  fi
 }
 
 # db_env: the environment every api-server command of a phase gets (besides the sanitizer options).
@@ -248,50 +259,17 @@ start_server() {
   local label=$1 bin=$2 port=$3 timeout=$4 log=$tmp/$1/server.log
   env "${db_env[@]}" "${san_env[@]}" "$bin" serve >"$log" 2>&1 &
   server_pid=$!
-  local deadline=$((SECONDS + timeout))
-  while [ "$SECONDS" -lt "$deadline" ]; do
-    if curl -fsS --max-time 1 -o /dev/null "http://127.0.0.1:$port/healthz" 2>/dev/null; then
-      return 0
-    fi
-    if ! kill -0 "$server_pid" 2>/dev/null; then
-      local st=0
-      wait "$server_pid" || st=$?
-      server_pid=
-      fail "$label: server exited during startup (status $st)"
-      echo "--- last lines of $log"
-      tail -n 40 "$log"
-      return 1
-    fi
-    sleep 0.2
-  done
-  fail "$label: GET /healthz did not answer within ${timeout} s"
-  kill_server
-  echo "--- last lines of $log"
-  tail -n 40 "$log"
+  if await_ready "$label" server "$server_pid" "http://127.0.0.1:$port/healthz" "$timeout" "$log"; then
+    return 0
+  fi
+  server_pid=
   return 1
 }
 
 # stop_server LABEL TIMEOUT: SIGTERM, then the server must exit with status 0 within TIMEOUT seconds.
 stop_server() {
-  local label=$1 timeout=$2 pid=$server_pid st=0
-  kill -TERM "$pid" 2>/dev/null || true
-  local deadline=$((SECONDS + timeout))
-  while kill -0 "$pid" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.1; done
-  if kill -0 "$pid" 2>/dev/null; then
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-    server_pid=
-    fail "$label: server still running ${timeout} s after SIGTERM (killed)"
-    return
-  fi
-  wait "$pid" || st=$?
+  await_exit "$1" server "$server_pid" "$2" "$tmp/$1/server.log"
   server_pid=
-  if [ "$st" -eq 0 ]; then
-    pass "$label: server exits 0 on SIGTERM"
-  else
-    fail "$label: server exited with status $st after SIGTERM"
-    tail -n 20 "$tmp/$label/server.log"
-  fi
 }
 
 # tap_summary LABEL FILE STATUS: adds the "# pass N" / "# fail N" / "# cancelled N" totals of a node test run
