@@ -72,15 +72,12 @@ struct write_desc {
     json_t *details;
 };
 
-/* The number of elements of an array, as the int a parameter count is. */
-#define NELEMS(a) ((int)(sizeof(a) / sizeof((a)[0])))
-
 /* The write path shared by create/update/delete handlers: in one transaction runs each of the
- * nstmt statements with its own parameters; the last must return (json, entity_id) for one row,
- * and may return a column named http_status that overrides w->http (e.g. 201 for an upsert that
- * created). Then an audit row (w->action, w->entity, w->details taken over) and COMMIT, and the
- * JSON is sent with that status (204 sends no body). No row from the last statement answers 404
- * and changes nothing. */
+ * nstmt (at least one) statements with its own parameters; the last must return (json,
+ * entity_id) for one row, and may return a column named http_status that overrides w->http (e.g.
+ * 201 for an upsert that created). Then an audit row (w->action, w->entity, w->details taken
+ * over) and COMMIT, and the JSON is sent with that status (204 sends no body). No row from the
+ * last statement answers 404 and changes nothing. */
 int dbr_write(struct _u_response *resp, struct req_ctx *ctx, const struct write_desc *w, const struct db_stmt *stmts,
               int nstmt);
 
