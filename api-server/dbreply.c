@@ -132,22 +132,48 @@ bool audit_write(PGconn *conn, const struct req_ctx *ctx, const char *action, co
 
 char *dbr_body_text(json_t *body) { return json_dumps(body, JSON_COMPACT); }
 
+/* Runs the nstmt (>= 1) statements in order and returns the last one's result, or NULL with err
+ * filled when one fails. */
+static PGresult *run_stmts(PGconn *conn, const struct db_stmt *stmts, int nstmt, struct db_error *err)
+{
+    PGresult *last = NULL;
+    for (int i = 0; i < nstmt; i++) {
+        PQclear(last);
+        last = db_exec(conn, stmts[i].sql, stmts[i].n, stmts[i].params);
+        if (!db_ok(conn, last, err)) {
+            PQclear(last);
+            return NULL;
+        }
+    }
+    return last;
+}
+
+/* Keeps the answer (status http, the JSON of last unless 204) under the Idempotency-Key
+ * idem = (user, key) that dbr_write_once inserted in this transaction. */
+static bool idem_keep(PGconn *conn, const char *const *idem, int http, const PGresult *last, struct db_error *err)
+{
+    char hs[8];
+    snprintf(hs, sizeof hs, "%d", http);
+    const char *kp[] = {idem[0], idem[1], hs, http == 204 ? NULL : PQgetvalue(last, 0, 0)};
+    PGresult *r = db_exec(conn, "UPDATE idempotency_keys SET http_status = $3::int, body = $4 "
+                                "WHERE user_id = $1 AND key = $2", 4, kp);
+    bool ok = db_ok(conn, r, err);
+    PQclear(r);
+    return ok;
+}
+
 /* The write path of dbr_write on a connection the caller holds, in a transaction it has begun:
  * when idem (user, key) is given, the answer is also kept under that Idempotency-Key before the
- * commit. Rolls back on failure. */
-static int write_tx(struct _u_response *resp, struct req_ctx *ctx, PGconn *conn, int http, const char *const *sqls,
-                    int nsql, int nparams, const char *const *params, const char *action, const char *entity,
-                    json_t *details, const char *const *idem)
+ * commit. Rolls back on failure. Takes over w->details. */
+static int write_tx(struct _u_response *resp, struct req_ctx *ctx, PGconn *conn, const struct write_desc *w,
+                    const struct db_stmt *stmts, int nstmt, const char *const *idem)
 {
     struct db_error err;
-    PGresult *last = NULL;
-    int rc;
-    for (int i = 0; i < nsql; i++) {
-        PQclear(last);
-        last = db_exec(conn, sqls[i], nparams, params);
-        if (!db_ok(conn, last, &err))
-            goto fail;
-    }
+    json_t *details = w->details;
+    int rc, http = w->http;
+    PGresult *last = run_stmts(conn, stmts, nstmt, &err);
+    if (!last)
+        goto fail;
     if (PQntuples(last) != 1) {
         db_rollback(conn);
         json_decref(details);
@@ -158,17 +184,10 @@ static int write_tx(struct _u_response *resp, struct req_ctx *ctx, PGconn *conn,
     int status_col = PQfnumber(last, "http_status");
     if (status_col >= 0 && !PQgetisnull(last, 0, status_col))
         http = atoi(PQgetvalue(last, 0, status_col));
-    bool ok = audit_write(conn, ctx, action, entity, id, details, &err);
+    bool ok = audit_write(conn, ctx, w->action, w->entity, id, details, &err);
     details = NULL;
-    if (ok && idem) {
-        char hs[8];
-        snprintf(hs, sizeof hs, "%d", http);
-        const char *kp[] = {idem[0], idem[1], hs, http == 204 ? NULL : PQgetvalue(last, 0, 0)};
-        PGresult *r = db_exec(conn, "UPDATE idempotency_keys SET http_status = $3::int, body = $4 "
-                                    "WHERE user_id = $1 AND key = $2", 4, kp);
-        ok = db_ok(conn, r, &err);
-        PQclear(r);
-    }
+    if (ok && idem)
+        ok = idem_keep(conn, idem, http, last, &err);
     if (!ok || !db_commit(conn, &err))
         goto fail;
     rc = http == 204 ? reply_no_content(resp, ctx)
@@ -183,23 +202,35 @@ out:
     return rc;
 }
 
-int dbr_write(struct _u_response *resp, struct req_ctx *ctx, int http, const char *const *sqls, int nsql,
-              int nparams, const char *const *params, const char *action, const char *entity, json_t *details)
+int dbr_write(struct _u_response *resp, struct req_ctx *ctx, const struct write_desc *w, const struct db_stmt *stmts,
+              int nstmt)
 {
     PGconn *conn = dbr_acquire();
     if (!conn) {
-        json_decref(details);
+        json_decref(w->details);
         return reply_status(resp, ctx, ST_UNAVAILABLE);
     }
     struct db_error err;
     int rc;
     if (!db_begin(conn, &err)) {
-        json_decref(details);
+        json_decref(w->details);
         rc = dbr_reply_error(resp, ctx, &err);
     } else {
-        rc = write_tx(resp, ctx, conn, http, sqls, nsql, nparams, params, action, entity, details, NULL);
+        rc = write_tx(resp, ctx, conn, w, stmts, nstmt, NULL);
     }
     dbr_release(conn);
+    return rc;
+}
+
+int dbr_write_body(struct _u_response *resp, struct req_ctx *ctx, const struct write_desc *w, int64_t id,
+                   const char *sql)
+{
+    char idb[24];
+    char *body = dbr_body_text(ctx->body);
+    const char *with_id[] = {id_text(id, idb), body};
+    const struct db_stmt st = {sql, id > 0 ? 2 : 1, id > 0 ? with_id : with_id + 1};
+    int rc = dbr_write(resp, ctx, w, &st, 1);
+    free(body);
     return rc;
 }
 
@@ -215,71 +246,37 @@ static bool idempotency_key_valid(const char *key)
     return true;
 }
 
-int dbr_write_once(struct _u_response *resp, struct req_ctx *ctx, const struct _u_request *req, int http,
-                   const char *const *sqls, int nsql, int nparams, const char *const *params, const char *action,
-                   const char *entity, json_t *details)
+/* The hash of the request an Idempotency-Key stands for: method, path and the body in a
+ * canonical form, into hash[65]. False when out of memory. */
+static bool request_hash(const struct req_ctx *ctx, char hash[65])
 {
-    const char *key = u_map_get_case(req->map_header, "Idempotency-Key");
-    if (!key)
-        return dbr_write(resp, ctx, http, sqls, nsql, nparams, params, action, entity, details);
-    if (!idempotency_key_valid(key)) {
-        json_decref(details);
-        return reply_error(resp, ctx, ST_BAD_REQUEST, "invalid_idempotency_key",
-                           "Idempotency-Key must be 1 to 100 visible ASCII characters.", NULL);
-    }
-    /* The request the key stands for: method, path and the body in a canonical form. */
     char *body = ctx->body ? json_dumps(ctx->body, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     size_t len = strlen(ctx->method) + strlen(ctx->path) + (body ? strlen(body) : 0) + 3;
-    char *request = malloc(len), hash[65], user[24];
+    char *request = malloc(len);
     if (request)
         snprintf(request, len, "%s\n%s\n%s", ctx->method, ctx->path, body ? body : "");
     free(body);
-    if (!request) {
-        json_decref(details);
-        return reply_status(resp, ctx, ST_INTERNAL);
-    }
+    if (!request)
+        return false;
     crypto_sha256_hex(request, strlen(request), hash);
     free(request);
-    PGconn *conn = dbr_acquire();
-    if (!conn) {
-        json_decref(details);
-        return reply_status(resp, ctx, ST_UNAVAILABLE);
-    }
-    const char *kp[] = {id_text(ctx->claims.sub, user), key, hash};
+    return true;
+}
+
+/* Answers a request whose key kp = (user, key, request hash) is already taken, from the first
+ * answer kept under it; ends the transaction, which changed nothing. */
+static int idem_replay(struct _u_response *resp, struct req_ctx *ctx, PGconn *conn, const char *const *kp)
+{
     struct db_error err;
+    PGresult *r = db_exec(conn, "SELECT request_hash, http_status, body FROM idempotency_keys "
+                                "WHERE user_id = $1 AND key = $2", 2, kp);
     int rc;
-    PGresult *r = NULL;
-    if (!db_begin(conn, &err))
-        goto fail;
-    /* Keys are kept for a day: the caller's older ones go first. A concurrent request with the same
-     * key waits at the INSERT until the first one commits or rolls back. */
-    r = db_exec(conn, "DELETE FROM idempotency_keys WHERE user_id = $1 AND created_at < now() - interval '1 day' "
-                      "AND num_nulls($2::text, $3::text) >= 0", 3, kp);
-    if (!db_ok(conn, r, &err))
-        goto fail;
-    PQclear(r);
-    r = db_exec(conn, "INSERT INTO idempotency_keys (user_id, key, request_hash) VALUES ($1, $2, $3) "
-                      "ON CONFLICT DO NOTHING RETURNING 1", 3, kp);
-    if (!db_ok(conn, r, &err))
-        goto fail;
-    if (PQntuples(r) == 1) {
-        PQclear(r);
-        rc = write_tx(resp, ctx, conn, http, sqls, nsql, nparams, params, action, entity, details, kp);
-        dbr_release(conn);
-        return rc;
-    }
-    json_decref(details);
-    details = NULL;
-    PQclear(r);
-    r = db_exec(conn, "SELECT request_hash, http_status, body FROM idempotency_keys WHERE user_id = $1 AND key = $2",
-                2, kp);
-    if (!db_ok(conn, r, &err))
-        goto fail;
-    db_rollback(conn);
-    if (PQntuples(r) != 1) { /* the first request's key went away between the two statements */
+    if (!db_ok(conn, r, &err)) {
+        rc = dbr_reply_error(resp, ctx, &err);
+    } else if (PQntuples(r) != 1) { /* the first request's key went away between the two statements */
         rc = reply_error(resp, ctx, ST_CONFLICT, "idempotency_key_busy",
                          "A request with this Idempotency-Key was being processed; send it again.", NULL);
-    } else if (strcmp(PQgetvalue(r, 0, 0), hash) != 0) {
+    } else if (strcmp(PQgetvalue(r, 0, 0), kp[2]) != 0) {
         rc = reply_error(resp, ctx, ST_CONFLICT, "idempotency_key_reused",
                          "This Idempotency-Key was already used for a different request.", NULL);
     } else {
@@ -289,14 +286,67 @@ int dbr_write_once(struct _u_response *resp, struct req_ctx *ctx, const struct _
         rc = first == 204 ? reply_no_content(resp, ctx)
                           : reply_text_json(resp, ctx, first, PQgetvalue(r, 0, 2), (size_t)PQgetlength(r, 0, 2));
     }
+    db_rollback(conn);
     PQclear(r);
-    dbr_release(conn);
     return rc;
+}
+
+/* dbr_write_once on a held connection for key kp = (user, key, request hash): claims the key in
+ * a new transaction and writes, or replays the answer kept under it. */
+static int write_once_tx(struct _u_response *resp, struct req_ctx *ctx, PGconn *conn, const struct write_desc *w,
+                         const struct db_stmt *stmts, int nstmt, const char *const *kp)
+{
+    struct db_error err;
+    PGresult *r = NULL;
+    if (!db_begin(conn, &err))
+        goto fail;
+    /* Keys are kept for a day: the caller's older ones go first. A concurrent request with the same
+     * key waits at the INSERT until the first one commits or rolls back. */
+    r = db_exec(conn, "DELETE FROM idempotency_keys WHERE user_id = $1 AND created_at < now() - interval '1 day'",
+                1, kp);
+    if (!db_ok(conn, r, &err))
+        goto fail;
+    PQclear(r);
+    r = db_exec(conn, "INSERT INTO idempotency_keys (user_id, key, request_hash) VALUES ($1, $2, $3) "
+                      "ON CONFLICT DO NOTHING RETURNING 1", 3, kp);
+    if (!db_ok(conn, r, &err))
+        goto fail;
+    bool claimed = PQntuples(r) == 1;
+    PQclear(r);
+    if (claimed)
+        return write_tx(resp, ctx, conn, w, stmts, nstmt, kp);
+    json_decref(w->details);
+    return idem_replay(resp, ctx, conn, kp);
 fail:
     PQclear(r);
-    json_decref(details);
+    json_decref(w->details);
     db_rollback(conn);
-    rc = dbr_reply_error(resp, ctx, &err);
+    return dbr_reply_error(resp, ctx, &err);
+}
+
+int dbr_write_once(struct _u_response *resp, struct req_ctx *ctx, const struct _u_request *req,
+                   const struct write_desc *w, const struct db_stmt *stmts, int nstmt)
+{
+    const char *key = u_map_get_case(req->map_header, "Idempotency-Key");
+    if (!key)
+        return dbr_write(resp, ctx, w, stmts, nstmt);
+    char hash[65], user[24];
+    if (!idempotency_key_valid(key)) {
+        json_decref(w->details);
+        return reply_error(resp, ctx, ST_BAD_REQUEST, "invalid_idempotency_key",
+                           "Idempotency-Key must be 1 to 100 visible ASCII characters.", NULL);
+    }
+    if (!request_hash(ctx, hash)) {
+        json_decref(w->details);
+        return reply_status(resp, ctx, ST_INTERNAL);
+    }
+    PGconn *conn = dbr_acquire();
+    if (!conn) {
+        json_decref(w->details);
+        return reply_status(resp, ctx, ST_UNAVAILABLE);
+    }
+    const char *kp[] = {id_text(ctx->claims.sub, user), key, hash};
+    int rc = write_once_tx(resp, ctx, conn, w, stmts, nstmt, kp);
     dbr_release(conn);
     return rc;
 }

@@ -37,8 +37,6 @@ bool audit_write_as(PGconn *conn, const struct req_ctx *ctx, int64_t actor_id, c
 /* Serialises body (not stolen) for a jsonb parameter; caller frees. */
 char *dbr_body_text(json_t *body);
 
-#endif
-
 /* A keyset-paginated list. Parameters $1 (the decoded cursor, jsonb or NULL) and $2 (the limit)
  * are the same for every list; filters use $3 and up. inner selects the row as r and its sort
  * keys as k1 (and k2), already filtered past the cursor, ordered and limited to $2 + 1 rows. */
@@ -58,15 +56,35 @@ int dbr_list_reply(struct _u_response *resp, struct req_ctx *ctx, const struct l
 int dbr_list_reply_guarded(struct _u_response *resp, struct req_ctx *ctx, const struct list_query *q,
                            const char *guard, int n, const char *const *params);
 
-/* The write path shared by create/update/delete handlers: in one transaction runs each of sqls
- * with the same params; the last must return (json, entity_id) for one row, and may return a
- * column named http_status that overrides http (e.g. 201 for an upsert that created). Then an audit row
- * (action, entity, details stolen) and COMMIT, and the JSON is sent with status http (204 sends
- * no body). No row from the last statement answers 404 and changes nothing. PostgreSQL refuses a
- * statement that leaves a supplied parameter unused: a statement that needs fewer mentions the
- * others as `num_nulls($n::type) >= 0`. */
-int dbr_write(struct _u_response *resp, struct req_ctx *ctx, int http, const char *const *sqls, int nsql,
-              int nparams, const char *const *params, const char *action, const char *entity, json_t *details);
+/* One statement of a write with its own parameters ($1..$n are params[0..n-1]). */
+struct db_stmt {
+    const char *sql;
+    int n;
+    const char *const *params;
+};
+
+/* What a write answers and records: the status sent on success, and the audit row's action,
+ * entity and details (a new reference the write takes over; may be NULL). */
+struct write_desc {
+    int http;
+    const char *action;
+    const char *entity;
+    json_t *details;
+};
+
+/* The write path shared by create/update/delete handlers: in one transaction runs each of the
+ * nstmt (at least one) statements with its own parameters; the last must return (json,
+ * entity_id) for one row, and may return a column named http_status that overrides w->http (e.g.
+ * 201 for an upsert that created). Then an audit row (w->action, w->entity, w->details taken
+ * over) and COMMIT, and the JSON is sent with that status (204 sends no body). No row from the
+ * last statement answers 404 and changes nothing. */
+int dbr_write(struct _u_response *resp, struct req_ctx *ctx, const struct write_desc *w, const struct db_stmt *stmts,
+              int nstmt);
+
+/* dbr_write of the one statement sql that takes ctx->body as jsonb: $1 is the body, or, when
+ * id > 0, $1 is id and $2 the body. */
+int dbr_write_body(struct _u_response *resp, struct req_ctx *ctx, const struct write_desc *w, int64_t id,
+                   const char *sql);
 
 /* dbr_write for the money routes (docs/ARCHITECTURE.md §2 retries): with an Idempotency-Key header (1..100
  * visible ASCII characters, else 400) the answer is kept, in the same transaction, under the
@@ -74,10 +92,11 @@ int dbr_write(struct _u_response *resp, struct req_ctx *ctx, int http, const cha
  * gets the first answer again with `Idempotent-Replayed: true` and changes nothing, and the same key
  * with another request is a 409. A concurrent retry waits for the first to finish. Failed requests
  * keep nothing, so their retry runs again. Without the header it is dbr_write. */
-int dbr_write_once(struct _u_response *resp, struct req_ctx *ctx, const struct _u_request *req, int http,
-                   const char *const *sqls, int nsql, int nparams, const char *const *params, const char *action,
-                   const char *entity, json_t *details);
+int dbr_write_once(struct _u_response *resp, struct req_ctx *ctx, const struct _u_request *req,
+                   const struct write_desc *w, const struct db_stmt *stmts, int nstmt);
 
 /* {"fields": [the body's keys]}: what an update changed, for the audit row (values left out so
  * clinical data and secrets stay out of the log). New reference. */
 json_t *dbr_changed_fields(json_t *body);
+
+#endif

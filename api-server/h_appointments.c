@@ -61,7 +61,7 @@ HANDLER(h_appointments_create)
          * then refuse an overlap cleanly instead of through a deadlock between their checks. */
         "SELECT pg_advisory_xact_lock(1, ((b->>'doctor_id')::bigint % 2147483647)::int), "
         "       pg_advisory_xact_lock(2, ((b->>'patient_id')::bigint % 2147483647)::int) "
-        "FROM (SELECT $1::jsonb AS b) x WHERE num_nulls($2::bigint, $3::boolean, $4::bigint) >= 0",
+        "FROM (SELECT $1::jsonb AS b) x",
         "WITH b AS (SELECT $1::jsonb AS b), "
         "v AS (SELECT (b->>'patient_id')::bigint AS patient_id, (b->>'doctor_id')::bigint AS doctor_id, "
         "             (b->>'service_id')::bigint AS service_id, date_trunc('second', (b->>'start_time')::timestamptz) AS start_time, "
@@ -84,7 +84,8 @@ HANDLER(h_appointments_create)
         "              'appointments', 'start_time', 'is not within the published hours of this doctor')) "
         "        RETURNING a) "
         "SELECT appointment_json(ins.a), (ins.a).id, emit_appointment_event('appointment_created', ins.a) FROM ins"};
-    int rc = dbr_write(resp, ctx, 201, sql, 2, 4, p, "appointment_create", "appointment", NULL);
+    const struct db_stmt st[] = {{sql[0], 1, p}, {sql[1], 4, p}};
+    int rc = dbr_write(resp, ctx, &(const struct write_desc){201, "appointment_create", "appointment", NULL}, st, 2);
     free(body);
     return rc;
 }
@@ -144,25 +145,26 @@ HANDLER(h_appointments_get)
                            4, p);
 }
 
-/* Runs one state-changing statement (after first, when not NULL: e.g. taking locks) on
- * appointment ctx->params[0] within the caller's reach and answers with the appointment.
- * Parameters: $1 id, $2 clinic scope, $3 the JSON body, $4 arg, $5 patient scope. */
-static int change(struct _u_response *resp, struct req_ctx *ctx, const char *first, const char *sql, const char *arg,
-                  const char *action, json_t *details)
+/* Runs one state-changing statement sql (after lock, when not NULL) on appointment
+ * ctx->params[0] within the caller's reach and answers with the appointment. Parameters: $1 id,
+ * $2 clinic scope, $3 patient scope, $4 the JSON body, $5 arg; sql takes the first n, lock four. */
+static int change(struct _u_response *resp, struct req_ctx *ctx, const char *lock, const char *sql, int n,
+                  const char *arg, const char *action, json_t *details)
 {
     char idb[24];
     struct scope_params s;
     scope_of(ctx, &s);
     char *body = dbr_body_text(ctx->body);
-    const char *p[] = {id_text(ctx->params[0], idb), s.c, body, arg, s.p};
-    const char *const sqls[] = {first ? first : sql, sql};
-    int rc = dbr_write(resp, ctx, 200, sqls, first ? 2 : 1, 5, p, action, "appointment", details);
+    const char *p[] = {id_text(ctx->params[0], idb), s.c, s.p, body, arg};
+    const struct db_stmt st[] = {{lock, 4, p}, {sql, n, p}};
+    int rc = dbr_write(resp, ctx, &(const struct write_desc){200, action, "appointment", details}, lock ? st : st + 1,
+                       lock ? 2 : 1);
     free(body);
     return rc;
 }
 
 #define WHERE_REACH                                                                                               \
-    "WHERE a.id = $1 AND ($2::bigint IS NULL OR a.clinic_id = $2) AND ($5::bigint IS NULL OR a.patient_id = $5) "
+    "WHERE a.id = $1 AND ($2::bigint IS NULL OR a.clinic_id = $2) AND ($3::bigint IS NULL OR a.patient_id = $3) "
 
 HANDLER(h_appointments_update)
 {
@@ -173,30 +175,30 @@ HANDLER(h_appointments_update)
     static const char sql[] =
         "WITH u AS (UPDATE appointments a SET "
         "  status = state_transition(a.status, ARRAY['requested', 'confirmed'], NULL, 'appointment'), "
-        "  doctor_id = COALESCE(($3::jsonb->>'doctor_id')::bigint, a.doctor_id), "
-        "  service_id = COALESCE(($3::jsonb->>'service_id')::bigint, a.service_id), "
-        "  consultation_type = COALESCE($3::jsonb->>'consultation_type', a.consultation_type), "
-        "  notes = CASE WHEN $3::jsonb ? 'notes' THEN $3::jsonb->>'notes' ELSE a.notes END, "
+        "  doctor_id = COALESCE(($4::jsonb->>'doctor_id')::bigint, a.doctor_id), "
+        "  service_id = COALESCE(($4::jsonb->>'service_id')::bigint, a.service_id), "
+        "  consultation_type = COALESCE($4::jsonb->>'consultation_type', a.consultation_type), "
+        "  notes = CASE WHEN $4::jsonb ? 'notes' THEN $4::jsonb->>'notes' ELSE a.notes END, "
         "  period = (SELECT tstzrange(t, t + make_interval(mins => s.duration_minutes)) "
         "            FROM services s, "
-        "                 COALESCE(date_trunc('second', ($3::jsonb->>'start_time')::timestamptz), lower(a.period)) AS t "
-        "            WHERE s.id = COALESCE(($3::jsonb->>'service_id')::bigint, a.service_id) "
+        "                 COALESCE(date_trunc('second', ($4::jsonb->>'start_time')::timestamptz), lower(a.period)) AS t "
+        "            WHERE s.id = COALESCE(($4::jsonb->>'service_id')::bigint, a.service_id) "
         "              AND assert_field(s.clinic_id = a.clinic_id, 'appointments', 'service_id', 'does not exist') "
-        "              AND assert_field(s.active OR NOT $3::jsonb ? 'service_id', 'appointments', 'service_id', "
+        "              AND assert_field(s.active OR NOT $4::jsonb ? 'service_id', 'appointments', 'service_id', "
         "                               'is not offered any more') "
-        "              AND assert_field(t > now() OR NOT $3::jsonb ? 'start_time', 'appointments', 'start_time', "
+        "              AND assert_field(t > now() OR NOT $4::jsonb ? 'start_time', 'appointments', 'start_time', "
         "                               'must be in the future')) "
-        WHERE_REACH "AND num_nulls($4::text) >= 0 "
+        WHERE_REACH
         "  AND assert_field(EXISTS (SELECT 1 FROM services s WHERE s.clinic_id = a.clinic_id "
-        "                          AND s.id = COALESCE(($3::jsonb->>'service_id')::bigint, a.service_id)), "
+        "                          AND s.id = COALESCE(($4::jsonb->>'service_id')::bigint, a.service_id)), "
         "                   'appointments', 'service_id', 'does not exist') RETURNING a) "
         "SELECT appointment_json(u.a), (u.a).id, emit_appointment_event('appointment_updated', u.a) FROM u";
     /* The same booking locks as create (the doctor it ends up with, then the patient). */
     static const char lock[] =
-        "SELECT pg_advisory_xact_lock(1, (COALESCE(($3::jsonb->>'doctor_id')::bigint, a.doctor_id) % 2147483647)::int), "
+        "SELECT pg_advisory_xact_lock(1, (COALESCE(($4::jsonb->>'doctor_id')::bigint, a.doctor_id) % 2147483647)::int), "
         "       pg_advisory_xact_lock(2, (a.patient_id % 2147483647)::int) "
-        "FROM appointments a " WHERE_REACH "AND num_nulls($4::text) >= 0";
-    return change(resp, ctx, lock, sql, NULL, "appointment_update", dbr_changed_fields(ctx->body));
+        "FROM appointments a " WHERE_REACH;
+    return change(resp, ctx, lock, sql, 4, NULL, "appointment_update", dbr_changed_fields(ctx->body));
 }
 
 static const struct field_spec cancel_fields[] = {
@@ -212,11 +214,11 @@ HANDLER(h_appointments_cancel)
     static const char sql[] =
         "WITH u AS (UPDATE appointments a SET "
         "  status = state_transition(a.status, ARRAY['requested', 'confirmed'], 'cancelled', 'appointment'), "
-        "  cancel_reason = $3::jsonb->>'reason', cancelled_by = $4, cancelled_at = now() "
+        "  cancel_reason = $4::jsonb->>'reason', cancelled_by = $5, cancelled_at = now() "
         WHERE_REACH "RETURNING a) "
         "SELECT appointment_json(u.a), (u.a).id, emit_appointment_event('appointment_cancelled', u.a) FROM u";
     const char *by = ctx->claims.role == ROLE_PATIENT ? "patient" : "clinic";
-    return change(resp, ctx, NULL, sql, by, "appointment_cancel", json_pack("{s:s}", "by", by));
+    return change(resp, ctx, NULL, sql, 5, by, "appointment_cancel", json_pack("{s:s}", "by", by));
 }
 
 HANDLER(h_appointments_no_show)
@@ -226,7 +228,7 @@ HANDLER(h_appointments_no_show)
         "WITH u AS (UPDATE appointments a SET "
         "  status = state_transition(CASE WHEN lower(a.period) <= now() THEN a.status ELSE 'upcoming' END, "
         "                            ARRAY['confirmed'], 'no_show', 'appointment') "
-        WHERE_REACH "AND num_nulls($3::jsonb, $4::text) >= 0 RETURNING a) "
+        WHERE_REACH "RETURNING a) "
         "SELECT appointment_json(u.a), (u.a).id, emit_appointment_event('appointment_updated', u.a) FROM u";
-    return change(resp, ctx, NULL, sql, NULL, "appointment_no_show", NULL);
+    return change(resp, ctx, NULL, sql, 3, NULL, "appointment_no_show", NULL);
 }

@@ -405,7 +405,7 @@ HANDLER(h_auth_logout_all)
     (void)req;
     char idb[24];
     const char *p[] = {id_text(ctx->claims.sub, idb)};
-    static const char *const sql[] = {
-        "UPDATE users u SET tokens_valid_after = now() WHERE u.id = $1 RETURNING 'null', u.id"};
-    return dbr_write(resp, ctx, 204, sql, 1, 1, p, "logout_all", "user", NULL);
+    const struct db_stmt st = {"UPDATE users u SET tokens_valid_after = now() WHERE u.id = $1 RETURNING 'null', u.id",
+                               1, p};
+    return dbr_write(resp, ctx, &(const struct write_desc){204, "logout_all", "user", NULL}, &st, 1);
 }

@@ -9,7 +9,15 @@ static const struct field_spec clinic_fields[] = {
     {"timezone", FT_TIMEZONE, FF_REQUIRED, 0, 0, NULL},
     {"currency", FT_CURRENCY, 0, 0, 0, NULL},
 };
-#define NFIELDS (sizeof clinic_fields / sizeof clinic_fields[0])
+
+static const struct body_resource clinic_resource = {
+    "clinic", "clinic_create", "clinic_update", clinic_fields, sizeof clinic_fields / sizeof clinic_fields[0], 0,
+    "INSERT INTO clinics AS c (name, timezone, currency) "
+    "SELECT b->>'name', b->>'timezone', COALESCE(b->>'currency', 'BRL') FROM (SELECT $1::jsonb AS b) s "
+    "RETURNING clinic_json(c), c.id",
+    "UPDATE clinics c SET name = COALESCE(b->>'name', c.name), timezone = COALESCE(b->>'timezone', c.timezone), "
+    "  currency = COALESCE(b->>'currency', c.currency) "
+    "FROM (SELECT $2::jsonb AS b) s WHERE c.id = $1 RETURNING clinic_json(c), c.id"};
 
 HANDLER(h_clinics_list)
 {
@@ -34,18 +42,7 @@ HANDLER(h_clinics_list)
 HANDLER(h_clinics_create)
 {
     (void)req;
-    int rc;
-    if (!body_valid(resp, ctx, clinic_fields, NFIELDS, false, &rc))
-        return rc;
-    char *body = dbr_body_text(ctx->body);
-    const char *p[] = {body};
-    static const char *const sql[] = {
-        "INSERT INTO clinics AS c (name, timezone, currency) "
-        "SELECT b->>'name', b->>'timezone', COALESCE(b->>'currency', 'BRL') FROM (SELECT $1::jsonb AS b) s "
-        "RETURNING clinic_json(c), c.id"};
-    rc = dbr_write(resp, ctx, 201, sql, 1, 1, p, "clinic_create", "clinic", json_pack("{s:O}", "clinic", ctx->body));
-    free(body);
-    return rc;
+    return resource_create(resp, ctx, &clinic_resource);
 }
 
 HANDLER(h_clinics_get)
@@ -61,19 +58,7 @@ HANDLER(h_clinics_get)
 HANDLER(h_clinics_update)
 {
     (void)req;
-    int rc;
-    if (!body_valid(resp, ctx, clinic_fields, NFIELDS, true, &rc))
-        return rc;
-    char idb[24];
-    char *body = dbr_body_text(ctx->body);
-    const char *p[] = {id_text(ctx->params[0], idb), body};
-    static const char *const sql[] = {
-        "UPDATE clinics c SET name = COALESCE(b->>'name', c.name), timezone = COALESCE(b->>'timezone', c.timezone), "
-        "  currency = COALESCE(b->>'currency', c.currency) "
-        "FROM (SELECT $2::jsonb AS b) s WHERE c.id = $1 RETURNING clinic_json(c), c.id"};
-    rc = dbr_write(resp, ctx, 200, sql, 1, 2, p, "clinic_update", "clinic", json_pack("{s:O}", "changes", ctx->body));
-    free(body);
-    return rc;
+    return resource_update(resp, ctx, &clinic_resource);
 }
 
 HANDLER(h_clinics_delete)
@@ -81,6 +66,6 @@ HANDLER(h_clinics_delete)
     (void)req;
     char idb[24];
     const char *p[] = {id_text(ctx->params[0], idb)};
-    static const char *const sql[] = {"DELETE FROM clinics c WHERE c.id = $1 RETURNING clinic_json(c), c.id"};
-    return dbr_write(resp, ctx, 204, sql, 1, 1, p, "clinic_delete", "clinic", NULL);
+    const struct db_stmt st = {"DELETE FROM clinics c WHERE c.id = $1 RETURNING clinic_json(c), c.id", 1, p};
+    return dbr_write(resp, ctx, &(const struct write_desc){204, "clinic_delete", "clinic", NULL}, &st, 1);
 }

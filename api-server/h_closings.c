@@ -37,10 +37,11 @@ HANDLER(h_closings_create)
      * does not see them in its snapshot. */
     static const char *const sql[] = {
         "SELECT closing_create($1, $2::date, $3)",
-        "SELECT closing_json(c), c.id FROM closings c WHERE c.doctor_id = $1 AND c.month = $2::date "
-        "  AND num_nulls($3::bigint) >= 0"};
-    return dbr_write_once(resp, ctx, req, 201, sql, 2, 3, p, "closing_create", "closing",
-                          json_pack("{s:I, s:s}", "doctor_id", (json_int_t)doctor, "month", month));
+        "SELECT closing_json(c), c.id FROM closings c WHERE c.doctor_id = $1 AND c.month = $2::date"};
+    const struct db_stmt st[] = {{sql[0], 3, p}, {sql[1], 2, p}};
+    const struct write_desc w = {201, "closing_create", "closing",
+                                 json_pack("{s:I, s:s}", "doctor_id", (json_int_t)doctor, "month", month)};
+    return dbr_write_once(resp, ctx, req, &w, st, 2);
 }
 
 static const struct field_spec batch_fields[] = {
@@ -65,9 +66,10 @@ HANDLER(h_closings_batch)
         "  'skipped', COALESCE((SELECT jsonb_agg(jsonb_build_object('doctor_id', c.doctor_id, 'closing_id', c.id) "
         "                                        ORDER BY c.doctor_id) FROM closings c "
         "                       WHERE c.clinic_id = $1 AND c.month = $2::date AND c.created_at <> now()), '[]'::jsonb)), "
-        "  $1 WHERE num_nulls($3::bigint) >= 0"};
-    return dbr_write_once(resp, ctx, req, 201, sql, 2, 3, p, "closing_create_all", "clinic",
-                          json_pack("{s:s}", "month", month));
+        "  $1"};
+    const struct db_stmt st[] = {{sql[0], 3, p}, {sql[1], 2, p}};
+    const struct write_desc w = {201, "closing_create_all", "clinic", json_pack("{s:s}", "month", month)};
+    return dbr_write_once(resp, ctx, req, &w, st, 2);
 }
 
 HANDLER(h_closings_list)
@@ -131,11 +133,11 @@ static int step(const struct _u_request *req, struct _u_response *resp, struct r
                        actor_text(ctx, actor)};
     static const char *const sql[] = {
         "SELECT closing_advance($1, $2, $3, $4, $5)",
-        "SELECT closing_json(c), c.id FROM closings c WHERE c.id = $1 AND ($2::bigint IS NULL OR c.doctor_id = $2) "
-        "  AND num_nulls($3::text, $4::text, $5::bigint) >= 0"};
+        "SELECT closing_json(c), c.id FROM closings c WHERE c.id = $1 AND ($2::bigint IS NULL OR c.doctor_id = $2)"};
+    const struct db_stmt st[] = {{sql[0], 5, p}, {sql[1], 2, p}};
     char audit[40];
     snprintf(audit, sizeof audit, "closing_%s", action);
-    return dbr_write_once(resp, ctx, req, 200, sql, 2, 5, p, audit, "closing", NULL);
+    return dbr_write_once(resp, ctx, req, &(const struct write_desc){200, audit, "closing", NULL}, st, 2);
 }
 
 HANDLER(h_closings_close)
@@ -196,7 +198,8 @@ HANDLER(h_closings_adjust)
                        json_string_value(json_object_get(ctx->body, "reason")), actor_text(ctx, actor)};
     static const char *const sql[] = {
         "SELECT closing_adjust($1, $2::bigint, $3, $4)",
-        "SELECT closing_json(c), c.id FROM closings c WHERE c.id = $1 AND num_nulls($2::bigint, $3::text, $4::bigint) >= 0"};
-    return dbr_write_once(resp, ctx, req, 200, sql, 2, 4, p, "closing_adjust", "closing",
-                          json_pack("{s:I}", "amount_cents", cents));
+        "SELECT closing_json(c), c.id FROM closings c WHERE c.id = $1"};
+    const struct db_stmt st[] = {{sql[0], 4, p}, {sql[1], 1, p}};
+    const struct write_desc w = {200, "closing_adjust", "closing", json_pack("{s:I}", "amount_cents", cents)};
+    return dbr_write_once(resp, ctx, req, &w, st, 2);
 }

@@ -1,4 +1,5 @@
-/* h_common: small pieces every handler file uses (body validation reply, the caller's scope). */
+/* h_common: small pieces every handler file uses (body validation reply, the caller's scope, the
+ * create and update of records written from their body alone). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,24 @@ bool body_valid(struct _u_response *resp, struct req_ctx *ctx, const struct fiel
     }
     *rc = reply_invalid(resp, ctx, errors);
     return false;
+}
+
+int resource_create(struct _u_response *resp, struct req_ctx *ctx, const struct body_resource *r)
+{
+    int rc;
+    if (!body_valid(resp, ctx, r->fields, r->nfields, false, &rc))
+        return rc;
+    const struct write_desc w = {201, r->create_action, r->entity, json_pack("{s:O}", r->entity, ctx->body)};
+    return dbr_write_body(resp, ctx, &w, 0, r->create_sql);
+}
+
+int resource_update(struct _u_response *resp, struct req_ctx *ctx, const struct body_resource *r)
+{
+    int rc;
+    if (!body_valid(resp, ctx, r->fields + r->update_from, r->nfields - r->update_from, true, &rc))
+        return rc;
+    const struct write_desc w = {200, r->update_action, r->entity, json_pack("{s:O}", "changes", ctx->body)};
+    return dbr_write_body(resp, ctx, &w, ctx->params[0], r->update_sql);
 }
 
 const char *scope_clinic(const struct req_ctx *ctx, char buf[24])

@@ -118,7 +118,7 @@ static int update_profile(const struct _u_request *req, struct _u_response *resp
     const char *p[] = {id_text(doctor_id, idb), body, actor_text(ctx, ab)};
     static const char *const sql[] = {
         "UPDATE users u SET full_name = COALESCE($2::jsonb->>'full_name', u.full_name) "
-        "FROM doctors d WHERE d.id = $1 AND u.id = d.user_id AND num_nulls($3::bigint) >= 0",
+        "FROM doctors d WHERE d.id = $1 AND u.id = d.user_id",
         "SELECT doctor_pix_announce($1, b->>'pix_key_type', b->>'pix_key', $3::bigint) "
         "FROM (SELECT $2::jsonb AS b) s WHERE b ? 'pix_key'",
         "UPDATE doctors d SET "
@@ -126,10 +126,12 @@ static int update_profile(const struct _u_request *req, struct _u_response *resp
         "  license_number = CASE WHEN b ? 'license_number' THEN b->>'license_number' ELSE d.license_number END, "
         "  pix_key_type = CASE WHEN b ? 'pix_key_type' THEN b->>'pix_key_type' ELSE d.pix_key_type END, "
         "  pix_key = CASE WHEN b ? 'pix_key' THEN b->>'pix_key' ELSE d.pix_key END "
-        "FROM (SELECT $2::jsonb AS b) s WHERE d.id = $1 AND num_nulls($3::bigint) >= 0 "
+        "FROM (SELECT $2::jsonb AS b) s WHERE d.id = $1 "
         "RETURNING doctor_json(d) || jsonb_build_object('pix_key', d.pix_key), d.id"};
-    rc = dbr_write(resp, ctx, 200, sql, 3, 3, p, pix ? "doctor_pix_change" : "doctor_update", "doctor",
-                   dbr_changed_fields(ctx->body));
+    const struct db_stmt st[] = {{sql[0], 2, p}, {sql[1], 3, p}, {sql[2], 2, p}};
+    const struct write_desc w = {200, pix ? "doctor_pix_change" : "doctor_update", "doctor",
+                                 dbr_changed_fields(ctx->body)};
+    rc = dbr_write(resp, ctx, &w, st, 3);
     free(body);
     return rc;
 }

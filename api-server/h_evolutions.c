@@ -61,15 +61,16 @@ HANDLER(h_evolution_put)
     const char *p[] = {id_text(ctx->params[0], idb), id_text(ctx->claims.doctor_id, db), body, actor_text(ctx, ab)};
     static const char *const sql[] = {
         "SELECT e.evolution, $1::bigint, e.http_status FROM evolution_save($1, $2, $3::jsonb, $4) e"};
-    int rc = dbr_write(resp, ctx, 200, sql, 1, 4, p, "evolution_save", "evolution", dbr_changed_fields(ctx->body));
+    const struct db_stmt st[] = {{sql[0], 4, p}};
+    const struct write_desc w = {200, "evolution_save", "evolution", dbr_changed_fields(ctx->body)};
+    int rc = dbr_write(resp, ctx, &w, st, 1);
     free(body);
     return rc;
 }
 
 /* The doctor's own evolution of visit $1 after a change made by an earlier statement. */
 #define OWN_EVOLUTION                                                                                             \
-    "SELECT evolution_json(e.visit_id), e.visit_id FROM evolutions e WHERE e.visit_id = $1 AND e.doctor_id = $2 " \
-    "AND num_nulls($3::jsonb, $4::bigint) >= 0"
+    "SELECT evolution_json(e.visit_id), e.visit_id FROM evolutions e WHERE e.visit_id = $1 AND e.doctor_id = $2"
 
 HANDLER(h_evolution_sign)
 {
@@ -78,11 +79,12 @@ HANDLER(h_evolution_sign)
     if (ctx->body && !body_valid(resp, ctx, NULL, 0, false, &rc))
         return rc;
     char idb[24], db[24], ab[24];
-    const char *p[] = {id_text(ctx->params[0], idb), id_text(ctx->claims.doctor_id, db), NULL, actor_text(ctx, ab)};
+    const char *p[] = {id_text(ctx->params[0], idb), id_text(ctx->claims.doctor_id, db), actor_text(ctx, ab)};
     static const char *const sql[] = {
-        "SELECT evolution_sign($1, $2, $4) WHERE num_nulls($3::jsonb) >= 0",
+        "SELECT evolution_sign($1, $2, $3)",
         OWN_EVOLUTION};
-    return dbr_write(resp, ctx, 200, sql, 2, 4, p, "evolution_sign", "evolution", NULL);
+    const struct db_stmt st[] = {{sql[0], 3, p}, {sql[1], 2, p}};
+    return dbr_write(resp, ctx, &(const struct write_desc){200, "evolution_sign", "evolution", NULL}, st, 2);
 }
 
 static const struct field_spec addendum_fields[] = {
@@ -104,7 +106,8 @@ HANDLER(h_evolution_addendum)
         "  AND assert_state(EXISTS (SELECT 1 FROM evolutions e WHERE e.visit_id = v.id), "
         "                   'The visit has no evolution yet; write and sign it before adding an addendum.')",
         OWN_EVOLUTION};
-    rc = dbr_write(resp, ctx, 201, sql, 2, 4, p, "evolution_addendum", "evolution", NULL);
+    const struct db_stmt st[] = {{sql[0], 4, p}, {sql[1], 2, p}};
+    rc = dbr_write(resp, ctx, &(const struct write_desc){201, "evolution_addendum", "evolution", NULL}, st, 2);
     free(body);
     return rc;
 }

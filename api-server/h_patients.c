@@ -55,7 +55,8 @@ HANDLER(h_patients_create)
         "       CASE WHEN b ? 'medical_history' THEN patient_clinical_value(b->>'medical_history', 'medical_history', $3) END "
         "FROM (SELECT $2::jsonb AS b) s LEFT JOIN clinics c ON c.id = $1 "
         "RETURNING patient_json_for(p, $3), p.id"};
-    int rc = dbr_write(resp, ctx, 201, sql, 1, 3, p, "patient_create", "patient", NULL);
+    const struct db_stmt st[] = {{sql[0], 3, p}};
+    int rc = dbr_write(resp, ctx, &(const struct write_desc){201, "patient_create", "patient", NULL}, st, 1);
     free(body);
     return rc;
 }
@@ -162,7 +163,9 @@ HANDLER(h_patients_update)
         "    THEN patient_clinical_value(b->>'medical_history', 'medical_history', $4) ELSE p.medical_history END "
         "FROM (SELECT $2::jsonb AS b) s WHERE p.id = $1 AND ($3::bigint IS NULL OR p.clinic_id = $3) "
         "RETURNING patient_json_for(p, $4), p.id"};
-    rc = dbr_write(resp, ctx, 200, sql, 1, 4, p, "patient_update", "patient", dbr_changed_fields(ctx->body));
+    const struct db_stmt st[] = {{sql[0], 4, p}};
+    const struct write_desc w = {200, "patient_update", "patient", dbr_changed_fields(ctx->body)};
+    rc = dbr_write(resp, ctx, &w, st, 1);
     free(body);
     return rc;
 }
@@ -186,8 +189,7 @@ HANDLER(h_patients_account)
     /* The patient row is locked first so two desks cannot both give it an account; a patient that
      * already has one makes the user insert produce no row, answered below as a conflict. */
     static const char *const sql[] = {
-        "SELECT 1 FROM patients p WHERE p.id = $1 AND ($2::bigint IS NULL OR p.clinic_id = $2) "
-        "  AND num_nulls($3::text, $4::text) >= 0 FOR UPDATE",
+        "SELECT 1 FROM patients p WHERE p.id = $1 AND ($2::bigint IS NULL OR p.clinic_id = $2) FOR UPDATE",
         "WITH pt AS (SELECT p.id, p.clinic_id, p.full_name FROM patients p "
         "            WHERE p.id = $1 AND ($2::bigint IS NULL OR p.clinic_id = $2) AND p.user_id IS NULL), "
         "u AS (INSERT INTO users AS u (email, password_hash, full_name, role, clinic_id) "
@@ -212,8 +214,10 @@ HANDLER(h_patients_account)
         return reply_status(resp, ctx, ST_NOT_FOUND);
     if (state == 2)
         return reply_error(resp, ctx, ST_CONFLICT, NULL, "This patient already has an account.", NULL);
-    rc = dbr_write(resp, ctx, 201, sql, 2, 4, p, "patient_account_create", "patient",
-                   json_pack("{s:I}", "patient_id", (json_int_t)ctx->params[0]));
+    const struct db_stmt st[] = {{sql[0], 2, p}, {sql[1], 4, p}};
+    const struct write_desc w = {201, "patient_account_create", "patient",
+                                 json_pack("{s:I}", "patient_id", (json_int_t)ctx->params[0])};
+    rc = dbr_write(resp, ctx, &w, st, 2);
     if (ctx->http_status == 404) /* lost a race with another desk creating the account */
         return reply_error(resp, ctx, ST_CONFLICT, NULL, "This patient already has an account.", NULL);
     return rc;

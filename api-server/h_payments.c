@@ -82,7 +82,9 @@ HANDLER(h_fee_rules_put)
         "ON CONFLICT ON CONSTRAINT fee_rules_scope_key DO UPDATE "
         "  SET doctor_share_bps = EXCLUDED.doctor_share_bps, price_cents = EXCLUDED.price_cents, updated_by = EXCLUDED.updated_by "
         "RETURNING fee_rule_json(f), f.id, CASE WHEN f.xmax = 0 THEN 201 ELSE 200 END AS http_status"};
-    rc = dbr_write(resp, ctx, 200, sql, 1, 2, p, "fee_rule_set", "fee_rule", json_incref(ctx->body));
+    const struct db_stmt st[] = {{sql[0], 2, p}};
+    const struct write_desc w = {200, "fee_rule_set", "fee_rule", json_incref(ctx->body)};
+    rc = dbr_write(resp, ctx, &w, st, 1);
     free(body);
     return rc;
 }
@@ -92,8 +94,8 @@ HANDLER(h_fee_rules_delete)
     (void)req;
     char idb[24];
     const char *p[] = {id_text(ctx->params[0], idb)};
-    static const char *const sql[] = {"DELETE FROM fee_rules f WHERE f.id = $1 RETURNING fee_rule_json(f), f.id"};
-    return dbr_write(resp, ctx, 204, sql, 1, 1, p, "fee_rule_delete", "fee_rule", NULL);
+    const struct db_stmt st = {"DELETE FROM fee_rules f WHERE f.id = $1 RETURNING fee_rule_json(f), f.id", 1, p};
+    return dbr_write(resp, ctx, &(const struct write_desc){204, "fee_rule_delete", "fee_rule", NULL}, &st, 1);
 }
 
 /* --- payments --------------------------------------------------------------------------------------------------- */
@@ -161,10 +163,10 @@ HANDLER(h_payments_pay)
     const char *method = json_string_value(json_object_get(ctx->body, "method"));
     char idb[24], sb[24], actor[24];
     const char *p[] = {id_text(ctx->params[0], idb), scope_clinic(ctx, sb), method, actor_text(ctx, actor)};
-    static const char *const sql[] = {
-        "SELECT payment_json(p), p.id FROM payment_pay($1, $2, $3, $4) p WHERE p.id IS NOT NULL"};
-    return dbr_write_once(resp, ctx, req, 200, sql, 1, 4, p, "payment_pay", "payment",
-                          json_pack("{s:s}", "method", method));
+    const struct db_stmt st = {"SELECT payment_json(p), p.id FROM payment_pay($1, $2, $3, $4) p WHERE p.id IS NOT NULL",
+                               4, p};
+    const struct write_desc w = {200, "payment_pay", "payment", json_pack("{s:s}", "method", method)};
+    return dbr_write_once(resp, ctx, req, &w, &st, 1);
 }
 
 static const struct field_spec refund_fields[] = {
@@ -184,10 +186,10 @@ HANDLER(h_payments_refund)
     /* Read back in a second statement: the first one's snapshot does not show the new refund. */
     static const char *const sql[] = {
         "SELECT payment_refund($1, $2, $3, $4, $5)",
-        "SELECT payment_json(p), p.id FROM payments p WHERE p.id = $1 AND ($2::bigint IS NULL OR p.clinic_id = $2) "
-        "  AND num_nulls($3::bigint, $4::text, $5::bigint) >= 0"};
-    return dbr_write_once(resp, ctx, req, 200, sql, 2, 5, p, "payment_refund", "payment",
-                          json_pack("{s:I}", "amount_cents", amount));
+        "SELECT payment_json(p), p.id FROM payments p WHERE p.id = $1 AND ($2::bigint IS NULL OR p.clinic_id = $2)"};
+    const struct db_stmt st[] = {{sql[0], 5, p}, {sql[1], 2, p}};
+    const struct write_desc w = {200, "payment_refund", "payment", json_pack("{s:I}", "amount_cents", amount)};
+    return dbr_write_once(resp, ctx, req, &w, st, 2);
 }
 
 /* --- earnings --------------------------------------------------------------------------------------------------- */

@@ -50,6 +50,36 @@ static bool may_write(struct _u_response *resp, struct req_ctx *ctx, int *rc)
     return false;
 }
 
+/* Creates a schedule record of the path's doctor from the body (already valid) once the caller may:
+ * sql takes $1 the doctor and $2 the body. The audit details name the doctor, and under body_key
+ * (when not NULL) the body. */
+static int schedule_create(struct _u_response *resp, struct req_ctx *ctx, const char *sql, const char *action,
+                           const char *entity, const char *body_key)
+{
+    int rc;
+    if (!may_write(resp, ctx, &rc))
+        return rc;
+    json_t *details = json_pack("{s:I}", "doctor_id", (json_int_t)ctx->params[0]);
+    if (body_key)
+        json_object_set(details, body_key, ctx->body);
+    return dbr_write_body(resp, ctx, &(const struct write_desc){201, action, entity, details}, ctx->params[0], sql);
+}
+
+/* Deletes the path's record (second id) of the path's doctor once the caller may: sql takes $1
+ * the doctor and $2 the record. */
+static int schedule_delete(struct _u_response *resp, struct req_ctx *ctx, const char *sql, const char *action,
+                           const char *entity)
+{
+    int rc;
+    if (!may_write(resp, ctx, &rc))
+        return rc;
+    char idb[24], rb[24];
+    const char *p[] = {id_text(ctx->params[0], idb), id_text(ctx->params[1], rb)};
+    const struct db_stmt st = {sql, 2, p};
+    const struct write_desc w = {204, action, entity, json_pack("{s:I}", "doctor_id", (json_int_t)ctx->params[0])};
+    return dbr_write(resp, ctx, &w, &st, 1);
+}
+
 static int minutes_of(const char *hhmm) { return atoi(hhmm) * 60 + atoi(hhmm + 3); }
 
 void rule_hours_check(json_t *body, json_t *errors)
@@ -87,42 +117,26 @@ HANDLER(h_availability_list)
 HANDLER(h_availability_create)
 {
     (void)req;
-    int rc;
     json_t *errors = json_object();
     if (validate_object(ctx->body, rule_fields, sizeof rule_fields / sizeof rule_fields[0], false, errors))
         rule_hours_check(ctx->body, errors);
     if (json_object_size(errors) > 0)
         return reply_invalid(resp, ctx, errors);
     json_decref(errors);
-    if (!may_write(resp, ctx, &rc))
-        return rc;
-    char idb[24];
-    char *body = dbr_body_text(ctx->body);
-    const char *p[] = {id_text(ctx->params[0], idb), body};
-    static const char *const sql[] = {
+    return schedule_create(resp, ctx,
         "INSERT INTO availability_rules AS r (doctor_id, weekday, start_time, end_time, slot_minutes, consultation_types) "
         "SELECT $1, (b->>'weekday')::smallint, (b->>'start_time')::time, (b->>'end_time')::time, "
         "       (b->>'slot_minutes')::int, ARRAY(SELECT jsonb_array_elements_text(b->'consultation_types')) "
-        "FROM (SELECT $2::jsonb AS b) x RETURNING availability_rule_json(r), r.id"};
-    rc = dbr_write(resp, ctx, 201, sql, 1, 2, p, "availability_create", "availability_rule",
-                   json_pack("{s:I, s:O}", "doctor_id", (json_int_t)ctx->params[0], "rule", ctx->body));
-    free(body);
-    return rc;
+        "FROM (SELECT $2::jsonb AS b) x RETURNING availability_rule_json(r), r.id",
+        "availability_create", "availability_rule", "rule");
 }
 
 HANDLER(h_availability_delete)
 {
     (void)req;
-    int rc;
-    if (!may_write(resp, ctx, &rc))
-        return rc;
-    char idb[24], rb[24];
-    const char *p[] = {id_text(ctx->params[0], idb), id_text(ctx->params[1], rb)};
-    static const char *const sql[] = {
-        "DELETE FROM availability_rules r WHERE r.id = $2 AND r.doctor_id = $1 "
-        "RETURNING availability_rule_json(r), r.id"};
-    return dbr_write(resp, ctx, 204, sql, 1, 2, p, "availability_delete", "availability_rule",
-                     json_pack("{s:I}", "doctor_id", (json_int_t)ctx->params[0]));
+    return schedule_delete(resp, ctx, "DELETE FROM availability_rules r WHERE r.id = $2 AND r.doctor_id = $1 "
+                                      "RETURNING availability_rule_json(r), r.id",
+                           "availability_delete", "availability_rule");
 }
 
 static const struct field_spec block_fields[] = {
@@ -164,36 +178,21 @@ HANDLER(h_unavailability_create)
     int rc;
     if (!body_valid(resp, ctx, block_fields, sizeof block_fields / sizeof block_fields[0], false, &rc))
         return rc;
-    if (!may_write(resp, ctx, &rc))
-        return rc;
-    char idb[24];
-    char *body = dbr_body_text(ctx->body);
-    const char *p[] = {id_text(ctx->params[0], idb), body};
     /* An end before the start makes an empty range, which the table's CHECK refuses as ends_at. */
-    static const char *const sql[] = {
+    return schedule_create(resp, ctx,
         "INSERT INTO doctor_unavailability AS u (doctor_id, period, reason) "
         "SELECT $1, tstzrange(LEAST((b->>'starts_at')::timestamptz, (b->>'ends_at')::timestamptz), "
         "                     (b->>'ends_at')::timestamptz), b->>'reason' "
-        "FROM (SELECT $2::jsonb AS b) x RETURNING unavailability_json(u), u.id"};
-    rc = dbr_write(resp, ctx, 201, sql, 1, 2, p, "unavailability_create", "unavailability",
-                   json_pack("{s:I}", "doctor_id", (json_int_t)ctx->params[0]));
-    free(body);
-    return rc;
+        "FROM (SELECT $2::jsonb AS b) x RETURNING unavailability_json(u), u.id",
+        "unavailability_create", "unavailability", NULL);
 }
 
 HANDLER(h_unavailability_delete)
 {
     (void)req;
-    int rc;
-    if (!may_write(resp, ctx, &rc))
-        return rc;
-    char idb[24], bb[24];
-    const char *p[] = {id_text(ctx->params[0], idb), id_text(ctx->params[1], bb)};
-    static const char *const sql[] = {
-        "DELETE FROM doctor_unavailability u WHERE u.id = $2 AND u.doctor_id = $1 "
-        "RETURNING unavailability_json(u), u.id"};
-    return dbr_write(resp, ctx, 204, sql, 1, 2, p, "unavailability_delete", "unavailability",
-                     json_pack("{s:I}", "doctor_id", (json_int_t)ctx->params[0]));
+    return schedule_delete(resp, ctx, "DELETE FROM doctor_unavailability u WHERE u.id = $2 AND u.doctor_id = $1 "
+                                      "RETURNING unavailability_json(u), u.id",
+                           "unavailability_delete", "unavailability");
 }
 
 #define MAX_SLOT_DAYS 31

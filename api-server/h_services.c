@@ -12,7 +12,19 @@ static const struct field_spec service_fields[] = {
     {"price_cents", FT_INT, FF_REQUIRED, 0, 100000000, NULL},
     {"active", FT_BOOL, 0, 0, 0, NULL},
 };
-#define NFIELDS (sizeof service_fields / sizeof service_fields[0])
+
+/* A service stays in its clinic: clinic_id (the first field) is not updatable. */
+static const struct body_resource service_resource = {
+    "service", "service_create", "service_update", service_fields, sizeof service_fields / sizeof service_fields[0], 1,
+    "INSERT INTO services AS s (clinic_id, name, duration_minutes, price_cents, active) "
+    "SELECT (b->>'clinic_id')::bigint, b->>'name', (b->>'duration_minutes')::int, (b->>'price_cents')::bigint, "
+    "       COALESCE((b->>'active')::boolean, true) FROM (SELECT $1::jsonb AS b) x "
+    "RETURNING service_json(s), s.id",
+    "UPDATE services s SET name = COALESCE(b->>'name', s.name), "
+    "  duration_minutes = COALESCE((b->>'duration_minutes')::int, s.duration_minutes), "
+    "  price_cents = COALESCE((b->>'price_cents')::bigint, s.price_cents), "
+    "  active = COALESCE((b->>'active')::boolean, s.active) "
+    "FROM (SELECT $2::jsonb AS b) x WHERE s.id = $1 RETURNING service_json(s), s.id"};
 
 HANDLER(h_services_list)
 {
@@ -46,19 +58,7 @@ HANDLER(h_services_list)
 HANDLER(h_services_create)
 {
     (void)req;
-    int rc;
-    if (!body_valid(resp, ctx, service_fields, NFIELDS, false, &rc))
-        return rc;
-    char *body = dbr_body_text(ctx->body);
-    const char *p[] = {body};
-    static const char *const sql[] = {
-        "INSERT INTO services AS s (clinic_id, name, duration_minutes, price_cents, active) "
-        "SELECT (b->>'clinic_id')::bigint, b->>'name', (b->>'duration_minutes')::int, (b->>'price_cents')::bigint, "
-        "       COALESCE((b->>'active')::boolean, true) FROM (SELECT $1::jsonb AS b) x "
-        "RETURNING service_json(s), s.id"};
-    rc = dbr_write(resp, ctx, 201, sql, 1, 1, p, "service_create", "service", json_pack("{s:O}", "service", ctx->body));
-    free(body);
-    return rc;
+    return resource_create(resp, ctx, &service_resource);
 }
 
 HANDLER(h_services_get)
@@ -75,20 +75,5 @@ HANDLER(h_services_get)
 HANDLER(h_services_update)
 {
     (void)req;
-    int rc;
-    /* A service stays in its clinic: clinic_id is not updatable. */
-    if (!body_valid(resp, ctx, service_fields + 1, NFIELDS - 1, true, &rc))
-        return rc;
-    char idb[24];
-    char *body = dbr_body_text(ctx->body);
-    const char *p[] = {id_text(ctx->params[0], idb), body};
-    static const char *const sql[] = {
-        "UPDATE services s SET name = COALESCE(b->>'name', s.name), "
-        "  duration_minutes = COALESCE((b->>'duration_minutes')::int, s.duration_minutes), "
-        "  price_cents = COALESCE((b->>'price_cents')::bigint, s.price_cents), "
-        "  active = COALESCE((b->>'active')::boolean, s.active) "
-        "FROM (SELECT $2::jsonb AS b) x WHERE s.id = $1 RETURNING service_json(s), s.id"};
-    rc = dbr_write(resp, ctx, 200, sql, 1, 2, p, "service_update", "service", json_pack("{s:O}", "changes", ctx->body));
-    free(body);
-    return rc;
+    return resource_update(resp, ctx, &service_resource);
 }

@@ -70,8 +70,10 @@ HANDLER(h_users_create)
         "      SELECT (u.u).id, (u.u).clinic_id, b->>'specialty', b->>'license_number' FROM u, b "
         "      WHERE (u.u).role = 'DOCTOR' RETURNING id) "
         "SELECT user_json(u.u) || jsonb_build_object('doctor_id', (SELECT id FROM d)), (u.u).id FROM u"};
-    rc = dbr_write(resp, ctx, 201, sql, 1, 2, p, "user_create", "user",
-                   json_pack("{s:s, s:O}", "role", role, "email", json_object_get(ctx->body, "email")));
+    const struct db_stmt st[] = {{sql[0], 2, p}};
+    const struct write_desc w = {201, "user_create", "user",
+                                 json_pack("{s:s, s:O}", "role", role, "email", json_object_get(ctx->body, "email"))};
+    rc = dbr_write(resp, ctx, &w, st, 1);
     free(body);
     return rc;
 }
@@ -145,8 +147,9 @@ HANDLER(h_users_update)
         "UPDATE users u SET email = COALESCE(b->>'email', u.email), full_name = COALESCE(b->>'full_name', u.full_name), "
         "  active = COALESCE((b->>'active')::boolean, u.active), password_hash = COALESCE($3, u.password_hash) "
         "FROM (SELECT $2::jsonb AS b) s WHERE u.id = $1",
-        "SELECT user_json(u), u.id FROM users u WHERE u.id = $1 AND num_nulls($2::jsonb, $3::text) >= 0"};
-    rc = dbr_write(resp, ctx, 200, sql, 2, 3, p, "user_update", "user", details);
+        "SELECT user_json(u), u.id FROM users u WHERE u.id = $1"};
+    const struct db_stmt st[] = {{sql[0], 3, p}, {sql[1], 1, p}};
+    rc = dbr_write(resp, ctx, &(const struct write_desc){200, "user_update", "user", details}, st, 2);
     free(body);
     return rc;
 }
@@ -158,7 +161,6 @@ HANDLER(h_users_deactivate)
         return reply_error(resp, ctx, ST_CONFLICT, NULL, "You cannot deactivate your own account.", NULL);
     char idb[24];
     const char *p[] = {id_text(ctx->params[0], idb)};
-    static const char *const sql[] = {
-        "UPDATE users u SET active = false WHERE u.id = $1 RETURNING user_json(u), u.id"};
-    return dbr_write(resp, ctx, 200, sql, 1, 1, p, "user_deactivate", "user", NULL);
+    const struct db_stmt st = {"UPDATE users u SET active = false WHERE u.id = $1 RETURNING user_json(u), u.id", 1, p};
+    return dbr_write(resp, ctx, &(const struct write_desc){200, "user_deactivate", "user", NULL}, &st, 1);
 }

@@ -152,13 +152,15 @@ HANDLER(h_video_timings_create)
     const char *p[] = {id_text(doctor, idb), body};
     static const char *const sql[] = {
         "SELECT assert_field(EXISTS (SELECT 1 FROM doctors d WHERE d.id = $1), 'availability_rules', 'doctor_id', "
-        "                    'does not exist') AND num_nulls($2::jsonb) >= 0",
+        "                    'does not exist')",
         "INSERT INTO availability_rules AS r (doctor_id, weekday, start_time, end_time, slot_minutes, consultation_types) "
         "SELECT $1, (b->>'weekday')::smallint, (b->>'start_time')::time, (b->>'end_time')::time, "
         "       (b->>'slot_minutes')::int, '{video}' "
         "FROM (SELECT $2::jsonb AS b) x RETURNING video_timing_json(r), r.id"};
-    rc = dbr_write(resp, ctx, 201, sql, 2, 2, p, "video_timing_create", "availability_rule",
-                   json_pack("{s:I}", "doctor_id", (json_int_t)doctor));
+    const struct db_stmt st[] = {{sql[0], 1, p}, {sql[1], 2, p}};
+    const struct write_desc w = {201, "video_timing_create", "availability_rule",
+                                 json_pack("{s:I}", "doctor_id", (json_int_t)doctor)};
+    rc = dbr_write(resp, ctx, &w, st, 2);
     free(body);
     return rc;
 }
@@ -183,8 +185,9 @@ HANDLER(h_video_timings_update)
         "FROM (SELECT $3::jsonb AS b) x "
         "WHERE r.id = $1 AND 'video' = ANY (r.consultation_types) AND ($2::bigint IS NULL OR r.doctor_id = $2) "
         "RETURNING video_timing_json(r), r.id"};
-    rc = dbr_write(resp, ctx, 200, sql, 1, 3, p, "video_timing_update", "availability_rule",
-                   dbr_changed_fields(ctx->body));
+    const struct db_stmt st[] = {{sql[0], 3, p}};
+    const struct write_desc w = {200, "video_timing_update", "availability_rule", dbr_changed_fields(ctx->body)};
+    rc = dbr_write(resp, ctx, &w, st, 1);
     free(body);
     return rc;
 }
@@ -200,7 +203,9 @@ HANDLER(h_video_timings_delete)
         "DELETE FROM availability_rules r "
         "WHERE r.id = $1 AND 'video' = ANY (r.consultation_types) AND ($2::bigint IS NULL OR r.doctor_id = $2) "
         "RETURNING video_timing_json(r), r.id"};
-    return dbr_write(resp, ctx, 204, sql, 2, 2, p, "video_timing_delete", "availability_rule", NULL);
+    const struct db_stmt st[] = {{sql[0], 2, p}, {sql[1], 2, p}};
+    const struct write_desc w = {204, "video_timing_delete", "availability_rule", NULL};
+    return dbr_write(resp, ctx, &w, st, 2);
 }
 
 /* --- sessions --------------------------------------------------------------------------------------------------- */
@@ -232,8 +237,10 @@ HANDLER(h_video_sessions_create)
     static const char *const sql[] = {
         "SELECT video_session_json(s), s.id FROM video_session_create($1, $2, $3, $4, $5::int, $6) s "
         "WHERE s.id IS NOT NULL"};
-    return dbr_write(resp, ctx, 201, sql, 1, 6, p, "video_session_create", "video_session",
-                     json_pack("{s:I}", "appointment_id", (json_int_t)appointment));
+    const struct db_stmt st[] = {{sql[0], 6, p}};
+    const struct write_desc w = {201, "video_session_create", "video_session",
+                                 json_pack("{s:I}", "appointment_id", (json_int_t)appointment)};
+    return dbr_write(resp, ctx, &w, st, 1);
 }
 
 HANDLER(h_video_sessions_get)
@@ -433,8 +440,10 @@ HANDLER(h_video_sessions_invite)
         "  AND ($3::bigint IS NULL OR s.doctor_id = $3) "
         "RETURNING jsonb_build_object('id', i.id, 'session_id', i.session_id, 'code', $7::text, "
         "                             'url', $8::text || '?code=' || $7::text, 'expires_at', rfc3339(i.expires_at)), i.id"};
-    return dbr_write(resp, ctx, 201, sql, 1, 8, p, "video_invitation_create", "video_invitation",
-                     json_pack("{s:I}", "session_id", (json_int_t)ctx->params[0]));
+    const struct db_stmt st[] = {{sql[0], 8, p}};
+    const struct write_desc w = {201, "video_invitation_create", "video_invitation",
+                                 json_pack("{s:I}", "session_id", (json_int_t)ctx->params[0])};
+    return dbr_write(resp, ctx, &w, st, 1);
 }
 
 HANDLER(h_video_invitations_revoke)
@@ -452,8 +461,10 @@ HANDLER(h_video_invitations_revoke)
         "FROM video_sessions s WHERE i.id = $4 AND i.session_id = $1 AND s.id = i.session_id "
         "  AND ($2::bigint IS NULL OR s.clinic_id = $2) AND ($3::bigint IS NULL OR s.doctor_id = $3) "
         "RETURNING jsonb_build_object('id', i.id), i.id"};
-    return dbr_write(resp, ctx, 204, sql, 1, 5, p, "video_invitation_revoke", "video_invitation",
-                     json_pack("{s:I}", "session_id", (json_int_t)ctx->params[0]));
+    const struct db_stmt st[] = {{sql[0], 5, p}};
+    const struct write_desc w = {204, "video_invitation_revoke", "video_invitation",
+                                 json_pack("{s:I}", "session_id", (json_int_t)ctx->params[0])};
+    return dbr_write(resp, ctx, &w, st, 1);
 }
 
 static const struct field_spec end_fields[] = {
@@ -471,7 +482,8 @@ HANDLER(h_video_sessions_end)
     const char *p[] = {id_text(ctx->params[0], idb), id_text(ctx->claims.doctor_id, db), notes, actor_text(ctx, actor)};
     static const char *const sql[] = {
         "SELECT video_session_json(s), s.id FROM video_session_end($1, $2, $3, $4) s WHERE s.id IS NOT NULL"};
-    return dbr_write(resp, ctx, 200, sql, 1, 4, p, "video_session_end", "video_session", NULL);
+    const struct db_stmt st[] = {{sql[0], 4, p}};
+    return dbr_write(resp, ctx, &(const struct write_desc){200, "video_session_end", "video_session", NULL}, st, 1);
 }
 
 static const struct field_spec cancel_fields[] = {
@@ -491,5 +503,6 @@ HANDLER(h_video_sessions_cancel)
     const char *p[] = {id_text(ctx->params[0], idb), s.c, s.d, reason, actor_text(ctx, actor)};
     static const char *const sql[] = {
         "SELECT video_session_json(s), s.id FROM video_session_cancel($1, $2, $3, $4, $5) s WHERE s.id IS NOT NULL"};
-    return dbr_write(resp, ctx, 200, sql, 1, 5, p, "video_session_cancel", "video_session", NULL);
+    const struct db_stmt st[] = {{sql[0], 5, p}};
+    return dbr_write(resp, ctx, &(const struct write_desc){200, "video_session_cancel", "video_session", NULL}, st, 1);
 }

@@ -35,8 +35,10 @@ HANDLER(h_visits_check_in)
                        actor_text(ctx, ab)};
     static const char *const sql[] = {
         "SELECT visit_json(v), v.id FROM appointment_check_in($1, $2, $3, $4) v WHERE v.id IS NOT NULL"};
-    return dbr_write(resp, ctx, 201, sql, 1, 4, p, "visit_check_in", "visit",
-                     json_pack("{s:I}", "appointment_id", (json_int_t)ctx->params[0]));
+    const struct db_stmt st[] = {{sql[0], 4, p}};
+    const struct write_desc w = {201, "visit_check_in", "visit",
+                                 json_pack("{s:I}", "appointment_id", (json_int_t)ctx->params[0])};
+    return dbr_write(resp, ctx, &w, st, 1);
 }
 
 HANDLER(h_visits_walk_in)
@@ -49,7 +51,8 @@ HANDLER(h_visits_walk_in)
     char *body = dbr_body_text(ctx->body);
     const char *p[] = {body, scope_clinic(ctx, sb), actor_text(ctx, ab)};
     static const char *const sql[] = {"SELECT visit_json(v), v.id FROM visit_walk_in($2, $1::jsonb, $3) v"};
-    rc = dbr_write(resp, ctx, 201, sql, 1, 3, p, "visit_walk_in", "visit", NULL);
+    const struct db_stmt st[] = {{sql[0], 3, p}};
+    rc = dbr_write(resp, ctx, &(const struct write_desc){201, "visit_walk_in", "visit", NULL}, st, 1);
     free(body);
     return rc;
 }
@@ -77,7 +80,6 @@ HANDLER(h_visits_transitions)
         "visit_transition_json",
         "SELECT t AS r, t.id AS k1 FROM visit_transitions t "
         "WHERE t.visit_id = $3 AND ($1::jsonb IS NULL OR t.id > ($1::jsonb->>0)::bigint) "
-        "  AND num_nulls($4::bigint, $5::bigint, $6::bigint) >= 0 "
         "ORDER BY t.id LIMIT $2::int + 1",
         "k1", "jsonb_build_array(k1)"};
     json_t *errors = json_object();
@@ -112,7 +114,9 @@ int visit_move(struct _u_response *resp, struct req_ctx *ctx, int64_t visit_id, 
     static const char *const sql[] = {
         "SELECT visit_json(v), v.id, evolution_add_notes(v, $7, $6) "
         "FROM visit_set_status($1, $2, $3, $4::text[], $5, $6) v WHERE v.id IS NOT NULL"};
-    return dbr_write(resp, ctx, 200, sql, 1, 7, p, action, "visit", json_pack("{s:s}", "to", next));
+    const struct db_stmt st[] = {{sql[0], 7, p}};
+    const struct write_desc w = {200, action, "visit", json_pack("{s:s}", "to", next)};
+    return dbr_write(resp, ctx, &w, st, 1);
 }
 
 HANDLER(h_visits_call)

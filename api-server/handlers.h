@@ -144,6 +144,23 @@ void rule_hours_check(json_t *body, json_t *errors);
 bool body_valid(struct _u_response *resp, struct req_ctx *ctx, const struct field_spec *specs, size_t n,
                 bool partial, int *rc);
 
+/* A record created and updated from its JSON body alone (clinics, services). */
+struct body_resource {
+    const char *entity;        /* the audit entity, also the key of a create's audit details */
+    const char *create_action; /* audit actions, e.g. "clinic_create" */
+    const char *update_action;
+    const struct field_spec *fields;
+    size_t nfields;
+    size_t update_from;        /* an update may change fields[update_from..] only */
+    const char *create_sql;    /* $1 the body; returns (json, id) */
+    const char *update_sql;    /* $1 the path's id, $2 the body; returns (json, id) */
+};
+/* Validates the whole body and creates (201, audit details {<entity>: body}). */
+int resource_create(struct _u_response *resp, struct req_ctx *ctx, const struct body_resource *r);
+/* Validates the body as a partial update and updates record ctx->params[0] (200, audit details
+ * {"changes": body}). */
+int resource_update(struct _u_response *resp, struct req_ctx *ctx, const struct body_resource *r);
+
 /* The caller's clinic id as text for SQL, or NULL for admins (all clinics). */
 const char *scope_clinic(const struct req_ctx *ctx, char buf[24]);
 
