@@ -1,13 +1,19 @@
-// desk-appointments: today's confirmed appointments at the desk. Each can be checked in or cancelled with a reason
-// (POST /appointments/{id}/cancel). One row at a time has its cancel form open; its input lives across re-renders.
+// desk-appointments: today's confirmed appointments at the desk. Each can be checked in, cancelled with a reason
+// (POST /appointments/{id}/cancel) or rescheduled to another free slot of its doctor on a chosen day (PATCH
+// /appointments/{id} with the new start_time; the server keeps the double-booking rule and says why it refuses).
+// One row at a time has its cancel or reschedule form open; their inputs live across re-renders.
 import { field, h } from './dom.js';
-import { t } from './i18n.js';
+import { formatDate, localDate } from './format.js';
+import { lang, t } from './i18n.js';
 import { api } from './session.js';
+import { freeSlots, slotButtons } from './desk-slots.js';
 
 // The inputs of the row forms (one open at a time), created once per screen.
 export function rowInputs() {
   return {
     reason: h('input', { name: 'cancel-reason', autocomplete: 'off', required: true }),
+    date: h('input', { name: 'reschedule-date', type: 'date' }),
+    slots: null, // the free slots found for rescheduling, or null before a search
   };
 }
 
@@ -15,8 +21,10 @@ const open = (ctx, a, kind) => {
   const { s, forms } = ctx;
   s.rowAction = { id: a.id, kind };
   forms.row.reason.value = '';
+  forms.row.date.value = localDate(s.clinic.timezone, Date.parse(a.start_time));
+  forms.row.slots = null;
   ctx.renderSide();
-  forms.row.reason.focus();
+  (kind === 'cancel' ? forms.row.reason : forms.row.date).focus();
 };
 const closeRow = (ctx) => { ctx.s.rowAction = null; ctx.renderSide(); };
 
@@ -34,7 +42,25 @@ function cancelForm(ctx, a) {
   h('button', { type: 'button', onclick: () => closeRow(ctx) }, t('keep_appointment')));
 }
 
-// One of today's appointments: check in, or cancel (the form opened in the row).
+function rescheduleForm(ctx, a) {
+  const row = ctx.forms.row;
+  const search = () => ctx.act(async () => {
+    row.slots = await freeSlots(a.doctor_id, row.date.value, a.consultation_type);
+    ctx.renderSide();
+  });
+  const move = (slot) => ctx.act(async () => {
+    await api('PATCH', `/appointments/${a.id}`, { start_time: slot.start_time });
+    ctx.s.rowAction = null;
+    ctx.tell(t('rescheduled', a.patient_name, formatDate(row.date.value, lang()), ctx.time(slot.start_time)));
+    ctx.reload();
+  });
+  return h('div', { class: 'reschedule', role: 'group', 'aria-label': `${t('reschedule')}: ${a.patient_name}` },
+    h('div', { class: 'inline' }, field(t('new_date'), row.date), h('button', { type: 'button', onclick: search }, t('free_slots'))),
+    slotButtons(ctx, row.slots, t('reschedule_to'), move),
+    h('button', { type: 'button', onclick: () => closeRow(ctx) }, t('keep_time')));
+}
+
+// One of today's appointments: check in, cancel, reschedule (the form opened in the row).
 function appointmentRow(ctx, a) {
   const who = a.patient_name;
   const row = h('li', {},
@@ -43,9 +69,10 @@ function appointmentRow(ctx, a) {
     h('span', { class: 'actions' },
       h('button', { type: 'button', 'aria-label': `${t('check_in')}: ${who}`,
         onclick: () => ctx.act(() => api('POST', `/appointments/${a.id}/check-in`)) }, t('check_in')),
+      h('button', { type: 'button', 'aria-label': `${t('reschedule')}: ${who}`, onclick: () => open(ctx, a, 'reschedule') }, t('reschedule')),
       h('button', { type: 'button', 'aria-label': `${t('cancel')}: ${who}`, onclick: () => open(ctx, a, 'cancel') }, t('cancel'))));
   const action = ctx.s.rowAction;
-  if (action?.id === a.id) row.append(cancelForm(ctx, a));
+  if (action?.id === a.id) row.append(action.kind === 'cancel' ? cancelForm(ctx, a) : rescheduleForm(ctx, a));
   return row;
 }
 

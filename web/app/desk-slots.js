@@ -1,5 +1,6 @@
 // desk-slots: a doctor's free slots on one day (GET /doctors/{id}/slots, computed by the server in the clinic's
-// zone, so taken and past times are already left out), shown as one button per slot, for booking.
+// zone, so taken and past times are already left out), shown as one button per slot. Booking and rescheduling
+// both pick from them.
 import { h } from './dom.js';
 import { t } from './i18n.js';
 import { api } from './session.js';

@@ -1,5 +1,5 @@
 // desk: the receptionist's board of the day, live. Three phases as the API returns them (GET /queue), today's
-// confirmed appointments to check in or cancel, a walk-in form, booking from free slots, and the
+// confirmed appointments to check in, cancel or reschedule, a walk-in form, booking from free slots, and the
 // payments of completed consultations. Every change comes back as pushed events, which reload what they concern;
 // nothing is polled. Every action is one API call whose refusal is shown as the API's message: the console
 // decides no rule the server does not enforce. This file holds the screen's state, loading and live wiring; the

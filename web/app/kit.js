@@ -3,6 +3,8 @@
 // and a reload that coalesces a burst of events into one load.
 import { h } from './dom.js';
 import { t } from './i18n.js';
+import { connectLive } from './live.js';
+import { api, currentUser } from './session.js';
 
 // The API's message, and for a 422 the fields it names.
 export function describeError(e) {
@@ -36,6 +38,24 @@ export function liveLine() {
   };
 }
 
+// Reads the signed-in user's clinic (its zone and currency) into s.clinic, then runs first(); a failure is said.
+export async function withClinic(s, say, first) {
+  try {
+    s.clinic = await api('GET', `/clinics/${currentUser().clinic_id}`);
+    await first();
+  } catch (e) { say(describeError(e)); }
+}
+
+// A screen kept live by pushed events: withClinic, then every event named in `events` (and every reconnect)
+// reloads through reload() once the clinic is known. Returns close(), which also marks s.closed.
+export function liveScreen({ s, status, say, events, first, reload: load }) {
+  const reload = coalesced(load, say);
+  const live = connectLive({ status: status.set, connected: () => { if (s.clinic) reload(); },
+    event: (name) => { if (events.has(name) && s.clinic) reload(); } });
+  withClinic(s, say, first);
+  return () => { s.closed = true; reload.cancel(); live.close(); };
+}
+
 // reload() runs load() once, 120 ms after the last call of a burst; a failure goes to onError(message).
 export function coalesced(load, onError) {
   let pending = null;
@@ -53,3 +73,22 @@ export function sequence() {
   return { latest: () => ++n, isLatest: (mark) => mark === n };
 }
 
+// A table with a caption, column headers and rows of cells (text or elements).
+export function table(caption, headers, rows, cls = 'grid') {
+  return h('table', { class: cls },
+    h('caption', {}, caption),
+    h('thead', {}, h('tr', {}, headers.map((x) => h('th', { scope: 'col' }, x)))),
+    h('tbody', {}, rows.map((cells) => h('tr', {}, cells.map((c) => h('td', {}, c))))));
+}
+
+// Numbers as a definition list: [[term, value], ...].
+export function numbers(pairs, label) {
+  return h('dl', { class: 'numbers', 'aria-label': label || null }, pairs.map(([k, v]) => h('div', {}, h('dt', {}, k), h('dd', {}, v))));
+}
+
+// 'a=1&b=2' from an object, leaving out empty values.
+export function query(params) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== '' && v !== null && v !== undefined) q.set(k, String(v));
+  return q.toString();
+}
