@@ -90,8 +90,12 @@ describe("the console: rescheduling at the desk, the doctor's earnings, patients
     assert.equal(await booked.innerText(), '1', "today's appointments");
     await axeCheck(doctor, "Today's Work with the coming appointments");
 
-    await desk.page.getByRole('button', { name: `Remarcar: ${name}` }).click();
+    // From the keyboard: the form opens with the focus on its day.
+    await desk.page.getByRole('button', { name: `Remarcar: ${name}` }).focus();
+    await desk.page.keyboard.press('Enter');
     const form = desk.page.getByRole('group', { name: `Remarcar: ${name}` });
+    await form.getByLabel('Nova data').waitFor({ timeout: WAIT });
+    assert.equal(await desk.page.evaluate(() => document.activeElement?.name), 'reschedule-date', 'the focus is on the new date');
     assert.equal(await form.getByLabel('Nova data').inputValue(), localDate(TZ), "the appointment's own day to start with");
     await form.getByLabel('Nova data').fill(w.tomorrow);
     await form.getByRole('button', { name: 'Horários livres' }).click();
@@ -111,7 +115,8 @@ describe("the console: rescheduling at the desk, the doctor's earnings, patients
     desk.allowed.pop();
 
     // 10:30 then: gone from today's list, and the doctor sees the new day and time.
-    await form.getByRole('button', { name: 'Remarcar para 10:30' }).click();
+    await form.getByRole('button', { name: 'Remarcar para 10:30' }).focus();
+    await desk.page.keyboard.press('Enter');
     await desk.page.getByRole('status').filter({ hasText: `Consulta de ${name} remarcada para` }).waitFor({ timeout: WAIT });
     await desk.page.getByRole('button', { name: `Registrar chegada: ${name}` }).waitFor({ state: 'detached', timeout: WAIT });
     const moved = expectStatus(await get(`/api/appointments/${w.appt.id}`, w.rec.access), 200).body;
