@@ -12,7 +12,7 @@ import { openapi } from '../lib/api.mjs';
 const here = dirname(fileURLToPath(import.meta.url));
 const app = resolve(process.env.REPO_ROOT || resolve(here, '../..'), 'web/app');
 const { STRINGS, LANGS, setLang, t } = await import(pathToFileURL(join(app, 'i18n.js')));
-const { formatMoney, formatTime, formatDate, localDate } = await import(pathToFileURL(join(app, 'format.js')));
+const { formatMoney, formatTime, formatDate, formatDateTime, localDate, zonedInstant } = await import(pathToFileURL(join(app, 'format.js')));
 
 test('both languages have the same keys, none empty', () => {
   assert.deepEqual(LANGS, ['pt-BR', 'en']);
@@ -35,7 +35,12 @@ test('every key the screens name exists, and every value of the enumerations the
     phase: ['waiting', 'with_doctor', 'completed'],
     sex: ['F', 'M', 'O'],
     route: schemas.PrescriptionRoute.enum,
-    title: ['signin', 'desk', 'doctor', 'admin', 'patient'],
+    title: ['signin', 'desk', 'doctor', 'admin', 'patient', 'my_earnings', 'my_patients', 'my_schedule'],
+    appt: schemas.AppointmentStatus.enum,
+    visit: schemas.VisitStatus.enum,
+    type: schemas.ConsultationType.enum,
+    group: openapi().doc.paths['/api/doctors/earnings'].get.parameters.find((p) => p.name === 'group_by').schema.enum,
+    weekday: [1, 2, 3, 4, 5, 6, 7],
     lang: LANGS.map((l) => l.replace('-', '_')),
   };
   for (const [family, values] of Object.entries(families)) for (const v of values) used.add(`${family}_${v}`);
@@ -73,4 +78,24 @@ test('times in the clinic zone, dates without a shift', () => {
   assert.equal(formatTime('2026-03-02T12:52:10Z', 'Asia/Tokyo', 'en'), '21:52');
   assert.equal(formatDate('2026-03-02', 'en'), 'Mar 2, 2026');
   assert.equal(localDate('Pacific/Kiritimati', Date.parse('2026-03-02T12:00:00Z')), '2026-03-03');
+});
+
+test("the earnings screen's filters are openapi.yaml's", () => {
+  const src = readFileSync(join(app, 'earnings.js'), 'utf8');
+  const list = (name) => [...new RegExp(`const ${name} = \\[([^\\]]*)\\]`).exec(src)[1].matchAll(/'([a-z_]+)'/g)].map((m) => m[1]);
+  const schemas = openapi().doc.components.schemas;
+  assert.deepEqual(list('STATUSES'), schemas.PaymentStatus.enum);
+  assert.deepEqual(list('METHODS'), schemas.PaymentMethod.enum);
+});
+
+test('date and time in the clinic zone; a wall-clock time of the zone as an instant with its offset then', () => {
+  assert.equal(formatDateTime('2026-03-02T12:52:10Z', 'America/Sao_Paulo', 'pt-BR'), '02/03/2026, 09:52');
+  assert.equal(zonedInstant('2026-03-02', '09:00', 'America/Sao_Paulo'), '2026-03-02T09:00:00-03:00');
+  assert.equal(zonedInstant('2026-07-01', '09:30', 'Europe/Lisbon'), '2026-07-01T09:30:00+01:00', 'summer time');
+  assert.equal(zonedInstant('2026-01-01', '09:30', 'Europe/Lisbon'), '2026-01-01T09:30:00+00:00');
+  assert.equal(zonedInstant('2026-03-02', '23:30', 'Asia/Kolkata'), '2026-03-02T23:30:00+05:30', 'a half-hour offset');
+  assert.equal(zonedInstant('2026-03-02', '00:15', 'Pacific/Kiritimati'), '2026-03-02T00:15:00+14:00');
+  for (const [d, tm, z] of [['2026-03-29', '03:30', 'Europe/Lisbon'], ['2026-10-25', '12:00', 'America/New_York']]) {
+    assert.equal(formatTime(zonedInstant(d, tm, z), z, 'en'), tm, `${z} ${d} ${tm} reads back`);
+  }
 });

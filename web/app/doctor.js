@@ -1,5 +1,5 @@
 // doctor: Today's Work of the signed-in doctor, live. The day's counts (GET /dashboard/doctor/stats), their line
-// (GET /queue?doctor_id=), and the patient card, which appears when the desk sends a patient in: the
+// (GET /queue?doctor_id=), their coming appointments (doctor-upcoming.js), and the patient card, which appears when the desk sends a patient in: the
 // `patient_with_doctor` event of the doctor's own room carries the visit, the patient and the history with this
 // doctor. The consultation view writes the evolution (notes, ICD-10 diagnoses), signs it and completes the
 // consultation; the server decides what is allowed (a signed evolution cannot change, only the visit's doctor
@@ -9,6 +9,7 @@ import { formatDate, formatMoney, formatTime } from './format.js';
 import { lang, t } from './i18n.js';
 import { connectLive } from './live.js';
 import { api, currentUser } from './session.js';
+import { loadUpcoming, upcomingPanel } from './doctor-upcoming.js';
 
 const ROUTES = ['oral', 'sublingual', 'topical', 'inhaled', 'nasal', 'ophthalmic', 'otic', 'rectal', 'vaginal', 'transdermal',
   'subcutaneous', 'intramuscular', 'intravenous', 'other']; // openapi.yaml PrescriptionRoute
@@ -22,10 +23,11 @@ export function doctorScreen() {
   const message = h('p', { class: 'message', role: 'alert' });
   const statsEl = h('section', { class: 'panel stats', 'aria-labelledby': 'stats-h' });
   const queueEl = h('section', { class: 'panel queue', 'aria-labelledby': 'queue-h' });
+  const upcomingEl = h('div', {});
   const cardEl = h('section', { class: 'patient-card', 'aria-labelledby': 'card-h', 'aria-live': 'polite' });
   const el = h('section', { class: 'doctor' },
     h('div', { class: 'desk-head' }, h('h1', {}, t('doctor_title')), statusLine), message,
-    h('div', { class: 'doctor-body' }, h('div', { class: 'doctor-side' }, statsEl, queueEl), cardEl));
+    h('div', { class: 'doctor-body' }, h('div', { class: 'doctor-side' }, statsEl, queueEl, upcomingEl), cardEl));
 
   const say = (text) => { message.textContent = text || ''; };
   const act = async (fn) => {
@@ -45,10 +47,12 @@ export function doctorScreen() {
   async function load() {
     if (s.closed) return;
     const mine = ++loads;
-    const [stats, board] = await Promise.all([api('GET', '/dashboard/doctor/stats'), api('GET', `/queue?doctor_id=${me.doctor_id}`)]);
+    const [stats, board, upcoming] = await Promise.all([api('GET', '/dashboard/doctor/stats'), api('GET', `/queue?doctor_id=${me.doctor_id}`),
+      loadUpcoming()]);
     if (mine !== loads || s.closed) return;
     s.stats = stats;
     s.board = board;
+    s.upcoming = upcoming.items;
     const active = board.phases.with_doctor[0];
     if (!active) {
       s.card = null;
@@ -215,6 +219,7 @@ export function doctorScreen() {
     if (!s.board) return;
     renderStats();
     renderQueue();
+    replace(upcomingEl, upcomingPanel(s.upcoming, s.clinic.timezone));
     renderCard();
   }
 

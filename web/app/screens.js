@@ -4,6 +4,9 @@
 import { deskScreen } from './desk.js';
 import { doctorScreen } from './doctor.js';
 import { otherScreen } from './other.js';
+import { earningsScreen } from './earnings.js';
+import { myPatientsScreen } from './mypatients.js';
+import { scheduleScreen } from './schedule.js';
 
 export const SCREENS = {
   RECEPTIONIST: [
@@ -11,6 +14,9 @@ export const SCREENS = {
   ],
   DOCTOR: [
     { path: 'doctor', open: doctorScreen },
+    { path: 'my-earnings', open: earningsScreen },
+    { path: 'my-patients', open: myPatientsScreen },
+    { path: 'my-schedule', open: scheduleScreen },
   ],
   ADMIN: [
     { path: 'admin', open: otherScreen },

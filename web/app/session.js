@@ -120,3 +120,21 @@ export async function signOut() {
   // keepalive: the revocation completes even when the page is closed or left right after.
   if (token) await call('POST', '/auth/logout', { refresh_token: token }, null, {}, true).catch(() => {});
 }
+
+// A download through the API as the signed-in user (the same refresh and retry as api()): {blob, filename}, the
+// name from the answer's Content-Disposition. A refusal is an ApiError with the API's message.
+export async function download(path) {
+  const once = () => fetch(config.api_prefix + path, { headers: { authorization: `Bearer ${access}` }, cache: 'no-store' });
+  let r = await once();
+  if (r.status === 401 && refreshToken) {
+    await refresh();
+    r = await once();
+  }
+  if (!r.ok) {
+    let body = null;
+    try { body = await r.json(); } catch { body = null; }
+    throw new ApiError(r.status, body);
+  }
+  const name = /filename="([^"]+)"/.exec(r.headers.get('content-disposition') || '');
+  return { blob: await r.blob(), filename: name ? name[1] : 'download' };
+}
