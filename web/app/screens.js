@@ -4,6 +4,9 @@
 import { deskScreen } from './desk.js';
 import { doctorScreen } from './doctor.js';
 import { otherScreen } from './other.js';
+import { bookingScreen } from './booking.js';
+import { doctorVideoScreen } from './doctor-video.js';
+import { patientScreen } from './patient.js';
 
 export const SCREENS = {
   RECEPTIONIST: [
@@ -11,12 +14,14 @@ export const SCREENS = {
   ],
   DOCTOR: [
     { path: 'doctor', open: doctorScreen },
+    { path: 'video', open: doctorVideoScreen },
   ],
   ADMIN: [
     { path: 'admin', open: otherScreen },
   ],
   PATIENT: [
-    { path: 'patient', open: otherScreen },
+    { path: 'patient', open: patientScreen },
+    { path: 'book', open: bookingScreen },
   ],
 };
 
