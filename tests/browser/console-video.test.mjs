@@ -6,7 +6,8 @@
 // connection quality is shown; mute and camera switch the local tracks; the doctor ends the consultation and both
 // pages say so (the session completed, with its duration, in the API too); the patient finds it among the past
 // appointments. Then the patient, on a phone-sized page, books a free slot of tomorrow from their screen (a slot
-// taken meanwhile by someone else is refused with the API's message) and sees it in their appointments. Every
+// taken meanwhile by someone else is refused with the API's message), sees it in their appointments and cancels it
+// with a reason from the keyboard. Every
 // screen: no console error, no failed request, no unexpected answer >= 400, axe-core without a serious or critical
 // violation, a screenshot into CONSOLE_SHOTS (the patient's at a phone size too).
 //
@@ -196,7 +197,7 @@ describe('the console: video consultation and the patient', () => {
     }
   });
 
-  test('the patient books a free slot from their screen (phone size) and sees it in their appointments; a slot taken meanwhile is refused with the API message', { timeout: 120000 }, async () => {
+  test('the patient books a free slot from their screen (phone size), sees it in their appointments and cancels it; a slot taken meanwhile is refused with the API message', { timeout: 120000 }, async () => {
     const p = await openPage(browser, 'patient-booking', { viewport: PHONE });
     try {
       await p.page.goto(`${API_URL}/`);
@@ -245,6 +246,19 @@ describe('the console: video consultation and the patient', () => {
       const mine = expectStatus(await get(`/api/appointments?from=${w.tomorrow}&to=${w.tomorrow}`, w.pat.access), 200).body.items;
       assert.equal(mine.length, 1, `one appointment of the patient tomorrow: ${JSON.stringify(mine)}`);
       assert.equal(mine[0].consultation_type, 'in_person');
+
+      // Cancelled from the keyboard with a reason: it moves to the past ones, cancelled by the patient.
+      await row.getByRole('button', { name: /^Cancelar: / }).focus();
+      await p.page.keyboard.press('Enter');
+      await p.page.getByLabel('Motivo do cancelamento').fill('Viagem de trabalho');
+      await p.page.keyboard.press('Enter');
+      await p.page.getByRole('status').filter({ hasText: /^Consulta de .* cancelada\.$/ }).waitFor({ timeout: WAIT });
+      const past = p.page.getByRole('region', { name: /^Anteriores \(\d+\)$/ });
+      await past.getByRole('listitem').filter({ hasText: '09:00' }).filter({ hasText: 'presencial · cancelada' }).waitFor({ timeout: WAIT });
+      const cancelled = expectStatus(await get(`/api/appointments/${mine[0].id}`, w.pat.access), 200).body;
+      assert.equal(cancelled.status, 'cancelled');
+      assert.equal(cancelled.cancelled_by, 'patient');
+      assert.equal(cancelled.cancel_reason, 'Viagem de trabalho');
 
       // The booking screen at the desk's size too.
       await p.page.setViewportSize({ width: 1366, height: 768 });

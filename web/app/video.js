@@ -274,7 +274,10 @@ export function videoCall({ session, role, zone, onClose }) {
         s.admitted = true;
         participant({ role: 'patient', state: 'joined', admitted: true });
         setPhase('connecting');
-        if (doctor) offer().catch((e) => say(e.message));
+        if (doctor) {
+          if (offered) makePeer(); // admitted again after leaving: a new connection
+          offer().catch((e) => say(e.message));
+        }
         break;
       case 'webrtc_offer':
         if (!doctor) answer(data).catch((e) => say(e.message));
