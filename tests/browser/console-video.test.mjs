@@ -3,13 +3,13 @@
 // tab; the patient, signed in in another browser context, sees the join button appear without a reload and enters
 // the waiting room; the doctor's Today's Work says who waits and leads to the Video tab; the doctor joins, sees the
 // patient waiting and admits them; both pages decode the other's video (videoWidth > 0, frames increasing) and the
-// connection quality is shown; mute and camera switch the local tracks; the doctor ends the consultation and both
-// pages say so (the session completed, with its duration, in the API too); the patient finds it among the past
-// appointments. Then the patient, on a phone-sized page, books a free slot of tomorrow from their screen (a slot
-// taken meanwhile by someone else is refused with the API's message), sees it in their appointments and cancels it
-// with a reason from the keyboard. Every
-// screen: no console error, no failed request, no unexpected answer >= 400, axe-core without a serious or critical
-// violation, a screenshot into CONSOLE_SHOTS (the patient's at a phone size too).
+// connection quality is shown; mute and camera switch the local tracks; the patient hangs up and comes back without
+// a new admission; the doctor ends the consultation and both pages say so (the session completed, with its
+// duration, in the API too); the patient finds it among the past appointments. Then the patient, on a phone-sized
+// page, books a free slot of tomorrow from their screen (a slot taken meanwhile by someone else is refused with the
+// API's message), sees it in their appointments and cancels it with a reason from the keyboard. Every screen: no
+// console error, no failed request, no unexpected answer >= 400, axe-core without a serious or critical violation,
+// a screenshot into CONSOLE_SHOTS (the patient's at a phone size too).
 //
 // Run by scripts/browser-test.sh inside its loopback-only network namespace (API_URL serves the console,
 // SIGNALING_URL is the signaling-server it is told about).
@@ -167,6 +167,18 @@ describe('the console: video consultation and the patient', () => {
       assert.equal(track(await media(patient), 'video').enabled, false, 'camera off: the video track is off');
       await patient.page.getByRole('button', { name: 'Ligar câmera' }).click();
       assert.equal(track(await media(patient), 'video').enabled, true, 'camera on again');
+
+      // The patient hangs up (camera released, the doctor told), comes back within the grace window: no new
+      // admission, the doctor's page offers again and both decode video again.
+      await patient.page.getByRole('button', { name: 'Sair da chamada' }).click();
+      await patient.page.getByRole('status').filter({ hasText: 'Você saiu da chamada' }).waitFor({ timeout: WAIT });
+      assert.ok((await media(patient)).local.every((tr) => tr.state === 'ended'), 'hung up: camera and microphone released');
+      await doctor.page.getByRole('status').filter({ hasText: 'A outra pessoa saiu da chamada.' }).waitFor({ timeout: WAIT });
+      await patient.page.getByRole('button', { name: 'Voltar' }).click();
+      await patient.page.getByRole('button', { name: 'Entrar na teleconsulta' }).click();
+      await Promise.all([doctor, patient].map((pg) => eventually(() => media(pg), (m) => m.width > 0 && m.frames > 0 && m.local.every((tr) => tr.state === 'live'),
+        30000, `${pg.name} decoding video again`)));
+      await Promise.all([doctor, patient].map((pg) => pg.page.getByRole('status').filter({ hasText: 'Em chamada' }).waitFor({ timeout: WAIT })));
 
       // The doctor ends the consultation: both pages say so, the media stop, the session is completed.
       await doctor.page.getByRole('button', { name: 'Encerrar consulta' }).click();
