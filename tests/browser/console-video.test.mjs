@@ -123,6 +123,10 @@ describe('the console: video consultation and the patient', () => {
       await patient.page.getByText('Você está na sala de espera', { exact: false }).waitFor({ timeout: WAIT });
       await axeCheck(patient, 'waiting room');
       await shot(patient, 'patient-waiting-room.png');
+      await patient.page.setViewportSize(PHONE);
+      await axeCheck(patient, 'waiting room (phone)');
+      await shot(patient, 'patient-waiting-room-phone.png');
+      await patient.page.setViewportSize({ width: 1366, height: 768 });
       await doctor.page.getByText('está na sala de espera da teleconsulta', { exact: false }).waitFor({ timeout: WAIT });
       await doctor.page.getByRole('link', { name: 'Ir para as teleconsultas' }).click();
       await doctor.page.getByText('paciente na sala de espera').waitFor({ timeout: WAIT });

@@ -81,7 +81,7 @@ export function videoCall({ session, role, zone, onClose }) {
     phaseLine, message,
     h('div', { class: 'call-body' },
       h('div', { class: 'call-stage' }, h('div', { class: 'remote-wrap' }, remote), h('div', { class: 'local-wrap' }, local)),
-      h('div', { class: 'call-side' }, qualityEl, controls, doctor ? waitingEl : null)));
+      h('div', { class: 'call-side' }, doctor ? waitingEl : null, qualityEl, controls)));
 
   const say = (text) => { message.textContent = text || ''; };
   const setPhase = (phase) => { s.phase = phase; render(); };
