@@ -22,7 +22,7 @@ const struct route routes[] = {
 
     {"GET", "/clinics", A | R | D, h_clinics_list},
     {"POST", "/clinics", A, h_clinics_create},
-    {"GET", "/clinics/:id", A | R | D, h_clinics_get},
+    {"GET", "/clinics/:id", A | R | D | P, h_clinics_get},
     {"PATCH", "/clinics/:id", A, h_clinics_update},
     {"DELETE", "/clinics/:id", A, h_clinics_delete},
 

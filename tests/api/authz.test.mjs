@@ -283,7 +283,7 @@ const TABLE = [
 
   { op: 'GET /api/clinics', roles: STAFF, ok: 200, req: () => ({}) },
   { op: 'POST /api/clinics', roles: only('ADMIN'), ok: 201, req: () => ({ body: { name: `Authz ${uniq()}`, timezone: 'UTC' } }) },
-  { op: 'GET /api/clinics/{id}', roles: STAFF, ok: 200, req: () => ({ path: `/api/clinics/${ctx.A.id}` }) },
+  { op: 'GET /api/clinics/{id}', roles: only('ADMIN', 'RECEPTIONIST', 'DOCTOR', 'PATIENT'), ok: 200, req: () => ({ path: `/api/clinics/${ctx.A.id}` }) },
   {
     op: 'PATCH /api/clinics/{id}',
     roles: only('ADMIN'),
@@ -895,6 +895,9 @@ describe('authorization matrix', () => {
 describe('clinic and record visibility', () => {
   test('clinic-2 staff get 404 (never 403) for clinic-1 records', async () => {
     const fresh = await createPatient(await asAdmin(), { clinic_id: ctx.A.id });
+    // A patient reads their own clinic (its time zone), never another.
+    expectError(await get(`/api/clinics/${ctx.A.id}`, ctx.patB.access), 404, 'not_found');
+    expectStatus(await get(`/api/clinics/${ctx.B.id}`, ctx.patB.access), 200);
     for (const s of [ctx.recB, ctx.docB]) {
       const role = s.user.role;
       expectError(await get(`/api/clinics/${ctx.A.id}`, s.access), 404, 'not_found');

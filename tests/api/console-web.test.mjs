@@ -35,13 +35,17 @@ test('every key the screens name exists, and every value of the enumerations the
     phase: ['waiting', 'with_doctor', 'completed'],
     sex: ['F', 'M', 'O'],
     route: schemas.PrescriptionRoute.enum,
-    title: ['signin', 'desk', 'doctor', 'admin', 'patient', 'my_earnings', 'my_patients', 'my_schedule'],
-    appt: schemas.AppointmentStatus.enum,
+    title: ['signin', 'desk', 'doctor', 'admin', 'patient', 'my_earnings', 'my_patients', 'my_schedule', 'video', 'book'],
     visit: schemas.VisitStatus.enum,
-    type: schemas.ConsultationType.enum,
     group: openapi().doc.paths['/api/doctors/earnings'].get.parameters.find((p) => p.name === 'group_by').schema.enum,
     weekday: [1, 2, 3, 4, 5, 6, 7],
     lang: LANGS.map((l) => l.replace('-', '_')),
+    appt: schemas.AppointmentStatus.enum,
+    vs: schemas.VideoSessionStatus.enum,
+    type: schemas.ConsultationType.enum,
+    quality: ['good', 'fair', 'poor'],
+    call: ['joining', 'open', 'waiting', 'connecting', 'in_call', 'reconnecting', 'failed', 'offline', 'other_left', 'completed',
+      'admission_denied', 'patient_removed', 'session_over', 'left', 'not_joined'],
   };
   for (const [family, values] of Object.entries(families)) for (const v of values) used.add(`${family}_${v}`);
   const missing = [...used].filter((k) => !(k in STRINGS['pt-BR'])).sort();

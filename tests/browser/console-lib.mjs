@@ -1,5 +1,6 @@
-// Helpers of the console's browser tests (console.test.mjs, console-doctor.test.mjs): a page in its own browser
-// context that records what it did wrong, axe-core in the page, screenshots into CONSOLE_SHOTS, signing in.
+// What the console's browser tests share (tests/browser/console*.test.mjs): a page in its own browser context that
+// records what it did wrong, the check that it did nothing wrong, axe-core in the page, screenshots into
+// CONSOLE_SHOTS, and signing in through the sign-in screen.
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -15,8 +16,8 @@ export const instant = (ms) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, '
 
 // A page in its own browser context with what it did wrong: console errors, page errors, failed requests,
 // answers >= 400 (but those `allowed` names), and requests to another origin.
-export async function openPage(browser, name) {
-  const context = await browser.newContext({ viewport: { width: 1366, height: 768 }, locale: 'pt-BR' });
+export async function openPage(browser, name, { viewport = { width: 1366, height: 768 }, permissions = [] } = {}) {
+  const context = await browser.newContext({ viewport, locale: 'pt-BR', permissions });
   const page = await context.newPage();
   const seen = { name, page, context, problems: [], lines: [], allowed: [], paths: [] };
   const origin = new URL(API_URL).origin;

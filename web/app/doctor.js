@@ -25,8 +25,10 @@ export function doctorScreen() {
   const queueEl = h('section', { class: 'panel queue', 'aria-labelledby': 'queue-h' });
   const upcomingEl = h('div', {});
   const cardEl = h('section', { class: 'patient-card', 'aria-labelledby': 'card-h', 'aria-live': 'polite' });
+  // The way to the video consultations (doctor-video.js), saying who waits in a video waiting room.
+  const videoNote = h('p', { class: 'video-note', role: 'status' }, h('a', { href: '#/video' }, t('go_to_video')));
   const el = h('section', { class: 'doctor' },
-    h('div', { class: 'desk-head' }, h('h1', {}, t('doctor_title')), statusLine), message,
+    h('div', { class: 'desk-head' }, h('h1', {}, t('doctor_title')), statusLine), message, videoNote,
     h('div', { class: 'doctor-body' }, h('div', { class: 'doctor-side' }, statsEl, queueEl, upcomingEl), cardEl));
 
   const say = (text) => { message.textContent = text || ''; };
@@ -234,6 +236,9 @@ export function doctorScreen() {
         render();
         reload();
       } else if (RELOAD_ON.has(name)) reload();
+      if (name === 'patient_waiting' && data?.patient_label) {
+        replace(videoNote, t('video_waiting_banner', data.patient_label), ' ', h('a', { href: '#/video' }, t('go_to_video')));
+      }
     },
   });
 

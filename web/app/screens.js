@@ -7,6 +7,9 @@ import { otherScreen } from './other.js';
 import { earningsScreen } from './earnings.js';
 import { myPatientsScreen } from './mypatients.js';
 import { scheduleScreen } from './schedule.js';
+import { bookingScreen } from './booking.js';
+import { doctorVideoScreen } from './doctor-video.js';
+import { patientScreen } from './patient.js';
 
 export const SCREENS = {
   RECEPTIONIST: [
@@ -17,12 +20,14 @@ export const SCREENS = {
     { path: 'my-earnings', open: earningsScreen },
     { path: 'my-patients', open: myPatientsScreen },
     { path: 'my-schedule', open: scheduleScreen },
+    { path: 'video', open: doctorVideoScreen },
   ],
   ADMIN: [
     { path: 'admin', open: otherScreen },
   ],
   PATIENT: [
-    { path: 'patient', open: otherScreen },
+    { path: 'patient', open: patientScreen },
+    { path: 'book', open: bookingScreen },
   ],
 };
 
