@@ -4,6 +4,11 @@
 import { deskScreen } from './desk.js';
 import { doctorScreen } from './doctor.js';
 import { otherScreen } from './other.js';
+import { auditScreen } from './admin-audit.js';
+import { clinicsScreen } from './admin-clinics.js';
+import { closingsScreen } from './admin-closings.js';
+import { feesScreen } from './admin-fees.js';
+import { staffScreen } from './admin-staff.js';
 
 export const SCREENS = {
   RECEPTIONIST: [
@@ -13,7 +18,11 @@ export const SCREENS = {
     { path: 'doctor', open: doctorScreen },
   ],
   ADMIN: [
-    { path: 'admin', open: otherScreen },
+    { path: 'clinics', open: clinicsScreen },
+    { path: 'staff', open: staffScreen },
+    { path: 'fees', open: feesScreen },
+    { path: 'closings', open: closingsScreen },
+    { path: 'audit', open: auditScreen },
   ],
   PATIENT: [
     { path: 'patient', open: otherScreen },
