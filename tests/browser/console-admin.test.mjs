@@ -1,10 +1,11 @@
 // The admin's screens of the clinic console, driven as the admin: a clinic and a receptionist created through the
-// screens (the new receptionist then signs in), a fee rule created and edited, a past month's closings opened for
-// the clinic's doctors, one closed and its payment confirmed with a reference, the doctor's receipt arriving live,
-// the payout workbook downloaded (a real .xlsx: a zip whose workbook names the sheets Closings and Lines), and each
-// of those actions found in the audit screen, whose filters and cursor paging are used. Every screen: no console
-// error, no failed request, no unexpected answer >= 400, nothing from another origin, no serious or critical
-// axe-core violation, a screenshot into CONSOLE_SHOTS.
+// screens (the new receptionist then signs in; deactivated, reactivated, renamed), a doctor's profile edited, a fee
+// rule created and edited, a past month's closings opened for the clinic's doctors, one closed and its payment
+// confirmed with a reference, the doctor's receipt arriving live, the other doctor's dispute arriving live and
+// corrected with an adjustment before closing it again, the payout workbook downloaded (a real .xlsx: a zip whose
+// workbook names the sheets Closings and Lines), and each of those actions found in the audit screen, whose filters
+// and cursor paging are used. Every screen: no console error, no failed request, no unexpected answer >= 400,
+// nothing from another origin, no serious or critical axe-core violation, a screenshot into CONSOLE_SHOTS.
 //
 // Run by scripts/browser-test.sh (see console.test.mjs). The clinic with a doctor, a service and a consultation
 // billed and settled in the previous month (settled in the database, as tests/api/closings.test.mjs does: the API
@@ -69,9 +70,10 @@ describe("the admin's screens", () => {
     assert.ok(process.env.DATABASE_URL, 'DATABASE_URL: the consultation is settled in an earlier month in the database');
     const admin = await asAdmin();
     const clinic = await createClinic({ name: `Clínica Jardim Paulista ${uniq()}`, timezone: TZ });
-    const [rec, doc, service] = await Promise.all([
+    const [rec, doc, doc2, service] = await Promise.all([
       staffSession('RECEPTIONIST', clinic.id, { full_name: 'Sara Lima' }),
       staffSession('DOCTOR', clinic.id, { full_name: 'Dr. Caio Menezes' }),
+      staffSession('DOCTOR', clinic.id, { full_name: 'Dra. Lúcia Ramos' }),
       createService(clinic.id, { name: 'Consulta de rotina', duration_minutes: 20, price_cents: 20000 }),
     ]);
     expectStatus(await patch('/api/doctors/me', { pix_key_type: 'evp', pix_key: PIX_KEY, current_password: doc.password }, doc.access), 200);
@@ -92,7 +94,7 @@ describe("the admin's screens", () => {
                             WHERE id = ${Number(payment.id)} AND status = 'pending' RETURNING id;`);
     assert.equal(out, String(payment.id), 'test setup: the payment is settled last month');
     const me = expectStatus(await get('/api/auth/me', admin), 200).body;
-    w = { clinic, rec, doc, service, rule, payment, month, adminId: me.id, names: {} };
+    w = { clinic, rec, doc, doc2, service, rule, payment, month, adminId: me.id, names: {} };
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: process.env.BROWSER_HEADLESS !== '0', timeout: 60000 });
     p = await openPage(browser, 'admin');
   });
@@ -149,7 +151,7 @@ describe("the admin's screens", () => {
     assertClean(p, 'on the clinics');
   });
 
-  test('staff: a receptionist created through the screen signs in; deactivated and reactivated', async () => {
+  test('staff: a receptionist created through the screen signs in; deactivated, reactivated, renamed; a doctor profile edited', async () => {
     await tab('Equipe').click();
     await p.page.getByRole('heading', { name: 'Equipe', exact: true }).waitFor({ timeout: WAIT });
     const form = p.page.getByRole('form', { name: 'Nova conta da equipe' });
@@ -194,6 +196,28 @@ describe("the admin's screens", () => {
     await p.page.getByRole('button', { name: `Reativar: Vera Albuquerque (${email})` }).click();
     await table.getByRole('cell', { name: 'Ativa', exact: true }).waitFor({ timeout: WAIT });
     await login(email, password);
+
+    // The account edited: a new name.
+    await p.page.getByRole('button', { name: `Editar: Vera Albuquerque (${email})` }).click();
+    const edit = p.page.getByRole('form', { name: 'Editar a conta de Vera Albuquerque' });
+    await edit.getByLabel('Nome completo').fill('Vera Albuquerque Souza');
+    await edit.getByRole('button', { name: 'Salvar' }).click();
+    await p.page.getByRole('status').filter({ hasText: 'Conta de Vera Albuquerque Souza salva.' }).waitFor({ timeout: WAIT });
+    assert.equal(expectStatus(await get(`/api/users/${user.id}`, await asAdmin()), 200).body.full_name, 'Vera Albuquerque Souza');
+
+    // A doctor's profile edited from their account.
+    await filters.getByLabel('Clínica').selectOption(String(w.clinic.id));
+    await filters.getByLabel('Perfil').selectOption('DOCTOR');
+    await filters.getByRole('button', { name: 'Buscar' }).click();
+    await p.page.getByRole('button', { name: `Editar: Dr. Caio Menezes (${w.doc.email})` }).click();
+    const prof = p.page.getByRole('form', { name: 'Editar a conta de Dr. Caio Menezes' });
+    await prof.getByText('Chave PIX atual: evp: ', { exact: false }).waitFor({ timeout: WAIT });
+    await prof.getByLabel('Especialidade').fill('Clínica médica');
+    await prof.getByLabel('Registro profissional (CRM)').fill('CRM-SP 123456');
+    await prof.getByRole('button', { name: 'Salvar' }).click();
+    await p.page.getByRole('status').filter({ hasText: 'Conta de Dr. Caio Menezes salva.' }).waitFor({ timeout: WAIT });
+    const profile = expectStatus(await get(`/api/doctors/${w.doc.user.doctor_id}`, await asAdmin()), 200).body;
+    assert.deepEqual([profile.specialty, profile.license_number, profile.pix_key_type], ['Clínica médica', 'CRM-SP 123456', 'evp']);
 
     // A doctor gets the profile fields.
     await form.getByLabel('Perfil').selectOption('DOCTOR');
@@ -240,7 +264,7 @@ describe("the admin's screens", () => {
     assertClean(p, 'on the fee rules');
   });
 
-  test('closings: the month opened, closed, paid with a reference; the receipt arrives live; the workbook downloads', async () => {
+  test('closings: the month opened, closed, paid with a reference; the receipt arrives live; the workbook downloads; a dispute corrected', async () => {
     await tab('Fechamentos').click();
     await p.page.getByRole('heading', { name: 'Fechamentos', exact: true }).waitFor({ timeout: WAIT });
     await p.page.getByRole('status').filter({ hasText: 'Ao vivo' }).waitFor({ timeout: WAIT });
@@ -250,13 +274,15 @@ describe("the admin's screens", () => {
     await p.page.getByText('Nenhum fechamento neste mês.').waitFor({ timeout: WAIT });
 
     await p.page.getByRole('button', { name: 'Abrir os fechamentos do mês' }).click();
-    await p.page.getByRole('status').filter({ hasText: '1 fechamento(s) aberto(s); 0 médico(s) já tinham o seu.' }).waitFor({ timeout: WAIT });
+    await p.page.getByRole('status').filter({ hasText: '2 fechamento(s) aberto(s); 0 médico(s) já tinham o seu.' }).waitFor({ timeout: WAIT });
     const row = table.getByRole('row').filter({ hasText: w.doc.user.full_name });
     await row.getByText('Rascunho').waitFor({ timeout: WAIT });
     assert.match(await row.innerText(), /R\$\s200,00/);
     assert.match(await row.innerText(), /R\$\s100,00/);
-    const [closing] = await listAll(`/api/closings?clinic_id=${w.clinic.id}&month=${w.month}`, await asAdmin());
+    const closings = await listAll(`/api/closings?clinic_id=${w.clinic.id}&month=${w.month}`, await asAdmin());
+    const closing = closings.find((c) => c.doctor_id === w.doc.user.doctor_id);
     w.closing = closing;
+    w.closing2 = closings.find((c) => c.doctor_id === w.doc2.user.doctor_id);
 
     // Its lines and trail.
     await p.page.getByRole('button', { name: `Detalhes: ${w.doc.user.full_name}` }).click();
@@ -300,6 +326,27 @@ describe("the admin's screens", () => {
     await p.page.getByRole('status').filter({ hasText: `Planilha closings-${w.clinic.id}-${w.month}.xlsx baixada.` }).waitFor({ timeout: WAIT });
     const done = expectStatus(await get(`/api/closings/${closing.id}`, await asAdmin()), 200).body;
     assert.deepEqual([done.status, done.payment_reference], ['receipt_confirmed', 'E12345678202612071200abcdefghijk']);
+
+    // The other doctor disputes their payment: the row says so live; the admin corrects it and closes it again.
+    const admin = await asAdmin();
+    const id2 = w.closing2.id;
+    expectStatus(await post(`/api/closings/${id2}/close`, undefined, admin), 200);
+    expectStatus(await post(`/api/closings/${id2}/confirm-payment`, { reference: 'PIX-LR-1' }, admin), 200);
+    expectStatus(await post(`/api/closings/${id2}/dispute`, { reason: 'Faltou o plantão do dia 20.' }, w.doc2.access), 200);
+    const row2 = table.getByRole('row').filter({ hasText: 'Dra. Lúcia Ramos' });
+    await row2.getByText('Contestado: Faltou o plantão do dia 20.').waitFor({ timeout: WAIT });
+    await row2.getByRole('button', { name: 'Detalhes: Dra. Lúcia Ramos' }).click();
+    const adjust = p.page.getByRole('form', { name: 'Lançar ajuste' });
+    await adjust.getByLabel('Ajuste para o médico (negativo desconta) (BRL)').fill('150,00');
+    await adjust.getByLabel('Motivo do ajuste').fill('Plantão do dia 20');
+    await adjust.getByRole('button', { name: 'Lançar ajuste' }).click();
+    await p.page.getByRole('status').filter({ hasText: 'Ajuste lançado no fechamento de Dra. Lúcia Ramos.' }).waitFor({ timeout: WAIT });
+    await p.page.getByRole('table', { name: 'Lançamentos' }).getByRole('cell', { name: 'Plantão do dia 20' }).waitFor({ timeout: WAIT });
+    await row2.getByRole('button', { name: 'Fechar: Dra. Lúcia Ramos' }).click();
+    await row2.getByText('Fechado', { exact: true }).waitFor({ timeout: WAIT });
+    const fixed = expectStatus(await get(`/api/closings/${id2}`, admin), 200).body;
+    assert.deepEqual([fixed.status, fixed.net_cents, fixed.payment_reference], ['closed', 15000, null]);
+    assert.match(await row2.innerText(), /R\$\s150,00/);
     await axeCheck(p, 'closings');
     await shot(p, 'admin-closings.png');
     assertClean(p, 'on the closings');
@@ -325,6 +372,8 @@ describe("the admin's screens", () => {
     await find('closing_close', w.closing.id, 'closing');
     await find('closing_confirm_payment', w.closing.id, 'closing');
     await find('closing_export', w.clinic.id, 'clinic');
+    await find('closing_adjust', w.closing2.id, 'closing');
+    await find('doctor_update', w.doc.user.doctor_id, 'doctor');
     // The actor is named from their account.
     await table.getByText('admin@demo.clinic', { exact: false }).first().waitFor({ timeout: WAIT });
 

@@ -9,6 +9,7 @@ import { clinicOptions, feedback, formatInstant, listAll, pagedTable } from './a
 
 const STAFF_ROLES = ['RECEPTIONIST', 'DOCTOR', 'ADMIN'];
 const ALL_ROLES = ['ADMIN', 'RECEPTIONIST', 'DOCTOR', 'PATIENT'];
+const PIX_TYPES = ['cpf', 'cnpj', 'phone', 'email', 'evp']; // DoctorUpdate.pix_key_type
 
 export function staffScreen() {
   const fb = feedback();
@@ -68,9 +69,57 @@ export function staffScreen() {
       { head: t('adm_clinic'), cell: (u) => clinicName(u.clinic_id) },
       { head: t('adm_state'), cell: (u) => h('span', { class: u.active ? 'ok' : 'off' }, u.active ? t('adm_active') : t('adm_inactive')) },
       { head: t('adm_last_login'), cell: (u) => (u.last_login_at ? formatInstant(u.last_login_at, zoneOf(u), lang()) : t('adm_never')) },
-      { head: t('adm_actions'), cell: stateAction },
+      { head: t('adm_actions'), cell: (u) => h('div', { class: 'actions' },
+        h('button', { type: 'button', 'aria-label': `${t('adm_edit')}: ${u.full_name} (${u.email})`, onclick: () => fb.act(() => edit(u)) }, t('adm_edit')),
+        stateAction(u)) },
     ],
   });
+
+  // An account edited: name, e-mail, a new password (left empty: unchanged); a doctor's profile too, and their PIX
+  // key, which the server takes with the admin's own password.
+  const editor = h('div');
+  async function edit(u) {
+    const doctor = u.role === 'DOCTOR' ? (await api('GET', `/doctors?user_id=${u.id}`)).items[0] : null;
+    const e = {
+      name: h('input', { name: 'edit-full-name', required: true, maxlength: 200, autocomplete: 'off', value: u.full_name }),
+      email: h('input', { name: 'edit-email', type: 'email', required: true, maxlength: 254, autocomplete: 'off', value: u.email }),
+      password: h('input', { name: 'edit-password', type: 'password', minlength: 8, maxlength: 128, autocomplete: 'new-password' }),
+      specialty: h('input', { name: 'edit-specialty', maxlength: 100, autocomplete: 'off', value: doctor?.specialty || '' }),
+      license: h('input', { name: 'edit-license', maxlength: 50, autocomplete: 'off', value: doctor?.license_number || '' }),
+      pixType: h('select', { name: 'edit-pix-type' }, PIX_TYPES.map((k) => h('option', { value: k, selected: k === doctor?.pix_key_type }, k))),
+      pixKey: h('input', { name: 'edit-pix-key', maxlength: 128, autocomplete: 'off' }),
+      mine: h('input', { name: 'edit-current-password', type: 'password', autocomplete: 'current-password' }),
+    };
+    const id = uid('edit');
+    replace(editor, h('form', { class: 'panel', 'aria-labelledby': id, onsubmit: (ev) => {
+      ev.preventDefault();
+      fb.act(async () => {
+        const body = {};
+        if (e.name.value.trim() !== u.full_name) body.full_name = e.name.value.trim();
+        if (e.email.value.trim() !== u.email) body.email = e.email.value.trim();
+        if (e.password.value) body.password = e.password.value;
+        if (Object.keys(body).length) await api('PATCH', `/users/${u.id}`, body);
+        if (doctor) {
+          const prof = { specialty: e.specialty.value.trim() || null, license_number: e.license.value.trim() || null };
+          if (body.full_name) prof.full_name = body.full_name;
+          if (e.pixKey.value.trim()) Object.assign(prof, { pix_key_type: e.pixType.value, pix_key: e.pixKey.value.trim(), current_password: e.mine.value });
+          await api('PATCH', `/doctors/${doctor.id}`, prof);
+        }
+        replace(editor);
+        fb.tell(t('adm_user_saved', e.name.value.trim()));
+        table.reset();
+      });
+    } },
+    h('h2', { id }, t('adm_edit_user', u.full_name)),
+    h('div', { class: 'inline' }, field(t('full_name'), e.name), field(t('email'), e.email), field(t('adm_new_password'), e.password)),
+    doctor ? h('div', { class: 'inline' }, field(t('adm_specialty'), e.specialty), field(t('adm_license'), e.license)) : null,
+    doctor ? h('div', { class: 'inline' },
+      h('p', { class: 'meta' }, t('adm_pix_now', doctor.pix_key ? `${doctor.pix_key_type}: ${doctor.pix_key}` : t('adm_pix_none'))),
+      field(t('adm_pix_type'), e.pixType), field(t('adm_pix_new'), e.pixKey), field(t('adm_your_password'), e.mine)) : null,
+    h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary' }, t('adm_save')),
+      h('button', { type: 'button', onclick: () => replace(editor) }, t('cancel')))));
+    e.name.focus();
+  }
 
   // A new staff user. The clinic is asked for a receptionist or a doctor, the profile fields for a doctor.
   const nu = {
@@ -121,7 +170,7 @@ export function staffScreen() {
   })();
 
   return {
-    el: h('section', { class: 'admin' }, h('h1', {}, t('title_staff')), fb.alert, fb.done, create, filters, h('div', { class: 'panel' }, table.el)),
+    el: h('section', { class: 'admin' }, h('h1', {}, t('title_staff')), fb.alert, fb.done, editor, create, filters, h('div', { class: 'panel' }, table.el)),
     close() {},
   };
 }
