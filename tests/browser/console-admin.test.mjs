@@ -342,8 +342,12 @@ describe("the admin's screens", () => {
     await adjust.getByRole('button', { name: 'Lançar ajuste' }).click();
     await p.page.getByRole('status').filter({ hasText: 'Ajuste lançado no fechamento de Dra. Lúcia Ramos.' }).waitFor({ timeout: WAIT });
     await p.page.getByRole('table', { name: 'Lançamentos' }).getByRole('cell', { name: 'Plantão do dia 20' }).waitFor({ timeout: WAIT });
-    await row2.getByRole('button', { name: 'Fechar: Dra. Lúcia Ramos' }).click();
+    // From the keyboard: the step replaces its button, and the keyboard stays in the doctor's row.
+    await row2.getByRole('button', { name: 'Fechar: Dra. Lúcia Ramos' }).focus();
+    await p.page.keyboard.press('Enter');
     await row2.getByText('Fechado', { exact: true }).waitFor({ timeout: WAIT });
+    await p.page.waitForFunction(() => document.activeElement?.closest('tr')?.textContent.includes('Dra. Lúcia Ramos'), null, { timeout: WAIT });
+    assert.equal(await p.page.evaluate(() => document.activeElement.name), `reference-${id2}`, 'on the reference of the payment to confirm next');
     const fixed = expectStatus(await get(`/api/closings/${id2}`, admin), 200).body;
     assert.deepEqual([fixed.status, fixed.net_cents, fixed.payment_reference], ['closed', 15000, null]);
     assert.match(await row2.innerText(), /R\$\s150,00/);

@@ -19,6 +19,7 @@ export function closingsScreen() {
   const s = { clinics: [], clinic: null, detail: null, closed: false };
   const keys = new Map(); // `${closing or clinic}:${step}` -> the Idempotency-Key of that step until it succeeds
   const refs = new Map(); // closing id -> its reference input (what is typed survives a reload)
+  const adjusts = new Map(); // closing id -> its adjustment inputs
   const clinic = h('select', { name: 'closing-clinic', onchange: () => pick() });
   const month = h('input', { type: 'month', name: 'closing-month', required: true, onchange: () => show() });
   const statusLine = liveLine();
@@ -93,7 +94,8 @@ export function closingsScreen() {
   }
 
   // A closing's lines and trail, and the adjustment form while it can be corrected.
-  async function openDetail(id) {
+  // `heading`: move the keyboard to the panel (opened by the user), else leave it where it is (a live reload).
+  async function openDetail(id, heading = true) {
     const d = await api('GET', `/closings/${id}`);
     s.detail = d.id;
     const headId = uid('detail');
@@ -111,13 +113,16 @@ export function closingsScreen() {
       h('div', { class: 'actions' },
         h('button', { type: 'button', onclick: () => fb.act(() => download(`/closings/${d.id}/export.xlsx`, `closing-${d.id}.xlsx`)) }, t('adm_download_one')),
         h('button', { type: 'button', onclick: () => { s.detail = null; replace(details); } }, t('adm_hide')))));
-    details.querySelector('h2').focus();
+    if (heading) details.querySelector('h2').focus();
   }
 
   function adjustForm(d) {
-    const amount = h('input', { name: 'adjust-amount', required: true, inputmode: 'decimal', autocomplete: 'off', class: 'short' });
-    const reason = h('input', { name: 'adjust-reason', required: true, maxlength: 500, autocomplete: 'off' });
-    amount.addEventListener('input', () => amount.setCustomValidity(''));
+    if (!adjusts.has(d.id)) {
+      const input = h('input', { name: 'adjust-amount', required: true, inputmode: 'decimal', autocomplete: 'off', class: 'short' });
+      input.addEventListener('input', () => input.setCustomValidity(''));
+      adjusts.set(d.id, { amount: input, reason: h('input', { name: 'adjust-reason', required: true, maxlength: 500, autocomplete: 'off' }) });
+    }
+    const { amount, reason } = adjusts.get(d.id); // the same inputs across reloads: what is typed survives an event
     return h('form', { class: 'inline adjust', 'aria-label': t('adm_adjust'), onsubmit: (ev) => {
       ev.preventDefault();
       const cents = parseAmount(amount.value, currencyDigits(d.currency), true);
@@ -125,6 +130,7 @@ export function closingsScreen() {
       if (!amount.reportValidity()) return;
       fb.act(async () => {
         await step(`${d.id}:adjust`, `/closings/${d.id}/adjustments`, { amount_cents: cents, reason: reason.value.trim() });
+        adjusts.delete(d.id);
         fb.tell(t('adm_adjusted', d.doctor_name));
         await openDetail(d.id);
         reload();
@@ -153,8 +159,8 @@ export function closingsScreen() {
     }, 120);
   }
   const openDetailQuietly = (id) => {
-    const focused = document.activeElement;
-    openDetail(id).then(() => { if (focused?.isConnected) focused.focus(); }, (e) => fb.say(e.message));
+    const focused = details.contains(document.activeElement) ? document.activeElement : null;
+    openDetail(id, false).then(() => { if (focused?.isConnected) focused.focus(); }, (e) => fb.say(e.message));
   };
 
   function show() {

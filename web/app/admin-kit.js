@@ -50,13 +50,18 @@ export function pagedTable({ caption, columns, load, onError, empty = t('adm_non
     try {
       const res = await load(first ? null : cursor);
       if (mine !== generation) return;
-      // A reload redraws the rows: the keyboard goes back to the control of the same name, or the same input.
+      // A reload redraws the rows: the keyboard goes back to the same input, or the button of the same name, or
+      // (a step that removed its button) the first control of the same row.
       const active = body.contains(document.activeElement) ? document.activeElement : null;
       const key = active?.getAttribute('aria-label') || active?.textContent;
+      const rowIndex = active ? [...body.rows].indexOf(active.closest('tr')) : -1;
       if (first) { replace(body); count = 0; }
       for (const item of res.items) body.append(h('tr', {}, columns.map((c) => h('td', {}, c.cell(item)))));
       if (active?.isConnected) active.focus();
-      else if (active) [...body.querySelectorAll('button')].find((b) => (b.getAttribute('aria-label') || b.textContent) === key)?.focus();
+      else if (active) {
+        const same = [...body.querySelectorAll('button')].find((b) => (b.getAttribute('aria-label') || b.textContent) === key);
+        (same || body.rows[rowIndex]?.querySelector('button, input, select'))?.focus();
+      }
       count += res.items.length;
       cursor = res.next_cursor;
       more.hidden = !cursor;
