@@ -74,3 +74,26 @@ test('times in the clinic zone, dates without a shift', () => {
   assert.equal(formatDate('2026-03-02', 'en'), 'Mar 2, 2026');
   assert.equal(localDate('Pacific/Kiritimati', Date.parse('2026-03-02T12:00:00Z')), '2026-03-03');
 });
+
+test("the admin's screens: each closing status, line kind, trail step and tab has its strings; the audit's actions and the PIX key types are openapi.yaml's", () => {
+  const schemas = openapi().doc.components.schemas;
+  const families = {
+    adm_closing: schemas.ClosingStatus.enum,
+    adm_line: schemas.ClosingLine.properties.kind.enum,
+    adm_step: schemas.ClosingTrailEntry.properties.action.enum,
+    title: ['clinics', 'staff', 'fees', 'closings', 'audit'],
+  };
+  const missing = Object.entries(families).flatMap(([family, values]) => values.map((v) => `${family}_${v}`)).filter((k) => !(k in STRINGS['pt-BR']));
+  assert.deepEqual(missing, [], 'keys the admin screens build but not in the table');
+  // screens.js imports the browser's socket.io bundle: read, not imported.
+  const admin = /ADMIN: \[([^\]]*)\]/.exec(readFileSync(join(app, 'screens.js'), 'utf8'));
+  assert.ok(admin, 'the ADMIN entry of web/app/screens.js');
+  assert.deepEqual([...admin[1].matchAll(/path: '([a-z]+)'/g)].map((m) => m[1]), families.title, "the admin's tabs");
+  const listed = (file, name) => {
+    const list = new RegExp(`const ${name} = \\[([^\\]]*)\\]`).exec(readFileSync(join(app, file), 'utf8'));
+    assert.ok(list, `${name} in web/app/${file}`);
+    return [...list[1].matchAll(/'([a-z_]+)'/g)].map((m) => m[1]);
+  };
+  assert.deepEqual(listed('admin-audit.js', 'ACTIONS'), schemas.AuditAction.enum);
+  assert.deepEqual(listed('admin-staff.js', 'PIX_TYPES'), schemas.DoctorUpdate.properties.pix_key_type.enum.filter((v) => v !== null));
+});
