@@ -75,7 +75,7 @@ test('times in the clinic zone, dates without a shift', () => {
   assert.equal(localDate('Pacific/Kiritimati', Date.parse('2026-03-02T12:00:00Z')), '2026-03-03');
 });
 
-test("the admin's screens: each closing status, line kind, trail step and tab has its strings; the audit's actions and the PIX key types are openapi.yaml's", () => {
+test("the admin's screens: each closing status, line kind, trail step and tab has its strings; the audit's actions, the closing statuses and the PIX key types are openapi.yaml's", () => {
   const schemas = openapi().doc.components.schemas;
   const families = {
     adm_closing: schemas.ClosingStatus.enum,
@@ -95,5 +95,6 @@ test("the admin's screens: each closing status, line kind, trail step and tab ha
     return [...list[1].matchAll(/'([a-z_]+)'/g)].map((m) => m[1]);
   };
   assert.deepEqual(listed('admin-audit.js', 'ACTIONS'), schemas.AuditAction.enum);
+  assert.deepEqual(listed('admin-closings.js', 'STATUSES'), schemas.ClosingStatus.enum);
   assert.deepEqual(listed('admin-staff.js', 'PIX_TYPES'), schemas.DoctorUpdate.properties.pix_key_type.enum.filter((v) => v !== null));
 });

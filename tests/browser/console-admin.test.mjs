@@ -1,5 +1,5 @@
-// The admin's screens of the clinic console, driven as the admin: a clinic and a receptionist created through the
-// screens (the new receptionist then signs in; deactivated, reactivated, renamed), a doctor's profile edited, a fee
+// The admin's screens of the clinic console, driven as the admin: a clinic created, edited, another removed (and
+// one with people refused), and a receptionist created through the screens (the new receptionist then signs in; deactivated, reactivated, renamed), a doctor's profile edited, a fee
 // rule created and edited, a past month's closings opened for the clinic's doctors, one closed and its payment
 // confirmed with a reference, the doctor's receipt arriving live, the other doctor's dispute arriving live and
 // corrected with an adjustment before closing it again, the payout workbook downloaded (a real .xlsx: a zip whose
@@ -18,7 +18,7 @@ import { inflateRawSync } from 'node:zlib';
 import { chromium } from 'playwright-core';
 
 import {
-  API_URL, asAdmin, completeVisit, createClinic, createPatient, createService, expectStatus, get, listAll, localDate, login, moveVisit,
+  API_URL, asAdmin, completeVisit, del, createClinic, createPatient, createService, expectStatus, get, listAll, localDate, login, moveVisit,
   patch, post, psql, put, staffSession, uniq, walkIn,
 } from '../lib/api.mjs';
 import { WAIT, assertClean, axeCheck, openPage, shot, signIn } from './console-lib.mjs';
@@ -104,9 +104,19 @@ describe("the admin's screens", () => {
     await browser?.close();
   });
 
+  // Opens the edit form of a clinic of the list, asking for more pages until it is there.
+  async function editClinic(name) {
+    while (await p.page.getByRole('button', { name: `Editar: ${name}`, exact: true }).count() === 0) {
+      await p.page.getByRole('button', { name: 'Carregar mais' }).click();
+      await p.page.waitForTimeout(200);
+    }
+    await p.page.getByRole('button', { name: `Editar: ${name}`, exact: true }).click();
+    return p.page.getByRole('form', { name: `Editar ${name}`, exact: true });
+  }
+
   const tab = (name) => p.page.getByRole('navigation', { name: 'Telas' }).getByRole('link', { name, exact: true });
 
-  test('clinics: the admin lands here, creates a clinic and edits it', async () => {
+  test('clinics: the admin lands here, creates a clinic and edits it; removing one asks again, and the server refuses a clinic with people', async () => {
     await p.page.goto(`${API_URL}/`);
     await signIn(p, 'admin@demo.clinic', 'demo-password');
     await p.page.getByRole('heading', { name: 'Clínicas', exact: true }).waitFor({ timeout: WAIT });
@@ -135,17 +145,34 @@ describe("the admin's screens", () => {
     p.allowed.pop();
 
     // Edit the new clinic (the list is paged: "more" until it shows).
-    while (await p.page.getByRole('button', { name: `Editar: ${name}` }).count() === 0) {
-      await p.page.getByRole('button', { name: 'Carregar mais' }).click();
-      await p.page.waitForTimeout(200);
-    }
-    await p.page.getByRole('button', { name: `Editar: ${name}` }).click();
-    const edit = p.page.getByRole('form', { name: `Editar ${name}` });
+    const edit = await editClinic(name);
     await edit.getByLabel('Nome').fill(`${name} II`);
     await edit.getByRole('button', { name: 'Salvar' }).click();
     await p.page.getByRole('status').filter({ hasText: `Clínica ${name} II salva.` }).waitFor({ timeout: WAIT });
     w.newClinic = expectStatus(await get(`/api/clinics/${made.id}`, await asAdmin()), 200).body;
     assert.equal(w.newClinic.name, `${name} II`);
+
+    // Removing asks again; a clinic with people is refused (the server's message), an empty one goes.
+    const busy = await del(`/api/clinics/${w.clinic.id}`, await asAdmin());
+    assert.equal(busy.status, 409, 'test setup: a clinic with users stays');
+    p.allowed.push({ status: 409, path: `/api/clinics/${w.clinic.id}`, console: 'status of 409' });
+    const busyForm = await editClinic(w.clinic.name);
+    await busyForm.getByRole('button', { name: 'Remover clínica' }).click();
+    await busyForm.getByRole('button', { name: `Confirmar: remover ${w.clinic.name}` }).click();
+    await p.page.getByRole('alert').filter({ hasText: busy.body.error.message }).waitFor({ timeout: WAIT });
+    p.allowed.pop();
+    await busyForm.getByRole('button', { name: 'Cancelar' }).click();
+    const temp = `Clínica Provisória ${uniq()}`;
+    await form.getByLabel('Nome').fill(temp);
+    await form.getByLabel('Fuso horário').fill('America/Manaus');
+    await form.getByRole('button', { name: 'Criar clínica' }).click();
+    await p.page.getByRole('status').filter({ hasText: `Clínica ${temp} criada.` }).waitFor({ timeout: WAIT });
+    const tempId = (await listAll('/api/clinics', await asAdmin())).find((c) => c.name === temp).id;
+    const tempForm = await editClinic(temp);
+    await tempForm.getByRole('button', { name: 'Remover clínica' }).click();
+    await tempForm.getByRole('button', { name: `Confirmar: remover ${temp}` }).click();
+    await p.page.getByRole('status').filter({ hasText: `Clínica ${temp} removida.` }).waitFor({ timeout: WAIT });
+    assert.equal((await get(`/api/clinics/${tempId}`, await asAdmin())).status, 404, 'removed');
     await axeCheck(p, 'clinics');
     await shot(p, 'admin-clinics.png');
     assertClean(p, 'on the clinics');
@@ -351,6 +378,14 @@ describe("the admin's screens", () => {
     const fixed = expectStatus(await get(`/api/closings/${id2}`, admin), 200).body;
     assert.deepEqual([fixed.status, fixed.net_cents, fixed.payment_reference], ['closed', 15000, null]);
     assert.match(await row2.innerText(), /R\$\s150,00/);
+
+    // Only the closed ones.
+    await p.page.getByLabel('Situação', { exact: true }).selectOption('closed');
+    await table.getByRole('row').nth(1).filter({ hasText: 'Dra. Lúcia Ramos' }).waitFor({ timeout: WAIT });
+    await table.getByRole('row').filter({ hasText: 'Dr. Caio Menezes' }).waitFor({ state: 'detached', timeout: WAIT });
+    assert.equal(await table.getByRole('row').count(), 2);
+    await p.page.getByLabel('Situação', { exact: true }).selectOption('');
+    await row.waitFor({ timeout: WAIT });
     await axeCheck(p, 'closings');
     await shot(p, 'admin-closings.png');
     assertClean(p, 'on the closings');

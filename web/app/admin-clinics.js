@@ -58,8 +58,24 @@ export function clinicsScreen() {
     h('h2', { id }, t('adm_edit_clinic', c.name)),
     h('div', { class: 'inline' }, field(t('adm_name'), f.name), field(t('adm_timezone'), f.timezone), field(t('adm_currency'), f.currency)),
     h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary' }, t('adm_save')),
-      h('button', { type: 'button', onclick: close }, t('cancel')))));
+      h('button', { type: 'button', onclick: close }, t('cancel')), removal(c))));
     f.name.focus();
+  }
+
+  // Removing asks once more; the server refuses a clinic that still has users or patients.
+  function removal(c) {
+    const box = h('span', { class: 'actions' });
+    const ask = () => {
+      replace(box, h('button', { type: 'button', class: 'danger', onclick: () => fb.act(async () => {
+        await api('DELETE', `/clinics/${c.id}`);
+        close();
+        fb.tell(t('adm_clinic_removed', c.name));
+        table.reset();
+      }) }, t('adm_confirm_remove_clinic', c.name)));
+      box.querySelector('button').focus();
+    };
+    replace(box, h('button', { type: 'button', onclick: ask }, t('adm_remove_clinic')));
+    return box;
   }
   function close() {
     editing = null;

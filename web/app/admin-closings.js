@@ -14,6 +14,8 @@ import {
   clinicOptions, currencyDigits, download, feedback, formatInstant, formatMonth, listAll, pagedTable, parseAmount, previousMonth,
 } from './admin-kit.js';
 
+const STATUSES = ['draft', 'closed', 'payment_confirmed', 'receipt_confirmed', 'disputed']; // ClosingStatus
+
 export function closingsScreen() {
   const fb = feedback();
   const s = { clinics: [], clinic: null, detail: null, closed: false };
@@ -22,6 +24,8 @@ export function closingsScreen() {
   const adjusts = new Map(); // closing id -> its adjustment inputs
   const clinic = h('select', { name: 'closing-clinic', onchange: () => pick() });
   const month = h('input', { type: 'month', name: 'closing-month', required: true, onchange: () => show() });
+  const status = h('select', { name: 'closing-status', onchange: () => show() }, h('option', { value: '' }, t('adm_any_status')),
+    STATUSES.map((v) => h('option', { value: v }, t(`adm_closing_${v}`))));
   const statusLine = liveLine();
   const details = h('div');
   const zone = () => s.clinic.timezone;
@@ -40,7 +44,7 @@ export function closingsScreen() {
     caption: t('adm_closings_list'),
     onError: (e) => fb.say(e.message),
     empty: t('adm_no_closings'),
-    load: (cursor) => api('GET', `/closings?clinic_id=${s.clinic.id}&month=${month.value}&limit=200${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`),
+    load: (cursor) => api('GET', `/closings?clinic_id=${s.clinic.id}&month=${month.value}${status.value ? `&status=${status.value}` : ''}&limit=200${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`),
     columns: [
       { head: t('doctor'), cell: (c) => c.doctor_name },
       { head: t('adm_status'), cell: (c) => h('span', { class: `state ${c.status}` }, t(`adm_closing_${c.status}`)) },
@@ -195,7 +199,7 @@ export function closingsScreen() {
   return {
     el: h('section', { class: 'admin' },
       h('div', { class: 'desk-head' }, h('h1', {}, t('title_closings')), statusLine.el), fb.alert, fb.done,
-      h('div', { class: 'panel inline' }, field(t('adm_clinic'), clinic), field(t('adm_month'), month), batch, workbook),
+      h('div', { class: 'panel inline' }, field(t('adm_clinic'), clinic), field(t('adm_month'), month), field(t('adm_status'), status), batch, workbook),
       h('div', { class: 'panel' }, table.el), details),
     close() {
       s.closed = true;
