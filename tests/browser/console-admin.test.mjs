@@ -254,7 +254,7 @@ describe("the admin's screens", () => {
     assertClean(p, 'on the staff');
   });
 
-  test('fee rules: a rule for a doctor created, then edited', async () => {
+  test('fee rules: a rule for a doctor created, then edited; a rule for a service removed', async () => {
     await tab('Regras de repasse').click();
     await p.page.getByRole('heading', { name: 'Regras de repasse', exact: true }).waitFor({ timeout: WAIT });
     await p.page.getByLabel('Clínica', { exact: true }).selectOption(String(w.clinic.id));
@@ -286,6 +286,19 @@ describe("the admin's screens", () => {
     await form.getByLabel('Parte do médico (%)').fill('quarenta');
     await form.getByRole('button', { name: 'Salvar regra' }).click();
     assert.equal(await form.getByLabel('Parte do médico (%)').evaluate((el) => el.validationMessage), 'Informe uma porcentagem, como 40 ou 33,33.');
+
+    // A rule for the service only, then removed: the rules left are the clinic's and the doctor's.
+    await form.getByLabel('Médico', { exact: true }).selectOption('');
+    await form.getByLabel('Parte do médico (%)').fill('30');
+    await form.getByLabel('Preço (opcional) (BRL)').fill('');
+    await form.getByRole('button', { name: 'Salvar regra' }).click();
+    const serviceOnly = 'Consulta de rotina · Qualquer médico';
+    await p.page.getByRole('status').filter({ hasText: `Regra ${serviceOnly} salva: 30% para o médico.` }).waitFor({ timeout: WAIT });
+    await p.page.getByRole('button', { name: `Remover: ${serviceOnly}` }).click();
+    await p.page.getByRole('status').filter({ hasText: `Regra ${serviceOnly} removida.` }).waitFor({ timeout: WAIT });
+    await p.page.getByRole('button', { name: `Remover: ${serviceOnly}` }).waitFor({ state: 'detached', timeout: WAIT });
+    const left = await listAll(`/api/fee-rules?clinic_id=${w.clinic.id}`, await asAdmin());
+    assert.deepEqual(left.map((r) => r.id).sort((a, b) => a - b), [w.rule.id, w.doctorRule.id].sort((a, b) => a - b));
     await axeCheck(p, 'fee rules');
     await shot(p, 'admin-fees.png');
     assertClean(p, 'on the fee rules');
@@ -413,8 +426,17 @@ describe("the admin's screens", () => {
     await find('closing_export', w.clinic.id, 'clinic');
     await find('closing_adjust', w.closing2.id, 'closing');
     await find('doctor_update', w.doc.user.doctor_id, 'doctor');
-    // The actor is named from their account.
+    // The actor is named from their account, and filters the list.
     await table.getByText('admin@demo.clinic', { exact: false }).first().waitFor({ timeout: WAIT });
+    await filters.getByLabel('Ação').selectOption('fee_rule_delete');
+    await filters.getByLabel('Id do registro').fill('');
+    await filters.getByLabel('Id de quem agiu').fill(String(w.adminId));
+    await filters.getByRole('button', { name: 'Buscar' }).click();
+    await table.getByRole('row').nth(1).filter({ hasText: 'fee_rule_delete' }).filter({ hasText: 'admin@demo.clinic' }).waitFor({ timeout: WAIT });
+    await filters.getByLabel('Id de quem agiu').fill(String(w.rec.id));
+    await filters.getByRole('button', { name: 'Buscar' }).click();
+    await p.page.getByText('Nada aqui.').waitFor({ timeout: WAIT });
+    await filters.getByLabel('Id de quem agiu').fill('');
 
     // The clinic-wide rule was set 56 times: 50 on the first page, the rest after "more".
     await find('fee_rule_set', w.rule.id, 'fee_rule');
