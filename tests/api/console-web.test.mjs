@@ -35,7 +35,7 @@ test('every key the screens name exists, and every value of the enumerations the
     phase: ['waiting', 'with_doctor', 'completed'],
     sex: ['F', 'M', 'O'],
     route: schemas.PrescriptionRoute.enum,
-    title: ['signin', 'desk', 'doctor', 'admin', 'patient', 'my_earnings', 'my_patients', 'my_schedule', 'video', 'book'],
+    title: ['signin', 'desk', 'doctor', 'patient', 'my_earnings', 'my_patients', 'my_schedule', 'video', 'book'],
     visit: schemas.VisitStatus.enum,
     group: openapi().doc.paths['/api/doctors/earnings'].get.parameters.find((p) => p.name === 'group_by').schema.enum,
     weekday: [1, 2, 3, 4, 5, 6, 7],
@@ -102,4 +102,28 @@ test('date and time in the clinic zone; a wall-clock time of the zone as an inst
   for (const [d, tm, z] of [['2026-03-29', '03:30', 'Europe/Lisbon'], ['2026-10-25', '12:00', 'America/New_York']]) {
     assert.equal(formatTime(zonedInstant(d, tm, z), z, 'en'), tm, `${z} ${d} ${tm} reads back`);
   }
+});
+
+test("the admin's screens: each closing status, line kind, trail step and tab has its strings; the audit's actions, the closing statuses and the PIX key types are openapi.yaml's", () => {
+  const schemas = openapi().doc.components.schemas;
+  const families = {
+    adm_closing: schemas.ClosingStatus.enum,
+    adm_line: schemas.ClosingLine.properties.kind.enum,
+    adm_step: schemas.ClosingTrailEntry.properties.action.enum,
+    title: ['clinics', 'staff', 'fees', 'closings', 'audit'],
+  };
+  const missing = Object.entries(families).flatMap(([family, values]) => values.map((v) => `${family}_${v}`)).filter((k) => !(k in STRINGS['pt-BR']));
+  assert.deepEqual(missing, [], 'keys the admin screens build but not in the table');
+  // screens.js imports the browser's socket.io bundle: read, not imported.
+  const admin = /ADMIN: \[([^\]]*)\]/.exec(readFileSync(join(app, 'screens.js'), 'utf8'));
+  assert.ok(admin, 'the ADMIN entry of web/app/screens.js');
+  assert.deepEqual([...admin[1].matchAll(/path: '([a-z]+)'/g)].map((m) => m[1]), families.title, "the admin's tabs");
+  const listed = (file, name) => {
+    const list = new RegExp(`const ${name} = \\[([^\\]]*)\\]`).exec(readFileSync(join(app, file), 'utf8'));
+    assert.ok(list, `${name} in web/app/${file}`);
+    return [...list[1].matchAll(/'([a-z_]+)'/g)].map((m) => m[1]);
+  };
+  assert.deepEqual(listed('admin-audit.js', 'ACTIONS'), schemas.AuditAction.enum);
+  assert.deepEqual(listed('admin-closings.js', 'STATUSES'), schemas.ClosingStatus.enum);
+  assert.deepEqual(listed('admin-staff.js', 'PIX_TYPES'), schemas.DoctorUpdate.properties.pix_key_type.enum.filter((v) => v !== null));
 });

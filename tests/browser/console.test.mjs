@@ -292,16 +292,16 @@ describe('the clinic console', () => {
     }
   });
 
-  test('every role signs in and out: ADMIN sees its placeholder for now, PATIENT their appointments', async () => {
+  test('every role signs in and out: ADMIN lands on the clinics, PATIENT on their appointments', async () => {
     const p = await openPage(browser, 'roles');
     try {
       const pat = await patientSession(w.clinic.id, { full_name: 'Paula Souza Reis' });
-      for (const [email, password, who, landing] of [['admin@demo.clinic', DEMO_PASSWORD, 'Administração', /^Olá, /], [pat.email, pat.password, 'Paciente', 'Minhas consultas']]) {
+      for (const [email, password, who, heading] of [['admin@demo.clinic', DEMO_PASSWORD, 'Administração', 'Clínicas'], [pat.email, pat.password, 'Paciente', 'Minhas consultas']]) {
         await p.page.goto(`${API_URL}/`);
         await signIn(p, email, password);
         await p.page.getByText(`· ${who}`).waitFor({ timeout: WAIT });
-        await p.page.getByRole('heading', { name: landing }).waitFor({ timeout: WAIT });
-        await axeCheck(p, `${who} first`);
+        await p.page.getByRole('heading', { name: heading, exact: true }).waitFor({ timeout: WAIT });
+        await axeCheck(p, `${who} landing`);
         const loggedOut = p.page.waitForResponse((r) => r.url().endsWith('/api/auth/logout'), { timeout: WAIT });
         await p.page.getByRole('button', { name: 'Sair' }).click();
         await p.page.getByRole('heading', { name: 'Entrar no console' }).waitFor({ timeout: WAIT });

@@ -4,6 +4,8 @@
 // handed over with `authenticate` before the old one expires.
 import { io } from '/vendor/socket.io.esm.min.js';
 
+import { h } from './dom.js';
+import { t } from './i18n.js';
 import { accessToken, getConfig, onSession } from './session.js';
 
 // connectLive({event(name, data), connected(), status(state)}) -> {close()}; state is 'live' or 'offline'.
@@ -39,4 +41,10 @@ export function connectLive(handlers) {
       socket.disconnect();
     },
   };
+}
+
+// The line saying whether a screen is live: {el, status(state)}, status taking connectLive's 'live' or 'offline'.
+export function liveLine() {
+  const el = h('p', { class: 'live offline', role: 'status', 'aria-live': 'polite' }, t('offline'));
+  return { el, status: (state) => { el.textContent = state === 'live' ? t('live') : t('offline'); el.className = `live ${state}`; } };
 }

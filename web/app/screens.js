@@ -3,13 +3,17 @@
 // after '#/' and its title the i18n key `title_<path>`. Adding a screen is one line here.
 import { deskScreen } from './desk.js';
 import { doctorScreen } from './doctor.js';
-import { otherScreen } from './other.js';
 import { earningsScreen } from './earnings.js';
 import { myPatientsScreen } from './mypatients.js';
 import { scheduleScreen } from './schedule.js';
 import { bookingScreen } from './booking.js';
 import { doctorVideoScreen } from './doctor-video.js';
 import { patientScreen } from './patient.js';
+import { auditScreen } from './admin-audit.js';
+import { clinicsScreen } from './admin-clinics.js';
+import { closingsScreen } from './admin-closings.js';
+import { feesScreen } from './admin-fees.js';
+import { staffScreen } from './admin-staff.js';
 
 export const SCREENS = {
   RECEPTIONIST: [
@@ -23,7 +27,11 @@ export const SCREENS = {
     { path: 'video', open: doctorVideoScreen },
   ],
   ADMIN: [
-    { path: 'admin', open: otherScreen },
+    { path: 'clinics', open: clinicsScreen },
+    { path: 'staff', open: staffScreen },
+    { path: 'fees', open: feesScreen },
+    { path: 'closings', open: closingsScreen },
+    { path: 'audit', open: auditScreen },
   ],
   PATIENT: [
     { path: 'patient', open: patientScreen },
