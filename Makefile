@@ -4,6 +4,8 @@
 CC ?= cc
 SANITIZE ?= 0
 PKGS := libmicrohttpd libulfius liborcania libyder jansson libpq libjwt libargon2 libcrypto libwebsockets xlsxwriter
+# libcurl (the outbound messages' SMTP and HTTP client) is linked into api-server only.
+CURL_LIBS := $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)
 
 ifeq ($(SANITIZE),1)
 BUILD := build/san
@@ -42,7 +44,7 @@ $(BUILD)/libclinic-common.a: $(COMMON_OBJ)
 	$(AR) rcs $@ $^
 
 $(BUILD)/api-server: $(API_OBJ) $(BUILD)/libclinic-common.a
-	$(CC) $(LDFLAGS_ALL) -o $@ $(API_OBJ) $(BUILD)/libclinic-common.a $(LDLIBS_ALL)
+	$(CC) $(LDFLAGS_ALL) -o $@ $(API_OBJ) $(BUILD)/libclinic-common.a $(LDLIBS_ALL) $(CURL_LIBS)
 
 $(BUILD)/signaling-server: $(SIG_OBJ) $(BUILD)/libclinic-common.a
 	$(CC) $(LDFLAGS_ALL) -o $@ $(SIG_OBJ) $(BUILD)/libclinic-common.a $(LDLIBS_ALL) -lev

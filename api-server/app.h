@@ -58,6 +58,16 @@
 #define DEF_QUEUE_CACHE_WAIT_MS 2000
 #define DEF_WEB_ROOT "web"                           /* the console's files, served at / */
 #define DEF_SIGNALING_PUBLIC_URL "http://127.0.0.1:8081" /* where browsers reach the signaling-server */
+/* Outbound messages (README "Outbound messages", api-server/delivery.c). */
+#define DEF_DELIVERY_WORKERS 2 /* sender threads of `serve`; 0 = none */
+#define DEF_DELIVERY_MAX_ATTEMPTS 8
+#define DEF_DELIVERY_BACKOFF_BASE_MS 30000
+#define DEF_DELIVERY_BACKOFF_MAX_MS 3600000
+#define DEF_DELIVERY_LEASE_SECONDS 120 /* a claimed row is taken again after this (its sender died) */
+#define DEF_DELIVERY_TIMEOUT_SECONDS 30 /* each SMTP or HTTP transfer */
+#define DEF_DELIVERY_POLL_MS 5000      /* the longest a sender sleeps between looks at the queue */
+#define DEF_DELIVERY_BATCH 10
+#define DEF_SMTP_STARTTLS "try" /* off | try | require (smtp:// only; smtps:// is TLS from the start) */
 
 struct app_config {
     char database_url[1024];
@@ -99,6 +109,12 @@ struct app_config {
     /* the console (h_static.c) */
     char web_root[512];
     char signaling_public_url[512];
+    /* outbound messages (delivery.c, delivery_send.c); "" = channel not configured */
+    long delivery_workers, delivery_max_attempts, delivery_backoff_base_ms, delivery_backoff_max_ms;
+    long delivery_lease_seconds, delivery_timeout_seconds, delivery_poll_ms, delivery_batch;
+    char smtp_url[512], smtp_from[512], smtp_user[256], smtp_password[256];
+    int smtp_starttls; /* 0 off, 1 try, 2 require */
+    char sms_gateway_url[512], sms_gateway_token[512];
 };
 
 struct app {

@@ -6,6 +6,7 @@
 
 #include "app.h"
 #include "log.h"
+#include "mailmsg.h"
 #include "tokenbucket.h"
 
 struct app app;
@@ -133,6 +134,47 @@ static void limits_load(struct app_config *c, struct cfg_errors *errs)
     c->rate_table_size = cfg_env_long("API_RATE_TABLE_SIZE", DEF_API_RATE_TABLE_SIZE, 1024, 10000000, errs);
 }
 
+/* The outbound channels and the delivery queue's senders. */
+static void delivery_load(struct app_config *c, struct cfg_errors *errs)
+{
+    c->delivery_workers = cfg_env_long("DELIVERY_WORKERS", DEF_DELIVERY_WORKERS, 0, 64, errs);
+    c->delivery_max_attempts = cfg_env_long("DELIVERY_MAX_ATTEMPTS", DEF_DELIVERY_MAX_ATTEMPTS, 1, 100, errs);
+    c->delivery_backoff_base_ms =
+        cfg_env_long("DELIVERY_BACKOFF_BASE_MS", DEF_DELIVERY_BACKOFF_BASE_MS, 10, 86400000L, errs);
+    c->delivery_backoff_max_ms =
+        cfg_env_long("DELIVERY_BACKOFF_MAX_MS", DEF_DELIVERY_BACKOFF_MAX_MS, 10, 7L * 86400000L, errs);
+    if (c->delivery_backoff_max_ms < c->delivery_backoff_base_ms)
+        cfg_error(errs, "DELIVERY_BACKOFF_MAX_MS must not be below DELIVERY_BACKOFF_BASE_MS");
+    c->delivery_timeout_seconds =
+        cfg_env_long("DELIVERY_TIMEOUT_SECONDS", DEF_DELIVERY_TIMEOUT_SECONDS, 1, 600, errs);
+    c->delivery_lease_seconds = cfg_env_long("DELIVERY_LEASE_SECONDS", DEF_DELIVERY_LEASE_SECONDS, 2, 86400, errs);
+    if (c->delivery_lease_seconds <= c->delivery_timeout_seconds)
+        cfg_error(errs, "DELIVERY_LEASE_SECONDS (%ld) must be more than DELIVERY_TIMEOUT_SECONDS (%ld)",
+                  c->delivery_lease_seconds, c->delivery_timeout_seconds);
+    c->delivery_poll_ms = cfg_env_long("DELIVERY_POLL_MS", DEF_DELIVERY_POLL_MS, 50, 600000, errs);
+    c->delivery_batch = cfg_env_long("DELIVERY_BATCH", DEF_DELIVERY_BATCH, 1, 1000, errs);
+    copy_env(c->smtp_url, sizeof c->smtp_url, "SMTP_URL", "", errs);
+    copy_env(c->smtp_from, sizeof c->smtp_from, "SMTP_FROM", "", errs);
+    copy_env(c->smtp_user, sizeof c->smtp_user, "SMTP_USER", "", errs);
+    copy_env(c->smtp_password, sizeof c->smtp_password, "SMTP_PASSWORD", "", errs);
+    char name[256], addr[256];
+    if (c->smtp_url[0] && strncmp(c->smtp_url, "smtp://", 7) != 0 && strncmp(c->smtp_url, "smtps://", 8) != 0)
+        cfg_error(errs, "SMTP_URL must be an smtp:// or smtps:// URL");
+    if (c->smtp_url[0] && !mailmsg_split_mailbox(c->smtp_from, name, sizeof name, addr, sizeof addr))
+        cfg_error(errs, "SMTP_FROM must be an address such as clinic@example.org or \"Clinic\" <clinic@example.org> "
+                        "when SMTP_URL is set");
+    const char *tls = cfg_env("SMTP_STARTTLS", DEF_SMTP_STARTTLS);
+    c->smtp_starttls = strcmp(tls, "off") == 0 ? 0 : strcmp(tls, "try") == 0 ? 1 : strcmp(tls, "require") == 0 ? 2 : -1;
+    if (c->smtp_starttls < 0)
+        cfg_error(errs, "SMTP_STARTTLS must be one of off, try, require");
+    copy_env(c->sms_gateway_url, sizeof c->sms_gateway_url, "SMS_GATEWAY_URL", "", errs);
+    copy_env(c->sms_gateway_token, sizeof c->sms_gateway_token, "SMS_GATEWAY_TOKEN", "", errs);
+    if (c->sms_gateway_url[0] && !public_url_valid(c->sms_gateway_url))
+        cfg_error(errs, "SMS_GATEWAY_URL must be an http:// or https:// URL without spaces or quotes");
+    if (strpbrk(c->sms_gateway_token, "\r\n"))
+        cfg_error(errs, "SMS_GATEWAY_TOKEN must be one line");
+}
+
 bool app_config_load(struct app_config *c)
 {
     struct cfg_errors errs = {0};
@@ -192,6 +234,7 @@ bool app_config_load(struct app_config *c)
              DEF_SIGNALING_PUBLIC_URL, &errs);
     if (!public_url_valid(c->signaling_public_url))
         cfg_error(&errs, "SIGNALING_PUBLIC_URL must be an http:// or https:// URL without spaces or quotes");
+    delivery_load(c, &errs);
 
     for (int i = 0; i < errs.n; i++)
         fprintf(stderr, "configuration error: %s\n", errs.msg[i]);

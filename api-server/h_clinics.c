@@ -4,19 +4,24 @@
 
 #include "handlers.h"
 
+/* The languages of the messages to patients (sql/0021_deliveries.sql message_templates). */
+static const char *const languages[] = {"pt-BR", "en", NULL};
+
 static const struct field_spec clinic_fields[] = {
     {"name", FT_STRING, FF_REQUIRED, 1, 200, NULL},
     {"timezone", FT_TIMEZONE, FF_REQUIRED, 0, 0, NULL},
     {"currency", FT_CURRENCY, 0, 0, 0, NULL},
+    {"language", FT_ENUM, 0, 0, 0, languages},
 };
 
 static const struct body_resource clinic_resource = {
     "clinic", "clinic_create", "clinic_update", clinic_fields, sizeof clinic_fields / sizeof clinic_fields[0], 0,
-    "INSERT INTO clinics AS c (name, timezone, currency) "
-    "SELECT b->>'name', b->>'timezone', COALESCE(b->>'currency', 'BRL') FROM (SELECT $1::jsonb AS b) s "
+    "INSERT INTO clinics AS c (name, timezone, currency, language) "
+    "SELECT b->>'name', b->>'timezone', COALESCE(b->>'currency', 'BRL'), COALESCE(b->>'language', 'pt-BR') "
+    "FROM (SELECT $1::jsonb AS b) s "
     "RETURNING clinic_json(c), c.id",
     "UPDATE clinics c SET name = COALESCE(b->>'name', c.name), timezone = COALESCE(b->>'timezone', c.timezone), "
-    "  currency = COALESCE(b->>'currency', c.currency) "
+    "  currency = COALESCE(b->>'currency', c.currency), language = COALESCE(b->>'language', c.language) "
     "FROM (SELECT $2::jsonb AS b) s WHERE c.id = $1 RETURNING clinic_json(c), c.id"};
 
 HANDLER(h_clinics_list)

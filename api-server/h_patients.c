@@ -24,6 +24,9 @@ static const struct field_spec patient_fields[] = {
     {"sex", FT_ENUM, FF_NULLABLE, 0, 0, sexes},
     {"cpf", FT_CPF, FF_NULLABLE, 0, 0, NULL},
     {"medical_history", FT_STRING, FF_NULLABLE, 0, 20000, NULL},
+    /* the channels of messages to the patient (sql/0021_deliveries.sql) */
+    {"notify_email", FT_BOOL, 0, 0, 0, NULL},
+    {"notify_sms", FT_BOOL, 0, 0, 0, NULL},
 };
 #define NFIELDS (sizeof patient_fields / sizeof patient_fields[0])
 
@@ -48,11 +51,13 @@ HANDLER(h_patients_create)
     char *body = dbr_body_text(ctx->body);
     const char *p[] = {id_text(clinic_id, cb), body, role_name(ctx->claims.role)};
     static const char *const sql[] = {
-        "INSERT INTO patients AS p (clinic_id, full_name, phone, email, birth_date, sex, cpf, medical_history) "
+        "INSERT INTO patients AS p (clinic_id, full_name, phone, email, birth_date, sex, cpf, medical_history, "
+        "                           notify_email, notify_sms) "
         "SELECT $1, b->>'full_name', b->>'phone', b->>'email', "
         "       not_after_local_today((b->>'birth_date')::date, c.timezone, 'patients', 'birth_date'), "
         "       b->>'sex', b->>'cpf', "
-        "       CASE WHEN b ? 'medical_history' THEN patient_clinical_value(b->>'medical_history', 'medical_history', $3) END "
+        "       CASE WHEN b ? 'medical_history' THEN patient_clinical_value(b->>'medical_history', 'medical_history', $3) END, "
+        "       COALESCE((b->>'notify_email')::boolean, true), COALESCE((b->>'notify_sms')::boolean, true) "
         "FROM (SELECT $2::jsonb AS b) s LEFT JOIN clinics c ON c.id = $1 "
         "RETURNING patient_json_for(p, $3), p.id"};
     const struct db_stmt st[] = {{sql[0], 3, p}};
@@ -160,7 +165,9 @@ HANDLER(h_patients_update)
         "  sex = CASE WHEN b ? 'sex' THEN b->>'sex' ELSE p.sex END, "
         "  cpf = CASE WHEN b ? 'cpf' THEN b->>'cpf' ELSE p.cpf END, "
         "  medical_history = CASE WHEN b ? 'medical_history' "
-        "    THEN patient_clinical_value(b->>'medical_history', 'medical_history', $4) ELSE p.medical_history END "
+        "    THEN patient_clinical_value(b->>'medical_history', 'medical_history', $4) ELSE p.medical_history END, "
+        "  notify_email = COALESCE((b->>'notify_email')::boolean, p.notify_email), "
+        "  notify_sms = COALESCE((b->>'notify_sms')::boolean, p.notify_sms) "
         "FROM (SELECT $2::jsonb AS b) s WHERE p.id = $1 AND ($3::bigint IS NULL OR p.clinic_id = $3) "
         "RETURNING patient_json_for(p, $4), p.id"};
     const struct db_stmt st[] = {{sql[0], 4, p}};

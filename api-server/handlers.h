@@ -69,6 +69,9 @@ HANDLER(h_appointments_no_show);
 
 HANDLER(h_events_list);
 
+HANDLER(h_deliveries_list);
+HANDLER(h_deliveries_retry);
+
 HANDLER(h_visits_check_in);
 HANDLER(h_visits_walk_in);
 HANDLER(h_visits_get);

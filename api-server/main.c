@@ -1,5 +1,7 @@
 /* main: the api-server command line. Subcommands:
- *   serve                 run the HTTP API (refuses to start with pending or changed migrations)
+ *   serve                 run the HTTP API (refuses to start with pending or changed migrations), with
+ *                         DELIVERY_WORKERS senders of outbound messages
+ *   deliver               run only the senders of outbound messages (delivery.h)
  *   migrate               apply sql/ migrations
  *   seed-demo             load the idempotent demo data
  *   create-admin --email E  create an admin; password from ADMIN_PASSWORD or the first line of stdin
@@ -9,7 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <curl/curl.h>
+
 #include "app.h"
+#include "delivery.h"
 #include "log.h"
 #include "migrate.h"
 #include "router.h"
@@ -18,7 +23,7 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: api-server serve | migrate | seed-demo | create-admin --email EMAIL | routes\n"
+    fprintf(out, "usage: api-server serve | deliver | migrate | seed-demo | create-admin --email EMAIL | routes\n"
                  "Configuration is read from environment variables; see README.md.\n");
 }
 
@@ -99,9 +104,21 @@ int main(int argc, char **argv)
         return with_connection(cmd_seed, argc, argv);
     if (strcmp(cmd, "create-admin") == 0)
         return with_connection(cmd_create_admin, argc, argv);
-    if (strcmp(cmd, "serve") != 0) {
+    if (strcmp(cmd, "serve") != 0 && strcmp(cmd, "deliver") != 0) {
         usage(stderr);
         return 2;
+    }
+    /* Before any thread starts: libcurl's global state (the senders' transfers). */
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        log_error("cannot initialise libcurl");
+        return 1;
+    }
+    if (strcmp(cmd, "deliver") == 0) {
+        int rc = with_connection(cmd_verify, argc, argv);
+        if (rc == 0)
+            rc = delivery_run_alone();
+        curl_global_cleanup();
+        return rc;
     }
 
     char err[600];
@@ -115,5 +132,6 @@ int main(int argc, char **argv)
         rc = server_run();
     log_close_yder();
     token_keys_free(&app.keys);
+    curl_global_cleanup();
     return rc;
 }

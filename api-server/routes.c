@@ -90,6 +90,9 @@ const struct route routes[] = {
 
     {"GET", "/events", A | R | D | P, h_events_list},
 
+    {"GET", "/deliveries", A, h_deliveries_list},
+    {"POST", "/deliveries/:id/retry", A, h_deliveries_retry},
+
     {"GET", "/fee-rules", A | R, h_fee_rules_list},
     {"PUT", "/fee-rules", A, h_fee_rules_put},
     {"DELETE", "/fee-rules/:id", A, h_fee_rules_delete},

@@ -18,7 +18,8 @@
  *
  * Shutdown: SIGTERM/SIGINT are blocked in every thread and taken by sigwait() in the main
  * thread; it stops accepting (MHD_quiesce_daemon), waits up to SHUTDOWN_GRACE seconds for
- * in-flight requests to finish, then stops the daemon and closes the pool. */
+ * in-flight requests to finish, then stops the daemon, the delivery senders (delivery.h: their
+ * transfers in flight are aborted and their rows go back to the queue) and closes the pool. */
 #include "server.h"
 
 #include <arpa/inet.h>
@@ -34,6 +35,7 @@
 
 #include "app.h"
 #include "connguard.h"
+#include "delivery.h"
 #include "log.h"
 #include "password.h"
 #include "ratelimit.h"
@@ -78,14 +80,19 @@ static bool raise_files_limit(void)
     return true;
 }
 
+void server_block_stop_signals(sigset_t *sigs)
+{
+    sigemptyset(sigs);
+    sigaddset(sigs, SIGTERM);
+    sigaddset(sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
 int server_run(void)
 {
     sigset_t sigs;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGTERM);
-    sigaddset(&sigs, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    server_block_stop_signals(&sigs);
 
     if (!raise_files_limit() || !ratelimit_init())
         return 1;
@@ -93,7 +100,7 @@ int server_run(void)
     static_init();
     app.pool = db_pool_new(app.cfg.database_url, (int)app.cfg.pool_size, (int)app.cfg.acquire_timeout_ms);
     app.boards = bodycache_new((size_t)app.cfg.queue_cache_bytes, (unsigned)app.cfg.queue_cache_wait_ms);
-    if (!app.pool || !app.boards || !connguard_start())
+    if (!app.pool || !app.boards || !connguard_start() || !delivery_start((int)app.cfg.delivery_workers))
         goto fail;
 
     struct sockaddr_in addr;
@@ -147,6 +154,7 @@ int server_run(void)
     wait_in_flight(app.cfg.shutdown_grace);
     ulfius_stop_framework(&inst);
     ulfius_clean_instance(&inst);
+    delivery_stop();
     connguard_stop();
     db_pool_free(app.pool);
     app.pool = NULL;
@@ -157,6 +165,7 @@ int server_run(void)
     return 0;
 
 fail:
+    delivery_stop();
     connguard_stop();
     db_pool_free(app.pool);
     app.pool = NULL;

@@ -34,8 +34,10 @@ void crypto_hex(const unsigned char *in, size_t n, char *out)
 }
 
 static const char b64url_chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+static const char b64_chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-size_t crypto_b64url(const unsigned char *in, size_t n, char *out)
+/* base64 of in with alphabet; a missing sextet is '=' when pad, else left out. */
+static size_t b64_encode(const char *alphabet, bool pad, const unsigned char *in, size_t n, char *out)
 {
     size_t o = 0;
     for (size_t i = 0; i < n; i += 3) {
@@ -44,16 +46,20 @@ size_t crypto_b64url(const unsigned char *in, size_t n, char *out)
             v |= (unsigned)in[i + 1] << 8;
         if (i + 2 < n)
             v |= in[i + 2];
-        out[o++] = b64url_chars[(v >> 18) & 63];
-        out[o++] = b64url_chars[(v >> 12) & 63];
-        if (i + 1 < n)
-            out[o++] = b64url_chars[(v >> 6) & 63];
-        if (i + 2 < n)
-            out[o++] = b64url_chars[v & 63];
+        out[o++] = alphabet[(v >> 18) & 63];
+        out[o++] = alphabet[(v >> 12) & 63];
+        if (i + 1 < n || pad)
+            out[o++] = i + 1 < n ? alphabet[(v >> 6) & 63] : '=';
+        if (i + 2 < n || pad)
+            out[o++] = i + 2 < n ? alphabet[v & 63] : '=';
     }
     out[o] = '\0';
     return o;
 }
+
+size_t crypto_b64url(const unsigned char *in, size_t n, char *out) { return b64_encode(b64url_chars, false, in, n, out); }
+
+size_t crypto_b64(const unsigned char *in, size_t n, char *out) { return b64_encode(b64_chars, true, in, n, out); }
 
 static int b64url_value(char c)
 {

@@ -13,6 +13,8 @@ bool crypto_random(void *buf, size_t n);
 void crypto_hex(const unsigned char *in, size_t n, char *out);
 /* Writes base64url (no padding) of in into out; out must hold 4*ceil(n/3)+1. Returns its length. */
 size_t crypto_b64url(const unsigned char *in, size_t n, char *out);
+/* Writes standard base64 (RFC 4648 §4, padded) of in into out (4*ceil(n/3)+1 bytes). Returns its length. */
+size_t crypto_b64(const unsigned char *in, size_t n, char *out);
 /* Decodes base64url (no padding) into out (cap bytes); returns the length or -1. */
 long crypto_b64url_decode(const char *in, unsigned char *out, size_t cap);
 /* Writes the lower-case hex SHA-256 of data into out[65]. */

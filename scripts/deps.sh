@@ -7,6 +7,7 @@ build_pkgs=(
   build-essential pkg-config openssl
   libulfius-dev liborcania-dev libyder-dev libjansson-dev libmicrohttpd-dev libgnutls28-dev
   libpq-dev libjwt-dev libwebsockets-dev libxlsxwriter-dev libargon2-dev libssl-dev
+  libcurl4-openssl-dev # SMTP and HTTP client of the outbound messages (api-server/delivery_send.c)
   postgresql postgresql-contrib
   nodejs npm # the console's browser libraries (scripts/web.sh)
 )
@@ -23,6 +24,8 @@ for p in "${want[@]}"; do
   case "$p" in
     nodejs) command -v node >/dev/null && continue ;;
     npm) command -v npm >/dev/null && continue ;;
+    # Any flavour of libcurl's headers builds (Debian's -openssl-dev and -gnutls-dev exclude each other).
+    libcurl4-openssl-dev) pkg-config --exists libcurl 2>/dev/null && continue ;;
   esac
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done

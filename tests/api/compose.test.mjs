@@ -57,7 +57,8 @@ describe('docker-compose', { skip: haveCompose ? false : 'docker-compose is not 
     assert.ok(out.includes(`TURN_SECRET: ${SECRETS.TURN_SECRET}`), 'the api service gets TURN_SECRET');
     assert.ok(out.includes(`--static-auth-secret=${SECRETS.TURN_SECRET}`), 'coturn gets the same secret');
     assert.ok(out.includes(`POSTGRES_PASSWORD: ${SECRETS.POSTGRES_PASSWORD}`), 'postgres gets the password');
-    assert.equal(out.split(`PGPASSWORD: ${SECRETS.POSTGRES_PASSWORD}`).length - 1, 2, 'api and signaling get PGPASSWORD');
+    assert.equal(out.split(`PGPASSWORD: ${SECRETS.POSTGRES_PASSWORD}`).length - 1, 3, 'api, deliver and signaling get PGPASSWORD');
+    assert.match(out, /api-server deliver/, 'the deliver service runs the senders alone');
     for (const url of out.match(/DATABASE_URL: .*/g) || []) {
       assert.ok(!/\/\/[^/@]*:[^/@]*@/.test(url), `a password in ${url}`);
     }

@@ -1,0 +1,176 @@
+/* delivery_send: see delivery_send.h. */
+#include "delivery_send.h"
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "crypto.h"
+#include "mailmsg.h"
+
+bool delivery_channel_ready(const struct app_config *cfg, const char *channel)
+{
+    if (strcmp(channel, "email") == 0)
+        return cfg->smtp_url[0] != '\0';
+    if (strcmp(channel, "sms") == 0)
+        return cfg->sms_gateway_url[0] != '\0';
+    return false;
+}
+
+static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+    (void)dt, (void)dn, (void)ut, (void)un;
+    return atomic_load((const atomic_int *)arg) ? 1 : 0;
+}
+
+/* The options every transfer shares: timeouts, no signals (threads), no redirects, the stop check. */
+static void common_options(CURL *h, const struct app_config *cfg, const atomic_int *stop, char *errbuf)
+{
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, cfg->delivery_timeout_seconds);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, cfg->delivery_timeout_seconds);
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, (void *)stop);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+    errbuf[0] = '\0';
+}
+
+/* Records a failed transfer's reason. */
+static void transfer_error(struct send_result *r, CURLcode rc, const char *errbuf, long code, const atomic_int *stop)
+{
+    r->interrupted = rc == CURLE_ABORTED_BY_CALLBACK && atomic_load(stop);
+    snprintf(r->error, sizeof r->error, "%s%s%s (response %ld)", curl_easy_strerror(rc), errbuf[0] ? ": " : "",
+             errbuf, code);
+}
+
+struct reader {
+    const char *p;
+    size_t left;
+};
+
+static size_t read_msg(char *buf, size_t size, size_t n, void *arg)
+{
+    struct reader *rd = arg;
+    size_t len = size * n < rd->left ? size * n : rd->left;
+    memcpy(buf, rd->p, len);
+    rd->p += len;
+    rd->left -= len;
+    return len;
+}
+
+static void send_email(const struct app_config *cfg, int64_t id, const char *to, json_t *payload,
+                       const atomic_int *stop, struct send_result *r)
+{
+    char from_name[256], from_addr[256], tag[33], mail_from[300], rcpt[300], errbuf[CURL_ERROR_SIZE];
+    mailmsg_split_mailbox(cfg->smtp_from, from_name, sizeof from_name, from_addr, sizeof from_addr);
+    if (!crypto_random_hex16(tag)) {
+        snprintf(r->error, sizeof r->error, "no randomness for the MIME boundary");
+        return;
+    }
+    struct mail_msg m = {from_name, from_addr, json_string_value(json_object_get(payload, "to_name")), to,
+                         json_string_value(json_object_get(payload, "subject")),
+                         json_string_value(json_object_get(payload, "text")),
+                         json_string_value(json_object_get(payload, "html")), id, time(NULL), tag};
+    size_t len = 0;
+    char *msg = mailmsg_build(&m, &len);
+    if (!msg) {
+        snprintf(r->error, sizeof r->error, "the message cannot be built (recipient address or fields malformed)");
+        return;
+    }
+    snprintf(mail_from, sizeof mail_from, "<%s>", from_addr);
+    snprintf(rcpt, sizeof rcpt, "<%s>", to);
+    struct curl_slist *rcpts = curl_slist_append(NULL, rcpt);
+    struct reader rd = {msg, len};
+    CURL *h = curl_easy_init();
+    if (!h || !rcpts) {
+        snprintf(r->error, sizeof r->error, "out of memory");
+        goto out;
+    }
+    common_options(h, cfg, stop, errbuf);
+    curl_easy_setopt(h, CURLOPT_URL, cfg->smtp_url);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
+    curl_easy_setopt(h, CURLOPT_MAIL_FROM, mail_from);
+    curl_easy_setopt(h, CURLOPT_MAIL_RCPT, rcpts);
+    curl_easy_setopt(h, CURLOPT_READFUNCTION, read_msg);
+    curl_easy_setopt(h, CURLOPT_READDATA, &rd);
+    curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)len);
+    static const long tls[] = {CURLUSESSL_NONE, CURLUSESSL_TRY, CURLUSESSL_ALL};
+    curl_easy_setopt(h, CURLOPT_USE_SSL, tls[cfg->smtp_starttls]);
+    if (cfg->smtp_user[0]) {
+        curl_easy_setopt(h, CURLOPT_USERNAME, cfg->smtp_user);
+        curl_easy_setopt(h, CURLOPT_PASSWORD, cfg->smtp_password);
+    }
+    CURLcode rc = curl_easy_perform(h);
+    long code = 0;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+    if (rc != CURLE_OK)
+        transfer_error(r, rc, errbuf, code, stop);
+out:
+    curl_easy_cleanup(h);
+    curl_slist_free_all(rcpts);
+    free(msg);
+}
+
+static size_t discard(char *buf, size_t size, size_t n, void *arg)
+{
+    (void)buf, (void)arg;
+    return size * n;
+}
+
+static void send_sms(const struct app_config *cfg, int64_t id, const char *to, json_t *payload,
+                     const atomic_int *stop, struct send_result *r)
+{
+    char auth[600], errbuf[CURL_ERROR_SIZE];
+    json_t *body = json_pack("{s:s, s:O?, s:I}", "to", to, "body", json_object_get(payload, "body"), "id",
+                             (json_int_t)id);
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    struct curl_slist *hdrs = curl_slist_append(NULL, "Content-Type: application/json");
+    if (cfg->sms_gateway_token[0]) {
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s", cfg->sms_gateway_token);
+        hdrs = hdrs ? curl_slist_append(hdrs, auth) : NULL;
+    }
+    CURL *h = curl_easy_init();
+    if (!h || !hdrs || !text) {
+        snprintf(r->error, sizeof r->error, "out of memory");
+        goto out;
+    }
+    common_options(h, cfg, stop, errbuf);
+    curl_easy_setopt(h, CURLOPT_URL, cfg->sms_gateway_url);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, text);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
+    CURLcode rc = curl_easy_perform(h);
+    long code = 0;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+    if (rc != CURLE_OK) {
+        transfer_error(r, rc, errbuf, code, stop);
+    } else if (code < 200 || code > 299) {
+        snprintf(r->error, sizeof r->error, "the SMS gateway answered HTTP %ld", code);
+        curl_off_t after = -1;
+        if (code == 429 && curl_easy_getinfo(h, CURLINFO_RETRY_AFTER, &after) == CURLE_OK && after > 0)
+            r->min_delay_ms = (long)(after > 86400 ? 86400 : after) * 1000;
+    }
+out:
+    curl_easy_cleanup(h);
+    curl_slist_free_all(hdrs);
+    free(text);
+}
+
+void delivery_send(const struct app_config *cfg, const char *channel, int64_t id, const char *recipient,
+                   json_t *payload, const atomic_int *stop, struct send_result *r)
+{
+    memset(r, 0, sizeof *r);
+    if (strcmp(channel, "email") == 0)
+        send_email(cfg, id, recipient, payload, stop, r);
+    else if (strcmp(channel, "sms") == 0)
+        send_sms(cfg, id, recipient, payload, stop, r);
+    else
+        snprintf(r->error, sizeof r->error, "channel %s has no sender", channel);
+}

@@ -1,0 +1,30 @@
+/* delivery_send: one attempt at one delivery over its channel, with libcurl (no hand-written protocol):
+ * e-mail over SMTP (SMTP_URL, SMTP_FROM, optional SMTP_USER/SMTP_PASSWORD, STARTTLS per SMTP_STARTTLS),
+ * the message text built by common/mailmsg.c; SMS as a JSON POST {to, body, id} to SMS_GATEWAY_URL
+ * with SMS_GATEWAY_TOKEN as a bearer token, a 2xx meaning accepted and a 429's Retry-After honoured.
+ * Every transfer is bounded by DELIVERY_TIMEOUT_SECONDS and aborts when *stop turns non-zero.
+ * Thread-safe: each call uses its own curl handle (curl_global_init ran in main). */
+#ifndef API_DELIVERY_SEND_H
+#define API_DELIVERY_SEND_H
+
+#include <jansson.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "app.h"
+
+struct send_result {
+    char error[512];    /* "" = delivered */
+    long min_delay_ms;  /* the receiver's Retry-After, 0 = none */
+    bool interrupted;   /* aborted because *stop was set: the attempt does not count */
+};
+
+/* Whether the channel ("email", "sms") is configured in cfg. */
+bool delivery_channel_ready(const struct app_config *cfg, const char *channel);
+
+/* One attempt at delivery id on channel to recipient with payload (not stolen); the outcome in *r. */
+void delivery_send(const struct app_config *cfg, const char *channel, int64_t id, const char *recipient,
+                   json_t *payload, const atomic_int *stop, struct send_result *r);
+
+#endif
