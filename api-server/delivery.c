@@ -114,7 +114,8 @@ static bool finish(PGconn *conn, const char *id, const char *lease, const struct
 }
 
 /* Sends row i of claimed batch r; false when the database is unreachable. */
-static bool send_row(PGconn *conn, const PGresult *r, int i, const char *lease, double claimed_at)
+static bool send_row(struct delivery_conn *dc, PGconn *conn, const PGresult *r, int i, const char *lease,
+                     double claimed_at)
 {
     const char *id = PQgetvalue(r, i, 0);
     struct send_result res;
@@ -125,14 +126,14 @@ static bool send_row(PGconn *conn, const PGresult *r, int i, const char *lease, 
         return finish(conn, id, lease, &res);
     }
     json_t *payload = json_loads(PQgetvalue(r, i, 3), 0, NULL);
-    delivery_send(&app.cfg, PQgetvalue(r, i, 1), strtoll(id, NULL, 10), PQgetvalue(r, i, 2), payload, &S.stop,
+    delivery_send(dc, &app.cfg, PQgetvalue(r, i, 1), strtoll(id, NULL, 10), PQgetvalue(r, i, 2), payload, &S.stop,
                   &res);
     json_decref(payload);
     return finish(conn, id, lease, &res);
 }
 
 /* Claims a batch and sends it. Returns how many rows were claimed, -1 when the database failed. */
-static int claim_and_send(PGconn *conn)
+static int claim_and_send(struct delivery_conn *dc, PGconn *conn)
 {
     char lease[33], batch[24], secs[24];
     if (!crypto_random_hex16(lease))
@@ -152,7 +153,7 @@ static int claim_and_send(PGconn *conn)
     int n = PQntuples(r);
     bool ok = true;
     for (int i = 0; i < n && ok; i++)
-        ok = send_row(conn, r, i, lease, claimed_at);
+        ok = send_row(dc, conn, r, i, lease, claimed_at);
     PQclear(r);
     return ok ? n : -1;
 }
@@ -161,12 +162,17 @@ static void *worker(void *arg)
 {
     (void)arg;
     PGconn *conn = NULL;
+    struct delivery_conn *dc = NULL;
     while (!atomic_load(&S.stop)) {
+        if (!dc && !(dc = delivery_conn_new())) {
+            sleep_on(NULL, 1000);
+            continue;
+        }
         if (!conn && !(conn = listen_connect())) {
             sleep_on(NULL, 1000);
             continue;
         }
-        int n = claim_and_send(conn);
+        int n = claim_and_send(dc, conn);
         long ms = n < 0 ? -1 : n >= app.cfg.delivery_batch ? 0 : next_due_ms(conn);
         if (ms < 0 || (ms > 0 && !sleep_on(conn, ms))) {
             PQfinish(conn); /* broken: reconnect (and LISTEN again) on the next turn */
@@ -174,6 +180,7 @@ static void *worker(void *arg)
         }
     }
     PQfinish(conn);
+    delivery_conn_free(dc);
     return NULL;
 }
 

@@ -10,6 +10,29 @@
 #include "crypto.h"
 #include "mailmsg.h"
 
+struct delivery_conn {
+    CURL *smtp, *http;
+};
+
+struct delivery_conn *delivery_conn_new(void)
+{
+    struct delivery_conn *c = calloc(1, sizeof *c);
+    if (c && (!(c->smtp = curl_easy_init()) || !(c->http = curl_easy_init()))) {
+        delivery_conn_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void delivery_conn_free(struct delivery_conn *c)
+{
+    if (!c)
+        return;
+    curl_easy_cleanup(c->smtp);
+    curl_easy_cleanup(c->http);
+    free(c);
+}
+
 bool delivery_channel_ready(const struct app_config *cfg, const char *channel)
 {
     if (strcmp(channel, "email") == 0)
@@ -62,7 +85,7 @@ static size_t read_msg(char *buf, size_t size, size_t n, void *arg)
     return len;
 }
 
-static void send_email(const struct app_config *cfg, int64_t id, const char *to, json_t *payload,
+static void send_email(CURL *h, const struct app_config *cfg, int64_t id, const char *to, json_t *payload,
                        const atomic_int *stop, struct send_result *r)
 {
     char from_name[256], from_addr[256], tag[33], mail_from[300], rcpt[300], errbuf[CURL_ERROR_SIZE];
@@ -85,8 +108,8 @@ static void send_email(const struct app_config *cfg, int64_t id, const char *to,
     snprintf(rcpt, sizeof rcpt, "<%s>", to);
     struct curl_slist *rcpts = curl_slist_append(NULL, rcpt);
     struct reader rd = {msg, len};
-    CURL *h = curl_easy_init();
-    if (!h || !rcpts) {
+    curl_easy_reset(h); /* options only: the connection cache stays */
+    if (!rcpts) {
         snprintf(r->error, sizeof r->error, "out of memory");
         goto out;
     }
@@ -111,7 +134,6 @@ static void send_email(const struct app_config *cfg, int64_t id, const char *to,
     if (rc != CURLE_OK)
         transfer_error(r, rc, errbuf, code, stop);
 out:
-    curl_easy_cleanup(h);
     curl_slist_free_all(rcpts);
     free(msg);
 }
@@ -122,7 +144,7 @@ static size_t discard(char *buf, size_t size, size_t n, void *arg)
     return size * n;
 }
 
-static void send_sms(const struct app_config *cfg, int64_t id, const char *to, json_t *payload,
+static void send_sms(CURL *h, const struct app_config *cfg, int64_t id, const char *to, json_t *payload,
                      const atomic_int *stop, struct send_result *r)
 {
     char auth[600], errbuf[CURL_ERROR_SIZE];
@@ -135,8 +157,8 @@ static void send_sms(const struct app_config *cfg, int64_t id, const char *to, j
         snprintf(auth, sizeof auth, "Authorization: Bearer %s", cfg->sms_gateway_token);
         hdrs = hdrs ? curl_slist_append(hdrs, auth) : NULL;
     }
-    CURL *h = curl_easy_init();
-    if (!h || !hdrs || !text) {
+    curl_easy_reset(h);
+    if (!hdrs || !text) {
         snprintf(r->error, sizeof r->error, "out of memory");
         goto out;
     }
@@ -158,19 +180,18 @@ static void send_sms(const struct app_config *cfg, int64_t id, const char *to, j
             r->min_delay_ms = (long)(after > 86400 ? 86400 : after) * 1000;
     }
 out:
-    curl_easy_cleanup(h);
     curl_slist_free_all(hdrs);
     free(text);
 }
 
-void delivery_send(const struct app_config *cfg, const char *channel, int64_t id, const char *recipient,
+void delivery_send(struct delivery_conn *c, const struct app_config *cfg, const char *channel, int64_t id, const char *recipient,
                    json_t *payload, const atomic_int *stop, struct send_result *r)
 {
     memset(r, 0, sizeof *r);
     if (strcmp(channel, "email") == 0)
-        send_email(cfg, id, recipient, payload, stop, r);
+        send_email(c->smtp, cfg, id, recipient, payload, stop, r);
     else if (strcmp(channel, "sms") == 0)
-        send_sms(cfg, id, recipient, payload, stop, r);
+        send_sms(c->http, cfg, id, recipient, payload, stop, r);
     else
         snprintf(r->error, sizeof r->error, "channel %s has no sender", channel);
 }
