@@ -9,6 +9,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,11 +26,23 @@
 
 static struct {
     pthread_t *threads;
+    struct delivery_conn **conns; /* each worker's handles, under conns_lock, for delivery_stop */
+    pthread_mutex_t conns_lock;
     int n;
     atomic_int stop;
     int wake[2];        /* a pipe: a byte written wakes every sleeping worker */
     char channels[32];  /* the configured channels as an SQL text array, e.g. "{email,sms}" */
-} S = {.wake = {-1, -1}};
+} S = {.wake = {-1, -1}, .conns_lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* Publishes (or withdraws, dc NULL) worker i's handles. */
+static void set_conn(int i, struct delivery_conn *dc)
+{
+    pthread_mutex_lock(&S.conns_lock);
+    S.conns[i] = dc;
+    if (dc && atomic_load(&S.stop))
+        delivery_conn_interrupt(dc);
+    pthread_mutex_unlock(&S.conns_lock);
+}
 
 static double now_s(void)
 {
@@ -160,7 +173,7 @@ static int claim_and_send(struct delivery_conn *dc, PGconn *conn)
 
 static void *worker(void *arg)
 {
-    (void)arg;
+    int me = (int)(intptr_t)arg;
     PGconn *conn = NULL;
     struct delivery_conn *dc = NULL;
     while (!atomic_load(&S.stop)) {
@@ -168,6 +181,7 @@ static void *worker(void *arg)
             sleep_on(NULL, 1000);
             continue;
         }
+        set_conn(me, dc);
         if (!conn && !(conn = listen_connect())) {
             sleep_on(NULL, 1000);
             continue;
@@ -180,6 +194,7 @@ static void *worker(void *arg)
         }
     }
     PQfinish(conn);
+    set_conn(me, NULL);
     delivery_conn_free(dc);
     return NULL;
 }
@@ -201,14 +216,15 @@ bool delivery_start(int workers)
         log_info("no outbound channel configured (SMTP_URL, SMS_GATEWAY_URL): messages wait in the queue");
         return true;
     }
-    if (pipe(S.wake) != 0 || !(S.threads = calloc((size_t)workers, sizeof *S.threads))) {
+    if (pipe(S.wake) != 0 || !(S.threads = calloc((size_t)workers, sizeof *S.threads)) ||
+        !(S.conns = calloc((size_t)workers, sizeof *S.conns))) {
         log_error("delivery: cannot start the senders: %s", strerror(errno));
         delivery_stop();
         return false;
     }
     atomic_store(&S.stop, 0);
     for (; S.n < workers; S.n++) {
-        if (pthread_create(&S.threads[S.n], NULL, worker, NULL) != 0) {
+        if (pthread_create(&S.threads[S.n], NULL, worker, (void *)(intptr_t)S.n) != 0) {
             log_error("delivery: cannot start a sender thread");
             delivery_stop();
             return false;
@@ -223,10 +239,17 @@ void delivery_stop(void)
     atomic_store(&S.stop, 1);
     if (S.wake[1] >= 0 && write(S.wake[1], "x", 1) < 0)
         log_warning("delivery: cannot wake the senders: %s", strerror(errno));
+    pthread_mutex_lock(&S.conns_lock);
+    for (int i = 0; i < S.n; i++)
+        if (S.conns[i])
+            delivery_conn_interrupt(S.conns[i]);
+    pthread_mutex_unlock(&S.conns_lock);
     for (int i = 0; i < S.n; i++)
         pthread_join(S.threads[i], NULL);
     free(S.threads);
     S.threads = NULL;
+    free(S.conns);
+    S.conns = NULL;
     S.n = 0;
     for (int i = 0; i < 2; i++) {
         if (S.wake[i] >= 0)

@@ -8,7 +8,8 @@
  *
  * Thread rules: delivery_start and delivery_stop are called by the main thread, with SIGTERM/SIGINT
  * already blocked (the senders inherit the mask). delivery_stop wakes every sender, aborts the transfers
- * in flight (their rows go back to the queue uncounted) and joins the threads. */
+ * in flight (libcurl's progress callback, and a shutdown(2) of the senders' sockets for a transfer blocked
+ * in a read; their rows go back to the queue uncounted) and joins the threads. */
 #ifndef API_DELIVERY_H
 #define API_DELIVERY_H
 

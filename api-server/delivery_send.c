@@ -2,22 +2,36 @@
 #include "delivery_send.h"
 
 #include <curl/curl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "crypto.h"
 #include "mailmsg.h"
 
+/* At most this many sockets of one sender are tracked (one connection per handle, and a spare while
+ * libcurl replaces one). */
+#define CONN_MAX_FDS 8
+
 struct delivery_conn {
     CURL *smtp, *http;
+    pthread_mutex_t lock; /* guards fds, nfds, stopping against delivery_conn_interrupt */
+    curl_socket_t fds[CONN_MAX_FDS];
+    int nfds;
+    bool stopping;
 };
 
 struct delivery_conn *delivery_conn_new(void)
 {
     struct delivery_conn *c = calloc(1, sizeof *c);
-    if (c && (!(c->smtp = curl_easy_init()) || !(c->http = curl_easy_init()))) {
+    if (!c)
+        return NULL;
+    pthread_mutex_init(&c->lock, NULL);
+    if (!(c->smtp = curl_easy_init()) || !(c->http = curl_easy_init())) {
         delivery_conn_free(c);
         return NULL;
     }
@@ -30,7 +44,48 @@ void delivery_conn_free(struct delivery_conn *c)
         return;
     curl_easy_cleanup(c->smtp);
     curl_easy_cleanup(c->http);
+    pthread_mutex_destroy(&c->lock);
     free(c);
+}
+
+void delivery_conn_interrupt(struct delivery_conn *c)
+{
+    pthread_mutex_lock(&c->lock);
+    c->stopping = true;
+    for (int i = 0; i < c->nfds; i++)
+        shutdown(c->fds[i], SHUT_RDWR);
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* libcurl's socket opener and closer, so that delivery_conn_interrupt can wake a transfer blocked in a
+ * read that no progress callback interrupts (libcurl waits for an SMTP server's last answer that way). */
+static curl_socket_t open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    (void)purpose;
+    struct delivery_conn *c = arg;
+    pthread_mutex_lock(&c->lock);
+    curl_socket_t fd = CURL_SOCKET_BAD;
+    if (!c->stopping && c->nfds < CONN_MAX_FDS) {
+        fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+        if (fd != CURL_SOCKET_BAD)
+            c->fds[c->nfds++] = fd;
+    }
+    pthread_mutex_unlock(&c->lock);
+    return fd;
+}
+
+static int close_socket(void *arg, curl_socket_t fd)
+{
+    struct delivery_conn *c = arg;
+    pthread_mutex_lock(&c->lock);
+    for (int i = 0; i < c->nfds; i++)
+        if (c->fds[i] == fd) {
+            c->fds[i] = c->fds[--c->nfds];
+            break;
+        }
+    close(fd);
+    pthread_mutex_unlock(&c->lock);
+    return 0;
 }
 
 bool delivery_channel_ready(const struct app_config *cfg, const char *channel)
@@ -48,11 +103,18 @@ static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, c
     return atomic_load((const atomic_int *)arg) ? 1 : 0;
 }
 
-/* The options every transfer shares: timeouts, no signals (threads), no redirects, the stop check. */
-static void common_options(CURL *h, const struct app_config *cfg, const atomic_int *stop, char *errbuf)
+/* The options every transfer shares: timeouts (SMTP's last answer included), no signals (threads), no
+ * redirects, the stop check, the tracked sockets. */
+static void common_options(struct delivery_conn *c, CURL *h, const struct app_config *cfg, const atomic_int *stop,
+                           char *errbuf)
 {
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_TIMEOUT, cfg->delivery_timeout_seconds);
+    curl_easy_setopt(h, CURLOPT_SERVER_RESPONSE_TIMEOUT, cfg->delivery_timeout_seconds);
+    curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+    curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, c);
+    curl_easy_setopt(h, CURLOPT_CLOSESOCKETFUNCTION, close_socket);
+    curl_easy_setopt(h, CURLOPT_CLOSESOCKETDATA, c);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, cfg->delivery_timeout_seconds);
     curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
@@ -65,7 +127,8 @@ static void common_options(CURL *h, const struct app_config *cfg, const atomic_i
 /* Records a failed transfer's reason. */
 static void transfer_error(struct send_result *r, CURLcode rc, const char *errbuf, long code, const atomic_int *stop)
 {
-    r->interrupted = rc == CURLE_ABORTED_BY_CALLBACK && atomic_load(stop);
+    (void)rc;
+    r->interrupted = atomic_load(stop); /* aborted, or its socket shut, by delivery_stop */
     snprintf(r->error, sizeof r->error, "%s%s%s (response %ld)", curl_easy_strerror(rc), errbuf[0] ? ": " : "",
              errbuf, code);
 }
@@ -85,7 +148,7 @@ static size_t read_msg(char *buf, size_t size, size_t n, void *arg)
     return len;
 }
 
-static void send_email(CURL *h, const struct app_config *cfg, int64_t id, const char *to, json_t *payload,
+static void send_email(struct delivery_conn *c, const struct app_config *cfg, int64_t id, const char *to, json_t *payload,
                        const atomic_int *stop, struct send_result *r)
 {
     char from_name[256], from_addr[256], tag[33], mail_from[300], rcpt[300], errbuf[CURL_ERROR_SIZE];
@@ -108,12 +171,13 @@ static void send_email(CURL *h, const struct app_config *cfg, int64_t id, const 
     snprintf(rcpt, sizeof rcpt, "<%s>", to);
     struct curl_slist *rcpts = curl_slist_append(NULL, rcpt);
     struct reader rd = {msg, len};
+    CURL *h = c->smtp;
     curl_easy_reset(h); /* options only: the connection cache stays */
     if (!rcpts) {
         snprintf(r->error, sizeof r->error, "out of memory");
         goto out;
     }
-    common_options(h, cfg, stop, errbuf);
+    common_options(c, h, cfg, stop, errbuf);
     curl_easy_setopt(h, CURLOPT_URL, cfg->smtp_url);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
     curl_easy_setopt(h, CURLOPT_MAIL_FROM, mail_from);
@@ -144,7 +208,7 @@ static size_t discard(char *buf, size_t size, size_t n, void *arg)
     return size * n;
 }
 
-static void send_sms(CURL *h, const struct app_config *cfg, int64_t id, const char *to, json_t *payload,
+static void send_sms(struct delivery_conn *c, const struct app_config *cfg, int64_t id, const char *to, json_t *payload,
                      const atomic_int *stop, struct send_result *r)
 {
     char auth[600], errbuf[CURL_ERROR_SIZE];
@@ -157,12 +221,13 @@ static void send_sms(CURL *h, const struct app_config *cfg, int64_t id, const ch
         snprintf(auth, sizeof auth, "Authorization: Bearer %s", cfg->sms_gateway_token);
         hdrs = hdrs ? curl_slist_append(hdrs, auth) : NULL;
     }
+    CURL *h = c->http;
     curl_easy_reset(h);
     if (!hdrs || !text) {
         snprintf(r->error, sizeof r->error, "out of memory");
         goto out;
     }
-    common_options(h, cfg, stop, errbuf);
+    common_options(c, h, cfg, stop, errbuf);
     curl_easy_setopt(h, CURLOPT_URL, cfg->sms_gateway_url);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
@@ -189,9 +254,9 @@ void delivery_send(struct delivery_conn *c, const struct app_config *cfg, const 
 {
     memset(r, 0, sizeof *r);
     if (strcmp(channel, "email") == 0)
-        send_email(c->smtp, cfg, id, recipient, payload, stop, r);
+        send_email(c, cfg, id, recipient, payload, stop, r);
     else if (strcmp(channel, "sms") == 0)
-        send_sms(c->http, cfg, id, recipient, payload, stop, r);
+        send_sms(c, cfg, id, recipient, payload, stop, r);
     else
         snprintf(r->error, sizeof r->error, "channel %s has no sender", channel);
 }

@@ -27,6 +27,9 @@ struct delivery_conn;
 /* A sender's handles (NULL when out of memory); free with delivery_conn_free (NULL is fine). */
 struct delivery_conn *delivery_conn_new(void);
 void delivery_conn_free(struct delivery_conn *c);
+/* From another thread (shutdown): refuses new connections and shuts the open sockets of c, so a
+ * transfer blocked on one fails at once. Safe while c's thread is in delivery_send. */
+void delivery_conn_interrupt(struct delivery_conn *c);
 
 /* Whether the channel ("email", "sms") is configured in cfg. */
 bool delivery_channel_ready(const struct app_config *cfg, const char *channel);

@@ -470,6 +470,19 @@ const TABLE = [
   },
   { op: 'GET /api/events', roles: ANY, ok: 200, req: () => ({}) },
 
+  // The delivery queue (ADMIN only); each allowed retry gets a failed delivery of its own.
+  { op: 'GET /api/deliveries', roles: only('ADMIN'), ok: 200, req: () => ({}) },
+  {
+    op: 'POST /api/deliveries/{id}/retry',
+    roles: only('ADMIN'),
+    ok: 200,
+    req: async () => {
+      const id = await psql(`INSERT INTO deliveries (channel, kind, recipient, payload, status, attempts, last_error)
+        VALUES ('email', 'authz', 'authz@tests.example.org', '{}', 'failed', 8, 'test') RETURNING id`);
+      return { path: `/api/deliveries/${Number(id)}/retry` };
+    },
+  },
+
   // Visits and the queue. Each allowed call that changes a visit gets a fresh one of docA (the DOCTOR
   // caller); the callers that are refused name ctx.visitA (patA's completed visit with docA, whose
   // evolution is signed), which every reading role may see.

@@ -354,6 +354,19 @@ describe('retries and failures', () => {
     await api.stop();
   });
 
+  test('an SMTP server that never answers the message: the attempt times out after DELIVERY_TIMEOUT_SECONDS', async () => {
+    const w = await world('en', { phone: null });
+    const hang = await smtpSink((m) => (m.rcpt.includes(w.patient.email) ? 'hang' : 'ok'));
+    stops.push(hang.close);
+    const d = startDeliver({ SMTP_URL: hang.url, DELIVERY_WORKERS: '1', DELIVERY_TIMEOUT_SECONDS: '1', DELIVERY_LEASE_SECONDS: '3', DELIVERY_MAX_ATTEMPTS: '1' });
+    const appt = await book(w);
+    const t0 = Date.now();
+    const done = await waitFor('failed', async () => { const [r] = await rowsOf(appt.id); return r.status === 'failed' && r; }, 10000);
+    assert.match(done.last_error, /time/i);
+    assert.ok(Date.now() - t0 < 6000, `gave up after ${Date.now() - t0} ms`);
+    assert.equal((await d.stop()).code, 0);
+  });
+
   test('a gateway answering 429: retried no sooner than its Retry-After, then delivered', async () => {
     const w = await world('pt-BR', { email: null });
     const sms = await smsGateway((body, n) => (n === 1 ? { status: 429, headers: { 'retry-after': '1' } } : { status: 200 }));
@@ -438,6 +451,39 @@ describe('no channel, several senders, a sender killed', () => {
     assert.equal(done.attempts, 2);
     assert.equal((await b.stop()).code, 0);
   });
+
+  test('SIGTERM mid-delivery: the sender aborts the transfer, gives the row back uncounted and exits cleanly', async () => {
+    const w = await world('en', { phone: null });
+    const hang = await smtpSink(() => 'hang');
+    stops.push(hang.close);
+    const a = startDeliver({ SMTP_URL: hang.url, DELIVERY_WORKERS: '2', DELIVERY_TIMEOUT_SECONDS: '30', DELIVERY_LEASE_SECONDS: '60' });
+    const appt = await book(w);
+    const [row] = await rowsOf(appt.id);
+    await waitFor('the attempt in flight', () => hang.seen.find((m) => m.id === row.id));
+    const t0 = Date.now();
+    const exit = await a.stop();
+    assert.equal(exit.code, 0, exit.err);
+    assert.ok(Date.now() - t0 < 5000, `stopped in ${Date.now() - t0} ms, not after the transfer's timeout`);
+    const [back] = await rowsOf(appt.id);
+    assert.deepEqual([back.status, back.attempts], ['queued', 0]);
+
+    const smtp = await smtpSink();
+    stops.push(smtp.close);
+    const b = startDeliver({ SMTP_URL: smtp.url, DELIVERY_WORKERS: '1' });
+    await waitFor('the e-mail', () => smtp.messages.find((m) => m.id === row.id));
+    assert.equal((await b.stop()).code, 0);
+  });
+});
+
+test('bad channel settings are refused at start, each named', async () => {
+  const r = await startDeliver({
+    SMTP_URL: 'http://mail.test', SMTP_FROM: 'nobody', SMTP_STARTTLS: 'maybe', SMS_GATEWAY_URL: 'ftp://gw',
+    DELIVERY_TIMEOUT_SECONDS: '30', DELIVERY_LEASE_SECONDS: '30', DELIVERY_MAX_ATTEMPTS: '0',
+  }).exited;
+  assert.equal(r.code, 2);
+  for (const name of ['SMTP_URL', 'SMTP_FROM', 'SMTP_STARTTLS', 'SMS_GATEWAY_URL', 'DELIVERY_LEASE_SECONDS', 'DELIVERY_MAX_ATTEMPTS']) {
+    assert.match(r.err, new RegExp(`configuration error: ${name}`), `${name} in ${r.err}`);
+  }
 });
 
 test('header injection through a patient or clinic name is encoded, never spliced', async () => {

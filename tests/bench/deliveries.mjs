@@ -1,8 +1,8 @@
 // Deliveries per second against a local SMTP sink (npm smtp-server, accepting everything): N e-mail rows
 // queued at once, then `api-server deliver` started with one sender, then with two (two processes of one
 // thread each), timed from the start until every row is delivered. Figures are printed, never asserted.
-// Run against a migrated throwaway database with the tests' environment, e.g.
-//   bash /work/rt.sh tests/bench/deliveries.mjs        (or DATABASE_URL=... API_BIN=build/api-server node ...)
+// Run against a migrated throwaway database (it adds rows):
+//   DATABASE_URL=postgresql://... API_BIN=build/api-server node --test tests/bench/deliveries.mjs
 // Env: BENCH_DELIVERIES (default 500).
 import { spawn } from 'node:child_process';
 import { test } from 'node:test';
