@@ -16,7 +16,8 @@
 # that commit serving the same database: the figures before and after, in one run, with their ratios.
 # Figures are printed, never asserted. Env: BENCH_SECONDS (default 15), BENCH_CONNECTIONS (64),
 # DB_POOL_SIZE (16, also pgbench's clients), BENCH_EXPLAIN=full (print the whole plan of the board),
-# BENCH_FLOOD=0 (skip the floods), BENCH_SIGNALING=0 (skip the signaling benchmark).
+# BENCH_FLOOD=0 (skip the floods), BENCH_SIGNALING=0 (skip the signaling benchmark), BENCH_DELIVERY=0 (skip the
+# outbound e-mail benchmark, tests/bench/deliveries.mjs).
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$REPO"
@@ -207,6 +208,12 @@ echo "api-server RSS: idle ${rss_idle} KiB, after the runs ${rss_after} KiB"
 # Limits under load, on the same server: the floods come from other addresses of 127/8 than wrk's.
 if [ "${BENCH_FLOOD:-1}" != 0 ]; then
   node tests/bench/api-flood.mjs --url "http://127.0.0.1:$api_port" --pid "$server_pid"
+fi
+
+# Outbound e-mail: deliveries per second through a local SMTP sink, one sender and two
+# (tests/bench/deliveries.mjs; BENCH_DELIVERIES e-mails, default 500). BENCH_DELIVERY=0 skips it.
+if [ "${BENCH_DELIVERY:-1}" != 0 ]; then
+  API_BIN=build/api-server node --test --test-reporter=spec tests/bench/deliveries.mjs | grep 'deliveries:' || true
 fi
 
 # The signaling-server against a minimal Node socket.io server, on this cluster (its own data, written in
