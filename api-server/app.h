@@ -113,6 +113,7 @@ struct app_config {
     long delivery_workers, delivery_max_attempts, delivery_backoff_base_ms, delivery_backoff_max_ms;
     long delivery_lease_seconds, delivery_timeout_seconds, delivery_poll_ms, delivery_batch;
     char smtp_url[512], smtp_from[512], smtp_user[256], smtp_password[256];
+    char smtp_ca_file[512]; /* "" = the system's CAs */
     int smtp_starttls; /* 0 off, 1 try, 2 require */
     char sms_gateway_url[512], sms_gateway_token[512];
 };

@@ -157,6 +157,7 @@ static void delivery_load(struct app_config *c, struct cfg_errors *errs)
     copy_env(c->smtp_from, sizeof c->smtp_from, "SMTP_FROM", "", errs);
     copy_env(c->smtp_user, sizeof c->smtp_user, "SMTP_USER", "", errs);
     copy_env(c->smtp_password, sizeof c->smtp_password, "SMTP_PASSWORD", "", errs);
+    copy_env(c->smtp_ca_file, sizeof c->smtp_ca_file, "SMTP_CA_FILE", "", errs);
     char name[256], addr[256];
     if (c->smtp_url[0] && strncmp(c->smtp_url, "smtp://", 7) != 0 && strncmp(c->smtp_url, "smtps://", 8) != 0)
         cfg_error(errs, "SMTP_URL must be an smtp:// or smtps:// URL");

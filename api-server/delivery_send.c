@@ -188,6 +188,8 @@ static void send_email(struct delivery_conn *c, const struct app_config *cfg, in
     curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)len);
     static const long tls[] = {CURLUSESSL_NONE, CURLUSESSL_TRY, CURLUSESSL_ALL};
     curl_easy_setopt(h, CURLOPT_USE_SSL, tls[cfg->smtp_starttls]);
+    if (cfg->smtp_ca_file[0])
+        curl_easy_setopt(h, CURLOPT_CAINFO, cfg->smtp_ca_file);
     if (cfg->smtp_user[0]) {
         curl_easy_setopt(h, CURLOPT_USERNAME, cfg->smtp_user);
         curl_easy_setopt(h, CURLOPT_PASSWORD, cfg->smtp_password);

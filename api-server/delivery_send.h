@@ -1,5 +1,6 @@
 /* delivery_send: one attempt at one delivery over its channel, with libcurl (no hand-written protocol):
- * e-mail over SMTP (SMTP_URL, SMTP_FROM, optional SMTP_USER/SMTP_PASSWORD, STARTTLS per SMTP_STARTTLS),
+ * e-mail over SMTP (SMTP_URL, SMTP_FROM, optional SMTP_USER/SMTP_PASSWORD, STARTTLS per SMTP_STARTTLS,
+ * the server's certificate checked against the system's CAs or SMTP_CA_FILE),
  * the message text built by common/mailmsg.c; SMS as a JSON POST {to, body, id} to SMS_GATEWAY_URL
  * with SMS_GATEWAY_TOKEN as a bearer token, a 2xx meaning accepted and a 429's Retry-After honoured.
  * Every transfer is bounded by DELIVERY_TIMEOUT_SECONDS and aborts when *stop turns non-zero.

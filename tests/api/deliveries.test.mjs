@@ -5,7 +5,10 @@
 // messages waiting while no channel is configured, two senders never sending one delivery twice, a sender
 // killed mid-delivery, header injection, and the admin's list and retry.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import http from 'node:http';
 import net from 'node:net';
 import { after, describe, test } from 'node:test';
@@ -90,12 +93,14 @@ function parseMail(raw) {
 // ------------------------------------------------------------------------------------------------
 
 // An SMTP server; behaviour(msg) says 'ok' (keep it), 'refuse' (554 after DATA) or 'hang' (never answer).
-async function smtpSink(behaviour = () => 'ok') {
+// tls: {key, cert} offers STARTTLS with them ({..., secure: true}: TLS from the first byte, smtps://).
+async function smtpSink(behaviour = () => 'ok', tls = null) {
   const messages = [];
   const seen = [];
   const server = new SMTPServer({
     authOptional: true,
-    disabledCommands: ['STARTTLS', 'AUTH'],
+    disabledCommands: tls ? ['AUTH'] : ['STARTTLS', 'AUTH'],
+    ...(tls || {}),
     logger: false,
     disableReverseLookup: true,
     closeTimeout: 200,
@@ -105,6 +110,7 @@ async function smtpSink(behaviour = () => 'ok') {
       stream.on('end', () => {
         const msg = parseMail(Buffer.concat(chunks).toString('utf8'));
         msg.rcpt = session.envelope.rcptTo.map((r) => r.address);
+        msg.secure = session.secure;
         msg.at = Date.now();
         seen.push(msg);
         const what = behaviour(msg);
@@ -121,7 +127,7 @@ async function smtpSink(behaviour = () => 'ok') {
   });
   server.on('error', () => {});
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  const url = `smtp://127.0.0.1:${server.server.address().port}`;
+  const url = `${tls?.secure ? 'smtps' : 'smtp'}://127.0.0.1:${server.server.address().port}`;
   return { url, messages, seen, close: () => new Promise((r) => server.close(r)) };
 }
 
@@ -484,6 +490,52 @@ test('bad channel settings are refused at start, each named', async () => {
   for (const name of ['SMTP_URL', 'SMTP_FROM', 'SMTP_STARTTLS', 'SMS_GATEWAY_URL', 'DELIVERY_LEASE_SECONDS', 'DELIVERY_MAX_ATTEMPTS']) {
     assert.match(r.err, new RegExp(`configuration error: ${name}`), `${name} in ${r.err}`);
   }
+});
+
+describe('TLS', () => {
+  // A self-signed certificate for 127.0.0.1, handed to the senders as SMTP_CA_FILE.
+  const dir = mkdtempSync(path.join(tmpdir(), 'smtp-tls-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2',
+    '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', path.join(dir, 'key.pem'),
+    '-out', path.join(dir, 'cert.pem')], { stdio: 'ignore' });
+  const tls = { key: readFileSync(path.join(dir, 'key.pem')), cert: readFileSync(path.join(dir, 'cert.pem')) };
+  const CA = path.join(dir, 'cert.pem');
+
+  async function sendOne(sinkTls, env, expectDelivered) {
+    const w = await world('en', { phone: null });
+    const smtp = await smtpSink(() => 'ok', sinkTls);
+    stops.push(smtp.close);
+    const d = startDeliver({ SMTP_URL: smtp.url, DELIVERY_WORKERS: '1', DELIVERY_MAX_ATTEMPTS: '1', ...env });
+    const appt = await book(w);
+    const [row] = await rowsOf(appt.id);
+    const done = await waitFor('an outcome', async () => { const [r] = await rowsOf(appt.id); return ['delivered', 'failed'].includes(r.status) && r; });
+    assert.equal(done.status, expectDelivered ? 'delivered' : 'failed', done.last_error);
+    assert.equal((await d.stop()).code, 0);
+    return { done, msg: smtp.messages.find((m) => m.id === row.id) };
+  }
+
+  test('SMTP_STARTTLS=require upgrades the session, the certificate checked against SMTP_CA_FILE', async () => {
+    const { msg } = await sendOne(tls, { SMTP_STARTTLS: 'require', SMTP_CA_FILE: CA }, true);
+    assert.equal(msg.secure, true);
+  });
+
+  test('SMTP_STARTTLS=require never sends in clear to a server without STARTTLS', async () => {
+    const { done, msg } = await sendOne(null, { SMTP_STARTTLS: 'require' }, false);
+    assert.equal(msg, undefined);
+    assert.match(done.last_error, /SSL|TLS|STARTTLS/i);
+  });
+
+  test('a certificate the senders do not trust is refused', async () => {
+    const { done, msg } = await sendOne(tls, { SMTP_STARTTLS: 'require', SMTP_CA_FILE: '' }, false);
+    assert.equal(msg, undefined);
+    assert.match(done.last_error, /certificate|SSL/i);
+  });
+
+  test('smtps:// speaks TLS from the first byte', async () => {
+    const { msg } = await sendOne({ ...tls, secure: true }, { SMTP_CA_FILE: CA, SMTP_STARTTLS: 'off' }, true);
+    assert.equal(msg.secure, true);
+  });
 });
 
 test('header injection through a patient or clinic name is encoded, never spliced', async () => {
