@@ -238,7 +238,7 @@ describe("the console: rescheduling at the desk, the doctor's earnings, patients
     await page.getByRole('button', { name: 'Adicionar horário' }).click();
     const added = hours.getByRole('row').filter({ hasText: weekdays[other - 1] }).filter({ hasText: '14:00–18:00' });
     await added.waitFor({ timeout: WAIT });
-    assert.match(await added.innerText(), /20\tpresencial, vídeo/);
+    assert.match(await added.innerText(), /20\tpresencial, por vídeo/);
     const rules = (await get(`/api/doctors/${w.doctorId}/availability`, w.doc.access)).body.items;
     const rule = rules.find((r) => r.weekday === other);
     assert.deepEqual([rule.start_time, rule.end_time, rule.slot_minutes, rule.consultation_types], ['14:00', '18:00', 20, ['in_person', 'video']]);
