@@ -1,13 +1,15 @@
 /* app: the api-server's process-wide state, built once at start-up and read-only afterwards
- * (apart from the pool and the board cache, which are internally synchronised). Handlers reach it through `app`. */
+ * (apart from the pool and the caches, which are internally synchronised). Handlers reach it through `app`. */
 #ifndef API_APP_H
 #define API_APP_H
 
+#include "accountcache.h"
 #include "bodycache.h"
 #include "config.h"
 #include "cors.h"
 #include "db.h"
 #include "token.h"
+#include "tokencache.h"
 
 /* Defaults (documented in README "Configuration"). */
 #define DEF_DATABASE_URL "postgresql://clinic@127.0.0.1:15432/clinic"
@@ -56,6 +58,10 @@
 /* The queue board's bodies kept in memory (README "The queue board"). */
 #define DEF_QUEUE_CACHE_BYTES 67108864L /* 0 = keep none */
 #define DEF_QUEUE_CACHE_WAIT_MS 2000
+/* What the guard keeps in memory (README "The guard's caches"). */
+#define DEF_ACCOUNT_CACHE_ENTRIES 65536 /* 0 = ask the database on every request */
+#define DEF_ACCOUNT_CACHE_HEARTBEAT_MS 5000
+#define DEF_TOKEN_CACHE_ENTRIES 65536 /* 0 = verify every token's signature every time */
 #define DEF_WEB_ROOT "web"                           /* the console's files, served at / */
 #define DEF_SIGNALING_PUBLIC_URL "http://127.0.0.1:8081" /* where browsers reach the signaling-server */
 /* Outbound messages (README "Outbound messages", api-server/delivery.c). */
@@ -106,6 +112,8 @@ struct app_config {
     struct cors_origins cors;
     /* the queue board's cache (h_board.c) */
     long queue_cache_bytes, queue_cache_wait_ms;
+    /* the guard's caches (router.c, account_listener.c) */
+    long account_cache_entries, account_cache_heartbeat_ms, token_cache_entries;
     /* the console (h_static.c) */
     char web_root[512];
     char signaling_public_url[512];
@@ -123,6 +131,8 @@ struct app {
     struct token_keys keys;
     struct db_pool *pool;
     struct bodycache *boards; /* GET /queue bodies by clinic, day, filter and role (h_board.c) */
+    struct accountcache *accounts; /* the guard's view of accounts, kept true by account_listener.c */
+    struct tokencache *tokens;     /* access tokens already verified (router.c) */
 };
 
 extern struct app app;

@@ -176,6 +176,17 @@ static void delivery_load(struct app_config *c, struct cfg_errors *errs)
         cfg_error(errs, "SMS_GATEWAY_TOKEN must be one line");
 }
 
+/* What the process keeps in memory: the queue board's bodies, the guard's accounts and tokens. */
+static void caches_load(struct app_config *c, struct cfg_errors *errs)
+{
+    c->queue_cache_bytes = cfg_env_long("QUEUE_CACHE_BYTES", DEF_QUEUE_CACHE_BYTES, 0, 1L << 40, errs);
+    c->queue_cache_wait_ms = cfg_env_long("QUEUE_CACHE_WAIT_MS", DEF_QUEUE_CACHE_WAIT_MS, 0, 60000, errs);
+    c->account_cache_entries = cfg_env_long("ACCOUNT_CACHE_ENTRIES", DEF_ACCOUNT_CACHE_ENTRIES, 0, 10000000, errs);
+    c->account_cache_heartbeat_ms =
+        cfg_env_long("ACCOUNT_CACHE_HEARTBEAT_MS", DEF_ACCOUNT_CACHE_HEARTBEAT_MS, 100, 600000, errs);
+    c->token_cache_entries = cfg_env_long("TOKEN_CACHE_ENTRIES", DEF_TOKEN_CACHE_ENTRIES, 0, 10000000, errs);
+}
+
 bool app_config_load(struct app_config *c)
 {
     struct cfg_errors errs = {0};
@@ -228,8 +239,7 @@ bool app_config_load(struct app_config *c)
         cfg_error(&errs, "VIDEO_INVITE_URL must be an http:// or https:// URL");
 
     cors_load(&c->cors, &errs);
-    c->queue_cache_bytes = cfg_env_long("QUEUE_CACHE_BYTES", DEF_QUEUE_CACHE_BYTES, 0, 1L << 40, &errs);
-    c->queue_cache_wait_ms = cfg_env_long("QUEUE_CACHE_WAIT_MS", DEF_QUEUE_CACHE_WAIT_MS, 0, 60000, &errs);
+    caches_load(c, &errs);
     copy_env(c->web_root, sizeof c->web_root, "WEB_ROOT", DEF_WEB_ROOT, &errs);
     copy_env(c->signaling_public_url, sizeof c->signaling_public_url, "SIGNALING_PUBLIC_URL",
              DEF_SIGNALING_PUBLIC_URL, &errs);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "app.h"
 #include "connguard.h"
@@ -214,30 +215,72 @@ static int router_prepare(const struct _u_request *req, struct _u_response *resp
     return U_CALLBACK_CONTINUE;
 }
 
-/* Whether the token's account still accepts it, in one query: ST_OK when the user exists, is active
- * and the token was issued at or after the account's tokens_valid_after (token_valid_for, sql/0012);
- * ST_UNAUTHORIZED when not (*why says which); else the database's status. */
-static enum status account_active(int64_t user_id, time_t iat, const char **why)
+static int64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Reads what the guard needs of account user into *st: ST_OK, ST_NOT_FOUND (no such user) or the
+ * database's status. */
+static enum status account_read(int64_t user_id, struct account_state *st)
 {
     PGconn *conn = dbr_acquire();
     if (!conn)
         return ST_UNAVAILABLE;
-    char idb[24], iatb[24];
-    const char *p[] = {id_text(user_id, idb), id_text((int64_t)iat, iatb)};
+    char idb[24];
+    const char *p[] = {id_text(user_id, idb)};
     struct db_error err;
-    PGresult *r = db_exec(conn, "SELECT u.active, token_valid_for(u, $2::bigint) FROM users u WHERE u.id = $1", 2, p);
-    enum status st = ST_UNAUTHORIZED;
-    *why = "This account has been deactivated.";
+    PGresult *r = db_exec(conn, "SELECT active, iat_floor, role, clinic_id FROM account_guard_state($1)", 1, p);
+    enum status s = ST_NOT_FOUND;
     if (!db_ok(conn, r, &err)) {
-        st = err.status;
-    } else if (PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "t") == 0) {
-        st = strcmp(PQgetvalue(r, 0, 1), "t") == 0 ? ST_OK : ST_UNAUTHORIZED;
-        *why = "The access token was issued before the account's sessions were ended (a new password, "
-               "a sign-out everywhere); sign in again.";
+        s = err.status;
+    } else if (PQntuples(r) == 1) {
+        st->active = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+        st->iat_floor = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+        st->role = role_parse(PQgetvalue(r, 0, 2));
+        st->clinic_id = PQgetisnull(r, 0, 3) ? 0 : strtoll(PQgetvalue(r, 0, 3), NULL, 10);
+        s = ST_OK;
     }
     PQclear(r);
     dbr_release(conn);
-    return st;
+    return s;
+}
+
+/* Whether the token's account still accepts it: ST_OK when the user exists, is active, has the
+ * token's role and clinic, and the token was issued at or after the account's iat floor (the
+ * comparison token_valid_for makes, sql/0020); ST_UNAUTHORIZED when not (*why says which); else the
+ * database's status. The account comes from app.accounts when it holds it (no round trip), else
+ * from the database, and is kept for the next request (accountcache.h says why that is safe). */
+static enum status account_active(const struct claims *c, const char **why)
+{
+    struct account_state st;
+    uint64_t ticket;
+    if (!accountcache_get(app.accounts, c->sub, monotonic_ms(), &st, &ticket)) {
+        enum status s = account_read(c->sub, &st);
+        if (s == ST_NOT_FOUND) {
+            *why = "This account no longer exists.";
+            return ST_UNAUTHORIZED;
+        }
+        if (s != ST_OK)
+            return s;
+        accountcache_put(app.accounts, c->sub, monotonic_ms(), &st, ticket);
+    }
+    if (!st.active) {
+        *why = "This account has been deactivated.";
+        return ST_UNAUTHORIZED;
+    }
+    if (st.role != c->role || st.clinic_id != c->clinic_id) {
+        *why = "The account's role or clinic changed since the access token was issued; sign in again.";
+        return ST_UNAUTHORIZED;
+    }
+    if ((int64_t)c->iat < st.iat_floor) {
+        *why = "The access token was issued before the account's sessions were ended (a new password, "
+               "a sign-out everywhere); sign in again.";
+        return ST_UNAUTHORIZED;
+    }
+    return ST_OK;
 }
 
 static int router_guard(const struct _u_request *req, struct _u_response *resp, void *user_data)
@@ -253,7 +296,7 @@ static int router_guard(const struct _u_request *req, struct _u_response *resp, 
     const char *token = auth + 7;
     while (*token == ' ')
         token++;
-    enum token_result tr = token_verify_access(&app.keys, token, time(NULL), &ctx->claims);
+    enum token_result tr = tokencache_verify_access(app.tokens, &app.keys, token, time(NULL), &ctx->claims);
     if (tr != TOKEN_OK) {
         u_map_put(resp->map_header, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
         return reply_error(resp, ctx, ST_UNAUTHORIZED, NULL,
@@ -265,8 +308,8 @@ static int router_guard(const struct _u_request *req, struct _u_response *resp, 
         return reply_status(resp, ctx, ST_FORBIDDEN);
     /* A deactivated account's access tokens stop at once, not when they expire; so do the tokens
      * issued before a new password or a sign-out everywhere. */
-    const char *why;
-    enum status st = account_active(ctx->claims.sub, ctx->claims.iat, &why);
+    const char *why = NULL;
+    enum status st = account_active(&ctx->claims, &why);
     if (st == ST_UNAUTHORIZED) {
         u_map_put(resp->map_header, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
         return reply_error(resp, ctx, ST_UNAUTHORIZED, NULL, why, NULL);

@@ -19,7 +19,8 @@
  * Shutdown: SIGTERM/SIGINT are blocked in every thread and taken by sigwait() in the main
  * thread; it stops accepting (MHD_quiesce_daemon), waits up to SHUTDOWN_GRACE seconds for
  * in-flight requests to finish, then stops the daemon, the delivery senders (delivery.h: their
- * transfers in flight are aborted and their rows go back to the queue) and closes the pool. */
+ * transfers in flight are aborted and their rows go back to the queue), the account listener (joined)
+ * and closes the pool; the caches are freed last, when no thread can use them. */
 #include "server.h"
 
 #include <arpa/inet.h>
@@ -33,6 +34,7 @@
 #include <ulfius.h>
 #include <unistd.h>
 
+#include "account_listener.h"
 #include "app.h"
 #include "connguard.h"
 #include "delivery.h"
@@ -89,6 +91,40 @@ void server_block_stop_signals(sigset_t *sigs)
     signal(SIGPIPE, SIG_IGN);
 }
 
+/* The guard's caches; with an account cache, its listener, and the pool's connections listening too
+ * (what a request commits is forgotten before it is answered). False (logged) on failure. */
+static bool guard_caches_start(void)
+{
+    app.tokens = tokencache_new((size_t)app.cfg.token_cache_entries);
+    app.accounts = accountcache_new((size_t)app.cfg.account_cache_entries);
+    if (!app.tokens || !app.accounts) {
+        log_error("out of memory for the guard's caches (TOKEN_CACHE_ENTRIES, ACCOUNT_CACHE_ENTRIES)");
+        return false;
+    }
+    if (app.cfg.account_cache_entries == 0)
+        return true;
+    db_pool_listen(app.pool, "account_changed", account_listener_heard, app.accounts);
+    return account_listener_start(app.accounts, app.cfg.database_url, app.cfg.listen_host, app.cfg.listen_port,
+                                  app.cfg.account_cache_heartbeat_ms);
+}
+
+/* Everything server_run made, once no request runs any more (NULL-safe). */
+static void release_all(void)
+{
+    delivery_stop();
+    connguard_stop();
+    account_listener_stop();
+    db_pool_free(app.pool);
+    app.pool = NULL;
+    bodycache_free(app.boards);
+    app.boards = NULL;
+    accountcache_free(app.accounts);
+    app.accounts = NULL;
+    tokencache_free(app.tokens);
+    app.tokens = NULL;
+    ratelimit_free();
+}
+
 int server_run(void)
 {
     sigset_t sigs;
@@ -100,7 +136,8 @@ int server_run(void)
     static_init();
     app.pool = db_pool_new(app.cfg.database_url, (int)app.cfg.pool_size, (int)app.cfg.acquire_timeout_ms);
     app.boards = bodycache_new((size_t)app.cfg.queue_cache_bytes, (unsigned)app.cfg.queue_cache_wait_ms);
-    if (!app.pool || !app.boards || !connguard_start() || !delivery_start((int)app.cfg.delivery_workers))
+    if (!app.pool || !app.boards || !guard_caches_start() || !connguard_start() ||
+        !delivery_start((int)app.cfg.delivery_workers))
         goto fail;
 
     struct sockaddr_in addr;
@@ -154,23 +191,11 @@ int server_run(void)
     wait_in_flight(app.cfg.shutdown_grace);
     ulfius_stop_framework(&inst);
     ulfius_clean_instance(&inst);
-    delivery_stop();
-    connguard_stop();
-    db_pool_free(app.pool);
-    app.pool = NULL;
-    bodycache_free(app.boards);
-    app.boards = NULL;
-    ratelimit_free();
+    release_all();
     log_info("api-server stopped");
     return 0;
 
 fail:
-    delivery_stop();
-    connguard_stop();
-    db_pool_free(app.pool);
-    app.pool = NULL;
-    bodycache_free(app.boards);
-    app.boards = NULL;
-    ratelimit_free();
+    release_all();
     return 1;
 }

@@ -90,12 +90,17 @@ long crypto_b64url_decode(const char *in, unsigned char *out, size_t cap)
     return (long)o;
 }
 
+bool crypto_sha256(const void *data, size_t n, unsigned char out[32])
+{
+    unsigned int mdlen = 0;
+    return EVP_Digest(data, n, out, &mdlen, EVP_sha256(), NULL) == 1 && mdlen == 32;
+}
+
 void crypto_sha256_hex(const void *data, size_t n, char out[65])
 {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
-    EVP_Digest(data, n, md, &mdlen, EVP_sha256(), NULL);
-    crypto_hex(md, mdlen, out);
+    unsigned char md[32] = {0};
+    crypto_sha256(data, n, md);
+    crypto_hex(md, sizeof md, out);
 }
 
 bool crypto_token(char out[44])

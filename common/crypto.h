@@ -17,6 +17,8 @@ size_t crypto_b64url(const unsigned char *in, size_t n, char *out);
 size_t crypto_b64(const unsigned char *in, size_t n, char *out);
 /* Decodes base64url (no padding) into out (cap bytes); returns the length or -1. */
 long crypto_b64url_decode(const char *in, unsigned char *out, size_t cap);
+/* Writes the SHA-256 of data into out; false on failure (out is then undefined). */
+bool crypto_sha256(const void *data, size_t n, unsigned char out[32]);
 /* Writes the lower-case hex SHA-256 of data into out[65]. */
 void crypto_sha256_hex(const void *data, size_t n, char out[65]);
 /* A random opaque token: 32 random bytes in base64url (43 chars) into out[44]. */

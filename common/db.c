@@ -24,6 +24,10 @@ struct db_pool {
     int size;
     int acquire_timeout_ms;
     struct slot *slots;
+    /* db_pool_listen: set before the pool is shared, read-only afterwards */
+    char listen_sql[80];
+    void (*on_notify)(const char *payload, void *arg);
+    void *notify_arg;
 };
 
 static void notice_to_log(void *arg, const char *message)
@@ -105,6 +109,31 @@ static bool conn_alive(PGconn *conn)
     return true;
 }
 
+void db_pool_listen(struct db_pool *p, const char *channel, void (*fn)(const char *payload, void *arg), void *arg)
+{
+    snprintf(p->listen_sql, sizeof p->listen_sql, "LISTEN %s", channel);
+    p->on_notify = fn;
+    p->notify_arg = arg;
+}
+
+/* A new connection of the pool: connected, and listening when db_pool_listen asked; NULL (logged) on failure. */
+static PGconn *pool_connect(struct db_pool *p)
+{
+    PGconn *conn = db_connect(p->conninfo);
+    if (!conn || !p->listen_sql[0])
+        return conn;
+    PGresult *r = PQexec(conn, p->listen_sql);
+    bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    if (!ok)
+        log_warning("database connection failed: %s: %s", p->listen_sql, PQerrorMessage(conn));
+    PQclear(r);
+    if (!ok) {
+        PQfinish(conn);
+        return NULL;
+    }
+    return conn;
+}
+
 PGconn *db_acquire(struct db_pool *p)
 {
     struct timespec deadline;
@@ -145,7 +174,7 @@ PGconn *db_acquire(struct db_pool *p)
         conn = NULL;
     }
     if (!conn)
-        conn = db_connect(p->conninfo);
+        conn = pool_connect(p);
     pthread_mutex_lock(&p->lock);
     s->conn = conn;
     if (!conn) {
@@ -162,6 +191,9 @@ void db_release(struct db_pool *p, PGconn *conn)
         return;
     if (PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) != PQTRANS_IDLE)
         db_rollback(conn);
+    for (PGnotify *n; (n = PQnotifies(conn)); PQfreemem(n))
+        if (p->on_notify)
+            p->on_notify(n->extra, p->notify_arg);
     bool broken = PQstatus(conn) != CONNECTION_OK;
     pthread_mutex_lock(&p->lock);
     for (int i = 0; i < p->size; i++) {

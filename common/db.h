@@ -21,6 +21,14 @@ struct db_pool;
 struct db_pool *db_pool_new(const char *conninfo, int size, int acquire_timeout_ms);
 void db_pool_free(struct db_pool *pool);
 
+/* Makes every connection of the pool LISTEN on channel (an identifier, written as is) from when it
+ * is opened, and hands each notification a connection received to fn(payload, arg) when it is
+ * released, on the releasing thread. A session hears its own transaction's notifications together
+ * with the answer to its COMMIT, so whatever a thread commits is handed over before that thread
+ * releases the connection. Call once, before the pool is shared. */
+void db_pool_listen(struct db_pool *pool, const char *channel, void (*fn)(const char *payload, void *arg),
+                    void *arg);
+
 /* Borrows a connection (NULL: unavailable); give it back with db_release. A connection released
  * with a transaction still open is rolled back first. */
 PGconn *db_acquire(struct db_pool *pool);

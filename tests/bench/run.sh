@@ -13,7 +13,8 @@
 # (tests/bench/conditional.lua: If-None-Match with the last tag seen, 304 while the board holds), and the
 # unconditional GET on a second server with QUEUE_CACHE_BYTES=0 (the board built on every request) and,
 # with BENCH_BASELINE_REV=<commit> (or BENCH_BASELINE_BIN=<api-server binary>), on the api-server of
-# that commit serving the same database: the figures before and after, in one run, with their ratios.
+# that commit serving the same database (unconditional and conditional): the figures before and after, in one
+# run, with their ratios.
 # Figures are printed, never asserted. Env: BENCH_SECONDS (default 15), BENCH_CONNECTIONS (64),
 # DB_POOL_SIZE (16, also pgbench's clients), BENCH_EXPLAIN=full (print the whole plan of the board),
 # BENCH_FLOOD=0 (skip the floods), BENCH_SIGNALING=0 (skip the signaling benchmark), BENCH_DELIVERY=0 (skip the
@@ -184,15 +185,20 @@ start_extra nocache "$nocache_port" build/api-server QUEUE_CACHE_BYTES=0
 run_on "$nocache_port" "GET /api/queue, QUEUE_CACHE_BYTES=0" "/api/queue?clinic_id=$qclinic" "$tmp/queue-auth.lua"
 nocache_rps=$last_rps
 base_rps=
+base_cond_rps=
 if [ -n "$baseline_bin" ]; then
   start_extra baseline "$base_port" "$baseline_bin"
   run_on "$base_port" "GET /api/queue, ${BENCH_BASELINE_REV:-baseline} (before)" "/api/queue?clinic_id=$qclinic" \
     "$tmp/queue-auth.lua"
   base_rps=$last_rps
+  run_on "$base_port" "GET /api/queue (If-None-Match), before" "/api/queue?clinic_id=$qclinic" \
+    "$REPO/tests/bench/conditional.lua" "$qtoken"
+  base_cond_rps=$last_rps
 fi
-awk -v u="$queue_rps" -v c="$cond_rps" -v n="$nocache_rps" -v b="$base_rps" 'BEGIN {
+awk -v u="$queue_rps" -v c="$cond_rps" -v n="$nocache_rps" -v b="$base_rps" -v bc="${base_cond_rps:-}" 'BEGIN {
   printf "GET /api/queue: conditional / unconditional %.1fx, unconditional / built every time %.1fx", c / u, u / n
   if (b != "") printf ", unconditional / before %.1fx, conditional / before (unconditional) %.1fx", u / b, c / b
+  if (bc != "") printf ", conditional / before (conditional) %.1fx", c / bc
   printf "\n" }'
 for p in "${extra_pids[@]}"; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null || true; done
 extra_pids=()

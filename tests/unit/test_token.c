@@ -1,7 +1,8 @@
 /* Unit tests for common/token.c: role_parse/role_name, token_keys_load, and signing and verifying
  * ES256 access tokens with in-process P-256 keys: round trips per role, expiry and iat checks,
  * foreign keys, "alg: none", HS256 signed with the public key, tampered payloads and signatures,
- * missing or wrong claims, and malformed input. */
+ * missing or wrong claims, and malformed input; and common/tokencache.c, which answers tokens already
+ * verified (hits, expiry on a hit, failures never kept, its bound). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -24,6 +25,7 @@
 
 #include "crypto.h"
 #include "token.h"
+#include "tokencache.h"
 
 static struct token_keys keys_a; /* the server's key pair */
 static struct token_keys keys_b; /* somebody else's */
@@ -925,6 +927,71 @@ static void test_video_tokens(void **state)
     free(t);
 }
 
+/* ---- tokencache ---------------------------------------------------------------------------- */
+
+static void test_tokencache_hits_and_expiry(void **state)
+{
+    (void)state;
+    struct tokencache *tc = tokencache_new(8);
+    struct claims c, out;
+    char *t = sign_access(&keys_a, ROLE_DOCTOR, 41, 3, 9, 0, NOW, 900, &c);
+    assert_int_equal(tokencache_verify_access(tc, &keys_a, t, NOW, &out), TOKEN_OK);
+    assert_int_equal(tokencache_count(tc), 1);
+    memset(&out, 0, sizeof out);
+    assert_int_equal(tokencache_verify_access(tc, &keys_a, t, NOW + 899, &out), TOKEN_OK);
+    assert_int_equal(tokencache_count(tc), 1);
+    assert_int_equal(out.sub, 41);
+    assert_int_equal(out.role, ROLE_DOCTOR);
+    assert_int_equal(out.doctor_id, 9);
+    assert_int_equal(out.exp, NOW + 900);
+    assert_string_equal(out.jti, c.jti);
+    /* a hit is still refused once the token expired */
+    assert_int_equal(tokencache_verify_access(tc, &keys_a, t, NOW + 900, &out), TOKEN_EXPIRED);
+    /* a token that fails is never kept: one byte changed in the signature */
+    char *bad = strdup(t);
+    size_t n = strlen(bad);
+    bad[n - 2] = bad[n - 2] == 'A' ? 'B' : 'A';
+    for (int i = 0; i < 2; i++)
+        assert_int_not_equal(tokencache_verify_access(tc, &keys_a, bad, NOW, &out), TOKEN_OK);
+    assert_int_equal(tokencache_count(tc), 1);
+    /* nor is a token signed with another key */
+    char *foreign = sign_access(&keys_b, ROLE_DOCTOR, 41, 3, 9, 0, NOW, 900, &c);
+    assert_int_equal(tokencache_verify_access(tc, &keys_a, foreign, NOW, &out), TOKEN_BAD_SIGNATURE);
+    assert_int_equal(tokencache_count(tc), 1);
+    free(foreign);
+    free(bad);
+    free(t);
+    tokencache_free(tc);
+}
+
+static void test_tokencache_bounded(void **state)
+{
+    (void)state;
+    struct tokencache *tc = tokencache_new(8);
+    assert_int_equal(tokencache_capacity(tc), 8);
+    char *tokens[20];
+    struct claims c, out;
+    for (int i = 0; i < 20; i++) {
+        tokens[i] = sign_access(&keys_a, ROLE_ADMIN, i + 1, 0, 0, 0, NOW, 900, &c);
+        assert_int_equal(tokencache_verify_access(tc, &keys_a, tokens[i], NOW, &out), TOKEN_OK);
+        assert_true(tokencache_count(tc) <= 8);
+    }
+    for (int i = 0; i < 20; i++) { /* evicted or not, each still verifies, as itself */
+        assert_int_equal(tokencache_verify_access(tc, &keys_a, tokens[i], NOW, &out), TOKEN_OK);
+        assert_int_equal(out.sub, i + 1);
+        free(tokens[i]);
+    }
+    tokencache_free(tc);
+    /* no cache at all: every token verified */
+    struct tokencache *none = tokencache_new(0);
+    char *t = sign_access(&keys_a, ROLE_ADMIN, 1, 0, 0, 0, NOW, 900, &c);
+    assert_int_equal(tokencache_verify_access(none, &keys_a, t, NOW, &out), TOKEN_OK);
+    assert_int_equal(tokencache_verify_access(NULL, &keys_a, t, NOW, &out), TOKEN_OK);
+    assert_int_equal(tokencache_count(none), 0);
+    free(t);
+    tokencache_free(none);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -953,6 +1020,8 @@ int main(void)
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_trailing_characters_rejected),
         cmocka_unit_test(test_video_tokens),
+        cmocka_unit_test(test_tokencache_hits_and_expiry),
+        cmocka_unit_test(test_tokencache_bounded),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
