@@ -280,9 +280,11 @@ static int router_dispatch(const struct _u_request *req, struct _u_response *res
 {
     (void)user_data;
     struct req_ctx *ctx = req_ctx_of(resp);
-    /* Every query value, whichever parameter it is, before any handler reads one. */
+    /* The whole query string, as sent, against the route's parameters: ulfius's own map drops pairs
+     * that are not UTF-8 and holds one value per name, so it is never read. */
+    const char *q = req->http_url ? strchr(req->http_url, '?') : NULL;
     json_t *errors = json_object();
-    if (!query_check_utf8(req, errors))
+    if (!query_parse(q ? q + 1 : NULL, ctx->route->query, &ctx->query, errors))
         return reply_invalid_query(resp, ctx, errors);
     json_decref(errors);
     return ctx->route->handler(req, resp, ctx);
@@ -316,6 +318,9 @@ void router_print(const char *prefix)
         }
         path[o] = '\0';
         printf("%s %s", r->method, path);
+        /* "?name,name!" (! when required): the query parameters, as openapi.yaml lists them */
+        for (size_t k = 0; r->query && r->query[k].name; k++)
+            printf("%s%s%s", k ? "," : " ?", r->query[k].name, (r->query[k].flags & QF_REQUIRED) ? "!" : "");
         if (r->access & ROUTE_PUBLIC)
             printf(" public");
         for (unsigned bit = ROLE_ADMIN; bit <= ROLE_PATIENT; bit <<= 1)
