@@ -111,63 +111,71 @@ static bool in_choices(const char *s, const char *const *choices)
     return false;
 }
 
-/* Checks value v against p; on success sets *text (a new string) and *num and returns true, else
- * writes the reason into why. */
-static bool check_value(const struct query_param *p, const char *v, char **text, long long *num, char why[96])
+/* Why v is not a value of p (NULL when it is). Sets *num; when the accepted text is not v itself (an id
+ * in canonical form, a month's first day) writes it into norm and points *v at it. A reason made
+ * from p's bounds is written into why. */
+static const char *value_problem(const struct query_param *p, const char **v, char norm[24], long long *num,
+                                 char why[96])
 {
-    char buf[24];
     int y, m, d;
-    const char *bad = NULL;
-    *num = 0;
-    *text = NULL;
     switch (p->type) {
     case QT_ID:
-        if (!parse_bounded(v, 1, INT64_MAX / 2, num))
-            bad = "must be a positive integer";
-        snprintf(buf, sizeof buf, "%lld", *num);
-        v = buf;
-        break;
+        if (!parse_bounded(*v, 1, INT64_MAX / 2, num))
+            return "must be a positive integer";
+        snprintf(norm, 24, "%lld", *num);
+        *v = norm;
+        return NULL;
     case QT_DATE:
-        if (!parse_date(v, &y, &m, &d) || y < 1900 || y > 9999)
-            bad = "must be a date YYYY-MM-DD";
-        else
-            *num = day_number(y, m, d);
-        break;
+        if (!parse_date(*v, &y, &m, &d) || y < 1900 || y > 9999)
+            return "must be a date YYYY-MM-DD";
+        *num = day_number(y, m, d);
+        return NULL;
     case QT_MONTH:
-        if (!parse_month(v, buf))
-            bad = "must be a month YYYY-MM";
-        v = buf;
-        break;
+        if (!parse_month(*v, norm))
+            return "must be a month YYYY-MM";
+        *v = norm;
+        return NULL;
     case QT_ENUM:
-        if (!in_choices(v, p->choices))
-            bad = "must be one of the allowed values";
-        break;
+        return in_choices(*v, p->choices) ? NULL : "must be one of the allowed values";
     case QT_STRING: {
-        long long n = (long long)utf8_length(v);
-        if (n < p->min || n > p->max || (p->charset && strspn(v, p->charset) != strlen(v)))
-            snprintf(why, 96, "must have %lld to %lld characters", p->min, p->max), bad = why;
-        break;
+        long long n = (long long)utf8_length(*v);
+        if (n >= p->min && n <= p->max && (!p->charset || strspn(*v, p->charset) == strlen(*v)))
+            return NULL;
+        snprintf(why, 96, "must have %lld to %lld characters", p->min, p->max);
+        return why;
     }
     case QT_BOOL:
-        if (strcmp(v, "true") != 0 && strcmp(v, "false") != 0)
-            bad = "must be true or false";
-        *num = v[0] == 't';
-        break;
+        *num = strcmp(*v, "true") == 0;
+        return *num || strcmp(*v, "false") == 0 ? NULL : "must be true or false";
     case QT_LIMIT:
-        if (!parse_bounded(v, p->min, p->max, num))
-            snprintf(why, 96, "must be an integer between %lld and %lld", p->min, p->max), bad = why;
-        break;
+        if (parse_bounded(*v, p->min, p->max, num))
+            return NULL;
+        snprintf(why, 96, "must be an integer between %lld and %lld", p->min, p->max);
+        return why;
+    case QT_EVENT_ID:
+        return valid_event_id(*v) ? NULL : "is not an event_id this server issued";
     case QT_CURSOR:
+        break; /* check_value decodes it */
+    }
+    return "has an unexpected type";
+}
+
+/* Checks value v against p; on success sets *text (a new string) and *num and returns true, else
+ * writes the reason (p->why when set) into why. */
+static bool check_value(const struct query_param *p, const char *v, char **text, long long *num, char why[96])
+{
+    char norm[24];
+    const char *bad;
+    *num = 0;
+    *text = NULL;
+    if (p->type == QT_CURSOR) {
         *text = cursor_keys(v, p->shape);
         bad = *text ? NULL : "is not a cursor this server issued";
-        break;
-    case QT_EVENT_ID:
-        if (!valid_event_id(v))
-            bad = "is not an event_id this server issued";
-        break;
+    } else {
+        bad = value_problem(p, &v, norm, num, why);
+        if (!bad && !(*text = strdup(v)))
+            bad = "could not be processed";
     }
-    if (!bad && !*text && !(*text = strdup(v)))
-        bad = "could not be processed";
     const char *listed = p->why ? p->why : bad;
     if (bad && listed != why)
         snprintf(why, 96, "%s", listed);
