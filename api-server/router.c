@@ -292,6 +292,17 @@ static int router_dispatch(const struct _u_request *req, struct _u_response *res
 
 void router_register(struct _u_instance *inst)
 {
+    /* query_parse reads at most QUERY_MAX_PARAMS rows of a route's table: a longer one is a bug. */
+    for (size_t i = 0; i < routes_count; i++) {
+        size_t n = 0;
+        while (routes[i].query && routes[i].query[n].name)
+            n++;
+        if (n > QUERY_MAX_PARAMS) {
+            log_error("route %s %s declares %zu query parameters, more than %d", routes[i].method, routes[i].path, n,
+                      QUERY_MAX_PARAMS);
+            abort();
+        }
+    }
     ulfius_add_endpoint_by_val(inst, "*", NULL, "*", 0, router_prepare, NULL);
     ulfius_add_endpoint_by_val(inst, "*", NULL, "*", 1, router_guard, NULL);
     ulfius_add_endpoint_by_val(inst, "*", NULL, "*", 2, router_dispatch, NULL);
