@@ -11,9 +11,6 @@
 #include "handlers.h"
 
 static const char *const types[] = {"in_person", "video", NULL};
-static const char *const statuses[] = {"requested", "confirmed", "checked_in", "completed", "cancelled", "no_show",
-                                       NULL};
-
 static const struct field_spec create_fields[] = {
     {"patient_id", FT_INT, 0, 0, 0, NULL},
     {"doctor_id", FT_INT, FF_REQUIRED, 0, 0, NULL},
@@ -103,32 +100,14 @@ HANDLER(h_appointments_list)
         "  AND ($10::date IS NULL OR lower(a.period) < ($10::date + 1)::timestamp AT TIME ZONE c.timezone) "
         "ORDER BY lower(a.period), a.id LIMIT $2::int + 1",
         "k1, k2", "jsonb_build_array(rfc3339_exact(k1), k2)"};
-    json_t *errors = json_object();
-    int limit, y, m, d;
-    int64_t doctor = 0, patient = 0;
-    char *cursor = NULL, lim[24], db[24], pb[24];
-    const char *from = query_str(req, "from");
-    const char *to = query_str(req, "to");
-    query_page(req, "ti", &limit, &cursor, errors);
-    query_int(req, "doctor_id", &doctor, errors);
-    query_int(req, "patient_id", &patient, errors);
-    const char *status = query_enum(req, "status", statuses, "appointment statuses", errors);
-    if (from && !parse_date(from, &y, &m, &d))
-        json_object_set_new(errors, "from", json_string("must be a date YYYY-MM-DD"));
-    if (to && !parse_date(to, &y, &m, &d))
-        json_object_set_new(errors, "to", json_string("must be a date YYYY-MM-DD"));
-    if (json_object_size(errors) > 0) {
-        free(cursor);
-        return reply_invalid_query(resp, ctx, errors);
-    }
-    json_decref(errors);
+    (void)req;
+    const struct query_values *q = &ctx->query;
     struct scope_params s;
     scope_of(ctx, &s);
-    const char *p[] = {cursor, id_text(limit, lim), s.c, s.d, s.p, doctor ? id_text(doctor, db) : NULL,
-                       patient ? id_text(patient, pb) : NULL, status, from, to};
-    int rc = dbr_list_reply(resp, ctx, &lq, 10, p);
-    free(cursor);
-    return rc;
+    const char *p[] = {query_text(q, "cursor"), query_text(q, "limit"), s.c, s.d, s.p, query_text(q, "doctor_id"),
+                       query_text(q, "patient_id"), query_text(q, "status"), query_text(q, "from"),
+                       query_text(q, "to")};
+    return dbr_list_reply(resp, ctx, &lq, 10, p);
 }
 
 HANDLER(h_appointments_get)

@@ -142,12 +142,10 @@ static int board_build(const struct _u_request *req, struct _u_response *resp, s
 
 HANDLER(h_queue_board)
 {
-    json_t *errors = json_object();
-    struct board_req b = {0};
+    struct board_req b = {.doctor = query_num(&ctx->query, "doctor_id")};
     const char *date;
     int rc;
-    query_int(req, "doctor_id", &b.doctor, errors);
-    if (!clinic_day_query(req, resp, ctx, errors, &b.clinic, &date, &rc))
+    if (!clinic_day_query(resp, ctx, &b.clinic, &date, &rc))
         return rc;
     b.date = date;
     char stamp[BODYCACHE_STAMP_MAX];

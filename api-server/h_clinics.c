@@ -32,16 +32,10 @@ HANDLER(h_clinics_list)
         "WHERE ($1::jsonb IS NULL OR c.id > ($1::jsonb->>0)::bigint) AND ($3::bigint IS NULL OR c.id = $3) "
         "ORDER BY c.id LIMIT $2::int + 1",
         "k1", "jsonb_build_array(k1)"};
-    json_t *errors = json_object();
-    int limit;
-    char *cursor = NULL, lim[24], sb[24];
-    if (!query_page(req, "i", &limit, &cursor, errors))
-        return reply_invalid_query(resp, ctx, errors);
-    json_decref(errors);
-    const char *p[] = {cursor, id_text(limit, lim), scope_clinic(ctx, sb)};
-    int rc = dbr_list_reply(resp, ctx, &q, 3, p);
-    free(cursor);
-    return rc;
+    (void)req;
+    char sb[24];
+    const char *p[] = {query_text(&ctx->query, "cursor"), query_text(&ctx->query, "limit"), scope_clinic(ctx, sb)};
+    return dbr_list_reply(resp, ctx, &q, 3, p);
 }
 
 HANDLER(h_clinics_create)

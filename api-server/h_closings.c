@@ -8,9 +8,6 @@
 
 #include "handlers.h"
 
-static const char *const closing_statuses[] = {"draft", "closed", "payment_confirmed", "receipt_confirmed",
-                                               "disputed", NULL};
-
 /* Validates the body's "month"; answers 422 when it is missing or malformed. */
 static bool body_month(struct _u_response *resp, struct req_ctx *ctx, char out[11], int *rc)
 {
@@ -83,32 +80,16 @@ HANDLER(h_closings_list)
         "  AND ($7::text IS NULL OR c.status = $7) "
         "ORDER BY c.month, c.id LIMIT $2::int + 1",
         "k1, k2", "jsonb_build_array(to_char(k1, 'YYYY-MM-DD'), k2)"};
-    json_t *errors = json_object();
-    int limit;
-    int64_t doctor = 0, clinic = 0;
-    char *cursor = NULL, lim[24], ob[24], db[24], cb[24], month[11];
-    query_page(req, "si", &limit, &cursor, errors);
-    query_int(req, "doctor_id", &doctor, errors);
-    query_int(req, "clinic_id", &clinic, errors);
-    const char *status = query_enum(req, "status", closing_statuses, "closing statuses", errors);
-    const char *m = query_str(req, "month");
-    if (m && !parse_month(m, month))
-        json_object_set_new(errors, "month", json_string("must be a month YYYY-MM"));
-    if (json_object_size(errors) > 0) {
-        free(cursor);
-        return reply_invalid_query(resp, ctx, errors);
-    }
-    json_decref(errors);
-    if (ctx->claims.role == ROLE_DOCTOR && doctor && doctor != ctx->claims.doctor_id) {
-        free(cursor);
+    (void)req;
+    const struct query_values *q = &ctx->query;
+    char ob[24];
+    int64_t doctor = query_num(q, "doctor_id");
+    if (ctx->claims.role == ROLE_DOCTOR && doctor && doctor != ctx->claims.doctor_id)
         return reply_error(resp, ctx, ST_FORBIDDEN, NULL, "A doctor sees only their own closings.", NULL);
-    }
     const char *own = ctx->claims.role == ROLE_DOCTOR ? id_text(ctx->claims.doctor_id, ob) : NULL;
-    const char *p[] = {cursor, id_text(limit, lim), own, doctor ? id_text(doctor, db) : NULL,
-                       clinic ? id_text(clinic, cb) : NULL, m ? month : NULL, status};
-    int rc = dbr_list_reply(resp, ctx, &lq, 7, p);
-    free(cursor);
-    return rc;
+    const char *p[] = {query_text(q, "cursor"), query_text(q, "limit"), own, query_text(q, "doctor_id"),
+                       query_text(q, "clinic_id"), query_text(q, "month"), query_text(q, "status")};
+    return dbr_list_reply(resp, ctx, &lq, 7, p);
 }
 
 HANDLER(h_closings_get)

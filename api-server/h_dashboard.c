@@ -18,24 +18,15 @@ HANDLER(h_patient_history)
         "k1 DESC, k2 DESC", "jsonb_build_array(rfc3339_exact(k1), k2)"};
     if (ctx->claims.role == ROLE_DOCTOR && ctx->params[1] != ctx->claims.doctor_id)
         return reply_error(resp, ctx, ST_FORBIDDEN, NULL, "Doctors read the history of their own visits only.", NULL);
-    json_t *errors = json_object();
-    int limit;
-    char *cursor = NULL, lim[24], pb[24], db[24], sb[24];
-    query_page(req, "ti", &limit, &cursor, errors);
-    if (json_object_size(errors) > 0) {
-        free(cursor);
-        return reply_invalid_query(resp, ctx, errors);
-    }
-    json_decref(errors);
-    const char *p[] = {cursor, id_text(limit, lim), id_text(ctx->params[0], pb), id_text(ctx->params[1], db),
-                       scope_clinic(ctx, sb)};
-    int rc = dbr_list_reply_guarded(
+    (void)req;
+    char pb[24], db[24], sb[24];
+    const char *p[] = {query_text(&ctx->query, "cursor"), query_text(&ctx->query, "limit"),
+                       id_text(ctx->params[0], pb), id_text(ctx->params[1], db), scope_clinic(ctx, sb)};
+    return dbr_list_reply_guarded(
         resp, ctx, &lq,
         "EXISTS (SELECT 1 FROM patients p WHERE p.id = $3 AND ($5::bigint IS NULL OR p.clinic_id = $5)) "
         "AND EXISTS (SELECT 1 FROM doctors d WHERE d.id = $4 AND ($5::bigint IS NULL OR d.clinic_id = $5))",
         5, p);
-    free(cursor);
-    return rc;
 }
 
 HANDLER(h_dashboard_doctor_stats)
@@ -74,17 +65,6 @@ HANDLER(h_dashboard_doctor_stats)
         1, p);
 }
 
-static const char *const appointment_statuses[] = {"requested", "confirmed", "checked_in", "completed",
-                                                   "cancelled", "no_show",   NULL};
-
-static bool known_status(const char *s)
-{
-    for (const char *const *a = appointment_statuses; *a; a++)
-        if (strcmp(*a, s) == 0)
-            return true;
-    return false;
-}
-
 HANDLER(h_dashboard_doctor_appointments)
 {
     static const struct list_query lq = {
@@ -97,28 +77,12 @@ HANDLER(h_dashboard_doctor_appointments)
         "  AND ($6::date IS NULL OR lower(a.period) < ($6::date + 1)::timestamp AT TIME ZONE c.timezone) "
         "ORDER BY lower(a.period), a.id LIMIT $2::int + 1",
         "k1, k2", "jsonb_build_array(rfc3339_exact(k1), k2)"};
-    json_t *errors = json_object();
-    int limit, y, m, d;
-    char *cursor = NULL, lim[24], db[24];
-    const char *status = query_str(req, "status");
-    const char *from = query_str(req, "from");
-    const char *to = query_str(req, "to");
-    query_page(req, "ti", &limit, &cursor, errors);
-    if (status && !known_status(status))
-        json_object_set_new(errors, "status", json_string("must be one of the appointment statuses"));
-    if (from && !parse_date(from, &y, &m, &d))
-        json_object_set_new(errors, "from", json_string("must be a date YYYY-MM-DD"));
-    if (to && !parse_date(to, &y, &m, &d))
-        json_object_set_new(errors, "to", json_string("must be a date YYYY-MM-DD"));
-    if (json_object_size(errors) > 0) {
-        free(cursor);
-        return reply_invalid_query(resp, ctx, errors);
-    }
-    json_decref(errors);
-    const char *p[] = {cursor, id_text(limit, lim), id_text(ctx->claims.doctor_id, db), status, from, to};
-    int rc = dbr_list_reply(resp, ctx, &lq, 6, p);
-    free(cursor);
-    return rc;
+    (void)req;
+    const struct query_values *q = &ctx->query;
+    char db[24];
+    const char *p[] = {query_text(q, "cursor"), query_text(q, "limit"), id_text(ctx->claims.doctor_id, db),
+                       query_text(q, "status"), query_text(q, "from"), query_text(q, "to")};
+    return dbr_list_reply(resp, ctx, &lq, 6, p);
 }
 
 HANDLER(h_doctor_patients)
@@ -142,37 +106,26 @@ HANDLER(h_doctor_patients)
         "  AND ($5::text IS NULL OR p.search_doc LIKE '%' || like_escape(lower($5)) || '%') "
         "ORDER BY lower(p.full_name), p.id LIMIT $2::int + 1",
         "k1, k2", "jsonb_build_array(k1, k2)"};
-    json_t *errors = json_object();
-    int limit;
-    char *cursor = NULL, lim[24], db[24], cb[24], digits[128];
-    const char *q = query_str(req, "q");
-    query_page(req, "si", &limit, &cursor, errors);
-    if (q && (strlen(q) < 1 || utf8_length(q) > 100))
-        json_object_set_new(errors, "q", json_string("must have 1 to 100 characters"));
-    if (json_object_size(errors) > 0) {
-        free(cursor);
-        return reply_invalid_query(resp, ctx, errors);
-    }
-    json_decref(errors);
+    (void)req;
+    char db[24], cb[24], digits[128];
+    const char *q = query_text(&ctx->query, "q");
     const char *term = patient_search_term(q, digits, sizeof digits);
     if (q && !term) {
-        free(cursor);
         static const char empty[] = "{\"items\":[],\"next_cursor\":null}";
         return reply_text_json(resp, ctx, 200, empty, sizeof empty - 1);
     }
-    const char *p[] = {cursor, id_text(limit, lim), id_text(ctx->claims.doctor_id, db),
-                       id_text(ctx->claims.clinic_id, cb), term};
-    int rc = dbr_list_reply(resp, ctx, &lq, 5, p);
-    free(cursor);
-    return rc;
+    const char *p[] = {query_text(&ctx->query, "cursor"), query_text(&ctx->query, "limit"),
+                       id_text(ctx->claims.doctor_id, db), id_text(ctx->claims.clinic_id, cb), term};
+    return dbr_list_reply(resp, ctx, &lq, 5, p);
 }
 
 HANDLER(h_dashboard_reception_stats)
 {
+    (void)req;
     int64_t clinic;
     const char *date;
     int rc;
-    if (!clinic_day_query(req, resp, ctx, json_object(), &clinic, &date, &rc))
+    if (!clinic_day_query(resp, ctx, &clinic, &date, &rc))
         return rc;
     char cb[24];
     const char *p[] = {id_text(clinic, cb), date};

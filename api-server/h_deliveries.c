@@ -2,12 +2,7 @@
  * newest first, filtered by status, channel and clinic, and the retry of a failed delivery (back to the
  * queue with its attempts reset; anything but a failed one is a 409 from delivery_retry). ADMIN only,
  * by the route table. */
-#include <stdlib.h>
-
 #include "handlers.h"
-
-static const char *const statuses[] = {"queued", "sending", "delivered", "failed", NULL};
-static const char *const channels[] = {"email", "sms", "webhook", NULL};
 
 HANDLER(h_deliveries_list)
 {
@@ -19,23 +14,11 @@ HANDLER(h_deliveries_list)
         "  AND ($5::bigint IS NULL OR d.clinic_id = $5) "
         "ORDER BY d.id DESC LIMIT $2::int + 1",
         "k1 DESC", "jsonb_build_array(k1)"};
-    json_t *errors = json_object();
-    int limit;
-    int64_t clinic = 0;
-    char *cursor = NULL, lim[24], cb[24];
-    query_page(req, "i", &limit, &cursor, errors);
-    query_int(req, "clinic_id", &clinic, errors);
-    const char *status = query_enum(req, "status", statuses, "delivery statuses", errors);
-    const char *channel = query_enum(req, "channel", channels, "delivery channels", errors);
-    if (json_object_size(errors) > 0) {
-        free(cursor);
-        return reply_invalid_query(resp, ctx, errors);
-    }
-    json_decref(errors);
-    const char *p[] = {cursor, id_text(limit, lim), status, channel, clinic ? id_text(clinic, cb) : NULL};
-    int rc = dbr_list_reply(resp, ctx, &lq, 5, p);
-    free(cursor);
-    return rc;
+    (void)req;
+    const struct query_values *q = &ctx->query;
+    const char *p[] = {query_text(q, "cursor"), query_text(q, "limit"), query_text(q, "status"),
+                       query_text(q, "channel"), query_text(q, "clinic_id")};
+    return dbr_list_reply(resp, ctx, &lq, 5, p);
 }
 
 HANDLER(h_deliveries_retry)

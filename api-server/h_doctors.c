@@ -47,20 +47,11 @@ static void pix_check(json_t *body, json_t *errors)
 
 HANDLER(h_doctors_list)
 {
-    json_t *errors = json_object();
-    int limit;
-    int64_t clinic = 0, user = 0;
-    char *cursor = NULL, lim[24], sb[24], cb[24], ub[24];
-    query_page(req, "i", &limit, &cursor, errors);
-    query_int(req, "clinic_id", &clinic, errors);
-    query_int(req, "user_id", &user, errors);
-    if (json_object_size(errors) > 0) {
-        free(cursor);
-        return reply_invalid_query(resp, ctx, errors);
-    }
-    json_decref(errors);
-    const char *p[] = {cursor, id_text(limit, lim), scope_clinic(ctx, sb), clinic ? id_text(clinic, cb) : NULL,
-                       user ? id_text(user, ub) : NULL, role_name(ctx->claims.role)};
+    (void)req;
+    const struct query_values *q = &ctx->query;
+    char sb[24];
+    const char *p[] = {query_text(q, "cursor"), query_text(q, "limit"), scope_clinic(ctx, sb),
+                       query_text(q, "clinic_id"), query_text(q, "user_id"), role_name(ctx->claims.role)};
     /* r is the item already (json_fn ""): the doctor as the reader ($6) sees them. */
     static const struct list_query lq = {
         "",
@@ -69,9 +60,7 @@ HANDLER(h_doctors_list)
         "  AND ($4::bigint IS NULL OR d.clinic_id = $4) AND ($5::bigint IS NULL OR d.user_id = $5) "
         "ORDER BY d.id LIMIT $2::int + 1",
         "k1", "jsonb_build_array(k1)"};
-    int rc = dbr_list_reply(resp, ctx, &lq, 6, p);
-    free(cursor);
-    return rc;
+    return dbr_list_reply(resp, ctx, &lq, 6, p);
 }
 
 HANDLER(h_doctors_get)

@@ -88,28 +88,17 @@ const char *patient_search_term(const char *q, char *out, size_t n)
 
 HANDLER(h_patients_list)
 {
-    json_t *errors = json_object();
-    int limit;
-    int64_t clinic = 0;
-    char *cursor = NULL, lim[24], sb[24], cb[24], digits[128];
-    const char *q = query_str(req, "q");
-    query_page(req, "si", &limit, &cursor, errors);
-    query_int(req, "clinic_id", &clinic, errors);
-    if (q && (strlen(q) < 1 || utf8_length(q) > 100))
-        json_object_set_new(errors, "q", json_string("must have 1 to 100 characters"));
-    if (json_object_size(errors) > 0) {
-        free(cursor);
-        return reply_invalid_query(resp, ctx, errors);
-    }
-    json_decref(errors);
+    (void)req;
+    const struct query_values *qv = &ctx->query;
+    char sb[24], digits[128];
+    const char *q = query_text(qv, "q");
     const char *term = patient_search_term(q, digits, sizeof digits);
     if (q && !term) { /* only separators: nothing can match */
-        free(cursor);
         static const char empty[] = "{\"items\":[],\"next_cursor\":null}";
         return reply_text_json(resp, ctx, 200, empty, sizeof empty - 1);
     }
-    const char *p[] = {cursor, id_text(limit, lim), scope_clinic(ctx, sb), clinic ? id_text(clinic, cb) : NULL, term,
-                       role_name(ctx->claims.role)};
+    const char *p[] = {query_text(qv, "cursor"), query_text(qv, "limit"), scope_clinic(ctx, sb),
+                       query_text(qv, "clinic_id"), term, role_name(ctx->claims.role)};
     /* r is the item already (json_fn ""): the patient as the reader ($6) sees them. */
     static const struct list_query lq = {
         "",
@@ -119,9 +108,7 @@ HANDLER(h_patients_list)
         "  AND ($5::text IS NULL OR p.search_doc LIKE '%' || like_escape(lower($5)) || '%') "
         "ORDER BY lower(p.full_name), p.id LIMIT $2::int + 1",
         "k1, k2", "jsonb_build_array(k1, k2)"};
-    int rc = dbr_list_reply(resp, ctx, &lq, 6, p);
-    free(cursor);
-    return rc;
+    return dbr_list_reply(resp, ctx, &lq, 6, p);
 }
 
 HANDLER(h_patients_me)

@@ -11,8 +11,7 @@
 
 #include "handlers.h"
 
-static const char *const payment_statuses[] = {"pending", "paid", "partially_refunded", "refunded", NULL};
-static const char *const payment_methods[] = {"cash", "card", "pix", "insurance", "other", NULL};
+const char *const payment_methods[] = {"cash", "card", "pix", "insurance", "other", NULL};
 
 /* --- fee rules -------------------------------------------------------------------------------------------------- */
 
@@ -34,24 +33,12 @@ HANDLER(h_fee_rules_list)
         "  AND ($6::bigint IS NULL OR f.doctor_id = $6) "
         "ORDER BY f.id LIMIT $2::int + 1",
         "k1", "jsonb_build_array(k1)"};
-    json_t *errors = json_object();
-    int limit;
-    int64_t clinic = 0, service = 0, doctor = 0;
-    char *cursor = NULL, lim[24], sb[24], cb[24], svb[24], db[24];
-    query_page(req, "i", &limit, &cursor, errors);
-    query_int(req, "clinic_id", &clinic, errors);
-    query_int(req, "service_id", &service, errors);
-    query_int(req, "doctor_id", &doctor, errors);
-    if (json_object_size(errors) > 0) {
-        free(cursor);
-        return reply_invalid_query(resp, ctx, errors);
-    }
-    json_decref(errors);
-    const char *p[] = {cursor, id_text(limit, lim), scope_clinic(ctx, sb), clinic ? id_text(clinic, cb) : NULL,
-                       service ? id_text(service, svb) : NULL, doctor ? id_text(doctor, db) : NULL};
-    int rc = dbr_list_reply(resp, ctx, &lq, 6, p);
-    free(cursor);
-    return rc;
+    (void)req;
+    const struct query_values *q = &ctx->query;
+    char sb[24];
+    const char *p[] = {query_text(q, "cursor"), query_text(q, "limit"), scope_clinic(ctx, sb),
+                       query_text(q, "clinic_id"), query_text(q, "service_id"), query_text(q, "doctor_id")};
+    return dbr_list_reply(resp, ctx, &lq, 6, p);
 }
 
 HANDLER(h_fee_rules_put)
@@ -111,31 +98,16 @@ HANDLER(h_payments_list)
         "  AND ($7::text IS NULL OR p.status = $7) AND ($8::bigint IS NULL OR p.clinic_id = $8) "
         "ORDER BY p.created_at, p.id LIMIT $2::int + 1",
         "k1, k2", "jsonb_build_array(rfc3339_exact(k1), k2)"};
-    json_t *errors = json_object();
-    int limit;
-    int64_t visit = 0, doctor = 0, clinic = 0;
-    char *cursor = NULL, lim[24], vb[24], db[24], cb[24];
-    query_page(req, "ti", &limit, &cursor, errors);
-    query_int(req, "visit_id", &visit, errors);
-    query_int(req, "doctor_id", &doctor, errors);
-    query_int(req, "clinic_id", &clinic, errors);
-    const char *status = query_enum(req, "status", payment_statuses, "payment statuses", errors);
-    if (json_object_size(errors) > 0) {
-        free(cursor);
-        return reply_invalid_query(resp, ctx, errors);
-    }
-    json_decref(errors);
-    if (ctx->claims.role == ROLE_DOCTOR && doctor && doctor != ctx->claims.doctor_id) {
-        free(cursor);
+    (void)req;
+    const struct query_values *q = &ctx->query;
+    int64_t doctor = query_num(q, "doctor_id");
+    if (ctx->claims.role == ROLE_DOCTOR && doctor && doctor != ctx->claims.doctor_id)
         return reply_error(resp, ctx, ST_FORBIDDEN, NULL, "A doctor sees only their own payments.", NULL);
-    }
     struct scope_params s;
     scope_of(ctx, &s);
-    const char *p[] = {cursor, id_text(limit, lim), s.c, s.d, visit ? id_text(visit, vb) : NULL,
-                       doctor ? id_text(doctor, db) : NULL, status, clinic ? id_text(clinic, cb) : NULL};
-    int rc = dbr_list_reply(resp, ctx, &lq, 8, p);
-    free(cursor);
-    return rc;
+    const char *p[] = {query_text(q, "cursor"), query_text(q, "limit"), s.c, s.d, query_text(q, "visit_id"),
+                       query_text(q, "doctor_id"), query_text(q, "status"), query_text(q, "clinic_id")};
+    return dbr_list_reply(resp, ctx, &lq, 8, p);
 }
 
 HANDLER(h_payments_get)
@@ -194,104 +166,76 @@ HANDLER(h_payments_refund)
 
 /* --- earnings --------------------------------------------------------------------------------------------------- */
 
-static const char *const earnings_groups[] = {"day", "status", "method", NULL};
-static const char *const earnings_formats[] = {"json", "csv", NULL};
-
-HANDLER(h_doctors_earnings)
+/* The earnings of doctor (text) as a CSV download, filtered as the JSON answer is. */
+static int earnings_csv(struct _u_response *resp, struct req_ctx *ctx, const char *doctor)
 {
-    json_t *errors = json_object();
-    int limit;
-    int64_t doctor = 0;
-    char *cursor = NULL, lim[24], db[24];
-    query_page(req, "ti", &limit, &cursor, errors);
-    query_int(req, "doctor_id", &doctor, errors);
-    const char *status = query_enum(req, "status", payment_statuses, "payment statuses", errors);
-    const char *method = query_enum(req, "method", payment_methods, "payment methods", errors);
-    const char *group = query_enum(req, "group_by", earnings_groups, "groupings (day, status, method)", errors);
-    const char *format = query_enum(req, "format", earnings_formats, "formats (json, csv)", errors);
-    long from_day = 0, to_day = 0;
-    bool has_from, has_to;
-    const char *from = query_str(req, "start_date"), *to = query_str(req, "end_date");
-    if (query_date(req, "start_date", &from_day, &has_from, errors) &&
-        query_date(req, "end_date", &to_day, &has_to, errors) && has_from && has_to && to_day < from_day)
-        json_object_set_new(errors, "end_date", json_string("must not be before start_date"));
-    if (ctx->claims.role == ROLE_ADMIN && !doctor && !json_object_get(errors, "doctor_id"))
-        json_object_set_new(errors, "doctor_id", json_string("is required"));
-    if (json_object_size(errors) > 0) {
-        free(cursor);
-        return reply_invalid_query(resp, ctx, errors);
+    const struct query_values *q = &ctx->query;
+    const char *from = query_text(q, "start_date"), *to = query_text(q, "end_date");
+    PGconn *conn = dbr_acquire();
+    if (!conn)
+        return reply_status(resp, ctx, ST_UNAVAILABLE);
+    const char *p[] = {doctor, from, to, query_text(q, "status"), query_text(q, "method")};
+    PGresult *r = db_exec(conn,
+                          "SELECT doctor_earnings_csv($1, $2::date, $3::date, $4, $5) "
+                          "WHERE EXISTS (SELECT 1 FROM doctors WHERE id = $1)",
+                          5, p);
+    struct db_error err;
+    int rc;
+    if (!db_ok(conn, r, &err))
+        rc = dbr_reply_error(resp, ctx, &err);
+    else if (PQntuples(r) == 0)
+        rc = reply_status(resp, ctx, ST_NOT_FOUND);
+    else {
+        char name[96];
+        snprintf(name, sizeof name, "earnings-doctor-%s%s%s%s%s.csv", doctor, from ? "-from-" : "", from ? from : "",
+                 to ? "-to-" : "", to ? to : "");
+        rc = reply_download(resp, ctx, "text/csv; charset=utf-8", name, PQgetvalue(r, 0, 0),
+                            (size_t)PQgetlength(r, 0, 0));
     }
-    json_decref(errors);
-    if (ctx->claims.role == ROLE_DOCTOR) {
-        if (doctor && doctor != ctx->claims.doctor_id) {
-            free(cursor);
-            return reply_error(resp, ctx, ST_FORBIDDEN, NULL, "A doctor sees only their own earnings.", NULL);
-        }
-        doctor = ctx->claims.doctor_id;
-    }
-    id_text(doctor, db);
-    if (format && strcmp(format, "csv") == 0) {
-        free(cursor);
-        PGconn *conn = dbr_acquire();
-        if (!conn)
-            return reply_status(resp, ctx, ST_UNAVAILABLE);
-        const char *p[] = {db, from, to, status, method};
-        PGresult *r = db_exec(conn,
-                              "SELECT doctor_earnings_csv($1, $2::date, $3::date, $4, $5) "
-                              "WHERE EXISTS (SELECT 1 FROM doctors WHERE id = $1)",
-                              5, p);
-        struct db_error err;
-        int rc;
-        if (!db_ok(conn, r, &err))
-            rc = dbr_reply_error(resp, ctx, &err);
-        else if (PQntuples(r) == 0)
-            rc = reply_status(resp, ctx, ST_NOT_FOUND);
-        else {
-            char name[96];
-            snprintf(name, sizeof name, "earnings-doctor-%s%s%s%s%s.csv", db, from ? "-from-" : "", from ? from : "",
-                     to ? "-to-" : "", to ? to : "");
-            rc = reply_download(resp, ctx, "text/csv; charset=utf-8", name, PQgetvalue(r, 0, 0),
-                                (size_t)PQgetlength(r, 0, 0));
-        }
-        PQclear(r);
-        dbr_release(conn);
-        return rc;
-    }
-    const char *p[] = {db, from, to, status, method, group, cursor, id_text(limit, lim)};
-    int rc = dbr_query_reply(resp, ctx, 200,
-                             "SELECT doctor_earnings($1, $2::date, $3::date, $4, $5, $6, $7::jsonb, $8::int) "
-                             "FROM doctors d WHERE d.id = $1",
-                             8, p);
-    free(cursor);
+    PQclear(r);
+    dbr_release(conn);
     return rc;
 }
 
-static const char *const revenue_groups[] = {"doctor", "day", "clinic", NULL};
+HANDLER(h_doctors_earnings)
+{
+    (void)req;
+    const struct query_values *q = &ctx->query;
+    int64_t doctor = query_num(q, "doctor_id");
+    char db[24];
+    if (query_text(q, "start_date") && query_text(q, "end_date") && query_num(q, "end_date") < query_num(q, "start_date"))
+        return reply_invalid_query(resp, ctx, json_pack("{s:s}", "end_date", "must not be before start_date"));
+    if (ctx->claims.role == ROLE_ADMIN && !doctor)
+        return reply_invalid_query(resp, ctx, json_pack("{s:s}", "doctor_id", "is required"));
+    if (ctx->claims.role == ROLE_DOCTOR) {
+        if (doctor && doctor != ctx->claims.doctor_id)
+            return reply_error(resp, ctx, ST_FORBIDDEN, NULL, "A doctor sees only their own earnings.", NULL);
+        doctor = ctx->claims.doctor_id;
+    }
+    id_text(doctor, db);
+    const char *format = query_text(q, "format");
+    if (format && strcmp(format, "csv") == 0)
+        return earnings_csv(resp, ctx, db);
+    const char *p[] = {db, query_text(q, "start_date"), query_text(q, "end_date"), query_text(q, "status"),
+                       query_text(q, "method"), query_text(q, "group_by"), query_text(q, "cursor"),
+                       query_text(q, "limit")};
+    return dbr_query_reply(resp, ctx, 200,
+                           "SELECT doctor_earnings($1, $2::date, $3::date, $4, $5, $6, $7::jsonb, $8::int) "
+                           "FROM doctors d WHERE d.id = $1",
+                           8, p);
+}
 
 HANDLER(h_dashboard_admin_revenue)
 {
-    json_t *errors = json_object();
-    int64_t clinic = 0;
-    long from_day = 0, to_day = 0;
-    bool has_from, has_to;
-    char cb[24];
-    query_int(req, "clinic_id", &clinic, errors);
-    const char *group = query_enum(req, "group_by", revenue_groups, "groupings (doctor, day, clinic)", errors);
-    const char *from = query_str(req, "from"), *to = query_str(req, "to");
-    bool from_ok = query_date(req, "from", &from_day, &has_from, errors) && has_from;
-    bool to_ok = query_date(req, "to", &to_day, &has_to, errors) && has_to;
-    if (!has_from)
-        json_object_set_new(errors, "from", json_string("must be a date YYYY-MM-DD"));
-    if (!has_to)
-        json_object_set_new(errors, "to", json_string("must be a date YYYY-MM-DD"));
-    else if (from_ok && to_ok && to_day < from_day)
-        json_object_set_new(errors, "to", json_string("must not be before from"));
-    else if (from_ok && to_ok && to_day - from_day > 366)
-        json_object_set_new(errors, "to", json_string("must be at most 366 days after from"));
-    if (json_object_size(errors) > 0)
-        return reply_invalid_query(resp, ctx, errors);
-    json_decref(errors);
-    const char *p[] = {from, to, group ? group : "day", clinic ? id_text(clinic, cb) : NULL};
+    (void)req;
+    const struct query_values *q = &ctx->query;
+    long long days = query_num(q, "to") - query_num(q, "from");
+    if (days < 0)
+        return reply_invalid_query(resp, ctx, json_pack("{s:s}", "to", "must not be before from"));
+    if (days > 366)
+        return reply_invalid_query(resp, ctx, json_pack("{s:s}", "to", "must be at most 366 days after from"));
+    const char *group = query_text(q, "group_by");
+    const char *p[] = {query_text(q, "from"), query_text(q, "to"), group ? group : "day", query_text(q, "clinic_id")};
     return dbr_query_reply(resp, ctx, 200,
                            "SELECT admin_revenue($1::date, $2::date, $3, $4) "
                            "WHERE $4::bigint IS NULL OR EXISTS (SELECT 1 FROM clinics WHERE id = $4)",

@@ -147,19 +147,13 @@ static const struct field_spec block_fields[] = {
 
 HANDLER(h_unavailability_list)
 {
-    json_t *errors = json_object();
-    long from_day = 0, to_day = 0;
-    bool has_from, has_to;
-    query_date(req, "from", &from_day, &has_from, errors);
-    query_date(req, "to", &to_day, &has_to, errors);
-    if (json_object_size(errors) == 0 && has_from && has_to && from_day > to_day)
-        json_object_set_new(errors, "to", json_string("must not be before from"));
-    if (json_object_size(errors) > 0)
-        return reply_invalid_query(resp, ctx, errors);
-    json_decref(errors);
+    (void)req;
+    const struct query_values *q = &ctx->query;
+    if (query_text(q, "from") && query_text(q, "to") && query_num(q, "from") > query_num(q, "to"))
+        return reply_invalid_query(resp, ctx, json_pack("{s:s}", "to", "must not be before from"));
     char idb[24], sb[24];
-    const char *p[] = {id_text(ctx->params[0], idb), scope_clinic(ctx, sb), query_str(req, "from"),
-                       query_str(req, "to")};
+    const char *p[] = {id_text(ctx->params[0], idb), scope_clinic(ctx, sb), query_text(q, "from"),
+                       query_text(q, "to")};
     return dbr_query_reply(resp, ctx, 200,
         "SELECT CASE WHEN d.id IS NOT NULL THEN ("
         "  SELECT jsonb_build_object('items', COALESCE(jsonb_agg(unavailability_json(u) ORDER BY lower(u.period), u.id), "
@@ -199,28 +193,16 @@ HANDLER(h_unavailability_delete)
 
 HANDLER(h_doctor_slots)
 {
-    json_t *errors = json_object();
-    long from_day = 0, to_day = 0;
-    bool has_from, has_to;
-    const char *type = query_str(req, "type");
-    query_date(req, "from", &from_day, &has_from, errors);
-    query_date(req, "to", &to_day, &has_to, errors);
-    if (!has_from)
-        json_object_set_new(errors, "from", json_string("is required"));
-    if (!has_to)
-        json_object_set_new(errors, "to", json_string("is required"));
-    if (json_object_size(errors) == 0 && from_day > to_day)
-        json_object_set_new(errors, "to", json_string("must not be before from"));
-    else if (json_object_size(errors) == 0 && to_day - from_day + 1 > MAX_SLOT_DAYS)
-        json_object_set_new(errors, "to", json_string("must be at most 31 days after from"));
-    if (type && strcmp(type, "in_person") != 0 && strcmp(type, "video") != 0)
-        json_object_set_new(errors, "type", json_string("must be in_person or video"));
-    if (json_object_size(errors) > 0)
-        return reply_invalid_query(resp, ctx, errors);
-    json_decref(errors);
+    (void)req;
+    const struct query_values *q = &ctx->query;
+    long long days = query_num(q, "to") - query_num(q, "from") + 1; /* both required */
+    if (days < 1)
+        return reply_invalid_query(resp, ctx, json_pack("{s:s}", "to", "must not be before from"));
+    if (days > MAX_SLOT_DAYS)
+        return reply_invalid_query(resp, ctx, json_pack("{s:s}", "to", "must be at most 31 days after from"));
     char idb[24], sb[24];
-    const char *p[] = {id_text(ctx->params[0], idb), scope_clinic(ctx, sb), query_str(req, "from"),
-                       query_str(req, "to"), type};
+    const char *p[] = {id_text(ctx->params[0], idb), scope_clinic(ctx, sb), query_text(q, "from"),
+                       query_text(q, "to"), query_text(q, "type")};
     return dbr_query_reply(resp, ctx, 200,
         "SELECT CASE WHEN EXISTS (SELECT 1 FROM doctors d WHERE d.id = $1 AND ($2::bigint IS NULL OR d.clinic_id = $2)) "
         "THEN (SELECT jsonb_build_object('items', COALESCE(jsonb_agg(jsonb_build_object("

@@ -36,23 +36,12 @@ HANDLER(h_services_list)
         "  AND ($5::boolean IS NULL OR s.active = $5) "
         "ORDER BY lower(s.name), s.id LIMIT $2::int + 1",
         "k1, k2", "jsonb_build_array(k1, k2)"};
-    json_t *errors = json_object();
-    int limit, active;
-    int64_t clinic = 0;
-    char *cursor = NULL, lim[24], sb[24], cb[24];
-    query_page(req, "si", &limit, &cursor, errors);
-    query_int(req, "clinic_id", &clinic, errors);
-    query_bool(req, "active", &active, errors);
-    if (json_object_size(errors) > 0) {
-        free(cursor);
-        return reply_invalid_query(resp, ctx, errors);
-    }
-    json_decref(errors);
-    const char *p[] = {cursor, id_text(limit, lim), scope_clinic(ctx, sb), clinic ? id_text(clinic, cb) : NULL,
-                       active < 0 ? NULL : (active ? "true" : "false")};
-    int rc = dbr_list_reply(resp, ctx, &lq, 5, p);
-    free(cursor);
-    return rc;
+    (void)req;
+    const struct query_values *q = &ctx->query;
+    char sb[24];
+    const char *p[] = {query_text(q, "cursor"), query_text(q, "limit"), scope_clinic(ctx, sb),
+                       query_text(q, "clinic_id"), query_text(q, "active")};
+    return dbr_list_reply(resp, ctx, &lq, 5, p);
 }
 
 HANDLER(h_services_create)

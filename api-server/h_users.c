@@ -80,26 +80,10 @@ HANDLER(h_users_create)
 
 HANDLER(h_users_list)
 {
-    json_t *errors = json_object();
-    int limit, active = -1;
-    int64_t clinic = 0;
-    char *cursor = NULL, lim[24], cb[24];
-    const char *role = query_str(req, "role");
-    const char *q = query_str(req, "q");
-    query_page(req, "i", &limit, &cursor, errors);
-    query_int(req, "clinic_id", &clinic, errors);
-    query_bool(req, "active", &active, errors);
-    if (role && !role_parse(role))
-        json_object_set_new(errors, "role", json_string("must be ADMIN, RECEPTIONIST, DOCTOR or PATIENT"));
-    if (q && (strlen(q) < 1 || utf8_length(q) > 100))
-        json_object_set_new(errors, "q", json_string("must have 1 to 100 characters"));
-    if (json_object_size(errors) > 0) {
-        free(cursor);
-        return reply_invalid_query(resp, ctx, errors);
-    }
-    json_decref(errors);
-    const char *p[] = {cursor, id_text(limit, lim), role, clinic ? id_text(clinic, cb) : NULL,
-                       active < 0 ? NULL : (active ? "true" : "false"), q};
+    (void)req;
+    const struct query_values *q = &ctx->query;
+    const char *p[] = {query_text(q, "cursor"), query_text(q, "limit"), query_text(q, "role"),
+                       query_text(q, "clinic_id"), query_text(q, "active"), query_text(q, "q")};
     static const struct list_query lq = {
         "user_json",
         "SELECT u AS r, u.id AS k1 FROM users u "
@@ -109,9 +93,7 @@ HANDLER(h_users_list)
         "       OR lower(u.full_name) LIKE '%' || like_escape(lower($6)) || '%') "
         "ORDER BY u.id LIMIT $2::int + 1",
         "k1", "jsonb_build_array(k1)"};
-    int rc = dbr_list_reply(resp, ctx, &lq, 6, p);
-    free(cursor);
-    return rc;
+    return dbr_list_reply(resp, ctx, &lq, 6, p);
 }
 
 HANDLER(h_users_get)

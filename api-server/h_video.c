@@ -20,9 +20,6 @@
 #include "crypto.h"
 #include "handlers.h"
 
-static const char *const session_statuses[] = {"scheduled", "waiting", "in_progress", "completed",
-                                               "cancelled", "expired",   "failed",      NULL};
-
 /* --- ICE servers ------------------------------------------------------------------------------------------------ */
 
 /* Appends the comma-separated urls to arr (new strings). */
@@ -112,16 +109,12 @@ static const char *own_doctor(const struct req_ctx *ctx, char buf[24])
 
 HANDLER(h_video_timings_list)
 {
-    json_t *errors = json_object();
-    int64_t doctor = 0;
-    query_int(req, "doctor_id", &doctor, errors);
+    (void)req;
+    int64_t doctor = query_num(&ctx->query, "doctor_id");
     if (!doctor && ctx->claims.role == ROLE_DOCTOR)
         doctor = ctx->claims.doctor_id;
-    if (!doctor && json_object_size(errors) == 0)
-        json_object_set_new(errors, "doctor_id", json_string("is required"));
-    if (json_object_size(errors) > 0)
-        return reply_invalid_query(resp, ctx, errors);
-    json_decref(errors);
+    if (!doctor)
+        return reply_invalid_query(resp, ctx, json_pack("{s:s}", "doctor_id", "is required"));
     char idb[24], sb[24];
     const char *p[] = {id_text(doctor, idb), scope_clinic(ctx, sb)};
     return dbr_query_reply(resp, ctx, 200,
@@ -268,31 +261,16 @@ HANDLER(h_video_sessions_list)
         "                            AND lower(a.period) < ($8::date + 1)::timestamp AT TIME ZONE c.timezone)) "
         "ORDER BY lower(a.period), s.id LIMIT $2::int + 1",
         "k1, k2", "jsonb_build_array(rfc3339_exact(k1), k2)"};
-    json_t *errors = json_object();
-    int limit, y, m, d;
-    int64_t doctor = 0;
-    char *cursor = NULL, lim[24], db[24];
-    const char *date = query_str(req, "date");
-    query_page(req, "ti", &limit, &cursor, errors);
-    query_int(req, "doctor_id", &doctor, errors);
-    const char *status = query_enum(req, "status", session_statuses, "video session statuses", errors);
-    if (date && !parse_date(date, &y, &m, &d))
-        json_object_set_new(errors, "date", json_string("must be a date YYYY-MM-DD"));
-    if (json_object_size(errors) > 0) {
-        free(cursor);
-        return reply_invalid_query(resp, ctx, errors);
-    }
-    json_decref(errors);
-    if (ctx->claims.role == ROLE_DOCTOR && doctor && doctor != ctx->claims.doctor_id) {
-        free(cursor);
+    (void)req;
+    const struct query_values *q = &ctx->query;
+    int64_t doctor = query_num(q, "doctor_id");
+    if (ctx->claims.role == ROLE_DOCTOR && doctor && doctor != ctx->claims.doctor_id)
         return reply_error(resp, ctx, ST_FORBIDDEN, NULL, "A doctor lists only their own video consultations.", NULL);
-    }
     struct scope_params s;
     scope_of(ctx, &s);
-    const char *p[] = {cursor, id_text(limit, lim), s.c, s.d, s.p, doctor ? id_text(doctor, db) : NULL, status, date};
-    int rc = dbr_list_reply(resp, ctx, &lq, 8, p);
-    free(cursor);
-    return rc;
+    const char *p[] = {query_text(q, "cursor"), query_text(q, "limit"), s.c, s.d, s.p, query_text(q, "doctor_id"),
+                       query_text(q, "status"), query_text(q, "date")};
+    return dbr_list_reply(resp, ctx, &lq, 8, p);
 }
 
 /* Answers the join token of session_id for the holder: the session's doctor (user > 0, doctor

@@ -82,26 +82,18 @@ HANDLER(h_visits_transitions)
         "WHERE t.visit_id = $3 AND ($1::jsonb IS NULL OR t.id > ($1::jsonb->>0)::bigint) "
         "ORDER BY t.id LIMIT $2::int + 1",
         "k1", "jsonb_build_array(k1)"};
-    json_t *errors = json_object();
-    int limit;
-    char *cursor = NULL, lim[24], idb[24];
-    query_page(req, "i", &limit, &cursor, errors);
-    if (json_object_size(errors) > 0) {
-        free(cursor);
-        return reply_invalid_query(resp, ctx, errors);
-    }
-    json_decref(errors);
+    (void)req;
+    char idb[24];
     struct scope_params s;
     scope_of(ctx, &s);
-    const char *p[] = {cursor, id_text(limit, lim), id_text(ctx->params[0], idb), s.c, s.d, s.p};
-    int rc = dbr_list_reply_guarded(resp, ctx, &lq,
+    const char *p[] = {query_text(&ctx->query, "cursor"), query_text(&ctx->query, "limit"),
+                       id_text(ctx->params[0], idb), s.c, s.d, s.p};
+    return dbr_list_reply_guarded(resp, ctx, &lq,
                                     "EXISTS (SELECT 1 FROM visits v WHERE v.id = $3 "
                                     "AND ($4::bigint IS NULL OR v.clinic_id = $4) "
                                     "AND ($5::bigint IS NULL OR v.doctor_id = $5) "
                                     "AND ($6::bigint IS NULL OR v.patient_id = $6))",
                                     6, p);
-    free(cursor);
-    return rc;
 }
 
 int visit_move(struct _u_response *resp, struct req_ctx *ctx, int64_t visit_id, bool doctor_scoped,

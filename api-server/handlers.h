@@ -130,15 +130,6 @@ HANDLER(h_dashboard_doctor_appointments);
 HANDLER(h_doctor_patients);
 HANDLER(h_dashboard_reception_stats);
 
-/* Days since 1970-01-01 of a civil date (proleptic Gregorian). */
-long day_number(int y, int m, int d);
-/* Reads an optional YYYY-MM-DD query parameter (years 1900..9999) into its day number; false (with
- * "must be a date YYYY-MM-DD" in errors) when malformed. *present tells whether it was given. */
-bool query_date(const struct _u_request *req, const char *name, long *day, bool *present, json_t *errors);
-
-/* A month "YYYY-MM" from 2000 on: writes its first day "YYYY-MM-01" into out[11]. */
-bool parse_month(const char *s, char out[11]);
-
 /* The hours of a weekly rule (start_time, end_time, slot_minutes, already valid by type): the end
  * after the start and at least one slot between them; problems go to errors. */
 void rule_hours_check(json_t *body, json_t *errors);
@@ -186,11 +177,13 @@ int visit_move(struct _u_response *resp, struct req_ctx *ctx, int64_t visit_id, 
  * q is absent or has neither. Writes into out (size n). */
 const char *patient_search_term(const char *q, char *out, size_t n);
 
-/* The clinic and day a day view asks for (?clinic_id=, ?date=): admins must name the clinic,
- * staff get their own (naming another answers 404); date NULL = today. errors (stolen) may
- * already hold the caller's own query errors. Returns false after answering 400 or 404. */
-bool clinic_day_query(const struct _u_request *req, struct _u_response *resp, struct req_ctx *ctx, json_t *errors,
-                      int64_t *clinic, const char **date, int *rc);
+/* The clinic and day a day view asks for (its query's clinic_id and date, already checked): admins
+ * must name the clinic, staff get their own (naming another answers 404); date NULL = today.
+ * Returns false after answering 400 or 404. */
+bool clinic_day_query(struct _u_response *resp, struct req_ctx *ctx, int64_t *clinic, const char **date, int *rc);
+
+/* The payment methods (body fields and the earnings filter). */
+extern const char *const payment_methods[];
 
 /* The token's user id as text for SQL (the actor of a change). */
 const char *actor_text(const struct req_ctx *ctx, char buf[24]);

@@ -9,7 +9,6 @@
 #include "crypto.h"
 #include "errjson.h"
 #include "log.h"
-#include "validate.h"
 
 static atomic_int in_flight;
 
@@ -59,6 +58,7 @@ void req_ctx_free(void *p)
         log_msg(lvl, "request method=%s path=\"%s\" status=%d duration_ms=%.2f request_id=%s user_id=-",
                 ctx->method, ctx->path, ctx->http_status, ms, ctx->request_id);
     json_decref(ctx->body);
+    query_values_clear(&ctx->query);
     free(ctx);
     atomic_fetch_sub(&in_flight, 1);
 }
@@ -134,177 +134,6 @@ int reply_invalid(struct _u_response *resp, struct req_ctx *ctx, json_t *fields)
 int reply_invalid_query(struct _u_response *resp, struct req_ctx *ctx, json_t *fields)
 {
     return reply_error(resp, ctx, ST_BAD_REQUEST, "invalid_query", "Some query parameters are invalid.", fields);
-}
-
-const char *query_str(const struct _u_request *req, const char *name)
-{
-    return u_map_get(req->map_url, name);
-}
-
-/* The value of one hex digit, or -1. */
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-}
-
-/* Percent-decodes src[0..n) as a form is ('+' is a space; a '%' without two hex digits stays as
- * it is) into dst (room for n + 1 bytes); returns the decoded length. */
-static size_t query_decode(const char *src, size_t n, char *dst)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        int hi = i + 2 < n && src[i] == '%' ? hex_value(src[i + 1]) : -1;
-        int lo = hi >= 0 ? hex_value(src[i + 2]) : -1;
-        if (lo >= 0) {
-            dst[o++] = (char)(hi << 4 | lo);
-            i += 2;
-        } else {
-            dst[o++] = src[i] == '+' ? ' ' : src[i];
-        }
-    }
-    dst[o] = '\0';
-    return o;
-}
-
-/* Whether s[0..n) is valid UTF-8 (jansson refuses to make a string of anything else). */
-static bool utf8_valid(const char *s, size_t n)
-{
-    json_t *j = json_stringn(s, n);
-    json_decref(j);
-    return j != NULL;
-}
-
-/* Adds "why" to errors under the parameter's name: decoded when that is valid UTF-8, else as sent. */
-static void query_name_error(json_t *errors, const char *raw, size_t rawlen, char *buf, const char *why)
-{
-    size_t n = query_decode(raw, rawlen, buf);
-    if (json_object_setn_new(errors, buf, n, json_string(why)) != 0 &&
-        json_object_setn_new(errors, raw, rawlen, json_string(why)) != 0)
-        json_object_set_new(errors, "query", json_string(why));
-}
-
-bool query_check_utf8(const struct _u_request *req, json_t *errors)
-{
-    const char *q = req->http_url ? strchr(req->http_url, '?') : NULL;
-    bool ok = true;
-    if (!q)
-        return true;
-    size_t len = strlen(++q);
-    char *buf = malloc(len + 1);
-    if (!buf)
-        return true; /* the handler then reads ulfius's map, which holds only valid pairs */
-    for (const char *part = q; *part;) {
-        size_t plen = strcspn(part, "&");
-        const char *eq = memchr(part, '=', plen);
-        size_t nlen = eq ? (size_t)(eq - part) : plen;
-        bool name_ok = utf8_valid(buf, query_decode(part, nlen, buf));
-        bool value_ok = !eq || utf8_valid(buf, query_decode(eq + 1, plen - nlen - 1, buf));
-        if (!name_ok || !value_ok) {
-            ok = false;
-            query_name_error(errors, part, nlen, buf,
-                             name_ok ? "must be valid UTF-8 once percent-decoded"
-                                     : "is not a parameter name (not valid UTF-8 once percent-decoded)");
-        }
-        part += plen + (part[plen] == '&');
-    }
-    free(buf);
-    return ok;
-}
-
-const char *query_enum(const struct _u_request *req, const char *name, const char *const *choices, const char *what,
-                       json_t *errors)
-{
-    const char *v = query_str(req, name);
-    for (const char *const *c = choices; v && *c; c++)
-        if (strcmp(*c, v) == 0)
-            return v;
-    if (v) {
-        char msg[120];
-        snprintf(msg, sizeof msg, "must be one of the %s", what);
-        json_object_set_new(errors, name, json_string(msg));
-    }
-    return NULL;
-}
-
-bool query_int(const struct _u_request *req, const char *name, int64_t *out, json_t *errors)
-{
-    const char *v = query_str(req, name);
-    if (!v)
-        return true;
-    char *end = NULL;
-    long long n = strtoll(v, &end, 10);
-    if (!*v || *end || n <= 0 || n > INT64_MAX / 2) {
-        json_object_set_new(errors, name, json_string("must be a positive integer"));
-        return false;
-    }
-    *out = n;
-    return true;
-}
-
-bool query_bool(const struct _u_request *req, const char *name, int *out, json_t *errors)
-{
-    const char *v = query_str(req, name);
-    *out = -1;
-    if (!v)
-        return true;
-    if (strcmp(v, "true") == 0)
-        *out = 1;
-    else if (strcmp(v, "false") == 0)
-        *out = 0;
-    else {
-        json_object_set_new(errors, name, json_string("must be true or false"));
-        return false;
-    }
-    return true;
-}
-
-static bool cursor_matches(json_t *v, const char *shape)
-{
-    if (!json_is_array(v) || json_array_size(v) != strlen(shape))
-        return false;
-    for (size_t i = 0; shape[i]; i++) {
-        json_t *e = json_array_get(v, i);
-        if ((shape[i] == 'i' && !json_is_integer(e)) || (shape[i] == 's' && !json_is_string(e)) ||
-            (shape[i] == 't' && !(json_is_string(e) && valid_instant(json_string_value(e)))))
-            return false;
-    }
-    return true;
-}
-
-bool query_page(const struct _u_request *req, const char *shape, int *limit, char **cursor_json, json_t *errors)
-{
-    bool ok = true;
-    *limit = 50;
-    *cursor_json = NULL;
-    const char *l = query_str(req, "limit");
-    if (l) {
-        char *end = NULL;
-        long n = strtol(l, &end, 10);
-        if (!*l || *end || n < 1 || n > 200) {
-            json_object_set_new(errors, "limit", json_string("must be an integer between 1 and 200"));
-            ok = false;
-        } else {
-            *limit = (int)n;
-        }
-    }
-    const char *c = query_str(req, "cursor");
-    if (c) {
-        unsigned char raw[3072]; /* a 200-character name of 4-byte characters fits */
-        long n = strlen(c) < 4096 ? crypto_b64url_decode(c, raw, sizeof raw) : -1;
-        json_t *v = n > 0 ? json_loadb((const char *)raw, (size_t)n, 0, NULL) : NULL;
-        if (!cursor_matches(v, shape)) {
-            json_object_set_new(errors, "cursor", json_string("is not a cursor this server issued"));
-            ok = false;
-        } else {
-            *cursor_json = json_dumps(v, JSON_COMPACT);
-        }
-        json_decref(v);
-    }
-    return ok;
 }
 
 const char *id_text(int64_t id, char buf[24])

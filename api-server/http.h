@@ -13,6 +13,7 @@
 #include <time.h>
 #include <ulfius.h>
 
+#include "query.h"
 #include "status.h"
 #include "token.h"
 
@@ -31,6 +32,7 @@ struct req_ctx {
     json_t *body;                    /* parsed JSON object body (owned), or NULL */
     bool authed;
     struct claims claims;
+    struct query_values query; /* the query string as the route declares it, read with query_text/num */
 };
 
 /* Handlers return U_CALLBACK_COMPLETE after replying. */
@@ -63,25 +65,6 @@ int reply_invalid(struct _u_response *resp, struct req_ctx *ctx, json_t *fields)
 
 /* 400 invalid_query with fields (stolen). */
 int reply_invalid_query(struct _u_response *resp, struct req_ctx *ctx, json_t *fields);
-
-/* Query helpers: return true when absent or valid; on a bad value they add to errors. */
-const char *query_str(const struct _u_request *req, const char *name);
-/* The query values as sent (req->http_url): ulfius leaves out of its map every pair that is not
- * valid UTF-8 once percent-decoded, which would make a filter silently absent. Adds each such
- * parameter to errors (named decoded, or as sent when the name itself is not UTF-8) and returns
- * false; true when every pair is valid. */
-bool query_check_utf8(const struct _u_request *req, json_t *errors);
-bool query_int(const struct _u_request *req, const char *name, int64_t *out, json_t *errors);
-/* The value of name when it is one of choices (NULL-terminated); absent: NULL; otherwise NULL and
- * "must be one of the <what>" in errors. */
-const char *query_enum(const struct _u_request *req, const char *name, const char *const *choices, const char *what,
-                       json_t *errors);
-bool query_bool(const struct _u_request *req, const char *name, int *out /* -1 absent */, json_t *errors);
-/* limit (1..200, default 50) and the opaque cursor. The cursor is the base64url of a JSON array
- * whose element types follow shape ('i' integer, 's' string, 't' an RFC 3339 instant), e.g. "ti"; it is returned as JSON
- * text for a jsonb parameter in *cursor_json (caller frees; NULL when absent). The matching
- * encoder is the SQL function cursor_encode(jsonb). */
-bool query_page(const struct _u_request *req, const char *shape, int *limit, char **cursor_json, json_t *errors);
 
 /* The JSON text for an int64 id, for query parameters: writes into buf[24]. */
 const char *id_text(int64_t id, char buf[24]);

@@ -323,9 +323,11 @@ static int router_dispatch(const struct _u_request *req, struct _u_response *res
 {
     (void)user_data;
     struct req_ctx *ctx = req_ctx_of(resp);
-    /* Every query value, whichever parameter it is, before any handler reads one. */
+    /* The whole query string, as sent, against the route's parameters: ulfius's own map drops pairs
+     * that are not UTF-8 and holds one value per name, so it is never read. */
+    const char *q = req->http_url ? strchr(req->http_url, '?') : NULL;
     json_t *errors = json_object();
-    if (!query_check_utf8(req, errors))
+    if (!query_parse(q ? q + 1 : NULL, ctx->route->query, &ctx->query, errors))
         return reply_invalid_query(resp, ctx, errors);
     json_decref(errors);
     return ctx->route->handler(req, resp, ctx);
@@ -333,6 +335,17 @@ static int router_dispatch(const struct _u_request *req, struct _u_response *res
 
 void router_register(struct _u_instance *inst)
 {
+    /* query_parse reads at most QUERY_MAX_PARAMS rows of a route's table: a longer one is a bug. */
+    for (size_t i = 0; i < routes_count; i++) {
+        size_t n = 0;
+        while (routes[i].query && routes[i].query[n].name)
+            n++;
+        if (n > QUERY_MAX_PARAMS) {
+            log_error("route %s %s declares %zu query parameters, more than %d", routes[i].method, routes[i].path, n,
+                      QUERY_MAX_PARAMS);
+            abort();
+        }
+    }
     ulfius_add_endpoint_by_val(inst, "*", NULL, "*", 0, router_prepare, NULL);
     ulfius_add_endpoint_by_val(inst, "*", NULL, "*", 1, router_guard, NULL);
     ulfius_add_endpoint_by_val(inst, "*", NULL, "*", 2, router_dispatch, NULL);
@@ -359,6 +372,9 @@ void router_print(const char *prefix)
         }
         path[o] = '\0';
         printf("%s %s", r->method, path);
+        /* "?name,name!" (! when required): the query parameters, as openapi.yaml lists them */
+        for (size_t k = 0; r->query && r->query[k].name; k++)
+            printf("%s%s%s", k ? "," : " ?", r->query[k].name, (r->query[k].flags & QF_REQUIRED) ? "!" : "");
         if (r->access & ROUTE_PUBLIC)
             printf(" public");
         for (unsigned bit = ROLE_ADMIN; bit <= ROLE_PATIENT; bit <<= 1)

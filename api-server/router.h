@@ -3,7 +3,8 @@
  *   priority 0  router_prepare  request id, CORS headers and preflights (cors_http.h), body
  *                               size/type checks, route lookup (404/405), JSON
  *   priority 1  router_guard    bearer token verification and the route's role check (401/403)
- *   priority 2  router_dispatch the route's handler
+ *   priority 2  router_dispatch the query string, checked against the route's parameters
+ *                               (400 invalid_query), then the route's handler
  * All three are registered on "*" so ulfius' own (overlapping) matching is never used: paths are
  * matched here, literal segments before integer parameters (":id" matches digits only). */
 #ifndef API_ROUTER_H
@@ -12,6 +13,7 @@
 #include <ulfius.h>
 
 #include "http.h"
+#include "query.h"
 
 #define ROUTE_PUBLIC 0x100u /* no token needed */
 #define ROUTE_ROOT 0x200u   /* path is not under API_PREFIX (health checks) */
@@ -23,6 +25,7 @@ struct route {
     const char *path; /* e.g. "/patients/:id" */
     unsigned access;  /* role bits (enum role) | ROUTE_PUBLIC | ROUTE_ROOT */
     handler_fn handler;
+    const struct query_param *query; /* its query parameters (common/query.h); NULL: none */
 };
 
 /* The table lives in routes.c. */

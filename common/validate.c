@@ -93,6 +93,30 @@ bool parse_date(const char *s, int *y, int *m, int *d)
     return true;
 }
 
+bool parse_month(const char *s, char out[11])
+{
+    if (!s || strlen(s) != 7 || s[4] != '-')
+        return false;
+    for (int i = 0; i < 7; i++)
+        if (i != 4 && (s[i] < '0' || s[i] > '9'))
+            return false;
+    int y = atoi(s), m = atoi(s + 5);
+    if (y < 2000 || y > 9999 || m < 1 || m > 12)
+        return false;
+    snprintf(out, 11, "%04d-%02d-01", y, m);
+    return true;
+}
+
+long day_number(int y, int m, int d)
+{
+    y -= m <= 2;
+    long era = (y >= 0 ? y : y - 399) / 400;
+    long yoe = y - era * 400;
+    long doy = (153L * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
 bool valid_phone(const char *s)
 {
     size_t len = strlen(s), digits = 0;
@@ -399,6 +423,12 @@ static const char *listed_key(const char *key, char out[VALIDATE_MAX_KEY_BYTES +
     memcpy(out, key, n);
     memcpy(out + n, "...", 4);
     return out;
+}
+
+bool validate_add_error(json_t *errors, const char *key, const char *why)
+{
+    char cut[VALIDATE_MAX_KEY_BYTES + 4];
+    return add_error(errors, listed_key(key, cut), why);
 }
 
 bool validate_object(json_t *obj, const struct field_spec *specs, size_t nspecs, bool partial,

@@ -68,6 +68,10 @@ bool validate_object(json_t *obj, const struct field_spec *specs, size_t nspecs,
  * full. Returns true when no problem was found. */
 bool validate_items(json_t *obj, const char *name, const struct field_spec *specs, size_t nspecs, json_t *errors);
 
+/* Lists key: why in errors as validate_object does: key cut as an unknown key is, and nothing
+ * more once errors is full. Returns false when errors is full (the caller may stop checking). */
+bool validate_add_error(json_t *errors, const char *key, const char *why);
+
 /* Pure validators. */
 /* An event_id as the outbox issues them: "<txid>-<id>", decimal, the transaction id within an
  * unsigned 64-bit xid8 and the id within a signed 64-bit bigint. */
@@ -81,6 +85,10 @@ bool normalize_cpf(const char *in, char out[12]);
 bool valid_email(const char *s);
 /* Parses YYYY-MM-DD; fills y/m/d; false for malformed or impossible dates. */
 bool parse_date(const char *s, int *y, int *m, int *d);
+/* A month "YYYY-MM" from 2000 to 9999: writes its first day "YYYY-MM-01" into out[11]. */
+bool parse_month(const char *s, char out[11]);
+/* Days since 1970-01-01 of a civil date (proleptic Gregorian). */
+long day_number(int y, int m, int d);
 bool valid_phone(const char *s);
 bool valid_timezone_name(const char *s);
 bool valid_currency(const char *s);
