@@ -187,6 +187,29 @@ static void caches_load(struct app_config *c, struct cfg_errors *errs)
     c->token_cache_entries = cfg_env_long("TOKEN_CACHE_ENTRIES", DEF_TOKEN_CACHE_ENTRIES, 0, 10000000, errs);
 }
 
+/* The video consultations: ICE servers (STUN, TURN with its shared secret) and the sessions' time limits and links. */
+static void video_load(struct app_config *c, struct cfg_errors *errs)
+{
+    copy_env(c->stun_urls, sizeof c->stun_urls, "STUN_URLS", DEF_STUN_URLS, errs);
+    copy_env(c->turn_urls, sizeof c->turn_urls, "TURN_URLS", DEF_TURN_URLS, errs);
+    copy_env(c->turn_secret, sizeof c->turn_secret, "TURN_SECRET", "", errs);
+    if (!ice_urls_valid(c->stun_urls, "stun:"))
+        cfg_error(errs, "STUN_URLS must be a comma-separated list of stun: or stuns: URLs");
+    if (!ice_urls_valid(c->turn_urls, "turn:"))
+        cfg_error(errs, "TURN_URLS must be a comma-separated list of turn: or turns: URLs");
+    if (c->turn_urls[0] && !c->turn_secret[0])
+        cfg_error(errs, "TURN_URLS is set but TURN_SECRET is not (the shared secret of the TURN server)");
+    c->turn_ttl = cfg_env_long("TURN_TTL", DEF_TURN_TTL, 60, 86400, errs);
+    c->video_join_early_minutes =
+        cfg_env_long("VIDEO_JOIN_EARLY_MINUTES", DEF_VIDEO_JOIN_EARLY_MINUTES, 0, 1440, errs);
+    c->video_expire_minutes = cfg_env_long("VIDEO_EXPIRE_MINUTES", DEF_VIDEO_EXPIRE_MINUTES, 1, 1440, errs);
+    c->video_token_ttl = cfg_env_long("VIDEO_TOKEN_TTL", DEF_VIDEO_TOKEN_TTL, 60, 86400, errs);
+    c->video_invite_ttl = cfg_env_long("VIDEO_INVITE_TTL", DEF_VIDEO_INVITE_TTL, 60, 2592000, errs);
+    copy_env(c->video_invite_url, sizeof c->video_invite_url, "VIDEO_INVITE_URL", DEF_VIDEO_INVITE_URL, errs);
+    if (strncmp(c->video_invite_url, "http://", 7) != 0 && strncmp(c->video_invite_url, "https://", 8) != 0)
+        cfg_error(errs, "VIDEO_INVITE_URL must be an http:// or https:// URL");
+}
+
 bool app_config_load(struct app_config *c)
 {
     struct cfg_errors errs = {0};
@@ -219,24 +242,7 @@ bool app_config_load(struct app_config *c)
     login_load(c, &errs);
     copy_env(c->migrations_dir, sizeof c->migrations_dir, "MIGRATIONS_DIR", DEF_MIGRATIONS_DIR, &errs);
     c->shutdown_grace = cfg_env_long("SHUTDOWN_GRACE", DEF_SHUTDOWN_GRACE, 0, 3600, &errs);
-    copy_env(c->stun_urls, sizeof c->stun_urls, "STUN_URLS", DEF_STUN_URLS, &errs);
-    copy_env(c->turn_urls, sizeof c->turn_urls, "TURN_URLS", DEF_TURN_URLS, &errs);
-    copy_env(c->turn_secret, sizeof c->turn_secret, "TURN_SECRET", "", &errs);
-    if (!ice_urls_valid(c->stun_urls, "stun:"))
-        cfg_error(&errs, "STUN_URLS must be a comma-separated list of stun: or stuns: URLs");
-    if (!ice_urls_valid(c->turn_urls, "turn:"))
-        cfg_error(&errs, "TURN_URLS must be a comma-separated list of turn: or turns: URLs");
-    if (c->turn_urls[0] && !c->turn_secret[0])
-        cfg_error(&errs, "TURN_URLS is set but TURN_SECRET is not (the shared secret of the TURN server)");
-    c->turn_ttl = cfg_env_long("TURN_TTL", DEF_TURN_TTL, 60, 86400, &errs);
-    c->video_join_early_minutes =
-        cfg_env_long("VIDEO_JOIN_EARLY_MINUTES", DEF_VIDEO_JOIN_EARLY_MINUTES, 0, 1440, &errs);
-    c->video_expire_minutes = cfg_env_long("VIDEO_EXPIRE_MINUTES", DEF_VIDEO_EXPIRE_MINUTES, 1, 1440, &errs);
-    c->video_token_ttl = cfg_env_long("VIDEO_TOKEN_TTL", DEF_VIDEO_TOKEN_TTL, 60, 86400, &errs);
-    c->video_invite_ttl = cfg_env_long("VIDEO_INVITE_TTL", DEF_VIDEO_INVITE_TTL, 60, 2592000, &errs);
-    copy_env(c->video_invite_url, sizeof c->video_invite_url, "VIDEO_INVITE_URL", DEF_VIDEO_INVITE_URL, &errs);
-    if (strncmp(c->video_invite_url, "http://", 7) != 0 && strncmp(c->video_invite_url, "https://", 8) != 0)
-        cfg_error(&errs, "VIDEO_INVITE_URL must be an http:// or https:// URL");
+    video_load(c, &errs);
 
     cors_load(&c->cors, &errs);
     caches_load(c, &errs);

@@ -125,6 +125,48 @@ static void release_all(void)
     ratelimit_free();
 }
 
+/* The HTTP instance on API_LISTEN with the router's routes and connguard's callbacks, listening. False (logged, the
+ * instance cleaned) when it cannot. */
+static bool http_start(struct _u_instance *inst, struct sockaddr_in *addr)
+{
+    memset(addr, 0, sizeof *addr);
+    addr->sin_family = AF_INET;
+    addr->sin_port = htons((uint16_t)app.cfg.listen_port);
+    inet_pton(AF_INET, app.cfg.listen_host, &addr->sin_addr);
+    if (ulfius_init_instance(inst, (unsigned)app.cfg.listen_port, addr, NULL) != U_OK) {
+        log_error("cannot initialise the HTTP instance");
+        return false;
+    }
+    /* One byte over the limit so an oversized body is detectable (ulfius truncates silently). */
+    inst->max_post_body_size = (size_t)app.cfg.max_body + 1;
+    router_register(inst);
+
+    /* The logger first, so MHD prints nothing itself; the two callbacks ulfius requires
+     * (mhd_request_completed, ulfius_uri_logger) are called by connguard's. */
+    struct MHD_OptionItem ops[] = {
+        {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)connguard_mhd_log, NULL},
+        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)connguard_request_completed, NULL},
+        {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)connguard_uri_logged, NULL},
+        {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)connguard_notify_connection, NULL},
+        {MHD_OPTION_SOCK_ADDR, 0, addr},
+        {MHD_OPTION_CONNECTION_LIMIT, (intptr_t)app.cfg.max_connections, NULL},
+        {MHD_OPTION_PER_IP_CONNECTION_LIMIT, (intptr_t)app.cfg.max_connections_per_address, NULL},
+        {MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)app.cfg.idle_timeout_seconds, NULL},
+        {MHD_OPTION_THREAD_STACK_SIZE, (intptr_t)app.cfg.thread_stack_kb * 1024, NULL},
+        {MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC |
+                     MHD_USE_ERROR_LOG;
+    if (ulfius_start_framework_with_mhd_options(inst, flags, ops) != U_OK) {
+        log_error("cannot listen on %s:%d (in use, or not an address of this machine?)", app.cfg.listen_host,
+                  app.cfg.listen_port);
+        ulfius_clean_instance(inst);
+        return false;
+    }
+    return true;
+}
+
 int server_run(void)
 {
     sigset_t sigs;
@@ -136,47 +178,12 @@ int server_run(void)
     static_init();
     app.pool = db_pool_new(app.cfg.database_url, (int)app.cfg.pool_size, (int)app.cfg.acquire_timeout_ms);
     app.boards = bodycache_new((size_t)app.cfg.queue_cache_bytes, (unsigned)app.cfg.queue_cache_wait_ms);
-    if (!app.pool || !app.boards || !guard_caches_start() || !connguard_start() ||
-        !delivery_start((int)app.cfg.delivery_workers))
-        goto fail;
-
-    struct sockaddr_in addr;
-    memset(&addr, 0, sizeof addr);
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons((uint16_t)app.cfg.listen_port);
-    inet_pton(AF_INET, app.cfg.listen_host, &addr.sin_addr);
-
     struct _u_instance inst;
-    if (ulfius_init_instance(&inst, (unsigned)app.cfg.listen_port, &addr, NULL) != U_OK) {
-        log_error("cannot initialise the HTTP instance");
-        goto fail;
-    }
-    /* One byte over the limit so an oversized body is detectable (ulfius truncates silently). */
-    inst.max_post_body_size = (size_t)app.cfg.max_body + 1;
-    router_register(&inst);
-
-    /* The logger first, so MHD prints nothing itself; the two callbacks ulfius requires
-     * (mhd_request_completed, ulfius_uri_logger) are called by connguard's. */
-    struct MHD_OptionItem ops[] = {
-        {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)connguard_mhd_log, NULL},
-        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)connguard_request_completed, NULL},
-        {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)connguard_uri_logged, NULL},
-        {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)connguard_notify_connection, NULL},
-        {MHD_OPTION_SOCK_ADDR, 0, &addr},
-        {MHD_OPTION_CONNECTION_LIMIT, (intptr_t)app.cfg.max_connections, NULL},
-        {MHD_OPTION_PER_IP_CONNECTION_LIMIT, (intptr_t)app.cfg.max_connections_per_address, NULL},
-        {MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)app.cfg.idle_timeout_seconds, NULL},
-        {MHD_OPTION_THREAD_STACK_SIZE, (intptr_t)app.cfg.thread_stack_kb * 1024, NULL},
-        {MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL},
-        {MHD_OPTION_END, 0, NULL},
-    };
-    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC |
-                     MHD_USE_ERROR_LOG;
-    if (ulfius_start_framework_with_mhd_options(&inst, flags, ops) != U_OK) {
-        log_error("cannot listen on %s:%d (in use, or not an address of this machine?)", app.cfg.listen_host,
-                  app.cfg.listen_port);
-        ulfius_clean_instance(&inst);
-        goto fail;
+    struct sockaddr_in addr; /* MHD keeps a pointer to it while the instance runs */
+    if (!app.pool || !app.boards || !guard_caches_start() || !connguard_start() ||
+        !delivery_start((int)app.cfg.delivery_workers) || !http_start(&inst, &addr)) {
+        release_all();
+        return 1;
     }
     log_info("api-server listening on http://%s:%d%s (pool %ld, max connections %ld, %ld per address)",
              app.cfg.listen_host, app.cfg.listen_port, app.cfg.prefix, app.cfg.pool_size, app.cfg.max_connections,
@@ -194,8 +201,4 @@ int server_run(void)
     release_all();
     log_info("api-server stopped");
     return 0;
-
-fail:
-    release_all();
-    return 1;
 }

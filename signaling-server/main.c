@@ -76,6 +76,50 @@ static void lws_log(int level, const char *line)
     log_msg(level == LLL_ERR ? LOG_ERROR : LOG_WARNING, "lws: %s", buf);
 }
 
+/* The lws context (on a libev loop of our own, made here, unless SIGNALING_EVENT_LOOP=poll) and the listening
+ * vhost. False (logged, nothing left made) when either cannot be had. */
+static bool context_start(struct ev_loop **loop)
+{
+    static struct lws_protocols protocols[3];
+    protocols[0] = listener_protocol;
+    protocols[1] = dblink_protocol;
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof info);
+    info.port = sig.cfg.listen_port;
+    info.iface = sig.cfg.listen_host;
+    info.protocols = protocols;
+    info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_DISABLE_IPV6;
+    /* libev waits with epoll, whose cost is the sockets that are ready; poll() costs every socket at
+     * every turn of the loop, which at 10,000 sockets is most of the server's time. */
+    if (!sig.cfg.event_loop_poll) {
+        *loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
+        if (!*loop) {
+            log_error("cannot create the event loop");
+            return false;
+        }
+        info.options |= LWS_SERVER_OPTION_LIBEV;
+        info.foreign_loops = (void **)loop;
+    }
+    info.ka_time = 0;
+    sig.ctx = lws_create_context(&info);
+    if (!sig.ctx) {
+        log_error("cannot create the websocket context%s", sig.cfg.event_loop_poll ? "" :
+                  " with the libev event loop (package libwebsockets-evlib-ev; SIGNALING_EVENT_LOOP=poll does without)");
+        if (*loop)
+            ev_loop_destroy(*loop);
+        return false;
+    }
+    sig.vhost = lws_create_vhost(sig.ctx, &info);
+    if (!sig.vhost) {
+        log_error("cannot listen on %s:%d", sig.cfg.listen_host, sig.cfg.listen_port);
+        lws_context_destroy(sig.ctx);
+        if (*loop)
+            ev_loop_destroy(*loop);
+        return false;
+    }
+    return true;
+}
+
 int main(void)
 {
     if (!sig_config_load(&sig.cfg))
@@ -88,44 +132,9 @@ int main(void)
     }
     lws_set_log_level(LLL_ERR | LLL_WARN, lws_log);
 
-    static struct lws_protocols protocols[3];
-    protocols[0] = listener_protocol;
-    protocols[1] = dblink_protocol;
-    struct lws_context_creation_info info;
-    memset(&info, 0, sizeof info);
-    info.port = sig.cfg.listen_port;
-    info.iface = sig.cfg.listen_host;
-    info.protocols = protocols;
-    info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_DISABLE_IPV6;
-    /* libev waits with epoll, whose cost is the sockets that are ready; poll() costs every socket at
-     * every turn of the loop, which at 10,000 sockets is most of the server's time. */
     struct ev_loop *loop = NULL;
-    if (!sig.cfg.event_loop_poll) {
-        loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
-        if (!loop) {
-            log_error("cannot create the event loop");
-            return 1;
-        }
-        info.options |= LWS_SERVER_OPTION_LIBEV;
-        info.foreign_loops = (void **)&loop;
-    }
-    info.ka_time = 0;
-    sig.ctx = lws_create_context(&info);
-    if (!sig.ctx) {
-        log_error("cannot create the websocket context%s", sig.cfg.event_loop_poll ? "" :
-                  " with the libev event loop (package libwebsockets-evlib-ev; SIGNALING_EVENT_LOOP=poll does without)");
-        if (loop)
-            ev_loop_destroy(loop);
+    if (!context_start(&loop))
         return 1;
-    }
-    sig.vhost = lws_create_vhost(sig.ctx, &info);
-    if (!sig.vhost) {
-        log_error("cannot listen on %s:%d", sig.cfg.listen_host, sig.cfg.listen_port);
-        lws_context_destroy(sig.ctx);
-        if (loop)
-            ev_loop_destroy(loop);
-        return 1;
-    }
     timers_start(sig.ctx);
     signal(SIGPIPE, SIG_IGN);
     outbox_init(); /* its readers first: the start cursor goes before the relay */
