@@ -18,7 +18,7 @@ const ACTIONS = [
   'video_timing_update', 'video_timing_delete', 'video_session_create', 'video_session_end', 'video_session_cancel',
   'video_invitation_create', 'video_invitation_revoke', 'fee_rule_set', 'fee_rule_delete', 'payment_create', 'payment_pay',
   'payment_refund', 'closing_create', 'closing_create_all', 'closing_close', 'closing_adjust', 'closing_confirm_payment',
-  'closing_confirm_receipt', 'closing_dispute', 'closing_export',
+  'closing_confirm_receipt', 'closing_dispute', 'closing_export', 'delivery_retry',
 ];
 
 export function auditScreen() {
