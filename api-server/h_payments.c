@@ -68,7 +68,7 @@ HANDLER(h_fee_rules_put)
         "                   'fee_rules', 'clinic_id', 'is required (an existing clinic) when the rule names no service or doctor') "
         "ON CONFLICT ON CONSTRAINT fee_rules_scope_key DO UPDATE "
         "  SET doctor_share_bps = EXCLUDED.doctor_share_bps, price_cents = EXCLUDED.price_cents, updated_by = EXCLUDED.updated_by "
-        "RETURNING fee_rule_json(f), f.id, CASE WHEN f.xmax = 0 THEN 201 ELSE 200 END AS http_status"};
+        "RETURNING fee_rule_json(f), f.id, f.xmax = 0 AS created"};
     const struct db_stmt st[] = {{sql[0], 2, p}};
     const struct write_desc w = {200, "fee_rule_set", "fee_rule", json_incref(ctx->body)};
     rc = dbr_write(resp, ctx, &w, st, 1);
