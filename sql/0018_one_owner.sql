@@ -9,20 +9,16 @@
 --    video call alike: the visit completed (billed by visits_bill), its appointment completed, the
 --    notes kept in the evolution.
 -- 3. SQL refuses only by raising an SQLSTATE of the catalogue below; the C maps it (common/db.c
---    db_ok, api-server/dbreply.c dbr_reply_error; the signaling-server's video.c). No row of NULLs
+--    db_ok, api-server/dbreply.c dbr_reply_error; the signaling-server's dblink.c). No row of NULLs
 --    for "not found", no text or {"error"} reasons, no OUT status and no HTTP status from SQL (an
 --    upsert says `created`).
 --
---    SQLSTATE  meaning                                             HTTP  error code        raised by
---    CL001     a move its state machine does not allow (DETAIL:    409   conflict          visits_guard_transition,
---              {"from", "to"}, HINT: the sentence for clients)           (+ transition)    state_transition
---    CL002     the record is not there or out of the caller's      404   not_found         visit_move, visit_complete,
---              reach (HINT, when given, for clients)                                       evolution_save, video_session_end,
---                                                                                          video_invitation_redeem
---    CL003     the record was there and is no longer usable (HINT) 410   gone              video_invitation_redeem
---    55000     the record's state refuses the operation (HINT)     409   conflict          assert_state, guard triggers,
---                                                                                          video_join, video_admit, ...
---    23514     a field's value is refused (TABLE, COLUMN, HINT)    422   validation_failed assert_field, CHECKs
+--    SQLSTATE  meaning (the full table, with every function raising each: docs/ARCHITECTURE.md §10)  HTTP
+--    CL001     a move its state machine does not allow; DETAIL {"from", "to"}, HINT for clients    409 conflict + transition
+--    CL002     the record is not there or out of the caller's reach (raise_not_found)               404 not_found
+--    CL003     the record was there and is no longer usable (HINT)                                  410 gone
+--    55000     the record's state refuses the operation, not a move (HINT; assert_state)            409 conflict
+--    23514     a field's value is refused (TABLE, COLUMN, HINT; assert_field)                       422 validation_failed
 
 -- 1. The visit state machine --------------------------------------------------------------------------------------
 
@@ -196,6 +192,7 @@ BEGIN
 END
 $$;
 
+-- Cancels a session nobody has been admitted to (its visit leaves the queue). CL002 when out of reach.
 CREATE OR REPLACE FUNCTION video_session_cancel(p_id bigint, p_clinic bigint, p_doctor bigint, p_reason text,
                                                 p_actor bigint) RETURNS video_sessions
 LANGUAGE plpgsql AS $$
@@ -207,14 +204,15 @@ BEGIN
       ended_at = now(), ended_by = p_actor, end_reason = p_reason
   WHERE id = p_id AND (p_clinic IS NULL OR clinic_id = p_clinic) AND (p_doctor IS NULL OR doctor_id = p_doctor)
   RETURNING * INTO s;
-  IF FOUND THEN
-    PERFORM video_emit('participant_left', s, jsonb_build_object('role', vp.role))
-    FROM video_participants vp WHERE vp.session_id = s.id AND vp.state IN ('waiting', 'joined', 'reconnecting');
-    UPDATE video_participants SET state = 'left', admitted = false, admitted_identity = NULL, left_at = now(),
-                                  reconnecting_since = NULL
-    WHERE session_id = s.id AND state IN ('waiting', 'joined', 'reconnecting');
-    PERFORM video_visit_move(s, 'left', p_actor);
+  IF NOT FOUND THEN
+    PERFORM raise_not_found('video session');
   END IF;
+  PERFORM video_emit('participant_left', s, jsonb_build_object('role', vp.role))
+  FROM video_participants vp WHERE vp.session_id = s.id AND vp.state IN ('waiting', 'joined', 'reconnecting');
+  UPDATE video_participants SET state = 'left', admitted = false, admitted_identity = NULL, left_at = now(),
+                                reconnecting_since = NULL
+  WHERE session_id = s.id AND state IN ('waiting', 'joined', 'reconnecting');
+  PERFORM video_visit_move(s, 'left', p_actor);
   RETURN s;
 END
 $$;
@@ -292,6 +290,8 @@ BEGIN
   RETURN n;
 END
 $$;
+-- 3. Refusals are raised -------------------------------------------------------------------------------------------
+
 -- The video room's operations (the signaling-server) refuse by raising 55000 with the sentence for
 -- the participant as HINT (assert_state); the signaling-server tells a refusal from a failure by the
 -- SQLSTATE. They return nothing when done (video_join: the state for the arriving participant).
@@ -553,7 +553,193 @@ $$;
 
 DROP FUNCTION visit_set_status(bigint, bigint, bigint, text[], text, bigint);
 
--- 4. Triggers that act at a distance, named at the table they fire on ---------------------------------------------
+-- 4. Out of reach is raised (CL002), not a row of NULLs ------------------------------------------------------------
+
+-- Checks in the patient of appointment p_id (within clinic p_clinic; NULL = any): only a
+-- confirmed appointment, only on its own day in the clinic's zone. The appointment becomes
+-- checked_in and the visit joins the queue. CL002 when the appointment is not in reach.
+CREATE OR REPLACE FUNCTION appointment_check_in(p_id bigint, p_clinic bigint, p_notes text, p_actor bigint)
+RETURNS visits
+LANGUAGE plpgsql AS $$
+DECLARE
+  a appointments;
+  day date;
+BEGIN
+  SELECT * INTO a FROM appointments WHERE id = p_id AND (p_clinic IS NULL OR clinic_id = p_clinic) FOR UPDATE;
+  IF NOT FOUND THEN
+    PERFORM raise_not_found('appointment');
+  END IF;
+  PERFORM state_transition(a.status, ARRAY['confirmed'], 'checked_in', 'appointment');
+  day := clinic_day(a.clinic_id, lower(a.period));
+  PERFORM assert_state(day = clinic_day(a.clinic_id, now()),
+                       format('The appointment is on %s; patients check in on the day of their appointment.', day));
+  UPDATE appointments SET status = 'checked_in' WHERE id = a.id RETURNING * INTO a;
+  PERFORM emit_appointment_event('appointment_updated', a);
+  RETURN visit_enqueue(a.clinic_id, a.patient_id, a.doctor_id, a.service_id, a.id, a.consultation_type, p_notes,
+                       p_actor);
+END
+$$;
+
+-- Signs the evolution of visit p_visit for doctor p_doctor (the row locked first, so the check that
+-- it is not empty sees the lists as they are at signing). CL002 when the visit has no evolution of
+-- this doctor.
+DROP FUNCTION evolution_sign(bigint, bigint, bigint);
+CREATE FUNCTION evolution_sign(p_visit bigint, p_doctor bigint, p_actor bigint) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+  e evolutions;
+BEGIN
+  SELECT * INTO e FROM evolutions WHERE visit_id = p_visit AND doctor_id = p_doctor FOR UPDATE;
+  IF NOT FOUND THEN
+    PERFORM raise_not_found('evolution');
+  END IF;
+  PERFORM assert_state(e.signed_at IS NULL, 'The evolution is already signed.');
+  PERFORM assert_field(btrim(e.notes) <> '' OR EXISTS (SELECT 1 FROM evolution_diagnoses d WHERE d.visit_id = p_visit),
+                       'evolutions', 'notes', 'must not be empty');
+  UPDATE evolutions SET signed_at = now(), signed_by = p_actor WHERE visit_id = p_visit;
+END
+$$;
+
+-- The desk records the settlement of a pending payment. CL002 when out of reach.
+CREATE OR REPLACE FUNCTION payment_pay(p_id bigint, p_clinic bigint, p_method text, p_actor bigint) RETURNS payments
+LANGUAGE plpgsql AS $$
+DECLARE
+  p payments;
+BEGIN
+  UPDATE payments SET status = state_transition(status, ARRAY['pending'], 'paid', 'payment'),
+                      method = p_method, paid_at = now(), paid_by = p_actor
+  WHERE id = p_id AND (p_clinic IS NULL OR clinic_id = p_clinic)
+  RETURNING * INTO p;
+  IF NOT FOUND THEN
+    PERFORM raise_not_found('payment');
+  END IF;
+  RETURN p;
+END
+$$;
+
+-- A full or partial refund of settled money. CL002 when out of reach.
+CREATE OR REPLACE FUNCTION payment_refund(p_id bigint, p_clinic bigint, p_amount bigint, p_reason text,
+                                          p_actor bigint) RETURNS payments
+LANGUAGE plpgsql AS $$
+DECLARE
+  p payments;
+  doctor_part bigint;
+BEGIN
+  SELECT * INTO p FROM payments WHERE id = p_id AND (p_clinic IS NULL OR clinic_id = p_clinic) FOR UPDATE;
+  IF NOT FOUND THEN
+    PERFORM raise_not_found('payment');
+  END IF;
+  PERFORM state_transition(p.status, ARRAY['paid', 'partially_refunded'], 'refunded', 'payment');
+  PERFORM assert_field(p_amount <= p.amount_cents - p.refunded_cents, 'payment_refunds', 'amount_cents',
+                       format('exceeds what is left to refund (%s)', p.amount_cents - p.refunded_cents));
+  doctor_part := money_share(p.refunded_cents + p_amount, p.doctor_share_bps)
+                 - money_share(p.refunded_cents, p.doctor_share_bps);
+  INSERT INTO payment_refunds (payment_id, amount_cents, doctor_share_cents, center_share_cents, reason, created_by)
+  VALUES (p.id, p_amount, doctor_part, p_amount - doctor_part, p_reason, p_actor);
+  UPDATE payments SET refunded_cents = refunded_cents + p_amount,
+                      status = CASE WHEN refunded_cents + p_amount = amount_cents THEN 'refunded'
+                                    ELSE 'partially_refunded' END
+  WHERE id = p.id RETURNING * INTO p;
+  RETURN p;
+END
+$$;
+
+-- Opens the session of video appointment p_appointment (within clinic p_clinic and doctor p_doctor
+-- scopes; NULL = any). CL002 when the appointment is out of reach.
+CREATE OR REPLACE FUNCTION video_session_create(p_appointment bigint, p_clinic bigint, p_doctor bigint,
+                                                p_room_token text, p_expire_minutes integer, p_actor bigint)
+RETURNS video_sessions
+LANGUAGE plpgsql AS $$
+DECLARE
+  a appointments;
+  s video_sessions;
+BEGIN
+  SELECT * INTO a FROM appointments
+  WHERE id = p_appointment AND (p_clinic IS NULL OR clinic_id = p_clinic) AND (p_doctor IS NULL OR doctor_id = p_doctor)
+  FOR UPDATE;
+  IF NOT FOUND THEN
+    PERFORM raise_not_found('appointment');
+  END IF;
+  PERFORM assert_field(a.consultation_type = 'video', 'video_sessions', 'appointment_id', 'is not a video consultation');
+  PERFORM assert_state(a.status IN ('confirmed', 'checked_in'),
+                       format('The appointment is %s; only a confirmed appointment gets a video consultation.',
+                              replace(a.status, '_', ' ')));
+  PERFORM assert_state(NOT EXISTS (SELECT 1 FROM video_sessions o WHERE o.appointment_id = a.id
+                                     AND o.status IN ('scheduled', 'waiting', 'in_progress')),
+                       'A video consultation is already open for this appointment.');
+  INSERT INTO video_sessions (clinic_id, appointment_id, doctor_id, patient_id, visit_id, room_token, expires_at,
+                              created_by)
+  VALUES (a.clinic_id, a.id, a.doctor_id, a.patient_id,
+          (SELECT v.id FROM visits v WHERE v.appointment_id = a.id), p_room_token,
+          upper(a.period) + make_interval(mins => p_expire_minutes), p_actor)
+  RETURNING * INTO s;
+  RETURN s;
+END
+$$;
+
+-- A step of a closing (the doctor's own only when p_doctor is given); CL002 when out of reach.
+CREATE OR REPLACE FUNCTION closing_advance(p_id bigint, p_doctor bigint, p_action text, p_note text, p_actor bigint)
+RETURNS closings
+LANGUAGE plpgsql AS $$
+DECLARE
+  c closings;
+  was text;
+BEGIN
+  SELECT * INTO c FROM closings WHERE id = p_id AND (p_doctor IS NULL OR doctor_id = p_doctor) FOR UPDATE;
+  IF NOT FOUND THEN
+    PERFORM raise_not_found('closing');
+  END IF;
+  was := c.status;
+  IF p_action = 'close' THEN
+    PERFORM state_transition(c.status, ARRAY['draft', 'disputed'], 'closed', 'closing');
+    c := closing_collect(c);
+    UPDATE closings SET status = 'closed', closed_at = COALESCE(closed_at, now()), payment_reference = NULL,
+                        pix_key_type = d.pix_key_type, pix_key = d.pix_key
+    FROM doctors d WHERE closings.id = c.id AND d.id = c.doctor_id RETURNING closings.* INTO c;
+  ELSIF p_action = 'confirm_payment' THEN
+    UPDATE closings SET status = state_transition(status, ARRAY['closed'], 'payment_confirmed', 'closing'),
+                        payment_reference = p_note, payment_confirmed_at = now(), dispute_reason = NULL
+    WHERE id = c.id RETURNING * INTO c;
+  ELSIF p_action = 'confirm_receipt' THEN
+    UPDATE closings SET status = state_transition(status, ARRAY['payment_confirmed'], 'receipt_confirmed', 'closing'),
+                        receipt_confirmed_at = now()
+    WHERE id = c.id RETURNING * INTO c;
+  ELSIF p_action = 'dispute' THEN
+    UPDATE closings SET status = state_transition(status, ARRAY['payment_confirmed'], 'disputed', 'closing'),
+                        dispute_reason = p_note
+    WHERE id = c.id RETURNING * INTO c;
+  ELSE
+    RAISE EXCEPTION 'unknown closing action %', p_action;
+  END IF;
+  RETURN closing_step(c, p_action, was, p_actor, p_note);
+END
+$$;
+
+-- Whether a join token may be issued now for session p_id (sql/0008_video.sql); CL002 when it does not exist.
+CREATE OR REPLACE FUNCTION video_token_check(p_id bigint, p_early_minutes integer) RETURNS video_sessions
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+  s video_sessions;
+  a appointments;
+  opens timestamptz;
+BEGIN
+  SELECT * INTO s FROM video_sessions WHERE id = p_id;
+  IF NOT FOUND THEN
+    PERFORM raise_not_found('video session');
+  END IF;
+  PERFORM assert_state(s.status = 'in_progress' OR (s.status IN ('scheduled', 'waiting') AND s.expires_at > now()),
+                       format('The video consultation is %s.',
+                              CASE WHEN s.status IN ('scheduled', 'waiting') THEN 'over' ELSE replace(s.status, '_', ' ') END));
+  SELECT * INTO a FROM appointments WHERE id = s.appointment_id;
+  PERFORM assert_state(a.status IN ('confirmed', 'checked_in'),
+                       format('The appointment is %s.', replace(a.status, '_', ' ')));
+  opens := lower(a.period) - make_interval(mins => p_early_minutes);
+  PERFORM assert_state(now() >= opens, format('The video consultation opens at %s.', rfc3339(opens)));
+  RETURN s;
+END
+$$;
+
+-- 5. Triggers that act at a distance, named at the table they fire on ---------------------------------------------
 
 COMMENT ON TABLE visits IS
   'The day''s queue. Moved only by visit_move / visit_complete (and visits_end_day). Triggers acting at a distance: '
