@@ -135,8 +135,7 @@ HANDLER(h_payments_pay)
     const char *method = json_string_value(json_object_get(ctx->body, "method"));
     char idb[24], sb[24], actor[24];
     const char *p[] = {id_text(ctx->params[0], idb), scope_clinic(ctx, sb), method, actor_text(ctx, actor)};
-    const struct db_stmt st = {"SELECT payment_json(p), p.id FROM payment_pay($1, $2, $3, $4) p WHERE p.id IS NOT NULL",
-                               4, p};
+    const struct db_stmt st = {"SELECT payment_json(p), p.id FROM payment_pay($1, $2, $3, $4) p", 4, p};
     const struct write_desc w = {200, "payment_pay", "payment", json_pack("{s:s}", "method", method)};
     return dbr_write_once(resp, ctx, req, &w, &st, 1);
 }

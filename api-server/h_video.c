@@ -228,8 +228,7 @@ HANDLER(h_video_sessions_create)
     const char *p[] = {id_text(appointment, ab), s.c, s.d, room, id_text(app.cfg.video_expire_minutes, eb),
                        actor_text(ctx, actor)};
     static const char *const sql[] = {
-        "SELECT video_session_json(s), s.id FROM video_session_create($1, $2, $3, $4, $5::int, $6) s "
-        "WHERE s.id IS NOT NULL"};
+        "SELECT video_session_json(s), s.id FROM video_session_create($1, $2, $3, $4, $5::int, $6) s"};
     const struct db_stmt st[] = {{sql[0], 6, p}};
     const struct write_desc w = {201, "video_session_create", "video_session",
                                  json_pack("{s:I}", "appointment_id", (json_int_t)appointment)};
@@ -438,7 +437,7 @@ HANDLER(h_video_sessions_end)
     char idb[24], db[24], actor[24];
     const char *p[] = {id_text(ctx->params[0], idb), id_text(ctx->claims.doctor_id, db), notes, actor_text(ctx, actor)};
     static const char *const sql[] = {
-        "SELECT video_session_json(s), s.id FROM video_session_end($1, $2, $3, $4) s WHERE s.id IS NOT NULL"};
+        "SELECT video_session_json(s), s.id FROM video_session_end($1, $2, $3, $4) s"};
     const struct db_stmt st[] = {{sql[0], 4, p}};
     return dbr_write(resp, ctx, &(const struct write_desc){200, "video_session_end", "video_session", NULL}, st, 1);
 }
@@ -459,7 +458,7 @@ HANDLER(h_video_sessions_cancel)
     scope_of(ctx, &s);
     const char *p[] = {id_text(ctx->params[0], idb), s.c, s.d, reason, actor_text(ctx, actor)};
     static const char *const sql[] = {
-        "SELECT video_session_json(s), s.id FROM video_session_cancel($1, $2, $3, $4, $5) s WHERE s.id IS NOT NULL"};
+        "SELECT video_session_json(s), s.id FROM video_session_cancel($1, $2, $3, $4, $5) s"};
     const struct db_stmt st[] = {{sql[0], 5, p}};
     return dbr_write(resp, ctx, &(const struct write_desc){200, "video_session_cancel", "video_session", NULL}, st, 1);
 }

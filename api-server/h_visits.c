@@ -35,7 +35,7 @@ HANDLER(h_visits_check_in)
     const char *p[] = {id_text(ctx->params[0], idb), scope_clinic(ctx, sb), json_string_value(notes),
                        actor_text(ctx, ab)};
     static const char *const sql[] = {
-        "SELECT visit_json(v), v.id FROM appointment_check_in($1, $2, $3, $4) v WHERE v.id IS NOT NULL"};
+        "SELECT visit_json(v), v.id FROM appointment_check_in($1, $2, $3, $4) v"};
     const struct db_stmt st[] = {{sql[0], 4, p}};
     const struct write_desc w = {201, "visit_check_in", "visit",
                                  json_pack("{s:I}", "appointment_id", (json_int_t)ctx->params[0])};
