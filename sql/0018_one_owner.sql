@@ -762,7 +762,8 @@ COMMENT ON TRIGGER visits_board_update ON visits IS 'Bumps the queue board versi
 COMMENT ON TRIGGER visits_board_delete ON visits IS 'Bumps the queue board version of the visit''s clinic and day.';
 COMMENT ON TABLE appointments IS
   'Bookings. Triggers acting at a distance: appointments_video_follow (cancelled, no_show, another doctor, no longer '
-  'video: the open video session ends; moved in time: its expiry moves). Changed by visits too: a check-in '
+  'video: the open video session ends; moved in time: its expiry moves), appointments_notify_patient (sql/0021: the '
+  'patient''s message queued in deliveries). Changed by visits too: a check-in '
   '(appointment_check_in), a completion (visit_complete), a visit that leaves (visits_close_appointment).';
 COMMENT ON TRIGGER appointments_video_follow ON appointments IS
   'Ends the open video session (cancelled, or failed if the call had begun) or moves its expiry with the appointment.';
@@ -779,4 +780,5 @@ COMMENT ON TABLE events IS 'The outbox. Trigger events_notify sends NOTIFY event
 COMMENT ON TABLE users IS
   'Triggers acting at a distance: users_revoke_tokens, users_sessions_guard and users_sessions_ended (end the '
   'account''s sessions, NOTIFY account_changed), users_keep_an_admin (the last active admin stays), users_role_link, '
-  'users_board_name (queue board version).';
+  'users_board_name (queue board version), users_account_changed/deleted/truncated (sql/0020: NOTIFY '
+  'account_changed).';
