@@ -7,6 +7,7 @@
 
 #include "app.h"
 #include "crypto.h"
+#include "errjson.h"
 
 PGconn *dbr_acquire(void) { return db_acquire(app.pool); }
 void dbr_release(PGconn *conn) { db_release(app.pool, conn); }
@@ -25,6 +26,15 @@ static const struct {
     {"closings_doctor_month_key", "The doctor already has a closing for that month."},
 };
 
+/* A refused transition (CL001): the 409 names it, {"transition": {"from", "to"}}. */
+static int reply_transition(struct _u_response *resp, struct req_ctx *ctx, const struct db_error *err)
+{
+    json_t *body = errjson_build(ST_CONFLICT, NULL, err->reason[0] ? err->reason : NULL, NULL);
+    json_object_set_new(json_object_get(body, "error"), "transition",
+                        json_pack("{s:s, s:s}", "from", err->from, "to", err->to));
+    return reply_json(resp, ctx, status_http(ST_CONFLICT), body);
+}
+
 int dbr_reply_error(struct _u_response *resp, struct req_ctx *ctx, const struct db_error *err)
 {
     char msg[160];
@@ -37,6 +47,8 @@ int dbr_reply_error(struct _u_response *resp, struct req_ctx *ctx, const struct 
         }
         return reply_error(resp, ctx, ST_INVALID, NULL, "The request was refused by a data rule.", NULL);
     case ST_CONFLICT:
+        if (err->from[0])
+            return reply_transition(resp, ctx, err);
         if (err->reason[0])
             return reply_error(resp, ctx, ST_CONFLICT, NULL, err->reason, NULL);
         for (size_t i = 0; i < sizeof conflict_messages / sizeof conflict_messages[0]; i++)
@@ -51,6 +63,9 @@ int dbr_reply_error(struct _u_response *resp, struct req_ctx *ctx, const struct 
         if (strstr(err->constraint, "fkey"))
             return reply_error(resp, ctx, ST_CONFLICT, NULL, "The record is still in use by other records.", NULL);
         return reply_status(resp, ctx, ST_CONFLICT);
+    case ST_NOT_FOUND:
+    case ST_GONE:
+        return reply_error(resp, ctx, err->status, NULL, err->reason[0] ? err->reason : NULL, NULL);
     default:
         return reply_status(resp, ctx, err->status);
     }
@@ -181,9 +196,9 @@ static int write_tx(struct _u_response *resp, struct req_ctx *ctx, PGconn *conn,
         goto out;
     }
     int64_t id = strtoll(PQgetvalue(last, 0, 1), NULL, 10);
-    int status_col = PQfnumber(last, "http_status");
-    if (status_col >= 0 && !PQgetisnull(last, 0, status_col))
-        http = atoi(PQgetvalue(last, 0, status_col));
+    int created_col = PQfnumber(last, "created");
+    if (created_col >= 0 && strcmp(PQgetvalue(last, 0, created_col), "t") == 0)
+        http = status_http(ST_CREATED);
     bool ok = audit_write(conn, ctx, w->action, w->entity, id, details, &err);
     details = NULL;
     if (ok && idem)

@@ -17,7 +17,8 @@ void dbr_release(PGconn *conn);
 /* Answers with the first column of the first row (JSON text) at status http; 404 when there is
  * no row; the mapped error when res failed. Does not clear res. */
 int dbr_reply_row(struct _u_response *resp, struct req_ctx *ctx, PGconn *conn, const PGresult *res, int http);
-/* Answers the error described by err (422 with the field, 409 naming it, 503, 500). */
+/* Answers the error described by err (422 with the field, 409 naming it or the refused transition,
+ * 404 and 410 with the schema's sentence, 503, 500): the one place a database refusal becomes HTTP. */
 int dbr_reply_error(struct _u_response *resp, struct req_ctx *ctx, const struct db_error *err);
 
 /* Runs sql and answers with its one JSON row (see dbr_reply_row), acquiring and releasing a
@@ -74,8 +75,8 @@ struct write_desc {
 
 /* The write path shared by create/update/delete handlers: in one transaction runs each of the
  * nstmt (at least one) statements with its own parameters; the last must return (json,
- * entity_id) for one row, and may return a column named http_status that overrides w->http (e.g.
- * 201 for an upsert that created). Then an audit row (w->action, w->entity, w->details taken
+ * entity_id) for one row, and may return a boolean column named created that, when true, answers
+ * 201 instead of w->http (an upsert that created). Then an audit row (w->action, w->entity, w->details taken
  * over) and COMMIT, and the JSON is sent with that status (204 sends no body). No row from the
  * last statement answers 404 and changes nothing. */
 int dbr_write(struct _u_response *resp, struct req_ctx *ctx, const struct write_desc *w, const struct db_stmt *stmts,

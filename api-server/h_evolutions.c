@@ -60,7 +60,7 @@ HANDLER(h_evolution_put)
     char *body = dbr_body_text(ctx->body);
     const char *p[] = {id_text(ctx->params[0], idb), id_text(ctx->claims.doctor_id, db), body, actor_text(ctx, ab)};
     static const char *const sql[] = {
-        "SELECT e.evolution, $1::bigint, e.http_status FROM evolution_save($1, $2, $3::jsonb, $4) e"};
+        "SELECT e.evolution, $1::bigint, e.created FROM evolution_save($1, $2, $3::jsonb, $4) e"};
     const struct db_stmt st[] = {{sql[0], 4, p}};
     const struct write_desc w = {200, "evolution_save", "evolution", dbr_changed_fields(ctx->body)};
     int rc = dbr_write(resp, ctx, &w, st, 1);

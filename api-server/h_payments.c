@@ -68,7 +68,7 @@ HANDLER(h_fee_rules_put)
         "                   'fee_rules', 'clinic_id', 'is required (an existing clinic) when the rule names no service or doctor') "
         "ON CONFLICT ON CONSTRAINT fee_rules_scope_key DO UPDATE "
         "  SET doctor_share_bps = EXCLUDED.doctor_share_bps, price_cents = EXCLUDED.price_cents, updated_by = EXCLUDED.updated_by "
-        "RETURNING fee_rule_json(f), f.id, CASE WHEN f.xmax = 0 THEN 201 ELSE 200 END AS http_status"};
+        "RETURNING fee_rule_json(f), f.id, f.xmax = 0 AS created"};
     const struct db_stmt st[] = {{sql[0], 2, p}};
     const struct write_desc w = {200, "fee_rule_set", "fee_rule", json_incref(ctx->body)};
     rc = dbr_write(resp, ctx, &w, st, 1);
@@ -135,8 +135,7 @@ HANDLER(h_payments_pay)
     const char *method = json_string_value(json_object_get(ctx->body, "method"));
     char idb[24], sb[24], actor[24];
     const char *p[] = {id_text(ctx->params[0], idb), scope_clinic(ctx, sb), method, actor_text(ctx, actor)};
-    const struct db_stmt st = {"SELECT payment_json(p), p.id FROM payment_pay($1, $2, $3, $4) p WHERE p.id IS NOT NULL",
-                               4, p};
+    const struct db_stmt st = {"SELECT payment_json(p), p.id FROM payment_pay($1, $2, $3, $4) p", 4, p};
     const struct write_desc w = {200, "payment_pay", "payment", json_pack("{s:s}", "method", method)};
     return dbr_write_once(resp, ctx, req, &w, &st, 1);
 }

@@ -1,7 +1,8 @@
 /* h_queue: the moves between the phases of the desk's board (Waiting, With Doctor, Completed); the
- * board itself is read in h_board.c. The moves go through visit_move (h_visits.c), one conditional
- * UPDATE each. Receptionists and admins move between Waiting and With Doctor; only the visit's own
- * doctor completes a consultation. */
+ * board itself is read in h_board.c. The moves go through visit_move and visit_complete (h_visits.c),
+ * which send the phase as the target: its status and whether the move is allowed are the database's
+ * (sql/0018_one_owner.sql). Receptionists and admins move between Waiting and With Doctor; only the
+ * visit's own doctor completes a consultation. */
 #include <string.h>
 
 #include "handlers.h"
@@ -23,9 +24,7 @@ HANDLER(h_queue_move)
     const char *phase = json_string_value(json_object_get(ctx->body, "phase"));
     if (strcmp(phase, "completed") == 0)
         return reply_error(resp, ctx, ST_FORBIDDEN, NULL, "Only the visit's doctor completes a consultation.", NULL);
-    if (strcmp(phase, "with_doctor") == 0)
-        return visit_move(resp, ctx, visit, false, "{waiting,called}", "in_progress", "visit_move", NULL);
-    return visit_move(resp, ctx, visit, false, "{in_progress}", "waiting", "visit_move", NULL);
+    return visit_move(resp, ctx, visit, false, phase, "visit_move");
 }
 
 static const struct field_spec complete_fields[] = {
@@ -41,5 +40,5 @@ HANDLER(h_queue_complete)
         return rc;
     int64_t visit = json_integer_value(json_object_get(ctx->body, "visit_id"));
     const char *notes = json_string_value(json_object_get(ctx->body, "notes"));
-    return visit_move(resp, ctx, visit, true, "{in_progress}", "completed", "visit_complete", notes);
+    return visit_complete(resp, ctx, visit, notes);
 }

@@ -228,8 +228,7 @@ HANDLER(h_video_sessions_create)
     const char *p[] = {id_text(appointment, ab), s.c, s.d, room, id_text(app.cfg.video_expire_minutes, eb),
                        actor_text(ctx, actor)};
     static const char *const sql[] = {
-        "SELECT video_session_json(s), s.id FROM video_session_create($1, $2, $3, $4, $5::int, $6) s "
-        "WHERE s.id IS NOT NULL"};
+        "SELECT video_session_json(s), s.id FROM video_session_create($1, $2, $3, $4, $5::int, $6) s"};
     const struct db_stmt st[] = {{sql[0], 6, p}};
     const struct write_desc w = {201, "video_session_create", "video_session",
                                  json_pack("{s:I}", "appointment_id", (json_int_t)appointment)};
@@ -366,31 +365,10 @@ HANDLER(h_video_invitations_redeem)
         return reply_status(resp, ctx, ST_UNAVAILABLE);
     char eb[24], tb[24];
     const char *p[] = {hash, id_text(app.cfg.video_join_early_minutes, eb), id_text(app.cfg.video_token_ttl, tb)};
-    /* One statement: a session that cannot be joined any more leaves the invitation unused. */
-    PGresult *r = db_exec(conn,
-                          "SELECT i.status, " TOKEN_COLUMNS " FROM video_invitation_redeem($1) i "
-                          "CROSS JOIN LATERAL video_token_check(CASE WHEN i.status = 'ok' THEN i.session_id END, $2::int) t",
+    /* One statement: a session that cannot be joined any more leaves the invitation unused. An
+     * unknown code is a 404, one used, revoked or expired a 410 (video_invitation_redeem). */
+    PGresult *r = db_exec(conn, "SELECT " TOKEN_COLUMNS " FROM video_token_check(video_invitation_redeem($1), $2::int) t",
                           3, p);
-    struct db_error err;
-    if (db_ok(conn, r, &err) && PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "ok") != 0) {
-        const char *st = PQgetvalue(r, 0, 0);
-        bool unknown = strcmp(st, "unknown") == 0;
-        const char *msg = unknown                         ? "No invitation has this code."
-                          : strcmp(st, "used") == 0       ? "This invitation has already been used."
-                          : strcmp(st, "revoked") == 0    ? "This invitation has been revoked."
-                                                          : "This invitation has expired.";
-        PQclear(r);
-        dbr_release(conn);
-        return reply_error(resp, ctx, unknown ? ST_NOT_FOUND : ST_GONE, NULL, msg, NULL);
-    }
-    /* The remaining columns are those of TOKEN_COLUMNS, one further right. */
-    if (db_ok(conn, r, &err) && PQntuples(r) == 1) {
-        int64_t sid = strtoll(PQgetvalue(r, 0, 1), NULL, 10), clinic = strtoll(PQgetvalue(r, 0, 2), NULL, 10);
-        time_t exp = (time_t)strtoll(PQgetvalue(r, 0, 3), NULL, 10);
-        PQclear(r);
-        dbr_release(conn);
-        return reply_token(resp, ctx, sid, clinic, 0, "patient", exp);
-    }
     return token_from_row(resp, ctx, conn, r, 0, "patient");
 }
 
@@ -459,7 +437,7 @@ HANDLER(h_video_sessions_end)
     char idb[24], db[24], actor[24];
     const char *p[] = {id_text(ctx->params[0], idb), id_text(ctx->claims.doctor_id, db), notes, actor_text(ctx, actor)};
     static const char *const sql[] = {
-        "SELECT video_session_json(s), s.id FROM video_session_end($1, $2, $3, $4) s WHERE s.id IS NOT NULL"};
+        "SELECT video_session_json(s), s.id FROM video_session_end($1, $2, $3, $4) s"};
     const struct db_stmt st[] = {{sql[0], 4, p}};
     return dbr_write(resp, ctx, &(const struct write_desc){200, "video_session_end", "video_session", NULL}, st, 1);
 }
@@ -480,7 +458,7 @@ HANDLER(h_video_sessions_cancel)
     scope_of(ctx, &s);
     const char *p[] = {id_text(ctx->params[0], idb), s.c, s.d, reason, actor_text(ctx, actor)};
     static const char *const sql[] = {
-        "SELECT video_session_json(s), s.id FROM video_session_cancel($1, $2, $3, $4, $5) s WHERE s.id IS NOT NULL"};
+        "SELECT video_session_json(s), s.id FROM video_session_cancel($1, $2, $3, $4, $5) s"};
     const struct db_stmt st[] = {{sql[0], 5, p}};
     return dbr_write(resp, ctx, &(const struct write_desc){200, "video_session_cancel", "video_session", NULL}, st, 1);
 }

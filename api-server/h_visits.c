@@ -2,9 +2,10 @@
  * visit and its transition history, calling a patient and recording that one left.
  *
  * The SQL functions of sql/0004_visits.sql do the work in one transaction: the queue number comes
- * from the clinic's counter row for the day (gap-free), every status change is one conditional
- * UPDATE (two desks at once: one 200, one 409), and a trigger records the transition with its
- * actor and writes the events. */
+ * from the clinic's counter row for the day (gap-free). A status change is one call of visit_move
+ * (or visit_complete) with the target only: whether the move is allowed is the database's
+ * transition table (visit_moves, sql/0018_one_owner.sql), checked by trigger on the locked row (two
+ * desks at once: one 200, one 409), and triggers record the transition and write the events. */
 #include <stdlib.h>
 
 #include "handlers.h"
@@ -34,7 +35,7 @@ HANDLER(h_visits_check_in)
     const char *p[] = {id_text(ctx->params[0], idb), scope_clinic(ctx, sb), json_string_value(notes),
                        actor_text(ctx, ab)};
     static const char *const sql[] = {
-        "SELECT visit_json(v), v.id FROM appointment_check_in($1, $2, $3, $4) v WHERE v.id IS NOT NULL"};
+        "SELECT visit_json(v), v.id FROM appointment_check_in($1, $2, $3, $4) v"};
     const struct db_stmt st[] = {{sql[0], 4, p}};
     const struct write_desc w = {201, "visit_check_in", "visit",
                                  json_pack("{s:I}", "appointment_id", (json_int_t)ctx->params[0])};
@@ -96,19 +97,29 @@ HANDLER(h_visits_transitions)
                                     6, p);
 }
 
-int visit_move(struct _u_response *resp, struct req_ctx *ctx, int64_t visit_id, bool doctor_scoped,
-               const char *allowed, const char *next, const char *action, const char *notes)
+/* One visit write of sql/0018 ($1 visit, $2 clinic scope, $3 doctor scope, $4 target or notes, $5 actor). */
+static int visit_write(struct _u_response *resp, struct req_ctx *ctx, const char *sql, int64_t visit_id,
+                       bool doctor_scoped, const char *text, const char *action, json_t *details)
 {
     char idb[24], sb[24], db[24], ab[24];
     const char *p[] = {id_text(visit_id, idb), scope_clinic(ctx, sb),
-                       doctor_scoped ? id_text(ctx->claims.doctor_id, db) : NULL, allowed, next, actor_text(ctx, ab),
-                       notes};
-    static const char *const sql[] = {
-        "SELECT visit_json(v), v.id, evolution_add_notes(v, $7, $6) "
-        "FROM visit_set_status($1, $2, $3, $4::text[], $5, $6) v WHERE v.id IS NOT NULL"};
-    const struct db_stmt st[] = {{sql[0], 7, p}};
-    const struct write_desc w = {200, action, "visit", json_pack("{s:s}", "to", next)};
+                       doctor_scoped ? id_text(ctx->claims.doctor_id, db) : NULL, text, actor_text(ctx, ab)};
+    const struct db_stmt st[] = {{sql, 5, p}};
+    const struct write_desc w = {200, action, "visit", details};
     return dbr_write(resp, ctx, &w, st, 1);
+}
+
+int visit_move(struct _u_response *resp, struct req_ctx *ctx, int64_t visit_id, bool doctor_scoped,
+               const char *target, const char *action)
+{
+    return visit_write(resp, ctx, "SELECT visit_json(v), v.id FROM visit_move($1, $2, $3, $4, $5) v", visit_id,
+                       doctor_scoped, target, action, json_pack("{s:s}", "to", target));
+}
+
+int visit_complete(struct _u_response *resp, struct req_ctx *ctx, int64_t visit_id, const char *notes)
+{
+    return visit_write(resp, ctx, "SELECT visit_json(v), v.id FROM visit_complete($1, $2, $3, $4, $5) v", visit_id,
+                       true, notes, "visit_complete", json_pack("{s:s}", "to", "completed"));
 }
 
 HANDLER(h_visits_call)
@@ -117,8 +128,7 @@ HANDLER(h_visits_call)
     int rc;
     if (ctx->body && !body_valid(resp, ctx, NULL, 0, false, &rc))
         return rc;
-    return visit_move(resp, ctx, ctx->params[0], ctx->claims.role == ROLE_DOCTOR, "{waiting}", "called",
-                      "visit_call", NULL);
+    return visit_move(resp, ctx, ctx->params[0], ctx->claims.role == ROLE_DOCTOR, "called", "visit_call");
 }
 
 HANDLER(h_visits_left)
@@ -127,5 +137,5 @@ HANDLER(h_visits_left)
     int rc;
     if (ctx->body && !body_valid(resp, ctx, NULL, 0, false, &rc))
         return rc;
-    return visit_move(resp, ctx, ctx->params[0], false, "{waiting,called}", "left", "visit_left", NULL);
+    return visit_move(resp, ctx, ctx->params[0], false, "left", "visit_left");
 }

@@ -167,11 +167,14 @@ struct scope_params {
 };
 void scope_of(const struct req_ctx *ctx, struct scope_params *s);
 
-/* Moves visit visit_id from one of allowed (an SQL text array, e.g. "{waiting,called}") to next,
- * within the caller's clinic (and, when doctor_scoped, only the caller's own visit), answering with
- * the visit; notes (may be NULL) go to the evolution as complete-consultation describes. */
+/* Moves visit visit_id to target (a status or a desk phase), within the caller's clinic (and, when
+ * doctor_scoped, only the caller's own visit), answering with the visit. Whether the move is allowed
+ * is the database's (visit_moves): a refusal is a 409 naming the transition. */
 int visit_move(struct _u_response *resp, struct req_ctx *ctx, int64_t visit_id, bool doctor_scoped,
-               const char *allowed, const char *next, const char *action, const char *notes);
+               const char *target, const char *action);
+/* Completes the consultation of the caller's own visit visit_id (SQL visit_complete, the one the end
+ * of a video call runs too); notes (may be NULL) go to the evolution. */
+int visit_complete(struct _u_response *resp, struct req_ctx *ctx, int64_t visit_id, const char *notes);
 
 /* The patient search term for q (see h_patients.c): q with letters, else its digits; NULL when
  * q is absent or has neither. Writes into out (size n). */

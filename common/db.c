@@ -3,6 +3,7 @@
 #include "db.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -241,6 +242,37 @@ static void field_from_constraint(const char *constraint, const char *table, cha
     }
 }
 
+/* The refused transition named by CL001's DETAIL, {"from": ..., "to": ...}. */
+static void transition_from_detail(const char *detail, struct db_error *err)
+{
+    json_t *d = detail ? json_loads(detail, 0, NULL) : NULL;
+    const char *from = json_string_value(json_object_get(d, "from")), *to = json_string_value(json_object_get(d, "to"));
+    snprintf(err->from, sizeof err->from, "%s", from ? from : "");
+    snprintf(err->to, sizeof err->to, "%s", to ? to : "");
+    json_decref(d);
+}
+
+/* The status of a refusal by SQLSTATE: the schema's catalogue (docs/ARCHITECTURE.md §10, sql/0018) and
+ * PostgreSQL's own constraint and concurrency codes. */
+static enum status status_of(PGconn *conn, const char *state, const char *detail)
+{
+    if (!state || PQstatus(conn) != CONNECTION_OK || strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0 ||
+        strcmp(state, "53300") == 0)
+        return ST_UNAVAILABLE;
+    if (strcmp(state, "CL001") == 0 || strcmp(state, "55000") == 0 || strcmp(state, "23505") == 0 ||
+        strcmp(state, "23P01") == 0 || strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0)
+        return ST_CONFLICT;
+    if (strcmp(state, "CL002") == 0)
+        return ST_NOT_FOUND;
+    if (strcmp(state, "CL003") == 0)
+        return ST_GONE;
+    if (strcmp(state, "23503") == 0)
+        return (detail && strstr(detail, "still referenced")) ? ST_CONFLICT : ST_INVALID;
+    if (strcmp(state, "23514") == 0 || strcmp(state, "23502") == 0 || strncmp(state, "22", 2) == 0)
+        return ST_INVALID;
+    return ST_INTERNAL;
+}
+
 bool db_ok(PGconn *conn, const PGresult *res, struct db_error *err)
 {
     ExecStatusType st = PQresultStatus(res);
@@ -254,36 +286,25 @@ bool db_ok(PGconn *conn, const PGresult *res, struct db_error *err)
     const char *table = PQresultErrorField(res, PG_DIAG_TABLE_NAME);
     const char *column = PQresultErrorField(res, PG_DIAG_COLUMN_NAME);
     const char *detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
-    /* Only the schema's own refusals (assert_field, state_transition) carry a HINT meant for
-     * clients; PostgreSQL's hints (e.g. on deadlocks) never reach them. */
+    /* Only the schema's own refusals (assert_field, assert_state, the CL class) carry a HINT meant
+     * for clients; PostgreSQL's hints (e.g. on deadlocks) never reach them. */
     const char *hint = PQresultErrorField(res, PG_DIAG_MESSAGE_HINT);
-    if (hint && state && (strcmp(state, "23514") == 0 || strcmp(state, "55000") == 0))
+    if (hint && state && (strcmp(state, "23514") == 0 || strcmp(state, "55000") == 0 || strncmp(state, "CL", 2) == 0))
         snprintf(err->reason, sizeof err->reason, "%s", hint);
+    if (state && strcmp(state, "CL001") == 0)
+        transition_from_detail(detail, err);
     if (constraint) {
         snprintf(err->constraint, sizeof err->constraint, "%s", constraint);
         field_from_constraint(constraint, table, err->field, sizeof err->field);
     }
     if (column && !err->field[0])
         snprintf(err->field, sizeof err->field, "%s", column);
-
-    if (!state || PQstatus(conn) != CONNECTION_OK || strncmp(state, "08", 2) == 0 ||
-        strncmp(state, "57P", 3) == 0 || strcmp(state, "53300") == 0)
-        err->status = ST_UNAVAILABLE;
-    else if (strcmp(state, "23505") == 0 || strcmp(state, "23P01") == 0 || strcmp(state, "55000") == 0)
-        err->status = ST_CONFLICT;
-    else if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0) {
-        err->status = ST_CONFLICT;
+    err->status = status_of(conn, state, detail);
+    if (state && (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0))
         snprintf(err->reason, sizeof err->reason,
                  "The request collided with another one made at the same moment; try again.");
-    } else if (strcmp(state, "23503") == 0) {
-        err->status = (detail && strstr(detail, "still referenced")) ? ST_CONFLICT : ST_INVALID;
-        if (err->status == ST_INVALID && !err->reason[0])
-            snprintf(err->reason, sizeof err->reason, "does not exist");
-    }
-    else if (strcmp(state, "23514") == 0 || strcmp(state, "23502") == 0 || strncmp(state, "22", 2) == 0)
-        err->status = ST_INVALID;
-    else
-        err->status = ST_INTERNAL;
+    if (err->status == ST_INVALID && state && strcmp(state, "23503") == 0 && !err->reason[0])
+        snprintf(err->reason, sizeof err->reason, "does not exist");
 
     if (err->status == ST_INTERNAL || err->status == ST_UNAVAILABLE)
         log_error("database error %s: %s", state ? state : "-", PQresultErrorMessage(res));

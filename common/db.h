@@ -46,9 +46,11 @@ struct db_error {
     char constraint[64]; /* the violated constraint's name, if any */
     char field[64];      /* the field derived from "<table>_<field>_check|_key" names, if any */
     char reason[200];    /* a message meant for clients (the HINT of errors the schema raises), if any */
+    char from[32], to[32]; /* a refused transition's states (CL001's DETAIL), else empty */
 };
 
-/* True when res is a successful command or tuples result; otherwise fills err (if non-NULL). */
+/* True when res is a successful command or tuples result; otherwise fills err (if non-NULL) from its
+ * SQLSTATE, the catalogue of docs/ARCHITECTURE.md §10: the one SQLSTATE -> status mapping. */
 bool db_ok(PGconn *conn, const PGresult *res, struct db_error *err);
 
 /* BEGIN / COMMIT / ROLLBACK helpers; false (with err) on failure. */

@@ -46,7 +46,7 @@ bool accounts_check(struct peer *p, int64_t iat, void (*then)(struct peer *p, en
     struct check_job *j = dblink_ready() ? calloc(1, sizeof *j) : NULL;
     if (!j)
         return false;
-    j->job = (struct db_job){NULL, p, true, prepare, done, release};
+    j->job = (struct db_job){NULL, p, true, prepare, done, release, NULL};
     j->then = then;
     snprintf(j->user, sizeof j->user, "%lld", (long long)peer_claims(p)->sub);
     snprintf(j->iat, sizeof j->iat, "%lld", (long long)iat);
@@ -137,7 +137,7 @@ static void recheck(int64_t user)
     strcat(j->cids, "}"); /* append left room for it */
     strcat(j->users, "}");
     strcat(j->iats, "}");
-    j->job = (struct db_job){NULL, NULL, false, recheck_prepare, recheck_done, recheck_release};
+    j->job = (struct db_job){NULL, NULL, false, recheck_prepare, recheck_done, recheck_release, NULL};
     dblink_push(&j->job, false);
 }
 

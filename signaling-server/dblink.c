@@ -216,16 +216,34 @@ void dblink_forget(struct peer *p)
     dl.jobs_tail = last;
 }
 
-/* One result of the query in flight (a failed one is logged and reported as NULL). */
+/* The schema's sentence when a failed r is one of its refusals (docs/ARCHITECTURE.md §10: SQLSTATE
+ * 55000 or the CL class), told by its SQLSTATE; NULL when it is a failure. */
+static const char *refusal(const PGresult *r)
+{
+    const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    if (!state || (strcmp(state, "55000") != 0 && strncmp(state, "CL", 2) != 0))
+        return NULL;
+    const char *hint = PQresultErrorField(r, PG_DIAG_MESSAGE_HINT);
+    return hint ? hint : "The request was refused.";
+}
+
+/* One result of the query in flight (a failed one is logged and reported as NULL, a refusal to a
+ * job that takes them as such). */
 static void on_result(PGresult *r)
 {
     ExecStatusType st = PQresultStatus(r);
     bool ok = st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK;
-    if (!ok)
+    const char *refused = ok ? NULL : refusal(r);
+    bool job = dl.query == F_JOB && dl.job && !dl.job_answered;
+    if (!ok && refused && job && dl.job->refused)
+        log_info("database: refused: %s", refused);
+    else if (!ok)
         log_error("database: query failed: %s", PQresultErrorMessage(r));
-    if (dl.query == F_JOB && dl.job && !dl.job_answered) {
+    if (job) {
         dl.job_answered = true; /* at most once, even if the link drops before the query's end */
-        if (dl.job->done)
+        if (!ok && refused && dl.job->refused)
+            dl.job->refused(dl.job, refused);
+        else if (dl.job->done)
             dl.job->done(dl.job, ok ? r : NULL);
     }
     else if (dl.query == F_READER && dl.reader) {

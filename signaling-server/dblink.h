@@ -43,6 +43,10 @@ struct db_job {
     void (*done)(struct db_job *j, const PGresult *r);
     /* Frees the job: after done, or when dropped. */
     void (*release)(struct db_job *j);
+    /* Optional: the statement was refused by the schema (SQLSTATE 55000 or the CL class of
+     * docs/ARCHITECTURE.md §10), with its sentence for clients (the HINT); called instead of done.
+     * Without it a refusal is a failure (done with NULL). */
+    void (*refused)(struct db_job *j, const char *reason);
 };
 
 struct db_reader {

@@ -103,7 +103,7 @@ static void push(enum kind kind, struct peer *p, const char *cid, const char *ar
     struct pjob *j = calloc(1, sizeof *j);
     if (!j)
         return;
-    j->job = (struct db_job){NULL, p, kind == P_ADD || kind == P_LIST, prepare, done, release};
+    j->job = (struct db_job){NULL, p, kind == P_ADD || kind == P_LIST, prepare, done, release, NULL};
     j->kind = kind;
     j->ack_id = ack_id;
     snprintf(j->cid, sizeof j->cid, "%s", cid ? cid : "");

@@ -123,7 +123,8 @@ static void refuse_connect(struct peer *p, const char *code, const char *message
     peer_doom(p); /* once the queued frames are out */
 }
 
-static void video_done(struct peer *p, enum video_op op, const char *result, long long ack_id);
+static void video_done(struct peer *p, enum video_op op, const char *result, const char *refused,
+                       long long ack_id);
 
 /* The session authenticated: it joins its rooms, is announced, and replays or goes live. */
 static void connected(struct peer *p)
@@ -328,20 +329,20 @@ static void on_presence(struct peer *p, json_t *arg, long long ack_id)
         answer(p, ack_id, "busy", "Presence cannot be read right now; try again shortly.");
 }
 
-/* The answer to a video operation (video_request's completion): result is the state JSON (V_JOIN) or,
- * for the others, NULL when done and else why not. */
-static void video_done(struct peer *p, enum video_op op, const char *result, long long ack_id)
+/* The answer to a video operation (video_request's completion): refused is why not (NULL when done);
+ * result the state JSON of a join. */
+static void video_done(struct peer *p, enum video_op op, const char *result, const char *refused,
+                       long long ack_id)
 {
     if (op != V_JOIN) {
-        if (op == V_RELAY && result)
+        if (op == V_RELAY && refused)
             sig.m.relay_refused++;
-        answer(p, ack_id, result ? "refused" : NULL, result);
+        answer(p, ack_id, refused ? "refused" : NULL, refused);
         return;
     }
-    json_t *state = json_loads(result ? result : "", 0, NULL);
-    const char *error = json_string_value(json_object_get(state, "error"));
-    if (!json_is_object(state) || error) {
-        wire_send_error(p, "session_unavailable", error ? error : "The video consultation cannot be joined.");
+    json_t *state = refused ? NULL : json_loads(result ? result : "", 0, NULL);
+    if (!json_is_object(state)) {
+        wire_send_error(p, "session_unavailable", refused ? refused : "The video consultation cannot be joined.");
         peer_doom(p);
     } else {
         /* Back within the grace window while admitted: still admitted (another holder is refused). */

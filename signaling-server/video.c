@@ -108,12 +108,20 @@ static void done(struct db_job *job, const PGresult *r)
     if (!p || !j->then)
         return;
     if (!r)
-        j->then(p, j->op,
-                j->op == V_JOIN ? "{\"error\": \"The video consultation cannot be joined right now.\"}"
+        j->then(p, j->op, NULL,
+                j->op == V_JOIN ? "The video consultation cannot be joined right now."
                                 : "The server could not do this right now; try again.",
                 j->ack_id);
     else
-        j->then(p, j->op, PQgetisnull(r, 0, 0) ? NULL : PQgetvalue(r, 0, 0), j->ack_id);
+        j->then(p, j->op, j->op == V_JOIN && !PQgetisnull(r, 0, 0) ? PQgetvalue(r, 0, 0) : NULL, NULL, j->ack_id);
+}
+
+/* The database refused the operation (its SQLSTATE said so): reason is its sentence. */
+static void refused(struct db_job *job, const char *reason)
+{
+    struct vjob *j = (struct vjob *)job;
+    if (j->job.peer && j->then)
+        j->then(j->job.peer, j->op, NULL, reason, j->ack_id);
 }
 
 static void release(struct db_job *job)
@@ -167,7 +175,7 @@ bool video_request(enum video_op op, struct peer *p, const char *name, const cha
         return false;
     }
     bool dropped_with_peer = op == V_JOIN || op == V_RELAY || op == V_QUALITY;
-    j->job = (struct db_job){NULL, op == V_LEAVE ? NULL : p, dropped_with_peer, prepare, done, release};
+    j->job = (struct db_job){NULL, op == V_LEAVE ? NULL : p, dropped_with_peer, prepare, done, release, refused};
     j->op = op;
     j->ack_id = ack_id;
     j->then = then;
@@ -217,7 +225,7 @@ static void sweep_push(void (*fill)(struct db_job *, struct db_query *))
 {
     struct sweep_job *j = dblink_ready() ? calloc(1, sizeof *j) : NULL;
     if (j) {
-        j->job = (struct db_job){NULL, NULL, false, fill, NULL, sweep_release};
+        j->job = (struct db_job){NULL, NULL, false, fill, NULL, sweep_release, NULL};
         dblink_push(&j->job, false);
     }
 }

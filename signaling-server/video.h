@@ -12,9 +12,10 @@ struct video_claims;
 
 enum video_op { V_JOIN, V_LEAVE, V_ADMIT, V_DENY, V_REMOVE, V_RELAY, V_QUALITY };
 
-/* The answer to op for p: result is the state JSON (V_JOIN) or, for the others, NULL when done and
- * else why not (borrowed). */
-typedef void (*video_done_fn)(struct peer *p, enum video_op op, const char *result, long long ack_id);
+/* The answer to op for p: refused is NULL when done (result: the state JSON of V_JOIN, else NULL), else
+ * why not: the database's sentence for a refusal, or a generic one when it failed (borrowed). */
+typedef void (*video_done_fn)(struct peer *p, enum video_op op, const char *result, const char *refused,
+                              long long ack_id);
 
 /* video.c's part of a session (embedded in struct peer by peer.c, touched here alone). */
 struct video_peer {

@@ -153,8 +153,8 @@ BEGIN
   UPDATE visits SET check_in_time = greatest(now() - make_interval(mins => 45 - 10 * queue_number),
                                              today::timestamp AT TIME ZONE c.timezone)
   WHERE clinic_id = c.id AND queue_date = today;
-  v := visit_set_status((SELECT x.id FROM visits x JOIN patients p ON p.id = x.patient_id
+  v := visit_move((SELECT x.id FROM visits x JOIN patients p ON p.id = x.patient_id
                          WHERE x.clinic_id = c.id AND x.queue_date = today AND p.full_name = 'Paulo Pereira'),
-                        c.id, NULL, ARRAY['waiting', 'called'], 'in_progress', desk);
+                  c.id, NULL, 'in_progress', desk);
 END
 $$;

@@ -635,7 +635,9 @@ describe('video consultations: tokens and invitations', () => {
     const [first, second, third] = invites;
     const redeemed = expectStatus(await post(`${V}/invitations/redeem`, { code: first.code }), 200).body;
     checkTokenResponse(redeemed, s, 'patient');
-    expectError(await post(`${V}/invitations/redeem`, { code: first.code }), 410, 'gone');
+    const reused = await post(`${V}/invitations/redeem`, { code: first.code });
+    expectError(reused, 410, 'gone');
+    assert.equal(reused.body.error.message, 'This invitation has already been used.');
     // the redeemed token opens the video room as the patient
     const c = await connected({ token: redeemed.token });
     try {
@@ -649,16 +651,22 @@ describe('video consultations: tokens and invitations', () => {
 
     // revoked
     expectStatus(await del(`${V}/sessions/${s.id}/invitations/${second.id}`, w.rec.access), 204);
-    expectError(await post(`${V}/invitations/redeem`, { code: second.code }), 410, 'gone');
+    const revoked = await post(`${V}/invitations/redeem`, { code: second.code });
+    expectError(revoked, 410, 'gone');
+    assert.equal(revoked.body.error.message, 'This invitation has been revoked.');
     expectError(await del(`${V}/sessions/${s.id}/invitations/${third.id}`, other.rec.access), 404, 'not_found');
     // unknown
-    expectError(await post(`${V}/invitations/redeem`, { code: 'no-such-invitation-code-0000000000000' }), 404, 'not_found');
+    const unknown = await post(`${V}/invitations/redeem`, { code: 'no-such-invitation-code-0000000000000' });
+    expectError(unknown, 404, 'not_found');
+    assert.equal(unknown.body.error.message, 'No invitation has this code.');
 
     // expired (forced in the database)
     const table = await invitationsTable();
     const old = expectStatus(await post(`${V}/sessions/${s.id}/invite`, undefined, w.doc.access), 201).body;
     await psql(`UPDATE ${table} SET expires_at = now() - interval '1 minute' WHERE id = ${Number(old.id)};`);
-    expectError(await post(`${V}/invitations/redeem`, { code: old.code }), 410, 'gone');
+    const expired = await post(`${V}/invitations/redeem`, { code: old.code });
+    expectError(expired, 410, 'gone');
+    assert.equal(expired.body.error.message, 'This invitation has expired.');
 
     // the session ends: invitations are refused with 409, no new ones
     expectStatus(await post(`${V}/sessions/${s.id}/cancel`, {}, w.rec.access), 200);
@@ -1113,6 +1121,31 @@ describe('video consultations: signaling room', () => {
       closeAll(da, r.dv, r.pv);
     }
   });
+  test('the end of a call completes the consultation as the desk does (visit_complete): appointment, notes, billed exactly once', async () => {
+    const w = await world();
+    const r = await admitted(w);
+    try {
+      const visitId = (await getSession(r.s.id)).visit_id;
+      assert.ok(Number.isInteger(visitId), 'the admitted patient has a visit');
+      expectStatus(await post(`${V}/sessions/${r.s.id}/end`, { notes: 'Teleconsulta.' }, w.doc.access), 200);
+      const visit = expectStatus(await get(`/api/visits/${visitId}`, w.rec.access), 200).body;
+      assert.equal(visit.status, 'completed');
+      assert.equal(expectStatus(await get(`/api/appointments/${r.appt.id}`, w.rec.access), 200).body.status, 'completed');
+      assert.equal(expectStatus(await get(`/api/visits/${visitId}/evolution`, w.doc.access), 200).body.notes, 'Teleconsulta.');
+      // the desk's completion of the same visit is the same move, refused now, naming it
+      const again = await post('/api/queue/complete-consultation', { visit_id: visitId, notes: 'Twice' }, w.doc.access);
+      expectError(again, 409, 'conflict');
+      assert.deepEqual(again.body.error.transition, { from: 'completed', to: 'completed' });
+      assert.equal(await psql(`SELECT count(*) FROM payments WHERE visit_id = ${Number(visitId)}`), '1');
+      assert.equal(await psql(`SELECT count(*) FROM audit_log WHERE action = 'payment_create'
+                               AND (details->>'visit_id')::bigint = ${Number(visitId)}`), '1');
+      const steps = (await listAll(`/api/visits/${visitId}/transitions`, w.rec.access)).map((t) => `${t.from_status}>${t.to_status}`);
+      assert.deepEqual(steps, ['null>waiting', 'waiting>in_progress', 'in_progress>completed']);
+    } finally {
+      closeAll(r.dv, r.pv);
+    }
+  });
+
   test("the patient's own room hears the session opened, the doctor ready, the admission and the end; nothing of another's session", async () => {
     const w = await world();
     const mine = await connected({ token: w.pat.access });

@@ -9,7 +9,7 @@
 // here with JWT_PRIVATE_KEY_FILE (ES256, the claims the api-server puts in its tokens), one user per
 // socket in the 500 clinics.
 //
-// Moves: `SELECT visit_set_status(...)`, the statement POST /api/queue/phase/move runs (waiting ->
+// Moves: `SELECT visit_move(...)`, the statement POST /api/queue/phase/move runs (waiting ->
 // in_progress and back), sent straight to PostgreSQL so that what is measured is the signaling
 // server, not the API: a move's push latency is the time from just before the statement is sent until
 // a client has the frame of one of the events the move's transaction wrote (visit_status_changed to
@@ -339,13 +339,12 @@ async function cpuSince(m, srv, workers) {
 const cpuText = (c, srvName) => `CPU ${srvName ? `${srvName} ${Math.round(c.srv)}%, ` : ''}clients ${Math.round(c.gen)}% of a core`;
 
 // --- moves --------------------------------------------------------------------------------------------------------
-const MOVE = `SELECT pg_current_xact_id()::text AS tx FROM visit_set_status($1, NULL, NULL, $2::text[], $3, $4) v
-  WHERE v.id IS NOT NULL`;
+const MOVE = `SELECT pg_current_xact_id()::text AS tx FROM visit_move($1, NULL, NULL, $2, $3) v`;
 async function move(db, v) {
   const forward = v.status === 'waiting';
   const t0 = clock();
   const r = await db.query({ name: 'bench-move', text: MOVE,
-    values: [v.id, forward ? ['waiting', 'called'] : ['in_progress'], forward ? 'in_progress' : 'waiting', v.actor] });
+    values: [v.id, forward ? 'with_doctor' : 'waiting', v.actor] });
   const sqlMs = clock() - t0;
   if (r.rows.length !== 1) throw new Error(`visit ${v.id} was not moved`);
   v.status = forward ? 'in_progress' : 'waiting';
@@ -639,7 +638,7 @@ const movers = await Promise.all(Array.from({ length: MOVERS }, async () => {
 const sioVersion = JSON.parse(readFileSync(`${here}/node_modules/socket.io/package.json`, 'utf8')).version;
 console.log(`signaling: ${world.users} users, ${world.visits} visits waiting in ${world.clinics.length + 1} clinics written in ` +
   `${f1(world.ms / 1000)} s (SQL, tokens signed here); ${NWORKERS} client processes (raw WebSocket / long-polling), ulimit -n ` +
-  `${env.SIG_NOFILE || '?'}; moves straight to PostgreSQL (visit_set_status), ${RATE}/s open-loop for ${PHASE_MS / 1000} s in the ` +
+  `${env.SIG_NOFILE || '?'}; moves straight to PostgreSQL (visit_move), ${RATE}/s open-loop for ${PHASE_MS / 1000} s in the ` +
   `realistic and polling scenarios; C = ${env.SIGNALING_BIN || 'build/signaling-server'}, Node = socket.io ${sioVersion} (node-server.mjs); ` +
   `load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
 {
