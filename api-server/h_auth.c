@@ -203,6 +203,81 @@ static const struct field_spec refresh_fields[] = {
     {"refresh_token", FT_STRING, FF_REQUIRED, 1, 200, NULL},
 };
 
+/* The refresh token whose hash is p1[0], locked with its user (in that order: password changes and deactivation
+ * update the user row before revoking tokens, so they and a refresh never interleave). Columns: id, family,
+ * user_id, spent, still valid, role. NULL (err set) on failure. */
+static PGresult *refresh_lock(PGconn *conn, const char *const *p1, struct db_error *err)
+{
+    PGresult *lk = db_exec(conn,
+                           "SELECT 1 FROM users u WHERE u.id = (SELECT user_id FROM refresh_tokens WHERE token_hash = $1) "
+                           "FOR SHARE",
+                           1, p1);
+    bool locked_user = db_ok(conn, lk, err);
+    PQclear(lk);
+    if (!locked_user)
+        return NULL;
+    PGresult *t = db_exec(conn,
+                          "SELECT rt.id, rt.family, rt.user_id, rt.used_at IS NOT NULL, "
+                          "       rt.revoked_at IS NULL AND rt.expires_at > now(), u.role "
+                          "FROM refresh_tokens rt JOIN users u ON u.id = rt.user_id "
+                          "WHERE rt.token_hash = $1 FOR UPDATE OF rt",
+                          1, p1);
+    if (!db_ok(conn, t, err)) {
+        PQclear(t);
+        return NULL;
+    }
+    return t;
+}
+
+/* A spent token came back: someone holds a copy. Revokes the whole family, audited, and commits. */
+static bool refresh_reused(PGconn *conn, struct req_ctx *ctx, const PGresult *t, struct db_error *err)
+{
+    int64_t uid = col_id(t, 2);
+    const char *family = PQgetvalue(t, 0, 1);
+    const char *p2[] = {family};
+    PGresult *rv = db_exec(conn, "UPDATE refresh_tokens SET revoked_at = now() WHERE family = $1 AND revoked_at IS NULL",
+                           1, p2);
+    bool ok = db_ok(conn, rv, err);
+    PQclear(rv);
+    return ok &&
+           audit_write_as(conn, ctx, uid, PQgetvalue(t, 0, 5), "refresh_reuse", "user", uid,
+                          json_pack("{s:s}", "family", family), err) &&
+           db_commit(conn, err);
+}
+
+/* Spends the valid token t and issues the next pair of its family for its user, still active. Sets *pair, or
+ * leaves it NULL when the user is no longer active (the caller rolls back). False (err set) on failure. */
+static bool refresh_rotate(PGconn *conn, struct req_ctx *ctx, const PGresult *t, json_t **pair, struct db_error *err)
+{
+    int64_t uid = col_id(t, 2);
+    const char *p3[] = {PQgetvalue(t, 0, 0)};
+    PGresult *spend = db_exec(conn, "UPDATE refresh_tokens SET used_at = now() WHERE id = $1", 1, p3);
+    bool spent = db_ok(conn, spend, err);
+    PQclear(spend);
+    if (!spent)
+        return false;
+    char idb[24];
+    const char *p4[] = {id_text(uid, idb)};
+    PGresult *u = db_exec(conn, "SELECT " USER_TOKEN_COLS " FROM users u WHERE u.id = $1 AND u.active", 1, p4);
+    bool ok = db_ok(conn, u, err);
+    if (ok && PQntuples(u) > 0) {
+        ok = (*pair = issue_tokens(conn, u, 0, PQgetvalue(t, 0, 1), err)) &&
+             audit_write_as(conn, ctx, uid, PQgetvalue(u, 0, 1), "token_refresh", "user", uid, NULL, err) &&
+             db_commit(conn, err);
+        if (!ok) {
+            json_decref(*pair);
+            *pair = NULL;
+        }
+    }
+    PQclear(u);
+    return ok;
+}
+
+static int reply_bad_refresh(struct _u_response *resp, struct req_ctx *ctx)
+{
+    return reply_error(resp, ctx, ST_UNAUTHORIZED, "invalid_refresh_token", "The refresh token is not valid.", NULL);
+}
+
 HANDLER(h_auth_refresh)
 {
     (void)req;
@@ -216,85 +291,33 @@ HANDLER(h_auth_refresh)
     if (!conn)
         return reply_status(resp, ctx, ST_UNAVAILABLE);
     struct db_error err;
-    PGresult *t = NULL, *u = NULL;
-    json_t *pair = NULL;
-    if (!db_begin(conn, &err))
-        goto fail;
     const char *p1[] = {hash};
-    /* Lock order: the user row (shared), then the token row. Password changes and deactivation
-     * update the user row before revoking tokens, so they and a refresh never interleave. */
-    PGresult *lk = db_exec(conn,
-                           "SELECT 1 FROM users u WHERE u.id = (SELECT user_id FROM refresh_tokens WHERE token_hash = $1) "
-                           "FOR SHARE",
-                           1, p1);
-    bool locked_user = db_ok(conn, lk, &err);
-    PQclear(lk);
-    if (!locked_user)
-        goto fail;
-    t = db_exec(conn,
-                "SELECT rt.id, rt.family, rt.user_id, rt.used_at IS NOT NULL, "
-                "       rt.revoked_at IS NULL AND rt.expires_at > now(), u.role "
-                "FROM refresh_tokens rt JOIN users u ON u.id = rt.user_id "
-                "WHERE rt.token_hash = $1 FOR UPDATE OF rt",
-                1, p1);
-    if (!db_ok(conn, t, &err))
-        goto fail;
-    if (PQntuples(t) == 0) {
+    PGresult *t = NULL;
+    json_t *pair = NULL;
+    if (!db_begin(conn, &err) || !(t = refresh_lock(conn, p1, &err))) {
         db_rollback(conn);
-        rc = reply_error(resp, ctx, ST_UNAUTHORIZED, "invalid_refresh_token", "The refresh token is not valid.", NULL);
-        goto out;
-    }
-    int64_t uid = col_id(t, 2);
-    const char *family = PQgetvalue(t, 0, 1);
-    if (strcmp(PQgetvalue(t, 0, 3), "t") == 0) {
-        /* A spent token came back: someone holds a copy. Revoke the whole family. */
-        const char *p2[] = {family};
-        PGresult *rv = db_exec(conn, "UPDATE refresh_tokens SET revoked_at = now() "
-                                     "WHERE family = $1 AND revoked_at IS NULL", 1, p2);
-        bool ok = db_ok(conn, rv, &err);
-        PQclear(rv);
-        if (!ok || !audit_write_as(conn, ctx, uid, PQgetvalue(t, 0, 5), "refresh_reuse", "user", uid,
-                                   json_pack("{s:s}", "family", family), &err) || !db_commit(conn, &err))
-            goto fail;
-        rc = reply_error(resp, ctx, ST_UNAUTHORIZED, "refresh_token_reused",
-                         "This refresh token was already used; every session of its family has been revoked.", NULL);
-        goto out;
-    }
-    if (strcmp(PQgetvalue(t, 0, 4), "t") != 0) {
+        rc = dbr_reply_error(resp, ctx, &err);
+    } else if (PQntuples(t) == 0 || (strcmp(PQgetvalue(t, 0, 3), "t") != 0 && strcmp(PQgetvalue(t, 0, 4), "t") != 0)) {
         db_rollback(conn);
-        rc = reply_error(resp, ctx, ST_UNAUTHORIZED, "invalid_refresh_token", "The refresh token is not valid.", NULL);
-        goto out;
-    }
-    const char *p3[] = {PQgetvalue(t, 0, 0)};
-    PGresult *spend = db_exec(conn, "UPDATE refresh_tokens SET used_at = now() WHERE id = $1", 1, p3);
-    bool spent = db_ok(conn, spend, &err);
-    PQclear(spend);
-    if (!spent)
-        goto fail;
-    char idb[24];
-    const char *p4[] = {id_text(uid, idb)};
-    u = db_exec(conn, "SELECT " USER_TOKEN_COLS " FROM users u WHERE u.id = $1 AND u.active", 1, p4);
-    if (!db_ok(conn, u, &err))
-        goto fail;
-    if (PQntuples(u) == 0) {
+        rc = reply_bad_refresh(resp, ctx);
+    } else if (strcmp(PQgetvalue(t, 0, 3), "t") == 0) {
+        if (refresh_reused(conn, ctx, t, &err))
+            rc = reply_error(resp, ctx, ST_UNAUTHORIZED, "refresh_token_reused",
+                             "This refresh token was already used; every session of its family has been revoked.", NULL);
+        else {
+            db_rollback(conn);
+            rc = dbr_reply_error(resp, ctx, &err);
+        }
+    } else if (!refresh_rotate(conn, ctx, t, &pair, &err)) {
         db_rollback(conn);
-        rc = reply_error(resp, ctx, ST_UNAUTHORIZED, "invalid_refresh_token", "The refresh token is not valid.", NULL);
-        goto out;
+        rc = dbr_reply_error(resp, ctx, &err);
+    } else if (!pair) {
+        db_rollback(conn);
+        rc = reply_bad_refresh(resp, ctx);
+    } else {
+        rc = reply_json(resp, ctx, 200, pair);
     }
-    if (!(pair = issue_tokens(conn, u, 0, family, &err)) ||
-        !audit_write_as(conn, ctx, uid, PQgetvalue(u, 0, 1), "token_refresh", "user", uid, NULL, &err) ||
-        !db_commit(conn, &err))
-        goto fail;
-    rc = reply_json(resp, ctx, 200, pair);
-    pair = NULL;
-    goto out;
-fail:
-    db_rollback(conn);
-    rc = dbr_reply_error(resp, ctx, &err);
-out:
-    json_decref(pair);
     PQclear(t);
-    PQclear(u);
     dbr_release(conn);
     return rc;
 }
