@@ -203,6 +203,20 @@ static const struct field_spec refresh_fields[] = {
     {"refresh_token", FT_STRING, FF_REQUIRED, 1, 200, NULL},
 };
 
+/* The start of the routes that take {refresh_token}: the body checked, the token's hash (the only form stored)
+ * into hash, and a connection. NULL with *rc answered when the body is bad or no connection can be had. */
+static PGconn *refresh_body(struct _u_response *resp, struct req_ctx *ctx, char hash[65], int *rc)
+{
+    if (!body_valid(resp, ctx, refresh_fields, 1, false, rc))
+        return NULL;
+    const char *token = json_string_value(json_object_get(ctx->body, "refresh_token"));
+    crypto_sha256_hex(token, strlen(token), hash);
+    PGconn *conn = dbr_acquire();
+    if (!conn)
+        *rc = reply_status(resp, ctx, ST_UNAVAILABLE);
+    return conn;
+}
+
 /* The refresh token whose hash is p1[0], locked with its user (in that order: password changes and deactivation
  * update the user row before revoking tokens, so they and a refresh never interleave). Columns: id, family,
  * user_id, spent, still valid, role. NULL (err set) on failure. */
@@ -282,14 +296,10 @@ HANDLER(h_auth_refresh)
 {
     (void)req;
     int rc;
-    if (!body_valid(resp, ctx, refresh_fields, 1, false, &rc))
-        return rc;
-    const char *token = json_string_value(json_object_get(ctx->body, "refresh_token"));
     char hash[65];
-    crypto_sha256_hex(token, strlen(token), hash);
-    PGconn *conn = dbr_acquire();
+    PGconn *conn = refresh_body(resp, ctx, hash, &rc);
     if (!conn)
-        return reply_status(resp, ctx, ST_UNAVAILABLE);
+        return rc;
     struct db_error err;
     const char *p1[] = {hash};
     PGresult *t = NULL;
@@ -326,14 +336,10 @@ HANDLER(h_auth_logout)
 {
     (void)req;
     int rc;
-    if (!body_valid(resp, ctx, refresh_fields, 1, false, &rc))
-        return rc;
-    const char *token = json_string_value(json_object_get(ctx->body, "refresh_token"));
     char hash[65];
-    crypto_sha256_hex(token, strlen(token), hash);
-    PGconn *conn = dbr_acquire();
+    PGconn *conn = refresh_body(resp, ctx, hash, &rc);
     if (!conn)
-        return reply_status(resp, ctx, ST_UNAVAILABLE);
+        return rc;
     const char *p[] = {hash};
     struct db_error err;
     PGresult *r = db_exec(conn,

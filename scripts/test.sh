@@ -332,7 +332,7 @@ api_suite() {
 # outage_check LABEL PORT: with PostgreSQL stopped the server answers 503 with the error envelope (readiness
 # and a real route), and once PostgreSQL is back it recovers without a restart.
 outage_check() {
-  local label=$1 port=$2 base="http://127.0.0.1:$2" body code i
+  local label=$1 port=$2 base="http://127.0.0.1:$2" body code tries
   if ! bash scripts/pg.sh stop "$pg_dir" >/dev/null; then
     fail "$label: could not stop PostgreSQL for the outage check"
     return
@@ -351,13 +351,7 @@ outage_check() {
     fail "$label: login while the database is down answered: $body"
   fi
   if [ -n "$sig_pid" ]; then
-    code=000
-    for i in $(seq 50); do
-      code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$sig_port/readyz")
-      [ "$code" = 503 ] && break
-      sleep 0.2
-    done
-    if [ "$code" = 503 ]; then
+    if await_code "http://127.0.0.1:$sig_port/readyz" 503 50; then
       pass "$label: signaling-server /readyz is 503 while the database is down"
     else
       fail "$label: signaling-server /readyz is $code while the database is down"
@@ -365,29 +359,29 @@ outage_check() {
   fi
   bash scripts/pg.sh start "$pg_dir" "$pg_port" >/dev/null || true
   if [ -n "$sig_pid" ]; then
-    code=000
-    for i in $(seq 100); do
-      code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$sig_port/readyz")
-      [ "$code" = 200 ] && break
-      sleep 0.2
-    done
-    if [ "$code" = 200 ]; then
+    if await_code "http://127.0.0.1:$sig_port/readyz" 200 100; then
       pass "$label: signaling-server reconnects once the database is back"
     else
       fail "$label: signaling-server /readyz still $code after the database came back"
     fi
   fi
-  code=000
-  for i in $(seq 50); do
-    code=$(curl -s -o /dev/null -w '%{http_code}' "$base/readyz")
-    [ "$code" = 200 ] && break
-    sleep 0.2
-  done
-  if [ "$code" = 200 ]; then
-    pass "$label: ready again once the database is back (after ${i} tries)"
+  if await_code "$base/readyz" 200 50; then
+    pass "$label: ready again once the database is back (after ${tries} tries)"
   else
     fail "$label: /readyz still $code after the database came back"
   fi
+}
+
+# await_code URL CODE TRIES: GET URL every 0.2 s until it answers CODE, at most TRIES times. Sets code (the last
+# status) and tries (how many it took).
+await_code() {
+  code=000
+  for tries in $(seq "$3"); do
+    code=$(curl -s -o /dev/null -w '%{http_code}' "$1")
+    [ "$code" = "$2" ] && return 0
+    sleep 0.2
+  done
+  return 1
 }
 
 # --- a. build and unit tests ------------------------------------------------------------------------------------
