@@ -5,7 +5,9 @@
 import { field, h } from './dom.js';
 import { lang, t } from './i18n.js';
 import { api } from './session.js';
-import { feedback, formatInstant, listAll, pagedTable } from './admin-kit.js';
+import { formatInstant, pagedTable } from './admin-kit.js';
+import { feedback } from './kit.js';
+import { allPages } from './pages.js';
 
 // AuditAction of openapi.yaml: the choices of the action filter (the server refuses any other).
 const ACTIONS = [
@@ -71,7 +73,7 @@ export function auditScreen() {
 
   (async () => {
     try {
-      const clinics = await listAll('/clinics');
+      const clinics = await allPages('/clinics');
       const zones = [...new Set(clinics.map((c) => c.timezone))].filter((z) => z !== browserZone);
       f.zone.append(...zones.map((z) => h('option', { value: z }, z)));
       await table.reset();
@@ -79,7 +81,7 @@ export function auditScreen() {
   })();
 
   return {
-    el: h('section', { class: 'admin' }, h('h1', {}, t('title_audit')), fb.alert, fb.done, filters, h('div', { class: 'panel' }, table.el)),
+    el: h('section', { class: 'admin' }, h('h1', {}, t('title_audit')), fb.message, fb.done, filters, h('div', { class: 'panel' }, table.el)),
     close() {},
   };
 }

@@ -4,7 +4,8 @@
 import { field, h, replace, uid } from './dom.js';
 import { lang, t } from './i18n.js';
 import { api } from './session.js';
-import { feedback, formatInstant, pagedTable } from './admin-kit.js';
+import { formatInstant, pagedTable } from './admin-kit.js';
+import { feedback } from './kit.js';
 
 // The zones the browser knows, offered as suggestions (the server decides which it accepts).
 function zoneList() {
@@ -99,7 +100,7 @@ export function clinicsScreen() {
 
   table.reset();
   return {
-    el: h('section', { class: 'admin' }, h('h1', {}, t('title_clinics')), fb.alert, fb.done, zones.el, create, editor,
+    el: h('section', { class: 'admin' }, h('h1', {}, t('title_clinics')), fb.message, fb.done, zones.el, create, editor,
       h('div', { class: 'panel' }, table.el)),
     close() {},
   };

@@ -5,7 +5,9 @@
 import { field, h, replace, uid } from './dom.js';
 import { lang, t } from './i18n.js';
 import { api } from './session.js';
-import { clinicOptions, feedback, formatInstant, listAll, pagedTable } from './admin-kit.js';
+import { clinicOptions, formatInstant, pagedTable } from './admin-kit.js';
+import { feedback } from './kit.js';
+import { allPages } from './pages.js';
 
 const STAFF_ROLES = ['RECEPTIONIST', 'DOCTOR', 'ADMIN'];
 const ALL_ROLES = ['ADMIN', 'RECEPTIONIST', 'DOCTOR', 'PATIENT'];
@@ -162,7 +164,7 @@ export function staffScreen() {
 
   (async () => {
     try {
-      s.clinics = await listAll('/clinics');
+      s.clinics = await allPages('/clinics');
       replace(fl.clinic, clinicOptions(s.clinics, '', t('adm_all_clinics')));
       replace(nu.clinic, clinicOptions(s.clinics, s.clinics[0]?.id));
       await table.reset();
@@ -170,7 +172,7 @@ export function staffScreen() {
   })();
 
   return {
-    el: h('section', { class: 'admin' }, h('h1', {}, t('title_staff')), fb.alert, fb.done, editor, create, filters, h('div', { class: 'panel' }, table.el)),
+    el: h('section', { class: 'admin' }, h('h1', {}, t('title_staff')), fb.message, fb.done, editor, create, filters, h('div', { class: 'panel' }, table.el)),
     close() {},
   };
 }

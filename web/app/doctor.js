@@ -7,6 +7,7 @@
 import { field, h, replace } from './dom.js';
 import { formatDate, formatMoney, formatTime } from './format.js';
 import { lang, t } from './i18n.js';
+import { liveLine } from './kit.js';
 import { connectLive } from './live.js';
 import { api, currentUser } from './session.js';
 import { loadUpcoming, upcomingPanel } from './doctor-upcoming.js';
@@ -18,8 +19,8 @@ const RELOAD_ON = new Set(['queue_updated', 'new_checkin', 'visit_status_changed
 
 export function doctorScreen() {
   const me = currentUser();
-  const s = { clinic: null, stats: null, board: null, card: null, evolution: null, diagnoses: [], prescriptions: [], live: 'offline', closed: false };
-  const statusLine = h('p', { class: 'live', role: 'status', 'aria-live': 'polite' });
+  const s = { clinic: null, stats: null, board: null, card: null, evolution: null, diagnoses: [], prescriptions: [], closed: false };
+  const status = liveLine();
   const message = h('p', { class: 'message', role: 'alert' });
   const statsEl = h('section', { class: 'panel stats', 'aria-labelledby': 'stats-h' });
   const queueEl = h('section', { class: 'panel queue', 'aria-labelledby': 'queue-h' });
@@ -28,7 +29,7 @@ export function doctorScreen() {
   // The way to the video consultations (doctor-video.js), saying who waits in a video waiting room.
   const videoNote = h('p', { class: 'video-note', role: 'status' }, h('a', { href: '#/video' }, t('go_to_video')));
   const el = h('section', { class: 'doctor' },
-    h('div', { class: 'desk-head' }, h('h1', {}, t('doctor_title')), statusLine), message, videoNote,
+    h('div', { class: 'desk-head' }, h('h1', {}, t('doctor_title')), status.el), message, videoNote,
     h('div', { class: 'doctor-body' }, h('div', { class: 'doctor-side' }, statsEl, queueEl, upcomingEl), cardEl));
 
   const say = (text) => { message.textContent = text || ''; };
@@ -225,10 +226,8 @@ export function doctorScreen() {
     renderCard();
   }
 
-  const liveText = () => { statusLine.textContent = s.live === 'live' ? t('live') : t('offline'); statusLine.className = `live ${s.live}`; };
-  liveText();
   const live = connectLive({
-    status: (st) => { s.live = st; liveText(); },
+    status: status.set,
     connected: reload,
     event: (name, data) => {
       if (name === 'patient_with_doctor' && data?.visit && data?.patient) {

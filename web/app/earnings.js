@@ -7,8 +7,8 @@
 import { field, h, replace } from './dom.js';
 import { formatDate, formatMoney, localDate } from './format.js';
 import { lang, t } from './i18n.js';
-import { feedback, liveLine, liveScreen, numbers, query, sequence, table } from './kit.js';
-import { api, download } from './session.js';
+import { feedback, liveLine, liveScreen, numbers, query, saveDownload, sequence, table } from './kit.js';
+import { api } from './session.js';
 
 const STATUSES = ['pending', 'paid', 'partially_refunded', 'refunded'];
 const METHODS = ['cash', 'card', 'pix', 'insurance', 'other'];
@@ -60,9 +60,10 @@ function renderReport(ctx) {
     s.report.next_cursor ? h('button', { type: 'button', onclick: () => ctx.act(() => more(ctx)) }, t('load_more')) : null));
 }
 
+// The filters last applied (Apply, or the first load): a reload and "Load more" use them, not what is typed since.
 async function load(ctx) {
   const mine = ctx.seq.latest();
-  const p = params(ctx.f);
+  const p = ctx.s.applied;
   const report = await api('GET', `/doctors/earnings?${query({ ...p, limit: 50 })}`);
   if (!ctx.seq.isLatest(mine) || ctx.s.closed) return;
   Object.assign(ctx.s, { report, items: report.items, groupedBy: p.group_by });
@@ -71,25 +72,19 @@ async function load(ctx) {
 
 async function more(ctx) {
   const { s } = ctx;
-  const report = await api('GET', `/doctors/earnings?${query({ ...params(ctx.f), limit: 50, cursor: s.report.next_cursor })}`);
+  const report = await api('GET', `/doctors/earnings?${query({ ...s.applied, limit: 50, cursor: s.report.next_cursor })}`);
   Object.assign(s, { report: { ...report, summary: s.report.summary, groups: s.report.groups }, items: [...s.items, ...report.items] });
   renderReport(ctx);
 }
 
 async function csv(ctx) {
-  const { blob, filename } = await download(`/doctors/earnings?${query({ ...params(ctx.f), format: 'csv' })}`);
-  const url = URL.createObjectURL(blob);
-  const a = h('a', { href: url, download: filename, hidden: true });
-  document.body.append(a);
-  a.click();
-  a.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 10000);
+  const filename = await saveDownload(`/doctors/earnings?${query({ ...ctx.s.applied, format: 'csv' })}`, 'earnings.csv');
   ctx.tell(t('csv_downloaded', filename));
 }
 
 function filterForm(ctx) {
   const { f } = ctx;
-  return h('form', { class: 'panel filters', 'aria-label': t('earn_filters'), onsubmit: (ev) => { ev.preventDefault(); ctx.act(() => load(ctx)); } },
+  return h('form', { class: 'panel filters', 'aria-label': t('earn_filters'), onsubmit: (ev) => { ev.preventDefault(); ctx.s.applied = params(f); ctx.act(() => load(ctx)); } },
     h('div', { class: 'inline' }, field(t('start_date'), f.start), field(t('end_date'), f.end), field(t('earn_status'), f.status),
       field(t('payment_method'), f.method), field(t('group_by'), f.group),
       h('button', { type: 'submit', class: 'primary' }, t('apply')),
@@ -99,7 +94,7 @@ function filterForm(ctx) {
 export function earningsScreen() {
   const fb = feedback();
   const status = liveLine();
-  const s = { clinic: null, report: null, items: [], groupedBy: '', closed: false };
+  const s = { clinic: null, report: null, items: [], groupedBy: '', applied: null, closed: false };
   const ctx = { s, ...fb, f: filterInputs(), body: h('div', {}), seq: sequence(), money: (c) => formatMoney(c, s.clinic.currency, lang()) };
   const el = h('section', { class: 'earnings' }, h('div', { class: 'desk-head' }, h('h1', {}, t('title_my_earnings')), status.el),
     fb.message, fb.done, filterForm(ctx), ctx.body);
@@ -107,6 +102,7 @@ export function earningsScreen() {
     const today = localDate(s.clinic.timezone);
     ctx.f.start.value = `${today.slice(0, 8)}01`; // this month, in the clinic's zone
     ctx.f.end.value = today;
+    s.applied = params(ctx.f);
     return load(ctx);
   } });
   return { el, close };

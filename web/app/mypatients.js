@@ -58,10 +58,11 @@ async function openHistory(ctx, patient, cursor) {
   if (moved) ctx.historyEl.querySelector('h2')?.focus();
 }
 
+// The search last submitted (s.q): a reload and "Load more" use it, not what is typed since.
 async function loadList(ctx, cursor) {
   const { s } = ctx;
   const mine = ctx.seq.latest();
-  const page = await api('GET', `/doctors/patients?${query({ q: ctx.q.value.trim(), limit: 50, cursor })}`);
+  const page = await api('GET', `/doctors/patients?${query({ q: s.q, limit: 50, cursor })}`);
   if (!ctx.seq.isLatest(mine) || s.closed) return;
   s.list = cursor ? [...s.list, ...page.items] : page.items;
   s.next = page.next_cursor;
@@ -76,10 +77,10 @@ async function refresh(ctx) {
 export function myPatientsScreen() {
   const fb = feedback();
   const status = liveLine();
-  const s = { clinic: null, list: [], next: null, open: null, history: [], historyNext: null, closed: false };
+  const s = { clinic: null, q: '', list: [], next: null, open: null, history: [], historyNext: null, closed: false };
   const ctx = { s, ...fb, seq: sequence(), q: h('input', { type: 'search', name: 'q', autocomplete: 'off' }),
     listEl: h('section', { class: 'panel', 'aria-label': t('my_patients_list') }), historyEl: h('section', { class: 'panel history-panel', 'aria-labelledby': 'hist-h' }) };
-  const search = h('form', { class: 'inline', role: 'search', onsubmit: (ev) => { ev.preventDefault(); ctx.act(() => loadList(ctx)); } },
+  const search = h('form', { class: 'inline', role: 'search', onsubmit: (ev) => { ev.preventDefault(); s.q = ctx.q.value.trim(); ctx.act(() => loadList(ctx)); } },
     field(t('search_patients'), ctx.q), h('button', { type: 'submit' }, t('search')));
   const el = h('section', { class: 'mypatients' }, h('div', { class: 'desk-head' }, h('h1', {}, t('title_my_patients')), status.el),
     fb.message, search, h('div', { class: 'two-cols' }, ctx.listEl, ctx.historyEl));
