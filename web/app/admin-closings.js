@@ -13,7 +13,8 @@ import { api } from './session.js';
 import { clinicOptions, currencyDigits, formatInstant, formatMonth, pagedTable, parseAmount, previousMonth } from './admin-kit.js';
 import { feedback, liveLine, saveDownload } from './kit.js';
 import { allPages } from './pages.js';
-TUSES = ['draft', 'closed', 'payment_confirmed', 'receipt_confirmed', 'disputed']; // ClosingStatus
+
+const STATUSES = ['draft', 'closed', 'payment_confirmed', 'receipt_confirmed', 'disputed']; // ClosingStatus
 
 export function closingsScreen() {
   const fb = feedback();
@@ -50,7 +51,7 @@ export function closingsScreen() {
       { head: t('adm_consultations'), cell: (c) => String(c.consultation_count) },
       { head: t('adm_gross'), cell: (c) => money(c.gross_cents, c.currency) },
       { head: t('adm_net'), cell: (c) => h('strong', {}, money(c.net_cents, c.currency)) },
-      { head: t('adm_pix_key'), cell: (c) => (c.pix_key ? `${c.pix_key_type}: ${c.pix_key}` : '—') },
+      { head: t('adm_pix_key'), cell: (c) => (c.pix_key ? `${t(`pix_${c.pix_key_type}`)}: ${c.pix_key}` : '—') },
       { head: t('adm_payment'), cell: paymentState },
       { head: t('adm_actions'), cell: actions },
     ],
