@@ -7,7 +7,7 @@
 import { field, h, replace } from './dom.js';
 import { formatDate, formatMoney, formatTime } from './format.js';
 import { lang, t } from './i18n.js';
-import { liveLine } from './kit.js';
+import { focusKeeper, liveLine } from './kit.js';
 import { connectLive } from './live.js';
 import { api, currentUser } from './session.js';
 import { loadUpcoming, upcomingPanel } from './doctor-upcoming.js';
@@ -28,10 +28,13 @@ export function doctorScreen() {
   const cardEl = h('section', { class: 'patient-card', 'aria-labelledby': 'card-h', 'aria-live': 'polite' });
   // The way to the video consultations (doctor-video.js), saying who waits in a video waiting room.
   const videoNote = h('p', { class: 'video-note', role: 'status' }, h('a', { href: '#/video' }, t('go_to_video')));
+  const heading = h('h1', { tabindex: '-1' }, t('doctor_title'));
   const el = h('section', { class: 'doctor' },
-    h('div', { class: 'desk-head' }, h('h1', {}, t('doctor_title')), status.el), message, videoNote,
+    h('div', { class: 'desk-head' }, heading, status.el), message, videoNote,
     h('div', { class: 'doctor-body' }, h('div', { class: 'doctor-side' }, statsEl, queueEl, upcomingEl), cardEl));
 
+  message.tabIndex = -1;
+  const keep = focusKeeper(el, [message, heading]);
   const say = (text) => { message.textContent = text || ''; };
   const act = async (fn) => {
     say('');
@@ -55,7 +58,7 @@ export function doctorScreen() {
     if (mine !== loads || s.closed) return;
     s.stats = stats;
     s.board = board;
-    s.upcoming = upcoming.items;
+    s.upcoming = upcoming;
     const active = board.phases.with_doctor[0];
     if (!active) {
       s.card = null;
@@ -220,10 +223,25 @@ export function doctorScreen() {
 
   function render() {
     if (!s.board) return;
-    renderStats();
-    renderQueue();
-    replace(upcomingEl, upcomingPanel(s.upcoming, s.clinic.timezone));
-    renderCard();
+    keep(() => {
+      renderStats();
+      renderQueue();
+      replace(upcomingEl, upcomingPanel(s.upcoming, s.clinic.timezone));
+      renderCard();
+    });
+  }
+
+  // Who waits in a video waiting room, said until that session leaves 'waiting' (the patient admitted, or the
+  // session over): both come as video_session_updated.
+  let waitingSession = null;
+  function videoBanner(name, data) {
+    if (name === 'patient_waiting' && data?.patient_label) {
+      waitingSession = data.session_id;
+      replace(videoNote, t('video_waiting_banner', data.patient_label), ' ', h('a', { href: '#/video' }, t('go_to_video')));
+    } else if (name === 'video_session_updated' && data?.session?.id === waitingSession && data.session.status !== 'waiting') {
+      waitingSession = null;
+      replace(videoNote, h('a', { href: '#/video' }, t('go_to_video')));
+    }
   }
 
   const live = connectLive({
@@ -235,9 +253,7 @@ export function doctorScreen() {
         render();
         reload();
       } else if (RELOAD_ON.has(name)) reload();
-      if (name === 'patient_waiting' && data?.patient_label) {
-        replace(videoNote, t('video_waiting_banner', data.patient_label), ' ', h('a', { href: '#/video' }, t('go_to_video')));
-      }
+      videoBanner(name, data);
     },
   });
 

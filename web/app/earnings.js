@@ -7,7 +7,7 @@
 import { field, h, replace } from './dom.js';
 import { formatDate, formatMoney, localDate } from './format.js';
 import { lang, t } from './i18n.js';
-import { feedback, liveLine, liveScreen, numbers, query, saveDownload, sequence, table } from './kit.js';
+import { feedback, focusKeeper, liveLine, liveScreen, numbers, query, saveDownload, sequence, table } from './kit.js';
 import { api } from './session.js';
 
 const STATUSES = ['pending', 'paid', 'partially_refunded', 'refunded'];
@@ -46,7 +46,7 @@ function renderReport(ctx) {
   const by = s.groupedBy;
   const rows = s.items.map((p) => [formatDate(p.date, lang()), p.patient_name, p.service_name || '—', t(`payment_${p.status}`),
     p.method ? t(`method_${p.method}`) : '—', ctx.money(p.amount_cents), ctx.money(p.doctor_share_cents), ctx.money(p.doctor_refunded_cents)]);
-  replace(ctx.body,
+  ctx.keep(() => replace(ctx.body,
     h('section', { class: 'panel', 'aria-labelledby': 'earn-sum-h' }, h('h2', { id: 'earn-sum-h' }, t('earn_filtered')),
       numbers(totalsPairs(ctx, sum), t('earn_filtered')),
       h('h3', {}, t('earn_this_month')), numbers(totalsPairs(ctx, sum.this_month), t('earn_this_month'))),
@@ -57,7 +57,7 @@ function renderReport(ctx) {
       ? table(t('earn_payments'), [t('date'), t('patient'), t('service'), t('earn_status'), t('payment_method'), t('earn_amount'),
         t('earn_share'), t('earn_refunded')], rows)
       : h('p', { class: 'empty' }, t('earn_none')),
-    s.report.next_cursor ? h('button', { type: 'button', onclick: () => ctx.act(() => more(ctx)) }, t('load_more')) : null));
+    s.report.next_cursor ? h('button', { type: 'button', onclick: () => ctx.act(() => more(ctx)) }, t('load_more')) : null)));
 }
 
 // The filters last applied (Apply, or the first load): a reload and "Load more" use them, not what is typed since.
@@ -96,8 +96,11 @@ export function earningsScreen() {
   const status = liveLine();
   const s = { clinic: null, report: null, items: [], groupedBy: '', applied: null, closed: false };
   const ctx = { s, ...fb, f: filterInputs(), body: h('div', {}), seq: sequence(), money: (c) => formatMoney(c, s.clinic.currency, lang()) };
-  const el = h('section', { class: 'earnings' }, h('div', { class: 'desk-head' }, h('h1', {}, t('title_my_earnings')), status.el),
+  const heading = h('h1', { tabindex: '-1' }, t('title_my_earnings'));
+  const el = h('section', { class: 'earnings' }, h('div', { class: 'desk-head' }, heading, status.el),
     fb.message, fb.done, filterForm(ctx), ctx.body);
+  // "Load more" keeps the keyboard while there are more pages; after the last one, the table's caption takes it.
+  ctx.keep = focusKeeper(el, [fb.message, () => [...ctx.body.querySelectorAll('caption')].pop(), heading]);
   const close = liveScreen({ s, status, say: fb.say, events: RELOAD_ON, reload: () => load(ctx), first: () => {
     const today = localDate(s.clinic.timezone);
     ctx.f.start.value = `${today.slice(0, 8)}01`; // this month, in the clinic's zone

@@ -49,7 +49,7 @@ export function focusKeeper(root, fallbacks = []) {
   return (draw) => {
     const active = document.activeElement;
     let was = active !== root && root.contains(active) ? active : null;
-    if (!was && last && !last.isConnected && (!active || active === document.body)) was = last;
+    if (!was && last && (!last.isConnected || last.disabled) && (!active || active === document.body)) was = last;
     const key = was && identity(was);
     const then = was?.dataset.then;
     draw();
@@ -66,11 +66,18 @@ export function focusKeeper(root, fallbacks = []) {
   };
 }
 
-// Disables the buttons of `box` while fn runs (a second click cannot send the request twice), then enables them.
+// Disables the buttons of `box` while fn runs (a second click cannot send the request twice), then enables them
+// and gives the keyboard back to the one that had it, when it is still there and nothing else took it.
 export async function busy(box, fn) {
   const buttons = [...box.querySelectorAll('button')].filter((b) => !b.disabled);
+  const had = buttons.find((b) => b === document.activeElement);
   for (const b of buttons) b.disabled = true;
-  try { return await fn(); } finally { for (const b of buttons) b.disabled = false; }
+  try {
+    return await fn();
+  } finally {
+    for (const b of buttons) b.disabled = false;
+    if (had?.isConnected && (document.activeElement === document.body || !document.activeElement)) had.focus();
+  }
 }
 
 // Downloads GET path as a file: fetched by session.download, then saved through a temporary Blob link under the
@@ -133,10 +140,11 @@ export function sequence() {
   return { latest: () => ++n, isLatest: (mark) => mark === n };
 }
 
-// A table with a caption, column headers and rows of cells (text or elements).
+// A table with a caption, column headers and rows of cells (text or elements). The caption can take the keyboard
+// (a "Load more" gone after the last page leaves it there).
 export function table(caption, headers, rows, cls = 'grid') {
   return h('table', { class: cls },
-    h('caption', {}, caption),
+    h('caption', { tabindex: '-1' }, caption),
     h('thead', {}, h('tr', {}, headers.map((x) => h('th', { scope: 'col' }, x)))),
     h('tbody', {}, rows.map((cells) => h('tr', {}, cells.map((c) => h('td', {}, c))))));
 }
