@@ -296,10 +296,16 @@ describe('the console: video consultation and the patient', () => {
       await p.page.getByRole('alert').filter({ hasText: again.body.error.message }).waitFor({ timeout: WAIT });
       p.allowed.pop();
 
-      // 09:00 is free: booked; the list of slots no longer has it, and the appointments show it.
-      await slots.getByRole('button', { name: 'Agendar às 09:00' }).click();
+      // 09:00 is free: booked with a double click, once (the slots are disabled while the first is sent, so no second
+      // request and no refusal); the list of slots no longer has it, and the appointments show it.
+      const posts = p.paths.length;
+      await slots.getByRole('button', { name: 'Agendar às 09:00' }).dblclick();
       await p.page.getByRole('status').filter({ hasText: /Consulta agendada para .* às 09:00 com Dra\. Helena Prado\./ }).waitFor({ timeout: WAIT });
       await slots.getByRole('button', { name: 'Agendar às 09:00' }).waitFor({ state: 'detached', timeout: WAIT });
+      assert.equal(p.paths.slice(posts).filter((x) => x === '/api/appointments').length, 1, 'one POST /api/appointments for a double click');
+      assert.equal(await p.page.evaluate(() => document.querySelector('[role=alert]').textContent), '', 'no refusal shown');
+      assert.match(await p.page.evaluate(() => `${document.activeElement?.getAttribute('role')}: ${document.activeElement?.textContent}`),
+        /^status: Consulta agendada para/, 'the booked slot is gone: the keyboard is on the line saying it was booked');
       await shot(p, 'patient-booked-phone.png');
       await p.page.getByRole('link', { name: 'Ver minhas consultas' }).click();
       const upcoming = p.page.getByRole('region', { name: /^Próximas \(\d+\)$/ });
@@ -318,6 +324,8 @@ describe('the console: video consultation and the patient', () => {
       await p.page.getByRole('status').filter({ hasText: /^Consulta de .* cancelada\.$/ }).waitFor({ timeout: WAIT });
       const past = p.page.getByRole('region', { name: /^Anteriores \(\d+\)$/ });
       await past.getByRole('listitem').filter({ hasText: '09:00' }).filter({ hasText: 'presencial · cancelada' }).waitFor({ timeout: WAIT });
+      assert.match(await p.page.evaluate(() => `${document.activeElement?.getAttribute('role')}: ${document.activeElement?.textContent}`),
+        /^status: Consulta de .* cancelada\.$/, 'the cancelled row is gone: the keyboard is on the line saying so');
       const cancelled = expectStatus(await get(`/api/appointments/${mine[0].id}`, w.pat.access), 200).body;
       assert.equal(cancelled.status, 'cancelled');
       assert.equal(cancelled.cancelled_by, 'patient');

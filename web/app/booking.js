@@ -13,8 +13,8 @@ const TYPES = ['in_person', 'video']; // openapi.yaml ConsultationType
 export function bookingScreen() {
   const s = { facts: null, slots: null, asked: null, closed: false };
   const heading = h('h1', { tabindex: '-1' }, t('book_title'));
-  const message = h('p', { class: 'message', role: 'alert' });
-  const done = h('p', { class: 'done', role: 'status' });
+  const message = h('p', { class: 'message', role: 'alert', tabindex: '-1' });
+  const done = h('p', { class: 'done', role: 'status', tabindex: '-1' });
   const doctor = h('select', { name: 'doctor', required: true });
   const service = h('select', { name: 'service', required: true });
   const type = h('select', { name: 'consultation_type' }, TYPES.map((x) => h('option', { value: x }, t(`type_${x}`))));

@@ -61,7 +61,8 @@ export function focusKeeper(root, fallbacks = []) {
     }
     const all = [...root.querySelectorAll(CONTROLS)].filter((x) => !x.disabled && !x.hidden && !x.closest('[hidden]'));
     const target = all.find((x) => identity(x) === key) || (then && all.find((x) => identity(x) === then))
-      || fallbacks.map((f) => (typeof f === 'function' ? f() : f)).find((x) => x?.isConnected && x.textContent.trim());
+      || fallbacks.map((f) => (typeof f === 'function' ? f() : f))
+        .find((x) => x?.isConnected && x.textContent.trim() && (x.hasAttribute('tabindex') || x.matches(CONTROLS)));
     target?.focus();
   };
 }

@@ -70,7 +70,7 @@ export function videoCall({ session, role, zone, onClose }) {
 
   const heading = h('h1', { tabindex: '-1' }, doctor ? t('video_call_with', session.patient?.full_name || session.patient_label || '') : t('video_call_title'));
   const phaseLine = h('p', { class: 'call-phase', role: 'status', 'aria-live': 'polite' });
-  const message = h('p', { class: 'message', role: 'alert' });
+  const message = h('p', { class: 'message', role: 'alert', tabindex: '-1' });
   const remote = h('video', { class: 'remote', autoplay: true, playsinline: true, 'aria-label': doctor ? t('video_remote_patient') : t('video_remote_doctor') });
   const local = h('video', { class: 'local', autoplay: true, playsinline: true, muted: true, 'aria-label': t('video_local') });
   local.muted = true;
