@@ -1,5 +1,5 @@
-/* h_clinics: clinics CRUD. Admins see and manage every clinic; receptionists and doctors read
- * only their own (another clinic is a 404). */
+/* h_clinics: clinics CRUD. Admins see and manage every clinic; receptionists, doctors and patients
+ * read only their own (another clinic is a 404). */
 #include <stdlib.h>
 
 #include "handlers.h"

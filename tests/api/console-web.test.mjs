@@ -104,16 +104,35 @@ test('date and time in the clinic zone; a wall-clock time of the zone as an inst
   }
 });
 
-test("the admin's screens: each closing status, line kind, trail step and tab has its strings; the audit's actions, the closing statuses and the PIX key types are openapi.yaml's", () => {
+test("the admin's screens: each closing status, line kind, trail step, tab, audit action, kind of record and PIX key type has its strings; the audit's actions, the closing statuses and the PIX key types are openapi.yaml's", () => {
   const schemas = openapi().doc.components.schemas;
+  const entities = /const ENTITIES = \[([^\]]*)\]/.exec(readFileSync(join(app, 'admin-audit.js'), 'utf8'));
+  assert.ok(entities, 'ENTITIES in web/app/admin-audit.js');
+  // The kinds of record the server writes (the entity of every audit row written by api-server/ and sql/).
+  const written = new Set();
+  for (const dir of ['api-server', 'sql']) {
+    for (const f of readdirSync(join(app, '../..', dir)).filter((n) => /\.(c|sql)$/.test(n))) {
+      const src = readFileSync(join(app, '../..', dir, f), 'utf8');
+      for (const m of src.matchAll(/\{\d+, *"[a-z_]+", *"([a-z_]+)"/g)) written.add(m[1]); // a write_desc {status, action, entity}
+      for (const m of src.matchAll(/audit_write(?:_as)?\([^;]*?"[a-z_]+", *"([a-z_]+)"/g)) written.add(m[1]);
+      for (const m of src.matchAll(/INSERT INTO audit_log[^;]*?'[a-z_]+', *'([a-z_]+)'/g)) written.add(m[1]);
+    }
+  }
+  const listedEntities = [...entities[1].matchAll(/'([a-z_]+)'/g)].map((m) => m[1]);
+  assert.deepEqual([...written].filter((e) => !listedEntities.includes(e)), [], 'kinds of record the server writes but ENTITIES lacks');
   const families = {
     adm_closing: schemas.ClosingStatus.enum,
     adm_line: schemas.ClosingLine.properties.kind.enum,
     adm_step: schemas.ClosingTrailEntry.properties.action.enum,
     title: ['clinics', 'staff', 'fees', 'closings', 'audit'],
+    audit_action: schemas.AuditAction.enum,
+    audit_entity: listedEntities,
+    pix: schemas.DoctorUpdate.properties.pix_key_type.enum.filter((v) => v !== null),
   };
-  const missing = Object.entries(families).flatMap(([family, values]) => values.map((v) => `${family}_${v}`)).filter((k) => !(k in STRINGS['pt-BR']));
-  assert.deepEqual(missing, [], 'keys the admin screens build but not in the table');
+  for (const lang of LANGS) {
+    const missing = Object.entries(families).flatMap(([family, values]) => values.map((v) => `${family}_${v}`)).filter((k) => !(k in STRINGS[lang]));
+    assert.deepEqual(missing, [], `keys the admin screens build but not in the ${lang} table`);
+  }
   // screens.js imports the browser's socket.io bundle: read, not imported.
   const admin = /ADMIN: \[([^\]]*)\]/.exec(readFileSync(join(app, 'screens.js'), 'utf8'));
   assert.ok(admin, 'the ADMIN entry of web/app/screens.js');

@@ -67,6 +67,19 @@ describe('clinics', () => {
     assert.equal(rows.length, 1, `clinic_create audit rows for clinic ${created.id}: ${JSON.stringify(rows)}`);
   });
 
+  test('a name already taken, in any case, is 409 conflict on create and on rename', async () => {
+    const admin = await asAdmin();
+    const name = `Clinic ${uniq()}`;
+    const first = expectStatus(await post('/api/clinics', { name, timezone: 'UTC' }, admin), 201).body;
+    const again = expectError(await post('/api/clinics', { name, timezone: 'UTC' }, admin), 409, 'conflict');
+    assert.match(again.body.error.message, /name/i);
+    expectError(await post('/api/clinics', { name: name.toUpperCase(), timezone: 'America/Sao_Paulo' }, admin), 409, 'conflict');
+    const other = await createClinic();
+    expectError(await patch(`/api/clinics/${other.id}`, { name: name.toLowerCase() }, admin), 409, 'conflict');
+    const all = await listAll('/api/clinics', admin);
+    assert.deepEqual(all.filter((c) => c.name.toLowerCase() === name.toLowerCase()).map((c) => c.id), [first.id]);
+  });
+
   test('invalid timezone is 422 fields.timezone', async () => {
     const admin = await asAdmin();
     for (const timezone of ['Mars/Olympus_Mons', 'not a timezone', '']) {

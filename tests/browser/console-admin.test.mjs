@@ -21,6 +21,7 @@ import {
   API_URL, asAdmin, completeVisit, del, createClinic, createPatient, createService, expectStatus, get, listAll, localDate, login, moveVisit,
   patch, post, psql, put, staffSession, uniq, walkIn,
 } from '../lib/api.mjs';
+import { STRINGS } from '../../web/app/i18n.js';
 import { WAIT, assertClean, axeCheck, openPage, shot, signIn } from './console-lib.mjs';
 import { CHROMIUM, CHROMIUM_ARGS } from './lib.mjs';
 
@@ -106,9 +107,11 @@ describe("the admin's screens", () => {
 
   // Opens the edit form of a clinic of the list, asking for more pages until it is there.
   async function editClinic(name) {
+    const rows = p.page.locator('.paged tbody tr');
     while (await p.page.getByRole('button', { name: `Editar: ${name}`, exact: true }).count() === 0) {
+      const had = await rows.count();
       await p.page.getByRole('button', { name: 'Carregar mais' }).click();
-      await p.page.waitForTimeout(200);
+      await p.page.waitForFunction((n) => document.querySelectorAll('.paged tbody tr').length > n, had, { timeout: WAIT });
     }
     await p.page.getByRole('button', { name: `Editar: ${name}`, exact: true }).click();
     return p.page.getByRole('form', { name: `Editar ${name}`, exact: true });
@@ -238,7 +241,7 @@ describe("the admin's screens", () => {
     await filters.getByRole('button', { name: 'Buscar' }).click();
     await p.page.getByRole('button', { name: `Editar: Dr. Caio Menezes (${w.doc.email})` }).click();
     const prof = p.page.getByRole('form', { name: 'Editar a conta de Dr. Caio Menezes' });
-    await prof.getByText('Chave PIX atual: evp: ', { exact: false }).waitFor({ timeout: WAIT });
+    await prof.getByText('Chave PIX atual: Chave aleatória: ', { exact: false }).waitFor({ timeout: WAIT });
     await prof.getByLabel('Especialidade').fill('Clínica médica');
     await prof.getByLabel('Registro profissional (CRM)').fill('CRM-SP 123456');
     await prof.getByRole('button', { name: 'Salvar' }).click();
@@ -331,7 +334,7 @@ describe("the admin's screens", () => {
 
     await p.page.getByRole('button', { name: `Fechar: ${w.doc.user.full_name}` }).click();
     await row.getByText('Fechado', { exact: true }).waitFor({ timeout: WAIT });
-    assert.match(await row.innerText(), /evp: \*+5566/, 'the PIX key snapshotted, masked');
+    assert.match(await row.innerText(), /Chave aleatória: \*+5566/, 'the PIX key snapshotted, masked, its type named');
     await axeCheck(p, 'closings, closed');
 
     // A step the server refuses in this state: its message.
@@ -409,11 +412,13 @@ describe("the admin's screens", () => {
     await p.page.getByRole('heading', { name: 'Auditoria', exact: true }).waitFor({ timeout: WAIT });
     const filters = p.page.getByRole('form', { name: 'Filtros' });
     const table = p.page.getByRole('table', { name: 'Registros de auditoria, do mais recente' });
+    // Actions and kinds of record are shown in the interface's language, never as the server's codes.
     const find = async (action, entityId, entity) => {
       await filters.getByLabel('Ação').selectOption(action);
       await filters.getByLabel('Id do registro').fill(String(entityId));
       await filters.getByRole('button', { name: 'Buscar' }).click();
-      await table.getByRole('row').filter({ hasText: action }).filter({ hasText: `${entity} #${entityId}` }).first().waitFor({ timeout: WAIT });
+      await table.getByRole('row').filter({ hasText: STRINGS['pt-BR'][`audit_action_${action}`] })
+        .filter({ hasText: `${STRINGS['pt-BR'][`audit_entity_${entity}`]} #${entityId}` }).first().waitFor({ timeout: WAIT });
     };
     await find('clinic_create', w.newClinic.id, 'clinic');
     await find('clinic_update', w.newClinic.id, 'clinic');
@@ -432,7 +437,7 @@ describe("the admin's screens", () => {
     await filters.getByLabel('Id do registro').fill('');
     await filters.getByLabel('Id de quem agiu').fill(String(w.adminId));
     await filters.getByRole('button', { name: 'Buscar' }).click();
-    await table.getByRole('row').nth(1).filter({ hasText: 'fee_rule_delete' }).filter({ hasText: 'admin@demo.clinic' }).waitFor({ timeout: WAIT });
+    await table.getByRole('row').nth(1).filter({ hasText: 'Regra de repasse removida' }).filter({ hasText: 'admin@demo.clinic' }).waitFor({ timeout: WAIT });
     await filters.getByLabel('Id de quem agiu').fill(String(w.rec.id));
     await filters.getByRole('button', { name: 'Buscar' }).click();
     await p.page.getByText('Nada aqui.').waitFor({ timeout: WAIT });

@@ -17,7 +17,7 @@ import { chromium } from 'playwright-core';
 
 import {
   API_URL, addDays, asAdmin, completeVisit, createAppointment, createAvailability, createClinic, createPatient, createService, expectStatus, get,
-  isoWeekday, listAll, localDate, moveVisit, patch, pickTodayZone, post, put, staffSession, walkIn,
+  isoWeekday, listAll, localDate, moveVisit, patch, pickTodayZone, post, put, staffSession, uniq, walkIn,
 } from '../lib/api.mjs';
 import { WAIT, assertClean, axeCheck, column, instant, openPage, shot, signIn } from './console-lib.mjs';
 import { CHROMIUM, CHROMIUM_ARGS } from './lib.mjs';
@@ -36,7 +36,8 @@ describe("the console: rescheduling at the desk, the doctor's earnings, patients
 
   before(async () => {
     assert.ok(process.env.SIGNALING_URL, 'SIGNALING_URL must name the signaling-server the console is told about');
-    const clinic = await createClinic({ name: 'Clínica Jardim Botânico', timezone: TZ, currency: 'BRL' });
+    // Unique on every run (clinic names are), readable in the screenshots.
+    const clinic = await createClinic({ name: `Clínica Jardim Botânico ${uniq().slice(-6)}`, timezone: TZ, currency: 'BRL' });
     const [rec, doc, service] = await Promise.all([
       staffSession('RECEPTIONIST', clinic.id, { full_name: 'Sônia Prates' }),
       staffSession('DOCTOR', clinic.id, { full_name: 'Dr. Caio Menezes' }),
@@ -121,6 +122,9 @@ describe("the console: rescheduling at the desk, the doctor's earnings, patients
     await desk.page.keyboard.press('Enter');
     await desk.page.getByRole('status').filter({ hasText: `Consulta de ${name} remarcada para` }).waitFor({ timeout: WAIT });
     await desk.page.getByRole('button', { name: `Registrar chegada: ${name}` }).waitFor({ state: 'detached', timeout: WAIT });
+    // The slot pressed is gone with the row: the keyboard is on the line saying what was done, not on <body>.
+    assert.match(await desk.page.evaluate(() => `${document.activeElement?.getAttribute('role')}: ${document.activeElement?.textContent}`),
+      new RegExp(`^status: Consulta de ${name} remarcada para`), 'the focus after rescheduling');
     const moved = expectStatus(await get(`/api/appointments/${w.appt.id}`, w.rec.access), 200).body;
     assert.equal(localDate(TZ, Date.parse(moved.start_time)), w.tomorrow);
     assert.equal(formatTime(moved.start_time, TZ, 'pt-BR'), '10:30');
@@ -222,6 +226,8 @@ describe("the console: rescheduling at the desk, the doctor's earnings, patients
   test('Schedule shows the weekly hours and blocked periods; the doctor adds and removes both', async () => {
     const page = doctor.page;
     await page.getByRole('link', { name: 'Agenda' }).click();
+    // A tab switch puts the keyboard on the new screen's heading.
+    await page.waitForFunction(() => document.activeElement?.tagName === 'H1' && document.activeElement.textContent === 'Agenda', null, { timeout: WAIT });
     const weekdays = ['Segunda-feira', 'Terça-feira', 'Quarta-feira', 'Quinta-feira', 'Sexta-feira', 'Sábado', 'Domingo'];
     const hours = page.getByRole('table', { name: 'Horários semanais' });
     const day = weekdays[w.rule.weekday - 1];
@@ -239,6 +245,7 @@ describe("the console: rescheduling at the desk, the doctor's earnings, patients
     const added = hours.getByRole('row').filter({ hasText: weekdays[other - 1] }).filter({ hasText: '14:00–18:00' });
     await added.waitFor({ timeout: WAIT });
     assert.match(await added.innerText(), /20\tpresencial, por vídeo/);
+    assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'Adicionar horário', 'the focus stays on the rebuilt form\'s button');
     const rules = (await get(`/api/doctors/${w.doctorId}/availability`, w.doc.access)).body.items;
     const rule = rules.find((r) => r.weekday === other);
     assert.deepEqual([rule.start_time, rule.end_time, rule.slot_minutes, rule.consultation_types], ['14:00', '18:00', 20, ['in_person', 'video']]);
@@ -255,6 +262,8 @@ describe("the console: rescheduling at the desk, the doctor's earnings, patients
     doctor.allowed.pop();
     await page.getByRole('button', { name: `Remover: ${weekdays[other - 1]} 14:00–18:00` }).click();
     await added.waitFor({ state: 'detached', timeout: WAIT });
+    assert.match(await page.evaluate(() => `${document.activeElement?.getAttribute('role')}: ${document.activeElement?.textContent}`), /^status: .*14:00–18:00/,
+      'a removed row leaves the focus on the line saying so');
     assert.equal((await get(`/api/doctors/${w.doctorId}/availability`, w.doc.access)).body.items.length, 1);
 
     // Tomorrow 11:00 to 12:00 blocked, in the clinic's zone: those slots are no longer offered.

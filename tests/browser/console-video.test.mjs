@@ -51,6 +51,28 @@ async function eventually(read, pred, ms, what) {
 }
 
 const track = (m, kind) => m.local.find((tr) => tr.kind === kind);
+// Both local tracks (camera and microphone) there, and each in `state`.
+const both = (m, state) => m.local.length === 2 && m.local.every((tr) => tr.state === state);
+
+// Run in a page before its scripts: every camera stream and every WebSocket it opens is kept in window.__seen, so a
+// test can tell whether a screen that went away stopped its tracks and closed its sockets.
+function recordMediaAndSockets() {
+  const seen = { streams: [], sockets: [] };
+  window.__seen = seen;
+  const gum = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+  navigator.mediaDevices.getUserMedia = async (c) => {
+    const stream = await gum(c);
+    seen.streams.push(stream);
+    return stream;
+  };
+  const Native = window.WebSocket;
+  window.WebSocket = class extends Native {
+    constructor(...args) {
+      super(...args);
+      seen.sockets.push(this);
+    }
+  };
+}
 
 describe('the console: video consultation and the patient', () => {
   let browser;
@@ -86,6 +108,7 @@ describe('the console: video consultation and the patient', () => {
   test('the doctor opens the session, admits the waiting patient, both see and hear each other, mute and camera switch, the doctor ends it', { timeout: 180000 }, async () => {
     const doctor = await openPage(browser, 'doctor-video', { permissions: MEDIA });
     const patient = await openPage(browser, 'patient-video', { permissions: MEDIA });
+    await patient.page.addInitScript(recordMediaAndSockets);
     const name = w.pat.patient.full_name;
     try {
       // The doctor's Video tab: today's video appointment, no session yet.
@@ -167,6 +190,13 @@ describe('the console: video consultation and the patient', () => {
       await doctor.page.keyboard.press('Enter');
       await mute.waitFor({ timeout: WAIT });
       assert.equal(track(await media(doctor), 'audio').enabled, true, 'unmuted from the keyboard');
+      // The same button, its label changed: the keyboard is still on it, across the renders of the call's events too.
+      assert.equal(await doctor.page.evaluate(() => document.activeElement?.textContent), 'Silenciar microfone', 'the focus stays on the mute button');
+      await doctor.page.keyboard.press('Enter');
+      await unmute.waitFor({ timeout: WAIT });
+      assert.equal(await doctor.page.evaluate(() => document.activeElement?.getAttribute('aria-pressed')), 'true', 'muted again from the keyboard');
+      await doctor.page.keyboard.press('Enter');
+      await mute.waitFor({ timeout: WAIT });
       await patient.page.getByRole('button', { name: 'Desligar câmera' }).click();
       assert.equal(track(await media(patient), 'video').enabled, false, 'camera off: the video track is off');
       await patient.page.getByRole('button', { name: 'Ligar câmera' }).click();
@@ -176,13 +206,30 @@ describe('the console: video consultation and the patient', () => {
       // admission, the doctor's page offers again and both decode video again.
       await patient.page.getByRole('button', { name: 'Sair da chamada' }).click();
       await patient.page.getByRole('status').filter({ hasText: 'Você saiu da chamada' }).waitFor({ timeout: WAIT });
-      assert.ok((await media(patient)).local.every((tr) => tr.state === 'ended'), 'hung up: camera and microphone released');
+      const hungUp = await media(patient);
+      assert.ok(both(hungUp, 'ended'), `hung up: camera and microphone released: ${JSON.stringify(hungUp.local)}`);
       await doctor.page.getByRole('status').filter({ hasText: 'A outra pessoa saiu da chamada.' }).waitFor({ timeout: WAIT });
       await patient.page.getByRole('button', { name: 'Voltar' }).click();
       await patient.page.getByRole('button', { name: 'Entrar na teleconsulta' }).click();
-      await Promise.all([doctor, patient].map((pg) => eventually(() => media(pg), (m) => m.width > 0 && m.frames > 0 && m.local.every((tr) => tr.state === 'live'),
+      await Promise.all([doctor, patient].map((pg) => eventually(() => media(pg), (m) => m.width > 0 && m.frames > 0 && both(m, 'live'),
         30000, `${pg.name} decoding video again`)));
       await Promise.all([doctor, patient].map((pg) => pg.page.getByRole('status').filter({ hasText: 'Em chamada' }).waitFor({ timeout: WAIT })));
+
+      // The patient switches tab during the call: the screen's close() stops the camera and the microphone and closes
+      // every socket it had (the call's and the list's); back on the list, the call is joined again.
+      const streams = await patient.page.evaluate(() => window.__seen.streams.length);
+      assert.ok(streams >= 2, `test setup: the patient's camera was taken for each join (${streams})`);
+      await patient.page.getByRole('link', { name: 'Agendar', exact: true }).click();
+      await patient.page.getByRole('heading', { name: 'Agendar consulta', level: 1 }).waitFor({ timeout: WAIT });
+      await eventually(() => patient.page.evaluate(() => ({
+        tracks: window.__seen.streams.flatMap((st) => st.getTracks().map((tr) => tr.readyState)),
+        sockets: window.__seen.sockets.map((ws) => ws.readyState),
+      })), (x) => x.tracks.length >= 4 && x.tracks.every((st) => st === 'ended') && x.sockets.length >= 1 && x.sockets.every((st) => st === 3),
+      WAIT, 'the tracks stopped and the sockets closed after the tab switch');
+      await patient.page.getByRole('link', { name: 'Minhas consultas', exact: true }).click();
+      await patient.page.getByRole('button', { name: 'Entrar na teleconsulta' }).click();
+      await Promise.all([doctor, patient].map((pg) => eventually(() => media(pg), (m) => m.width > 0 && m.frames > 0 && both(m, 'live'),
+        30000, `${pg.name} decoding video after the patient came back`)));
 
       // The doctor ends the consultation: both pages say so, the media stop, the session is completed.
       await doctor.page.getByRole('button', { name: 'Encerrar consulta' }).click();
@@ -190,7 +237,7 @@ describe('the console: video consultation and the patient', () => {
       await patient.page.getByRole('status').filter({ hasText: 'Consulta encerrada.' }).waitFor({ timeout: WAIT });
       for (const pg of [doctor, patient]) {
         const m = await media(pg);
-        assert.ok(m.local.every((tr) => tr.state === 'ended'), `${pg.name}: camera and microphone released: ${JSON.stringify(m.local)}`);
+        assert.ok(both(m, 'ended'), `${pg.name}: camera and microphone released: ${JSON.stringify(m.local)}`);
       }
       const [session] = expectStatus(await get(`/api/video-consultations/sessions?date=${localDate(TZ)}`, w.doc.access), 200).body.items;
       assert.equal(session.status, 'completed');
@@ -249,10 +296,17 @@ describe('the console: video consultation and the patient', () => {
       await p.page.getByRole('alert').filter({ hasText: again.body.error.message }).waitFor({ timeout: WAIT });
       p.allowed.pop();
 
-      // 09:00 is free: booked; the list of slots no longer has it, and the appointments show it.
-      await slots.getByRole('button', { name: 'Agendar às 09:00' }).click();
+      // 09:00 is free: booked with a double click, once (the slots are disabled while the first is sent, so no second
+      // request and no refusal); the list of slots no longer has it, and the appointments show it.
+      const posts = p.paths.length;
+      // (Two clicks in one task: the second comes before any answer, as a quick double click's can.)
+      await slots.getByRole('button', { name: 'Agendar às 09:00' }).evaluate((b) => { b.focus(); b.click(); b.click(); });
       await p.page.getByRole('status').filter({ hasText: /Consulta agendada para .* às 09:00 com Dra\. Helena Prado\./ }).waitFor({ timeout: WAIT });
       await slots.getByRole('button', { name: 'Agendar às 09:00' }).waitFor({ state: 'detached', timeout: WAIT });
+      assert.equal(p.paths.slice(posts).filter((x) => x === '/api/appointments').length, 1, 'one POST /api/appointments for a double click');
+      assert.equal(await p.page.evaluate(() => document.querySelector('[role=alert]').textContent), '', 'no refusal shown');
+      assert.match(await p.page.evaluate(() => `${document.activeElement?.getAttribute('role')}: ${document.activeElement?.textContent}`),
+        /^status: Consulta agendada para/, 'the booked slot is gone: the keyboard is on the line saying it was booked');
       await shot(p, 'patient-booked-phone.png');
       await p.page.getByRole('link', { name: 'Ver minhas consultas' }).click();
       const upcoming = p.page.getByRole('region', { name: /^Próximas \(\d+\)$/ });
@@ -271,6 +325,8 @@ describe('the console: video consultation and the patient', () => {
       await p.page.getByRole('status').filter({ hasText: /^Consulta de .* cancelada\.$/ }).waitFor({ timeout: WAIT });
       const past = p.page.getByRole('region', { name: /^Anteriores \(\d+\)$/ });
       await past.getByRole('listitem').filter({ hasText: '09:00' }).filter({ hasText: 'presencial · cancelada' }).waitFor({ timeout: WAIT });
+      assert.match(await p.page.evaluate(() => `${document.activeElement?.getAttribute('role')}: ${document.activeElement?.textContent}`),
+        /^status: Consulta de .* cancelada\.$/, 'the cancelled row is gone: the keyboard is on the line saying so');
       const cancelled = expectStatus(await get(`/api/appointments/${mine[0].id}`, w.pat.access), 200).body;
       assert.equal(cancelled.status, 'cancelled');
       assert.equal(cancelled.cancelled_by, 'patient');

@@ -5,7 +5,9 @@
 import { field, h } from './dom.js';
 import { lang, t } from './i18n.js';
 import { api } from './session.js';
-import { feedback, formatInstant, listAll, pagedTable } from './admin-kit.js';
+import { formatInstant, pagedTable } from './admin-kit.js';
+import { feedback } from './kit.js';
+import { allPages } from './pages.js';
 
 // AuditAction of openapi.yaml: the choices of the action filter (the server refuses any other).
 const ACTIONS = [
@@ -21,13 +23,21 @@ const ACTIONS = [
   'closing_confirm_receipt', 'closing_dispute', 'closing_export', 'delivery_retry',
 ];
 
+// The kinds of record the server writes to the trail (AuditEntry.entity), for the kind filter and the names shown.
+const ENTITIES = ['appointment', 'availability_rule', 'clinic', 'closing', 'delivery', 'doctor', 'evolution', 'fee_rule', 'patient',
+  'payment', 'service', 'unavailability', 'user', 'video_invitation', 'video_session', 'visit'];
+
+// An action or a kind in the interface's language; one the table does not know yet is shown as the server sends it.
+const named = (family, code) => { const text = t(`${family}_${code}`); return text === `${family}_${code}` ? code : text; };
+
 export function auditScreen() {
   const fb = feedback();
   const browserZone = Intl.DateTimeFormat().resolvedOptions().timeZone;
   const names = new Map(); // user id -> Promise of "name (role)"
   const f = {
-    action: h('select', { name: 'audit-action' }, h('option', { value: '' }, t('adm_any_action')), ACTIONS.map((a) => h('option', { value: a }, a))),
-    entity: h('input', { name: 'audit-entity', maxlength: 50, autocomplete: 'off', class: 'short' }),
+    action: h('select', { name: 'audit-action' }, h('option', { value: '' }, t('adm_any_action')), ACTIONS.map((a) => h('option', { value: a }, t(`audit_action_${a}`)))),
+    entity: h('select', { name: 'audit-entity' }, h('option', { value: '' }, t('adm_any_entity')),
+      ENTITIES.map((x) => h('option', { value: x }, t(`audit_entity_${x}`)))),
     entityId: h('input', { name: 'audit-entity-id', type: 'number', min: 1, step: 1, class: 'short' }),
     actor: h('input', { name: 'audit-actor', type: 'number', min: 1, step: 1, class: 'short' }),
     zone: h('select', { name: 'audit-zone', onchange: () => table.reset() }, h('option', { value: browserZone }, t('adm_browser_zone', browserZone))),
@@ -49,7 +59,7 @@ export function auditScreen() {
     load: (cursor) => {
       const p = new URLSearchParams();
       if (f.action.value) p.set('action', f.action.value);
-      if (f.entity.value.trim()) p.set('entity', f.entity.value.trim());
+      if (f.entity.value) p.set('entity', f.entity.value);
       if (f.entityId.value) p.set('entity_id', f.entityId.value);
       if (f.actor.value) p.set('actor_user_id', f.actor.value);
       p.set('limit', '50');
@@ -59,8 +69,8 @@ export function auditScreen() {
     columns: [
       { head: t('adm_when'), cell: (e) => formatInstant(e.at, f.zone.value, lang()) },
       { head: t('adm_actor'), cell: actorCell },
-      { head: t('adm_action'), cell: (e) => h('code', {}, e.action) },
-      { head: t('adm_entity'), cell: (e) => `${e.entity}${e.entity_id ? ` #${e.entity_id}` : ''}` },
+      { head: t('adm_action'), cell: (e) => h('span', { title: e.action }, named('audit_action', e.action)) },
+      { head: t('adm_entity'), cell: (e) => `${named('audit_entity', e.entity)}${e.entity_id ? ` #${e.entity_id}` : ''}` },
       { head: t('adm_details_col'), cell: (e) => h('code', { class: 'details' }, JSON.stringify(e.details)) },
     ],
   });
@@ -71,7 +81,7 @@ export function auditScreen() {
 
   (async () => {
     try {
-      const clinics = await listAll('/clinics');
+      const clinics = await allPages('/clinics');
       const zones = [...new Set(clinics.map((c) => c.timezone))].filter((z) => z !== browserZone);
       f.zone.append(...zones.map((z) => h('option', { value: z }, z)));
       await table.reset();
@@ -79,7 +89,7 @@ export function auditScreen() {
   })();
 
   return {
-    el: h('section', { class: 'admin' }, h('h1', {}, t('title_audit')), fb.alert, fb.done, filters, h('div', { class: 'panel' }, table.el)),
+    el: h('section', { class: 'admin' }, h('h1', {}, t('title_audit')), fb.message, fb.done, filters, h('div', { class: 'panel' }, table.el)),
     close() {},
   };
 }

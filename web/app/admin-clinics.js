@@ -4,7 +4,8 @@
 import { field, h, replace, uid } from './dom.js';
 import { lang, t } from './i18n.js';
 import { api } from './session.js';
-import { feedback, formatInstant, pagedTable } from './admin-kit.js';
+import { formatInstant, pagedTable } from './admin-kit.js';
+import { feedback, focusKeeper } from './kit.js';
 
 // The zones the browser knows, offered as suggestions (the server decides which it accepts).
 function zoneList() {
@@ -25,6 +26,10 @@ export function clinicsScreen() {
   const fb = feedback();
   const zones = zoneList();
   const editor = h('div');
+  const heading = h('h1', { tabindex: '-1' }, t('title_clinics'));
+  const root = h('section', { class: 'admin' });
+  // The editor closed: the keyboard goes back to the clinic's Edit button, or (removed) to the line saying so.
+  const keep = focusKeeper(root, [fb.message, fb.done, heading]);
   let editing = null;
 
   const table = pagedTable({
@@ -36,7 +41,8 @@ export function clinicsScreen() {
       { head: t('adm_timezone'), cell: (c) => c.timezone },
       { head: t('adm_currency'), cell: (c) => c.currency },
       { head: t('adm_created'), cell: (c) => formatInstant(c.created_at, c.timezone, lang()) },
-      { head: t('adm_actions'), cell: (c) => h('button', { type: 'button', 'aria-label': `${t('adm_edit')}: ${c.name}`, onclick: () => edit(c) }, t('adm_edit')) },
+      { head: t('adm_actions'), cell: (c) => h('button', { type: 'button', 'aria-label': `${t('adm_edit')}: ${c.name}`, 'data-key': `edit:${c.id}`, onclick: () => edit(c) },
+        t('adm_edit')) },
     ],
   });
 
@@ -50,15 +56,15 @@ export function clinicsScreen() {
         const body = {};
         for (const k of ['name', 'timezone', 'currency']) if (f[k].value.trim() !== editing[k]) body[k] = f[k].value.trim();
         const saved = await api('PATCH', `/clinics/${editing.id}`, body);
-        close();
         fb.tell(t('adm_clinic_saved', saved.name));
+        close();
         table.reset();
       });
     } },
     h('h2', { id }, t('adm_edit_clinic', c.name)),
     h('div', { class: 'inline' }, field(t('adm_name'), f.name), field(t('adm_timezone'), f.timezone), field(t('adm_currency'), f.currency)),
-    h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary' }, t('adm_save')),
-      h('button', { type: 'button', onclick: close }, t('cancel')), removal(c))));
+    h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary', 'data-then': `edit:${c.id}` }, t('adm_save')),
+      h('button', { type: 'button', 'data-then': `edit:${c.id}`, onclick: close }, t('cancel')), removal(c))));
     f.name.focus();
   }
 
@@ -68,8 +74,8 @@ export function clinicsScreen() {
     const ask = () => {
       replace(box, h('button', { type: 'button', class: 'danger', onclick: () => fb.act(async () => {
         await api('DELETE', `/clinics/${c.id}`);
-        close();
         fb.tell(t('adm_clinic_removed', c.name));
+        close();
         table.reset();
       }) }, t('adm_confirm_remove_clinic', c.name)));
       box.querySelector('button').focus();
@@ -79,7 +85,7 @@ export function clinicsScreen() {
   }
   function close() {
     editing = null;
-    replace(editor);
+    keep(() => replace(editor));
   }
 
   const n = clinicInputs(zones);
@@ -97,10 +103,10 @@ export function clinicsScreen() {
   h('div', { class: 'inline' }, field(t('adm_name'), n.name), field(t('adm_timezone'), n.timezone), field(t('adm_currency'), n.currency),
     h('button', { type: 'submit', class: 'primary' }, t('adm_create_clinic'))));
 
+  root.append(heading, fb.message, fb.done, zones.el, create, editor, h('div', { class: 'panel' }, table.el));
   table.reset();
   return {
-    el: h('section', { class: 'admin' }, h('h1', {}, t('title_clinics')), fb.alert, fb.done, zones.el, create, editor,
-      h('div', { class: 'panel' }, table.el)),
+    el: root,
     close() {},
   };
 }

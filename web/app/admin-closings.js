@@ -8,11 +8,11 @@
 import { field, h, replace, uid } from './dom.js';
 import { formatMoney, localDate } from './format.js';
 import { lang, t } from './i18n.js';
-import { connectLive, liveLine } from './live.js';
+import { connectLive } from './live.js';
 import { api } from './session.js';
-import {
-  clinicOptions, currencyDigits, download, feedback, formatInstant, formatMonth, listAll, pagedTable, parseAmount, previousMonth,
-} from './admin-kit.js';
+import { clinicOptions, currencyDigits, formatInstant, formatMonth, pagedTable, parseAmount, previousMonth } from './admin-kit.js';
+import { feedback, liveLine, saveDownload } from './kit.js';
+import { allPages } from './pages.js';
 
 const STATUSES = ['draft', 'closed', 'payment_confirmed', 'receipt_confirmed', 'disputed']; // ClosingStatus
 
@@ -51,7 +51,7 @@ export function closingsScreen() {
       { head: t('adm_consultations'), cell: (c) => String(c.consultation_count) },
       { head: t('adm_gross'), cell: (c) => money(c.gross_cents, c.currency) },
       { head: t('adm_net'), cell: (c) => h('strong', {}, money(c.net_cents, c.currency)) },
-      { head: t('adm_pix_key'), cell: (c) => (c.pix_key ? `${c.pix_key_type}: ${c.pix_key}` : '—') },
+      { head: t('adm_pix_key'), cell: (c) => (c.pix_key ? `${t(`pix_${c.pix_key_type}`)}: ${c.pix_key}` : '—') },
       { head: t('adm_payment'), cell: paymentState },
       { head: t('adm_actions'), cell: actions },
     ],
@@ -115,7 +115,7 @@ export function closingsScreen() {
       d.status === 'draft' || d.status === 'disputed' ? adjustForm(d) : null,
       h('h3', {}, t('adm_trail')), h('ol', { class: 'trail' }, trail),
       h('div', { class: 'actions' },
-        h('button', { type: 'button', onclick: () => fb.act(() => download(`/closings/${d.id}/export.xlsx`, `closing-${d.id}.xlsx`)) }, t('adm_download_one')),
+        h('button', { type: 'button', onclick: () => fb.act(() => saveDownload(`/closings/${d.id}/export.xlsx`, `closing-${d.id}.xlsx`)) }, t('adm_download_one')),
         h('button', { type: 'button', onclick: () => { s.detail = null; replace(details); } }, t('adm_hide')))));
     if (heading) details.querySelector('h2').focus();
   }
@@ -149,7 +149,7 @@ export function closingsScreen() {
     reload();
   }) }, t('adm_open_month'));
   const workbook = h('button', { type: 'button', onclick: () => fb.act(async () => {
-    const name = await download(`/closings/export.xlsx?month=${month.value}&clinic_id=${s.clinic.id}`, 'closings.xlsx');
+    const name = await saveDownload(`/closings/export.xlsx?month=${month.value}&clinic_id=${s.clinic.id}`, 'closings.xlsx');
     fb.tell(t('adm_downloaded', name));
   }) }, t('adm_download_workbook'));
 
@@ -181,7 +181,7 @@ export function closingsScreen() {
   }
 
   const live = connectLive({
-    status: statusLine.status,
+    status: statusLine.set,
     connected: reload,
     event: (name, data) => {
       if (name === 'closing_updated' && data?.closing?.clinic_id === s.clinic?.id && data.closing.month === month.value) reload();
@@ -190,7 +190,7 @@ export function closingsScreen() {
 
   (async () => {
     try {
-      s.clinics = await listAll('/clinics');
+      s.clinics = await allPages('/clinics');
       replace(clinic, clinicOptions(s.clinics, s.clinics[0]?.id));
       pick();
     } catch (e) { fb.say(e.message); }
@@ -198,7 +198,7 @@ export function closingsScreen() {
 
   return {
     el: h('section', { class: 'admin' },
-      h('div', { class: 'desk-head' }, h('h1', {}, t('title_closings')), statusLine.el), fb.alert, fb.done,
+      h('div', { class: 'desk-head' }, h('h1', {}, t('title_closings')), statusLine.el), fb.message, fb.done,
       h('div', { class: 'panel inline' }, field(t('adm_clinic'), clinic), field(t('adm_month'), month), field(t('adm_status'), status), batch, workbook),
       h('div', { class: 'panel' }, table.el), details),
     close() {

@@ -6,7 +6,9 @@ import { field, h, replace, uid } from './dom.js';
 import { formatMoney } from './format.js';
 import { lang, t } from './i18n.js';
 import { api } from './session.js';
-import { amountText, clinicOptions, currencyDigits, feedback, formatBps, formatInstant, listAll, pagedTable, parseAmount, parsePercent } from './admin-kit.js';
+import { amountText, clinicOptions, currencyDigits, formatBps, formatInstant, pagedTable, parseAmount, parsePercent } from './admin-kit.js';
+import { feedback } from './kit.js';
+import { allPages } from './pages.js';
 
 export function feesScreen() {
   const fb = feedback();
@@ -90,7 +92,7 @@ export function feesScreen() {
     s.clinic = s.clinics.find((c) => String(c.id) === clinic.value) || null;
     if (!s.clinic) return;
     priceLabel.textContent = `${t('adm_price_optional')} (${s.clinic.currency})`;
-    const [doctors, services] = await Promise.all([listAll(`/doctors?clinic_id=${s.clinic.id}`), listAll(`/services?clinic_id=${s.clinic.id}`)]);
+    const [doctors, services] = await Promise.all([allPages(`/doctors?clinic_id=${s.clinic.id}`), allPages(`/services?clinic_id=${s.clinic.id}`)]);
     s.doctors = doctors;
     s.services = services;
     replace(f.service, h('option', { value: '' }, t('adm_any_service')), services.map((x) => h('option', { value: String(x.id) }, `${x.name} · ${money(x.price_cents)}`)));
@@ -100,14 +102,14 @@ export function feesScreen() {
 
   (async () => {
     try {
-      s.clinics = await listAll('/clinics');
+      s.clinics = await allPages('/clinics');
       replace(clinic, clinicOptions(s.clinics, s.clinics[0]?.id));
       await pick();
     } catch (e) { fb.say(e.message); }
   })();
 
   return {
-    el: h('section', { class: 'admin' }, h('h1', {}, t('title_fees')), fb.alert, fb.done,
+    el: h('section', { class: 'admin' }, h('h1', {}, t('title_fees')), fb.message, fb.done,
       h('div', { class: 'panel inline' }, field(t('adm_clinic'), clinic)), form, h('div', { class: 'panel' }, table.el)),
     close() {},
   };

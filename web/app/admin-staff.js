@@ -5,7 +5,9 @@
 import { field, h, replace, uid } from './dom.js';
 import { lang, t } from './i18n.js';
 import { api } from './session.js';
-import { clinicOptions, feedback, formatInstant, listAll, pagedTable } from './admin-kit.js';
+import { clinicOptions, formatInstant, pagedTable } from './admin-kit.js';
+import { feedback, focusKeeper } from './kit.js';
+import { allPages } from './pages.js';
 
 const STAFF_ROLES = ['RECEPTIONIST', 'DOCTOR', 'ADMIN'];
 const ALL_ROLES = ['ADMIN', 'RECEPTIONIST', 'DOCTOR', 'PATIENT'];
@@ -70,14 +72,20 @@ export function staffScreen() {
       { head: t('adm_state'), cell: (u) => h('span', { class: u.active ? 'ok' : 'off' }, u.active ? t('adm_active') : t('adm_inactive')) },
       { head: t('adm_last_login'), cell: (u) => (u.last_login_at ? formatInstant(u.last_login_at, zoneOf(u), lang()) : t('adm_never')) },
       { head: t('adm_actions'), cell: (u) => h('div', { class: 'actions' },
-        h('button', { type: 'button', 'aria-label': `${t('adm_edit')}: ${u.full_name} (${u.email})`, onclick: () => fb.act(() => edit(u)) }, t('adm_edit')),
+        h('button', { type: 'button', 'aria-label': `${t('adm_edit')}: ${u.full_name} (${u.email})`, 'data-key': `edit:${u.id}`,
+          onclick: () => fb.act(() => edit(u)) }, t('adm_edit')),
         stateAction(u)) },
     ],
   });
 
   // An account edited: name, e-mail, a new password (left empty: unchanged); a doctor's profile too, and their PIX
   // key, which the server takes with the admin's own password.
+  // The editor closed: the keyboard goes back to the account's Edit button (focusKeeper).
   const editor = h('div');
+  const heading = h('h1', { tabindex: '-1' }, t('title_staff'));
+  const root = h('section', { class: 'admin' });
+  const keep = focusKeeper(root, [fb.message, fb.done, heading]);
+  const closeEditor = () => keep(() => replace(editor));
   async function edit(u) {
     const doctor = u.role === 'DOCTOR' ? (await api('GET', `/doctors?user_id=${u.id}`)).items[0] : null;
     const e = {
@@ -86,7 +94,7 @@ export function staffScreen() {
       password: h('input', { name: 'edit-password', type: 'password', minlength: 8, maxlength: 128, autocomplete: 'new-password' }),
       specialty: h('input', { name: 'edit-specialty', maxlength: 100, autocomplete: 'off', value: doctor?.specialty || '' }),
       license: h('input', { name: 'edit-license', maxlength: 50, autocomplete: 'off', value: doctor?.license_number || '' }),
-      pixType: h('select', { name: 'edit-pix-type' }, PIX_TYPES.map((k) => h('option', { value: k, selected: k === doctor?.pix_key_type }, k))),
+      pixType: h('select', { name: 'edit-pix-type' }, PIX_TYPES.map((k) => h('option', { value: k, selected: k === doctor?.pix_key_type }, t(`pix_${k}`)))),
       pixKey: h('input', { name: 'edit-pix-key', maxlength: 128, autocomplete: 'off' }),
       mine: h('input', { name: 'edit-current-password', type: 'password', autocomplete: 'current-password' }),
     };
@@ -105,8 +113,8 @@ export function staffScreen() {
           if (e.pixKey.value.trim()) Object.assign(prof, { pix_key_type: e.pixType.value, pix_key: e.pixKey.value.trim(), current_password: e.mine.value });
           await api('PATCH', `/doctors/${doctor.id}`, prof);
         }
-        replace(editor);
         fb.tell(t('adm_user_saved', e.name.value.trim()));
+        closeEditor();
         table.reset();
       });
     } },
@@ -114,10 +122,10 @@ export function staffScreen() {
     h('div', { class: 'inline' }, field(t('full_name'), e.name), field(t('email'), e.email), field(t('adm_new_password'), e.password)),
     doctor ? h('div', { class: 'inline' }, field(t('adm_specialty'), e.specialty), field(t('adm_license'), e.license)) : null,
     doctor ? h('div', { class: 'inline' },
-      h('p', { class: 'meta' }, t('adm_pix_now', doctor.pix_key ? `${doctor.pix_key_type}: ${doctor.pix_key}` : t('adm_pix_none'))),
+      h('p', { class: 'meta' }, t('adm_pix_now', doctor.pix_key ? `${t(`pix_${doctor.pix_key_type}`)}: ${doctor.pix_key}` : t('adm_pix_none'))),
       field(t('adm_pix_type'), e.pixType), field(t('adm_pix_new'), e.pixKey), field(t('adm_your_password'), e.mine)) : null,
-    h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary' }, t('adm_save')),
-      h('button', { type: 'button', onclick: () => replace(editor) }, t('cancel')))));
+    h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary', 'data-then': `edit:${u.id}` }, t('adm_save')),
+      h('button', { type: 'button', 'data-then': `edit:${u.id}`, onclick: closeEditor }, t('cancel')))));
     e.name.focus();
   }
 
@@ -162,15 +170,16 @@ export function staffScreen() {
 
   (async () => {
     try {
-      s.clinics = await listAll('/clinics');
+      s.clinics = await allPages('/clinics');
       replace(fl.clinic, clinicOptions(s.clinics, '', t('adm_all_clinics')));
       replace(nu.clinic, clinicOptions(s.clinics, s.clinics[0]?.id));
       await table.reset();
     } catch (e) { fb.say(e.message); }
   })();
 
+  root.append(heading, fb.message, fb.done, editor, create, filters, h('div', { class: 'panel' }, table.el));
   return {
-    el: h('section', { class: 'admin' }, h('h1', {}, t('title_staff')), fb.alert, fb.done, editor, create, filters, h('div', { class: 'panel' }, table.el)),
+    el: root,
     close() {},
   };
 }

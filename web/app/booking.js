@@ -4,6 +4,7 @@
 import { field, h, replace } from './dom.js';
 import { formatDate, formatTime, localDate } from './format.js';
 import { lang, t } from './i18n.js';
+import { busy, focusKeeper } from './kit.js';
 import { api } from './session.js';
 import { clinicFacts } from './patient.js';
 
@@ -12,8 +13,8 @@ const TYPES = ['in_person', 'video']; // openapi.yaml ConsultationType
 export function bookingScreen() {
   const s = { facts: null, slots: null, asked: null, closed: false };
   const heading = h('h1', { tabindex: '-1' }, t('book_title'));
-  const message = h('p', { class: 'message', role: 'alert' });
-  const done = h('p', { class: 'done', role: 'status' });
+  const message = h('p', { class: 'message', role: 'alert', tabindex: '-1' });
+  const done = h('p', { class: 'done', role: 'status', tabindex: '-1' });
   const doctor = h('select', { name: 'doctor', required: true });
   const service = h('select', { name: 'service', required: true });
   const type = h('select', { name: 'consultation_type' }, TYPES.map((x) => h('option', { value: x }, t(`type_${x}`))));
@@ -24,6 +25,8 @@ export function bookingScreen() {
     h('button', { type: 'submit', class: 'primary' }, t('show_free_slots')));
   const el = h('section', { class: 'patient-screen' }, heading, message, done, form, slotsEl);
 
+  // A booked slot leaves the list: the keyboard goes to the line saying it was booked.
+  const keep = focusKeeper(el, [message, done, heading]);
   const say = (text) => { message.textContent = text || ''; };
   const zone = () => s.facts.clinic.timezone;
 
@@ -53,11 +56,11 @@ export function bookingScreen() {
 
   function renderSlots() {
     const d = s.facts.doctors.get(s.asked.doctor);
-    replace(slotsEl, h('h2', { id: 'slots-h' }, t('free_slots_of', d?.full_name || '', formatDate(s.asked.date, lang()))),
-      s.slots.length
-        ? h('ul', { class: 'slots' }, s.slots.map((sl) => h('li', {}, h('button', { type: 'button', onclick: () => book(sl),
-          'aria-label': `${t('book_at')} ${formatTime(sl.start_time, zone(), lang())}` }, formatTime(sl.start_time, zone(), lang())))))
-        : h('p', { class: 'empty' }, t('no_free_slots')));
+    // While a slot is being booked every slot button is disabled: a double click books once.
+    const list = h('ul', { class: 'slots' }, s.slots.map((sl) => h('li', {}, h('button', { type: 'button', onclick: () => busy(list, () => book(sl)),
+      'aria-label': `${t('book_at')} ${formatTime(sl.start_time, zone(), lang())}` }, formatTime(sl.start_time, zone(), lang())))));
+    keep(() => replace(slotsEl, h('h2', { id: 'slots-h' }, t('free_slots_of', d?.full_name || '', formatDate(s.asked.date, lang()))),
+      s.slots.length ? list : h('p', { class: 'empty' }, t('no_free_slots'))));
   }
 
   (async () => {

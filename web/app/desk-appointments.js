@@ -27,6 +27,9 @@ const open = (ctx, a, kind) => {
   (kind === 'cancel' ? forms.row.reason : forms.row.date).focus();
 };
 const closeRow = (ctx) => { ctx.s.rowAction = null; ctx.renderSide(); };
+// The accessible names of a row's buttons: where the keyboard goes back to when its form closes.
+const rescheduleLabel = (a) => `${t('reschedule')}: ${a.patient_name}`;
+const cancelLabel = (a) => `${t('cancel')}: ${a.patient_name}`;
 
 function cancelForm(ctx, a) {
   const { reason } = ctx.forms.row;
@@ -38,8 +41,8 @@ function cancelForm(ctx, a) {
       ctx.tell(t('cancelled', a.patient_name, ctx.time(a.start_time)));
       ctx.reload();
     });
-  } }, field(t('cancel_reason'), reason), h('button', { type: 'submit' }, t('confirm_cancel')),
-  h('button', { type: 'button', onclick: () => closeRow(ctx) }, t('keep_appointment')));
+  } }, field(t('cancel_reason'), reason), h('button', { type: 'submit', 'data-then': cancelLabel(a) }, t('confirm_cancel')),
+  h('button', { type: 'button', 'data-then': cancelLabel(a), onclick: () => closeRow(ctx) }, t('keep_appointment')));
 }
 
 function rescheduleForm(ctx, a) {
@@ -56,8 +59,8 @@ function rescheduleForm(ctx, a) {
   });
   return h('div', { class: 'reschedule', role: 'group', 'aria-label': `${t('reschedule')}: ${a.patient_name}` },
     h('div', { class: 'inline' }, field(t('new_date'), row.date), h('button', { type: 'button', onclick: search }, t('free_slots'))),
-    slotButtons(ctx, row.slots, t('reschedule_to'), move),
-    h('button', { type: 'button', onclick: () => closeRow(ctx) }, t('keep_time')));
+    slotButtons(ctx, row.slots, t('reschedule_to'), move, rescheduleLabel(a)),
+    h('button', { type: 'button', 'data-then': rescheduleLabel(a), onclick: () => closeRow(ctx) }, t('keep_time')));
 }
 
 // One of today's appointments: check in, cancel, reschedule (the form opened in the row).
@@ -69,8 +72,8 @@ function appointmentRow(ctx, a) {
     h('span', { class: 'actions' },
       h('button', { type: 'button', 'aria-label': `${t('check_in')}: ${who}`,
         onclick: () => ctx.act(() => api('POST', `/appointments/${a.id}/check-in`)) }, t('check_in')),
-      h('button', { type: 'button', 'aria-label': `${t('reschedule')}: ${who}`, onclick: () => open(ctx, a, 'reschedule') }, t('reschedule')),
-      h('button', { type: 'button', 'aria-label': `${t('cancel')}: ${who}`, onclick: () => open(ctx, a, 'cancel') }, t('cancel'))));
+      h('button', { type: 'button', 'aria-label': rescheduleLabel(a), onclick: () => open(ctx, a, 'reschedule') }, t('reschedule')),
+      h('button', { type: 'button', 'aria-label': cancelLabel(a), onclick: () => open(ctx, a, 'cancel') }, t('cancel'))));
   const action = ctx.s.rowAction;
   if (action?.id === a.id) row.append(action.kind === 'cancel' ? cancelForm(ctx, a) : rescheduleForm(ctx, a));
   return row;

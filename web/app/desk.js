@@ -7,7 +7,7 @@
 import { h } from './dom.js';
 import { formatMoney, formatTime } from './format.js';
 import { lang, t } from './i18n.js';
-import { coalesced, feedback, liveLine, sequence } from './kit.js';
+import { coalesced, feedback, focusKeeper, liveLine, sequence } from './kit.js';
 import { connectLive } from './live.js';
 import { api, currentUser } from './session.js';
 import { boardColumns, renderSummary } from './desk-board.js';
@@ -30,15 +30,16 @@ function deskContext() {
   const summary = h('div', { class: 'summary' });
   const columns = h('div', { class: 'columns' });
   const side = h('aside', { class: 'side', 'aria-label': t('desk_side') });
+  const heading = h('h1', { tabindex: '-1' }, t('desk_title'));
   const el = h('section', { class: 'desk' },
-    h('div', { class: 'desk-head' }, h('h1', {}, t('desk_title')), status.el), fb.message, fb.done, summary,
+    h('div', { class: 'desk-head' }, heading, status.el), fb.message, fb.done, summary,
     h('div', { class: 'desk-body' }, columns, side));
   const ctx = {
-    s, el, summary, columns, side, status, ...fb, seq: sequence(),
+    s, el, summary, columns, side, status, ...fb, seq: sequence(), keep: focusKeeper(el, [fb.message, fb.done, heading]),
     money: (cents, currency) => formatMoney(cents, currency || s.clinic.currency, lang()),
     time: (instant) => formatTime(instant, s.clinic.timezone, lang()),
     doctorName: (id) => s.doctors.find((d) => d.id === id)?.full_name || `#${id}`,
-    renderSide: () => renderSide(ctx),
+    renderSide: () => ctx.keep(() => renderSide(ctx)),
     render: () => render(ctx),
     load: () => load(ctx),
   };
@@ -82,16 +83,13 @@ function renderSide(ctx) {
 
 function render(ctx) {
   if (!ctx.s.board) return;
-  // Keep the keyboard where it was. The inputs of the side forms are the same elements across renders (what is
-  // typed stays, and they get the focus back); a rebuilt button is found again by its accessible name.
-  const { el } = ctx;
-  const active = el.contains(document.activeElement) ? document.activeElement : null;
-  const key = active ? active.getAttribute('aria-label') || active.textContent : null;
-  renderSummary(ctx);
-  ctx.columns.replaceChildren(...boardColumns(ctx));
-  renderSide(ctx);
-  if (active?.isConnected) active.focus();
-  else if (active) [...el.querySelectorAll('button, select, input, summary')].find((b) => (b.getAttribute('aria-label') || b.textContent) === key)?.focus();
+  // Keep the keyboard where it was (focusKeeper). The inputs of the side forms are the same elements across renders
+  // (what is typed stays, and they get the focus back); a rebuilt button is found again by its accessible name.
+  ctx.keep(() => {
+    renderSummary(ctx);
+    ctx.columns.replaceChildren(...boardColumns(ctx));
+    renderSide(ctx);
+  });
 }
 
 async function start(ctx) {

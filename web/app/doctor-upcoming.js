@@ -7,11 +7,13 @@ import { formatDateTime } from './format.js';
 import { lang, t } from './i18n.js';
 import { api } from './session.js';
 
+// The next 20 (one page): the panel shows the soonest, and says "20+" when the API has more after them.
 export const loadUpcoming = () => api('GET', '/dashboard/doctor/appointments?limit=20');
 
-export function upcomingPanel(items, zone) {
+export function upcomingPanel(page, zone) {
+  const items = page.items;
   return h('section', { class: 'panel upcoming', 'aria-labelledby': 'upcoming-h' },
-    h('h2', { id: 'upcoming-h' }, `${t('upcoming_appointments')} (${items.length})`),
+    h('h2', { id: 'upcoming-h' }, `${t('upcoming_appointments')} (${items.length}${page.next_cursor ? '+' : ''})`),
     items.length ? h('ul', { class: 'appts' }, items.map(({ appointment: a, patient, service }) => h('li', {},
       h('span', {}, h('span', { class: 'when' }, formatDateTime(a.start_time, zone, lang())), ' ', h('span', { class: 'who' }, patient.full_name),
         h('br'), h('span', { class: 'meta' }, `${service.name} · ${t(`type_${a.consultation_type}`)} · ${t(`appt_${a.status}`)}`)))))

@@ -6,6 +6,7 @@
 import { h, replace } from './dom.js';
 import { formatTime, localDate } from './format.js';
 import { lang, t } from './i18n.js';
+import { focusKeeper } from './kit.js';
 import { liveList } from './live-list.js';
 import { allPages } from './pages.js';
 import { api, currentUser } from './session.js';
@@ -28,6 +29,9 @@ export function doctorVideoScreen() {
   const listEl = h('section', { class: 'panel', 'aria-labelledby': 'vlist-h' });
   const heading = h('h1', { tabindex: '-1' }, t('video_title'));
   const say = (text) => { message.textContent = text || ''; };
+  // A session opened: its "Join" button (the same data-key as "Open session") takes the keyboard.
+  const keep = focusKeeper(listEl, [message, heading]);
+  message.tabIndex = -1;
   const live = liveList({
     first: async () => { s.clinic = await api('GET', `/clinics/${me.clinic_id}`); },
     load: () => load(),
@@ -83,9 +87,9 @@ export function doctorVideoScreen() {
         v?.status === 'waiting' ? h('strong', {}, state) : state),
       h('span', { class: 'actions' },
         open
-          ? h('button', { type: 'button', class: 'primary', onclick: () => act(async () => join(await api('GET', `/video-consultations/sessions/${v.id}`))) },
+          ? h('button', { type: 'button', class: 'primary', 'data-key': `session:${a.id}`, onclick: () => act(async () => join(await api('GET', `/video-consultations/sessions/${v.id}`))) },
             `${t('join_call')}: ${patient.full_name}`)
-          : a.status === 'completed' ? null : h('button', { type: 'button', onclick: () => act(async () => {
+          : a.status === 'completed' ? null : h('button', { type: 'button', 'data-key': `session:${a.id}`, onclick: () => act(async () => {
             const opened = await api('POST', '/video-consultations/sessions', { appointment_id: a.id });
             s.sessions.set(a.id, opened);
             render();
@@ -94,8 +98,8 @@ export function doctorVideoScreen() {
 
   function render() {
     if (!s.items) return;
-    replace(listEl, h('h2', { id: 'vlist-h' }, t('video_today')),
-      s.items.length ? h('ul', { class: 'appts video-list' }, s.items.map(row)) : h('p', { class: 'empty' }, t('no_video_today')));
+    keep(() => replace(listEl, h('h2', { id: 'vlist-h' }, t('video_today')),
+      s.items.length ? h('ul', { class: 'appts video-list' }, s.items.map(row)) : h('p', { class: 'empty' }, t('no_video_today'))));
   }
 
   return live.screen(el, heading, () => {

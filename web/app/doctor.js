@@ -7,6 +7,7 @@
 import { field, h, replace } from './dom.js';
 import { formatDate, formatMoney, formatTime } from './format.js';
 import { lang, t } from './i18n.js';
+import { focusKeeper, liveLine } from './kit.js';
 import { connectLive } from './live.js';
 import { api, currentUser } from './session.js';
 import { loadUpcoming, upcomingPanel } from './doctor-upcoming.js';
@@ -18,8 +19,8 @@ const RELOAD_ON = new Set(['queue_updated', 'new_checkin', 'visit_status_changed
 
 export function doctorScreen() {
   const me = currentUser();
-  const s = { clinic: null, stats: null, board: null, card: null, evolution: null, diagnoses: [], prescriptions: [], live: 'offline', closed: false };
-  const statusLine = h('p', { class: 'live', role: 'status', 'aria-live': 'polite' });
+  const s = { clinic: null, stats: null, board: null, card: null, evolution: null, diagnoses: [], prescriptions: [], closed: false };
+  const status = liveLine();
   const message = h('p', { class: 'message', role: 'alert' });
   const statsEl = h('section', { class: 'panel stats', 'aria-labelledby': 'stats-h' });
   const queueEl = h('section', { class: 'panel queue', 'aria-labelledby': 'queue-h' });
@@ -27,10 +28,13 @@ export function doctorScreen() {
   const cardEl = h('section', { class: 'patient-card', 'aria-labelledby': 'card-h', 'aria-live': 'polite' });
   // The way to the video consultations (doctor-video.js), saying who waits in a video waiting room.
   const videoNote = h('p', { class: 'video-note', role: 'status' }, h('a', { href: '#/video' }, t('go_to_video')));
+  const heading = h('h1', { tabindex: '-1' }, t('doctor_title'));
   const el = h('section', { class: 'doctor' },
-    h('div', { class: 'desk-head' }, h('h1', {}, t('doctor_title')), statusLine), message, videoNote,
+    h('div', { class: 'desk-head' }, heading, status.el), message, videoNote,
     h('div', { class: 'doctor-body' }, h('div', { class: 'doctor-side' }, statsEl, queueEl, upcomingEl), cardEl));
 
+  message.tabIndex = -1;
+  const keep = focusKeeper(el, [message, heading]);
   const say = (text) => { message.textContent = text || ''; };
   const act = async (fn) => {
     say('');
@@ -54,7 +58,7 @@ export function doctorScreen() {
     if (mine !== loads || s.closed) return;
     s.stats = stats;
     s.board = board;
-    s.upcoming = upcoming.items;
+    s.upcoming = upcoming;
     const active = board.phases.with_doctor[0];
     if (!active) {
       s.card = null;
@@ -219,16 +223,29 @@ export function doctorScreen() {
 
   function render() {
     if (!s.board) return;
-    renderStats();
-    renderQueue();
-    replace(upcomingEl, upcomingPanel(s.upcoming, s.clinic.timezone));
-    renderCard();
+    keep(() => {
+      renderStats();
+      renderQueue();
+      replace(upcomingEl, upcomingPanel(s.upcoming, s.clinic.timezone));
+      renderCard();
+    });
   }
 
-  const liveText = () => { statusLine.textContent = s.live === 'live' ? t('live') : t('offline'); statusLine.className = `live ${s.live}`; };
-  liveText();
+  // Who waits in a video waiting room, said until that session leaves 'waiting' (the patient admitted, or the
+  // session over): both come as video_session_updated.
+  let waitingSession = null;
+  function videoBanner(name, data) {
+    if (name === 'patient_waiting' && data?.patient_label) {
+      waitingSession = data.session_id;
+      replace(videoNote, t('video_waiting_banner', data.patient_label), ' ', h('a', { href: '#/video' }, t('go_to_video')));
+    } else if (name === 'video_session_updated' && data?.session?.id === waitingSession && data.session.status !== 'waiting') {
+      waitingSession = null;
+      replace(videoNote, h('a', { href: '#/video' }, t('go_to_video')));
+    }
+  }
+
   const live = connectLive({
-    status: (st) => { s.live = st; liveText(); },
+    status: status.set,
     connected: reload,
     event: (name, data) => {
       if (name === 'patient_with_doctor' && data?.visit && data?.patient) {
@@ -236,9 +253,7 @@ export function doctorScreen() {
         render();
         reload();
       } else if (RELOAD_ON.has(name)) reload();
-      if (name === 'patient_waiting' && data?.patient_label) {
-        replace(videoNote, t('video_waiting_banner', data.patient_label), ' ', h('a', { href: '#/video' }, t('go_to_video')));
-      }
+      videoBanner(name, data);
     },
   });
 

@@ -7,8 +7,8 @@
 import { field, h, replace } from './dom.js';
 import { formatDate, formatMoney, localDate } from './format.js';
 import { lang, t } from './i18n.js';
-import { feedback, liveLine, liveScreen, numbers, query, sequence, table } from './kit.js';
-import { api, download } from './session.js';
+import { feedback, focusKeeper, liveLine, liveScreen, numbers, query, saveDownload, sequence, table } from './kit.js';
+import { api } from './session.js';
 
 const STATUSES = ['pending', 'paid', 'partially_refunded', 'refunded'];
 const METHODS = ['cash', 'card', 'pix', 'insurance', 'other'];
@@ -46,7 +46,7 @@ function renderReport(ctx) {
   const by = s.groupedBy;
   const rows = s.items.map((p) => [formatDate(p.date, lang()), p.patient_name, p.service_name || '—', t(`payment_${p.status}`),
     p.method ? t(`method_${p.method}`) : '—', ctx.money(p.amount_cents), ctx.money(p.doctor_share_cents), ctx.money(p.doctor_refunded_cents)]);
-  replace(ctx.body,
+  ctx.keep(() => replace(ctx.body,
     h('section', { class: 'panel', 'aria-labelledby': 'earn-sum-h' }, h('h2', { id: 'earn-sum-h' }, t('earn_filtered')),
       numbers(totalsPairs(ctx, sum), t('earn_filtered')),
       h('h3', {}, t('earn_this_month')), numbers(totalsPairs(ctx, sum.this_month), t('earn_this_month'))),
@@ -57,12 +57,13 @@ function renderReport(ctx) {
       ? table(t('earn_payments'), [t('date'), t('patient'), t('service'), t('earn_status'), t('payment_method'), t('earn_amount'),
         t('earn_share'), t('earn_refunded')], rows)
       : h('p', { class: 'empty' }, t('earn_none')),
-    s.report.next_cursor ? h('button', { type: 'button', onclick: () => ctx.act(() => more(ctx)) }, t('load_more')) : null));
+    s.report.next_cursor ? h('button', { type: 'button', onclick: () => ctx.act(() => more(ctx)) }, t('load_more')) : null)));
 }
 
+// The filters last applied (Apply, or the first load): a reload and "Load more" use them, not what is typed since.
 async function load(ctx) {
   const mine = ctx.seq.latest();
-  const p = params(ctx.f);
+  const p = ctx.s.applied;
   const report = await api('GET', `/doctors/earnings?${query({ ...p, limit: 50 })}`);
   if (!ctx.seq.isLatest(mine) || ctx.s.closed) return;
   Object.assign(ctx.s, { report, items: report.items, groupedBy: p.group_by });
@@ -71,25 +72,19 @@ async function load(ctx) {
 
 async function more(ctx) {
   const { s } = ctx;
-  const report = await api('GET', `/doctors/earnings?${query({ ...params(ctx.f), limit: 50, cursor: s.report.next_cursor })}`);
+  const report = await api('GET', `/doctors/earnings?${query({ ...s.applied, limit: 50, cursor: s.report.next_cursor })}`);
   Object.assign(s, { report: { ...report, summary: s.report.summary, groups: s.report.groups }, items: [...s.items, ...report.items] });
   renderReport(ctx);
 }
 
 async function csv(ctx) {
-  const { blob, filename } = await download(`/doctors/earnings?${query({ ...params(ctx.f), format: 'csv' })}`);
-  const url = URL.createObjectURL(blob);
-  const a = h('a', { href: url, download: filename, hidden: true });
-  document.body.append(a);
-  a.click();
-  a.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 10000);
+  const filename = await saveDownload(`/doctors/earnings?${query({ ...ctx.s.applied, format: 'csv' })}`, 'earnings.csv');
   ctx.tell(t('csv_downloaded', filename));
 }
 
 function filterForm(ctx) {
   const { f } = ctx;
-  return h('form', { class: 'panel filters', 'aria-label': t('earn_filters'), onsubmit: (ev) => { ev.preventDefault(); ctx.act(() => load(ctx)); } },
+  return h('form', { class: 'panel filters', 'aria-label': t('earn_filters'), onsubmit: (ev) => { ev.preventDefault(); ctx.s.applied = params(f); ctx.act(() => load(ctx)); } },
     h('div', { class: 'inline' }, field(t('start_date'), f.start), field(t('end_date'), f.end), field(t('earn_status'), f.status),
       field(t('payment_method'), f.method), field(t('group_by'), f.group),
       h('button', { type: 'submit', class: 'primary' }, t('apply')),
@@ -99,14 +94,18 @@ function filterForm(ctx) {
 export function earningsScreen() {
   const fb = feedback();
   const status = liveLine();
-  const s = { clinic: null, report: null, items: [], groupedBy: '', closed: false };
+  const s = { clinic: null, report: null, items: [], groupedBy: '', applied: null, closed: false };
   const ctx = { s, ...fb, f: filterInputs(), body: h('div', {}), seq: sequence(), money: (c) => formatMoney(c, s.clinic.currency, lang()) };
-  const el = h('section', { class: 'earnings' }, h('div', { class: 'desk-head' }, h('h1', {}, t('title_my_earnings')), status.el),
+  const heading = h('h1', { tabindex: '-1' }, t('title_my_earnings'));
+  const el = h('section', { class: 'earnings' }, h('div', { class: 'desk-head' }, heading, status.el),
     fb.message, fb.done, filterForm(ctx), ctx.body);
+  // "Load more" keeps the keyboard while there are more pages; after the last one, the table's caption takes it.
+  ctx.keep = focusKeeper(el, [fb.message, () => [...ctx.body.querySelectorAll('caption')].pop(), heading]);
   const close = liveScreen({ s, status, say: fb.say, events: RELOAD_ON, reload: () => load(ctx), first: () => {
     const today = localDate(s.clinic.timezone);
     ctx.f.start.value = `${today.slice(0, 8)}01`; // this month, in the clinic's zone
     ctx.f.end.value = today;
+    s.applied = params(ctx.f);
     return load(ctx);
   } });
   return { el, close };

@@ -1,10 +1,11 @@
-// kit: what the live screens share: the line saying whether pushed events arrive, the alert line where an
-// action's refusal shows the API's own message (and the fields a 422 names), the line saying what an action did,
-// and a reload that coalesces a burst of events into one load.
+// kit: what the screens share: the line saying whether pushed events arrive, the alert line where an action's
+// refusal shows the API's own message (and the fields a 422 or a 400 names), the line saying what an action did,
+// a reload that coalesces a burst of events into one load, the keyboard kept where it was across a re-render,
+// and a file downloaded with the in-memory token (a Blob link: the token never goes into an address).
 import { h } from './dom.js';
 import { t } from './i18n.js';
 import { connectLive } from './live.js';
-import { api, currentUser } from './session.js';
+import { api, currentUser, download } from './session.js';
 
 // The API's message, and for a 422 the fields it names.
 export function describeError(e) {
@@ -12,18 +13,85 @@ export function describeError(e) {
   return fields ? `${e.message} (${fields})` : e.message;
 }
 
-// {message, done, say(text), tell(text), act(fn)}: act runs fn, clearing both lines first; a refusal is said.
+// {message, done, say(text), tell(text), act(fn)}: act runs fn, clearing both lines first; a refusal is said, and
+// act answers whether fn succeeded. Both lines take the keyboard when the control acted on is gone (focusKeeper).
 export function feedback() {
-  const message = h('p', { class: 'message', role: 'alert' });
-  const done = h('p', { class: 'done', role: 'status' });
+  const message = h('p', { class: 'message', role: 'alert', tabindex: '-1' });
+  const done = h('p', { class: 'done', role: 'status', tabindex: '-1' });
   const say = (text) => { message.textContent = text || ''; };
   const tell = (text) => { done.textContent = text || ''; };
   const act = async (fn) => {
     say('');
     tell('');
-    try { await fn(); } catch (e) { say(describeError(e)); }
+    try {
+      await fn();
+      return true;
+    } catch (e) {
+      say(describeError(e));
+      return false;
+    }
   };
   return { message, done, say, tell, act };
+}
+
+// What a control is across re-renders: its data-key, else its accessible name.
+const identity = (el) => el.dataset?.key || el.getAttribute?.('aria-label') || el.textContent.trim();
+const CONTROLS = 'button, input, select, textarea, summary, a[href]';
+
+// focusKeeper(root, fallbacks) -> keep(draw): runs draw(), which may rebuild what is inside root, and keeps the
+// keyboard: on the same element while it is still there; else on the control of the same identity; else on the
+// one the gone control names in data-then; else on the first of `fallbacks` (elements, or functions returning one)
+// that has text: the line saying what happened, the heading last. Focus outside root is left alone; a control of
+// root removed earlier (the keyboard fell to <body>) is followed up the same way.
+export function focusKeeper(root, fallbacks = []) {
+  let last = null;
+  root.addEventListener('focusin', (ev) => { last = ev.target; });
+  return (draw) => {
+    const active = document.activeElement;
+    let was = active !== root && root.contains(active) ? active : null;
+    if (!was && last && (!last.isConnected || last.disabled) && (!active || active === document.body)) was = last;
+    const key = was && identity(was);
+    const then = was?.dataset.then;
+    draw();
+    if (!was) return;
+    last = null;
+    if (was.isConnected && root.contains(was)) {
+      if (document.activeElement !== was) was.focus();
+      return;
+    }
+    const all = [...root.querySelectorAll(CONTROLS)].filter((x) => !x.disabled && !x.hidden && !x.closest('[hidden]'));
+    const target = all.find((x) => identity(x) === key) || (then && all.find((x) => identity(x) === then))
+      || fallbacks.map((f) => (typeof f === 'function' ? f() : f))
+        .find((x) => x?.isConnected && x.textContent.trim() && (x.hasAttribute('tabindex') || x.matches(CONTROLS)));
+    target?.focus();
+  };
+}
+
+// Disables the buttons of `box` while fn runs (a second click cannot send the request twice), then enables them
+// and gives the keyboard back to the one that had it, when it is still there and nothing else took it.
+export async function busy(box, fn) {
+  const buttons = [...box.querySelectorAll('button')].filter((b) => !b.disabled);
+  const had = buttons.find((b) => b === document.activeElement);
+  for (const b of buttons) b.disabled = true;
+  try {
+    return await fn();
+  } finally {
+    for (const b of buttons) b.disabled = false;
+    if (had?.isConnected && (document.activeElement === document.body || !document.activeElement)) had.focus();
+  }
+}
+
+// Downloads GET path as a file: fetched by session.download, then saved through a temporary Blob link under the
+// answer's name (`fallback` without one). Answers the name; a refusal throws ApiError.
+export async function saveDownload(path, fallback) {
+  const { blob, filename } = await download(path, fallback);
+  const url = URL.createObjectURL(blob);
+  const link = h('a', { href: url, download: filename, hidden: true });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60000);
+  return filename;
 }
 
 // The connection's state line: {el, set(state)} with state 'live' or 'offline'.
@@ -73,10 +141,11 @@ export function sequence() {
   return { latest: () => ++n, isLatest: (mark) => mark === n };
 }
 
-// A table with a caption, column headers and rows of cells (text or elements).
+// A table with a caption, column headers and rows of cells (text or elements). The caption can take the keyboard
+// (a "Load more" gone after the last page leaves it there).
 export function table(caption, headers, rows, cls = 'grid') {
   return h('table', { class: cls },
-    h('caption', {}, caption),
+    h('caption', { tabindex: '-1' }, caption),
     h('thead', {}, h('tr', {}, headers.map((x) => h('th', { scope: 'col' }, x)))),
     h('tbody', {}, rows.map((cells) => h('tr', {}, cells.map((c) => h('td', {}, c))))));
 }

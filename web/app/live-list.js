@@ -1,15 +1,14 @@
 // live-list: what a screen that lists things and keeps them live needs (doctor-video.js, patient.js): the
 // live/offline line, the pushed events, and a reload of the list shortly after an event that concerns it (one for
 // a burst of events), never a poll.
-import { h } from './dom.js';
-import { t } from './i18n.js';
+import { liveLine } from './kit.js';
 import { connectLive } from './live.js';
 
 // liveList({first, load, fail, reloadOn, event}) -> {statusLine, reload(), screen(el, focusEl, onClose)}. first():
 // what the list needs once (the clinic's zone, names), before the first load(); load(): reads and shows the list;
 // fail(error): shows a failure; reloadOn: the event names that reload; event(name, data): any event.
 export function liveList({ first, load, fail, reloadOn, event }) {
-  const statusLine = h('p', { class: 'live offline', role: 'status', 'aria-live': 'polite' }, t('offline'));
+  const line = liveLine();
   let ready = false;
   let pending = null;
   const reload = () => {
@@ -17,7 +16,7 @@ export function liveList({ first, load, fail, reloadOn, event }) {
     if (ready) pending = setTimeout(() => load().catch(fail), 120);
   };
   const live = connectLive({
-    status: (st) => { statusLine.textContent = st === 'live' ? t('live') : t('offline'); statusLine.className = `live ${st}`; },
+    status: line.set,
     connected: reload,
     event: (name, data) => {
       event?.(name, data || {});
@@ -30,7 +29,7 @@ export function liveList({ first, load, fail, reloadOn, event }) {
     await load();
   })().catch(fail);
   return {
-    statusLine,
+    statusLine: line.el,
     reload,
     // The screen object of screens.js: el, focus on focusEl, and closing ends the live connection after onClose().
     screen: (el, focusEl, onClose) => ({

@@ -4,13 +4,12 @@
 // handed over with `authenticate` before the old one expires.
 import { io } from '/vendor/socket.io.esm.min.js';
 
-import { h } from './dom.js';
-import { t } from './i18n.js';
 import { accessToken, getConfig, onSession } from './session.js';
 
 // connectLive({event(name, data), connected(), status(state)}) -> {close()}; state is 'live' or 'offline'.
 export function connectLive(handlers) {
   let lastEventId = null;
+  let again = null; // the timer of a reconnect after the server ended the session
   const socket = io(getConfig().signaling_url, {
     auth: (cb) => cb(lastEventId ? { token: accessToken(), last_event_id: lastEventId } : { token: accessToken() }),
   });
@@ -21,7 +20,10 @@ export function connectLive(handlers) {
   socket.on('disconnect', (reason) => {
     handlers.status?.('offline');
     // The server ended this session (an expired token, say): connect again with the current one.
-    if (reason === 'io server disconnect' && accessToken()) setTimeout(() => socket.connect(), 1000);
+    if (reason === 'io server disconnect' && accessToken()) {
+      clearTimeout(again);
+      again = setTimeout(() => socket.connect(), 1000);
+    }
   });
   socket.on('connect_error', () => handlers.status?.('offline'));
   socket.onAny((name, data) => {
@@ -37,14 +39,9 @@ export function connectLive(handlers) {
   });
   return {
     close() {
+      clearTimeout(again);
       off();
       socket.disconnect();
     },
   };
-}
-
-// The line saying whether a screen is live: {el, status(state)}, status taking connectLive's 'live' or 'offline'.
-export function liveLine() {
-  const el = h('p', { class: 'live offline', role: 'status', 'aria-live': 'polite' }, t('offline'));
-  return { el, status: (state) => { el.textContent = state === 'live' ? t('live') : t('offline'); el.className = `live ${state}`; } };
 }

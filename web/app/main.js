@@ -42,7 +42,13 @@ function render() {
   document.documentElement.lang = lang();
   document.title = `${t(`title_${route}`)} · ${t('app_name')}`;
   replace(root, header(), u ? tabs(u, route) : null, h('main', { id: 'main' }, screen.el));
-  screen.focus?.();
+  // The keyboard goes to the new screen: its own choice, else its heading.
+  if (screen.focus) screen.focus();
+  else {
+    const heading = screen.el.querySelector('h1');
+    heading?.setAttribute('tabindex', '-1');
+    heading?.focus();
+  }
 }
 
 // A tab or a typed address moves to another screen of the same role.

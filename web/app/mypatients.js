@@ -5,7 +5,7 @@
 import { field, h, replace } from './dom.js';
 import { formatDate, formatDateTime } from './format.js';
 import { lang, t } from './i18n.js';
-import { feedback, liveLine, liveScreen, query, sequence, table } from './kit.js';
+import { feedback, focusKeeper, liveLine, liveScreen, query, sequence, table } from './kit.js';
 import { api, currentUser } from './session.js';
 
 const RELOAD_ON = new Set(['new_checkin', 'visit_status_changed', 'consultation_completed', 'appointment_created', 'appointment_updated',
@@ -20,10 +20,10 @@ function patientRows(ctx) {
 
 function renderList(ctx) {
   const { s } = ctx;
-  replace(ctx.listEl, s.list.length
+  ctx.keepList(() => replace(ctx.listEl, s.list.length
     ? table(t('my_patients_list'), [t('patient'), t('visits_count'), t('last_visit'), t('next_appointment'), t('actions')], patientRows(ctx))
     : h('p', { class: 'empty' }, t('no_patients_found')),
-  s.next ? h('button', { type: 'button', onclick: () => ctx.act(() => loadList(ctx, s.next)) }, t('load_more')) : null);
+  s.next ? h('button', { type: 'button', onclick: () => ctx.act(() => loadList(ctx, s.next)) }, t('load_more')) : null));
 }
 
 function visitItem(hv) {
@@ -42,9 +42,10 @@ function renderHistory(ctx) {
     replace(ctx.historyEl, h('h2', { id: 'hist-h' }, t('history_title')), h('p', { class: 'empty' }, t('pick_a_patient')));
     return;
   }
-  replace(ctx.historyEl, h('h2', { id: 'hist-h', tabindex: '-1' }, t('history_of', s.open.full_name)),
+  ctx.keepHistory(() => replace(ctx.historyEl, h('h2', { id: 'hist-h', tabindex: '-1' }, t('history_of', s.open.full_name)),
     s.history.length ? h('ol', { class: 'history' }, s.history.map(visitItem)) : h('p', { class: 'empty' }, t('no_visits_yet')),
-    s.historyNext ? h('button', { type: 'button', onclick: () => ctx.act(() => openHistory(ctx, s.open, s.historyNext)) }, t('load_more')) : null);
+    s.historyNext ? h('button', { type: 'button', onclick: () => ctx.act(() => openHistory(ctx, s.open, s.historyNext)) },
+      t('load_more')) : null));
 }
 
 async function openHistory(ctx, patient, cursor) {
@@ -58,10 +59,11 @@ async function openHistory(ctx, patient, cursor) {
   if (moved) ctx.historyEl.querySelector('h2')?.focus();
 }
 
+// The search last submitted (s.q): a reload and "Load more" use it, not what is typed since.
 async function loadList(ctx, cursor) {
   const { s } = ctx;
   const mine = ctx.seq.latest();
-  const page = await api('GET', `/doctors/patients?${query({ q: ctx.q.value.trim(), limit: 50, cursor })}`);
+  const page = await api('GET', `/doctors/patients?${query({ q: s.q, limit: 50, cursor })}`);
   if (!ctx.seq.isLatest(mine) || s.closed) return;
   s.list = cursor ? [...s.list, ...page.items] : page.items;
   s.next = page.next_cursor;
@@ -76,13 +78,18 @@ async function refresh(ctx) {
 export function myPatientsScreen() {
   const fb = feedback();
   const status = liveLine();
-  const s = { clinic: null, list: [], next: null, open: null, history: [], historyNext: null, closed: false };
+  const s = { clinic: null, q: '', list: [], next: null, open: null, history: [], historyNext: null, closed: false };
   const ctx = { s, ...fb, seq: sequence(), q: h('input', { type: 'search', name: 'q', autocomplete: 'off' }),
     listEl: h('section', { class: 'panel', 'aria-label': t('my_patients_list') }), historyEl: h('section', { class: 'panel history-panel', 'aria-labelledby': 'hist-h' }) };
-  const search = h('form', { class: 'inline', role: 'search', onsubmit: (ev) => { ev.preventDefault(); ctx.act(() => loadList(ctx)); } },
+  const search = h('form', { class: 'inline', role: 'search', onsubmit: (ev) => { ev.preventDefault(); s.q = ctx.q.value.trim(); ctx.act(() => loadList(ctx)); } },
     field(t('search_patients'), ctx.q), h('button', { type: 'submit' }, t('search')));
-  const el = h('section', { class: 'mypatients' }, h('div', { class: 'desk-head' }, h('h1', {}, t('title_my_patients')), status.el),
+  const heading = h('h1', { tabindex: '-1' }, t('title_my_patients'));
+  const el = h('section', { class: 'mypatients' }, h('div', { class: 'desk-head' }, heading, status.el),
     fb.message, search, h('div', { class: 'two-cols' }, ctx.listEl, ctx.historyEl));
+  // "Load more" keeps the keyboard while there are more; after the last page, the list's caption or the history's
+  // heading takes it.
+  ctx.keepList = focusKeeper(ctx.listEl, [fb.message, () => ctx.listEl.querySelector('caption'), heading]);
+  ctx.keepHistory = focusKeeper(ctx.historyEl, [fb.message, () => ctx.historyEl.querySelector('h2'), heading]);
   renderHistory(ctx);
   const close = liveScreen({ s, status, say: fb.say, events: RELOAD_ON, reload: () => refresh(ctx), first: () => loadList(ctx) });
   return { el, close };

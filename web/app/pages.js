@@ -1,7 +1,9 @@
-// pages: every item of a paginated list of the API ({items, next_cursor}), page after page.
+// pages: every item of a paginated list of the API ({items, next_cursor}), page after page (200 a page) until the
+// API gives no cursor: for the lists a screen shows whole (a patient's appointments, today's video consultations)
+// and the choices of a form (clinics, a clinic's doctors and services). Nothing is cut short.
 import { api } from './session.js';
 
-export async function allPages(path, cap = 1000) {
+export async function allPages(path) {
   const items = [];
   let cursor = null;
   do {
@@ -9,6 +11,6 @@ export async function allPages(path, cap = 1000) {
     const page = await api('GET', `${path}${sep}limit=200${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
     items.push(...page.items);
     cursor = page.next_cursor;
-  } while (cursor && items.length < cap);
+  } while (cursor);
   return items;
 }

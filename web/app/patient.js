@@ -6,6 +6,7 @@
 import { field, h, replace } from './dom.js';
 import { formatDate, formatTime, localDate } from './format.js';
 import { lang, t } from './i18n.js';
+import { focusKeeper } from './kit.js';
 import { liveList } from './live-list.js';
 import { allPages } from './pages.js';
 import { api, currentUser } from './session.js';
@@ -41,13 +42,18 @@ export function patientScreen() {
     load: () => load(),
     fail: (e) => { message.textContent = e.message; },
     reloadOn: RELOAD_ON,
-    event: (name, data) => { if (name === 'video_doctor_ready') notice.textContent = t('doctor_ready', data.doctor_name || ''); },
+    event: (name, data) => doctorReady(name, data),
   });
   const listView = h('div', {},
     h('div', { class: 'desk-head' }, heading, live.statusLine), message, notice,
     h('p', {}, h('a', { href: '#/book' }, t('book_new'))), upcomingEl, pastEl);
   const el = h('section', { class: 'patient-screen' }, listView);
   const cancelReason = h('input', { name: 'cancel_reason', autocomplete: 'off', maxlength: 500 });
+  // A live reload keeps the keyboard where it was (the reason typed, a button); a cancelled appointment's buttons
+  // are gone, and the line saying so takes it.
+  message.tabIndex = -1;
+  notice.tabIndex = -1;
+  const keep = focusKeeper(listView, [message, notice, heading]);
 
   const say = (text) => { message.textContent = text || ''; };
   const act = async (fn) => {
@@ -55,6 +61,19 @@ export function patientScreen() {
     try { await fn(); } catch (e) { say(e.message); }
   };
   const zone = () => s.facts.clinic.timezone;
+
+  // "The doctor is ready", said until that session is no longer waiting for the doctor (admitted, or over).
+  let readySession = null;
+  function doctorReady(name, data) {
+    if (name === 'video_doctor_ready') {
+      readySession = data.session_id;
+      notice.textContent = t('doctor_ready', data.doctor_name || '');
+    } else if (name === 'video_session_updated' && readySession !== null && data.session?.id === readySession
+      && !['scheduled', 'waiting'].includes(data.session.status)) {
+      readySession = null;
+      notice.textContent = '';
+    }
+  }
   const when = (instant) => `${formatDate(localDate(zone(), Date.parse(instant)), lang())} ${formatTime(instant, zone(), lang())}`;
 
   let loads = 0;
@@ -101,7 +120,7 @@ export function patientScreen() {
       h('span', { class: 'actions' },
         open ? h('button', { type: 'button', class: 'primary', onclick: () => act(async () => join(await api('GET', `/video-consultations/sessions/${v.id}`))) },
           t('join_video')) : null,
-        canCancel && s.cancelling !== a.id ? h('button', { type: 'button', 'aria-label': `${t('cancel')}: ${label}`,
+        canCancel && s.cancelling !== a.id ? h('button', { type: 'button', 'aria-label': `${t('cancel')}: ${label}`, 'data-key': `cancel:${a.id}`,
           onclick: () => { s.cancelling = a.id; cancelReason.value = ''; render(); cancelReason.focus(); } }, t('cancel')) : null),
       s.cancelling === a.id ? h('form', { class: 'cancel', onsubmit: (ev) => {
         ev.preventDefault();
@@ -112,7 +131,7 @@ export function patientScreen() {
           live.reload();
         });
       } }, field(t('cancel_reason'), cancelReason), h('button', { type: 'submit', class: 'primary' }, t('confirm_cancel')),
-      h('button', { type: 'button', onclick: () => { s.cancelling = null; render(); } }, t('keep_appointment'))) : null);
+      h('button', { type: 'button', 'data-then': `cancel:${a.id}`, onclick: () => { s.cancelling = null; render(); } }, t('keep_appointment'))) : null);
   }
 
   function pastRow(a) {
@@ -123,7 +142,10 @@ export function patientScreen() {
   }
 
   function render() {
-    if (!s.appts) return;
+    if (s.appts) keep(draw);
+  }
+
+  function draw() {
     const now = Date.now();
     const upcoming = s.appts.filter((a) => ACTIVE.includes(a.status) && Date.parse(a.end_time) > now);
     const past = s.appts.filter((a) => !upcoming.includes(a)).reverse();

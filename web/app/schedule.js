@@ -7,7 +7,7 @@
 import { field, h, replace } from './dom.js';
 import { formatDateTime, localDate, zonedInstant } from './format.js';
 import { lang, t } from './i18n.js';
-import { feedback, query, table, withClinic } from './kit.js';
+import { feedback, focusKeeper, query, table, withClinic } from './kit.js';
 import { api, currentUser } from './session.js';
 
 const TYPES = ['in_person', 'video'];
@@ -94,15 +94,18 @@ async function load(ctx) {
   if (s.closed) return;
   s.rules = rules.items;
   s.blocks = blocks.items;
-  replace(ctx.body, rulesPanel(ctx), blocksPanel(ctx));
+  ctx.keep(() => replace(ctx.body, rulesPanel(ctx), blocksPanel(ctx)));
 }
 
 export function scheduleScreen() {
   const fb = feedback();
   const s = { clinic: null, rules: [], blocks: [], closed: false };
   const ctx = { s, ...fb, f: inputs(), body: h('div', { class: 'schedule-body' }) };
-  const el = h('section', { class: 'schedule' }, h('h1', {}, t('title_my_schedule')), h('p', { class: 'meta' }, t('schedule_zone_note')),
+  const heading = h('h1', { tabindex: '-1' }, t('title_my_schedule'));
+  const el = h('section', { class: 'schedule' }, heading, h('p', { class: 'meta' }, t('schedule_zone_note')),
     fb.message, fb.done, ctx.body);
+  // An added row keeps the keyboard on its form's button; a removed one leaves it on the line saying so.
+  ctx.keep = focusKeeper(el, [fb.message, fb.done, heading]);
   withClinic(s, fb.say, () => {
     const today = localDate(s.clinic.timezone);
     ctx.f.fromDate.value = today;

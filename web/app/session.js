@@ -122,8 +122,8 @@ export async function signOut() {
 }
 
 // A download through the API as the signed-in user (the same refresh and retry as api()): {blob, filename}, the
-// name from the answer's Content-Disposition. A refusal is an ApiError with the API's message.
-export async function download(path) {
+// name from the answer's Content-Disposition (`fallback` without one). A refusal is an ApiError with the API's message.
+export async function download(path, fallback = 'download') {
   const once = () => fetch(config.api_prefix + path, { headers: { authorization: `Bearer ${access}` }, cache: 'no-store' });
   let r = await once();
   if (r.status === 401 && refreshToken) {
@@ -136,5 +136,5 @@ export async function download(path) {
     throw new ApiError(r.status, body);
   }
   const name = /filename="([^"]+)"/.exec(r.headers.get('content-disposition') || '');
-  return { blob: await r.blob(), filename: name ? name[1] : 'download' };
+  return { blob: await r.blob(), filename: name ? name[1] : fallback };
 }

@@ -11,6 +11,7 @@ import { io } from '/vendor/socket.io.esm.min.js';
 import { h, replace } from './dom.js';
 import { formatTime } from './format.js';
 import { lang, t } from './i18n.js';
+import { focusKeeper } from './kit.js';
 import { api, getConfig } from './session.js';
 
 const ENDED = ['completed', 'cancelled', 'expired', 'failed'];
@@ -69,13 +70,21 @@ export function videoCall({ session, role, zone, onClose }) {
 
   const heading = h('h1', { tabindex: '-1' }, doctor ? t('video_call_with', session.patient?.full_name || session.patient_label || '') : t('video_call_title'));
   const phaseLine = h('p', { class: 'call-phase', role: 'status', 'aria-live': 'polite' });
-  const message = h('p', { class: 'message', role: 'alert' });
+  const message = h('p', { class: 'message', role: 'alert', tabindex: '-1' });
   const remote = h('video', { class: 'remote', autoplay: true, playsinline: true, 'aria-label': doctor ? t('video_remote_patient') : t('video_remote_doctor') });
   const local = h('video', { class: 'local', autoplay: true, playsinline: true, muted: true, 'aria-label': t('video_local') });
   local.muted = true;
   const waitingEl = h('section', { class: 'waiting-room', 'aria-labelledby': 'waiting-h' });
   const qualityEl = h('p', { class: 'quality', 'aria-live': 'off' });
-  const controls = h('div', { class: 'call-controls' });
+  // The call's buttons are made once and only change state and label: the keyboard stays on them across renders.
+  const buttons = {
+    mute: h('button', { type: 'button', onclick: () => toggle('audio') }),
+    camera: h('button', { type: 'button', onclick: () => toggle('video') }),
+    hangUp: h('button', { type: 'button', onclick: () => leave() }, t('hang_up')),
+    end: doctor ? h('button', { type: 'button', class: 'danger', onclick: () => endConsultation() }, t('end_consultation')) : null,
+    back: h('button', { type: 'button', class: 'primary', onclick: () => onClose?.() }, t('video_back')),
+  };
+  const controls = h('div', { class: 'call-controls' }, Object.values(buttons));
   const el = h('section', { class: 'call' },
     h('div', { class: 'desk-head' }, heading),
     phaseLine, message,
@@ -83,6 +92,7 @@ export function videoCall({ session, role, zone, onClose }) {
       h('div', { class: 'call-stage' }, h('div', { class: 'remote-wrap' }, remote), h('div', { class: 'local-wrap' }, local)),
       h('div', { class: 'call-side' }, doctor ? waitingEl : null, qualityEl, controls)));
 
+  const keep = focusKeeper(waitingEl, [() => message, () => heading]);
   const say = (text) => { message.textContent = text || ''; };
   const setPhase = (phase) => { s.phase = phase; render(); };
 
@@ -92,28 +102,25 @@ export function videoCall({ session, role, zone, onClose }) {
     if (!doctor) return;
     const patient = s.participants.get('patient');
     const waiting = patient && patient.state === 'waiting' && !s.admitted;
-    replace(waitingEl, h('h2', { id: 'waiting-h' }, t('waiting_room')),
+    keep(() => replace(waitingEl, h('h2', { id: 'waiting-h' }, t('waiting_room')),
       waiting
         ? h('ul', { class: 'appts' }, h('li', {},
           h('span', {}, h('strong', {}, patient.display_name), ` · ${t('video_waits')}`),
           h('button', { type: 'button', class: 'primary', onclick: admit }, `${t('admit')}: ${patient.display_name}`)))
-        : h('p', { class: 'empty' }, patient && s.admitted ? t('video_patient_in_call', patient.display_name) : t('video_nobody_waiting')));
+        : h('p', { class: 'empty' }, patient && s.admitted ? t('video_patient_in_call', patient.display_name) : t('video_nobody_waiting'))));
   }
 
   function renderControls() {
     const track = (kind) => stream?.getTracks().find((tr) => tr.kind === kind);
-    const buttons = [];
-    if (!s.ended) {
-      buttons.push(h('button', { type: 'button', 'aria-pressed': s.muted ? 'true' : 'false', disabled: !track('audio'), onclick: () => toggle('audio') },
-        s.muted ? t('unmute') : t('mute')));
-      buttons.push(h('button', { type: 'button', 'aria-pressed': s.cameraOff ? 'true' : 'false', disabled: !track('video'), onclick: () => toggle('video') },
-        s.cameraOff ? t('camera_on') : t('camera_off')));
-      buttons.push(h('button', { type: 'button', onclick: () => leave() }, t('hang_up')));
-      if (doctor) buttons.push(h('button', { type: 'button', class: 'danger', onclick: endConsultation }, t('end_consultation')));
-    } else {
-      buttons.push(h('button', { type: 'button', class: 'primary', onclick: () => onClose?.() }, t('video_back')));
-    }
-    replace(controls, buttons);
+    const { mute, camera, hangUp, end, back } = buttons;
+    for (const b of [mute, camera, hangUp, end]) if (b) b.hidden = s.ended;
+    back.hidden = !s.ended;
+    mute.disabled = !track('audio');
+    mute.setAttribute('aria-pressed', String(s.muted));
+    mute.textContent = s.muted ? t('unmute') : t('mute');
+    camera.disabled = !track('video');
+    camera.setAttribute('aria-pressed', String(s.cameraOff));
+    camera.textContent = s.cameraOff ? t('camera_on') : t('camera_off');
   }
 
   function render() {
