@@ -216,9 +216,8 @@ static void webhook_load(struct app_config *c, struct cfg_errors *errs)
     c->webhook_send = cfg_env_long("WEBHOOK_SEND", 0, 0, 1, errs) == 1;
     c->webhook_allow_private = cfg_env_long("WEBHOOK_ALLOW_PRIVATE", 0, 0, 1, errs) == 1;
     c->webhook_timeout_seconds = cfg_env_long("WEBHOOK_TIMEOUT_SECONDS", DEF_WEBHOOK_TIMEOUT_SECONDS, 1, 600, errs);
-    if (c->webhook_timeout_seconds > c->delivery_timeout_seconds)
-        cfg_error(errs, "WEBHOOK_TIMEOUT_SECONDS (%ld) must not be more than DELIVERY_TIMEOUT_SECONDS (%ld)",
-                  c->webhook_timeout_seconds, c->delivery_timeout_seconds);
+    if (c->webhook_timeout_seconds > c->delivery_timeout_seconds) /* the lease is sized for DELIVERY_TIMEOUT_SECONDS */
+        c->webhook_timeout_seconds = c->delivery_timeout_seconds;
     c->webhook_disable_after_seconds =
         cfg_env_long("WEBHOOK_DISABLE_AFTER_SECONDS", DEF_WEBHOOK_DISABLE_AFTER_SECONDS, 1, 30L * 86400, errs);
     c->webhook_secret_overlap_seconds =
