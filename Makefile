@@ -61,6 +61,13 @@ $(BUILD)/tests/test_eio: tests/unit/test_eio.c $(BUILD)/obj/signaling-server/eio
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/obj/signaling-server/eio.o $(LDFLAGS_ALL) -lcmocka
 
+# The webhook URL guard and signature (api-server) with libcurl's URL parser.
+$(BUILD)/tests/test_webhook: tests/unit/test_webhook.c $(BUILD)/obj/api-server/webhook_url.o \
+                             $(BUILD)/obj/api-server/webhook_send.o $(BUILD)/libclinic-common.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/obj/api-server/webhook_url.o $(BUILD)/obj/api-server/webhook_send.o \
+	  $(BUILD)/libclinic-common.a $(LDFLAGS_ALL) $(LDLIBS_ALL) $(CURL_LIBS) -lcmocka
+
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libclinic-common.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/libclinic-common.a $(LDFLAGS_ALL) $(LDLIBS_ALL) -lcmocka

@@ -73,6 +73,10 @@
 #define DEF_DELIVERY_TIMEOUT_SECONDS 30 /* each SMTP or HTTP transfer */
 #define DEF_DELIVERY_POLL_MS 5000      /* the longest a sender sleeps between looks at the queue */
 #define DEF_DELIVERY_BATCH 10
+/* Webhooks (README "Webhooks", h_webhooks.c, webhook_send.c). */
+#define DEF_WEBHOOK_TIMEOUT_SECONDS 10          /* a 2xx within this is delivered */
+#define DEF_WEBHOOK_DISABLE_AFTER_SECONDS 86400 /* failing this long disables a subscription */
+#define DEF_WEBHOOK_SECRET_OVERLAP_SECONDS 86400 /* the old secret still signs this long after a rotation */
 #define DEF_SMTP_STARTTLS "try" /* off | try | require (smtp:// only; smtps:// is TLS from the start) */
 
 struct app_config {
@@ -124,6 +128,9 @@ struct app_config {
     char smtp_ca_file[512]; /* "" = the system's CAs */
     int smtp_starttls; /* 0 off, 1 try, 2 require */
     char sms_gateway_url[512], sms_gateway_token[512];
+    /* webhooks: sent by this process when webhook_send; private targets only when allowed */
+    bool webhook_send, webhook_allow_private;
+    long webhook_timeout_seconds, webhook_disable_after_seconds, webhook_secret_overlap_seconds;
 };
 
 struct app {

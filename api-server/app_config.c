@@ -210,6 +210,20 @@ static void video_load(struct app_config *c, struct cfg_errors *errs)
         cfg_error(errs, "VIDEO_INVITE_URL must be an http:// or https:// URL");
 }
 
+/* Webhooks: whether this process sends them, the SSRF guard's escape hatch, the limits. */
+static void webhook_load(struct app_config *c, struct cfg_errors *errs)
+{
+    c->webhook_send = cfg_env_long("WEBHOOK_SEND", 0, 0, 1, errs) == 1;
+    c->webhook_allow_private = cfg_env_long("WEBHOOK_ALLOW_PRIVATE", 0, 0, 1, errs) == 1;
+    c->webhook_timeout_seconds = cfg_env_long("WEBHOOK_TIMEOUT_SECONDS", DEF_WEBHOOK_TIMEOUT_SECONDS, 1, 600, errs);
+    if (c->webhook_timeout_seconds > c->delivery_timeout_seconds) /* the lease is sized for DELIVERY_TIMEOUT_SECONDS */
+        c->webhook_timeout_seconds = c->delivery_timeout_seconds;
+    c->webhook_disable_after_seconds =
+        cfg_env_long("WEBHOOK_DISABLE_AFTER_SECONDS", DEF_WEBHOOK_DISABLE_AFTER_SECONDS, 1, 30L * 86400, errs);
+    c->webhook_secret_overlap_seconds =
+        cfg_env_long("WEBHOOK_SECRET_OVERLAP_SECONDS", DEF_WEBHOOK_SECRET_OVERLAP_SECONDS, 0, 30L * 86400, errs);
+}
+
 bool app_config_load(struct app_config *c)
 {
     struct cfg_errors errs = {0};
@@ -252,6 +266,7 @@ bool app_config_load(struct app_config *c)
     if (!public_url_valid(c->signaling_public_url))
         cfg_error(&errs, "SIGNALING_PUBLIC_URL must be an http:// or https:// URL without spaces or quotes");
     delivery_load(c, &errs);
+    webhook_load(c, &errs);
 
     for (int i = 0; i < errs.n; i++)
         fprintf(stderr, "configuration error: %s\n", errs.msg[i]);

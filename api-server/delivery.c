@@ -114,6 +114,8 @@ static bool finish(PGconn *conn, const char *id, const char *lease, const struct
         const char *p[] = {id, lease};
         r = db_exec(conn, "SELECT delivery_release($1, $2::uuid)", 2, p);
     } else {
+        if (res->permanent)
+            snprintf(max, sizeof max, "1"); /* no point in another attempt: failed now */
         const char *p[] = {id, lease, res->error[0] ? res->error : NULL, max, base, cap, min};
         r = db_exec(conn, "SELECT delivery_finish($1, $2::uuid, $3, $4, $5, $6, $7)", 7, p);
     }
@@ -122,6 +124,21 @@ static bool finish(PGconn *conn, const char *id, const char *lease, const struct
         const char *st = PQgetisnull(r, 0, 0) ? "lease lost" : PQgetvalue(r, 0, 0);
         log_warning("delivery %s: attempt failed (%s), now %s", id, res->error, st);
     }
+    PQclear(r);
+    return ok;
+}
+
+/* A webhook attempt's effect on its subscription (webhook_outcome: the failure clock, disabling after
+ * WEBHOOK_DISABLE_AFTER_SECONDS); false when the database is unreachable. */
+static bool webhook_outcome(PGconn *conn, const char *id, const struct send_result *res)
+{
+    char window[24];
+    snprintf(window, sizeof window, "%ld", app.cfg.webhook_disable_after_seconds);
+    const char *p[] = {id, res->error[0] ? "false" : "true", window};
+    PGresult *r = db_exec(conn, "SELECT webhook_outcome($1, $2, $3)", 3, p);
+    bool ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+    if (ok && strcmp(PQgetvalue(r, 0, 0), "t") == 0)
+        log_warning("delivery %s: its webhook subscription has failed for %s s and is now disabled", id, window);
     PQclear(r);
     return ok;
 }
@@ -139,10 +156,14 @@ static bool send_row(struct delivery_conn *dc, PGconn *conn, const PGresult *r, 
         return finish(conn, id, lease, &res);
     }
     json_t *payload = json_loads(PQgetvalue(r, i, 3), 0, NULL);
+    if (payload && !PQgetisnull(r, i, 4)) /* a webhook's secrets and state, read at claim time */
+        json_object_set_new(payload, "signing", json_loads(PQgetvalue(r, i, 4), 0, NULL));
     delivery_send(dc, &app.cfg, PQgetvalue(r, i, 1), strtoll(id, NULL, 10), PQgetvalue(r, i, 2), payload, &S.stop,
                   &res);
     json_decref(payload);
-    return finish(conn, id, lease, &res);
+    if (!finish(conn, id, lease, &res))
+        return false;
+    return strcmp(PQgetvalue(r, i, 1), "webhook") != 0 || res.interrupted || res.permanent || webhook_outcome(conn, id, &res);
 }
 
 /* Claims a batch and sends it. Returns how many rows were claimed, -1 when the database failed. */
@@ -156,7 +177,8 @@ static int claim_and_send(struct delivery_conn *dc, PGconn *conn)
     const char *p[] = {S.channels, batch, lease, secs};
     double claimed_at = now_s();
     PGresult *r = db_exec(conn,
-                          "SELECT id, channel, recipient, payload FROM delivery_claim($1::text[], $2, $3::uuid, $4)",
+                          "SELECT d.id, d.channel, d.recipient, d.payload, webhook_signing(d) "
+                          "FROM delivery_claim($1::text[], $2, $3::uuid, $4) d",
                           4, p);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         log_warning("delivery: claim failed: %s", PQerrorMessage(conn));
@@ -199,12 +221,16 @@ static void *worker(void *arg)
     return NULL;
 }
 
-/* "{email,sms}" for the configured channels; false when there is none. */
+/* "{email,sms,webhook}" for the configured channels; false when there is none. */
 static bool channels_of(const struct app_config *cfg, char *out, size_t n)
 {
-    snprintf(out, n, "{%s%s%s}", delivery_channel_ready(cfg, "email") ? "email" : "",
-             delivery_channel_ready(cfg, "email") && delivery_channel_ready(cfg, "sms") ? "," : "",
-             delivery_channel_ready(cfg, "sms") ? "sms" : "");
+    static const char *const all[] = {"email", "sms", "webhook"};
+    size_t len = (size_t)snprintf(out, n, "{");
+    for (size_t i = 0; i < sizeof all / sizeof all[0] && len < n; i++)
+        if (delivery_channel_ready(cfg, all[i]))
+            len += (size_t)snprintf(out + len, n - len, "%s%s", len > 1 ? "," : "", all[i]);
+    if (len < n)
+        snprintf(out + len, n - len, "}");
     return strcmp(out, "{}") != 0;
 }
 
@@ -213,7 +239,7 @@ bool delivery_start(int workers)
     if (workers <= 0)
         return true;
     if (!channels_of(&app.cfg, S.channels, sizeof S.channels)) {
-        log_info("no outbound channel configured (SMTP_URL, SMS_GATEWAY_URL): messages wait in the queue");
+        log_info("no outbound channel configured (SMTP_URL, SMS_GATEWAY_URL, WEBHOOK_SEND): messages wait in the queue");
         return true;
     }
     if (pipe(S.wake) != 0 || !(S.threads = calloc((size_t)workers, sizeof *S.threads)) ||
@@ -262,7 +288,7 @@ int delivery_run_alone(void)
 {
     char channels[32];
     if (!channels_of(&app.cfg, channels, sizeof channels)) {
-        fprintf(stderr, "configuration error: deliver needs SMTP_URL or SMS_GATEWAY_URL (no channel is configured)\n");
+        fprintf(stderr, "configuration error: deliver needs SMTP_URL, SMS_GATEWAY_URL or WEBHOOK_SEND=1 (no channel is configured)\n");
         return 2;
     }
     sigset_t sigs;

@@ -12,6 +12,7 @@
 
 #include "crypto.h"
 #include "mailmsg.h"
+#include "webhook_send.h"
 
 /* At most this many sockets of one sender are tracked (one connection per handle, and a spare while
  * libcurl replaces one). */
@@ -94,6 +95,8 @@ bool delivery_channel_ready(const struct app_config *cfg, const char *channel)
         return cfg->smtp_url[0] != '\0';
     if (strcmp(channel, "sms") == 0)
         return cfg->sms_gateway_url[0] != '\0';
+    if (strcmp(channel, "webhook") == 0)
+        return cfg->webhook_send;
     return false;
 }
 
@@ -251,6 +254,39 @@ out:
     free(text);
 }
 
+/* A webhook: the signed POST of the stored envelope, pinned to the address checked just now, within
+ * WEBHOOK_TIMEOUT_SECONDS, no proxy, no redirect; a 2xx is delivered. */
+static void send_webhook(struct delivery_conn *c, const struct app_config *cfg, int64_t id, const char *url,
+                         json_t *payload, const atomic_int *stop, struct send_result *r)
+{
+    char errbuf[CURL_ERROR_SIZE];
+    struct webhook_request w;
+    if (!webhook_request_prepare(cfg, id, url, payload, &w, r->error, sizeof r->error, &r->permanent))
+        return;
+    CURL *h = c->http;
+    curl_easy_reset(h);
+    common_options(c, h, cfg, stop, errbuf);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, cfg->webhook_timeout_seconds);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, cfg->webhook_timeout_seconds);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_PROXY, "");
+    if (w.resolve)
+        curl_easy_setopt(h, CURLOPT_RESOLVE, w.resolve);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, w.headers);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, w.body);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
+    CURLcode rc = curl_easy_perform(h);
+    long code = 0;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+    if (rc != CURLE_OK)
+        transfer_error(r, rc, errbuf, code, stop);
+    else if (code < 200 || code > 299)
+        snprintf(r->error, sizeof r->error, "the webhook receiver answered HTTP %ld", code);
+    curl_easy_setopt(h, CURLOPT_RESOLVE, NULL);
+    webhook_request_free(&w);
+}
+
 void delivery_send(struct delivery_conn *c, const struct app_config *cfg, const char *channel, int64_t id, const char *recipient,
                    json_t *payload, const atomic_int *stop, struct send_result *r)
 {
@@ -259,6 +295,8 @@ void delivery_send(struct delivery_conn *c, const struct app_config *cfg, const 
         send_email(c, cfg, id, recipient, payload, stop, r);
     else if (strcmp(channel, "sms") == 0)
         send_sms(c, cfg, id, recipient, payload, stop, r);
+    else if (strcmp(channel, "webhook") == 0)
+        send_webhook(c, cfg, id, recipient, payload, stop, r);
     else
         snprintf(r->error, sizeof r->error, "channel %s has no sender", channel);
 }

@@ -21,6 +21,7 @@ struct send_result {
     char error[512];    /* "" = delivered */
     long min_delay_ms;  /* the receiver's Retry-After, 0 = none */
     bool interrupted;   /* aborted because *stop was set: the attempt does not count */
+    bool permanent;     /* no later attempt can succeed (a deleted or disabled webhook): failed now */
 };
 
 struct delivery_conn;
@@ -32,7 +33,7 @@ void delivery_conn_free(struct delivery_conn *c);
  * transfer blocked on one fails at once. Safe while c's thread is in delivery_send. */
 void delivery_conn_interrupt(struct delivery_conn *c);
 
-/* Whether the channel ("email", "sms") is configured in cfg. */
+/* Whether the channel ("email", "sms", "webhook") is configured in cfg. */
 bool delivery_channel_ready(const struct app_config *cfg, const char *channel);
 
 /* One attempt at delivery id on channel to recipient with payload (not stolen); the outcome in *r. */

@@ -71,6 +71,12 @@ HANDLER(h_events_list);
 
 HANDLER(h_deliveries_list);
 HANDLER(h_deliveries_retry);
+HANDLER(h_webhooks_list);
+HANDLER(h_webhooks_create);
+HANDLER(h_webhooks_get);
+HANDLER(h_webhooks_update);
+HANDLER(h_webhooks_delete);
+HANDLER(h_webhooks_rotate);
 
 HANDLER(h_visits_check_in);
 HANDLER(h_visits_walk_in);

@@ -87,6 +87,7 @@ static const struct query_param revenue_q[] = {
     {.name = "from", .type = QT_DATE, .flags = QF_REQUIRED}, {.name = "to", .type = QT_DATE, .flags = QF_REQUIRED},
     Q_ENUM("group_by", revenue_groups, "must be one of the groupings (doctor, day, clinic)"), Q_ID("clinic_id"),
     Q_END};
+static const struct query_param webhooks_q[] = {Q_LIMIT, Q_CURSOR("i"), Q_END};
 static const struct query_param deliveries_q[] = {
     Q_ENUM("status", delivery_statuses, "must be one of the delivery statuses"),
     Q_ENUM("channel", delivery_channels, "must be one of the delivery channels"), Q_ID("clinic_id"), Q_LIMIT,
@@ -184,6 +185,12 @@ const struct route routes[] = {
 
     {"GET", "/deliveries", A, h_deliveries_list, deliveries_q},
     {"POST", "/deliveries/:id/retry", A, h_deliveries_retry, NULL},
+    {"GET", "/webhooks", A, h_webhooks_list, webhooks_q},
+    {"POST", "/webhooks", A, h_webhooks_create, NULL},
+    {"GET", "/webhooks/:id", A, h_webhooks_get, NULL},
+    {"PATCH", "/webhooks/:id", A, h_webhooks_update, NULL},
+    {"DELETE", "/webhooks/:id", A, h_webhooks_delete, NULL},
+    {"POST", "/webhooks/:id/rotate-secret", A, h_webhooks_rotate, NULL},
 
     {"GET", "/fee-rules", A | R, h_fee_rules_list, fee_rules_q},
     {"PUT", "/fee-rules", A, h_fee_rules_put, NULL},

@@ -483,6 +483,27 @@ const TABLE = [
     },
   },
 
+  // Webhook subscriptions (ADMIN only). The URL is a public address literal (no DNS, no connection: nothing
+  // here sends webhooks); each allowed call gets a subscription of its own, paused or scoped to a clinic
+  // without events, so nothing is queued for it.
+  { op: 'GET /api/webhooks', roles: only('ADMIN'), ok: 200, req: () => ({}) },
+  {
+    op: 'POST /api/webhooks',
+    roles: only('ADMIN'),
+    ok: 201,
+    req: async () => ({ body: { url: 'https://93.184.215.14/authz', events: ['queue_updated'], clinic_id: (await createClinic()).id } }),
+  },
+  ...[['GET', '', 200], ['PATCH', '', 200, { active: false }], ['DELETE', '', 204], ['POST', '/rotate-secret', 200]].map(([m, tail, ok, body]) => ({
+    op: `${m} /api/webhooks/{id}${tail}`,
+    roles: only('ADMIN'),
+    ok,
+    req: async () => {
+      const id = await psql(`INSERT INTO webhook_subscriptions (url, events, secret, active)
+        VALUES ('https://93.184.215.14/authz', '{queue_updated}', 'whsec_authz_authz_authz_authz_authz_authz', false) RETURNING id`);
+      return { path: `/api/webhooks/${Number(id)}${tail}`, ...(body ? { body } : {}) };
+    },
+  })),
+
   // Visits and the queue. Each allowed call that changes a visit gets a fresh one of docA (the DOCTOR
   // caller); the callers that are refused name ctx.visitA (patA's completed visit with docA, whose
   // evolution is signed), which every reading role may see.

@@ -403,7 +403,7 @@ describe('no channel, several senders, a sender killed', () => {
     const deliverless = startDeliver({ SMTP_URL: '', SMS_GATEWAY_URL: '' });
     const r = await deliverless.exited;
     assert.equal(r.code, 2, 'deliver refuses to run without a channel');
-    assert.match(r.err, /SMTP_URL or SMS_GATEWAY_URL/);
+    assert.match(r.err, /SMTP_URL, SMS_GATEWAY_URL or WEBHOOK_SEND=1/);
 
     const smtp = await smtpSink();
     stops.push(smtp.close);

@@ -18,7 +18,7 @@
 # Figures are printed, never asserted. Env: BENCH_SECONDS (default 15), BENCH_CONNECTIONS (64),
 # DB_POOL_SIZE (16, also pgbench's clients), BENCH_EXPLAIN=full (print the whole plan of the board),
 # BENCH_FLOOD=0 (skip the floods), BENCH_SIGNALING=0 (skip the signaling benchmark), BENCH_DELIVERY=0 (skip the
-# outbound e-mail benchmark, tests/bench/deliveries.mjs).
+# outbound e-mail and webhook benchmarks, tests/bench/deliveries.mjs and webhooks.mjs).
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$REPO"
@@ -217,9 +217,12 @@ if [ "${BENCH_FLOOD:-1}" != 0 ]; then
 fi
 
 # Outbound e-mail: deliveries per second through a local SMTP sink, one sender and two
-# (tests/bench/deliveries.mjs; BENCH_DELIVERIES e-mails, default 500). BENCH_DELIVERY=0 skips it.
+# (tests/bench/deliveries.mjs; BENCH_DELIVERIES e-mails, default 500); webhooks the same through a local
+# HTTP receiver, and the time from an event's commit to its arrival (tests/bench/webhooks.mjs).
+# BENCH_DELIVERY=0 skips both.
 if [ "${BENCH_DELIVERY:-1}" != 0 ]; then
   API_BIN=build/api-server node --test --test-reporter=spec tests/bench/deliveries.mjs | grep 'deliveries:' || true
+  API_BIN=build/api-server node --test --test-reporter=spec tests/bench/webhooks.mjs | grep 'webhooks:' || true
 fi
 
 # The signaling-server against a minimal Node socket.io server, on this cluster (its own data, written in
