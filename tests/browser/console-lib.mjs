@@ -31,6 +31,8 @@ export async function openPage(browser, name, { viewport = { width: 1366, height
   page.on('requestfailed', (r) => {
     // A long-poll cut short by the upgrade to WebSocket or by closing the page is not a failure of the console.
     if (r.url().startsWith(signaling) && /ERR_ABORTED/.test(r.failure()?.errorText || '')) return;
+    // Nor is the browser's own fetch of the page's icon, dropped when the page navigates away meanwhile.
+    if (new URL(r.url()).pathname === '/favicon.svg' && /ERR_ABORTED/.test(r.failure()?.errorText || '')) return;
     seen.problems.push(`request failed: ${r.method()} ${r.url()} ${r.failure()?.errorText}`);
   });
   page.on('request', (r) => {
