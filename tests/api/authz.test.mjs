@@ -350,8 +350,8 @@ const TABLE = [
     roles: only('ADMIN', 'RECEPTIONIST'),
     ok: 201,
     req: async () => {
-      const p = await createPatient(await asAdmin(), { clinic_id: ctx.A.id });
-      return { path: `/api/patients/${p.id}/account`, body: { email: freshEmail('authz-patient'), password: 'authz-password' } };
+      const p = await createPatient(await asAdmin(), { clinic_id: ctx.A.id, email: freshEmail('authz-patient') });
+      return { path: `/api/patients/${p.id}/account`, body: {} };
     },
   },
 
@@ -944,7 +944,7 @@ describe('clinic and record visibility', () => {
       expectStatus(await get(`/api/patients/${ctx.patB.patient.id}`, s.access), 200);
     }
     expectError(
-      await post(`/api/patients/${fresh.id}/account`, { email: freshEmail('cross'), password: 'cross-password' }, ctx.recB.access),
+      await post(`/api/patients/${fresh.id}/account`, {}, ctx.recB.access),
       404,
       'not_found',
     );
