@@ -257,6 +257,9 @@ const TABLE = [
     req: async () => ({ body: { refresh_token: (await login(ctx.recA.email, ctx.recA.password)).refresh_token } }),
   },
   { op: 'POST /api/auth/logout', roles: PUBLIC, ok: 204, req: () => ({ body: { refresh_token: `unknown-${uniq()}` } }) },
+  { op: 'POST /api/auth/password-reset', roles: PUBLIC, ok: 202, req: () => ({ body: { email: freshEmail('authz-nobody') } }) },
+  // An unknown link: the call is allowed (400 invalid_link) and no password changes.
+  { op: 'POST /api/auth/activate', roles: PUBLIC, ok: 400, req: () => ({ body: { token: `unknown-${uniq()}`, password: 'authz-password' } }) },
   { op: 'GET /api/auth/me', roles: ANY, ok: 200, req: () => ({}) },
   // A wrong current password: the call is allowed (422) and nobody's password changes.
   {
