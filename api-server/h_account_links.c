@@ -51,10 +51,10 @@ HANDLER(h_patients_account)
                        actor_text(ctx, actor),
                        role_name(ctx->claims.role),
                        ctx->request_id};
-    const struct db_stmt st = {"SELECT a.body, a.user_id, a.http_status "
+    const struct db_stmt st = {"SELECT a.body, a.user_id, a.http_status = 201 AS created "
                                "FROM patient_account_create($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) a",
                                10, p};
-    const struct write_desc w = {201, "patient_account_create", "user",
+    const struct write_desc w = {200, "patient_account_create", "user",
                                  json_pack("{s:I}", "patient_id", (json_int_t)ctx->params[0])};
     rc = dbr_write(resp, ctx, &w, &st, 1);
     memset(token, 0, sizeof token);
