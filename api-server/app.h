@@ -77,6 +77,12 @@
 #define DEF_WEBHOOK_TIMEOUT_SECONDS 10          /* a 2xx within this is delivered */
 #define DEF_WEBHOOK_DISABLE_AFTER_SECONDS 86400 /* failing this long disables a subscription */
 #define DEF_WEBHOOK_SECRET_OVERLAP_SECONDS 86400 /* the old secret still signs this long after a rotation */
+/* Account links (README "Account links", h_account_links.c). */
+#define DEF_ACCOUNT_LINK_URL "http://127.0.0.1:8080/activate"
+#define DEF_ACCOUNT_LINK_TTL_SECONDS 172800 /* 48 h */
+#define DEF_PASSWORD_RESET_PER_ADDRESS 10   /* requests from one address within the window */
+#define DEF_PASSWORD_RESET_PER_ACCOUNT 3    /* reset links one account gets within the window */
+#define DEF_PASSWORD_RESET_WINDOW_SECONDS 3600
 #define DEF_SMTP_STARTTLS "try" /* off | try | require (smtp:// only; smtps:// is TLS from the start) */
 
 struct app_config {
@@ -131,6 +137,9 @@ struct app_config {
     /* webhooks: sent by this process when webhook_send; private targets only when allowed */
     bool webhook_send, webhook_allow_private;
     long webhook_timeout_seconds, webhook_disable_after_seconds, webhook_secret_overlap_seconds;
+    /* account links (h_account_links.c) */
+    char account_link_url[512];
+    long account_link_ttl, reset_per_address, reset_per_account, reset_window;
 };
 
 struct app {

@@ -114,6 +114,22 @@ static void login_load(struct app_config *c, struct cfg_errors *errs)
                     *old);
 }
 
+/* The links that set a password (h_account_links.c): where they point, how long they live, the
+ * limits of the public reset. */
+static void account_links_load(struct app_config *c, struct cfg_errors *errs)
+{
+    copy_env(c->account_link_url, sizeof c->account_link_url, "ACCOUNT_LINK_URL", DEF_ACCOUNT_LINK_URL, errs);
+    if (!public_url_valid(c->account_link_url) || strpbrk(c->account_link_url, "?#&"))
+        cfg_error(errs, "ACCOUNT_LINK_URL must be an http:// or https:// URL without a query, spaces or quotes");
+    c->account_link_ttl = cfg_env_long("ACCOUNT_LINK_TTL_SECONDS", DEF_ACCOUNT_LINK_TTL_SECONDS, 60, 2592000, errs);
+    c->reset_per_address =
+        cfg_env_long("PASSWORD_RESET_PER_ADDRESS", DEF_PASSWORD_RESET_PER_ADDRESS, 1, 1000000, errs);
+    c->reset_per_account =
+        cfg_env_long("PASSWORD_RESET_PER_ACCOUNT", DEF_PASSWORD_RESET_PER_ACCOUNT, 1, 1000, errs);
+    c->reset_window =
+        cfg_env_long("PASSWORD_RESET_WINDOW_SECONDS", DEF_PASSWORD_RESET_WINDOW_SECONDS, 1, 2592000, errs);
+}
+
 /* The limits under load: connections, their deadlines, the request rates. */
 static void limits_load(struct app_config *c, struct cfg_errors *errs)
 {
@@ -267,6 +283,7 @@ bool app_config_load(struct app_config *c)
         cfg_error(&errs, "SIGNALING_PUBLIC_URL must be an http:// or https:// URL without spaces or quotes");
     delivery_load(c, &errs);
     webhook_load(c, &errs);
+    account_links_load(c, &errs);
 
     for (int i = 0; i < errs.n; i++)
         fprintf(stderr, "configuration error: %s\n", errs.msg[i]);

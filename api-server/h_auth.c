@@ -174,10 +174,10 @@ HANDLER(h_auth_login)
         return login_reply_throttled(resp, ctx, a.retry_after);
 
     bool good = false;
-    if (subj.uid)
+    if (subj.uid && strcmp(subj.hash, PASSWORD_UNSET) != 0)
         good = password_verify(subj.hash, password);
     else
-        password_burn(); /* the same time as a real check */
+        password_burn(); /* the same time as a real check (no account, or one never activated) */
 
     if (!(conn = dbr_acquire()))
         return reply_status(resp, ctx, ST_UNAVAILABLE);

@@ -11,7 +11,6 @@
 #include <string.h>
 
 #include "handlers.h"
-#include "password.h"
 
 static const char *const sexes[] = {"F", "M", "O", NULL};
 
@@ -161,58 +160,5 @@ HANDLER(h_patients_update)
     const struct write_desc w = {200, "patient_update", "patient", dbr_changed_fields(ctx->body)};
     rc = dbr_write(resp, ctx, &w, st, 1);
     free(body);
-    return rc;
-}
-
-static const struct field_spec account_fields[] = {
-    {"email", FT_EMAIL, FF_REQUIRED, 0, 254, NULL},
-    {"password", FT_STRING, FF_REQUIRED, 8, 128, NULL},
-};
-
-HANDLER(h_patients_account)
-{
-    (void)req;
-    int rc;
-    if (!body_valid(resp, ctx, account_fields, 2, false, &rc))
-        return rc;
-    char hash[PASSWORD_HASH_MAX], idb[24], sb[24];
-    if (!password_hash(json_string_value(json_object_get(ctx->body, "password")), hash))
-        return reply_status(resp, ctx, ST_INTERNAL);
-    const char *p[] = {id_text(ctx->params[0], idb), scope_clinic(ctx, sb),
-                       json_string_value(json_object_get(ctx->body, "email")), hash};
-    /* The patient row is locked first so two desks cannot both give it an account; a patient that
-     * already has one makes the user insert produce no row, answered below as a conflict. */
-    static const char *const sql[] = {
-        "SELECT 1 FROM patients p WHERE p.id = $1 AND ($2::bigint IS NULL OR p.clinic_id = $2) FOR UPDATE",
-        "WITH pt AS (SELECT p.id, p.clinic_id, p.full_name FROM patients p "
-        "            WHERE p.id = $1 AND ($2::bigint IS NULL OR p.clinic_id = $2) AND p.user_id IS NULL), "
-        "u AS (INSERT INTO users AS u (email, password_hash, full_name, role, clinic_id) "
-        "      SELECT $3, $4, pt.full_name, 'PATIENT', pt.clinic_id FROM pt RETURNING u), "
-        "link AS (UPDATE patients p SET user_id = (u.u).id FROM u WHERE p.id = $1 RETURNING p.id) "
-        "SELECT user_json(u.u) || jsonb_build_object('patient_id', (SELECT id FROM link)), (u.u).id FROM u"};
-    /* Distinguish "no such patient" (404) from "already has an account" (409) before writing. */
-    PGconn *conn = dbr_acquire();
-    if (!conn)
-        return reply_status(resp, ctx, ST_UNAVAILABLE);
-    PGresult *r = db_exec(conn,
-                          "SELECT p.user_id IS NOT NULL FROM patients p WHERE p.id = $1 "
-                          "AND ($2::bigint IS NULL OR p.clinic_id = $2)",
-                          2, p);
-    struct db_error err;
-    int state = !db_ok(conn, r, &err) ? -1 : PQntuples(r) == 0 ? 0 : strcmp(PQgetvalue(r, 0, 0), "t") == 0 ? 2 : 1;
-    PQclear(r);
-    dbr_release(conn);
-    if (state < 0)
-        return dbr_reply_error(resp, ctx, &err);
-    if (state == 0)
-        return reply_status(resp, ctx, ST_NOT_FOUND);
-    if (state == 2)
-        return reply_error(resp, ctx, ST_CONFLICT, NULL, "This patient already has an account.", NULL);
-    const struct db_stmt st[] = {{sql[0], 2, p}, {sql[1], 4, p}};
-    const struct write_desc w = {201, "patient_account_create", "patient",
-                                 json_pack("{s:I}", "patient_id", (json_int_t)ctx->params[0])};
-    rc = dbr_write(resp, ctx, &w, st, 2);
-    if (ctx->http_status == 404) /* lost a race with another desk creating the account */
-        return reply_error(resp, ctx, ST_CONFLICT, NULL, "This patient already has an account.", NULL);
     return rc;
 }

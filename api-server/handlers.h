@@ -20,6 +20,8 @@ HANDLER(h_auth_logout);
 HANDLER(h_auth_me);
 HANDLER(h_auth_password);
 HANDLER(h_auth_logout_all);
+HANDLER(h_auth_password_reset);
+HANDLER(h_auth_activate);
 
 HANDLER(h_clinics_list);
 HANDLER(h_clinics_create);

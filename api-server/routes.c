@@ -109,6 +109,8 @@ const struct route routes[] = {
     {"POST", "/auth/login", ROUTE_PUBLIC, h_auth_login, NULL},
     {"POST", "/auth/refresh", ROUTE_PUBLIC, h_auth_refresh, NULL},
     {"POST", "/auth/logout", ROUTE_PUBLIC, h_auth_logout, NULL},
+    {"POST", "/auth/password-reset", ROUTE_PUBLIC, h_auth_password_reset, NULL},
+    {"POST", "/auth/activate", ROUTE_PUBLIC, h_auth_activate, NULL},
     {"GET", "/auth/me", A | R | D | P, h_auth_me, NULL},
     {"POST", "/auth/password", A | R | D | P, h_auth_password, NULL},
     {"POST", "/auth/logout-all", A | R | D | P, h_auth_logout_all, NULL},

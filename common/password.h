@@ -8,6 +8,10 @@
 
 #define PASSWORD_HASH_MAX 128
 
+/* The password_hash of an account that has no password yet (sql/0022_account_links.sql): no
+ * password matches it. */
+#define PASSWORD_UNSET "$argon2id$unset"
+
 /* Sets how many hashes may run at once (default 4). Call once before serving. */
 void password_init(unsigned concurrency);
 /* Writes the encoded argon2id hash of pw into out. */

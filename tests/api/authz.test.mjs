@@ -257,6 +257,9 @@ const TABLE = [
     req: async () => ({ body: { refresh_token: (await login(ctx.recA.email, ctx.recA.password)).refresh_token } }),
   },
   { op: 'POST /api/auth/logout', roles: PUBLIC, ok: 204, req: () => ({ body: { refresh_token: `unknown-${uniq()}` } }) },
+  { op: 'POST /api/auth/password-reset', roles: PUBLIC, ok: 202, req: () => ({ body: { email: freshEmail('authz-nobody') } }) },
+  // An unknown link: the call is allowed (400 invalid_link) and no password changes.
+  { op: 'POST /api/auth/activate', roles: PUBLIC, ok: 400, req: () => ({ body: { token: `unknown-${uniq()}`, password: 'authz-password' } }) },
   { op: 'GET /api/auth/me', roles: ANY, ok: 200, req: () => ({}) },
   // A wrong current password: the call is allowed (422) and nobody's password changes.
   {
@@ -350,8 +353,8 @@ const TABLE = [
     roles: only('ADMIN', 'RECEPTIONIST'),
     ok: 201,
     req: async () => {
-      const p = await createPatient(await asAdmin(), { clinic_id: ctx.A.id });
-      return { path: `/api/patients/${p.id}/account`, body: { email: freshEmail('authz-patient'), password: 'authz-password' } };
+      const p = await createPatient(await asAdmin(), { clinic_id: ctx.A.id, email: freshEmail('authz-patient') });
+      return { path: `/api/patients/${p.id}/account`, body: {} };
     },
   },
 
@@ -944,7 +947,7 @@ describe('clinic and record visibility', () => {
       expectStatus(await get(`/api/patients/${ctx.patB.patient.id}`, s.access), 200);
     }
     expectError(
-      await post(`/api/patients/${fresh.id}/account`, { email: freshEmail('cross'), password: 'cross-password' }, ctx.recB.access),
+      await post(`/api/patients/${fresh.id}/account`, {}, ctx.recB.access),
       404,
       'not_found',
     );

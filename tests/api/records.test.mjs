@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
 import {
+  accountLinkToken,
   asAdmin,
   badCpf,
   cpf,
@@ -529,34 +530,32 @@ describe('patients', () => {
     assert.equal(rows.length >= 3, true, `patient_update audit rows for ${p.id}: ${rows.length}`);
   });
 
-  test('patient account: POST /patients/{id}/account, login, /patients/me', async () => {
+  test('patient account: POST /patients/{id}/account, the activation link, login, /patients/me', async () => {
     const clinic = await createClinic();
     const rec = await staffSession('RECEPTIONIST', clinic.id);
-    const p = await createPatient(rec.access, { full_name: `Account Holder ${uniq()}` });
     const email = freshEmail('acct');
+    const p = await createPatient(rec.access, { full_name: `Account Holder ${uniq()}`, email });
 
-    expectError(await post(`/api/patients/${p.id}/account`, { email, password: 'short' }, rec.access), 422, 'validation_failed', ['password']);
-    expectError(await post(`/api/patients/${p.id}/account`, { email: 'nope', password: 'patient-pw-1' }, rec.access), 422, 'validation_failed', [
-      'email',
-    ]);
+    // the desk no longer chooses the password
+    expectError(await post(`/api/patients/${p.id}/account`, { password: 'patient-pw-1' }, rec.access), 422, 'validation_failed', ['password']);
+    expectError(await post(`/api/patients/${p.id}/account`, { email: 'nope' }, rec.access), 422, 'validation_failed', ['email']);
 
-    const user = expectStatus(await post(`/api/patients/${p.id}/account`, { email, password: 'patient-pw-1' }, rec.access), 201).body;
+    const user = expectStatus(await post(`/api/patients/${p.id}/account`, {}, rec.access), 201).body;
     assert.equal(user.role, 'PATIENT');
+    assert.equal(user.email, email);
     assert.equal(user.patient_id, p.id);
     assert.equal(user.clinic_id, clinic.id);
     assert.equal(user.doctor_id, null);
     assert.equal(user.active, true);
     assert.equal(expectStatus(await get(`/api/patients/${p.id}`, rec.access), 200).body.user_id, user.id);
 
-    expectError(await post(`/api/patients/${p.id}/account`, { email: freshEmail('again'), password: 'patient-pw-2' }, rec.access), 409, 'conflict');
-    const p2 = await createPatient(rec.access);
-    expectError(await post(`/api/patients/${p2.id}/account`, { email: email.toUpperCase(), password: 'patient-pw-2' }, rec.access), 409, 'conflict');
-    expectError(
-      await post(`/api/patients/${NOT_FOUND_ID}/account`, { email: freshEmail('none'), password: 'patient-pw-2' }, rec.access),
-      404,
-      'not_found',
-    );
+    // another patient with the same e-mail (any case) cannot get an account under it
+    const p2 = await createPatient(rec.access, { email: email.toUpperCase() });
+    expectError(await post(`/api/patients/${p2.id}/account`, {}, rec.access), 409, 'conflict');
+    expectError(await post(`/api/patients/${NOT_FOUND_ID}/account`, {}, rec.access), 404, 'not_found');
 
+    expectStatus(await post('/api/auth/activate', { token: await accountLinkToken(email), password: 'patient-pw-1' }), 204);
+    expectError(await post(`/api/patients/${p.id}/account`, {}, rec.access), 409, 'conflict');
     const t = await login(email, 'patient-pw-1');
     assert.equal(t.user.patient_id, p.id);
     const mine = expectStatus(await get('/api/patients/me', t.access_token), 200).body;
@@ -567,7 +566,7 @@ describe('patients', () => {
     assert.equal(me.patient_id, p.id);
 
     const rows = await auditRows('action=patient_account_create');
-    assert.equal(rows.some((r) => r.entity_id === p.id || r.entity_id === user.id), true, `no patient_account_create row for patient ${p.id}`);
+    assert.equal(rows.some((r) => r.entity_id === user.id), true, `no patient_account_create row for patient ${p.id}`);
   });
 
   test('search q: name, phone digits, e-mail, CPF', async () => {

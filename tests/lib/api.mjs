@@ -491,15 +491,28 @@ export async function createPatient(token, fields = {}) {
   return res.body;
 }
 
-// Creates a patient in clinicId plus its PATIENT account and logs in.
-// Returns {patient, user, email, password, tokens, access, refresh}.
+// The token of the newest account link queued to e-mail address `to` (sql/0022_account_links.sql),
+// read from the delivery queue's payload as the patient would read it in the message; null if none.
+export async function accountLinkToken(to) {
+  const text = await psql(`SELECT payload->>'text' FROM deliveries WHERE entity = 'account_link' AND channel = 'email'
+                             AND lower(recipient) = lower('${to.replace(/'/g, "''")}') ORDER BY id DESC LIMIT 1`);
+  return /[?&]token=([A-Za-z0-9_-]+)/.exec(text)?.[1] ?? null;
+}
+
+// Creates a patient in clinicId plus its PATIENT account (the desk's activation link, used to set
+// the password) and logs in. Returns {patient, user, email, password, tokens, access, refresh}.
 export async function patientSession(clinicId, fields = {}) {
   const admin = await asAdmin();
-  const patient = await createPatient(admin, { clinic_id: clinicId, ...fields });
-  const email = freshEmail('patient');
+  const email = fields.email || freshEmail('patient');
+  const patient = await createPatient(admin, { clinic_id: clinicId, ...fields, email });
   const password = `pw-${uniq()}`;
-  const res = await post(`/api/patients/${patient.id}/account`, { email, password }, admin);
+  const res = await post(`/api/patients/${patient.id}/account`, {}, admin);
   expectStatus(res, 201);
+  expectStatus(await post('/api/auth/activate', { token: await accountLinkToken(email), password }), 204);
+  // A new password moves tokens_valid_after to the next whole second (sql/0012); a video join token is stamped
+  // with the api-server's clock, so one issued before then would be refused by the signaling-server.
+  await psql(`SELECT pg_sleep(greatest(0, extract(epoch FROM tokens_valid_after - clock_timestamp()))) FROM users
+              WHERE id = ${res.body.id}`);
   const tokens = await login(email, password);
   return { patient, user: res.body, email, password, tokens, access: tokens.access_token, refresh: tokens.refresh_token };
 }

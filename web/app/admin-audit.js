@@ -12,6 +12,7 @@ import { allPages } from './pages.js';
 // AuditAction of openapi.yaml: the choices of the action filter (the server refuses any other).
 const ACTIONS = [
   'login', 'login_failed', 'login_locked', 'login_throttled', 'logout_all', 'logout', 'token_refresh', 'refresh_reuse', 'password_change',
+  'account_link_issued', 'account_link_used', 'password_reset_throttled',
   'clinic_create', 'clinic_update', 'clinic_delete', 'user_create', 'user_update', 'user_deactivate', 'doctor_update', 'doctor_pix_change',
   'patient_create', 'patient_update', 'patient_account_create', 'service_create', 'service_update', 'availability_create',
   'availability_delete', 'unavailability_create', 'unavailability_delete', 'appointment_create', 'appointment_update',

@@ -59,6 +59,9 @@ async function call(method, path, body, token, headers = {}, keepalive = false) 
   return data;
 }
 
+// A call of a public operation, with no token (the account link page).
+export const callPublic = (method, path, body) => call(method, path, body, null);
+
 // An API call as the signed-in user: one refresh and one retry when the access token is refused.
 export async function api(method, path, body, headers) {
   try {
