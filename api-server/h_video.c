@@ -279,9 +279,12 @@ static int reply_token(struct _u_response *resp, struct req_ctx *ctx, int64_t se
                        int64_t user, const char *vrole, time_t exp)
 {
     time_t now = time(NULL);
+    /* Never older than the access token it was asked with: after a new password the account accepts tokens
+     * from the database's next whole second (sql/0012), which this clock may not have reached yet. */
+    time_t iat = user > 0 && ctx->claims.iat > now ? ctx->claims.iat : now;
     struct video_claims c = {.sub = user, .vsid = session_id, .clinic_id = clinic_id};
     snprintf(c.vrole, sizeof c.vrole, "%s", vrole);
-    char *token = token_sign_video(&app.keys, &c, now, exp);
+    char *token = token_sign_video(&app.keys, &c, iat, exp);
     json_t *ice = ice_servers(session_id, vrole, exp);
     if (!token || !ice) {
         free(token);

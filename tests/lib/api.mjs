@@ -509,10 +509,6 @@ export async function patientSession(clinicId, fields = {}) {
   const res = await post(`/api/patients/${patient.id}/account`, {}, admin);
   expectStatus(res, 201);
   expectStatus(await post('/api/auth/activate', { token: await accountLinkToken(email), password }), 204);
-  // A new password moves tokens_valid_after to the next whole second (sql/0012); a video join token is stamped
-  // with the api-server's clock, so one issued before then would be refused by the signaling-server.
-  await psql(`SELECT pg_sleep(greatest(0, extract(epoch FROM tokens_valid_after - clock_timestamp()))) FROM users
-              WHERE id = ${res.body.id}`);
   const tokens = await login(email, password);
   return { patient, user: res.body, email, password, tokens, access: tokens.access_token, refresh: tokens.refresh_token };
 }
