@@ -13,6 +13,7 @@
 #include "crypto.h"
 #include "mailmsg.h"
 #include "webhook_send.h"
+#include "webhook_url.h"
 
 /* At most this many sockets of one sender are tracked (one connection per handle, and a spare while
  * libcurl replaces one). */
@@ -24,6 +25,8 @@ struct delivery_conn {
     curl_socket_t fds[CONN_MAX_FDS];
     int nfds;
     bool stopping;
+    bool public_only;  /* this transfer may connect to public addresses only (a webhook) */
+    bool refused_addr; /* ... and libcurl was about to connect to another one */
 };
 
 struct delivery_conn *delivery_conn_new(void)
@@ -59,14 +62,18 @@ void delivery_conn_interrupt(struct delivery_conn *c)
 }
 
 /* libcurl's socket opener and closer, so that delivery_conn_interrupt can wake a transfer blocked in a
- * read that no progress callback interrupts (libcurl waits for an SMTP server's last answer that way). */
+ * read that no progress callback interrupts (libcurl waits for an SMTP server's last answer that way).
+ * The opener is also where a webhook's SSRF guard sees the address libcurl resolved and is about to
+ * connect to, every one it tries (webhook_url.h), so no DNS answer can lead it elsewhere. */
 static curl_socket_t open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
 {
     (void)purpose;
     struct delivery_conn *c = arg;
     pthread_mutex_lock(&c->lock);
     curl_socket_t fd = CURL_SOCKET_BAD;
-    if (!c->stopping && c->nfds < CONN_MAX_FDS) {
+    if (c->public_only && !webhook_addr_public(&a->addr))
+        c->refused_addr = true;
+    else if (!c->stopping && c->nfds < CONN_MAX_FDS) {
         fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
         if (fd != CURL_SOCKET_BAD)
             c->fds[c->nfds++] = fd;
@@ -271,19 +278,22 @@ static void send_webhook(struct delivery_conn *c, const struct app_config *cfg, 
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(h, CURLOPT_PROXY, "");
-    if (w.resolve)
-        curl_easy_setopt(h, CURLOPT_RESOLVE, w.resolve);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, w.headers);
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, w.body);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
+    c->public_only = !cfg->webhook_allow_private;
+    c->refused_addr = false;
     CURLcode rc = curl_easy_perform(h);
+    c->public_only = false;
     long code = 0;
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
-    if (rc != CURLE_OK)
+    if (rc != CURLE_OK && c->refused_addr)
+        snprintf(r->error, sizeof r->error, "refused at delivery time: the URL's host resolves to a loopback, private, "
+                                            "link-local or otherwise non-public address");
+    else if (rc != CURLE_OK)
         transfer_error(r, rc, errbuf, code, stop);
     else if (code < 200 || code > 299)
         snprintf(r->error, sizeof r->error, "the webhook receiver answered HTTP %ld", code);
-    curl_easy_setopt(h, CURLOPT_RESOLVE, NULL);
     webhook_request_free(&w);
 }
 

@@ -58,7 +58,7 @@ HANDLER(h_webhooks_create)
     if (!body_valid(resp, ctx, create_fields, sizeof create_fields / sizeof create_fields[0], false, &rc))
         return rc;
     const char *why = webhook_url_check(json_string_value(json_object_get(ctx->body, "url")),
-                                        app.cfg.webhook_allow_private, NULL, 0);
+                                        app.cfg.webhook_allow_private, true);
     if (why)
         return reply_invalid(resp, ctx, json_pack("{s:s}", "url", why));
     if (!new_secret(secret))

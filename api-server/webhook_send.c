@@ -69,8 +69,8 @@ bool webhook_request_prepare(const struct app_config *cfg, int64_t id, const cha
         snprintf(err, n, "the webhook subscription is disabled");
         return false;
     }
-    char pin[600], sig[400], idtext[24];
-    const char *why = webhook_url_check(url, cfg->webhook_allow_private, pin, sizeof pin);
+    char sig[400], idtext[24];
+    const char *why = webhook_url_check(url, cfg->webhook_allow_private, false);
     if (why) {
         snprintf(err, n, "refused at delivery time: the URL %s", why);
         return false;
@@ -82,7 +82,7 @@ bool webhook_request_prepare(const struct app_config *cfg, int64_t id, const cha
     snprintf(idtext, sizeof idtext, "%lld", (long long)id);
     if (!add_header(&w->headers, "Content-Type", "application/json") || !add_header(&w->headers, "X-Clinic-Event", kind) ||
         !add_header(&w->headers, "X-Clinic-Delivery", idtext) || !add_header(&w->headers, "X-Clinic-Signature", sig) ||
-        !add_header(&w->headers, "Expect", "") || (pin[0] && !(w->resolve = curl_slist_append(NULL, pin)))) {
+        !add_header(&w->headers, "Expect", "")) {
         snprintf(err, n, "out of memory");
         webhook_request_free(w);
         return false;
@@ -93,6 +93,5 @@ bool webhook_request_prepare(const struct app_config *cfg, int64_t id, const cha
 void webhook_request_free(struct webhook_request *w)
 {
     curl_slist_free_all(w->headers);
-    curl_slist_free_all(w->resolve);
-    w->headers = w->resolve = NULL;
+    w->headers = NULL;
 }

@@ -1,9 +1,8 @@
 /* webhook_send: what one webhook attempt sends (README "Webhooks"): the delivery's stored envelope as
  * the exact body, the headers Content-Type, X-Clinic-Event, X-Clinic-Delivery and
  * X-Clinic-Signature "t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>" with one v1 per
- * valid secret (the current one first, then the previous one during a rotation's overlap), and the
- * CURLOPT_RESOLVE pin of the URL's host to the address webhook_url_check approved at this moment.
- * delivery_send.c performs the transfer. */
+ * valid secret (the current one first, then the previous one during a rotation's overlap).
+ * delivery_send.c performs the transfer and checks each address it connects to. */
 #ifndef API_WEBHOOK_SEND_H
 #define API_WEBHOOK_SEND_H
 
@@ -18,7 +17,6 @@
 struct webhook_request {
     const char *body;             /* points into the payload */
     struct curl_slist *headers;
-    struct curl_slist *resolve;   /* NULL when the host is an address literal */
 };
 
 /* Writes into out the X-Clinic-Signature value for body at time t with the secrets (a JSON array of

@@ -7,7 +7,6 @@
 #include <netinet/in.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 static bool v4_public(uint32_t a)
@@ -60,7 +59,6 @@ bool webhook_addr_public(const struct sockaddr *sa)
 
 struct parsed {
     char host[256];
-    long port;
 };
 
 /* Parses url with libcurl; NULL or why not. */
@@ -88,10 +86,8 @@ static const char *parse(const char *url, struct parsed *p)
         why = "must not contain a user name or password";
     else if (!host[0] || strlen(host) >= sizeof p->host)
         why = "must name a host";
-    else {
+    else
         snprintf(p->host, sizeof p->host, "%s", host);
-        p->port = strtol(port, NULL, 10);
-    }
     curl_free(scheme);
     curl_free(host);
     curl_free(port);
@@ -101,34 +97,26 @@ static const char *parse(const char *url, struct parsed *p)
     return why;
 }
 
-const char *webhook_url_check(const char *url, bool allow_private, char *pin, size_t n)
+const char *webhook_url_check(const char *url, bool allow_private, bool resolve)
 {
     struct parsed p;
     const char *why = parse(url, &p);
     if (why)
         return why;
     char name[256];
-    bool literal = p.host[0] == '[';
-    snprintf(name, sizeof name, "%.*s", literal ? (int)strlen(p.host) - 2 : (int)strlen(p.host), p.host + literal);
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res = NULL;
+    bool bracketed = p.host[0] == '[';
+    snprintf(name, sizeof name, "%.*s", bracketed ? (int)strlen(p.host) - 2 : (int)strlen(p.host), p.host + bracketed);
     unsigned char bin[sizeof(struct in6_addr)];
-    literal = literal || inet_pton(AF_INET, name, bin) == 1;
+    bool literal = bracketed || inet_pton(AF_INET, name, bin) == 1;
+    if (!literal && !resolve)
+        return NULL; /* the addresses are checked as libcurl connects (delivery_send.c) */
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = literal ? AI_NUMERICHOST : 0}, *res = NULL;
     if (getaddrinfo(name, NULL, &hints, &res) != 0 || !res)
         return "must name a host that resolves";
-    char addr[INET6_ADDRSTRLEN] = "";
-    for (struct addrinfo *a = res; a && !why; a = a->ai_next) {
+    for (struct addrinfo *a = res; a && !why; a = a->ai_next)
         if (!allow_private && !webhook_addr_public(a->ai_addr))
             why = "must not point to a loopback, private, link-local or otherwise non-public address";
-    }
-    if (!why && res->ai_family == AF_INET)
-        inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)res->ai_addr)->sin_addr, addr, sizeof addr);
-    else if (!why && res->ai_family == AF_INET6)
-        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)(void *)res->ai_addr)->sin6_addr, addr, sizeof addr);
     freeaddrinfo(res);
-    if (!why && pin && n) {
-        pin[0] = '\0';
-        if (!literal && addr[0])
-            snprintf(pin, n, strchr(addr, ':') ? "%s:%ld:[%s]" : "%s:%ld:%s", p.host, p.port, addr);
-    }
     return why;
 }
