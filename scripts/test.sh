@@ -338,7 +338,10 @@ api_suite() {
     env "${db_env[@]}" "${san_env[@]}" API_URL="http://127.0.0.1:$port" REPO_ROOT="$REPO" API_BIN="$bin" \
       SIGNALING_URL="http://127.0.0.1:$sig_port" SIGNALING_BIN="${bin%api-server}signaling-server" VIDEO_GRACE_SECONDS="$VIDEO_GRACE" \
       PG_DIR="$pg_dir" PG_PORT="$pg_port" \
-      node "${args[@]}" "$file" || st=$?
+      node "${args[@]}" "$file" &
+    node_pid=$! # waited for in the background, so a TERM to the lane stops it at once (api_lane's trap)
+    wait "$node_pid" || st=$?
+    node_pid=
     tap_quiet=1 tap_summary "$label: ${file#tests/api/}" "$tap" "$st"
     api_results=$((api_results + tap_total))
     if [ "$tap_failed" -ne 0 ]; then
@@ -534,8 +537,9 @@ api_lane() {
   api_results=0
   server_pid=
   sig_pid=
+  node_pid=
   pg_dir=
-  trap 'kill_server; kill_signaling; [ -z "$pg_dir" ] || bash scripts/pg.sh stop "$pg_dir" >/dev/null 2>&1 || true' EXIT
+  trap 'kill_proc "$node_pid"; kill_server; kill_signaling; [ -z "$pg_dir" ] || bash scripts/pg.sh stop "$pg_dir" >/dev/null 2>&1 || true' EXIT
   trap 'exit 143' TERM
   trap 'exit 130' INT
   section "API tests: lane $label"
@@ -613,8 +617,12 @@ browser_lane() {
   local st=0
   mkdir -p "$tmp/browser"
   bash scripts/browser-test.sh --pg "$tmp/pg-browser" "${ports[$((6 * lanes))]}" --prepare --keys "$tmp/keys" \
-    --bin "$REPO/build" --logs "$tmp/browser" >"$tmp/browser/out.txt" 2>&1 || st=$?
-  bash scripts/pg.sh stop "$tmp/pg-browser" >/dev/null 2>&1 || true
+    --bin "$REPO/build" --logs "$tmp/browser" >"$tmp/browser/out.txt" 2>&1 &
+  browser_run=$!
+  trap 'kill_proc "$browser_run"; bash scripts/pg.sh stop "$tmp/pg-browser" >/dev/null 2>&1 || true' EXIT
+  trap 'exit 143' TERM
+  wait "$browser_run" || st=$?
+  browser_run=
   echo "$st" >"$tmp/browser.status"
 }
 
