@@ -164,11 +164,24 @@ BEGIN
 END
 $$;
 
+-- video_doctor_ready_notify for its callers, whose own work must go on whatever happens to a notice (the
+-- doctor's join, the sweep's expiries): a failure is a warning in the server's log, and the notice is tried
+-- again at the next sweep.
+CREATE FUNCTION video_doctor_ready_try(p_session bigint) RETURNS boolean
+LANGUAGE plpgsql AS $$
+BEGIN
+  RETURN video_doctor_ready_notify(p_session);
+EXCEPTION WHEN OTHERS THEN
+  RAISE WARNING 'video session %: the doctor-ready notice failed: %', p_session, SQLERRM;
+  RETURN false;
+END
+$$;
+
 -- The doctor's arrival in the room (INSERT, or back from left / reconnecting).
 CREATE FUNCTION video_participants_doctor_ready_notice() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-  PERFORM video_doctor_ready_notify(NEW.session_id);
+  PERFORM video_doctor_ready_try(NEW.session_id);
   RETURN NULL;
 END
 $$;
@@ -189,7 +202,7 @@ BEGIN
              WHERE s.status IN ('scheduled', 'waiting') AND lower(a.period) <= now() AND s.join_url IS NOT NULL
                AND NOT EXISTS (SELECT 1 FROM video_notices n WHERE n.session_id = s.id AND n.kind = 'doctor_ready')
              ORDER BY s.id LOOP
-    IF video_doctor_ready_notify(sid) THEN
+    IF video_doctor_ready_try(sid) THEN
       n := n + 1;
     END IF;
   END LOOP;
