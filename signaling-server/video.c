@@ -4,7 +4,8 @@
  * set-up waits on each of them) and handed to the local connections they name, on the "relay" notification
  * naming this instance, every SIGNALING_POLL_MS and after every reconnect, so messages written while
  * the link was down are not lost; and the housekeeping (video_sweep: grace windows, expiries;
- * video_sweep_duration: calls past VIDEO_MAX_MINUTES warned and ended) a few times per grace window,
+ * video_sweep_duration: calls past VIDEO_MAX_MINUTES warned and ended; video_doctor_ready_sweep, sql/0025:
+ * the patient told once when the doctor waits in the room past the start) a few times per grace window,
  * with, as a job of its own, the end of each clinic's day (visits_end_day, sql/0017: visits still
  * waiting or called on a day that is over leave the queue, day_ended).
  *
@@ -59,7 +60,8 @@ static const char *const SQL[] = {
     "SELECT video_quality_add($1::bigint, $2, $3, ($4::jsonb->>'rtt_ms')::float8, " /* vsid, role, identity, sample */
     "($4::jsonb->>'packet_loss')::float8, ($4::jsonb->>'jitter_ms')::float8)",
 };
-static const char SWEEP_SQL[] = "SELECT video_sweep($1::int, $2::int) + video_sweep_duration($3::int)";
+static const char SWEEP_SQL[] =
+    "SELECT video_sweep($1::int, $2::int) + video_sweep_duration($3::int) + video_doctor_ready_sweep()";
 static const char DAY_END_SQL[] = "SELECT visits_end_day()";
 static const char RELAY_SQL[] =
     "WITH d AS (DELETE FROM video_relay WHERE instance_id = $1 "

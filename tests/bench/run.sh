@@ -18,7 +18,8 @@
 # Figures are printed, never asserted. Env: BENCH_SECONDS (default 15), BENCH_CONNECTIONS (64),
 # DB_POOL_SIZE (16, also pgbench's clients), BENCH_EXPLAIN=full (print the whole plan of the board),
 # BENCH_FLOOD=0 (skip the floods), BENCH_SIGNALING=0 (skip the signaling benchmark), BENCH_DELIVERY=0 (skip the
-# outbound e-mail and webhook benchmarks, tests/bench/deliveries.mjs and webhooks.mjs).
+# outbound e-mail and webhook benchmarks, tests/bench/deliveries.mjs and webhooks.mjs), BENCH_OUTAGE=0 (skip the
+# SMTP outage run, tests/bench/delivery-outage.mjs).
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$REPO"
@@ -223,6 +224,13 @@ fi
 if [ "${BENCH_DELIVERY:-1}" != 0 ]; then
   API_BIN=build/api-server node --test --test-reporter=spec tests/bench/deliveries.mjs | grep 'deliveries:' || true
   API_BIN=build/api-server node --test --test-reporter=spec tests/bench/webhooks.mjs | grep 'webhooks:' || true
+fi
+
+# The queue through an SMTP outage: 10,000 e-mails queued while the sink is down for BENCH_OUTAGE_SECONDS
+# (default 60), then the queue's depth over time and the time to drain once it is back
+# (tests/bench/delivery-outage.mjs). BENCH_OUTAGE=0 skips it.
+if [ "${BENCH_DELIVERY:-1}" != 0 ] && [ "${BENCH_OUTAGE:-1}" != 0 ]; then
+  API_BIN=build/api-server node --test --test-reporter=spec tests/bench/delivery-outage.mjs | grep 'delivery-outage:' || true
 fi
 
 # The signaling-server against a minimal Node socket.io server, on this cluster (its own data, written in
