@@ -30,6 +30,7 @@ import {
   runPsql,
   staffSession,
   startApi,
+  superPsql,
   uniq,
   walkIn,
 } from '../lib/api.mjs';
@@ -149,20 +150,6 @@ describe('the last active admin', () => {
     await db.api?.stop();
     await superPsql('postgres', `DROP DATABASE IF EXISTS ${db.name} WITH (FORCE);`);
   });
-
-  // psql as the cluster's superuser on its socket (PG_DIR), for what the application role may not do.
-  function superPsql(dbname, script) {
-    return new Promise((resolve, reject) => {
-      const p = spawn('psql', ['-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', '-h', process.env.PG_DIR, '-p', process.env.PG_PORT,
-        '-U', 'postgres', '-d', dbname], { stdio: ['pipe', 'pipe', 'pipe'] });
-      let out = '';
-      let err = '';
-      p.stdout.on('data', (d) => { out += d; });
-      p.stderr.on('data', (d) => { err += d; });
-      p.on('close', (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(`psql: ${err}`))));
-      p.stdin.end(script);
-    });
-  }
 
   function run(args, env) {
     return new Promise((resolve) => {

@@ -708,6 +708,21 @@ export async function psql(script) {
   return r.out;
 }
 
+// psql as the cluster's superuser on its socket (PG_DIR, PG_PORT) on database dbname, for what the
+// application role may not do (creating and dropping a private database); resolves with the output.
+export function superPsql(dbname, script) {
+  return new Promise((resolve, reject) => {
+    const p = spawn('psql', ['-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', '-h', process.env.PG_DIR, '-p', process.env.PG_PORT,
+      '-U', 'postgres', '-d', dbname], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d) => { out += d; });
+    p.stderr.on('data', (d) => { err += d; });
+    p.on('close', (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(`psql: ${err}`))));
+    p.stdin.end(script);
+  });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Signaling-server instances
 // ---------------------------------------------------------------------------------------------
