@@ -83,6 +83,7 @@
 #define DEF_PASSWORD_RESET_PER_ADDRESS 10   /* requests from one address within the window */
 #define DEF_PASSWORD_RESET_PER_ACCOUNT 3    /* reset links one account gets within the window */
 #define DEF_PASSWORD_RESET_WINDOW_SECONDS 3600
+#define DEF_INSTALLATION_NAME "clinic" /* what a reset must be confirmed with (reset.c) */
 #define DEF_SMTP_STARTTLS "try" /* off | try | require (smtp:// only; smtps:// is TLS from the start) */
 
 struct app_config {
@@ -140,6 +141,9 @@ struct app_config {
     /* account links (h_account_links.c) */
     char account_link_url[512];
     long account_link_ttl, reset_per_address, reset_per_account, reset_window;
+    /* the installation reset (reset.c): refused unless allowed; confirmed with the installation's name */
+    bool allow_database_reset;
+    char installation_name[201];
 };
 
 struct app {

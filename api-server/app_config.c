@@ -240,6 +240,15 @@ static void webhook_load(struct app_config *c, struct cfg_errors *errs)
         cfg_env_long("WEBHOOK_SECRET_OVERLAP_SECONDS", DEF_WEBHOOK_SECRET_OVERLAP_SECONDS, 0, 30L * 86400, errs);
 }
 
+/* The installation reset (reset.c): off unless ALLOW_DATABASE_RESET=1; the name it is confirmed with. */
+static void reset_load(struct app_config *c, struct cfg_errors *errs)
+{
+    c->allow_database_reset = cfg_env_long("ALLOW_DATABASE_RESET", 0, 0, 1, errs) == 1;
+    copy_env(c->installation_name, sizeof c->installation_name, "INSTALLATION_NAME", DEF_INSTALLATION_NAME, errs);
+    if (!c->installation_name[0])
+        cfg_error(errs, "INSTALLATION_NAME must not be empty");
+}
+
 bool app_config_load(struct app_config *c)
 {
     struct cfg_errors errs = {0};
@@ -284,6 +293,7 @@ bool app_config_load(struct app_config *c)
     delivery_load(c, &errs);
     webhook_load(c, &errs);
     account_links_load(c, &errs);
+    reset_load(c, &errs);
 
     for (int i = 0; i < errs.n; i++)
         fprintf(stderr, "configuration error: %s\n", errs.msg[i]);

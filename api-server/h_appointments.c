@@ -1,4 +1,5 @@
-/* h_appointments: booking, reading, rescheduling, cancelling and marking no-shows.
+/* h_appointments: booking, reading, rescheduling, cancelling, confirming or declining requested
+ * bookings and marking no-shows. A doctor reschedules and cancels their own appointments, with a reason.
  *
  * The database keeps the rules: composite foreign keys put the doctor, patient and service in the
  * appointment's clinic; exclusion constraints make double booking of a doctor or a patient
@@ -26,6 +27,7 @@ static const struct field_spec update_fields[] = {
     {"start_time", FT_INSTANT, 0, 0, 0, NULL},
     {"consultation_type", FT_ENUM, 0, 0, 0, types},
     {"notes", FT_STRING, FF_NULLABLE, 0, 2000, NULL},
+    {"reason", FT_STRING, 0, 1, 500, NULL},
 };
 
 HANDLER(h_appointments_create)
@@ -126,7 +128,8 @@ HANDLER(h_appointments_get)
 
 /* Runs one state-changing statement sql (after lock, when not NULL) on appointment
  * ctx->params[0] within the caller's reach and answers with the appointment. Parameters: $1 id,
- * $2 clinic scope, $3 patient scope, $4 the JSON body, $5 arg; sql takes the first n, lock four. */
+ * $2 clinic scope, $3 patient scope, $4 doctor scope, $5 the JSON body, $6 arg; sql takes the first
+ * n, lock five. */
 static int change(struct _u_response *resp, struct req_ctx *ctx, const char *lock, const char *sql, int n,
                   const char *arg, const char *action, json_t *details)
 {
@@ -134,8 +137,8 @@ static int change(struct _u_response *resp, struct req_ctx *ctx, const char *loc
     struct scope_params s;
     scope_of(ctx, &s);
     char *body = dbr_body_text(ctx->body);
-    const char *p[] = {id_text(ctx->params[0], idb), s.c, s.p, body, arg};
-    const struct db_stmt st[] = {{lock, 4, p}, {sql, n, p}};
+    const char *p[] = {id_text(ctx->params[0], idb), s.c, s.p, s.d, body, arg};
+    const struct db_stmt st[] = {{lock, 5, p}, {sql, n, p}};
     int rc = dbr_write(resp, ctx, &(const struct write_desc){200, action, "appointment", details}, lock ? st : st + 1,
                        lock ? 2 : 1);
     free(body);
@@ -143,41 +146,74 @@ static int change(struct _u_response *resp, struct req_ctx *ctx, const char *loc
 }
 
 #define WHERE_REACH                                                                                               \
-    "WHERE a.id = $1 AND ($2::bigint IS NULL OR a.clinic_id = $2) AND ($3::bigint IS NULL OR a.patient_id = $3) "
+    "WHERE a.id = $1 AND ($2::bigint IS NULL OR a.clinic_id = $2) AND ($3::bigint IS NULL OR a.patient_id = $3) " \
+    "AND ($4::bigint IS NULL OR a.doctor_id = $4) "
+
+/* The audit details of a change made for a reason (NULL: none): details with the reason added. */
+static json_t *with_reason(json_t *details, json_t *reason)
+{
+    if (json_is_string(reason))
+        json_object_set(details, "reason", reason);
+    return details;
+}
+
+/* A doctor changes their own appointments only, and says why (a reason the patient is told: their
+ * changes carry it in the event to the doctor's and patient's rooms; $4, the doctor scope, says whose). */
+static bool doctor_rules_hold(struct _u_response *resp, struct req_ctx *ctx, int *rc)
+{
+    if (ctx->claims.role != ROLE_DOCTOR)
+        return true;
+    json_t *errors = json_object();
+    if (!json_object_get(ctx->body, "reason"))
+        json_object_set_new(errors, "reason", json_string("is required"));
+    if (json_object_get(ctx->body, "doctor_id"))
+        json_object_set_new(errors, "doctor_id", json_string("cannot be changed by a doctor"));
+    if (json_object_size(errors) == 0) {
+        json_decref(errors);
+        return true;
+    }
+    *rc = reply_invalid(resp, ctx, errors);
+    return false;
+}
 
 HANDLER(h_appointments_update)
 {
     (void)req;
     int rc;
-    if (!body_valid(resp, ctx, update_fields, sizeof update_fields / sizeof update_fields[0], true, &rc))
+    if (!body_valid(resp, ctx, update_fields, sizeof update_fields / sizeof update_fields[0], true, &rc) ||
+        !doctor_rules_hold(resp, ctx, &rc))
         return rc;
     static const char sql[] =
         "WITH u AS (UPDATE appointments a SET "
         "  status = state_transition(a.status, ARRAY['requested', 'confirmed'], NULL, 'appointment'), "
-        "  doctor_id = COALESCE(($4::jsonb->>'doctor_id')::bigint, a.doctor_id), "
-        "  service_id = COALESCE(($4::jsonb->>'service_id')::bigint, a.service_id), "
-        "  consultation_type = COALESCE($4::jsonb->>'consultation_type', a.consultation_type), "
-        "  notes = CASE WHEN $4::jsonb ? 'notes' THEN $4::jsonb->>'notes' ELSE a.notes END, "
+        "  doctor_id = COALESCE(($5::jsonb->>'doctor_id')::bigint, a.doctor_id), "
+        "  service_id = COALESCE(($5::jsonb->>'service_id')::bigint, a.service_id), "
+        "  consultation_type = COALESCE($5::jsonb->>'consultation_type', a.consultation_type), "
+        "  notes = CASE WHEN $5::jsonb ? 'notes' THEN $5::jsonb->>'notes' ELSE a.notes END, "
+        "  reschedule_reason = COALESCE($5::jsonb->>'reason', a.reschedule_reason), "
         "  period = (SELECT tstzrange(t, t + make_interval(mins => s.duration_minutes)) "
         "            FROM services s, "
-        "                 COALESCE(date_trunc('second', ($4::jsonb->>'start_time')::timestamptz), lower(a.period)) AS t "
-        "            WHERE s.id = COALESCE(($4::jsonb->>'service_id')::bigint, a.service_id) "
+        "                 COALESCE(date_trunc('second', ($5::jsonb->>'start_time')::timestamptz), lower(a.period)) AS t "
+        "            WHERE s.id = COALESCE(($5::jsonb->>'service_id')::bigint, a.service_id) "
         "              AND assert_field(s.clinic_id = a.clinic_id, 'appointments', 'service_id', 'does not exist') "
-        "              AND assert_field(s.active OR NOT $4::jsonb ? 'service_id', 'appointments', 'service_id', "
+        "              AND assert_field(s.active OR NOT $5::jsonb ? 'service_id', 'appointments', 'service_id', "
         "                               'is not offered any more') "
-        "              AND assert_field(t > now() OR NOT $4::jsonb ? 'start_time', 'appointments', 'start_time', "
+        "              AND assert_field(t > now() OR NOT $5::jsonb ? 'start_time', 'appointments', 'start_time', "
         "                               'must be in the future')) "
         WHERE_REACH
         "  AND assert_field(EXISTS (SELECT 1 FROM services s WHERE s.clinic_id = a.clinic_id "
-        "                          AND s.id = COALESCE(($4::jsonb->>'service_id')::bigint, a.service_id)), "
+        "                          AND s.id = COALESCE(($5::jsonb->>'service_id')::bigint, a.service_id)), "
         "                   'appointments', 'service_id', 'does not exist') RETURNING a) "
-        "SELECT appointment_json(u.a), (u.a).id, emit_appointment_event('appointment_updated', u.a) FROM u";
+        "SELECT appointment_json(u.a), (u.a).id, "
+        "       emit_appointment_event('appointment_updated', u.a, CASE WHEN $4::bigint IS NOT NULL "
+        "         THEN $5::jsonb->>'reason' END) FROM u";
     /* The same booking locks as create (the doctor it ends up with, then the patient). */
     static const char lock[] =
-        "SELECT pg_advisory_xact_lock(1, (COALESCE(($4::jsonb->>'doctor_id')::bigint, a.doctor_id) % 2147483647)::int), "
+        "SELECT pg_advisory_xact_lock(1, (COALESCE(($5::jsonb->>'doctor_id')::bigint, a.doctor_id) % 2147483647)::int), "
         "       pg_advisory_xact_lock(2, (a.patient_id % 2147483647)::int) "
         "FROM appointments a " WHERE_REACH;
-    return change(resp, ctx, lock, sql, 4, NULL, "appointment_update", dbr_changed_fields(ctx->body));
+    json_t *details = with_reason(dbr_changed_fields(ctx->body), json_object_get(ctx->body, "reason"));
+    return change(resp, ctx, lock, sql, 5, NULL, "appointment_update", details);
 }
 
 static const struct field_spec cancel_fields[] = {
@@ -193,11 +229,16 @@ HANDLER(h_appointments_cancel)
     static const char sql[] =
         "WITH u AS (UPDATE appointments a SET "
         "  status = state_transition(a.status, ARRAY['requested', 'confirmed'], 'cancelled', 'appointment'), "
-        "  cancel_reason = $4::jsonb->>'reason', cancelled_by = $5, cancelled_at = now() "
+        "  cancel_reason = $5::jsonb->>'reason', cancelled_by = $6, cancelled_at = now() "
         WHERE_REACH "RETURNING a) "
-        "SELECT appointment_json(u.a), (u.a).id, emit_appointment_event('appointment_cancelled', u.a) FROM u";
-    const char *by = ctx->claims.role == ROLE_PATIENT ? "patient" : "clinic";
-    return change(resp, ctx, NULL, sql, 5, by, "appointment_cancel", json_pack("{s:s}", "by", by));
+        "SELECT appointment_json(u.a), (u.a).id, "
+        "       emit_appointment_event('appointment_cancelled', u.a, CASE WHEN $4::bigint IS NOT NULL "
+        "         THEN (u.a).cancel_reason END) FROM u";
+    const char *by = ctx->claims.role == ROLE_PATIENT ? "patient"
+                     : ctx->claims.role == ROLE_DOCTOR ? "doctor"
+                                                       : "clinic";
+    json_t *details = with_reason(json_pack("{s:s}", "by", by), json_object_get(ctx->body, "reason"));
+    return change(resp, ctx, NULL, sql, 6, by, "appointment_cancel", details);
 }
 
 HANDLER(h_appointments_no_show)
@@ -209,5 +250,36 @@ HANDLER(h_appointments_no_show)
         "                            ARRAY['confirmed'], 'no_show', 'appointment') "
         WHERE_REACH "RETURNING a) "
         "SELECT appointment_json(u.a), (u.a).id, emit_appointment_event('appointment_updated', u.a) FROM u";
-    return change(resp, ctx, NULL, sql, 3, NULL, "appointment_no_show", NULL);
+    return change(resp, ctx, NULL, sql, 4, NULL, "appointment_no_show", NULL);
+}
+
+/* A requested booking confirmed (the patient gets the booking confirmation) or declined with a reason
+ * (cancelled, the patient told) by its doctor or the clinic's desk: appointment_confirm and
+ * appointment_decline own the moves. */
+HANDLER(h_appointments_confirm)
+{
+    (void)req;
+    char idb[24];
+    struct scope_params s;
+    scope_of(ctx, &s);
+    const char *p[] = {id_text(ctx->params[0], idb), s.c, s.d};
+    const struct db_stmt st = {"SELECT appointment_json(a), a.id FROM appointment_confirm($1, $2, $3) a", 3, p};
+    return dbr_write(resp, ctx, &(const struct write_desc){200, "appointment_confirm", "appointment", NULL}, &st, 1);
+}
+
+HANDLER(h_appointments_decline)
+{
+    (void)req;
+    int rc;
+    if (!body_valid(resp, ctx, cancel_fields, 1, false, &rc))
+        return rc;
+    char idb[24];
+    struct scope_params s;
+    scope_of(ctx, &s);
+    const char *reason = json_string_value(json_object_get(ctx->body, "reason"));
+    const char *by = ctx->claims.role == ROLE_DOCTOR ? "doctor" : "clinic";
+    const char *p[] = {id_text(ctx->params[0], idb), s.c, s.d, reason, by};
+    const struct db_stmt st = {"SELECT appointment_json(a), a.id FROM appointment_decline($1, $2, $3, $4, $5) a", 5, p};
+    json_t *details = json_pack("{s:s,s:s}", "by", by, "reason", reason);
+    return dbr_write(resp, ctx, &(const struct write_desc){200, "appointment_decline", "appointment", details}, &st, 1);
 }

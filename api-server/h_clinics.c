@@ -12,16 +12,20 @@ static const struct field_spec clinic_fields[] = {
     {"timezone", FT_TIMEZONE, FF_REQUIRED, 0, 0, NULL},
     {"currency", FT_CURRENCY, 0, 0, 0, NULL},
     {"language", FT_ENUM, 0, 0, 0, languages},
+    {"booking_requires_confirmation", FT_BOOL, 0, 0, 0, NULL},
 };
 
 static const struct body_resource clinic_resource = {
     "clinic", "clinic_create", "clinic_update", clinic_fields, sizeof clinic_fields / sizeof clinic_fields[0], 0,
-    "INSERT INTO clinics AS c (name, timezone, currency, language) "
-    "SELECT b->>'name', b->>'timezone', COALESCE(b->>'currency', 'BRL'), COALESCE(b->>'language', 'pt-BR') "
+    "INSERT INTO clinics AS c (name, timezone, currency, language, booking_requires_confirmation) "
+    "SELECT b->>'name', b->>'timezone', COALESCE(b->>'currency', 'BRL'), COALESCE(b->>'language', 'pt-BR'), "
+    "       COALESCE((b->>'booking_requires_confirmation')::boolean, false) "
     "FROM (SELECT $1::jsonb AS b) s "
     "RETURNING clinic_json(c), c.id",
     "UPDATE clinics c SET name = COALESCE(b->>'name', c.name), timezone = COALESCE(b->>'timezone', c.timezone), "
-    "  currency = COALESCE(b->>'currency', c.currency), language = COALESCE(b->>'language', c.language) "
+    "  currency = COALESCE(b->>'currency', c.currency), language = COALESCE(b->>'language', c.language), "
+    "  booking_requires_confirmation = COALESCE((b->>'booking_requires_confirmation')::boolean, "
+    "                                           c.booking_requires_confirmation) "
     "FROM (SELECT $2::jsonb AS b) s WHERE c.id = $1 RETURNING clinic_json(c), c.id"};
 
 HANDLER(h_clinics_list)

@@ -68,6 +68,9 @@ HANDLER(h_appointments_get);
 HANDLER(h_appointments_update);
 HANDLER(h_appointments_cancel);
 HANDLER(h_appointments_no_show);
+HANDLER(h_appointments_confirm);
+HANDLER(h_appointments_decline);
+HANDLER(h_admin_reset);
 
 HANDLER(h_events_list);
 

@@ -6,6 +6,8 @@
  *   seed-demo             load the idempotent demo data
  *   create-admin --email E  create an admin; password from ADMIN_PASSWORD or the first line of stdin
  *   routes                print the route table (method, path, roles)
+ *   reset --confirm NAME  delete every clinic record, keeping the admins and the audit log (reset.h;
+ *                         only with ALLOW_DATABASE_RESET=1 and NAME = INSTALLATION_NAME)
  * Configuration comes only from the environment (see README). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,13 +19,15 @@
 #include "delivery.h"
 #include "log.h"
 #include "migrate.h"
+#include "reset.h"
 #include "router.h"
 #include "seed.h"
 #include "server.h"
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: api-server serve | deliver | migrate | seed-demo | create-admin --email EMAIL | routes\n"
+    fprintf(out, "usage: api-server serve | deliver | migrate | seed-demo | create-admin --email EMAIL | routes |\n"
+                 "       reset --confirm INSTALLATION_NAME\n"
                  "Configuration is read from environment variables; see README.md.\n");
 }
 
@@ -104,6 +108,8 @@ int main(int argc, char **argv)
         return with_connection(cmd_seed, argc, argv);
     if (strcmp(cmd, "create-admin") == 0)
         return with_connection(cmd_create_admin, argc, argv);
+    if (strcmp(cmd, "reset") == 0)
+        return with_connection(reset_command, argc, argv);
     if (strcmp(cmd, "serve") != 0 && strcmp(cmd, "deliver") != 0) {
         usage(stderr);
         return 2;

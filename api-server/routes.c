@@ -157,8 +157,8 @@ const struct route routes[] = {
     {"POST", "/appointments", A | R | P, h_appointments_create, NULL},
     {"GET", "/appointments", A | R | D | P, h_appointments_list, appointments_q},
     {"GET", "/appointments/:id", A | R | D | P, h_appointments_get, NULL},
-    {"PATCH", "/appointments/:id", A | R, h_appointments_update, NULL},
-    {"POST", "/appointments/:id/cancel", A | R | P, h_appointments_cancel, NULL},
+    {"PATCH", "/appointments/:id", A | R | D, h_appointments_update, NULL},
+    {"POST", "/appointments/:id/cancel", A | R | D | P, h_appointments_cancel, NULL},
     {"POST", "/appointments/:id/no-show", A | R, h_appointments_no_show, NULL},
     {"POST", "/appointments/:id/check-in", A | R, h_visits_check_in, NULL},
 
@@ -230,6 +230,10 @@ const struct route routes[] = {
     {"POST", "/video-consultations/sessions/:id/end", D, h_video_sessions_end, NULL},
     {"POST", "/video-consultations/sessions/:id/cancel", A | R | D, h_video_sessions_cancel, NULL},
     {"POST", "/video-consultations/invitations/redeem", ROUTE_PUBLIC, h_video_invitations_redeem, NULL},
+
+    {"POST", "/appointments/:id/confirm", A | R | D, h_appointments_confirm, NULL},
+    {"POST", "/appointments/:id/decline", A | R | D, h_appointments_decline, NULL},
+    {"POST", "/admin/reset", A, h_admin_reset, NULL},
 };
 
 const size_t routes_count = sizeof routes / sizeof routes[0];

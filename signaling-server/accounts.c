@@ -1,7 +1,8 @@
 /* accounts: see accounts.h. The check is a job on the database link carrying the session's user id
  * and token iat, and the completion its caller gave. An account change (NOTIFY account_changed), and
  * every reconnect of the link (a change announced meanwhile would be lost), re-check the sessions
- * concerned in one query; only those the database refuses are closed. */
+ * concerned in one query; only those the database refuses are closed. An installation reset (NOTIFY
+ * installation_reset) closes every connection. */
 #include "accounts.h"
 
 #include <jansson.h>
@@ -150,11 +151,24 @@ static void on_account_changed(const char *payload)
         recheck(user);
 }
 
+/* An installation reset (NOTIFY installation_reset) ends every connection: the accounts, rooms and events
+ * they were joined to are gone. */
+static void on_installation_reset(const char *payload)
+{
+    (void)payload;
+    for (struct peer *p = peer_first(); p; p = peer_next(p))
+        if (!peer_doomed(p)) {
+            wire_send_error(p, "session_ended", "This installation was reset: sign in again.");
+            peer_doom(p);
+        }
+}
+
 /* After a reconnect: a change announced while the link was down is not lost. */
 static void on_ready(void) { recheck(0); }
 
 void accounts_init(void)
 {
     dblink_listen("account_changed", on_account_changed);
+    dblink_listen("installation_reset", on_installation_reset);
     dblink_on_ready(on_ready);
 }

@@ -113,6 +113,16 @@ function nextBooking() {
   return `${day}T${String(Math.floor(minutes / 60)).padStart(2, '0')}:${String(minutes % 60).padStart(2, '0')}:00Z`;
 }
 
+// A requested appointment of patA with docA at the next free time (written as a request, as a patient's
+// booking is in a clinic requiring confirmation); resolves with its id.
+async function requestedA() {
+  const start = nextBooking();
+  return Number(await psql(`INSERT INTO appointments (clinic_id, doctor_id, patient_id, service_id, consultation_type, status, period)
+    SELECT s.clinic_id, ${ctx.docA.user.doctor_id}, ${ctx.patA.patient.id}, s.id, 'in_person', 'requested',
+           tstzrange('${start}', '${start}'::timestamptz + make_interval(mins => s.duration_minutes))
+    FROM services s WHERE s.id = ${ctx.serviceA.id} RETURNING id`));
+}
+
 // A confirmed appointment of patA with docA at the next free time (booked by the demo admin).
 async function appointmentA() {
   return createAppointment(await asAdmin(), {
@@ -439,13 +449,13 @@ const TABLE = [
   { op: 'GET /api/appointments/{id}', roles: ANY, ok: 200, req: () => ({ path: `/api/appointments/${ctx.apptA.id}` }) },
   {
     op: 'PATCH /api/appointments/{id}',
-    roles: only('ADMIN', 'RECEPTIONIST'),
+    roles: STAFF,
     ok: 200,
-    req: () => ({ path: `/api/appointments/${ctx.apptA.id}`, body: { notes: `Authz ${uniq()}` } }),
+    req: () => ({ path: `/api/appointments/${ctx.apptA.id}`, body: { notes: `Authz ${uniq()}`, reason: 'Authz' } }),
   },
   {
     op: 'POST /api/appointments/{id}/cancel',
-    roles: only('ADMIN', 'RECEPTIONIST', 'PATIENT'),
+    roles: ANY,
     ok: 200,
     req: async () => ({ path: `/api/appointments/${(await appointmentA()).id}/cancel`, body: { reason: 'Authz' } }),
   },
@@ -814,6 +824,26 @@ const TABLE = [
       path: `/api/video-consultations/sessions/${isAllowed(STAFF, role) ? (await videoSession()).id : ctx.sessionA.id}/cancel`,
       body: { reason: 'Authz' },
     }),
+  },
+  {
+    op: 'POST /api/appointments/{id}/confirm',
+    roles: STAFF,
+    ok: 200,
+    req: async () => ({ path: `/api/appointments/${await requestedA()}/confirm` }),
+  },
+  {
+    op: 'POST /api/appointments/{id}/decline',
+    roles: STAFF,
+    ok: 200,
+    req: async () => ({ path: `/api/appointments/${await requestedA()}/decline`, body: { reason: 'Authz' } }),
+  },
+  // The shared test servers never reset (ALLOW_DATABASE_RESET is off there): an admin gets 403
+  // reset_disabled, the others 403 forbidden (tests/api/reset.test.mjs resets a private installation).
+  {
+    op: 'POST /api/admin/reset',
+    roles: only('ADMIN'),
+    ok: 403,
+    req: () => ({ body: { confirm: 'not this installation' } }),
   },
 ];
 
