@@ -73,6 +73,10 @@
 #define DEF_DELIVERY_TIMEOUT_SECONDS 30 /* each SMTP or HTTP transfer */
 #define DEF_DELIVERY_POLL_MS 5000      /* the longest a sender sleeps between looks at the queue */
 #define DEF_DELIVERY_BATCH 10
+/* Appointment reminders (README "Outbound messages", reminders.c, sql/0024_reminders.sql). */
+#define DEF_REMINDER_LEAD_MINUTES "1440,60" /* minutes before the start; "none" = no reminders */
+#define REMINDER_MAX_LEADS 10
+#define REMINDER_MAX_LEAD_MINUTES 43200 /* 30 days */
 /* Webhooks (README "Webhooks", h_webhooks.c, webhook_send.c). */
 #define DEF_WEBHOOK_TIMEOUT_SECONDS 10          /* a 2xx within this is delivered */
 #define DEF_WEBHOOK_DISABLE_AFTER_SECONDS 86400 /* failing this long disables a subscription */
@@ -135,6 +139,9 @@ struct app_config {
     char smtp_ca_file[512]; /* "" = the system's CAs */
     int smtp_starttls; /* 0 off, 1 try, 2 require */
     char sms_gateway_url[512], sms_gateway_token[512];
+    /* appointment reminders: the leads in minutes, written to the database at start (reminders.c) */
+    long reminder_leads[REMINDER_MAX_LEADS];
+    int reminder_lead_count;
     /* webhooks: sent by this process when webhook_send; private targets only when allowed */
     bool webhook_send, webhook_allow_private;
     long webhook_timeout_seconds, webhook_disable_after_seconds, webhook_secret_overlap_seconds;

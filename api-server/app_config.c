@@ -249,6 +249,22 @@ static void reset_load(struct app_config *c, struct cfg_errors *errs)
         cfg_error(errs, "INSTALLATION_NAME must not be empty");
 }
 
+/* REMINDER_LEAD_MINUTES: distinct whole minutes before each confirmed appointment, or "none". */
+static void reminders_load(struct app_config *c, struct cfg_errors *errs)
+{
+    const char *v = cfg_env("REMINDER_LEAD_MINUTES", DEF_REMINDER_LEAD_MINUTES);
+    c->reminder_lead_count = strcmp(v, "none") == 0 ? 0
+                             : cfg_parse_long_list(v, 1, REMINDER_MAX_LEAD_MINUTES, c->reminder_leads,
+                                                   REMINDER_MAX_LEADS);
+    if (c->reminder_lead_count < 0) {
+        cfg_error(errs,
+                  "REMINDER_LEAD_MINUTES=\"%.60s\" must be \"none\" or a comma-separated list of 1 to %d different whole "
+                  "minutes, each 1-%d (e.g. 1440,60)",
+                  v, REMINDER_MAX_LEADS, REMINDER_MAX_LEAD_MINUTES);
+        c->reminder_lead_count = 0;
+    }
+}
+
 bool app_config_load(struct app_config *c)
 {
     struct cfg_errors errs = {0};
@@ -294,6 +310,7 @@ bool app_config_load(struct app_config *c)
     webhook_load(c, &errs);
     account_links_load(c, &errs);
     reset_load(c, &errs);
+    reminders_load(c, &errs);
 
     for (int i = 0; i < errs.n; i++)
         fprintf(stderr, "configuration error: %s\n", errs.msg[i]);

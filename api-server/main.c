@@ -19,6 +19,7 @@
 #include "delivery.h"
 #include "log.h"
 #include "migrate.h"
+#include "reminders.h"
 #include "reset.h"
 #include "router.h"
 #include "seed.h"
@@ -62,6 +63,13 @@ static int cmd_verify(PGconn *conn, int argc, char **argv)
     (void)argc;
     (void)argv;
     return migrate_verify(conn, app.cfg.migrations_dir) ? 0 : 1;
+}
+
+/* Before serving or sending: the schema must be current, and the reminder leads are handed to it. */
+static int cmd_prepare(PGconn *conn, int argc, char **argv)
+{
+    int rc = cmd_verify(conn, argc, argv);
+    return rc != 0 ? rc : reminders_publish(conn, &app.cfg) ? 0 : 1;
 }
 
 static int cmd_create_admin(PGconn *conn, int argc, char **argv)
@@ -120,7 +128,7 @@ int main(int argc, char **argv)
         return 1;
     }
     if (strcmp(cmd, "deliver") == 0) {
-        int rc = with_connection(cmd_verify, argc, argv);
+        int rc = with_connection(cmd_prepare, argc, argv);
         if (rc == 0)
             rc = delivery_run_alone();
         curl_global_cleanup();
@@ -133,7 +141,7 @@ int main(int argc, char **argv)
         return 2;
     }
     log_route_yder("api-server");
-    int rc = with_connection(cmd_verify, argc, argv);
+    int rc = with_connection(cmd_prepare, argc, argv);
     if (rc == 0)
         rc = server_run();
     log_close_yder();

@@ -22,6 +22,32 @@ bool cfg_parse_long(const char *s, long min, long max, long *out)
     return true;
 }
 
+int cfg_parse_long_list(const char *s, long min, long max, long *out, int max_n)
+{
+    int n = 0;
+    while (s) {
+        char item[32];
+        size_t len = strcspn(s, ",");
+        const char *b = s, *e = s + len;
+        while (b < e && *b == ' ')
+            b++;
+        while (e > b && e[-1] == ' ')
+            e--;
+        if (n >= max_n || (size_t)(e - b) >= sizeof item)
+            return -1;
+        memcpy(item, b, (size_t)(e - b));
+        item[e - b] = '\0';
+        if (!cfg_parse_long(item, min, max, &out[n]))
+            return -1;
+        for (int i = 0; i < n; i++)
+            if (out[i] == out[n])
+                return -1;
+        n++;
+        s = s[len] == ',' ? s + len + 1 : NULL;
+    }
+    return n;
+}
+
 bool cfg_parse_listen(const char *s, char *host, size_t hostlen, int *port)
 {
     const char *colon = s ? strrchr(s, ':') : NULL;

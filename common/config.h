@@ -16,6 +16,10 @@ struct cfg_errors {
 
 /* Pure parsers (unit tested). */
 bool cfg_parse_long(const char *s, long min, long max, long *out);
+/* A comma-separated list of distinct integers min..max (spaces around items allowed), at most max_n of
+ * them, into out. Returns how many, or -1 (out left unspecified) when malformed, empty, too long or
+ * repeating a value. */
+int cfg_parse_long_list(const char *s, long min, long max, long *out, int max_n);
 /* "host:port" with an IPv4 address or "localhost"; port 1..65535. */
 bool cfg_parse_listen(const char *s, char *host, size_t hostlen, int *port);
 

@@ -109,6 +109,52 @@ static void test_parse_long_empty(void **state)
 
 /* ---- cfg_parse_listen --------------------------------------------------------------------- */
 
+/* ---- cfg_parse_long_list ------------------------------------------------------------------ */
+
+/* "input -> n: a,b,c" or "input -> rejected", so a failure names the input. */
+static void check_list(const char *s, const char *want)
+{
+    long out[4];
+    int n = cfg_parse_long_list(s, 1, 43200, out, 4);
+    char g[256];
+    int w = snprintf(g, sizeof g, "\"%s\" ->", s ? s : "(null)");
+    if (n < 0)
+        snprintf(g + w, sizeof g - (size_t)w, " rejected");
+    for (int i = 0; i < n; i++)
+        w += snprintf(g + w, sizeof g - (size_t)w, "%s%ld", i ? "," : " ", out[i]);
+    char e[256];
+    snprintf(e, sizeof e, "\"%s\" -> %s", s ? s : "(null)", want);
+    assert_string_equal(g, e);
+}
+
+static void test_parse_long_list(void **state)
+{
+    (void)state;
+    check_list("1440,60", "1440,60");
+    check_list("60", "60");
+    check_list(" 1440 , 60 ,1", "1440,60,1");
+    check_list("43200,1", "43200,1");
+    check_list("1,2,3,4", "1,2,3,4");
+}
+
+static void test_parse_long_list_bad(void **state)
+{
+    (void)state;
+    check_list("", "rejected");
+    check_list(",", "rejected");
+    check_list("1440,", "rejected");
+    check_list(",60", "rejected");
+    check_list("1440,,60", "rejected");
+    check_list("0", "rejected");
+    check_list("43201", "rejected");
+    check_list("-5", "rejected");
+    check_list("60,60", "rejected");
+    check_list("1,2,3,4,5", "rejected");
+    check_list("1h", "rejected");
+    check_list("1440 60", "rejected");
+    check_list("99999999999999999999", "rejected");
+}
+
 static void test_parse_listen_good(void **state)
 {
     (void)state;
@@ -348,6 +394,8 @@ int main(void)
         cmocka_unit_test(test_parse_long_garbage),
         cmocka_unit_test(test_parse_long_overflow),
         cmocka_unit_test(test_parse_long_empty),
+        cmocka_unit_test(test_parse_long_list),
+        cmocka_unit_test(test_parse_long_list_bad),
         cmocka_unit_test(test_parse_listen_good),
         cmocka_unit_test(test_parse_listen_bad_port),
         cmocka_unit_test(test_parse_listen_bad_host),
