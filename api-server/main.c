@@ -2,6 +2,7 @@
  *   serve                 run the HTTP API (refuses to start with pending or changed migrations), with
  *                         DELIVERY_WORKERS senders of outbound messages
  *   deliver               run only the senders of outbound messages (delivery.h)
+ *                         (both first hand REMINDER_LEAD_MINUTES to the database: reminders.h)
  *   migrate               apply sql/ migrations
  *   seed-demo             load the idempotent demo data
  *   create-admin --email E  create an admin; password from ADMIN_PASSWORD or the first line of stdin
