@@ -41,29 +41,28 @@ $$;
 CREATE TRIGGER appointment_reminders_wake AFTER INSERT ON appointment_reminders
   FOR EACH ROW EXECUTE FUNCTION appointment_reminders_wake();
 
--- Plans appointment a's reminders from scratch: what was scheduled is dropped, and so is a reminder
--- already released but not yet sent (queued: it would show a time that may no longer hold); then, when
--- a is confirmed, one row per lead whose time is still ahead (a lead already past is not sent).
-CREATE FUNCTION reminders_plan(a appointments) RETURNS void
-LANGUAGE plpgsql AS $$
-BEGIN
-  DELETE FROM appointment_reminders WHERE appointment_id = a.id;
+-- Plans the reminders of appointments p_ids from scratch: what was scheduled is dropped (and, with
+-- p_withdraw, a reminder already released but not yet sent: queued, it would show a time that may no
+-- longer hold); then, for each of them that is confirmed, one row per lead whose time is still ahead
+-- (a lead already past is not sent). Set-based, so planning every upcoming appointment again stays
+-- one pass.
+CREATE FUNCTION reminders_plan(p_ids bigint[], p_withdraw boolean) RETURNS void
+LANGUAGE sql AS $$
+  DELETE FROM appointment_reminders WHERE appointment_id = ANY (p_ids);
   DELETE FROM deliveries d
-  WHERE d.entity = 'appointment' AND d.entity_id = a.id AND d.kind = 'appointment_reminder' AND d.status = 'queued';
-  IF a.status = 'confirmed' THEN
-    INSERT INTO appointment_reminders (appointment_id, lead_minutes, due_at)
-    SELECT a.id, l, lower(a.period) - make_interval(mins => l)
-    FROM reminder_settings s, unnest(s.lead_minutes) AS l
-    WHERE lower(a.period) - make_interval(mins => l) > now();
-  END IF;
-END
+  WHERE p_withdraw AND d.entity = 'appointment' AND d.entity_id = ANY (p_ids) AND d.kind = 'appointment_reminder'
+    AND d.status = 'queued';
+  INSERT INTO appointment_reminders (appointment_id, lead_minutes, due_at)
+  SELECT a.id, l, lower(a.period) - make_interval(mins => l)
+  FROM appointments a, reminder_settings s, unnest(s.lead_minutes) AS l
+  WHERE a.id = ANY (p_ids) AND a.status = 'confirmed' AND lower(a.period) - make_interval(mins => l) > now();
 $$;
 
 CREATE FUNCTION appointments_plan_reminders() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
   IF TG_OP = 'INSERT' OR OLD.status <> NEW.status OR lower(OLD.period) <> lower(NEW.period) THEN
-    PERFORM reminders_plan(NEW);
+    PERFORM reminders_plan(ARRAY[NEW.id], true);
   END IF;
   RETURN NULL;
 END
@@ -72,7 +71,8 @@ CREATE TRIGGER appointments_plan_reminders AFTER INSERT OR UPDATE OF status, per
   FOR EACH ROW EXECUTE FUNCTION appointments_plan_reminders();
 
 -- Writes the leads (REMINDER_LEAD_MINUTES of the server starting). When they differ from the stored
--- ones, every upcoming confirmed appointment is planned again with them. Returns whether they changed.
+-- ones, every upcoming confirmed appointment is planned again with them (a reminder already queued
+-- stays: its appointment did not change). Returns whether they changed.
 CREATE FUNCTION reminder_leads_set(p_leads integer[]) RETURNS boolean
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -84,7 +84,8 @@ BEGIN
   END IF;
   INSERT INTO reminder_settings (lead_minutes) VALUES (p_leads)
   ON CONFLICT (id) DO UPDATE SET lead_minutes = EXCLUDED.lead_minutes, updated_at = now();
-  PERFORM reminders_plan(a) FROM appointments a WHERE a.status = 'confirmed' AND lower(a.period) > now();
+  PERFORM reminders_plan(ARRAY(SELECT a.id FROM appointments a WHERE a.status = 'confirmed' AND lower(a.period) > now()),
+                         false);
   RETURN true;
 END
 $$;

@@ -16,12 +16,14 @@ import { SMTPServer } from 'smtp-server';
 
 import {
   asAdmin,
+  checkIn,
   createClinic,
   createPatient,
   createService,
   createStaff,
   expectStatus,
   patch,
+  pickTodayZone,
   post,
   psql,
   startApi,
@@ -99,8 +101,8 @@ function spawnApi(cmd, env) {
   return { exited, stop: () => { child.kill('SIGTERM'); return exited; } };
 }
 
-async function world(language, patientFields = {}) {
-  const clinic = await createClinic({ name: `Clínica ${uniq()}`, timezone: TZ, language });
+async function world(language, patientFields = {}, timezone = TZ) {
+  const clinic = await createClinic({ name: `Clínica ${uniq()}`, timezone, language });
   const doctor = await createStaff('DOCTOR', clinic.id, { full_name: `Dra. Ana ${uniq()}` });
   const service = await createService(clinic.id);
   const admin = await asAdmin();
@@ -243,6 +245,14 @@ describe('changes to the appointment', () => {
     await sleep(Math.max(0, due - Date.now()) + 1500);
     assert.deepEqual(await rowsOf(appt.id, 'appointment_reminder'), []);
     assert.equal(remindersTo(w).length, 0);
+  });
+
+  test('a check-in drops the reminders', async () => {
+    const w = await world('en', {}, pickTodayZone(2));
+    const appt = await book(w, inMs(90 * 60000));
+    assert.deepEqual((await schedule(appt.id)).map((r) => r.lead), [60, 1]);
+    await checkIn(appt.id, w.admin);
+    assert.deepEqual(await schedule(appt.id), []);
   });
 
   test('a released reminder not yet sent is dropped by a cancellation', async () => {
