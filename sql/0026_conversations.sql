@@ -367,6 +367,20 @@ BEGIN
 END
 $$;
 
+-- Typing (the signaling-server, chat.c): the caller, a member of p_conv, is typing. Nothing is
+-- stored: every signaling instance is told on `typing` and delivers it to the conversation's rooms
+-- (but the sender's own sessions). CL002 / CL005 as for a message.
+CREATE FUNCTION conversation_typing(p_conv bigint, p_user bigint, p_role text, p_clinic bigint, p_doctor bigint,
+                                    p_patient bigint) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+  c conversations := conversation_get(p_conv, p_role, p_clinic, p_doctor, p_patient, true);
+BEGIN
+  PERFORM pg_notify('typing', jsonb_build_object('rooms', conversation_rooms(c), 'conversation_id', c.id,
+                                                 'user_id', p_user)::text);
+END
+$$;
+
 -- The in-call chat: every video session opens its own conversation (its patient, doctor and
 -- appointment), so the room's participants share it from the start.
 CREATE FUNCTION video_sessions_conversation() RETURNS trigger
