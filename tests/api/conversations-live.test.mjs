@@ -5,7 +5,6 @@
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 
-import { io } from 'socket.io-client';
 import WebSocket from 'ws';
 
 import {
@@ -18,6 +17,7 @@ import {
   startSignaling,
   uniq,
 } from '../lib/api.mjs';
+import { eventsUntil, sioConnected } from '../lib/sockets.mjs';
 
 const SIGNALING_URL = process.env.SIGNALING_URL;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -32,17 +32,7 @@ before(async () => {
   Object.assign(ctx, { a, rec, doc, doc2, pat, rec2 });
 });
 
-// A Socket.IO connection: {s, events, closed}; resolves once connected.
-function connected(auth, { url = SIGNALING_URL, transports = ['websocket'] } = {}) {
-  const s = io(url, { transports, auth, reconnection: false, forceNew: true, timeout: 5000 });
-  const events = [];
-  s.onAny((name, env) => events.push({ name, env }));
-  const closed = new Promise((resolve) => s.on('disconnect', resolve));
-  return new Promise((resolve, reject) => {
-    s.on('connect', () => resolve({ s, events, closed }));
-    s.on('connect_error', (e) => { s.close(); reject(e); });
-  });
-}
+const connected = sioConnected;
 
 // A plain /ws connection, authenticated: {ws, events}.
 function wsConnected(token, url = SIGNALING_URL) {
@@ -61,13 +51,7 @@ function wsConnected(token, url = SIGNALING_URL) {
   });
 }
 
-async function until(events, pred, ms = 5000, what = 'events') {
-  const deadline = Date.now() + ms;
-  while (!pred(events)) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}; got ${JSON.stringify(events.map((e) => e.name))}`);
-    await sleep(20);
-  }
-}
+const until = eventsUntil;
 
 const of = (c, name, convId) => c.events.filter((e) => e.name === name
   && (e.env?.message?.conversation_id ?? e.env?.conversation_id ?? e.env?.conversation?.id) === convId);
