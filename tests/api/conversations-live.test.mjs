@@ -1,6 +1,6 @@
 // Conversations live (DESIGN §9, signaling-server/chat.c, sql/0026_conversations.sql): chat_message and message_read
 // pushed to the members' sockets over Socket.IO (WebSocket and long-polling) and plain /ws, and never to others;
-// replay after a reconnect on both transports; two signaling instances; typing relayed to the other members only,
+// replay after a reconnect on both transports; two signaling instances; the in-call chat in the video room; typing relayed to the other members only,
 // never stored, at most one a second per sender, refused to non-members; a typing flood closes the connection.
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
@@ -8,8 +8,11 @@ import { before, describe, test } from 'node:test';
 import WebSocket from 'ws';
 
 import {
+  createAppointment,
   createClinic,
+  createService,
   expectStatus,
+  get,
   patientSession,
   post,
   psql,
@@ -127,6 +130,30 @@ describe('messages on sockets', () => {
       here.s.close();
       there.s.close();
       await inst.stop();
+    }
+  });
+});
+
+describe('the in-call chat', () => {
+  test('a video session\'s conversation reaches the doctor\'s connection in the video room', async () => {
+    const service = await createService(ctx.a.id, { duration_minutes: 5 });
+    const at = new Date(Math.ceil(Date.now() / 60000) * 60000 + 3 * 60000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    const appt = await createAppointment(ctx.rec.access, {
+      patient_id: ctx.pat.patient.id, doctor_id: ctx.doc.user.doctor_id, service_id: service.id, start_time: at, consultation_type: 'video',
+    });
+    const session = expectStatus(await post('/api/video-consultations/sessions', { appointment_id: appt.id }, ctx.rec.access), 201).body;
+    const join = expectStatus(await post(`/api/video-consultations/sessions/${session.id}/token`, undefined, ctx.doc.access), 200).body;
+    const room = await connected({ token: join.token });
+    try {
+      const list = expectStatus(await get(`/api/conversations?patient_id=${ctx.pat.patient.id}&limit=200`, ctx.pat.access), 200).body;
+      const c = list.items.find((x) => x.video_session_id === session.id);
+      assert.ok(c, 'the session opened its conversation');
+      await send(c.id, 'Estou na sala de espera', ctx.pat.access);
+      await until(room.events, () => of(room, 'chat_message', c.id).length === 1, 5000, 'the in-call message');
+      assert.equal(of(room, 'chat_message', c.id)[0].env.message.text, 'Estou na sala de espera');
+      assert.equal((await typing(room, c.id)).code, 'forbidden', 'typing needs an access token');
+    } finally {
+      room.s.close();
     }
   });
 });
