@@ -111,7 +111,7 @@ HANDLER(h_conversations_messages)
         "conversation_message_json",
         "SELECT m AS r, m.id AS k1 FROM conversation_messages m "
         "WHERE m.conversation_id = $3 AND ($1::jsonb IS NULL OR m.id > ($1::jsonb->>0)::bigint) "
-        "  AND ($9::bigint IS NULL OR m.id > $9) "
+        "  AND ($8::bigint IS NULL OR m.id > $8) "
         "ORDER BY m.id LIMIT $2::int + 1",
         "k1",
         "jsonb_build_array(k1)",
@@ -120,13 +120,12 @@ HANDLER(h_conversations_messages)
     chat_caller(ctx, &c);
     char idb[24];
     const char *p[] = {query_text(&ctx->query, "cursor"), query_text(&ctx->query, "limit"),
-                       id_text(ctx->params[0], idb), c.p[0], c.p[1], c.p[2], c.p[3], c.p[4],
+                       id_text(ctx->params[0], idb), c.p[1], c.p[2], c.p[3], c.p[4],
                        query_text(&ctx->query, "after_id")};
     return dbr_list_reply_guarded(resp, ctx, &lq,
-                                  "(SELECT c.id IS NOT NULL FROM conversations c WHERE c.id = $3 "
-                                  "  AND conversation_reach(c, $5, $6::bigint, $7::bigint, $8::bigint)) "
-                                  "AND $4::bigint IS NOT NULL",
-                                  9, p);
+                                  "EXISTS (SELECT 1 FROM conversations c WHERE c.id = $3 "
+                                  "        AND conversation_reach(c, $4, $5::bigint, $6::bigint, $7::bigint))",
+                                  8, p);
 }
 
 static const struct field_spec send_fields[] = {
