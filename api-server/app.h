@@ -88,6 +88,10 @@
 #define DEF_PASSWORD_RESET_PER_ACCOUNT 3    /* reset links one account gets within the window */
 #define DEF_PASSWORD_RESET_WINDOW_SECONDS 3600
 #define DEF_INSTALLATION_NAME "clinic" /* what a reset must be confirmed with (reset.c) */
+/* Conversations (README "Conversations", h_conversations.c). */
+#define DEF_CHAT_MESSAGES_PER_MINUTE 30   /* messages one user may send within a minute */
+#define DEF_CHAT_CONVERSATIONS_PER_DAY 5  /* conversations one patient may open within 24 h */
+#define DEF_CHAT_EDIT_WINDOW_SECONDS 900  /* a message may be edited or deleted this long after sending */
 #define DEF_SMTP_STARTTLS "try" /* off | try | require (smtp:// only; smtps:// is TLS from the start) */
 
 struct app_config {
@@ -151,6 +155,8 @@ struct app_config {
     /* the installation reset (reset.c): refused unless allowed; confirmed with the installation's name */
     bool allow_database_reset;
     char installation_name[201];
+    /* conversations (h_conversations.c) */
+    long chat_messages_per_minute, chat_conversations_per_day, chat_edit_window;
 };
 
 struct app {

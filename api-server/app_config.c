@@ -130,6 +130,16 @@ static void account_links_load(struct app_config *c, struct cfg_errors *errs)
         cfg_env_long("PASSWORD_RESET_WINDOW_SECONDS", DEF_PASSWORD_RESET_WINDOW_SECONDS, 1, 2592000, errs);
 }
 
+/* The limits of conversations (h_conversations.c). */
+static void chat_load(struct app_config *c, struct cfg_errors *errs)
+{
+    c->chat_messages_per_minute =
+        cfg_env_long("CHAT_MESSAGES_PER_MINUTE", DEF_CHAT_MESSAGES_PER_MINUTE, 1, 100000, errs);
+    c->chat_conversations_per_day =
+        cfg_env_long("CHAT_CONVERSATIONS_PER_DAY", DEF_CHAT_CONVERSATIONS_PER_DAY, 1, 100000, errs);
+    c->chat_edit_window = cfg_env_long("CHAT_EDIT_WINDOW_SECONDS", DEF_CHAT_EDIT_WINDOW_SECONDS, 0, 86400, errs);
+}
+
 /* The limits under load: connections, their deadlines, the request rates. */
 static void limits_load(struct app_config *c, struct cfg_errors *errs)
 {
@@ -311,6 +321,7 @@ bool app_config_load(struct app_config *c)
     account_links_load(c, &errs);
     reset_load(c, &errs);
     reminders_load(c, &errs);
+    chat_load(c, &errs);
 
     for (int i = 0; i < errs.n; i++)
         fprintf(stderr, "configuration error: %s\n", errs.msg[i]);

@@ -65,7 +65,12 @@ int dbr_reply_error(struct _u_response *resp, struct req_ctx *ctx, const struct 
         return reply_status(resp, ctx, ST_CONFLICT);
     case ST_NOT_FOUND:
     case ST_GONE:
+    case ST_FORBIDDEN:
         return reply_error(resp, ctx, err->status, NULL, err->reason[0] ? err->reason : NULL, NULL);
+    case ST_THROTTLED: /* a limit the schema keeps (CL004): Retry-After as the rate limiter sends it */
+        snprintf(msg, sizeof msg, "%ld", err->retry_after > 0 ? err->retry_after : 1);
+        u_map_put(resp->map_header, "Retry-After", msg);
+        return reply_error(resp, ctx, ST_THROTTLED, "too_many_requests", err->reason[0] ? err->reason : NULL, NULL);
     default:
         return reply_status(resp, ctx, err->status);
     }

@@ -17,7 +17,7 @@ HANDLER(h_events_list)
     const struct claims *c = &ctx->claims;
     switch (c->role) {
     case ROLE_RECEPTIONIST:
-        snprintf(rooms, sizeof rooms, "{clinic:%lld}", (long long)c->clinic_id);
+        snprintf(rooms, sizeof rooms, "{clinic:%lld,desk:%lld}", (long long)c->clinic_id, (long long)c->clinic_id);
         break;
     case ROLE_DOCTOR:
         snprintf(rooms, sizeof rooms, "{clinic:%lld,doctor:%lld}", (long long)c->clinic_id, (long long)c->doctor_id);

@@ -141,6 +141,15 @@ HANDLER(h_dashboard_doctor_appointments);
 HANDLER(h_doctor_patients);
 HANDLER(h_dashboard_reception_stats);
 
+HANDLER(h_conversations_list);
+HANDLER(h_conversations_create);
+HANDLER(h_conversations_get);
+HANDLER(h_conversations_messages);
+HANDLER(h_conversations_send);
+HANDLER(h_conversations_message_edit);
+HANDLER(h_conversations_message_delete);
+HANDLER(h_conversations_read);
+
 /* The hours of a weekly rule (start_time, end_time, slot_minutes, already valid by type): the end
  * after the start and at least one slot between them; problems go to errors. */
 void rule_hours_check(json_t *body, json_t *errors);

@@ -76,6 +76,8 @@ static const struct query_param sessions_q[] = {
     Q_LIMIT, Q_CURSOR("ti"), Q_END};
 static const struct query_param fee_rules_q[] = {
     Q_ID("clinic_id"), Q_ID("service_id"), Q_ID("doctor_id"), Q_LIMIT, Q_CURSOR("i"), Q_END};
+static const struct query_param conversations_q[] = {Q_ID("patient_id"), Q_LIMIT, Q_CURSOR("ti"), Q_END};
+static const struct query_param conversation_messages_q[] = {Q_ID("after_id"), Q_LIMIT, Q_CURSOR("i"), Q_END};
 static const struct query_param payments_q[] = {
     Q_ID("visit_id"), Q_ID("doctor_id"), Q_PAYMENT_STATUS, Q_ID("clinic_id"), Q_LIMIT, Q_CURSOR("ti"), Q_END};
 static const struct query_param earnings_q[] = {
@@ -234,6 +236,14 @@ const struct route routes[] = {
     {"POST", "/appointments/:id/confirm", A | R | D, h_appointments_confirm, NULL},
     {"POST", "/appointments/:id/decline", A | R | D, h_appointments_decline, NULL},
     {"POST", "/admin/reset", A, h_admin_reset, NULL},
+    {"GET", "/conversations", A | R | D | P, h_conversations_list, conversations_q},
+    {"POST", "/conversations", R | D | P, h_conversations_create, NULL},
+    {"GET", "/conversations/:id", A | R | D | P, h_conversations_get, NULL},
+    {"GET", "/conversations/:id/messages", A | R | D | P, h_conversations_messages, conversation_messages_q},
+    {"POST", "/conversations/:id/messages", R | D | P, h_conversations_send, NULL},
+    {"PATCH", "/conversations/:id/messages/:message_id", R | D | P, h_conversations_message_edit, NULL},
+    {"DELETE", "/conversations/:id/messages/:message_id", R | D | P, h_conversations_message_delete, NULL},
+    {"POST", "/conversations/:id/read", R | D | P, h_conversations_read, NULL},
 };
 
 const size_t routes_count = sizeof routes / sizeof routes[0];

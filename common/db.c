@@ -266,6 +266,10 @@ static enum status status_of(PGconn *conn, const char *state, const char *detail
         return ST_NOT_FOUND;
     if (strcmp(state, "CL003") == 0)
         return ST_GONE;
+    if (strcmp(state, "CL004") == 0)
+        return ST_THROTTLED;
+    if (strcmp(state, "CL005") == 0)
+        return ST_FORBIDDEN;
     if (strcmp(state, "23503") == 0)
         return (detail && strstr(detail, "still referenced")) ? ST_CONFLICT : ST_INVALID;
     if (strcmp(state, "23514") == 0 || strcmp(state, "23502") == 0 || strncmp(state, "22", 2) == 0)
@@ -293,6 +297,8 @@ bool db_ok(PGconn *conn, const PGresult *res, struct db_error *err)
         snprintf(err->reason, sizeof err->reason, "%s", hint);
     if (state && strcmp(state, "CL001") == 0)
         transition_from_detail(detail, err);
+    if (state && strcmp(state, "CL004") == 0)
+        err->retry_after = detail ? strtol(detail, NULL, 10) : 1;
     if (constraint) {
         snprintf(err->constraint, sizeof err->constraint, "%s", constraint);
         field_from_constraint(constraint, table, err->field, sizeof err->field);

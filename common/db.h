@@ -47,6 +47,7 @@ struct db_error {
     char field[64];      /* the field derived from "<table>_<field>_check|_key" names, if any */
     char reason[200];    /* a message meant for clients (the HINT of errors the schema raises), if any */
     char from[32], to[32]; /* a refused transition's states (CL001's DETAIL), else empty */
+    long retry_after;      /* a limit reached (CL004): the seconds its DETAIL asks to wait, else 0 */
 };
 
 /* True when res is a successful command or tuples result; otherwise fills err (if non-NULL) from its

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "accounts.h"
+#include "chat.h"
 #include "dblink.h"
 #include "log.h"
 #include "outbox.h"
@@ -140,6 +141,7 @@ int main(void)
     outbox_init(); /* its readers first: the start cursor goes before the relay */
     presence_init();
     video_init();
+    chat_init();
     accounts_init();
     dblink_start();
     log_info("signaling-server listening on %s:%d", sig.cfg.listen_host, sig.cfg.listen_port);

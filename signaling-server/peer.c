@@ -237,6 +237,8 @@ bool peer_set_rooms(struct peer *p, int64_t video_session)
             snprintf(p->rooms[p->nrooms++], sizeof p->rooms[0], "clinic:%lld", (long long)c->clinic_id);
         if (c->role == ROLE_DOCTOR)
             snprintf(p->rooms[p->nrooms++], sizeof p->rooms[0], "doctor:%lld", (long long)c->doctor_id);
+        if (c->role == ROLE_RECEPTIONIST) /* the desk: conversations that name a doctor (sql/0026) */
+            snprintf(p->rooms[p->nrooms++], sizeof p->rooms[0], "desk:%lld", (long long)c->clinic_id);
         if (c->role == ROLE_PATIENT)
             snprintf(p->rooms[p->nrooms++], sizeof p->rooms[0], "patient:%lld", (long long)c->patient_id);
     }

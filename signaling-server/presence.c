@@ -168,7 +168,9 @@ static void changed(const char *payload)
     json_t *room;
     json_array_foreach(rooms, i, room) {
         const char *r = json_string_value(room);
-        if (!r || strlen(r) >= ROOM_NAME_MAX)
+        /* desk:{clinic} is only an audience of conversations (sql/0026): its receptionists are
+         * announced once, in their clinic's room. */
+        if (!r || strlen(r) >= ROOM_NAME_MAX || strncmp(r, "desk:", 5) == 0)
             continue;
         struct presence_note note = {name, sid, json_pack("{s:s,s:O,s:O,s:O,s:s}", "room", r, "user_id",
                                                          json_object_get(v, "user_id"), "role", json_object_get(v, "role"),

@@ -13,7 +13,7 @@
  *
  * Client events: `authenticate {token}`, `join_clinic_room {clinic_id}`, `join_doctor_room
  * {doctor_id}` (accepted when the token entitles the room, which it already receives; else an
- * `error` forbidden). With an ack id they are answered by an ack `{ok: true}` or `{ok: false, code}`.
+ * `error` forbidden), `typing {conversation_id}` (chat.c). With an ack id they are answered by an ack `{ok: true}` or `{ok: false, code}`.
  *
  * A video join token (docs/ARCHITECTURE.md §5) puts its holder in its session's room only, as the doctor or the
  * patient. Arrival and departure, admission (`admit_patient`, `deny_patient`, `remove_patient`, the
@@ -34,6 +34,7 @@
 #include "session.h"
 
 #include "accounts.h"
+#include "chat.h"
 #include "crypto.h"
 #include "dblink.h"
 #include "log.h"
@@ -408,6 +409,8 @@ static void on_event(struct peer *p, json_t *args, long long ack_id)
         on_join(p, "doctor", arg, ack_id);
     else if (strcmp(name, "presence") == 0)
         on_presence(p, arg, ack_id);
+    else if (strcmp(name, "typing") == 0)
+        chat_typing(p, json_integer_value(json_object_get(arg, "conversation_id")), ack_id, answer);
     else
         answer(p, ack_id, "unknown_event", "This event is not handled by the server.");
     json_decref(empty);
@@ -442,6 +445,8 @@ static int on_json_frame(struct peer *p, const char *buf, size_t len)
         on_join(p, "clinic", m.obj, m.id);
     else if (strcmp(m.type, "presence") == 0)
         on_presence(p, m.obj, m.id);
+    else if (strcmp(m.type, "typing") == 0)
+        chat_typing(p, json_integer_value(json_object_get(m.obj, "conversation_id")), m.id, answer);
     else if (is_video_event(m.type))
         on_video_event(p, m.type, m.obj, m.id);
     else

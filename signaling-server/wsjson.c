@@ -49,6 +49,9 @@ static const struct field_spec quality_fields[] = {
     {"packet_loss", FT_NUMBER, FF_REQUIRED, 0, 1, NULL},
     {"jitter_ms", FT_NUMBER, FF_REQUIRED, 0, 60000, NULL},
 };
+static const struct field_spec typing_fields[] = {
+    {"conversation_id", FT_INT, FF_REQUIRED, 0, 0, NULL},
+};
 
 static const struct {
     const char *event;
@@ -69,6 +72,7 @@ static const struct {
     {"webrtc_ice_candidate", candidate_fields, 4},
     {"hangup", reason_fields, 1},
     {"connection_quality", quality_fields, 3},
+    {"typing", typing_fields, 1},
 };
 
 const char *wsjson_check_data(const char *name, json_t *data, const char **why)

@@ -845,7 +845,63 @@ const TABLE = [
     ok: 403,
     req: () => ({ body: { confirm: 'not this installation' } }),
   },
+
+  // Conversations: patA's with docA (recA opened it); each member writes its own message.
+  { op: 'GET /api/conversations', roles: ANY, ok: 200, req: () => ({}) },
+  {
+    op: 'POST /api/conversations',
+    roles: only('RECEPTIONIST', 'DOCTOR', 'PATIENT'),
+    ok: 201,
+    req: (role) => ({ body: role === 'PATIENT' ? {} : { patient_id: ctx.patA.patient.id } }),
+  },
+  { op: 'GET /api/conversations/{id}', roles: ANY, ok: 200, req: async () => ({ path: `/api/conversations/${(await conversationA()).id}` }) },
+  { op: 'GET /api/conversations/{id}/messages', roles: ANY, ok: 200, req: async () => ({ path: `/api/conversations/${(await conversationA()).id}/messages` }) },
+  {
+    op: 'POST /api/conversations/{id}/messages',
+    roles: only('RECEPTIONIST', 'DOCTOR', 'PATIENT'),
+    ok: 201,
+    req: async () => ({ path: `/api/conversations/${(await conversationA()).id}/messages`, body: { text: 'Authz' } }),
+  },
+  {
+    op: 'PATCH /api/conversations/{id}/messages/{message_id}',
+    roles: only('RECEPTIONIST', 'DOCTOR', 'PATIENT'),
+    ok: 200,
+    req: async (role) => ({ path: await ownMessagePath(role), body: { text: 'Authz edited' } }),
+  },
+  {
+    op: 'DELETE /api/conversations/{id}/messages/{message_id}',
+    roles: only('RECEPTIONIST', 'DOCTOR', 'PATIENT'),
+    ok: 200,
+    req: async (role) => ({ path: await ownMessagePath(role) }),
+  },
+  {
+    op: 'POST /api/conversations/{id}/read',
+    roles: only('RECEPTIONIST', 'DOCTOR', 'PATIENT'),
+    ok: 200,
+    req: async () => {
+      const c = await conversationA();
+      const m = expectStatus(await post(`/api/conversations/${c.id}/messages`, { text: 'Authz read' }, ctx.recA.access), 201).body;
+      return { path: `/api/conversations/${c.id}/read`, body: { message_id: m.id } };
+    },
+  },
 ];
+
+// patA's conversation with docA, opened once by recA.
+async function conversationA() {
+  if (!ctx.conversationA) {
+    ctx.conversationA = expectStatus(await post('/api/conversations', { patient_id: ctx.patA.patient.id, doctor_id: ctx.docA.user.doctor_id },
+      ctx.recA.access), 201).body;
+  }
+  return ctx.conversationA;
+}
+
+// The path of a new message of role's member of conversationA (recA's for a role that may not write).
+async function ownMessagePath(role) {
+  const c = await conversationA();
+  const token = ctx.tokens[role] && role !== 'ADMIN' ? ctx.tokens[role] : ctx.recA.access;
+  const m = expectStatus(await post(`/api/conversations/${c.id}/messages`, { text: 'Authz own' }, token), 201).body;
+  return `/api/conversations/${c.id}/messages/${m.id}`;
+}
 
 const byKey = new Map(TABLE.map((e) => [operationKey(...e.op.split(' ')), e]));
 

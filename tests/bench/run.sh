@@ -19,7 +19,8 @@
 # DB_POOL_SIZE (16, also pgbench's clients), BENCH_EXPLAIN=full (print the whole plan of the board),
 # BENCH_FLOOD=0 (skip the floods), BENCH_SIGNALING=0 (skip the signaling benchmark), BENCH_DELIVERY=0 (skip the
 # outbound e-mail and webhook benchmarks, tests/bench/deliveries.mjs and webhooks.mjs), BENCH_OUTAGE=0 (skip the
-# SMTP outage run, tests/bench/delivery-outage.mjs).
+# SMTP outage run, tests/bench/delivery-outage.mjs), BENCH_CHAT=0 (skip the chat delivery benchmark,
+# tests/bench/chat.mjs).
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$REPO"
@@ -231,6 +232,13 @@ fi
 # (tests/bench/delivery-outage.mjs). BENCH_OUTAGE=0 skips it.
 if [ "${BENCH_DELIVERY:-1}" != 0 ] && [ "${BENCH_OUTAGE:-1}" != 0 ]; then
   API_BIN=build/api-server node --test --test-reporter=spec tests/bench/delivery-outage.mjs | grep 'delivery-outage:' || true
+fi
+
+# Chat: a message's send to its arrival on the other member's socket, p50/p99, at BENCH_CHAT_CONVERSATIONS
+# (default 50) concurrent conversations on a signaling-server of its own (tests/bench/chat.mjs). BENCH_CHAT=0 skips it.
+if [ "${BENCH_CHAT:-1}" != 0 ]; then
+  API_URL=http://127.0.0.1:$api_port SIGNALING_BIN=${SIGNALING_BIN:-build/signaling-server} \
+    node --test --test-reporter=spec tests/bench/chat.mjs | grep 'chat:' || true
 fi
 
 # The signaling-server against a minimal Node socket.io server, on this cluster (its own data, written in
