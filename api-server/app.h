@@ -81,6 +81,8 @@
 #define DEF_WEBHOOK_TIMEOUT_SECONDS 10          /* a 2xx within this is delivered */
 #define DEF_WEBHOOK_DISABLE_AFTER_SECONDS 86400 /* failing this long disables a subscription */
 #define DEF_WEBHOOK_SECRET_OVERLAP_SECONDS 86400 /* the old secret still signs this long after a rotation */
+/* Notifications (README "Notifications", h_notifications.c). */
+#define DEF_NOTIFICATION_RETENTION_DAYS 90 /* read notifications and announcements are deleted after this */
 /* Account links (README "Account links", h_account_links.c). */
 #define DEF_ACCOUNT_LINK_URL "http://127.0.0.1:8080/activate"
 #define DEF_ACCOUNT_LINK_TTL_SECONDS 172800 /* 48 h */
@@ -157,6 +159,8 @@ struct app_config {
     char installation_name[201];
     /* conversations (h_conversations.c) */
     long chat_messages_per_minute, chat_conversations_per_day, chat_edit_window;
+    /* notifications (h_notifications.c) */
+    long notification_retention_days;
 };
 
 struct app {

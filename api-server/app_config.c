@@ -275,6 +275,13 @@ static void reminders_load(struct app_config *c, struct cfg_errors *errs)
     }
 }
 
+/* Notifications: how long read items and announcements are kept. */
+static void notification_load(struct app_config *c, struct cfg_errors *errs)
+{
+    c->notification_retention_days =
+        cfg_env_long("NOTIFICATION_RETENTION_DAYS", DEF_NOTIFICATION_RETENTION_DAYS, 1, 3650, errs);
+}
+
 bool app_config_load(struct app_config *c)
 {
     struct cfg_errors errs = {0};
@@ -318,6 +325,7 @@ bool app_config_load(struct app_config *c)
         cfg_error(&errs, "SIGNALING_PUBLIC_URL must be an http:// or https:// URL without spaces or quotes");
     delivery_load(c, &errs);
     webhook_load(c, &errs);
+    notification_load(c, &errs);
     account_links_load(c, &errs);
     reset_load(c, &errs);
     reminders_load(c, &errs);

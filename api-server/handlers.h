@@ -130,6 +130,13 @@ HANDLER(h_video_sessions_end);
 HANDLER(h_video_sessions_cancel);
 HANDLER(h_video_invitations_redeem);
 
+HANDLER(h_notifications_list);
+HANDLER(h_notifications_unread_count);
+HANDLER(h_notifications_read);
+HANDLER(h_notifications_read_all);
+HANDLER(h_announcements_create);
+HANDLER(h_announcements_list);
+
 HANDLER(h_evolution_get);
 HANDLER(h_evolution_put);
 HANDLER(h_evolution_sign);

@@ -97,6 +97,7 @@ static const struct query_param deliveries_q[] = {
 static const struct query_param closings_q[] = {
     {.name = "month", .type = QT_MONTH}, Q_ID("doctor_id"), Q_ID("clinic_id"),
     Q_ENUM("status", closing_statuses, "must be one of the closing statuses"), Q_LIMIT, Q_CURSOR("si"), Q_END};
+static const struct query_param notifications_q[] = {Q_BOOL("unread"), Q_LIMIT, Q_CURSOR("i"), Q_END};
 static const struct query_param export_month_q[] = {
     {.name = "month", .type = QT_MONTH, .flags = QF_REQUIRED}, {.name = "clinic_id", .type = QT_ID, .flags = QF_REQUIRED},
     Q_END};
@@ -244,6 +245,13 @@ const struct route routes[] = {
     {"PATCH", "/conversations/:id/messages/:message_id", R | D | P, h_conversations_message_edit, NULL},
     {"DELETE", "/conversations/:id/messages/:message_id", R | D | P, h_conversations_message_delete, NULL},
     {"POST", "/conversations/:id/read", R | D | P, h_conversations_read, NULL},
+
+    {"GET", "/notifications", A | R | D | P, h_notifications_list, notifications_q},
+    {"GET", "/notifications/unread-count", A | R | D | P, h_notifications_unread_count, NULL},
+    {"POST", "/notifications/read-all", A | R | D | P, h_notifications_read_all, NULL},
+    {"POST", "/notifications/:id/read", A | R | D | P, h_notifications_read, NULL},
+    {"GET", "/announcements", A | R, h_announcements_list, page_by_id_q},
+    {"POST", "/announcements", A | R, h_announcements_create, NULL},
 };
 
 const size_t routes_count = sizeof routes / sizeof routes[0];

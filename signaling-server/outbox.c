@@ -255,14 +255,10 @@ static void replay_query(struct peer *p, struct db_query *q)
         return;
     }
     ob.checking = false;
-    if (peer_all_rooms(p))
-        ob.params[2][0] = '\0';
-    else
-        peer_rooms_array(p, ob.params[2], sizeof ob.params[2]);
+    peer_replay_rooms(p, ob.params[2], sizeof ob.params[2]);
     snprintf(ob.params[1], sizeof ob.params[1], "%s", ob.cursor);
     snprintf(ob.params[3], sizeof ob.params[3], "%ld", sig.cfg.replay_limit);
-    *q = (struct db_query){REPLAY_SQL, 4, {ob.params[0], ob.params[1], ob.params[2][0] ? ob.params[2] : NULL,
-                                           ob.params[3]}};
+    *q = (struct db_query){REPLAY_SQL, 4, {ob.params[0], ob.params[1], ob.params[2], ob.params[3]}};
 }
 
 static void refuse_replay(struct peer *p)

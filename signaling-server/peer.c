@@ -241,6 +241,8 @@ bool peer_set_rooms(struct peer *p, int64_t video_session)
             snprintf(p->rooms[p->nrooms++], sizeof p->rooms[0], "desk:%lld", (long long)c->clinic_id);
         if (c->role == ROLE_PATIENT)
             snprintf(p->rooms[p->nrooms++], sizeof p->rooms[0], "patient:%lld", (long long)c->patient_id);
+        if (c->sub > 0) /* every user's personal room (notifications), an admin's too */
+            snprintf(p->rooms[p->nrooms++], sizeof p->rooms[0], ROOM_PERSONAL "%lld", (long long)c->sub);
     }
     return rooms_set(&p->index, p, (const char(*)[ROOM_NAME_MAX])p->rooms, p->nrooms, p->all_rooms);
 }
@@ -274,12 +276,27 @@ bool peer_in_set(const struct peer *p, const struct room_set *s, const char *roo
 
 bool peer_all_rooms(const struct peer *p) { return p->all_rooms; }
 
+/* Appends p's rooms to buf as array elements ("a,b"), personal ones only when personal. */
+static void rooms_list(const struct peer *p, bool personal, char *buf, size_t size, size_t len)
+{
+    for (int i = 0; i < p->nrooms && len < size; i++) {
+        if (!personal && strncmp(p->rooms[i], ROOM_PERSONAL, strlen(ROOM_PERSONAL)) == 0)
+            continue;
+        int w = snprintf(buf + len, size - len, "%s%s", buf[len - 1] == '{' ? "" : ",", p->rooms[i]);
+        len += w > 0 ? (size_t)w : 0;
+    }
+    if (len < size)
+        snprintf(buf + len, size - len, "}");
+}
+
 void peer_rooms_array(const struct peer *p, char *buf, size_t size)
 {
-    if (p->nrooms == 2)
-        snprintf(buf, size, "{%s,%s}", p->rooms[0], p->rooms[1]);
-    else if (p->nrooms == 1)
-        snprintf(buf, size, "{%s}", p->rooms[0]);
-    else
-        snprintf(buf, size, "{}");
+    snprintf(buf, size, "{");
+    rooms_list(p, false, buf, size, 1);
+}
+
+void peer_replay_rooms(const struct peer *p, char *buf, size_t size)
+{
+    snprintf(buf, size, p->all_rooms ? "{*" : "{");
+    rooms_list(p, true, buf, size, strlen(buf));
 }

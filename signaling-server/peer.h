@@ -99,8 +99,12 @@ bool peer_in_rooms(const struct peer *p, const char *rooms_json);
 bool peer_in_set(const struct peer *p, const struct room_set *s, const char *rooms_json);
 /* Whether p is in every room (ADMIN). */
 bool peer_all_rooms(const struct peer *p);
-/* p's rooms as a PostgreSQL array literal "{clinic:1,doctor:2}" ("{}" when none) into buf. */
+/* p's shared rooms (its personal room left out) as a PostgreSQL array literal "{clinic:1,doctor:2}"
+ * ("{}" when none) into buf: what presence rows record. */
 void peer_rooms_array(const struct peer *p, char *buf, size_t size);
+/* The rooms whose events p replays, as event_visible reads them (sql/0027): its rooms with its
+ * personal room, "{*,user:1}" for an admin (every shared room and its own). */
+void peer_replay_rooms(const struct peer *p, char *buf, size_t size);
 
 /* The parts owned by other modules (see above): each is touched by its owner alone. */
 struct transport_peer *peer_transport(struct peer *p);

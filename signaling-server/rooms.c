@@ -99,17 +99,16 @@ void rooms_clear(struct rooms_peer *rp)
 bool rooms_set(struct rooms_peer *rp, struct peer *p, const char names[][ROOM_NAME_MAX], int n, bool all)
 {
     rooms_clear(rp);
-    if (all) {
-        join(&rp->member[0], rp, p, &everywhere);
-        return true;
-    }
-    for (int i = 0; i < n && i < ROOMS_PER_PEER; i++) {
+    int m = 0;
+    if (all)
+        join(&rp->member[m++], rp, p, &everywhere);
+    for (int i = 0; i < n && m < ROOMS_PER_PEER; i++) {
         struct room *r = room_get(names[i]);
         if (!r) {
             rooms_clear(rp);
             return false;
         }
-        join(&rp->member[i], rp, p, r);
+        join(&rp->member[m++], rp, p, r);
     }
     return true;
 }
@@ -132,18 +131,30 @@ static bool named_in(const char *name, const char *rooms_json)
     return strstr(rooms_json, quoted) != NULL;
 }
 
+/* Whether the event is for a personal room (user:{id}, its first room as sql/0027's event_visible
+ * reads it): the sessions in every room (admins) are not in another user's. */
+static bool personal(const struct room_set *s, const char *rooms_json)
+{
+    if (s->overflow)
+        return strncmp(rooms_json, "[\"" ROOM_PERSONAL, strlen(ROOM_PERSONAL) + 2) == 0;
+    return s->n > 0 && strncmp(s->name[0], ROOM_PERSONAL, strlen(ROOM_PERSONAL)) == 0;
+}
+
 void rooms_each(const struct room_set *s, const char *rooms_json, void (*fn)(struct peer *p, void *arg), void *arg)
 {
     stamp++;
+    bool everyone = !personal(s, rooms_json);
     if (s->overflow) { /* the slow path: every room against the text */
-        visit_list(everywhere.head, fn, arg);
+        if (everyone)
+            visit_list(everywhere.head, fn, arg);
         for (int b = 0; b < ROOM_BUCKETS; b++)
             for (struct room *r = buckets[b]; r; r = r->hnext)
                 if (named_in(r->name, rooms_json))
                     visit_list(r->head, fn, arg);
         return;
     }
-    visit_list(everywhere.head, fn, arg);
+    if (everyone)
+        visit_list(everywhere.head, fn, arg);
     for (int i = 0; i < s->n; i++) {
         struct room *r = room_find(s->name[i]);
         if (r)

@@ -3,7 +3,9 @@
  * ROOMS_PER_PEER, its struct rooms_peer, embedded in struct peer by peer.c and touched here alone),
  * both kept in sync by rooms_set and rooms_clear alone. rooms.c knows nothing of a session but the
  * opaque pointer it hands back to rooms_each's callback.
- * Sessions that are in every room (ADMIN) form one list of their own. An event reaches the members
+ * Sessions that are in every room (ADMIN) form one list of their own, and may be in named rooms
+ * beside it: their personal room. A personal room (user:{id}) is its user's alone, so an event
+ * whose first room is one skips the every-room list. An event reaches the members
  * of its rooms by walking those lists, never every connection, and a session in two of an
  * event's rooms is visited once. Rooms are created at their first member and freed with their
  * last. Only the loop's thread touches the index. */
@@ -12,8 +14,9 @@
 
 #include <stdbool.h>
 
-#define ROOMS_PER_PEER 2
+#define ROOMS_PER_PEER 3 /* clinic: and doctor: or desk:, and the personal user: */
 #define ROOM_NAME_MAX 40
+#define ROOM_PERSONAL "user:" /* the prefix of a personal room */
 
 struct peer;
 struct room;
@@ -47,8 +50,8 @@ void room_set_parse(struct room_set *s, const char *rooms_json);
 /* A set of one room. */
 void room_set_one(struct room_set *s, const char *name);
 
-/* Makes session p (its part rp) a member of names[0..n) (n <= ROOMS_PER_PEER), or of every room
- * when all; its former rooms are left first. false when out of memory (p is then in no room). */
+/* Makes session p (its part rp) a member of names[0..n), and of every room when all (n <=
+ * ROOMS_PER_PEER, one less when all); its former rooms are left first. false when out of memory (p is then in no room). */
 bool rooms_set(struct rooms_peer *rp, struct peer *p, const char names[][ROOM_NAME_MAX], int n, bool all);
 /* Takes the session out of every room (idempotent). */
 void rooms_clear(struct rooms_peer *rp);
