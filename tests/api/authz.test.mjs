@@ -884,6 +884,29 @@ const TABLE = [
       return { path: `/api/conversations/${c.id}/read`, body: { message_id: m.id } };
     },
   },
+
+  // The inbox (every role, always the caller's own) and announcements (ADMIN, RECEPTIONIST of clinic A).
+  { op: 'GET /api/notifications', roles: ANY, ok: 200, req: () => ({}) },
+  { op: 'GET /api/notifications/unread-count', roles: ANY, ok: 200, req: () => ({}) },
+  { op: 'POST /api/notifications/read-all', roles: ANY, ok: 200, req: () => ({}) },
+  {
+    op: 'POST /api/notifications/{id}/read',
+    roles: ANY,
+    ok: 200,
+    req: async (role) => {
+      const token = ctx.tokens[role];
+      const user = token ? JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString()).sub : ctx.admin.id;
+      const id = await psql(`SELECT notify_user(${Number(user)}, 'authz', 'Authz', '', '{}')`);
+      return { path: `/api/notifications/${Number(id)}/read` };
+    },
+  },
+  { op: 'GET /api/announcements', roles: only('ADMIN', 'RECEPTIONIST'), ok: 200, req: () => ({}) },
+  {
+    op: 'POST /api/announcements',
+    roles: only('ADMIN', 'RECEPTIONIST'),
+    ok: 201,
+    req: () => ({ body: { title: 'Authz', body: 'Authz', clinic_id: ctx.A.id } }),
+  },
 ];
 
 // patA's conversation with docA, opened once by recA.
