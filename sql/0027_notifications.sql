@@ -39,7 +39,8 @@ CREATE TABLE notifications (
 );
 ALTER SEQUENCE inbox_ids OWNED BY notifications.id;
 CREATE INDEX notifications_inbox_idx ON notifications (user_id, id DESC);
-CREATE INDEX notifications_unread_idx ON notifications (user_id, id DESC) WHERE read_at IS NULL;
+-- read_at included: the unread count is an index-only scan.
+CREATE INDEX notifications_unread_idx ON notifications (user_id, id DESC) INCLUDE (read_at) WHERE read_at IS NULL;
 CREATE INDEX notifications_expiry_idx ON notifications (read_at) WHERE read_at IS NOT NULL;
 COMMENT ON TABLE notifications IS
   'Per-user inbox. Written by notify_user alone (which also writes the notification event). Read marks set by '
@@ -127,22 +128,26 @@ $$;
 
 -- One page of user p_user's inbox, newest first (by id): notifications and the announcements of
 -- its audience, after p_before (the cursor's id; NULL: from the newest), unread ones only when
--- p_unread. At most p_limit rows, each (item jsonb, id).
+-- p_unread. At most p_limit rows, each (item jsonb, id). Each side is a keyset scan limited to
+-- p_limit; the items' JSON is built for the page's rows alone.
 CREATE FUNCTION inbox_page(p_user bigint, p_before bigint, p_unread boolean, p_limit integer)
 RETURNS TABLE (item jsonb, id bigint)
 LANGUAGE sql STABLE AS $$
-  SELECT x.item, x.id FROM (
-    (SELECT notification_json(n) AS item, n.id FROM notifications n
+  SELECT CASE WHEN (x.n).id IS NOT NULL THEN notification_json(x.n) ELSE announcement_item_json(x.a, x.read_at) END, x.id
+  FROM (
+    (SELECT n.id, n, NULL::announcements AS a, NULL::timestamptz AS read_at FROM notifications n
      WHERE n.user_id = p_user AND (p_before IS NULL OR n.id < p_before) AND (NOT p_unread OR n.read_at IS NULL)
      ORDER BY n.id DESC LIMIT p_limit)
     UNION ALL
-    (SELECT announcement_item_json(a, r.read_at), a.id
+    (SELECT a.id, NULL::notifications, a, r.read_at
      FROM users u
      JOIN announcements a ON announcement_for(a, u)
      LEFT JOIN announcement_reads r ON r.user_id = u.id AND r.announcement_id = a.id
      WHERE u.id = p_user AND (p_before IS NULL OR a.id < p_before) AND (NOT p_unread OR r.read_at IS NULL)
      ORDER BY a.id DESC LIMIT p_limit)
-  ) x ORDER BY x.id DESC LIMIT p_limit
+    ORDER BY id DESC LIMIT p_limit
+  ) x
+  ORDER BY x.id DESC
 $$;
 
 CREATE FUNCTION inbox_unread_count(p_user bigint) RETURNS bigint

@@ -248,3 +248,10 @@ fi
 if [ "${BENCH_SIGNALING:-1}" != 0 ]; then
   bash tests/bench/signaling/run.sh
 fi
+
+# The notification inbox on a cluster of its own (tests/bench/notifications.sh): database time of the inbox's
+# queries for a user with 10,000 notifications, the HTTP latency of its routes and of an announcement to a
+# 5,000-user clinic. BENCH_NOTIFICATIONS=0 skips it.
+if [ "${BENCH_NOTIFICATIONS:-1}" != 0 ]; then
+  bash tests/bench/notifications.sh
+fi
