@@ -22,12 +22,14 @@ const ACTIONS = [
   'video_invitation_create', 'video_invitation_revoke', 'fee_rule_set', 'fee_rule_delete', 'payment_create', 'payment_pay',
   'payment_refund', 'closing_create', 'closing_create_all', 'closing_close', 'closing_adjust', 'closing_confirm_payment',
   'closing_confirm_receipt', 'closing_dispute', 'closing_export', 'delivery_retry', 'webhook_create', 'webhook_update',
-  'webhook_delete', 'webhook_rotate_secret', 'webhook_disable', 'installation_reset', 'announcement_create',
+  'webhook_delete', 'webhook_rotate_secret', 'webhook_disable', 'installation_reset', 'conversation_create',
+  'conversation_message_send', 'conversation_message_edit', 'conversation_message_delete', 'conversation_read', 'announcement_create',
 ];
 
 // The kinds of record the server writes to the trail (AuditEntry.entity), for the kind filter and the names shown.
 const ENTITIES = ['appointment', 'availability_rule', 'clinic', 'closing', 'delivery', 'doctor', 'evolution', 'fee_rule', 'patient',
-  'payment', 'service', 'unavailability', 'user', 'video_invitation', 'video_session', 'visit', 'webhook', 'installation', 'announcement'];
+  'payment', 'service', 'unavailability', 'user', 'video_invitation', 'video_session', 'visit', 'webhook', 'installation', 'announcement', 'conversation',
+  'conversation_message'];
 
 // An action or a kind in the interface's language; one the table does not know yet is shown as the server sends it.
 const named = (family, code) => { const text = t(`${family}_${code}`); return text === `${family}_${code}` ? code : text; };
