@@ -382,3 +382,40 @@ describe('the in-call chat', () => {
     assert.ok(rooms.includes(`video:${sid}`), rooms);
   });
 });
+
+describe('the inbox', () => {
+  const inbox = async (s) => expectStatus(await get('/api/notifications?unread=true&limit=200', s.access), 200).body.items
+    .filter((n) => n.kind === 'conversation_message');
+  const about = (items, c) => items.filter((n) => n.data.conversation_id === c.id);
+
+  test('a message notifies every member but its sender, one unread line per conversation; a read receipt clears it', async () => {
+    const c = await openA({ doctor_id: doctorId(ctx.docA) });
+    const m1 = expectStatus(await send(c.id, { text: 'first question' }, ctx.patA.access), 201).body;
+    const m2 = expectStatus(await send(c.id, { text: 'second question' }, ctx.patA.access), 201).body;
+    for (const s of [ctx.recA, ctx.docA]) {
+      const mine = about(await inbox(s), c);
+      assert.equal(mine.length, 1, 'one unread line for the conversation');
+      assert.equal(mine[0].data.message_id, m2.id, 'the newest message');
+      assert.match(mine[0].body, /second question/);
+    }
+    assert.deepEqual(about(await inbox(ctx.patA), c), [], 'not the sender');
+    assert.deepEqual(about(await inbox(ctx.docA2), c), [], 'not a doctor the conversation does not name');
+    assert.deepEqual(about(await inbox(ctx.recB), c), [], 'not another clinic');
+    expectStatus(await markRead(c.id, m1.id, ctx.recA.access), 200);
+    assert.equal(about(await inbox(ctx.recA), c).length, 1, 'a receipt before the newest leaves it unread');
+    expectStatus(await markRead(c.id, m2.id, ctx.recA.access), 200);
+    assert.deepEqual(about(await inbox(ctx.recA), c), [], 'read up to the newest: read');
+    assert.equal(about(await inbox(ctx.docA), c).length, 1, 'receipts are per member');
+    const reply = expectStatus(await send(c.id, { text: 'the answer' }, ctx.recA.access), 201).body;
+    const [toPatient] = about(await inbox(ctx.patA), c);
+    assert.equal(toPatient.data.message_id, reply.id);
+    assert.equal(about(await inbox(ctx.docA), c)[0].data.message_id, reply.id, 'the doctor\'s line moves to the reply');
+  });
+
+  test('a conversation naming no doctor notifies the desk, not the doctors', async () => {
+    const c = await openA();
+    expectStatus(await send(c.id, { text: 'to the desk' }, ctx.patA.access), 201);
+    assert.equal(about(await inbox(ctx.recA), c).length, 1);
+    assert.deepEqual(about(await inbox(ctx.docA), c), []);
+  });
+});

@@ -272,6 +272,10 @@ describe('video invitation messages', () => {
 describe('"your doctor is ready"', () => {
   test('the doctor comes after the start and the patient is not there: one notice with a working link; not again when the doctor comes back', async () => {
     const w = await world('en');
+    // the patient has an account (made here in SQL: the desk's activation link would race with this file's sender)
+    const puser = await psql(`WITH u AS (INSERT INTO users (email, password_hash, full_name, role, clinic_id)
+      VALUES ('acct.${uniq()}@mail.test', '$argon2id$unused', 'Paula', 'PATIENT', ${w.clinic.id}) RETURNING id)
+      UPDATE patients SET user_id = (SELECT id FROM u) WHERE id = ${w.patient.id} RETURNING user_id`);
     const { s } = await session(w);
     await startedAlready(s);
     let dv = await doctorIn(w, s);
@@ -297,6 +301,9 @@ describe('"your doctor is ready"', () => {
       await sleep(2500);
       assert.equal((await rowsOf('video_doctor_ready', s)).length, 2);
       assert.equal(await noticesOf(s), 1);
+      // and once in the patient's inbox (sql/0031)
+      assert.equal(await psql(`SELECT count(*) FROM notifications WHERE user_id = ${puser} AND kind = 'doctor_ready'
+        AND data ->> 'video_session_id' = '${s.id}'`), '1');
     } finally {
       dv.s.close();
     }
