@@ -157,16 +157,19 @@ static json_t *with_reason(json_t *details, json_t *reason)
     return details;
 }
 
-/* A doctor changes their own appointments only, and says why (a reason the patient is told: their
- * changes carry it in the event to the doctor's and patient's rooms; $4, the doctor scope, says whose). */
-static bool doctor_rules_hold(struct _u_response *resp, struct req_ctx *ctx, int *rc)
+/* The rules of a change's body beyond its fields: a reason comes with a change (alone it would change
+ * nothing yet tell the patient), and a doctor changes their own appointments only and says why (a reason
+ * the patient is told: their changes carry it in the event to the doctor's and patient's rooms; $4, the
+ * doctor scope, says whose). */
+static bool change_rules_hold(struct _u_response *resp, struct req_ctx *ctx, int *rc)
 {
-    if (ctx->claims.role != ROLE_DOCTOR)
-        return true;
     json_t *errors = json_object();
-    if (!json_object_get(ctx->body, "reason"))
+    bool has_reason = json_object_get(ctx->body, "reason") != NULL;
+    if (has_reason && json_object_size(ctx->body) == 1)
+        json_object_set_new(errors, "reason", json_string("must come with a change"));
+    if (ctx->claims.role == ROLE_DOCTOR && !has_reason)
         json_object_set_new(errors, "reason", json_string("is required"));
-    if (json_object_get(ctx->body, "doctor_id"))
+    if (ctx->claims.role == ROLE_DOCTOR && json_object_get(ctx->body, "doctor_id"))
         json_object_set_new(errors, "doctor_id", json_string("cannot be changed by a doctor"));
     if (json_object_size(errors) == 0) {
         json_decref(errors);
@@ -181,7 +184,7 @@ HANDLER(h_appointments_update)
     (void)req;
     int rc;
     if (!body_valid(resp, ctx, update_fields, sizeof update_fields / sizeof update_fields[0], true, &rc) ||
-        !doctor_rules_hold(resp, ctx, &rc))
+        !change_rules_hold(resp, ctx, &rc))
         return rc;
     static const char sql[] =
         "WITH u AS (UPDATE appointments a SET "
@@ -190,7 +193,7 @@ HANDLER(h_appointments_update)
         "  service_id = COALESCE(($5::jsonb->>'service_id')::bigint, a.service_id), "
         "  consultation_type = COALESCE($5::jsonb->>'consultation_type', a.consultation_type), "
         "  notes = CASE WHEN $5::jsonb ? 'notes' THEN $5::jsonb->>'notes' ELSE a.notes END, "
-        "  reschedule_reason = COALESCE($5::jsonb->>'reason', a.reschedule_reason), "
+        "  reschedule_reason = CASE WHEN $5::jsonb ? 'start_time' THEN $5::jsonb->>'reason' ELSE a.reschedule_reason END, "
         "  period = (SELECT tstzrange(t, t + make_interval(mins => s.duration_minutes)) "
         "            FROM services s, "
         "                 COALESCE(date_trunc('second', ($5::jsonb->>'start_time')::timestamptz), lower(a.period)) AS t "

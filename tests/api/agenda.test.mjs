@@ -77,6 +77,10 @@ describe("the doctor's own reschedule and cancellation", () => {
     const [row] = await auditOf(appt.id, 'appointment_update');
     assert.equal(row.details.reason, 'surgery ran late');
     assert.equal(row.actor_user_id, w.doc.id);
+    const notes = expectStatus(await patch(`/api/appointments/${appt.id}`, { notes: 'bring the exams' }, w.rec.access), 200).body;
+    assert.equal(notes.reschedule_reason, 'surgery ran late', 'a change that does not move it keeps the reason');
+    const again = expectStatus(await patch(`/api/appointments/${appt.id}`, { start_time: sp(w.monday, '11:00') }, w.rec.access), 200).body;
+    assert.equal(again.reschedule_reason, null, 'a later move without a reason clears the old one');
   });
 
   test('without a reason a doctor is refused (422), nor may they hand the appointment to another doctor', async () => {
@@ -86,6 +90,9 @@ describe("the doctor's own reschedule and cancellation", () => {
     expectError(await patch(`/api/appointments/${appt.id}`, { start_time: sp(w.monday, '10:00'), reason: '' }, w.doc.access), 422, 'validation_failed', ['reason']);
     expectError(await patch(`/api/appointments/${appt.id}`, { doctor_id: w.doc2.user.doctor_id, reason: 'swap' }, w.doc.access), 422, 'validation_failed', ['doctor_id']);
     expectError(await post(`/api/appointments/${appt.id}/cancel`, {}, w.doc.access), 422, 'validation_failed', ['reason']);
+    for (const token of [w.doc.access, w.rec.access]) {
+      expectError(await patch(`/api/appointments/${appt.id}`, { reason: 'nothing else' }, token), 422, 'validation_failed', ['reason']);
+    }
     const still = expectStatus(await get(`/api/appointments/${appt.id}`, w.rec.access), 200).body;
     assert.equal(still.start_time, sp(w.monday, '09:00'));
     assert.equal(still.status, 'confirmed');
