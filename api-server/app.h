@@ -96,6 +96,10 @@
 #define DEF_CHAT_EDIT_WINDOW_SECONDS 900  /* a message may be edited or deleted this long after sending */
 #define DEF_SMTP_STARTTLS "try" /* off | try | require (smtp:// only; smtps:// is TLS from the start) */
 
+/* Record access and patient self-service (README "Who saw this record", record_access.c). */
+#define DEF_RECORD_ACCESS_LOG 1            /* 0 = reads of clinical data are not logged (measurements only) */
+#define DEF_PATIENT_CHANGE_NOTICE_HOURS 24 /* a patient moves or cancels their booking up to this before it */
+
 struct app_config {
     char database_url[1024];
     char listen_host[64];
@@ -161,6 +165,9 @@ struct app_config {
     long chat_messages_per_minute, chat_conversations_per_day, chat_edit_window;
     /* notifications (h_notifications.c) */
     long notification_retention_days;
+    /* record access (record_access.c) and the patient's own changes (h_appointments.c) */
+    bool record_access_log;
+    long patient_change_notice_hours;
 };
 
 struct app {

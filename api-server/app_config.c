@@ -330,6 +330,9 @@ bool app_config_load(struct app_config *c)
     reset_load(c, &errs);
     reminders_load(c, &errs);
     chat_load(c, &errs);
+    c->record_access_log = cfg_env_long("RECORD_ACCESS_LOG", DEF_RECORD_ACCESS_LOG, 0, 1, &errs) == 1;
+    c->patient_change_notice_hours =
+        cfg_env_long("PATIENT_CHANGE_NOTICE_HOURS", DEF_PATIENT_CHANGE_NOTICE_HOURS, 0, 8760, &errs);
 
     for (int i = 0; i < errs.n; i++)
         fprintf(stderr, "configuration error: %s\n", errs.msg[i]);

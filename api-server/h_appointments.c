@@ -5,10 +5,13 @@
  * appointment's clinic; exclusion constraints make double booking of a doctor or a patient
  * impossible (two concurrent bookings of one slot: one 201, one 409); status changes go through
  * state_transition() inside the UPDATE, so of two concurrent moves exactly one wins. Each change
- * writes its event (events outbox) and its audit row in the same transaction. */
+ * writes its event (events outbox) and its audit row in the same transaction. A patient moves
+ * (start_time only, into a free published slot: doctor_offers, as when booking) and cancels their own
+ * booking up to PATIENT_CHANGE_NOTICE_HOURS before it (patient_change_allowed); staff are not bound. */
 #include <stdlib.h>
 #include <string.h>
 
+#include "app.h"
 #include "handlers.h"
 
 static const char *const types[] = {"in_person", "video", NULL};
@@ -28,6 +31,10 @@ static const struct field_spec update_fields[] = {
     {"consultation_type", FT_ENUM, 0, 0, 0, types},
     {"notes", FT_STRING, FF_NULLABLE, 0, 2000, NULL},
     {"reason", FT_STRING, 0, 1, 500, NULL},
+};
+
+static const struct field_spec patient_update_fields[] = {
+    {"start_time", FT_INSTANT, FF_REQUIRED, 0, 0, NULL},
 };
 
 HANDLER(h_appointments_create)
@@ -126,18 +133,25 @@ HANDLER(h_appointments_get)
                            4, p);
 }
 
+/* PATIENT_CHANGE_NOTICE_HOURS as text for SQL when the caller is a patient (their changes are bound by
+ * it), else NULL. */
+static const char *patient_notice(const struct req_ctx *ctx, char buf[24])
+{
+    return ctx->claims.role == ROLE_PATIENT ? id_text(app.cfg.patient_change_notice_hours, buf) : NULL;
+}
+
 /* Runs one state-changing statement sql (after lock, when not NULL) on appointment
  * ctx->params[0] within the caller's reach and answers with the appointment. Parameters: $1 id,
- * $2 clinic scope, $3 patient scope, $4 doctor scope, $5 the JSON body, $6 arg; sql takes the first
- * n, lock five. */
+ * $2 clinic scope, $3 patient scope, $4 doctor scope, $5 the JSON body, $6 arg, $7 the patient's
+ * notice in hours (patient_notice); sql takes the first n, lock five. */
 static int change(struct _u_response *resp, struct req_ctx *ctx, const char *lock, const char *sql, int n,
                   const char *arg, const char *action, json_t *details)
 {
-    char idb[24];
+    char idb[24], nb[24];
     struct scope_params s;
     scope_of(ctx, &s);
     char *body = dbr_body_text(ctx->body);
-    const char *p[] = {id_text(ctx->params[0], idb), s.c, s.p, s.d, body, arg};
+    const char *p[] = {id_text(ctx->params[0], idb), s.c, s.p, s.d, body, arg, patient_notice(ctx, nb)};
     const struct db_stmt st[] = {{lock, 5, p}, {sql, n, p}};
     int rc = dbr_write(resp, ctx, &(const struct write_desc){200, action, "appointment", details}, lock ? st : st + 1,
                        lock ? 2 : 1);
@@ -179,11 +193,19 @@ static bool change_rules_hold(struct _u_response *resp, struct req_ctx *ctx, int
     return false;
 }
 
+/* A patient (notice: the parameter holding patient_notice) changes their own booking only up to that
+ * long before it starts (patient_change_allowed, a 409 after); checked once the row is known to be theirs. */
+#define PATIENT_OWN_CHANGE(notice)                                                                              \
+    "AND (" notice "::int IS NULL OR CASE WHEN a.patient_id = $3 THEN patient_change_allowed(a, " notice "::int) END) "
+
 HANDLER(h_appointments_update)
 {
     (void)req;
     int rc;
-    if (!body_valid(resp, ctx, update_fields, sizeof update_fields / sizeof update_fields[0], true, &rc) ||
+    /* A patient moves their own booking to another time, nothing else. */
+    bool patient = ctx->claims.role == ROLE_PATIENT;
+    if (!body_valid(resp, ctx, patient ? patient_update_fields : update_fields,
+                    patient ? 1 : sizeof update_fields / sizeof update_fields[0], !patient, &rc) ||
         !change_rules_hold(resp, ctx, &rc))
         return rc;
     static const char sql[] =
@@ -202,8 +224,12 @@ HANDLER(h_appointments_update)
         "              AND assert_field(s.active OR NOT $5::jsonb ? 'service_id', 'appointments', 'service_id', "
         "                               'is not offered any more') "
         "              AND assert_field(t > now() OR NOT $5::jsonb ? 'start_time', 'appointments', 'start_time', "
-        "                               'must be in the future')) "
-        WHERE_REACH
+        "                               'must be in the future') "
+        /* a patient moves into a free published slot only, as they book (h_appointments_create) */
+        "              AND ($6::int IS NULL OR assert_field("
+        "                    doctor_offers(a.doctor_id, t, t + make_interval(mins => s.duration_minutes), a.consultation_type), "
+        "                    'appointments', 'start_time', 'is not within the published hours of this doctor'))) "
+        WHERE_REACH PATIENT_OWN_CHANGE("$6")
         "  AND assert_field(EXISTS (SELECT 1 FROM services s WHERE s.clinic_id = a.clinic_id "
         "                          AND s.id = COALESCE(($5::jsonb->>'service_id')::bigint, a.service_id)), "
         "                   'appointments', 'service_id', 'does not exist') RETURNING a) "
@@ -216,7 +242,8 @@ HANDLER(h_appointments_update)
         "       pg_advisory_xact_lock(2, (a.patient_id % 2147483647)::int) "
         "FROM appointments a " WHERE_REACH;
     json_t *details = with_reason(dbr_changed_fields(ctx->body), json_object_get(ctx->body, "reason"));
-    return change(resp, ctx, lock, sql, 5, NULL, "appointment_update", details);
+    char nb[24];
+    return change(resp, ctx, lock, sql, 6, patient_notice(ctx, nb), "appointment_update", details);
 }
 
 static const struct field_spec cancel_fields[] = {
@@ -233,7 +260,7 @@ HANDLER(h_appointments_cancel)
         "WITH u AS (UPDATE appointments a SET "
         "  status = state_transition(a.status, ARRAY['requested', 'confirmed'], 'cancelled', 'appointment'), "
         "  cancel_reason = $5::jsonb->>'reason', cancelled_by = $6, cancelled_at = now() "
-        WHERE_REACH "RETURNING a) "
+        WHERE_REACH PATIENT_OWN_CHANGE("$7") "RETURNING a) "
         "SELECT appointment_json(u.a), (u.a).id, "
         "       emit_appointment_event('appointment_cancelled', u.a, CASE WHEN $4::bigint IS NOT NULL "
         "         THEN (u.a).cancel_reason END) FROM u";
@@ -241,7 +268,7 @@ HANDLER(h_appointments_cancel)
                      : ctx->claims.role == ROLE_DOCTOR ? "doctor"
                                                        : "clinic";
     json_t *details = with_reason(json_pack("{s:s}", "by", by), json_object_get(ctx->body, "reason"));
-    return change(resp, ctx, NULL, sql, 6, by, "appointment_cancel", details);
+    return change(resp, ctx, NULL, sql, 7, by, "appointment_cancel", details);
 }
 
 HANDLER(h_appointments_no_show)

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "handlers.h"
+#include "record_access.h"
 
 HANDLER(h_patient_history)
 {
@@ -20,13 +21,19 @@ HANDLER(h_patient_history)
         return reply_error(resp, ctx, ST_FORBIDDEN, NULL, "Doctors read the history of their own visits only.", NULL);
     (void)req;
     char pb[24], db[24], sb[24];
+    struct access_params a;
+    access_params(ctx, &a);
     const char *p[] = {query_text(&ctx->query, "cursor"), query_text(&ctx->query, "limit"),
-                       id_text(ctx->params[0], pb), id_text(ctx->params[1], db), scope_clinic(ctx, sb)};
+                       id_text(ctx->params[0], pb), id_text(ctx->params[1], db), scope_clinic(ctx, sb),
+                       a.actor, a.role, a.request_id};
+    /* The read is logged once the guard lets it through (CASE keeps that order). */
     return dbr_list_reply_guarded(
         resp, ctx, &lq,
-        "EXISTS (SELECT 1 FROM patients p WHERE p.id = $3 AND ($5::bigint IS NULL OR p.clinic_id = $5)) "
-        "AND EXISTS (SELECT 1 FROM doctors d WHERE d.id = $4 AND ($5::bigint IS NULL OR d.clinic_id = $5))",
-        5, p);
+        "CASE WHEN EXISTS (SELECT 1 FROM patients p WHERE p.id = $3 AND ($5::bigint IS NULL OR p.clinic_id = $5)) "
+        "AND EXISTS (SELECT 1 FROM doctors d WHERE d.id = $4 AND ($5::bigint IS NULL OR d.clinic_id = $5)) "
+        "THEN record_access_write($3, 'visit_history_read', 'patient', $3, $6::bigint, $7::text, $8::text, "
+        "                         jsonb_build_object('doctor_id', $4::bigint)) ELSE false END",
+        8, p);
 }
 
 HANDLER(h_dashboard_doctor_stats)

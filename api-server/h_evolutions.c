@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "handlers.h"
+#include "record_access.h"
 
 static const char *const routes_of_administration[] = {
     "oral",         "sublingual",   "topical",       "inhaled",     "nasal", "ophthalmic", "otic", "rectal",
@@ -37,12 +38,16 @@ HANDLER(h_evolution_get)
     struct scope_params s;
     scope_of(ctx, &s);
     /* Patients read their own visits' evolutions once signed. */
-    const char *p[] = {id_text(ctx->params[0], idb), s.c, s.d, s.p};
+    struct access_params a;
+    access_params(ctx, &a);
+    const char *p[] = {id_text(ctx->params[0], idb), s.c, s.d, s.p, a.actor, a.role, a.request_id};
     return dbr_query_reply(resp, ctx, 200,
-                           "SELECT evolution_json(e.visit_id) FROM evolutions e WHERE e.visit_id = $1 "
+                           "SELECT evolution_json(e.visit_id), "
+                           RECORD_ACCESS("e.patient_id", "evolution_read", "evolution", "e.visit_id", "$5", "$6", "$7")
+                           " FROM evolutions e WHERE e.visit_id = $1 "
                            "AND ($2::bigint IS NULL OR e.clinic_id = $2) AND ($3::bigint IS NULL OR e.doctor_id = $3) "
                            "AND ($4::bigint IS NULL OR (e.patient_id = $4 AND e.signed_at IS NOT NULL))",
-                           4, p);
+                           7, p);
 }
 
 HANDLER(h_evolution_put)

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "handlers.h"
+#include "record_access.h"
 
 static const char *const sexes[] = {"F", "M", "O", NULL};
 
@@ -28,6 +29,16 @@ static const struct field_spec patient_fields[] = {
     {"notify_sms", FT_BOOL, 0, 0, 0, NULL},
 };
 #define NFIELDS (sizeof patient_fields / sizeof patient_fields[0])
+
+/* Patient $1 within clinic $2 and own record $3 (NULL: any), as a reader of role $4 sees it. The
+ * read is logged when that reader sees its clinical fields (role_reads_clinical); $5..$7 are
+ * access_params. */
+static const char patient_get_sql[] =
+    "SELECT patient_json_for(p, $4), "
+    RECORD_ACCESS("p.id", "patient_record_read", "patient", "p.id", "$5",
+                  "CASE WHEN role_reads_clinical($4) THEN $6 END", "$7")
+    " FROM patients p WHERE p.id = $1 AND ($2::bigint IS NULL OR p.clinic_id = $2) "
+    "AND ($3::bigint IS NULL OR p.id = $3)";
 
 HANDLER(h_patients_create)
 {
@@ -114,8 +125,11 @@ HANDLER(h_patients_me)
 {
     (void)req;
     char idb[24];
-    const char *p[] = {id_text(ctx->claims.patient_id, idb), role_name(ctx->claims.role)};
-    return dbr_query_reply(resp, ctx, 200, "SELECT patient_json_for(p, $2) FROM patients p WHERE p.id = $1", 2, p);
+    struct access_params a;
+    access_params(ctx, &a);
+    const char *own = id_text(ctx->claims.patient_id, idb);
+    const char *p[] = {own, NULL, own, role_name(ctx->claims.role), a.actor, a.role, a.request_id};
+    return dbr_query_reply(resp, ctx, 200, patient_get_sql, 7, p);
 }
 
 HANDLER(h_patients_get)
@@ -124,11 +138,11 @@ HANDLER(h_patients_get)
     char idb[24], sb[24], ob[24];
     /* A patient user sees only their own record; staff only their clinic's (admins all). */
     const char *own = ctx->claims.role == ROLE_PATIENT ? id_text(ctx->claims.patient_id, ob) : NULL;
-    const char *p[] = {id_text(ctx->params[0], idb), scope_clinic(ctx, sb), own, role_name(ctx->claims.role)};
-    return dbr_query_reply(resp, ctx, 200,
-                           "SELECT patient_json_for(p, $4) FROM patients p WHERE p.id = $1 "
-                           "AND ($2::bigint IS NULL OR p.clinic_id = $2) AND ($3::bigint IS NULL OR p.id = $3)",
-                           4, p);
+    struct access_params a;
+    access_params(ctx, &a);
+    const char *p[] = {id_text(ctx->params[0], idb), scope_clinic(ctx, sb), own, role_name(ctx->claims.role),
+                       a.actor, a.role, a.request_id};
+    return dbr_query_reply(resp, ctx, 200, patient_get_sql, 7, p);
 }
 
 HANDLER(h_patients_update)

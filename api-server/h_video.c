@@ -19,6 +19,7 @@
 #include "app.h"
 #include "crypto.h"
 #include "handlers.h"
+#include "record_access.h"
 
 /* --- ICE servers ------------------------------------------------------------------------------------------------ */
 
@@ -309,6 +310,9 @@ static int reply_token(struct _u_response *resp, struct req_ctx *ctx, int64_t se
     "extract(epoch FROM CASE WHEN t.status = 'in_progress' THEN now() + make_interval(secs => $3::int) " \
     "                        ELSE least(t.expires_at, now() + make_interval(secs => $3::int)) END)::bigint"
 
+/* The token handed out to the caller (access_params a, r, q), logged against the session's patient. */
+#define TOKEN_LOGGED(a, r, q) RECORD_ACCESS("t.patient_id", "video_token_issue", "video_session", "t.id", a, r, q)
+
 static int token_from_row(struct _u_response *resp, struct req_ctx *ctx, PGconn *conn, PGresult *r, int64_t user,
                           const char *vrole)
 {
@@ -337,16 +341,20 @@ HANDLER(h_video_sessions_token)
         return reply_status(resp, ctx, ST_UNAVAILABLE);
     bool doctor = ctx->claims.role == ROLE_DOCTOR;
     char idb[24], eb[24], tb[24], ob[24];
+    struct access_params a;
+    access_params(ctx, &a);
     const char *p[] = {id_text(ctx->params[0], idb), id_text(app.cfg.video_join_early_minutes, eb),
                        id_text(app.cfg.video_token_ttl, tb),
-                       id_text(doctor ? ctx->claims.doctor_id : ctx->claims.patient_id, ob)};
-    /* Reach first (out of reach is 404 whatever the session's state), then the window. */
+                       id_text(doctor ? ctx->claims.doctor_id : ctx->claims.patient_id, ob), a.actor, a.role,
+                       a.request_id};
+    /* Reach first (out of reach is 404 whatever the session's state), then the window; the token
+     * handed out is logged against the session's patient. */
     PGresult *r = db_exec(conn,
-                          doctor ? "SELECT " TOKEN_COLUMNS " FROM video_sessions s "
+                          doctor ? "SELECT " TOKEN_COLUMNS ", " TOKEN_LOGGED("$5", "$6", "$7") " FROM video_sessions s "
                                    "CROSS JOIN LATERAL video_token_check(s.id, $2::int) t WHERE s.id = $1 AND s.doctor_id = $4"
-                                 : "SELECT " TOKEN_COLUMNS " FROM video_sessions s "
+                                 : "SELECT " TOKEN_COLUMNS ", " TOKEN_LOGGED("$5", "$6", "$7") " FROM video_sessions s "
                                    "CROSS JOIN LATERAL video_token_check(s.id, $2::int) t WHERE s.id = $1 AND s.patient_id = $4",
-                          4, p);
+                          7, p);
     return token_from_row(resp, ctx, conn, r, ctx->claims.sub, doctor ? "doctor" : "patient");
 }
 
@@ -367,11 +375,17 @@ HANDLER(h_video_invitations_redeem)
     if (!conn)
         return reply_status(resp, ctx, ST_UNAVAILABLE);
     char eb[24], tb[24];
-    const char *p[] = {hash, id_text(app.cfg.video_join_early_minutes, eb), id_text(app.cfg.video_token_ttl, tb)};
+    /* The holder of an invitation acts as the patient, without an account. */
+    const char *p[] = {hash, id_text(app.cfg.video_join_early_minutes, eb), id_text(app.cfg.video_token_ttl, tb),
+                       app.cfg.record_access_log ? "PATIENT" : NULL, ctx->request_id};
     /* One statement: a session that cannot be joined any more leaves the invitation unused. An
      * unknown code is a 404, one used, revoked or expired a 410 (video_invitation_redeem). */
-    PGresult *r = db_exec(conn, "SELECT " TOKEN_COLUMNS " FROM video_token_check(video_invitation_redeem($1), $2::int) t",
-                          3, p);
+    PGresult *r = db_exec(conn,
+                          "SELECT " TOKEN_COLUMNS ", "
+                          RECORD_ACCESS("t.patient_id", "video_invitation_redeem", "video_session", "t.id", "NULL",
+                                        "$4", "$5")
+                          " FROM video_token_check(video_invitation_redeem($1), $2::int) t",
+                          5, p);
     return token_from_row(resp, ctx, conn, r, 0, "patient");
 }
 

@@ -46,6 +46,7 @@ HANDLER(h_patients_me);
 HANDLER(h_patients_get);
 HANDLER(h_patients_update);
 HANDLER(h_patients_account);
+HANDLER(h_patients_me_history);
 
 HANDLER(h_audit_list);
 

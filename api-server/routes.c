@@ -53,7 +53,7 @@ static const struct query_param audit_q[] = {
      .why = "must be a lower-case action name"},
     {.name = "entity", .type = QT_STRING, .min = 1, .max = 64, .charset = LOWER_WORD,
      .why = "must be a lower-case entity name"},
-    Q_ID("entity_id"), Q_ID("actor_user_id"), Q_LIMIT, Q_CURSOR("i"), Q_END};
+    Q_ID("entity_id"), Q_ID("actor_user_id"), Q_ID("patient_id"), Q_LIMIT, Q_CURSOR("i"), Q_END};
 static const struct query_param services_q[] = {Q_ID("clinic_id"), Q_BOOL("active"), Q_LIMIT, Q_CURSOR("si"), Q_END};
 static const struct query_param unavailability_q[] = {Q_DATE("from"), Q_DATE("to"), Q_END};
 static const struct query_param slots_q[] = {
@@ -138,11 +138,12 @@ const struct route routes[] = {
     {"POST", "/patients", A | R | D, h_patients_create, NULL},
     {"GET", "/patients", A | R | D, h_patients_list, patients_q},
     {"GET", "/patients/me", P, h_patients_me, NULL},
+    {"GET", "/patients/me/history", P, h_patients_me_history, history_q},
     {"GET", "/patients/:id", A | R | D | P, h_patients_get, NULL},
     {"PATCH", "/patients/:id", A | R | D, h_patients_update, NULL},
     {"POST", "/patients/:id/account", A | R, h_patients_account, NULL},
 
-    {"GET", "/audit", A, h_audit_list, audit_q},
+    {"GET", "/audit", A | P, h_audit_list, audit_q},
 
     {"GET", "/services", A | R | D | P, h_services_list, services_q},
     {"POST", "/services", A, h_services_create, NULL},
@@ -160,7 +161,7 @@ const struct route routes[] = {
     {"POST", "/appointments", A | R | P, h_appointments_create, NULL},
     {"GET", "/appointments", A | R | D | P, h_appointments_list, appointments_q},
     {"GET", "/appointments/:id", A | R | D | P, h_appointments_get, NULL},
-    {"PATCH", "/appointments/:id", A | R | D, h_appointments_update, NULL},
+    {"PATCH", "/appointments/:id", A | R | D | P, h_appointments_update, NULL},
     {"POST", "/appointments/:id/cancel", A | R | D | P, h_appointments_cancel, NULL},
     {"POST", "/appointments/:id/no-show", A | R, h_appointments_no_show, NULL},
     {"POST", "/appointments/:id/check-in", A | R, h_visits_check_in, NULL},

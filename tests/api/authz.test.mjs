@@ -346,6 +346,7 @@ const TABLE = [
   },
   { op: 'GET /api/patients', roles: STAFF, ok: 200, req: () => ({}) },
   { op: 'GET /api/patients/me', roles: only('PATIENT'), ok: 200, req: () => ({}) },
+  { op: 'GET /api/patients/me/history', roles: only('PATIENT'), ok: 200, req: () => ({}) },
   // The patient's own record: every role that may read patients gets it.
   { op: 'GET /api/patients/{id}', roles: ANY, ok: 200, req: () => ({ path: `/api/patients/${ctx.patA.patient.id}` }) },
   // Clinical fields are written by ADMIN and DOCTOR; the desk edits contacts (its medical_history is a 422).
@@ -368,7 +369,8 @@ const TABLE = [
     },
   },
 
-  { op: 'GET /api/audit', roles: only('ADMIN'), ok: 200, req: () => ({}) },
+  // A patient reads who saw their own record.
+  { op: 'GET /api/audit', roles: only('ADMIN', 'PATIENT'), ok: 200, req: () => ({}) },
 
   { op: 'GET /api/services', roles: ANY, ok: 200, req: () => ({}) },
   {
@@ -447,11 +449,14 @@ const TABLE = [
   { op: 'GET /api/appointments', roles: ANY, ok: 200, req: () => ({}) },
   // patA's appointment with docA: every role may read it.
   { op: 'GET /api/appointments/{id}', roles: ANY, ok: 200, req: () => ({ path: `/api/appointments/${ctx.apptA.id}` }) },
+  // A patient moves their own booking to another free published slot (start_time alone).
   {
     op: 'PATCH /api/appointments/{id}',
-    roles: STAFF,
+    roles: ANY,
     ok: 200,
-    req: () => ({ path: `/api/appointments/${ctx.apptA.id}`, body: { notes: `Authz ${uniq()}`, reason: 'Authz' } }),
+    req: async (role) => (role === 'PATIENT'
+      ? { path: `/api/appointments/${(await appointmentA()).id}`, body: { start_time: nextBooking() } }
+      : { path: `/api/appointments/${ctx.apptA.id}`, body: { notes: `Authz ${uniq()}`, reason: 'Authz' } }),
   },
   {
     op: 'POST /api/appointments/{id}/cancel',

@@ -24,6 +24,8 @@ const ACTIONS = [
   'closing_confirm_receipt', 'closing_dispute', 'closing_export', 'delivery_retry', 'webhook_create', 'webhook_update',
   'webhook_delete', 'webhook_rotate_secret', 'webhook_disable', 'installation_reset', 'conversation_create',
   'conversation_message_send', 'conversation_message_edit', 'conversation_message_delete', 'conversation_read', 'announcement_create',
+  'patient_record_read', 'evolution_read', 'visit_history_read', 'patient_history_read', 'video_token_issue',
+  'video_invitation_redeem', 'video_join', 'video_leave', 'document_read',
 ];
 
 // The kinds of record the server writes to the trail (AuditEntry.entity), for the kind filter and the names shown.
