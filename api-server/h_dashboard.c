@@ -104,8 +104,10 @@ HANDLER(h_doctor_patients)
         "         'next_appointment_at', (SELECT rfc3339(min(lower(a.period))) FROM appointments a "
         "                                 WHERE a.patient_id = p.id AND a.doctor_id = $3 "
         "                                   AND a.status IN ('requested', 'confirmed') AND lower(a.period) > now())) AS r, "
-        "       lower(p.full_name) AS k1, p.id AS k2 "
-        "FROM patients p "
+        "       lower(p.full_name) AS k1, p.id AS k2, "
+        /* the doctor reads each record of the page, clinical field included ($6..$8 access_params) */
+        RECORD_ACCESS_LISTED("true", "lower(p.full_name), p.id", "$6", "$7", "$8")
+        " FROM patients p "
         "WHERE p.clinic_id = $4 "
         "  AND (EXISTS (SELECT 1 FROM visits v WHERE v.patient_id = p.id AND v.doctor_id = $3) "
         "       OR EXISTS (SELECT 1 FROM appointments a WHERE a.patient_id = p.id AND a.doctor_id = $3)) "
@@ -121,9 +123,12 @@ HANDLER(h_doctor_patients)
         static const char empty[] = "{\"items\":[],\"next_cursor\":null}";
         return reply_text_json(resp, ctx, 200, empty, sizeof empty - 1);
     }
+    struct access_params a;
+    access_params(ctx, &a);
     const char *p[] = {query_text(&ctx->query, "cursor"), query_text(&ctx->query, "limit"),
-                       id_text(ctx->claims.doctor_id, db), id_text(ctx->claims.clinic_id, cb), term};
-    return dbr_list_reply(resp, ctx, &lq, 5, p);
+                       id_text(ctx->claims.doctor_id, db), id_text(ctx->claims.clinic_id, cb), term,
+                       a.actor, a.role, a.request_id};
+    return dbr_list_reply(resp, ctx, &lq, 8, p);
 }
 
 HANDLER(h_dashboard_reception_stats)

@@ -107,18 +107,24 @@ HANDLER(h_patients_list)
         static const char empty[] = "{\"items\":[],\"next_cursor\":null}";
         return reply_text_json(resp, ctx, 200, empty, sizeof empty - 1);
     }
+    struct access_params a;
+    access_params(ctx, &a);
     const char *p[] = {query_text(qv, "cursor"), query_text(qv, "limit"), scope_clinic(ctx, sb),
-                       query_text(qv, "clinic_id"), term, role_name(ctx->claims.role)};
-    /* r is the item already (json_fn ""): the patient as the reader ($6) sees them. */
+                       query_text(qv, "clinic_id"), term, role_name(ctx->claims.role), a.actor, a.role,
+                       a.request_id};
+    /* r is the item already (json_fn ""): the patient as the reader ($6) sees them; a reader who sees
+     * the clinical field reads each record of the page ($7..$9 access_params). */
     static const struct list_query lq = {
         "",
-        "SELECT patient_json_for(p, $6) AS r, lower(p.full_name) AS k1, p.id AS k2 FROM patients p "
+        "SELECT patient_json_for(p, $6) AS r, lower(p.full_name) AS k1, p.id AS k2, "
+        RECORD_ACCESS_LISTED("role_reads_clinical($6)", "lower(p.full_name), p.id", "$7", "$8", "$9")
+        " FROM patients p "
         "WHERE ($3::bigint IS NULL OR p.clinic_id = $3) AND ($4::bigint IS NULL OR p.clinic_id = $4) "
         "  AND ($1::jsonb IS NULL OR (lower(p.full_name), p.id) > ($1::jsonb->>0, ($1::jsonb->>1)::bigint)) "
         "  AND ($5::text IS NULL OR p.search_doc LIKE '%' || like_escape(lower($5)) || '%') "
         "ORDER BY lower(p.full_name), p.id LIMIT $2::int + 1",
         "k1, k2", "jsonb_build_array(k1, k2)"};
-    return dbr_list_reply(resp, ctx, &lq, 6, p);
+    return dbr_list_reply(resp, ctx, &lq, 9, p);
 }
 
 HANDLER(h_patients_me)

@@ -31,4 +31,11 @@ void access_params(const struct req_ctx *ctx, struct access_params *a);
     "record_access_write(" patient ", '" action "', '" entity "', " entity_id ", " a "::bigint, " r "::text, " q  \
     "::text)"
 
+/* A select-list column of a patient list (patients as p, ordered by order, $2 the page's limit): the
+ * patient record read once for each patient of the page (not the one row more a list reads to know
+ * whether a next page exists) when the SQL condition when holds. */
+#define RECORD_ACCESS_LISTED(when, order, a, r, q)                                                              \
+    "CASE WHEN " when " AND row_number() OVER (ORDER BY " order ") <= $2::int THEN "                            \
+    RECORD_ACCESS("p.id", "patient_record_read", "patient", "p.id", a, r, q) " END AS logged"
+
 #endif

@@ -149,6 +149,34 @@ describe('reads of clinical data are logged once each', () => {
     }), { action: 'patient_history_read', entity: 'patient', entityId: w.patientId, actor: w.pat.user.id, role: 'PATIENT', rid });
   });
 
+  test('lists that show the clinical field log each patient of the page, not the row past it; the desk list logs none', async () => {
+    const w = await world();
+    const both = [w.patientId, w.pat2.patient.id];
+    // One entry per patient of the page: the list of patients as a doctor, one page of one.
+    const trails = async () => (await Promise.all(both.map((id) => trail(id)))).map((t) => t.length);
+    const before = await trails();
+    const { res, rid } = await read('/api/patients?limit=1', w.doc.access);
+    const page = expectStatus(res, 200).body;
+    assert.equal(page.items.length, 1);
+    assert.ok(page.next_cursor, 'a second page exists');
+    const shown = page.items[0].id;
+    const after = await trails();
+    assert.deepEqual(after.map((n, i) => n - before[i]), both.map((id) => (id === shown ? 1 : 0)));
+    const [entry] = (await trail(shown)).slice(-1);
+    one([entry], { action: 'patient_record_read', entity: 'patient', entityId: shown, actor: w.doc.id, role: 'DOCTOR', rid });
+    // The desk's list shows no clinical field.
+    const desk = await added(w.patientId, async () => expectStatus(await get('/api/patients?limit=200', w.rec.access), 200));
+    assert.deepEqual(desk, []);
+    // The doctor's own patients (with the clinical field): the one with a visit.
+    await visitWithEvolution(w, { signed: false });
+    let rid2;
+    one(await added(w.patientId, async () => {
+      const r = await read('/api/doctors/patients', w.doc.access);
+      assert.deepEqual(expectStatus(r.res, 200).body.items.map((i) => i.patient.id), [w.patientId]);
+      rid2 = r.rid;
+    }), { action: 'patient_record_read', entity: 'patient', entityId: w.patientId, actor: w.doc.id, role: 'DOCTOR', rid: rid2 });
+  });
+
   test('non-clinical reads and refused reads write nothing', async () => {
     const w = await world();
     const v = await visitWithEvolution(w, { signed: false });
