@@ -95,6 +95,11 @@
 #define DEF_CHAT_CONVERSATIONS_PER_DAY 5  /* conversations one patient may open within 24 h */
 #define DEF_CHAT_EDIT_WINDOW_SECONDS 900  /* a message may be edited or deleted this long after sending */
 #define DEF_SMTP_STARTTLS "try" /* off | try | require (smtp:// only; smtps:// is TLS from the start) */
+/* Files (README "Files", h_documents.c, h_photos.c, upload.c). */
+#define DEF_UPLOAD_MAX_BYTES 20971520L             /* a document's file: 20 MiB */
+#define DEF_PHOTO_MAX_BYTES 2097152L               /* a user's photo: 2 MiB */
+#define DEF_CLINIC_STORAGE_QUOTA_BYTES 5368709120L /* a clinic's documents: 5 GiB */
+#define DEF_UPLOAD_TMP_DIR "/tmp"                  /* where an upload is spooled while it arrives */
 
 /* Record access and patient self-service (README "Who saw this record", record_access.c). */
 #define DEF_RECORD_ACCESS_LOG 1            /* 0 = reads of clinical data are not logged (measurements only) */
@@ -168,6 +173,9 @@ struct app_config {
     /* record access (record_access.c) and the patient's own changes (h_appointments.c) */
     bool record_access_log;
     long patient_change_notice_hours;
+    /* files (h_documents.c, h_photos.c, upload.c) */
+    long upload_max_bytes, photo_max_bytes, clinic_storage_quota_bytes;
+    char upload_tmp_dir[512];
 };
 
 struct app {

@@ -140,6 +140,16 @@ static void chat_load(struct app_config *c, struct cfg_errors *errs)
     c->chat_edit_window = cfg_env_long("CHAT_EDIT_WINDOW_SECONDS", DEF_CHAT_EDIT_WINDOW_SECONDS, 0, 86400, errs);
 }
 
+/* Files (h_documents.c, h_photos.c, upload.c): the caps, the clinic quota, the spool directory. */
+static void files_load(struct app_config *c, struct cfg_errors *errs)
+{
+    c->upload_max_bytes = cfg_env_long("UPLOAD_MAX_BYTES", DEF_UPLOAD_MAX_BYTES, 1, 1L << 40, errs);
+    c->photo_max_bytes = cfg_env_long("PHOTO_MAX_BYTES", DEF_PHOTO_MAX_BYTES, 1, 64L << 20, errs);
+    c->clinic_storage_quota_bytes =
+        cfg_env_long("CLINIC_STORAGE_QUOTA_BYTES", DEF_CLINIC_STORAGE_QUOTA_BYTES, 1, 1L << 50, errs);
+    copy_env(c->upload_tmp_dir, sizeof c->upload_tmp_dir, "UPLOAD_TMP_DIR", DEF_UPLOAD_TMP_DIR, errs);
+}
+
 /* The limits under load: connections, their deadlines, the request rates. */
 static void limits_load(struct app_config *c, struct cfg_errors *errs)
 {
@@ -333,6 +343,7 @@ bool app_config_load(struct app_config *c)
     c->record_access_log = cfg_env_long("RECORD_ACCESS_LOG", DEF_RECORD_ACCESS_LOG, 0, 1, &errs) == 1;
     c->patient_change_notice_hours =
         cfg_env_long("PATIENT_CHANGE_NOTICE_HOURS", DEF_PATIENT_CHANGE_NOTICE_HOURS, 0, 8760, &errs);
+    files_load(c, &errs);
 
     for (int i = 0; i < errs.n; i++)
         fprintf(stderr, "configuration error: %s\n", errs.msg[i]);

@@ -219,4 +219,11 @@ extern const char *const payment_methods[];
 /* The token's user id as text for SQL (the actor of a change). */
 const char *actor_text(const struct req_ctx *ctx, char buf[24]);
 
+HANDLER(h_documents_upload);
+HANDLER(h_documents_list);
+HANDLER(h_documents_get);
+HANDLER(h_documents_content);
+HANDLER(h_documents_delete);
+HANDLER(h_documents_restore);
+
 #endif

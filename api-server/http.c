@@ -5,10 +5,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "crypto.h"
 #include "errjson.h"
 #include "log.h"
+#include "upload.h"
 
 static atomic_int in_flight;
 
@@ -59,11 +61,21 @@ void req_ctx_free(void *p)
                 ctx->method, ctx->path, ctx->http_status, ms, ctx->request_id);
     json_decref(ctx->body);
     query_values_clear(&ctx->query);
+    upload_release();
     free(ctx);
     atomic_fetch_sub(&in_flight, 1);
 }
 
 struct req_ctx *req_ctx_of(struct _u_response *resp) { return resp->shared_data; }
+
+bool http_content_type_is(const struct _u_request *req, const char *type)
+{
+    const char *ct = u_map_get_case(req->map_header, "Content-Type");
+    if (!ct)
+        return false;
+    size_t n = strlen(type);
+    return strncasecmp(ct, type, n) == 0 && (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
+}
 
 int reply_text_json(struct _u_response *resp, struct req_ctx *ctx, int http, const char *json, size_t len)
 {

@@ -42,6 +42,8 @@ typedef int (*handler_fn)(const struct _u_request *req, struct _u_response *resp
 struct req_ctx *req_ctx_of(struct _u_response *resp);
 struct req_ctx *req_ctx_new(const struct _u_request *req);
 void req_ctx_free(void *ctx);
+/* Whether the request's Content-Type is type (a media type without parameters), case aside. */
+bool http_content_type_is(const struct _u_request *req, const char *type);
 /* Number of requests currently being processed (for graceful shutdown). */
 int http_in_flight(void);
 

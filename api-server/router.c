@@ -13,6 +13,7 @@
 #include "log.h"
 #include "ratelimit.h"
 #include "static.h"
+#include "upload.h"
 
 #define MAX_SEGMENTS 8
 #define MAX_BODY_DEPTH 32 /* nesting of a JSON body's arrays and objects */
@@ -122,13 +123,20 @@ static bool static_candidate(const struct _u_request *req)
     return !under_prefix && (strcmp(req->http_verb, "GET") == 0 || strcmp(req->http_verb, "HEAD") == 0);
 }
 
-static bool content_type_is_json(const struct _u_request *req)
+static bool content_type_is_json(const struct _u_request *req) { return http_content_type_is(req, "application/json"); }
+
+/* Whether the body is over its route's limit: a JSON body's API_MAX_BODY (every unrouted request's
+ * too), a raw body's PHOTO_MAX_BYTES; an upload's declared length over UPLOAD_MAX_BYTES and room
+ * for its form fields (the file's own size is counted as it arrives, upload.h). */
+static bool body_over_limit(const struct _u_request *req, unsigned kind)
 {
-    const char *ct = u_map_get_case(req->map_header, "Content-Type");
-    if (!ct)
-        return false;
-    size_t n = strlen("application/json");
-    return strncasecmp(ct, "application/json", n) == 0 && (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
+    long long limit = kind == ROUTE_UPLOAD ? app.cfg.upload_max_bytes + UPLOAD_FORM_SLACK
+                      : kind == ROUTE_RAW  ? app.cfg.photo_max_bytes
+                                           : app.cfg.max_body;
+    const char *cl = u_map_get_case(req->map_header, "Content-Length");
+    if (cl && strtoll(cl, NULL, 10) > limit)
+        return true;
+    return kind != ROUTE_UPLOAD && req->binary_body_length > (size_t)limit;
 }
 
 /* Whether the arrays and objects of a JSON text nest at most max deep (brackets inside strings do
@@ -171,14 +179,13 @@ static int router_prepare(const struct _u_request *req, struct _u_response *resp
     if (ratelimit_check_address(req, resp, ctx) != U_CALLBACK_CONTINUE)
         return U_CALLBACK_COMPLETE;
 
-    /* The body limit: ulfius truncates at limit+1 silently, so anything longer is too large. */
-    const char *cl = u_map_get_case(req->map_header, "Content-Length");
-    if ((cl && strtoll(cl, NULL, 10) > app.cfg.max_body) || req->binary_body_length > (size_t)app.cfg.max_body)
-        return reply_status(resp, ctx, ST_TOO_LARGE);
-
     struct match m;
     char allow[96];
     int found = route_lookup(req->http_verb, req->url_path, &m, allow, sizeof allow);
+    unsigned kind = found == 0 ? m.route->access & (ROUTE_UPLOAD | ROUTE_RAW) : 0;
+    /* The body limit: ulfius truncates at limit+1 silently, so anything longer is too large. */
+    if (body_over_limit(req, kind))
+        return reply_status(resp, ctx, ST_TOO_LARGE);
     if (found == 404 && static_candidate(req))
         return static_serve(req, resp, ctx);
     if (found == 404)
@@ -194,7 +201,7 @@ static int router_prepare(const struct _u_request *req, struct _u_response *resp
     ctx->route = m.route;
     memcpy(ctx->params, m.params, sizeof ctx->params);
 
-    bool has_body = req->binary_body_length > 0;
+    bool has_body = req->binary_body_length > 0 && !kind;
     if (has_body && strcmp(req->http_verb, "GET") != 0 && strcmp(req->http_verb, "DELETE") != 0) {
         if (!content_type_is_json(req))
             return reply_status(resp, ctx, ST_UNSUPPORTED_MEDIA);

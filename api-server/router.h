@@ -17,6 +17,8 @@
 
 #define ROUTE_PUBLIC 0x100u /* no token needed */
 #define ROUTE_ROOT 0x200u   /* path is not under API_PREFIX (health checks) */
+#define ROUTE_UPLOAD 0x400u /* multipart/form-data with a file (upload.h) up to UPLOAD_MAX_BYTES */
+#define ROUTE_RAW 0x800u    /* a raw body (not JSON) up to PHOTO_MAX_BYTES, checked by its handler */
 #define ROLES_STAFF (ROLE_ADMIN | ROLE_RECEPTIONIST | ROLE_DOCTOR)
 #define ROLES_ANY (ROLES_STAFF | ROLE_PATIENT)
 

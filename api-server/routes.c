@@ -253,6 +253,13 @@ const struct route routes[] = {
     {"POST", "/notifications/:id/read", A | R | D | P, h_notifications_read, NULL},
     {"GET", "/announcements", A | R, h_announcements_list, page_by_id_q},
     {"POST", "/announcements", A | R, h_announcements_create, NULL},
+
+    {"POST", "/patients/:id/documents", A | R | D | P | ROUTE_UPLOAD, h_documents_upload, NULL},
+    {"GET", "/patients/:id/documents", A | R | D | P, h_documents_list, page_by_id_q},
+    {"GET", "/documents/:id", A | R | D | P, h_documents_get, NULL},
+    {"GET", "/documents/:id/content", A | D | P, h_documents_content, NULL},
+    {"DELETE", "/documents/:id", A | R | D | P, h_documents_delete, NULL},
+    {"POST", "/documents/:id/restore", A, h_documents_restore, NULL},
 };
 
 const size_t routes_count = sizeof routes / sizeof routes[0];

@@ -43,6 +43,7 @@
 #include "ratelimit.h"
 #include "router.h"
 #include "static.h"
+#include "upload.h"
 
 static void wait_in_flight(long grace_seconds)
 {
@@ -137,8 +138,14 @@ static bool http_start(struct _u_instance *inst, struct sockaddr_in *addr)
         log_error("cannot initialise the HTTP instance");
         return false;
     }
-    /* One byte over the limit so an oversized body is detectable (ulfius truncates silently). */
-    inst->max_post_body_size = (size_t)app.cfg.max_body + 1;
+    /* One byte over the limit so an oversized body is detectable (ulfius truncates silently): the
+     * JSON limit or a photo's, whichever is larger (router_prepare checks each route's own). A
+     * multipart upload's file goes to upload.c as it arrives; its other fields are small. */
+    long kept = app.cfg.max_body > app.cfg.photo_max_bytes ? app.cfg.max_body : app.cfg.photo_max_bytes;
+    inst->max_post_body_size = (size_t)kept + 1;
+    inst->max_post_param_size = UPLOAD_MAX_FIELD_BYTES;
+    inst->allowed_post_processor = U_POST_PROCESS_MULTIPART_FORMDATA;
+    ulfius_set_upload_file_callback_function(inst, upload_receive, NULL);
     router_register(inst);
 
     /* The logger first, so MHD prints nothing itself; the two callbacks ulfius requires

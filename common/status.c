@@ -22,6 +22,8 @@ static const struct {
     [ST_THROTTLED] = {429, "too_many_attempts", "Too many attempts; try again later."},
     [ST_INTERNAL] = {500, "internal_error", "An internal error occurred."},
     [ST_UNAVAILABLE] = {503, "service_unavailable", "The service is temporarily unavailable."},
+    [ST_RANGE_NOT_SATISFIABLE] = {416, "range_not_satisfiable", "The requested range is not within the file."},
+    [ST_INSUFFICIENT_STORAGE] = {507, "storage_quota_exceeded", "The clinic's storage quota would be exceeded."},
 };
 
 static int in_range(enum status st) { return st >= 0 && st < ST_COUNT; }

@@ -211,6 +211,21 @@ async function videoTiming() {
   return expectStatus(await post('/api/video-consultations/timings', { doctor_id: ctx.docA.user.doctor_id, ...hours }, await asAdmin()), 201).body;
 }
 
+// A multipart upload of a new small PDF (request()'s raw body; fetch sets the boundary).
+function documentForm() {
+  const fd = new FormData();
+  fd.append('file', new Blob([`%PDF-1.4 authz ${uniq()}`]), 'authz.pdf');
+  fd.append('title', 'Authz');
+  fd.append('shared_with_patient', 'true');
+  return { raw: fd, headers: { 'content-type': null } };
+}
+
+// A new document of patA shared with them, uploaded with token.
+async function documentA(token) {
+  const { raw, headers } = documentForm();
+  return expectStatus(await request('POST', `/api/patients/${ctx.patA.patient.id}/documents`, { token, raw, headers }), 201).body;
+}
+
 const VIDEO_WRITERS = only('ADMIN', 'DOCTOR');
 
 // Money. A payment of docA (a walk-in with a service, completed by docA), pending or settled.
@@ -521,6 +536,39 @@ const TABLE = [
       return { path: `/api/webhooks/${Number(id)}${tail}`, ...(body ? { body } : {}) };
     },
   })),
+
+  // Patient documents of patA (docA's patient): each upload and delete gets a fresh file (a patient
+  // deletes only what they uploaded); the restore a document deleted just before.
+  {
+    op: 'POST /api/patients/{id}/documents',
+    roles: ANY,
+    ok: 201,
+    req: () => ({ path: `/api/patients/${ctx.patA.patient.id}/documents`, ...documentForm() }),
+  },
+  { op: 'GET /api/patients/{id}/documents', roles: ANY, ok: 200, req: () => ({ path: `/api/patients/${ctx.patA.patient.id}/documents` }) },
+  { op: 'GET /api/documents/{id}', roles: ANY, ok: 200, req: () => ({ path: `/api/documents/${ctx.documentA.id}` }) },
+  {
+    op: 'GET /api/documents/{id}/content',
+    roles: only('ADMIN', 'DOCTOR', 'PATIENT'),
+    ok: 200,
+    req: () => ({ path: `/api/documents/${ctx.documentA.id}/content` }),
+  },
+  {
+    op: 'DELETE /api/documents/{id}',
+    roles: ANY,
+    ok: 204,
+    req: async (role) => ({ path: `/api/documents/${(await documentA(role === 'PATIENT' ? ctx.patA.access : ctx.admin.access)).id}` }),
+  },
+  {
+    op: 'POST /api/documents/{id}/restore',
+    roles: only('ADMIN'),
+    ok: 200,
+    req: async () => {
+      const d = await documentA(ctx.admin.access);
+      await psql(`UPDATE documents SET deleted_at = now(), deleted_by = ${ctx.admin.id} WHERE id = ${d.id}`);
+      return { path: `/api/documents/${d.id}/restore` };
+    },
+  },
 
   // Visits and the queue. Each allowed call that changes a visit gets a fresh one of docA (the DOCTOR
   // caller); the callers that are refused name ctx.visitA (patA's completed visit with docA, whose
@@ -976,6 +1024,7 @@ before(async () => {
     ctx.visitA = expectStatus(await post('/api/queue/complete-consultation', { visit_id: visit.id }, ctx.docA.access), 200).body;
   }
   ctx.paymentA = await paymentA();
+  ctx.documentA = await documentA(await asAdmin());
   ctx.closingA = expectStatus(await post('/api/closings', { doctor_id: ctx.docA.user.doctor_id, month: monthA() }, await asAdmin()), 201).body;
   ctx.tokens = {
     public: undefined,
@@ -1019,9 +1068,9 @@ describe('authorization matrix', () => {
       const [method, template] = entry.op.split(' ');
       const failures = [];
       for (const caller of CALLERS) {
-        const { path = template, body, token = ctx.tokens[caller] } = await entry.req(caller);
+        const { path = template, body, raw, headers, token = ctx.tokens[caller] } = await entry.req(caller);
         assert.equal(path.includes('{'), false, `${entry.op}: req() must fill the path parameters`);
-        const res = await request(method, path, { token, body });
+        const res = await request(method, path, { token, body, raw, headers });
         const want = entry.roles[caller];
         const got = `${res.status} ${res.body?.error?.code ?? ''}`.trim();
         if (want === A) {

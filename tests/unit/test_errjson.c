@@ -55,6 +55,8 @@ static void test_status_http_every_value(void **state)
         {ST_THROTTLED, 429, "too_many_attempts"},
         {ST_INTERNAL, 500, "internal_error"},
         {ST_UNAVAILABLE, 503, "service_unavailable"},
+        {ST_RANGE_NOT_SATISFIABLE, 416, "range_not_satisfiable"},
+        {ST_INSUFFICIENT_STORAGE, 507, "storage_quota_exceeded"},
     };
     /* the table covers every enum value */
     assert_int_equal(sizeof table / sizeof *table, ST_COUNT);
