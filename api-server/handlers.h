@@ -226,4 +226,8 @@ HANDLER(h_documents_content);
 HANDLER(h_documents_delete);
 HANDLER(h_documents_restore);
 
+HANDLER(h_photos_put);
+HANDLER(h_photos_delete);
+HANDLER(h_photos_get);
+
 #endif

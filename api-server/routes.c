@@ -260,6 +260,10 @@ const struct route routes[] = {
     {"GET", "/documents/:id/content", A | D | P, h_documents_content, NULL},
     {"DELETE", "/documents/:id", A | R | D | P, h_documents_delete, NULL},
     {"POST", "/documents/:id/restore", A, h_documents_restore, NULL},
+
+    {"PUT", "/users/me/photo", A | R | D | P | ROUTE_RAW, h_photos_put, NULL},
+    {"DELETE", "/users/me/photo", A | R | D | P, h_photos_delete, NULL},
+    {"GET", "/users/:id/photo", A | R | D | P, h_photos_get, NULL},
 };
 
 const size_t routes_count = sizeof routes / sizeof routes[0];

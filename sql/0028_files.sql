@@ -139,3 +139,41 @@ CREATE TABLE user_photos (
   updated_at    timestamptz NOT NULL DEFAULT now()
 );
 ALTER TABLE user_photos ALTER COLUMN data SET STORAGE EXTERNAL;
+
+-- Where a user's photo is read (under the API prefix), or NULL when they have none.
+CREATE FUNCTION user_photo_url(p_user bigint) RETURNS text
+LANGUAGE sql STABLE AS $$
+  SELECT '/users/' || ph.user_id || '/photo' FROM user_photos ph WHERE ph.user_id = p_user
+$$;
+
+-- photo_url in the user, doctor and patient reads: each read function is wrapped, so whatever an
+-- earlier migration made of it is kept and the photo is added on top.
+ALTER FUNCTION user_json(users) RENAME TO user_json_without_photo;
+CREATE FUNCTION user_json(u users) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+  SELECT user_json_without_photo(u) || jsonb_build_object('photo_url', user_photo_url(u.id))
+$$;
+ALTER FUNCTION doctor_json(doctors) RENAME TO doctor_json_without_photo;
+CREATE FUNCTION doctor_json(d doctors) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+  SELECT doctor_json_without_photo(d) || jsonb_build_object('photo_url', user_photo_url(d.user_id))
+$$;
+ALTER FUNCTION doctor_public_json(doctors) RENAME TO doctor_public_json_without_photo;
+CREATE FUNCTION doctor_public_json(d doctors) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+  SELECT doctor_public_json_without_photo(d) || jsonb_build_object('photo_url', user_photo_url(d.user_id))
+$$;
+ALTER FUNCTION patient_json(patients) RENAME TO patient_json_without_photo;
+CREATE FUNCTION patient_json(p patients) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+  SELECT patient_json_without_photo(p) || jsonb_build_object('photo_url', user_photo_url(p.user_id))
+$$;
+
+-- Whether a caller (role, user id, clinic) sees user p_target's photo: admins every photo, anyone
+-- their own and admins'; staff their clinic's users; a patient their clinic's staff.
+CREATE FUNCTION user_photo_visible(p_target bigint, p_role text, p_user bigint, p_clinic bigint) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+  SELECT p_role = 'ADMIN' OR p_target = p_user OR EXISTS (
+    SELECT 1 FROM users t WHERE t.id = p_target AND (t.role = 'ADMIN' OR (t.clinic_id = p_clinic
+      AND (p_role <> 'PATIENT' OR t.role <> 'PATIENT'))))
+$$;

@@ -570,6 +570,33 @@ const TABLE = [
     },
   },
 
+  // Photos: each caller sets and removes their own; docA's photo is seen by every role of clinic A.
+  {
+    op: 'PUT /api/users/me/photo',
+    roles: ANY,
+    ok: 200,
+    req: () => ({ raw: Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 1, 2, 3]), headers: { 'content-type': 'image/png' } }),
+  },
+  {
+    op: 'DELETE /api/users/me/photo',
+    roles: ANY,
+    ok: 204,
+    req: async (role) => {
+      const token = ctx.tokens[role];
+      if (token) await request('PUT', '/api/users/me/photo', { token, raw: Buffer.from([0xff, 0xd8, 0xff, 0]), headers: { 'content-type': 'image/jpeg' } });
+      return {};
+    },
+  },
+  {
+    op: 'GET /api/users/{id}/photo',
+    roles: ANY,
+    ok: 200,
+    req: async () => {
+      await request('PUT', '/api/users/me/photo', { token: ctx.docA.access, raw: Buffer.from([0xff, 0xd8, 0xff, 1]), headers: { 'content-type': 'image/jpeg' } });
+      return { path: `/api/users/${ctx.docA.id}/photo` };
+    },
+  },
+
   // Visits and the queue. Each allowed call that changes a visit gets a fresh one of docA (the DOCTOR
   // caller); the callers that are refused name ctx.visitA (patA's completed visit with docA, whose
   // evolution is signed), which every reading role may see.

@@ -31,9 +31,9 @@ import {
   walkIn,
 } from '../lib/api.mjs';
 
-const DOCTOR_KEYS = ['active', 'clinic_id', 'created_at', 'email', 'full_name', 'id', 'license_number', 'pix_key', 'pix_key_type', 'specialty', 'user_id'];
-const DOCTOR_PUBLIC_KEYS = ['active', 'clinic_id', 'full_name', 'id', 'specialty'];
-const PATIENT_KEYS = ['birth_date', 'clinic_id', 'cpf', 'created_at', 'email', 'full_name', 'id', 'medical_history', 'notify_email', 'notify_sms', 'phone', 'sex', 'updated_at', 'user_id'];
+const DOCTOR_KEYS = ['active', 'clinic_id', 'created_at', 'email', 'full_name', 'id', 'license_number', 'photo_url', 'pix_key', 'pix_key_type', 'specialty', 'user_id'];
+const DOCTOR_PUBLIC_KEYS = ['active', 'clinic_id', 'full_name', 'id', 'photo_url', 'specialty'];
+const PATIENT_KEYS = ['birth_date', 'clinic_id', 'cpf', 'created_at', 'email', 'full_name', 'id', 'medical_history', 'notify_email', 'notify_sms', 'phone', 'photo_url', 'sex', 'updated_at', 'user_id'];
 const PATIENT_DESK_KEYS = PATIENT_KEYS.filter((k) => k !== 'medical_history');
 
 const keys = (o) => Object.keys(o).sort();
