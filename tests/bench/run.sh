@@ -20,7 +20,7 @@
 # BENCH_FLOOD=0 (skip the floods), BENCH_SIGNALING=0 (skip the signaling benchmark), BENCH_DELIVERY=0 (skip the
 # outbound e-mail and webhook benchmarks, tests/bench/deliveries.mjs and webhooks.mjs), BENCH_OUTAGE=0 (skip the
 # SMTP outage run, tests/bench/delivery-outage.mjs), BENCH_CHAT=0 (skip the chat delivery benchmark,
-# tests/bench/chat.mjs).
+# tests/bench/chat.mjs), BENCH_FILES=0 (skip the document upload and download benchmark, tests/bench/files.mjs).
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$REPO"
@@ -239,6 +239,12 @@ fi
 if [ "${BENCH_CHAT:-1}" != 0 ]; then
   API_URL=http://127.0.0.1:$api_port SIGNALING_BIN=${SIGNALING_BIN:-build/signaling-server} \
     node --test --test-reporter=spec tests/bench/chat.mjs | grep 'chat:' || true
+fi
+
+# Files: upload and download of a 20 MiB document, and the server's resident memory while 8 clients upload
+# 20 MiB each at once (tests/bench/files.mjs, its own api-server). BENCH_FILES=0 skips it.
+if [ "${BENCH_FILES:-1}" != 0 ]; then
+  API_BIN=build/api-server node tests/bench/files.mjs || true
 fi
 
 # The signaling-server against a minimal Node socket.io server, on this cluster (its own data, written in
