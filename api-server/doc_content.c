@@ -1,5 +1,6 @@
 /* doc_content: see doc_content.h. */
 #include "doc_content.h"
+#include "record_access.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -19,13 +20,6 @@ struct doc_stream {
     char *buf;
     size_t buf_len;
 };
-
-void doc_access_logged(const struct req_ctx *ctx, int64_t id)
-{
-    /* The "who saw this record" access row of (ctx->claims.sub, role, document id) is written here. */
-    (void)ctx;
-    (void)id;
-}
 
 static void stream_free(void *p)
 {
@@ -149,7 +143,7 @@ static int content_from_row(const struct _u_request *req, struct _u_response *re
 }
 
 int doc_content_reply(const struct _u_request *req, struct _u_response *resp, struct req_ctx *ctx,
-                      const char *const p[6])
+                      const char *const p[9])
 {
     PGconn *conn = dbr_acquire();
     if (!conn)
@@ -157,9 +151,11 @@ int doc_content_reply(const struct _u_request *req, struct _u_response *resp, st
     struct db_error err;
     PGresult *r = db_exec(conn,
                           "SELECT d.content_type, d.file_name, d.size_bytes, d.chunk_bytes, encode(d.sha256, 'hex'), "
-                          "       document_access(d, $2, $3, $4, $5, $6), d.id "
+                          "       document_access(d, $2, $3, $4, $5, $6), d.id, "
+                          "       CASE WHEN document_access(d, $2, $3, $4, $5, $6) = 'full' THEN "
+                          RECORD_ACCESS("d.patient_id", "document_read", "document", "d.id", "$7", "$8", "$9") " END "
                           "FROM documents d WHERE d.id = $1 AND document_access(d, $2, $3, $4, $5, $6) <> 'none'",
-                          6, p);
+                          9, p);
     int rc;
     if (!db_ok(conn, r, &err))
         rc = dbr_reply_error(resp, ctx, &err);
@@ -169,7 +165,6 @@ int doc_content_reply(const struct _u_request *req, struct _u_response *resp, st
         rc = reply_error(resp, ctx, ST_FORBIDDEN, NULL, "The content of clinical documents is read by doctors.",
                          NULL);
     else {
-        doc_access_logged(ctx, strtoll(PQgetvalue(r, 0, 6), NULL, 10));
         rc = content_from_row(req, resp, ctx, r);
     }
     PQclear(r);

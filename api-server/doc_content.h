@@ -11,12 +11,9 @@
 #include "http.h"
 
 /* Answers the content of document p[0] for the reader whose document_access parameters are
- * p[1..5] (h_documents.c): 404 when out of reach, 403 when the reader sees metadata only. */
+ * p[1..5] and access_params p[6..8] (h_documents.c): 404 when out of reach, 403 when the reader sees
+ * metadata only; a read of the content writes its "who saw this record" row (record_access.h). */
 int doc_content_reply(const struct _u_request *req, struct _u_response *resp, struct req_ctx *ctx,
-                      const char *const p[6]);
-
-/* Where a read of document id by the caller is recorded for "who saw this record" (DESIGN §11):
- * the access log writes its row here. */
-void doc_access_logged(const struct req_ctx *ctx, int64_t id);
+                      const char *const p[9]);
 
 #endif

@@ -20,6 +20,7 @@
 #include "doc_content.h"
 #include "filetype.h"
 #include "handlers.h"
+#include "record_access.h"
 #include "upload.h"
 
 #define DOC_CHUNK_BYTES (256 * 1024)
@@ -277,10 +278,13 @@ HANDLER(h_documents_upload)
 }
 
 /* The parameters of document_access for the caller, $2..$6 after the id in $1. */
+/* A reader of documents: p[0] the document (or patient) id, p[1..5] document_access's parameters,
+ * p[6..8] access_params (record_access.h) for the "who saw this record" row of the read. */
 struct doc_reader {
     char id[24], user[24];
     struct scope_params s;
-    const char *p[6];
+    struct access_params a;
+    const char *p[9];
 };
 
 static void doc_reader_of(const struct req_ctx *ctx, int64_t id, struct doc_reader *r)
@@ -292,6 +296,10 @@ static void doc_reader_of(const struct req_ctx *ctx, int64_t id, struct doc_read
     r->p[3] = r->s.c;
     r->p[4] = r->s.d;
     r->p[5] = r->s.p;
+    access_params(ctx, &r->a);
+    r->p[6] = r->a.actor;
+    r->p[7] = r->a.role;
+    r->p[8] = r->a.request_id;
 }
 
 #define DOC_ACCESS "document_access(d, $2, $3, $4, $5, $6)"
@@ -309,13 +317,15 @@ HANDLER(h_documents_list)
     (void)req;
     struct doc_reader r;
     doc_reader_of(ctx, ctx->params[0], &r);
-    /* this read of the patient's documents is where a "who saw this record" row belongs */
     const char *p[] = {query_text(&ctx->query, "cursor"), query_text(&ctx->query, "limit"), r.p[0], r.p[1], r.p[2],
-                       r.p[3], r.p[4], r.p[5]};
+                       r.p[3], r.p[4], r.p[5], r.p[6], r.p[7], r.p[8]};
+    /* the patient in reach, and then the read of their documents list written (one row per page) */
     return dbr_list_reply_guarded(resp, ctx, &lq,
                                   "EXISTS (SELECT 1 FROM patients p WHERE p.id = $3 "
-                                  "AND ($6::bigint IS NULL OR p.clinic_id = $6) AND ($8::bigint IS NULL OR p.id = $8))",
-                                  8, p);
+                                  "AND ($6::bigint IS NULL OR p.clinic_id = $6) AND ($8::bigint IS NULL OR p.id = $8)) AND "
+                                  RECORD_ACCESS("$3::bigint", "document_read", "document_list", "$3::bigint", "$9", "$10",
+                                                "$11"),
+                                  11, p);
 }
 
 HANDLER(h_documents_get)
@@ -323,10 +333,11 @@ HANDLER(h_documents_get)
     (void)req;
     struct doc_reader r;
     doc_reader_of(ctx, ctx->params[0], &r);
-    doc_access_logged(ctx, ctx->params[0]);
     return dbr_query_reply(resp, ctx, 200,
-                           "SELECT document_json(d) FROM documents d WHERE d.id = $1 AND " DOC_ACCESS " <> 'none'",
-                           6, r.p);
+                           "SELECT document_json(d), "
+                           RECORD_ACCESS("d.patient_id", "document_read", "document", "d.id", "$7", "$8", "$9")
+                           " FROM documents d WHERE d.id = $1 AND " DOC_ACCESS " <> 'none'",
+                           9, r.p);
 }
 
 HANDLER(h_documents_content)

@@ -1,8 +1,8 @@
 /* h_patient_self: a patient's own history (GET /patients/me/history): their visits, newest first
  * and paged, each with its evolution only once signed and its payment as the patient sees it
- * (patient_visit_json, sql/0029_record_access.sql); their upcoming appointments; and the documents
- * shared with them (an empty list until documents exist). The read is a read of clinical data, so
- * it is logged (record_access.h) in the same statement. */
+ * (patient_visit_json, sql/0029_record_access.sql); their upcoming appointments; and the newest 100
+ * documents they may read (document_access, sql/0028_files.sql: shared with them or their own uploads).
+ * The read is a read of clinical data, so it is logged (record_access.h) in the same statement. */
 #include "handlers.h"
 #include "record_access.h"
 
@@ -20,7 +20,9 @@ static const char history_sql[] =
     "  'upcoming_appointments', COALESCE((SELECT jsonb_agg(appointment_json(a) ORDER BY lower(a.period), a.id) "
     "     FROM (SELECT * FROM appointments a WHERE a.patient_id = $3 AND a.status IN ('requested', 'confirmed') "
     "           AND lower(a.period) > now() ORDER BY lower(a.period), a.id LIMIT $2::int) a), '[]'::jsonb), "
-    "  'documents', '[]'::jsonb), "
+    "  'documents', COALESCE((SELECT jsonb_agg(document_json(d) ORDER BY d.id DESC) FROM (SELECT * FROM documents d "
+    "     WHERE d.patient_id = $3 AND document_access(d, 'PATIENT', $4::bigint, NULL, NULL, $3::bigint) = 'full' "
+    "     ORDER BY d.id DESC LIMIT 100) d), '[]'::jsonb)), "
     RECORD_ACCESS("$3::bigint", "patient_history_read", "patient", "$3::bigint", "$4", "$5", "$6");
 
 HANDLER(h_patients_me_history)

@@ -334,3 +334,24 @@ test('two concurrent uploads cannot both pass a quota that fits one (507), and a
   expectStatus(await upload(p1.id, r.access, { file: fileOf('pdf', 50000), base: small.url }), 201);
   expectError(await upload(p1.id, r.access, { file: fileOf('png', 8), base: small.url }), 507, 'storage_quota_exceeded');
 });
+
+test('who saw this record: each read of a document, of its content and of the list writes one access row; a refused read none', async () => {
+  const up = expectStatus(await upload(patient.id, rec.access, { file: fileOf('pdf'), name: 'lab.pdf', title: 'Lab' }), 201).body;
+  const rows = async (action, entity, id) => Number(await psql(`SELECT count(*) FROM record_access WHERE patient_id = ${patient.id}
+    AND action = '${action}' AND entity = '${entity}' AND entity_id = ${id}`));
+  const before = { meta: await rows('document_read', 'document', up.id), list: await rows('document_read', 'document_list', patient.id) };
+  expectStatus(await get(`/api/documents/${up.id}`, doc.access), 200);
+  assert.equal(await rows('document_read', 'document', up.id), before.meta + 1, 'the metadata read');
+  expectStatus(await request('GET', `/api/documents/${up.id}/content`, { token: doc.access }), 200);
+  assert.equal(await rows('document_read', 'document', up.id), before.meta + 2, 'the content read');
+  const [row] = (await psql(`SELECT actor_user_id || ',' || actor_role || ',' || (request_id IS NOT NULL) FROM record_access
+    WHERE entity = 'document' AND entity_id = ${up.id} ORDER BY id DESC LIMIT 1`)).split('\n');
+  assert.equal(row, `${doc.id},DOCTOR,true`);
+  expectStatus(await get(`/api/patients/${patient.id}/documents`, doc.access), 200);
+  assert.equal(await rows('document_read', 'document_list', patient.id), before.list + 1, 'the list: one row per page read');
+  expectStatus(await request('GET', `/api/documents/${up.id}/content`, { token: rec.access }), 403);
+  expectStatus(await get(`/api/documents/${up.id}`, foreignDoc.access), 404);
+  expectStatus(await get(`/api/patients/${patient.id}/documents`, foreign.access), 404);
+  assert.equal(await rows('document_read', 'document', up.id), before.meta + 2, 'refused reads write nothing');
+  assert.equal(await rows('document_read', 'document_list', patient.id), before.list + 1);
+});

@@ -1,5 +1,5 @@
 // A patient's self-service: GET /api/patients/me/history (their own visits only, evolutions only once
-// signed, payments without the doctor's share, upcoming appointments, an empty documents list), and
+// signed, payments without the doctor's share, upcoming appointments, the documents shared with them), and
 // rescheduling (PATCH /api/appointments/{id}) and cancelling their own booking up to
 // PATIENT_CHANGE_NOTICE_HOURS before it (default 24; a throwaway api-server with another value) into a
 // free published slot only.
@@ -74,7 +74,7 @@ async function completedVisit(w, patientId, { signed = true, notes = 'Sore throa
 }
 
 describe('GET /api/patients/me/history', () => {
-  test('only my visits, evolutions only once signed, my payments without shares, my upcoming bookings, no documents', async () => {
+  test('only my visits, evolutions only once signed, my payments without shares, my upcoming bookings, the documents shared with me', async () => {
     const w = await world();
     const signed = await completedVisit(w, w.patientId);
     const draft = await completedVisit(w, w.patientId, { signed: false, notes: 'Not signed yet.' });
@@ -96,8 +96,22 @@ describe('GET /api/patients/me/history', () => {
     assert.equal(s.payment.status, 'pending');
     assert.ok(!('doctor_share_cents' in s.payment));
     assert.deepEqual(h.upcoming_appointments.map((a) => a.id), [mine.id]);
-    assert.deepEqual(h.documents, []);
+    assert.deepEqual(h.documents, [], 'no documents yet');
     assert.equal(h.next_cursor, null);
+    // a document shared with the patient is listed; one kept for the staff, and another patient's, are not
+    const doc = async (patientId, shared) => {
+      const fd = new FormData();
+      fd.append('file', new Blob([Buffer.concat([Buffer.from('%PDF-1.7\n'), Buffer.from(String(Math.random()))])]), 'r.pdf');
+      fd.append('title', 'Result');
+      fd.append('shared_with_patient', String(shared));
+      return expectStatus(await request('POST', `/api/patients/${patientId}/documents`,
+        { token: w.rec.access, raw: fd, headers: { 'content-type': null } }), 201).body;
+    };
+    const shared = await doc(w.patientId, true);
+    await doc(w.patientId, false);
+    await doc(w.pat2.patient.id, true);
+    const again = expectStatus(await get('/api/patients/me/history', w.pat.access), 200).body;
+    assert.deepEqual(again.documents.map((x) => x.id), [shared.id]);
   });
 
   test('pages by limit and cursor; at most limit upcoming bookings; staff get 403', async () => {

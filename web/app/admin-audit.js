@@ -11,27 +11,30 @@ import { allPages } from './pages.js';
 
 // AuditAction of openapi.yaml: the choices of the action filter (the server refuses any other).
 const ACTIONS = [
-  'login', 'login_failed', 'login_locked', 'login_throttled', 'logout_all', 'logout', 'token_refresh', 'refresh_reuse', 'password_change',
-  'account_link_issued', 'account_link_used', 'password_reset_throttled',
-  'clinic_create', 'clinic_update', 'clinic_delete', 'user_create', 'user_update', 'user_deactivate', 'doctor_update', 'doctor_pix_change',
-  'patient_create', 'patient_update', 'patient_account_create', 'service_create', 'service_update', 'availability_create',
-  'availability_delete', 'unavailability_create', 'unavailability_delete', 'appointment_create', 'appointment_update',
-  'appointment_cancel', 'appointment_no_show', 'appointment_confirm', 'appointment_decline', 'visit_check_in', 'visit_walk_in', 'visit_call', 'visit_left', 'visit_day_ended',
-  'visit_move', 'visit_complete', 'evolution_save', 'evolution_sign', 'evolution_addendum', 'video_timing_create',
+  'login', 'login_failed', 'login_locked', 'login_throttled', 'logout_all', 'logout', 'token_refresh', 'refresh_reuse',
+  'password_change', 'account_link_issued', 'account_link_used', 'password_reset_throttled', 'clinic_create',
+  'clinic_update', 'clinic_delete', 'user_create', 'user_update', 'user_deactivate', 'doctor_update',
+  'doctor_pix_change', 'patient_create', 'patient_update', 'patient_account_create', 'service_create',
+  'service_update', 'availability_create', 'availability_delete', 'unavailability_create', 'unavailability_delete',
+  'appointment_create', 'appointment_update', 'appointment_cancel', 'appointment_no_show', 'appointment_confirm',
+  'appointment_decline', 'visit_check_in', 'visit_walk_in', 'visit_call', 'visit_left', 'visit_day_ended',
+  'document_upload', 'document_delete', 'document_restore', 'photo_set', 'photo_delete', 'visit_move',
+  'visit_complete', 'evolution_save', 'evolution_sign', 'evolution_addendum', 'video_timing_create',
   'video_timing_update', 'video_timing_delete', 'video_session_create', 'video_session_end', 'video_session_cancel',
-  'video_invitation_create', 'video_invitation_revoke', 'fee_rule_set', 'fee_rule_delete', 'payment_create', 'payment_pay',
-  'payment_refund', 'closing_create', 'closing_create_all', 'closing_close', 'closing_adjust', 'closing_confirm_payment',
-  'closing_confirm_receipt', 'closing_dispute', 'closing_export', 'delivery_retry', 'webhook_create', 'webhook_update',
-  'webhook_delete', 'webhook_rotate_secret', 'webhook_disable', 'installation_reset', 'conversation_create',
-  'conversation_message_send', 'conversation_message_edit', 'conversation_message_delete', 'conversation_read', 'announcement_create',
-  'patient_record_read', 'evolution_read', 'visit_history_read', 'patient_history_read', 'video_token_issue',
-  'video_invitation_redeem', 'video_join', 'video_leave', 'document_read',
+  'video_invitation_create', 'video_invitation_revoke', 'fee_rule_set', 'fee_rule_delete', 'payment_create',
+  'payment_pay', 'payment_refund', 'closing_create', 'closing_create_all', 'closing_close', 'closing_adjust',
+  'closing_confirm_payment', 'closing_confirm_receipt', 'closing_dispute', 'closing_export', 'delivery_retry',
+  'webhook_create', 'webhook_update', 'webhook_delete', 'webhook_rotate_secret', 'webhook_disable',
+  'installation_reset', 'conversation_create', 'conversation_message_send', 'conversation_message_edit',
+  'conversation_message_delete', 'conversation_read', 'announcement_create', 'patient_record_read', 'evolution_read',
+  'visit_history_read', 'patient_history_read', 'video_token_issue', 'video_invitation_redeem', 'video_join',
+  'video_leave', 'document_read',
 ];
 
 // The kinds of record the server writes to the trail (AuditEntry.entity), for the kind filter and the names shown.
 const ENTITIES = ['appointment', 'availability_rule', 'clinic', 'closing', 'delivery', 'doctor', 'evolution', 'fee_rule', 'patient',
   'payment', 'service', 'unavailability', 'user', 'video_invitation', 'video_session', 'visit', 'webhook', 'installation', 'announcement', 'conversation',
-  'conversation_message'];
+  'conversation_message', 'document', 'document_list'];
 
 // An action or a kind in the interface's language; one the table does not know yet is shown as the server sends it.
 const named = (family, code) => { const text = t(`${family}_${code}`); return text === `${family}_${code}` ? code : text; };
