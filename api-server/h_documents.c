@@ -20,6 +20,7 @@
 #include "doc_content.h"
 #include "filetype.h"
 #include "handlers.h"
+#include "log.h"
 #include "record_access.h"
 #include "upload.h"
 
@@ -228,6 +229,19 @@ static bool store_document(PGconn *conn, struct req_ctx *ctx, const struct doc_f
     return store_chunks(conn, PQgetvalue(*doc, 0, 1), f, err);
 }
 
+/* The patient's clinic's documents past their 30 days in the bin, deleted for good before the upload
+ * counts its storage (sql/0033_document_purge.sql): its own statement, so it stands whatever the
+ * upload's transaction does; a failure only leaves them for the next upload. */
+static void purge_expired(PGconn *conn, const struct req_ctx *ctx)
+{
+    char pid[24];
+    const char *p[] = {id_text(ctx->params[0], pid)};
+    PGresult *r = db_exec(conn, "SELECT document_purge(p.clinic_id) FROM patients p WHERE p.id = $1", 1, p);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK)
+        log_warning("document purge: %s", PQerrorMessage(conn));
+    PQclear(r);
+}
+
 /* The transaction of an upload; answers. */
 static int upload_tx(struct _u_response *resp, struct req_ctx *ctx, PGconn *conn, const struct doc_form *f)
 {
@@ -235,6 +249,7 @@ static int upload_tx(struct _u_response *resp, struct req_ctx *ctx, PGconn *conn
     enum status st = ST_INTERNAL;
     PGresult *doc = NULL;
     int rc;
+    purge_expired(conn, ctx);
     if (!db_begin(conn, &err) || !store_document(conn, ctx, f, &doc, &st, &err))
         goto fail;
     if (st == ST_CREATED) {

@@ -313,6 +313,17 @@ test('soft delete hides the document, keeps it for the admin, who restores it wi
   expectStatus(await del(`/api/documents/${own.body.id}`, pat.access), 204);
   await psql(`UPDATE documents SET deleted_at = now() - interval '31 days' WHERE id = ${own.body.id}`);
   expectError(await post(`/api/documents/${own.body.id}/restore`, {}, admin), 410, 'gone');
+
+  // past the 30 days the clinic's next upload deletes it for good and gives its bytes back
+  const used = async () => Number(await psql(`SELECT used_bytes FROM clinic_storage WHERE clinic_id = ${clinic.id}`));
+  const before = await used();
+  const next = await upload(patient.id, rec.access, { file: fileOf('jpeg', 1000) });
+  expectStatus(next, 201);
+  assert.equal(await psql(`SELECT count(*) FROM documents WHERE id = ${own.body.id}`), '0');
+  assert.equal(await psql(`SELECT count(*) FROM document_chunks WHERE document_id = ${own.body.id}`), '0');
+  assert.equal(await used(), before - own.body.size_bytes + 1000);
+  expectError(await post(`/api/documents/${own.body.id}/restore`, {}, admin), 404, 'not_found');
+  assert.equal(await psql(`SELECT count(*) FROM documents WHERE id = ${id}`), '1', 'a document not deleted stays');
 });
 
 let small;
