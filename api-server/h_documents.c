@@ -10,6 +10,7 @@
  * a receptionist sees metadata only, a doctor their patients' documents, a patient the documents
  * shared with them and their own. Deletes are soft (deleted_at), audited, and an admin restores
  * within 30 days. The bytes go out through doc_content.c. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,15 +123,24 @@ static bool store_chunks(PGconn *conn, const char *doc, const struct doc_form *f
     bool ok = buf != NULL;
     if (!ok)
         err->status = ST_INTERNAL;
+    uint64_t total = 0;
     for (int seq = 0; ok; seq++) {
         size_t got = 0;
         while (got < DOC_CHUNK_BYTES) {
             ssize_t r = read(f->up->fd, buf + got, DOC_CHUNK_BYTES - got);
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r < 0) {
+                log_warning("document upload: reading the spool failed: %s", strerror(errno));
+                err->status = ST_INTERNAL;
+                ok = false;
+            }
             if (r <= 0)
                 break;
             got += (size_t)r;
         }
-        if (got == 0)
+        total += got;
+        if (got == 0 || !ok)
             break;
         char sb[16];
         snprintf(sb, sizeof sb, "%d", seq);
@@ -142,6 +152,12 @@ static bool store_chunks(PGconn *conn, const char *doc, const struct doc_form *f
         PQclear(r);
     }
     free(buf);
+    if (ok && total != f->up->size) {
+        log_warning("document upload: the spool held %llu bytes, not %llu", (unsigned long long)total,
+                    (unsigned long long)f->up->size);
+        err->status = ST_INTERNAL;
+        ok = false;
+    }
     return ok;
 }
 
@@ -192,29 +208,23 @@ static bool store_document(PGconn *conn, struct req_ctx *ctx, const struct doc_f
             return false;
         }
     }
-    const char *p3[] = {pid, f->sha_hex};
+    /* The same file again, among the documents this caller may see: that document (a file the caller may
+     * not see is stored again, as theirs: an upload never tells what else the record holds). */
+    const char *p3[] = {pid, f->sha_hex, role_name(ctx->claims.role), actor_text(ctx, ub), s.c, s.d, s.p};
     if (!tx_query(conn,
                   "SELECT document_json(d), d.id FROM documents d WHERE d.patient_id = $1 "
-                  "AND d.sha256 = decode($2, 'hex') AND d.deleted_at IS NULL",
-                  2, p3, doc, err))
+                  "AND d.sha256 = decode($2, 'hex') AND d.deleted_at IS NULL "
+                  "AND document_access(d, $3, $4, $5, $6, $7) <> 'none' "
+                  "ORDER BY d.uploaded_by = $4::bigint DESC, d.id LIMIT 1",
+                  7, p3, doc, err))
         return false;
     if (PQntuples(*doc) == 1) {
-        *st = ST_OK; /* the same file again: the document already stored */
+        *st = ST_OK;
         return true;
     }
     PQclear(*doc);
     *doc = NULL;
     snprintf(szb, sizeof szb, "%llu", (unsigned long long)f->up->size);
-    snprintf(qb, sizeof qb, "%ld", app.cfg.clinic_storage_quota_bytes);
-    const char *p4[] = {clinic, szb, qb};
-    if (!tx_query(conn, "SELECT clinic_storage_reserve($1, $2, $3)", 3, p4, &r, err))
-        return false;
-    bool fits = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
-    PQclear(r);
-    if (!fits) {
-        *st = ST_INSUFFICIENT_STORAGE;
-        return false;
-    }
     snprintf(chb, sizeof chb, "%d", DOC_CHUNK_BYTES);
     const char *p5[] = {clinic, pid, f->visit_id, f->title, f->file_name, f->mime, szb, chb, f->sha_hex,
                         f->shared ? "true" : "false", actor_text(ctx, ub), role_name(ctx->claims.role)};
@@ -225,8 +235,18 @@ static bool store_document(PGconn *conn, struct req_ctx *ctx, const struct doc_f
                   "RETURNING document_json(d), d.id",
                   12, p5, doc, err))
         return false;
-    *st = ST_CREATED;
-    return store_chunks(conn, PQgetvalue(*doc, 0, 1), f, err);
+    if (!store_chunks(conn, PQgetvalue(*doc, 0, 1), f, err))
+        return false;
+    /* The quota last, so the clinic's storage row is locked only from here to COMMIT, not during the
+     * chunks' writing: uploads of one clinic overlap, and still cannot both pass a quota that fits one. */
+    snprintf(qb, sizeof qb, "%ld", app.cfg.clinic_storage_quota_bytes);
+    const char *p4[] = {clinic, szb, qb};
+    if (!tx_query(conn, "SELECT clinic_storage_reserve($1, $2, $3)", 3, p4, &r, err))
+        return false;
+    bool fits = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+    PQclear(r);
+    *st = fits ? ST_CREATED : ST_INSUFFICIENT_STORAGE;
+    return fits;
 }
 
 /* The patient's clinic's documents past their 30 days in the bin, deleted for good before the upload
@@ -334,12 +354,14 @@ HANDLER(h_documents_list)
     doc_reader_of(ctx, ctx->params[0], &r);
     const char *p[] = {query_text(&ctx->query, "cursor"), query_text(&ctx->query, "limit"), r.p[0], r.p[1], r.p[2],
                        r.p[3], r.p[4], r.p[5], r.p[6], r.p[7], r.p[8]};
-    /* the patient in reach, and then the read of their documents list written (one row per page) */
+    /* the patient in reach, and then the read of their documents list written (one row per page that
+     * shows any: a doctor who does not treat the patient sees an empty list and reads nothing) */
     return dbr_list_reply_guarded(resp, ctx, &lq,
                                   "EXISTS (SELECT 1 FROM patients p WHERE p.id = $3 "
                                   "AND ($6::bigint IS NULL OR p.clinic_id = $6) AND ($8::bigint IS NULL OR p.id = $8)) AND "
+                                  "(NOT EXISTS (SELECT 1 FROM n) OR "
                                   RECORD_ACCESS("$3::bigint", "document_read", "document_list", "$3::bigint", "$9", "$10",
-                                                "$11"),
+                                                "$11") ")",
                                   11, p);
 }
 

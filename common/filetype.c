@@ -67,8 +67,9 @@ void filetype_safe_name(const char *sent, const char *mime, char *out, size_t ca
     const unsigned char *s = (const unsigned char *)base;
     while (*s) {
         size_t n = utf8_seq(s);
-        if (n == 0 || (n == 1 && (*s < 0x20 || *s == 0x7f || *s == '"'))) {
-            n = 1;
+        if (n == 0 || (n == 1 && (*s < 0x20 || *s == 0x7f || *s == '"')) || (n == 2 && s[0] == 0xc2 && s[1] < 0xa0)) {
+            /* a byte that is no UTF-8, a control character (C0, DEL, C1: U+0080..U+009F) or a quote: one _ */
+            n = n == 2 ? 2 : 1;
             if (o + 1 > room)
                 break;
             out[o++] = '_';

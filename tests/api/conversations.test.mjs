@@ -412,6 +412,19 @@ describe('the inbox', () => {
     assert.equal(about(await inbox(ctx.docA), c)[0].data.message_id, reply.id, 'the doctor\'s line moves to the reply');
   });
 
+  test('an edit rewrites the preview in the inbox, a deletion removes the text', async () => {
+    const c = await openA({ doctor_id: doctorId(ctx.docA) });
+    const m = expectStatus(await send(c.id, { text: 'wrong patient: a secret' }, ctx.patA.access), 201).body;
+    expectStatus(await edit(c.id, m.id, { text: 'corrected text' }, ctx.patA.access), 200);
+    let [n] = about(await inbox(ctx.recA), c);
+    assert.match(n.body, /corrected text/);
+    assert.doesNotMatch(n.body, /secret/);
+    expectStatus(await remove(c.id, m.id, ctx.patA.access), 200);
+    [n] = about(await inbox(ctx.docA), c);
+    assert.doesNotMatch(n.body, /corrected|secret/);
+    assert.match(n.body, /deleted/);
+  });
+
   test('a conversation naming no doctor notifies the desk, not the doctors', async () => {
     const c = await openA();
     expectStatus(await send(c.id, { text: 'to the desk' }, ctx.patA.access), 201);

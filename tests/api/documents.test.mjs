@@ -138,6 +138,28 @@ test('the same file for the same patient answers the document already stored', a
   assert.notEqual(theirs.body.id, first.body.id);
 });
 
+test('an upload never tells what else the record holds: a file the uploader may not see is stored again, as theirs', async () => {
+  const file = fileOf('pdf');
+  const me = await patientSession(clinic.id); // a patient of their own: the other tests count this file's reads
+  const hidden = await upload(me.patient.id, doc.access, { file, title: 'Not shared yet' });
+  expectStatus(hidden, 201);
+  // the patient sends the same bytes: their own document, not the doctor's
+  const mine = await upload(me.patient.id, me.access, { file, title: 'My result' });
+  expectStatus(mine, 201);
+  assert.notEqual(mine.body.id, hidden.body.id);
+  assert.equal(mine.body.title, 'My result');
+  expectStatus(await get(`/api/documents/${mine.body.id}`, me.access), 200);
+  expectError(await get(`/api/documents/${hidden.body.id}`, me.access), 404, 'not_found');
+  // a doctor who does not treat the patient: their own copy too
+  const theirs = await upload(me.patient.id, otherDoc.access, { file, title: 'Other doctor' });
+  expectStatus(theirs, 201);
+  assert.ok(![hidden.body.id, mine.body.id].includes(theirs.body.id));
+  // the same uploader again still gets their document back
+  const again = await upload(me.patient.id, me.access, { file, title: 'Again' });
+  expectStatus(again, 200);
+  assert.equal(again.body.id, mine.body.id);
+});
+
 test('a file of exactly UPLOAD_MAX_BYTES is stored, one byte more is 413, chunked too, and nothing is kept', async () => {
   const p = await createPatient(rec.access);
   const at = await upload(p.id, rec.access, { file: fileOf('pdf', MAX), name: 'max.pdf' });
@@ -363,6 +385,13 @@ test('who saw this record: each read of a document, of its content and of the li
   expectStatus(await request('GET', `/api/documents/${up.id}/content`, { token: rec.access }), 403);
   expectStatus(await get(`/api/documents/${up.id}`, foreignDoc.access), 404);
   expectStatus(await get(`/api/patients/${patient.id}/documents`, foreign.access), 404);
+  // a doctor of the clinic who does not treat the patient sees an empty list and has read nothing
+  const listed = Number(await psql(`SELECT count(*) FROM record_access WHERE patient_id = ${patient.id} AND actor_user_id = ${otherDoc.id}
+    AND entity = 'document_list'`));
+  const other = expectStatus(await get(`/api/patients/${patient.id}/documents`, otherDoc.access), 200).body;
+  assert.deepEqual(other.items, []);
+  assert.equal(Number(await psql(`SELECT count(*) FROM record_access WHERE patient_id = ${patient.id} AND actor_user_id = ${otherDoc.id}
+    AND entity = 'document_list'`)), listed);
   assert.equal(await rows('document_read', 'document', up.id), before.meta + 2, 'refused reads write nothing');
   assert.equal(await rows('document_read', 'document_list', patient.id), before.list + 1);
 });

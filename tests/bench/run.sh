@@ -235,9 +235,11 @@ if [ "${BENCH_DELIVERY:-1}" != 0 ] && [ "${BENCH_OUTAGE:-1}" != 0 ]; then
 fi
 
 # Chat: a message's send to its arrival on the other member's socket, p50/p99, at BENCH_CHAT_CONVERSATIONS
-# (default 50) concurrent conversations on a signaling-server of its own (tests/bench/chat.mjs). BENCH_CHAT=0 skips it.
+# (here 1,000: 2,000 sockets) concurrent conversations and BENCH_CHAT_RATE (20) messages a second, on a
+# signaling-server of its own (tests/bench/chat.mjs). BENCH_CHAT=0 skips it.
 if [ "${BENCH_CHAT:-1}" != 0 ]; then
-  API_URL=http://127.0.0.1:$api_port SIGNALING_BIN=${SIGNALING_BIN:-build/signaling-server} \
+  BENCH_CHAT_CONVERSATIONS=${BENCH_CHAT_CONVERSATIONS:-1000} \
+    API_URL=http://127.0.0.1:$api_port SIGNALING_BIN=${SIGNALING_BIN:-build/signaling-server} \
     node --test --test-reporter=spec tests/bench/chat.mjs | grep 'chat:' || true
 fi
 

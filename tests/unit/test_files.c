@@ -55,6 +55,7 @@ static void test_safe_name(void **state)
     name(".hidden", "image/png", "hidden.png");
     name("ção.pdf", "application/pdf", "ção.pdf");
     name("bad\xff\xfe.pdf", "application/pdf", "bad__.pdf");
+    name("c1\xc2\x85\xc2\x9b\xc2\xa0.pdf", "application/pdf", "c1__\xc2\xa0.pdf"); /* C1 controls; NBSP stays */
     name("x.tar.gz", "image/png", "x.tar.png");
     /* cut to fit, never inside a UTF-8 character: 29 of them (58 bytes), the room of 64 less ".pdf" and NUL */
     name("ççççççççççççççççççççççççççççççççççççççççççç.pdf", "application/pdf",
