@@ -77,6 +77,14 @@ describe("the doctor's own reschedule and cancellation", () => {
     const [row] = await auditOf(appt.id, 'appointment_update');
     assert.equal(row.details.reason, 'surgery ran late');
     assert.equal(row.actor_user_id, w.doc.id);
+    // the patient's inbox has it, with the reason (sql/0035)
+    const inbox = expectStatus(await get('/api/notifications?unread=true', w.pat.access), 200).body.items
+      .filter((n) => n.kind === 'appointment_rescheduled' && n.data.appointment_id === appt.id);
+    assert.equal(inbox.length, 1);
+    assert.equal(inbox[0].data.reason, 'surgery ran late');
+    assert.equal(inbox[0].data.start, sp(w.monday, '10:00'));
+    assert.equal(inbox[0].data.previous_start, sp(w.monday, '09:00'));
+    assert.match(inbox[0].body, /surgery ran late/);
     const notes = expectStatus(await patch(`/api/appointments/${appt.id}`, { notes: 'bring the exams' }, w.rec.access), 200).body;
     assert.equal(notes.reschedule_reason, 'surgery ran late', 'a change that does not move it keeps the reason');
     const again = expectStatus(await patch(`/api/appointments/${appt.id}`, { start_time: sp(w.monday, '11:00') }, w.rec.access), 200).body;
