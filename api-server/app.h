@@ -125,6 +125,8 @@ struct app_config {
     long rate_per_address, burst_per_address, rate_per_user, burst_per_user, rate_table_size;
     long max_body;
     long login_concurrency;
+    long password_memory_kib; /* argon2id cost of new password hashes (PASSWORD_MEMORY_KIB, PASSWORD_ITERATIONS) */
+    long password_iterations;
     /* sign-in throttling (api-server/login_throttle.c) */
     long login_free_failures, login_account_free_failures, login_address_free_failures;
     long login_delay_base, login_delay_max, login_failure_decay, login_known_address_ttl;

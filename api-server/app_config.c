@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "app.h"
+#include "password.h"
 #include "log.h"
 #include "mailmsg.h"
 #include "tokenbucket.h"
@@ -321,6 +322,8 @@ bool app_config_load(struct app_config *c)
     c->max_body = cfg_env_long("API_MAX_BODY", DEF_API_MAX_BODY, 1024, 1073741824L, &errs);
     limits_load(c, &errs);
     c->login_concurrency = cfg_env_long("LOGIN_CONCURRENCY", DEF_LOGIN_CONCURRENCY, 1, 256, &errs);
+    c->password_memory_kib = cfg_env_long("PASSWORD_MEMORY_KIB", PASSWORD_DEFAULT_MEMORY_KIB, 1024, 1048576, &errs);
+    c->password_iterations = cfg_env_long("PASSWORD_ITERATIONS", PASSWORD_DEFAULT_ITERATIONS, 1, 10, &errs);
     login_load(c, &errs);
     copy_env(c->migrations_dir, sizeof c->migrations_dir, "MIGRATIONS_DIR", DEF_MIGRATIONS_DIR, &errs);
     c->shutdown_grace = cfg_env_long("SHUTDOWN_GRACE", DEF_SHUTDOWN_GRACE, 0, 3600, &errs);

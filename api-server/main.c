@@ -20,6 +20,7 @@
 #include "delivery.h"
 #include "log.h"
 #include "migrate.h"
+#include "password.h"
 #include "reminders.h"
 #include "reset.h"
 #include "router.h"
@@ -105,6 +106,7 @@ int main(int argc, char **argv)
     if (!app_config_load(&app.cfg))
         return 2;
     log_set_level((enum log_level)app.cfg.log_level);
+    password_set_cost((unsigned)app.cfg.password_memory_kib, (unsigned)app.cfg.password_iterations);
     const char *cmd = argv[1];
 
     if (strcmp(cmd, "routes") == 0) {

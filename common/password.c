@@ -9,8 +9,6 @@
 
 #include "crypto.h"
 
-#define T_COST 2
-#define M_COST (19 * 1024)
 #define PARALLELISM 1
 #define SALT_LEN 16
 #define HASH_LEN 32
@@ -18,6 +16,7 @@
 static sem_t slots;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static unsigned configured = 4;
+static unsigned m_cost = PASSWORD_DEFAULT_MEMORY_KIB, t_cost = PASSWORD_DEFAULT_ITERATIONS;
 static char dummy_hash[PASSWORD_HASH_MAX];
 
 static void init_once(void)
@@ -40,13 +39,19 @@ static void acquire(void)
 
 static void release(void) { sem_post(&slots); }
 
+void password_set_cost(unsigned memory_kib, unsigned iterations)
+{
+    m_cost = memory_kib;
+    t_cost = iterations;
+}
+
 bool password_hash(const char *pw, char out[PASSWORD_HASH_MAX])
 {
     unsigned char salt[SALT_LEN];
     if (!crypto_random(salt, sizeof salt))
         return false;
     acquire();
-    int rc = argon2id_hash_encoded(T_COST, M_COST, PARALLELISM, pw, strlen(pw), salt, sizeof salt, HASH_LEN,
+    int rc = argon2id_hash_encoded(t_cost, m_cost, PARALLELISM, pw, strlen(pw), salt, sizeof salt, HASH_LEN,
                                    out, PASSWORD_HASH_MAX);
     release();
     return rc == ARGON2_OK;

@@ -61,9 +61,10 @@ test('a changed applied migration stops migrate and serve; a pending one stops s
 });
 
 test('every bad configuration value is reported, each with its variable name', () => {
-  const r = run(['serve'], { API_LISTEN: 'nowhere', ACCESS_TOKEN_TTL: '5', LOG_LEVEL: 'loud', DB_POOL_SIZE: 'x' });
+  const r = run(['serve'], { API_LISTEN: 'nowhere', ACCESS_TOKEN_TTL: '5', LOG_LEVEL: 'loud', DB_POOL_SIZE: 'x',
+    PASSWORD_MEMORY_KIB: '512', PASSWORD_ITERATIONS: '0' });
   assert.equal(r.status, 2, r.out);
-  for (const name of ['API_LISTEN', 'ACCESS_TOKEN_TTL', 'LOG_LEVEL', 'DB_POOL_SIZE'])
+  for (const name of ['API_LISTEN', 'ACCESS_TOKEN_TTL', 'LOG_LEVEL', 'DB_POOL_SIZE', 'PASSWORD_MEMORY_KIB', 'PASSWORD_ITERATIONS'])
     assert.match(r.out, new RegExp(`configuration error: ${name}=`), `no message for ${name}: ${r.out}`);
 });
 
