@@ -391,13 +391,30 @@ void dblink_start(void)
     schedule_connect(0);
 }
 
+/* At shutdown: lets the query in flight (and any its answer starts) finish the usual way, until the
+ * link is idle or the deadline passes; true when idle. */
+static bool finish_in_flight(int64_t deadline)
+{
+    while (dl.conn && dl.state == L_READY && dl.query != F_NONE) {
+        int64_t left = deadline - sig_now_ms();
+        int flushed = PQflush(dl.conn);
+        if (left <= 0 || flushed < 0)
+            return false;
+        struct pollfd pfd = {PQsocket(dl.conn), (short)(POLLIN | (flushed ? POLLOUT : 0)), 0};
+        if (poll(&pfd, 1, (int)left) < 0)
+            return false;
+        on_input();
+    }
+    return dl.conn && dl.state == L_READY && dl.query == F_NONE;
+}
+
 void dblink_run_final(const char *sql, int n, const char *const *params, int ms)
 {
-    if (!dl.conn || dl.state != L_READY || dl.query != F_NONE)
+    int64_t deadline = sig_now_ms() + ms;
+    if (!finish_in_flight(deadline))
         return;
     if (!PQsendQueryParams(dl.conn, sql, n, NULL, params, NULL, NULL, 0))
         return;
-    int64_t deadline = sig_now_ms() + ms;
     for (;;) {
         int flushed = PQflush(dl.conn);
         int64_t left = deadline - sig_now_ms();

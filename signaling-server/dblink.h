@@ -79,7 +79,7 @@ void dblink_push(struct db_job *j, bool urgent);
 void dblink_kick(void);
 /* Session p ended: its jobs marked drop_with_peer are released unrun, the others forget it. */
 void dblink_forget(struct peer *p);
-/* Runs one statement at shutdown, waiting at most ms for it (skipped while a query is in flight). */
+/* Runs one statement at shutdown, waiting at most ms in all for the query in flight to end and for it. */
 void dblink_run_final(const char *sql, int n, const char *const *params, int ms);
 
 extern const struct lws_protocols dblink_protocol;

@@ -220,5 +220,5 @@ void presence_stop(void)
                      "FROM (SELECT DISTINCT ON (d.user_id) d.* FROM d) d "
                      "WHERE NOT EXISTS (SELECT 1 FROM presence p WHERE p.user_id = d.user_id "
                      "                  AND p.instance_id <> $1)",
-                     1, params, 1000);
+                     1, params, 3000);
 }

@@ -357,5 +357,5 @@ void video_stop(void)
     lws_sul_cancel(&vd.sul_poll);
     const char *params[] = {dblink_instance()};
     dblink_run_final("SELECT count(video_leave($1, c.sid)) FROM video_connections c WHERE c.instance_id = $1", 1,
-                     params, 1000);
+                     params, 3000);
 }

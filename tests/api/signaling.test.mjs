@@ -488,7 +488,7 @@ describe('signaling-server', () => {
       const doc2 = await connected({ token: w.doc2.access }, second.url);
       await until(rec.events, (ev) => ev.some((e) => e.name === 'participant_joined' && e.env.user_id === w.doc2.id), 5000, 'second doctor joined');
       await second.stop();
-      await until(rec.events, (ev) => ev.some((e) => e.name === 'participant_left' && e.env.user_id === w.doc2.id), 5000, 'left at the instance stop');
+      await until(rec.events, (ev) => ev.some((e) => e.name === 'participant_left' && e.env.user_id === w.doc2.id), 10000, 'left at the instance stop');
       doc2.s.close();
     } finally {
       rec.s.close();
