@@ -93,18 +93,20 @@ bench: deps all
 	bash tests/bench/run.sh
 
 # libFuzzer over the parsers of network bytes (the Socket.IO codec, the long-polling payload, the /ws frame
-# checker, the API's query-string checker), each for
+# checker, the API's query-string checker, the Range header and the file type and name of an upload), each for
 # FUZZ_SECONDS (default 60); findings are written to build/fuzz/. The seed corpora are copied so the
 # run never changes the repository.
 FUZZ_SECONDS ?= 60
 FUZZ_CC := clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Icommon -Isignaling-server
 fuzz:
 	bash scripts/deps.sh fuzz
-	@mkdir -p build/fuzz/corpus-sio build/fuzz/corpus-eio build/fuzz/corpus-wsjson build/fuzz/corpus-query
+	@mkdir -p build/fuzz/corpus-sio build/fuzz/corpus-eio build/fuzz/corpus-wsjson build/fuzz/corpus-query \
+	  build/fuzz/corpus-files
 	cp tests/fuzz/corpus/sio/* build/fuzz/corpus-sio/
 	cp tests/fuzz/corpus/eio/* build/fuzz/corpus-eio/
 	cp tests/fuzz/corpus/wsjson/* build/fuzz/corpus-wsjson/
 	cp tests/fuzz/corpus/query/* build/fuzz/corpus-query/
+	cp tests/fuzz/corpus/files/* build/fuzz/corpus-files/
 	$(FUZZ_CC) $(shell pkg-config --cflags jansson) tests/fuzz/fuzz_sio.c signaling-server/sio.c \
 	  $(shell pkg-config --libs jansson) -o build/fuzz/fuzz_sio
 	$(FUZZ_CC) $(shell pkg-config --cflags jansson) tests/fuzz/fuzz_eio.c signaling-server/eio.c signaling-server/sio.c \
@@ -113,10 +115,12 @@ fuzz:
 	  $(shell pkg-config --libs jansson) -o build/fuzz/fuzz_wsjson
 	$(FUZZ_CC) $(shell pkg-config --cflags jansson) tests/fuzz/fuzz_query.c common/query.c common/validate.c \
 	  common/crypto.c $(shell pkg-config --libs jansson libcrypto) -o build/fuzz/fuzz_query
+	$(FUZZ_CC) tests/fuzz/fuzz_files.c common/byterange.c common/filetype.c -o build/fuzz/fuzz_files
 	cd build/fuzz && ./fuzz_sio -max_total_time=$(FUZZ_SECONDS) corpus-sio
 	cd build/fuzz && ./fuzz_eio -max_total_time=$(FUZZ_SECONDS) corpus-eio
 	cd build/fuzz && ./fuzz_wsjson -max_total_time=$(FUZZ_SECONDS) corpus-wsjson
 	cd build/fuzz && ./fuzz_query -max_total_time=$(FUZZ_SECONDS) corpus-query
+	cd build/fuzz && ./fuzz_files -max_total_time=$(FUZZ_SECONDS) corpus-files
 
 clean:
 	rm -rf build
