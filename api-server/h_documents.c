@@ -177,6 +177,23 @@ static bool tx_query(PGconn *conn, const char *sql, int n, const char *const *p,
     "SELECT p.clinic_id FROM patients p WHERE p.id = $1 AND ($2::bigint IS NULL OR p.clinic_id = $2) "          \
     "AND ($3::bigint IS NULL OR p.id = $3) FOR NO KEY UPDATE"
 
+/* The upload's visit, when it names one, is a visit of patient pid (ST_INVALID otherwise). */
+static bool visit_of_patient(PGconn *conn, const struct doc_form *f, const char *pid, enum status *st,
+                             struct db_error *err)
+{
+    if (!f->visit_id)
+        return true;
+    PGresult *r;
+    const char *p[] = {f->visit_id, pid};
+    if (!tx_query(conn, "SELECT 1 FROM visits WHERE id = $1 AND patient_id = $2", 2, p, &r, err))
+        return false;
+    bool found = PQntuples(r) == 1;
+    PQclear(r);
+    if (!found)
+        *st = ST_INVALID;
+    return found;
+}
+
 /* Inside the transaction: the patient's checks, the duplicate, the quota; then the rows. Answers
  * through *http and *json (the document) or fills err / sets *st. */
 static bool store_document(PGconn *conn, struct req_ctx *ctx, const struct doc_form *f, PGresult **doc,
@@ -197,17 +214,8 @@ static bool store_document(PGconn *conn, struct req_ctx *ctx, const struct doc_f
         *st = ST_NOT_FOUND;
         return false;
     }
-    if (f->visit_id) {
-        const char *p2[] = {f->visit_id, pid};
-        if (!tx_query(conn, "SELECT 1 FROM visits WHERE id = $1 AND patient_id = $2", 2, p2, &r, err))
-            return false;
-        bool found = PQntuples(r) == 1;
-        PQclear(r);
-        if (!found) {
-            *st = ST_INVALID;
-            return false;
-        }
-    }
+    if (!visit_of_patient(conn, f, pid, st, err))
+        return false;
     /* The same file again, among the documents this caller may see: that document (a file the caller may
      * not see is stored again, as theirs: an upload never tells what else the record holds). */
     const char *p3[] = {pid, f->sha_hex, role_name(ctx->claims.role), actor_text(ctx, ub), s.c, s.d, s.p};
