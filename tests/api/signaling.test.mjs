@@ -717,15 +717,25 @@ describe('signaling-server', () => {
       await until(slow.frames.map((f) => ({ name: f })), () => slow.frames.some((f) => f.includes('"connected"')), 3000, 'connected');
       slow.ws._socket.pause(); // stops reading: the kernel buffers fill, then the server's queue
       const room = `doctor:${w.doctorId}`;
-      // 8 MB in 80 commits of 100 kB, a little apart: a reader keeps up, a stalled one falls behind
+      // 1 MB rounds of 10 commits of 100 kB, a little apart: a reader keeps up, a stalled one falls behind.
+      // How much the kernel buffers before the server's own queue grows depends on the machine, so the
+      // rounds go on until the server reports the close (at most 64 MB).
       const batch = `INSERT INTO events (name, rooms, data) SELECT 'queue_updated', ARRAY['${room}'],
                      jsonb_build_object('pad', repeat('x', 20000)) FROM generate_series(1, 5); SELECT pg_sleep(0.02);`;
-      await psql(Array.from({ length: 80 }, () => batch).join('\n'));
-      await until(fast.events, (ev) => ev.filter((e) => e.env.pad).length === 400, 20000, 'all 400 large events on the fast client');
+      const slowClosed = async () => /signaling_closed_total\{cause="slow_consumer"\} [1-9]/
+        .test(await (await fetch(`${inst.url}/metrics`)).text());
+      let rounds = 0;
+      while (rounds < 64) {
+        await psql(Array.from({ length: 10 }, () => batch).join('\n'));
+        rounds += 1;
+        if (rounds >= 8 && await slowClosed()) break;
+      }
+      assert.ok(await slowClosed(), `the stalled client was not closed after ${rounds} MB`);
+      const expected = rounds * 50;
+      await until(fast.events, (ev) => ev.filter((e) => e.env.pad).length === expected, 30000, `all ${expected} large events on the fast client`);
       slow.ws._socket.resume();
       await slow.closed;
-      const text = await (await fetch(`${inst.url}/metrics`)).text();
-      assert.match(text, /signaling_closed_total\{cause="slow_consumer"\} [1-9]/);
+      assert.ok(slow.frames.filter((f) => f.includes('"pad"')).length < expected, 'the stalled client was closed before the end');
     } finally {
       fast.s.close();
       slow.ws.terminate();
