@@ -91,7 +91,6 @@
 #define DEF_PASSWORD_RESET_WINDOW_SECONDS 3600
 #define DEF_INSTALLATION_NAME "clinic" /* what a reset must be confirmed with (reset.c) */
 /* Conversations (README "Conversations", h_conversations.c). */
-#define DEF_CHAT_MESSAGES_PER_MINUTE 30   /* messages one user may send within a minute */
 #define DEF_CHAT_CONVERSATIONS_PER_DAY 5  /* conversations one patient may open within 24 h */
 #define DEF_CHAT_EDIT_WINDOW_SECONDS 900  /* a message may be edited or deleted this long after sending */
 #define DEF_SMTP_STARTTLS "try" /* off | try | require (smtp:// only; smtps:// is TLS from the start) */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "app.h"
+#include "chatmsg.h"
 #include "password.h"
 #include "log.h"
 #include "mailmsg.h"
@@ -135,7 +136,7 @@ static void account_links_load(struct app_config *c, struct cfg_errors *errs)
 static void chat_load(struct app_config *c, struct cfg_errors *errs)
 {
     c->chat_messages_per_minute =
-        cfg_env_long("CHAT_MESSAGES_PER_MINUTE", DEF_CHAT_MESSAGES_PER_MINUTE, 1, 100000, errs);
+        cfg_env_long("CHAT_MESSAGES_PER_MINUTE", CHAT_MESSAGES_PER_MINUTE_DEFAULT, 1, 100000, errs);
     c->chat_conversations_per_day =
         cfg_env_long("CHAT_CONVERSATIONS_PER_DAY", DEF_CHAT_CONVERSATIONS_PER_DAY, 1, 100000, errs);
     c->chat_edit_window = cfg_env_long("CHAT_EDIT_WINDOW_SECONDS", DEF_CHAT_EDIT_WINDOW_SECONDS, 0, 86400, errs);

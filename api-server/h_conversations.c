@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "app.h"
+#include "chatmsg.h"
 #include "handlers.h"
 
 /* The caller's claims as SQL parameters: user, role, clinic, doctor, patient (NULL when absent). */
@@ -128,18 +129,13 @@ HANDLER(h_conversations_messages)
                                   8, p);
 }
 
-static const struct field_spec send_fields[] = {
-    {"text", FT_STRING, FF_REQUIRED, 1, 4000, NULL},
-    {"client_id", FT_STRING, FF_NULLABLE, 1, 100, NULL},
-};
-
 /* POST /conversations/{id}/messages {text, client_id?}: a member sends; 201 with the message, also
  * for a retry with the same client_id (the stored message, nothing stored again). */
 HANDLER(h_conversations_send)
 {
     (void)req;
     int rc;
-    if (!body_valid(resp, ctx, send_fields, 2, false, &rc))
+    if (!body_valid(resp, ctx, chat_message_fields, 2, false, &rc))
         return rc;
     struct chat_caller c;
     chat_caller(ctx, &c);
@@ -169,9 +165,8 @@ static int revise(struct _u_response *resp, struct req_ctx *ctx, const char *tex
     return dbr_write(resp, ctx, &w, &st, 1);
 }
 
-static const struct field_spec edit_fields[] = {
-    {"text", FT_STRING, FF_REQUIRED, 1, 4000, NULL},
-};
+/* An edit's text, as a send's (chatmsg.h). */
+static const struct field_spec *const edit_fields = chat_message_fields;
 
 /* PATCH /conversations/{id}/messages/{message_id} {text}: the sender, within the edit window. */
 HANDLER(h_conversations_message_edit)

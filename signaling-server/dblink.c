@@ -242,7 +242,8 @@ static void on_result(PGresult *r)
     if (job) {
         dl.job_answered = true; /* at most once, even if the link drops before the query's end */
         if (!ok && refused && dl.job->refused)
-            dl.job->refused(dl.job, refused);
+            dl.job->refused(dl.job, PQresultErrorField(r, PG_DIAG_SQLSTATE), refused,
+                            PQresultErrorField(r, PG_DIAG_MESSAGE_DETAIL));
         else if (dl.job->done)
             dl.job->done(dl.job, ok ? r : NULL);
     }

@@ -44,9 +44,10 @@ struct db_job {
     /* Frees the job: after done, or when dropped. */
     void (*release)(struct db_job *j);
     /* Optional: the statement was refused by the schema (SQLSTATE 55000 or the CL class of
-     * docs/ARCHITECTURE.md §10), with its sentence for clients (the HINT); called instead of done.
-     * Without it a refusal is a failure (done with NULL). */
-    void (*refused)(struct db_job *j, const char *reason);
+     * docs/ARCHITECTURE.md §10), with that SQLSTATE, its sentence for clients (the HINT) and its
+     * DETAIL (NULL when none: CL004's seconds to wait); called instead of done. Without it a
+     * refusal is a failure (done with NULL). */
+    void (*refused)(struct db_job *j, const char *sqlstate, const char *reason, const char *detail);
 };
 
 struct db_reader {

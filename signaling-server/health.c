@@ -44,10 +44,12 @@ static char *metrics_text(void)
         "signaling_relay_messages_total{direction=\"refused\"} %llu\n"
         "# TYPE signaling_rooms gauge\nsignaling_rooms %ld\n"
         "# TYPE signaling_polling_sessions_total counter\nsignaling_polling_sessions_total %llu\n"
-        "# TYPE signaling_upgrades_total counter\nsignaling_upgrades_total %llu\n",
+        "# TYPE signaling_upgrades_total counter\nsignaling_upgrades_total %llu\n"
+        "# TYPE signaling_chat_messages_total counter\nsignaling_chat_messages_total %llu\n",
         peer_count(), authed, quota_unauthenticated(), dblink_ready() ? 1 : 0, m->events_delivered, m->frames_in, m->frames_out, m->replays,
         m->auth_failures, m->closed_abuse, m->closed_slow, m->closed_timeout, m->closed_expired, m->db_reconnects,
-        m->outbox_lag_seconds, m->relay_sent, m->relay_delivered, m->relay_refused, rooms_count(), m->polling_sessions, m->upgrades);
+        m->outbox_lag_seconds, m->relay_sent, m->relay_delivered, m->relay_refused, rooms_count(), m->polling_sessions, m->upgrades,
+        m->chat_sent);
     return n < 0 ? NULL : out;
 }
 

@@ -13,7 +13,9 @@
  *
  * Client events: `authenticate {token}`, `join_clinic_room {clinic_id}`, `join_doctor_room
  * {doctor_id}` (accepted when the token entitles the room, which it already receives; else an
- * `error` forbidden), `typing {conversation_id}` (chat.c). With an ack id they are answered by an ack `{ok: true}` or `{ok: false, code}`.
+ * `error` forbidden), `typing {conversation_id?}` and, from a video connection, the in-call chat's
+ * `chat_message {text, client_id?}` and `chat_history {before_id?, limit?}` (chat.c). With an ack id
+ * they are answered by an ack `{ok: true, ...}` or `{ok: false, code, message}`.
  *
  * A video join token (docs/ARCHITECTURE.md §5) puts its holder in its session's room only, as the doctor or the
  * patient. Arrival and departure, admission (`admit_patient`, `deny_patient`, `remove_patient`, the
@@ -215,16 +217,10 @@ static void on_connect(struct peer *p, json_t *auth)
 /* Answers a client event: with an ack when it asked for one, else an `error` event on refusal. */
 static void answer(struct peer *p, long long ack_id, const char *code, const char *message)
 {
-    if (ack_id >= 0 && peer_json(p)) {
-        wire_send_json(p, code ? json_pack("{s:I,s:{s:b,s:s,s:s}}", "ack", (json_int_t)ack_id, "data", "ok", 0, "code",
-                                           code, "message", message)
-                               : json_pack("{s:I,s:{s:b}}", "ack", (json_int_t)ack_id, "data", "ok", 1));
-    } else if (ack_id >= 0) {
-        json_t *args = code ? json_pack("[{s:b,s:s,s:s}]", "ok", 0, "code", code, "message", message)
-                            : json_pack("[{s:b}]", "ok", 1);
-        wire_send_text(p, sio_encode_ack(ack_id, args));
-        json_decref(args);
-    } else if (code) {
+    if (ack_id >= 0)
+        wire_send_ack(p, ack_id, code ? json_pack("{s:b,s:s,s:s}", "ok", 0, "code", code, "message", message)
+                                      : json_pack("{s:b}", "ok", 1));
+    else if (code) {
         wire_send_error(p, code, message);
     }
 }
@@ -388,6 +384,39 @@ static void on_video_event(struct peer *p, const char *name, json_t *data, long 
     free(owned);
 }
 
+/* The answer to a chat request (chat.c's completion): result's fields beside ok. */
+static void chat_answer(struct peer *p, long long ack_id, const char *code, const char *message, json_t *result)
+{
+    if (ack_id < 0) {
+        json_decref(result);
+        if (code)
+            wire_send_error(p, code, message);
+        return;
+    }
+    json_t *data = code ? json_pack("{s:b,s:s,s:s}", "ok", 0, "code", code, "message", message)
+                        : json_pack("{s:b}", "ok", 1);
+    if (data && result)
+        json_object_update(data, result);
+    json_decref(result);
+    wire_send_ack(p, ack_id, data);
+}
+
+/* typing, chat_message, chat_history (data already checked by wsjson): false when name is none. */
+static bool on_chat(struct peer *p, const char *name, json_t *arg, long long ack_id)
+{
+    if (strcmp(name, "typing") == 0)
+        chat_typing(p, json_integer_value(json_object_get(arg, "conversation_id")), ack_id, chat_answer);
+    else if (strcmp(name, "chat_message") == 0)
+        chat_send(p, json_string_value(json_object_get(arg, "text")),
+                  json_string_value(json_object_get(arg, "client_id")), ack_id, chat_answer);
+    else if (strcmp(name, "chat_history") == 0)
+        chat_history(p, json_integer_value(json_object_get(arg, "before_id")),
+                     json_integer_value(json_object_get(arg, "limit")), ack_id, chat_answer);
+    else
+        return false;
+    return true;
+}
+
 static void on_event(struct peer *p, json_t *args, long long ack_id)
 {
     const char *name = json_string_value(json_array_get(args, 0));
@@ -409,9 +438,7 @@ static void on_event(struct peer *p, json_t *args, long long ack_id)
         on_join(p, "doctor", arg, ack_id);
     else if (strcmp(name, "presence") == 0)
         on_presence(p, arg, ack_id);
-    else if (strcmp(name, "typing") == 0)
-        chat_typing(p, json_integer_value(json_object_get(arg, "conversation_id")), ack_id, answer);
-    else
+    else if (!on_chat(p, name, arg, ack_id))
         answer(p, ack_id, "unknown_event", "This event is not handled by the server.");
     json_decref(empty);
 }
@@ -445,8 +472,8 @@ static int on_json_frame(struct peer *p, const char *buf, size_t len)
         on_join(p, "clinic", m.obj, m.id);
     else if (strcmp(m.type, "presence") == 0)
         on_presence(p, m.obj, m.id);
-    else if (strcmp(m.type, "typing") == 0)
-        chat_typing(p, json_integer_value(json_object_get(m.obj, "conversation_id")), m.id, answer);
+    else if (on_chat(p, m.type, m.obj, m.id))
+        ;
     else if (is_video_event(m.type))
         on_video_event(p, m.type, m.obj, m.id);
     else

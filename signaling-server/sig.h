@@ -56,7 +56,7 @@ struct sig_config {
     char metrics_token[128];
     long max_connections, max_unauthenticated, max_unauthenticated_per_address, max_per_user, max_frame, send_queue_bytes, auth_timeout_ms, ping_interval_ms, ping_timeout_ms,
         replay_limit, replay_window_seconds, poll_ms, max_msgs_per_sec, video_grace_seconds,
-        video_connect_timeout_seconds, video_max_minutes;
+        video_connect_timeout_seconds, video_max_minutes, chat_messages_per_minute;
     bool event_loop_poll;      /* SIGNALING_EVENT_LOOP=poll: lws's own poll() loop instead of libev (epoll) */
     int log_level;
 };
@@ -67,7 +67,7 @@ bool sig_config_load(struct sig_config *c);
 /* Counters for GET /metrics (Prometheus text format). */
 struct sig_metrics {
     unsigned long long polling_sessions, upgrades, events_delivered, frames_in, frames_out, replays, auth_failures, closed_abuse, closed_slow,
-        closed_timeout, closed_expired, db_reconnects, relay_sent, relay_delivered, relay_refused;
+        closed_timeout, closed_expired, db_reconnects, relay_sent, relay_delivered, relay_refused, chat_sent;
     double outbox_lag_seconds; /* age of the last event read when it was read */
 };
 

@@ -119,8 +119,10 @@ static void done(struct db_job *job, const PGresult *r)
 }
 
 /* The database refused the operation (its SQLSTATE said so): reason is its sentence. */
-static void refused(struct db_job *job, const char *reason)
+static void refused(struct db_job *job, const char *sqlstate, const char *reason, const char *detail)
 {
+    (void)sqlstate;
+    (void)detail;
     struct vjob *j = (struct vjob *)job;
     if (j->job.peer && j->then)
         j->then(j->job.peer, j->op, NULL, reason, j->ack_id);

@@ -50,20 +50,29 @@ void wire_send_named(struct peer *p, const char *name, json_t *data)
         wire_send_text(p, sio_encode_event(name, data));
 }
 
+void wire_send_ack(struct peer *p, long long ack_id, json_t *data)
+{
+    if (!data || ack_id < 0) {
+        json_decref(data);
+        return;
+    }
+    if (peer_json(p)) {
+        wire_send_json(p, json_pack("{s:I,s:o}", "ack", (json_int_t)ack_id, "data", data));
+        return;
+    }
+    json_t *args = json_pack("[o]", data);
+    wire_send_text(p, args ? sio_encode_ack(ack_id, args) : NULL);
+    json_decref(args);
+}
+
 void wire_send_presence(struct peer *p, const char *room, const char *participants, long long ack_id)
 {
     json_t *list = json_loads(participants, 0, NULL);
     json_t *data = json_pack("{s:b,s:s,s:o}", "ok", 1, "room", room, "participants", list ? list : json_array());
     if (!data)
         return;
-    if (ack_id >= 0 && peer_json(p)) {
-        wire_send_json(p, json_pack("{s:I,s:o}", "ack", (json_int_t)ack_id, "data", data));
-        return;
-    }
     if (ack_id >= 0) {
-        json_t *args = json_pack("[o]", data);
-        wire_send_text(p, sio_encode_ack(ack_id, args));
-        json_decref(args);
+        wire_send_ack(p, ack_id, data);
         return;
     }
     json_object_del(data, "ok");
@@ -114,6 +123,8 @@ static bool may_hear(const struct wire_peer *w, const char *name)
             return true;
     return false;
 }
+
+bool wire_may_hear(struct peer *p, const char *name) { return may_hear(peer_wire(p), name); }
 
 static void after_event(struct peer *p, const struct wire_peer *w, const char *name)
 {

@@ -31,6 +31,10 @@ void wire_send_json(struct peer *p, json_t *v);
 void wire_send_error(struct peer *p, const char *code, const char *message);
 /* A server event name with a JSON object (borrowed) in p's protocol. */
 void wire_send_named(struct peer *p, const char *name, json_t *data);
+/* The ack ack_id with data (stolen) as its one argument, in p's protocol; nothing when ack_id < 0. */
+void wire_send_ack(struct peer *p, long long ack_id, json_t *data);
+/* Whether p may hear an event called name (a waiting patient's video connection hears little). */
+bool wire_may_hear(struct peer *p, const char *name);
 /* The answer to a presence request: participants is a JSON array text; an ack when ack_id >= 0,
  * else a `presence` event. */
 void wire_send_presence(struct peer *p, const char *room, const char *participants, long long ack_id);

@@ -5,6 +5,7 @@
 
 #include <string.h>
 
+#include "chatmsg.h"
 #include "validate.h"
 
 static const struct field_spec frame_fields[] = {
@@ -49,8 +50,13 @@ static const struct field_spec quality_fields[] = {
     {"packet_loss", FT_NUMBER, FF_REQUIRED, 0, 1, NULL},
     {"jitter_ms", FT_NUMBER, FF_REQUIRED, 0, 60000, NULL},
 };
+/* Conversations (chat.c): conversation_id may be left out by a video connection (its session's). */
 static const struct field_spec typing_fields[] = {
-    {"conversation_id", FT_INT, FF_REQUIRED, 0, 0, NULL},
+    {"conversation_id", FT_INT, 0, 0, 0, NULL},
+};
+static const struct field_spec history_fields[] = {
+    {"before_id", FT_INT, 0, 0, 0, NULL},
+    {"limit", FT_INT, 0, 1, 100, NULL},
 };
 
 static const struct {
@@ -73,6 +79,8 @@ static const struct {
     {"hangup", reason_fields, 1},
     {"connection_quality", quality_fields, 3},
     {"typing", typing_fields, 1},
+    {"chat_message", chat_message_fields, 2},
+    {"chat_history", history_fields, 2},
 };
 
 const char *wsjson_check_data(const char *name, json_t *data, const char **why)

@@ -177,7 +177,9 @@ describe('messages', () => {
     const sent = [];
     for (let i = 0; i < 5; i++) sent.push(expectStatus(await send(c.id, { text: `m${i}` }, i % 2 ? ctx.patA.access : ctx.recA.access), 201).body);
     assert.deepEqual(Object.keys(sent[0]).sort(),
-      ['client_id', 'conversation_id', 'created_at', 'deleted_at', 'edited_at', 'id', 'sender_role', 'sender_user_id', 'text'].sort());
+      ['client_id', 'conversation_id', 'created_at', 'deleted_at', 'edited_at', 'id', 'sender_guest', 'sender_role', 'sender_user_id',
+        'text'].sort());
+    assert.equal(sent[0].sender_guest, false);
     assert.equal(sent[1].sender_role, 'PATIENT');
     assert.equal(sent[1].sender_user_id, ctx.patA.user.id);
     const p1 = await messages(c.id, ctx.docA.access, '?limit=2');
