@@ -109,10 +109,13 @@ static void done(struct db_job *job, const PGresult *r)
     if (j->op == C_ROOM_SEND) {
         sig.m.chat_sent++;
         result = json_pack("{s:I}", "message_id", (json_int_t)strtoll(PQgetvalue(r, 0, 0), NULL, 10));
-    } else if (j->op == C_ROOM_HISTORY && !json_is_object(result = json_loads(PQgetvalue(r, 0, 0), 0, NULL))) {
-        json_decref(result);
-        j->then(p, j->ack_id, "busy", "The chat cannot be reached right now; try again.", NULL);
-        return;
+    } else if (j->op == C_ROOM_HISTORY) {
+        result = json_loads(PQgetvalue(r, 0, 0), 0, NULL); /* (json_is_object evaluates its argument twice) */
+        if (!json_is_object(result)) {
+            json_decref(result);
+            j->then(p, j->ack_id, "busy", "The chat cannot be reached right now; try again.", NULL);
+            return;
+        }
     }
     j->then(p, j->ack_id, NULL, NULL, result);
 }

@@ -16,7 +16,8 @@
 -- so a guest's own connections are left out as a user's are.
 --
 -- Also: a guest's message counts as unread for the members (conversation_json compared the sender with
--- `<>`), and the inbox names a guest by the patient's name and leaves out the patient's own user.
+-- `<>`) but the patient's own user, and the inbox names a guest by the patient's name and leaves out the
+-- patient's own user.
 
 ALTER TABLE conversation_messages
   ALTER COLUMN sender_user_id DROP NOT NULL,
@@ -48,9 +49,11 @@ LANGUAGE sql STABLE AS $$
     'last_read_message_id', r.message_id,
     'unread_count', (SELECT count(*) FROM conversation_messages m
                      WHERE m.conversation_id = c.id AND m.id > COALESCE(r.message_id, 0)
-                       AND m.sender_user_id IS DISTINCT FROM p_user AND m.deleted_at IS NULL))
+                       AND m.sender_user_id IS DISTINCT FROM p_user AND m.deleted_at IS NULL
+                       AND (m.sender_user_id IS NOT NULL OR pt.user_id IS DISTINCT FROM p_user)))
   FROM (SELECT NULL) one
   LEFT JOIN conversation_reads r ON r.conversation_id = c.id AND r.user_id = p_user
+  LEFT JOIN patients pt ON pt.id = c.patient_id
 $$;
 
 -- Who wrote m, as the inbox names them: the user's name, or the patient's for a guest of the call.
