@@ -48,7 +48,7 @@ static const struct {
 } SQL[] = {
     {"SELECT conversation_typing($1::bigint, $2::bigint, $3, $4::bigint, $5::bigint, $6::bigint)", 6},
     {"SELECT video_chat_typing($1::bigint, $2, $3, $4::bigint, $5::bigint)", 5},
-    {"SELECT video_chat_send($1::bigint, $2, $3, $4::bigint, $5, $6, $7::int)", 7},
+    {"SELECT message_id, stored FROM video_chat_send($1::bigint, $2, $3, $4::bigint, $5, $6, $7::int)", 7},
     {"SELECT video_chat_history($1::bigint, $2, $3, $4::bigint, $5::int)::text", 5},
 };
 
@@ -107,7 +107,8 @@ static void done(struct db_job *job, const PGresult *r)
     }
     json_t *result = NULL;
     if (j->op == C_ROOM_SEND) {
-        sig.m.chat_sent++;
+        if (PQnfields(r) > 1 && strcmp(PQgetvalue(r, 0, 1), "t") == 0)
+            sig.m.chat_sent++; /* stored now, not a retry */
         result = json_pack("{s:I}", "message_id", (json_int_t)strtoll(PQgetvalue(r, 0, 0), NULL, 10));
     } else if (j->op == C_ROOM_HISTORY) {
         result = json_loads(PQgetvalue(r, 0, 0), 0, NULL); /* (json_is_object evaluates its argument twice) */

@@ -4,8 +4,9 @@
 --
 -- Such a patient has no user: their messages are stored with sender_user_id NULL, sender_role PATIENT
 -- and sender_guest, the holder's identity (t<token id>, as in video_connections.identity), so the record
--- says which invitation's holder wrote them. A guest's retry is one message per (conversation, client_id); the
--- per-minute limit counts the guests of a conversation together. A guest has no read receipt.
+-- says which invitation's holder wrote them. A guest's retry is one message per (conversation, holder,
+-- client_id); the per-minute limit counts the guests of a conversation together. A guest has no read receipt,
+-- and nobody may edit or delete a guest's message (conversation_message_revise compared senders with `<>`).
 --
 -- Who may write from the room follows the call's own rule (video_relay_send): the doctor while the
 -- session is open; the patient as the admitted holder, while the call is in progress. A patient waiting
@@ -24,8 +25,8 @@ ALTER TABLE conversation_messages
   ADD COLUMN sender_guest text CONSTRAINT conversation_messages_sender_guest_check CHECK (sender_guest ~ '^t[0-9a-f]{1,32}$'),
   ADD CONSTRAINT conversation_messages_sender_check
     CHECK ((sender_user_id IS NULL) = (sender_guest IS NOT NULL) AND (sender_guest IS NULL OR sender_role = 'PATIENT'));
-CREATE UNIQUE INDEX conversation_messages_guest_client_id_key ON conversation_messages (conversation_id, client_id)
-  WHERE sender_user_id IS NULL;
+CREATE UNIQUE INDEX conversation_messages_guest_client_id_key
+  ON conversation_messages (conversation_id, sender_guest, client_id) WHERE sender_user_id IS NULL;
 CREATE INDEX conversation_messages_guest_idx ON conversation_messages (conversation_id, created_at)
   WHERE sender_user_id IS NULL;
 
@@ -83,7 +84,8 @@ BEGIN
     WHERE x.conversation_id = c.id AND x.sender_user_id = p_user AND x.client_id = p_client_id;
   ELSIF p_client_id IS NOT NULL THEN
     SELECT * INTO m FROM conversation_messages x
-    WHERE x.conversation_id = c.id AND x.sender_user_id IS NULL AND x.client_id = p_client_id;
+    WHERE x.conversation_id = c.id AND x.sender_user_id IS NULL AND x.sender_guest = p_guest
+      AND x.client_id = p_client_id;
   END IF;
   IF m.id IS NOT NULL THEN
     RETURN m;
@@ -120,6 +122,36 @@ BEGIN
 END
 $$;
 
+CREATE OR REPLACE FUNCTION conversation_message_revise(p_conv bigint, p_msg bigint, p_user bigint, p_role text,
+                                                       p_clinic bigint, p_doctor bigint, p_patient bigint, p_text text,
+                                                       p_window_seconds integer)
+RETURNS TABLE (body jsonb, id bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+  c conversations := conversation_get(p_conv, p_role, p_clinic, p_doctor, p_patient, true);
+  m conversation_messages;
+BEGIN
+  SELECT * INTO m FROM conversation_messages x WHERE x.id = p_msg AND x.conversation_id = c.id FOR UPDATE;
+  IF NOT FOUND THEN
+    PERFORM raise_not_found('message');
+  END IF;
+  IF m.sender_user_id IS DISTINCT FROM p_user THEN
+    RAISE EXCEPTION 'not the sender' USING ERRCODE = 'CL005', HINT = 'Only the sender can change a message.';
+  END IF;
+  PERFORM assert_state(m.deleted_at IS NULL, 'The message was deleted.');
+  PERFORM assert_state(m.created_at > now() - make_interval(secs => p_window_seconds),
+                       format('A message can be changed only within %s minutes of sending it.', p_window_seconds / 60));
+  UPDATE conversation_messages x
+  SET text = p_text,
+      edited_at = CASE WHEN p_text IS NOT NULL THEN now() ELSE x.edited_at END,
+      deleted_at = CASE WHEN p_text IS NULL THEN now() END
+  WHERE x.id = m.id RETURNING * INTO m;
+  body := conversation_message_json(m);
+  id := m.id;
+  RETURN NEXT;
+END
+$$;
+
 -- Announces that p_sender (u<user id in hex>, or t<token id> for a guest, p_user NULL then: the
 -- identities of video_connections) with p_role is typing in c: NOTIFY typing, nothing stored (chat.c
 -- delivers it).
@@ -149,16 +181,18 @@ RETURNS conversations
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
   c conversations;
+  v_status text;
 BEGIN
-  SELECT cv.* INTO c FROM video_sessions s JOIN conversations cv ON cv.video_session_id = s.id
-  WHERE s.id = p_session
-    AND CASE WHEN p_role = 'doctor' THEN s.status IN ('scheduled', 'waiting', 'in_progress')
-             ELSE s.status = 'in_progress'
-                  AND EXISTS (SELECT 1 FROM video_participants vp
-                              WHERE vp.session_id = s.id AND vp.role = 'patient' AND vp.admitted
-                                AND vp.admitted_identity = p_identity) END;
-  PERFORM assert_state(FOUND, CASE WHEN p_role = 'doctor' THEN 'The video consultation is over.'
-                                   ELSE 'The chat opens once the doctor has admitted you to the call.' END);
+  SELECT s.status INTO v_status FROM video_sessions s WHERE s.id = p_session;
+  PERFORM assert_state(COALESCE(v_status IN ('scheduled', 'waiting', 'in_progress'), false),
+                       'The video consultation is over.');
+  PERFORM assert_state(p_role = 'doctor'
+                       OR (v_status = 'in_progress'
+                           AND EXISTS (SELECT 1 FROM video_participants vp
+                                       WHERE vp.session_id = p_session AND vp.role = 'patient' AND vp.admitted
+                                         AND vp.admitted_identity = p_identity)),
+                       'The chat opens once the doctor has admitted you to the call.');
+  SELECT * INTO c FROM conversations cv WHERE cv.video_session_id = p_session;
   IF p_conv IS NOT NULL AND p_conv <> c.id THEN
     PERFORM raise_not_found('conversation');
   END IF;
@@ -167,15 +201,18 @@ END
 $$;
 
 -- A message from the room (chat.c): p_user the holder's user (NULL for a guest), p_identity its
--- identity. Returns the message (its id for the ack; the chat_message event carries it to the room).
+-- identity. Answers the message's id (for the ack; the chat_message event carries it to the room) and
+-- whether this call stored it (false for a retry: its row was written by an earlier transaction, so its
+-- created_at is not this transaction's now()).
 CREATE FUNCTION video_chat_send(p_session bigint, p_role text, p_identity text, p_user bigint, p_text text,
-                                p_client_id text, p_per_minute integer) RETURNS bigint
+                                p_client_id text, p_per_minute integer, OUT message_id bigint, OUT stored boolean)
 LANGUAGE plpgsql AS $$
 DECLARE
   c conversations := video_chat_conversation(p_session, p_role, p_identity, NULL);
   m conversation_messages := conversation_post(c, p_user, p_identity, upper(p_role), p_text, p_client_id, p_per_minute);
 BEGIN
-  RETURN m.id;
+  message_id := m.id;
+  stored := m.created_at = now();
 END
 $$;
 
@@ -190,7 +227,8 @@ END
 $$;
 
 -- The in-call chat so far, for a holder who may use it (video_chat_conversation): at most p_limit
--- messages before message p_before (NULL: the newest), oldest first.
+-- messages before message p_before (NULL: the newest), oldest first, and no more of them than fit in
+-- about 256 KB of text (at least one), so a page stays well inside a connection's send queue.
 CREATE FUNCTION video_chat_history(p_session bigint, p_role text, p_identity text, p_before bigint, p_limit integer)
 RETURNS jsonb
 LANGUAGE plpgsql STABLE AS $$
@@ -199,10 +237,14 @@ DECLARE
   page jsonb;
   more boolean;
 BEGIN
-  SELECT COALESCE(jsonb_agg(conversation_message_json(m) ORDER BY m.id), '[]'::jsonb) INTO page
-  FROM (SELECT * FROM conversation_messages x
+  SELECT COALESCE(jsonb_agg(conversation_message_json(m.msg) ORDER BY (m.msg).id), '[]'::jsonb) INTO page
+  FROM (SELECT x AS msg,
+               sum(octet_length(COALESCE(x.text, '')) + 300) OVER (ORDER BY x.id DESC)
+                 - (octet_length(COALESCE(x.text, '')) + 300) AS before_it
+        FROM conversation_messages x
         WHERE x.conversation_id = c.id AND (p_before IS NULL OR x.id < p_before)
-        ORDER BY x.id DESC LIMIT p_limit) m;
+        ORDER BY x.id DESC LIMIT p_limit) m
+  WHERE m.before_it < 262144;
   SELECT EXISTS (SELECT 1 FROM conversation_messages x
                  WHERE x.conversation_id = c.id
                    AND x.id < COALESCE((page -> 0 ->> 'id')::bigint, p_before, 0)) INTO more;

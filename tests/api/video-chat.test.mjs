@@ -13,8 +13,10 @@ import {
   createAppointment,
   createClinic,
   createService,
+  del,
   expectStatus,
   get,
+  patch,
   patientSession,
   pickTodayZone,
   post,
@@ -100,6 +102,13 @@ describe('the in-call chat from the room', () => {
       assert.equal(await psql(`SELECT count(*) FROM notifications WHERE user_id = ${ctx.rec.id}
                                AND data ->> 'message_id' = '${first.message_id}' AND body = 'Clara Chamada Reis: Consegue me ouvir?'`), '1');
 
+      // nobody may change what the guest said: not the doctor, the desk or the patient's own account
+      for (const token of [doc.access, ctx.rec.access, pat.access]) {
+        const path = `/api/conversations/${conv.id}/messages/${first.message_id}`;
+        assert.equal((await patch(path, { text: 'outra coisa' }, token)).status, 403);
+        assert.equal((await del(path, token)).status, 403);
+      }
+
       const reply = await say(dv, { text: 'Sim, perfeitamente.' });
       assert.equal(reply.ok, true);
       await until(gv.events, () => messagesOf(gv, conv.id).length === 2, 5000, 'the doctor\'s reply on the guest');
@@ -150,9 +159,13 @@ describe('the in-call chat from the room', () => {
 
   test('a patient still waiting neither writes nor hears the chat; admitted, they do', async () => {
     const { conv, dv, gv } = await room({ admit: false });
+    const desk = await sioConnected({ token: ctx.rec.access });
     try {
       assert.equal((await say(dv, { text: 'Já vou atendê-lo.' })).ok, true, 'the doctor writes before the admission');
       assert.equal((await dv.s.timeout(5000).emitWithAck('typing', {})).ok, true);
+      // delivered to the desk, so the guest's connection (same instance, same events) had its chance
+      await until(desk.events, () => messagesOf(desk, conv.id).length === 1
+        && named(desk, 'typing').some((t) => t.conversation_id === conv.id), 5000, 'the desk hears both');
       const early = await say(gv, { text: 'Olá?' });
       assert.equal(early.ok, false);
       assert.equal(early.code, 'refused');
@@ -168,8 +181,7 @@ describe('the in-call chat from the room', () => {
       assert.equal((await say(gv, { text: 'Olá!' })).ok, true);
       await until(dv.events, () => messagesOf(dv, conv.id).some((m) => m.text === 'Olá!'), 5000, 'the guest\'s first message');
     } finally {
-      dv.s.close();
-      gv.s.close();
+      for (const c of [dv, gv, desk]) c.s.close();
     }
   });
 
@@ -252,13 +264,74 @@ describe('the in-call chat from the room', () => {
       assert.equal(over.ok, false);
       assert.equal(over.code, 'rate_limited');
       assert.ok(over.retry_after_seconds >= 1 && over.retry_after_seconds <= 60, JSON.stringify(over));
-      assert.equal((await say(dv, { text: 'o médico ainda pode' })).ok, true);
+      const doctorSays = await say(dv, { text: 'o médico ainda pode', client_id: 'd1' });
+      assert.equal(doctorSays.ok, true);
+      assert.equal((await say(dv, { text: 'o médico ainda pode', client_id: 'd1' })).message_id, doctorSays.message_id);
       assert.equal(await psql(`SELECT count(*) FROM conversation_messages WHERE conversation_id = ${conv.id}`), '4');
       const metrics = await (await fetch(`${inst.url}/metrics`)).text();
-      assert.match(metrics, /signaling_chat_messages_total 4\n/);
+      assert.match(metrics, /signaling_chat_messages_total 4\n/, 'stored messages, a retry not counted again');
     } finally {
       for (const c of [dv, gv, staff]) c.s.close();
       await inst.stop();
+    }
+  });
+
+  test('a patient with an account writes as their user; a removed guest is cut off and the next holder\'s retry key is theirs', async () => {
+    const { s, conv, pat, dv, gv } = await room();
+    try {
+      const first = await say(gv, { text: 'primeiro convidado', client_id: 'k1' });
+      assert.equal(first.ok, true);
+      dv.s.emit('remove_patient', { reason: 'conexão ruim' });
+      await gv.closed;
+      // the patient's own account joins with its join token: their messages carry their user
+      const own = expectStatus(await post(`${V}/sessions/${s.id}/token`, undefined, pat.access), 200).body.token;
+      const pv = await sioConnected({ token: own });
+      try {
+        await until(dv.events, () => named(dv, 'patient_waiting').length === 2, 8000, 'the patient waiting again');
+        dv.s.emit('admit_patient', {});
+        await until(pv.events, () => named(pv, 'patient_admitted').length === 1, 8000, 'admitted');
+        const again = await say(pv, { text: 'agora com a minha conta', client_id: 'k1' });
+        assert.equal(again.ok, true);
+        assert.notEqual(again.message_id, first.message_id, 'another sender\'s k1 is another message');
+        await until(dv.events, () => messagesOf(dv, conv.id).some((m) => m.id === again.message_id), 5000, 'the message');
+        const m = messagesOf(dv, conv.id).find((x) => x.id === again.message_id);
+        assert.deepEqual([m.sender_user_id, m.sender_role, m.sender_guest], [pat.user.id, 'PATIENT', false]);
+      } finally {
+        pv.s.close();
+      }
+    } finally {
+      dv.s.close();
+      gv.s.close();
+    }
+  });
+
+  test('two guests of one call each have their own retry keys; the call\'s end closes the chat', async () => {
+    const { s, conv, doc, dv, gv } = await room();
+    try {
+      assert.equal((await say(gv, { text: 'sou o primeiro', client_id: 'same' })).ok, true);
+      dv.s.emit('remove_patient', {});
+      await gv.closed;
+      const second = await sioConnected({ token: await guestToken(s) });
+      try {
+        await until(dv.events, () => named(dv, 'patient_waiting').length === 2, 8000, 'the second guest waiting');
+        dv.s.emit('admit_patient', {});
+        await until(second.events, () => named(second, 'patient_admitted').length === 1, 8000, 'admitted');
+        const r = await say(second, { text: 'sou o segundo', client_id: 'same' });
+        assert.equal(r.ok, true);
+        assert.equal(await psql(`SELECT string_agg(text, '|' ORDER BY id) FROM conversation_messages
+                                 WHERE conversation_id = ${conv.id}`), 'sou o primeiro|sou o segundo');
+        assert.equal(await psql(`SELECT count(DISTINCT sender_guest) FROM conversation_messages WHERE conversation_id = ${conv.id}`), '2');
+        expectStatus(await post(`${V}/sessions/${s.id}/end`, {}, doc.access), 200);
+        for (const c of [dv, second]) {
+          const after = await say(c, { text: 'ainda aí?' }).catch(() => ({ code: 'closed' }));
+          assert.ok(['refused', 'closed'].includes(after.code), JSON.stringify(after));
+          if (after.code === 'refused') assert.match(after.message, /over/);
+        }
+      } finally {
+        second.s.close();
+      }
+    } finally {
+      dv.s.close();
     }
   });
 

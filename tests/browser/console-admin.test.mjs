@@ -218,6 +218,10 @@ describe("the admin's screens", () => {
     await filters.getByRole('button', { name: 'Buscar' }).click();
     const table = p.page.getByRole('table', { name: 'Contas' });
     await table.getByRole('cell', { name: email, exact: true }).waitFor({ timeout: WAIT });
+    // the unfiltered list (which has the new account too) may still be shown until the filtered answer lands
+    for (const deadline = Date.now() + WAIT; await table.getByRole('row').count() !== 2 && Date.now() < deadline;) {
+      await p.page.waitForTimeout(100);
+    }
     assert.equal(await table.getByRole('row').count(), 2, 'the header and the one receptionist of the new clinic');
     await p.page.getByRole('button', { name: `Desativar: Vera Albuquerque (${email})` }).click();
     await p.page.getByRole('status').filter({ hasText: 'Conta de Vera Albuquerque desativada' }).waitFor({ timeout: WAIT });
