@@ -5,7 +5,8 @@
 // answers, both trickle ICE candidates. Mute and camera switch the local tracks off and on; the connection's
 // quality (round-trip time, packet loss, jitter from getStats) is shown and sent to the server as
 // connection_quality samples. The doctor ends the consultation through the API; either side may leave the call.
-// The server decides everything (the join window, who may be admitted, who may end): its refusals are shown.
+// Both sides chat on the same socket (video-chat.js). The server decides everything (the join window, who may be
+// admitted, who may end, who may chat): its refusals are shown.
 //
 // This file holds the call's state (ctx), its start, the quality samples, its end and close(); what it shows is
 // video-view.js, the media and WebRTC side video-peer.js, the socket and its events video-signal.js.
@@ -13,6 +14,7 @@ import { replace } from './dom.js';
 import { t } from './i18n.js';
 import { focusKeeper } from './kit.js';
 import { api } from './session.js';
+import { chatPanel } from './video-chat.js';
 import { callView, renderCall, showQuality } from './video-view.js';
 import { makePeer, toggle } from './video-peer.js';
 import { admit, connect, emit } from './video-signal.js';
@@ -80,14 +82,15 @@ function callContext({ session, role, zone, onClose }) {
     doctor, session, zone, s, pc: null, socket: null, stream: null, ice: [], qualityTimer: null,
     offered: false, pendingRemote: [], pendingLocal: [], localSent: false,
   };
+  ctx.chat = chatPanel(ctx);
   ctx.v = callView(doctor, session, {
     toggle: (kind) => toggle(ctx, kind), leave: () => leave(ctx), end: () => endConsultation(ctx), back: () => onClose?.(),
-  });
+  }, ctx.chat.el);
   ctx.keep = focusKeeper(ctx.v.waitingEl, [() => ctx.v.message, () => ctx.v.heading]);
   ctx.say = (text) => { ctx.v.message.textContent = text || ''; };
   ctx.render = () => renderCall(ctx);
   ctx.setPhase = (phase) => { s.phase = phase; ctx.render(); };
-  ctx.emit = (name, data) => emit(ctx, name, data);
+  ctx.emit = (name, data, say) => emit(ctx, name, data, say); // say: where a refusal shows (the alert line)
   ctx.admit = () => admit(ctx);
   ctx.finish = (status, data) => finish(ctx, status, data);
   return ctx;
@@ -188,6 +191,7 @@ export function videoCall(opts) {
       if (!s.ended && ctx.socket && s.admitted) ctx.socket.emit('hangup', {});
       s.closed = true;
       stopMedia(ctx);
+      ctx.chat.stop();
     },
   };
 }
