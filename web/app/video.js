@@ -8,6 +8,9 @@
 // Both sides chat on the same socket (video-chat.js). The server decides everything (the join window, who may be
 // admitted, who may end, who may chat): its refusals are shown.
 //
+// The join answer ({token, ice_servers, ...}) comes from POST /sessions/{id}/token with the signed-in user's access
+// token, or from the caller (`join`): the guest's page (join.js) redeems an invitation code for it.
+//
 // This file holds the call's state (ctx), its start, the quality samples, its end and close(); what it shows is
 // video-view.js, the media and WebRTC side video-peer.js, the socket and its events video-signal.js.
 import { replace } from './dom.js';
@@ -75,12 +78,13 @@ async function sample(ctx) {
 }
 
 // The call's state and elements, and the helpers every part of it uses (ctx).
-function callContext({ session, role, zone, onClose }) {
+function callContext({ session, role, zone, onClose, join }) {
   const doctor = role === 'doctor';
   const s = { phase: 'joining', participants: new Map(), admitted: false, ended: false, muted: false, cameraOff: false, closed: false };
   const ctx = {
     doctor, session, zone, s, pc: null, socket: null, stream: null, ice: [], qualityTimer: null,
     offered: false, pendingRemote: [], pendingLocal: [], localSent: false,
+    join: join || (() => api('POST', `/video-consultations/sessions/${session.id}/token`)),
   };
   ctx.chat = chatPanel(ctx);
   ctx.v = callView(doctor, session, {
@@ -154,7 +158,7 @@ async function start(ctx) {
   ctx.render();
   let joined;
   try {
-    joined = await api('POST', `/video-consultations/sessions/${ctx.session.id}/token`);
+    joined = await ctx.join();
   } catch (e) {
     ctx.say(e.message);
     s.ended = true;
@@ -177,8 +181,9 @@ async function start(ctx) {
   ctx.render();
 }
 
-// videoCall({session, role, zone, onClose}) -> {el, close(), focus()}. session: the VideoSession (or its
-// summary) to join; role 'doctor' | 'patient'; zone: the clinic's time zone; onClose(): back to the list.
+// videoCall({session, role, zone, onClose, join}) -> {el, close(), focus(), phase()}. session: the VideoSession (or its
+// summary, at least {id}) to join; role 'doctor' | 'patient'; zone: the clinic's time zone (undefined: the
+// browser's); onClose(): back to the list; join(): the join answer, when not the signed-in user's token.
 export function videoCall(opts) {
   const ctx = callContext(opts);
   const { s } = ctx;
@@ -186,6 +191,7 @@ export function videoCall(opts) {
   return {
     el: ctx.v.el,
     focus: () => ctx.v.heading.focus(),
+    phase: () => s.phase,
     close() {
       if (s.closed) return;
       if (!s.ended && ctx.socket && s.admitted) ctx.socket.emit('hangup', {});
