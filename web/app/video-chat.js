@@ -137,7 +137,9 @@ export function chatPanel(ctx) {
       c.typedAt = 0;
     } else if (!resp) say(t('chat_not_sent'));
     render();
-    if (resp?.ok && document.activeElement !== v.input && v.el.contains(document.activeElement)) v.input.focus();
+    // Sent from the button (disabled meanwhile, which drops the keyboard): back to the box for the next one.
+    const a = document.activeElement;
+    if (resp?.ok && a !== v.input && (a === document.body || v.el.contains(a))) v.input.focus();
   }
 
   function message(m) {
