@@ -130,6 +130,8 @@ describe('the console: in-call chat and the guest join page', () => {
       await patient.page.getByText('O médico está digitando…').waitFor({ timeout: WAIT });
       await doctor.page.getByRole('button', { name: 'Enviar' }).click();
       await chatLog(patient).getByText('Desde quando?').waitFor({ timeout: WAIT });
+      await eventually(() => doctor.page.evaluate(() => document.activeElement?.name), (n) => n === 'chat_text', WAIT,
+        'the keyboard back on the message box after sending from the button');
       await typeAndSend(patient, 'Desde ontem.');
       await chatLog(doctor).getByText('Desde ontem.').waitFor({ timeout: WAIT });
       await chatLog(patient).getByText('Desde ontem.').waitFor({ timeout: WAIT });
