@@ -1,6 +1,6 @@
 // What the console's browser tests share (tests/browser/console*.test.mjs): a page in its own browser context that
 // records what it did wrong, the check that it did nothing wrong, axe-core in the page, screenshots into
-// CONSOLE_SHOTS, and signing in through the sign-in screen.
+// CONSOLE_SHOTS, signing in through the sign-in screen, and waiting for a condition (eventually).
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -49,6 +49,18 @@ export async function openPage(browser, name, { viewport = { width: 1366, height
     seen.problems.push(`answer ${r.status()}: ${r.request().method()} ${r.url()}`);
   });
   return seen;
+}
+
+// Polls read() until pred(value) holds; fails after ms with the last value.
+export async function eventually(read, pred, ms, what) {
+  const deadline = Date.now() + ms;
+  let v;
+  for (;;) {
+    v = await read();
+    if (pred(v)) return v;
+    if (Date.now() > deadline) assert.fail(`timed out after ${ms} ms waiting for ${what}; last: ${JSON.stringify(v)}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
 }
 
 export function assertClean(p, when) {

@@ -22,7 +22,7 @@ import {
   API_URL, addDays, createAppointment, createAvailability, createClinic, createService, expectStatus, get, isoWeekday, localDate,
   patientSession, pickTodayZone, post, staffSession, uniq,
 } from '../lib/api.mjs';
-import { WAIT, assertClean, axeCheck, openPage, shot, signIn } from './console-lib.mjs';
+import { WAIT, assertClean, axeCheck, eventually, openPage, shot, signIn } from './console-lib.mjs';
 import { CHROMIUM, CHROMIUM_ARGS } from './lib.mjs';
 
 const TZ = pickTodayZone(2);
@@ -37,18 +37,6 @@ const media = (p) => p.page.evaluate(() => {
   const tracks = (v) => (v?.srcObject ? v.srcObject.getTracks().map((tr) => ({ kind: tr.kind, enabled: tr.enabled, state: tr.readyState })) : []);
   return { width: remote?.videoWidth || 0, frames: remote?.getVideoPlaybackQuality?.().totalVideoFrames || 0, local: tracks(local) };
 });
-
-// Polls read() until pred(value) holds; fails after ms with the last value.
-async function eventually(read, pred, ms, what) {
-  const deadline = Date.now() + ms;
-  let v;
-  for (;;) {
-    v = await read();
-    if (pred(v)) return v;
-    if (Date.now() > deadline) assert.fail(`timed out after ${ms} ms waiting for ${what}; last: ${JSON.stringify(v)}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 const track = (m, kind) => m.local.find((tr) => tr.kind === kind);
 // Both local tracks (camera and microphone) there, and each in `state`.

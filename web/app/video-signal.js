@@ -1,7 +1,8 @@
 // video-signal: a video call's socket to the signaling-server (its own, for this session's room only): messages
 // sent with an acknowledgement (a refusal is shown as the server says it), and what each pushed event does to the
 // call: who is in the room and waits, the admission, the offer, answer and ICE candidates handed to the peer
-// (video-peer.js), the other side leaving, and the session's end (ctx.finish).
+// (video-peer.js), the other side leaving, the session's end (ctx.finish), and the in-call chat's events handed to
+// video-chat.js (ctx.chat), whose history is loaded once the call is the user's to chat in.
 import { io } from '/vendor/socket.io.esm.min.js';
 
 import { formatTime } from './format.js';
@@ -11,12 +12,13 @@ import { getConfig } from './session.js';
 
 const ENDED = ['completed', 'cancelled', 'expired', 'failed'];
 
-// Sends with an acknowledgement; a refusal ({ok: false, message}) is shown as the server says it.
-export function emit(ctx, name, data) {
+// Sends with an acknowledgement; a refusal ({ok: false, message}) is shown as the server says it, by say (the
+// call's alert line unless the caller has its own).
+export function emit(ctx, name, data, say = ctx.say) {
   return new Promise((resolve) => {
     if (!ctx.socket) { resolve(null); return; }
     ctx.socket.timeout(10000).emit(name, data, (err, resp) => {
-      if (!err && resp && resp.ok === false && name !== 'connection_quality') ctx.say(resp.message || resp.code);
+      if (!err && resp && resp.ok === false && name !== 'connection_quality') say(resp.message || resp.code);
       resolve(err ? null : resp);
     });
   });
@@ -45,12 +47,15 @@ function sessionState(ctx, data) {
     if (s.admitted && patient.state === 'joined') offerNow(ctx);
   }
   ctx.setPhase(s.admitted ? 'connecting' : doctor ? 'open' : 'waiting');
+  // The chat is the doctor's while the session is open, the patient's once admitted.
+  if (doctor || s.admitted) ctx.chat.load();
 }
 
 function patientAdmitted(ctx) {
   ctx.s.admitted = true;
   participant(ctx, { role: 'patient', state: 'joined', admitted: true });
   ctx.setPhase('connecting');
+  if (!ctx.doctor) ctx.chat.load();
   if (ctx.doctor) {
     if (ctx.offered) makePeer(ctx); // admitted again after leaving: a new connection
     offerNow(ctx);
@@ -104,7 +109,13 @@ const CALL = {
   error(ctx, data) { ctx.say(data?.message || data?.code || ''); },
 };
 
-const HANDLERS = new Map(Object.entries({ ...ROOM, ...CALL }));
+// The in-call chat (video-chat.js): a message (mine echoed too) and the other side typing.
+const CHAT = {
+  chat_message(ctx, data) { ctx.chat.message(data.message); },
+  typing(ctx, data) { ctx.chat.typing(data); },
+};
+
+const HANDLERS = new Map(Object.entries({ ...ROOM, ...CALL, ...CHAT }));
 
 function onEvent(ctx, name, data) {
   HANDLERS.get(name)?.(ctx, data, name);

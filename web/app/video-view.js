@@ -1,11 +1,12 @@
 // video-view: what a video call shows: the heading, the phase line, the alert line, the two videos, the doctor's
-// waiting room with its admit button, the quality line and the call's buttons (made once; a render only changes
-// their state and label, so the keyboard stays on them). It reads the call's state (ctx) and changes none of it.
+// waiting room with its admit button, the quality line, the call's buttons (made once; a render only changes
+// their state and label, so the keyboard stays on them) and the in-call chat's panel (video-chat.js) beside the
+// videos (below them on a phone). It reads the call's state (ctx) and changes none of it.
 import { h, replace } from './dom.js';
 import { lang, t } from './i18n.js';
 
-// The call's elements; `on` holds what the buttons do: toggle(kind), leave(), end(), back().
-export function callView(doctor, session, on) {
+// The call's elements; `on` holds what the buttons do: toggle(kind), leave(), end(), back(); chatEl: the chat's panel.
+export function callView(doctor, session, on, chatEl) {
   const heading = h('h1', { tabindex: '-1' }, doctor ? t('video_call_with', session.patient?.full_name || session.patient_label || '') : t('video_call_title'));
   const phaseLine = h('p', { class: 'call-phase', role: 'status', 'aria-live': 'polite' });
   const message = h('p', { class: 'message', role: 'alert', tabindex: '-1' });
@@ -27,7 +28,7 @@ export function callView(doctor, session, on) {
     phaseLine, message,
     h('div', { class: 'call-body' },
       h('div', { class: 'call-stage' }, h('div', { class: 'remote-wrap' }, remote), h('div', { class: 'local-wrap' }, local)),
-      h('div', { class: 'call-side' }, doctor ? waitingEl : null, qualityEl, controls)));
+      h('div', { class: 'call-side' }, doctor ? waitingEl : null, qualityEl, controls, chatEl)));
   return { el, heading, phaseLine, message, remote, local, waitingEl, qualityEl, buttons };
 }
 
@@ -65,6 +66,7 @@ export function renderCall(ctx) {
   v.phaseLine.className = `call-phase ${s.phase}`;
   renderWaiting(ctx);
   renderControls(ctx);
+  ctx.chat.render();
 }
 
 // q: {label, rtt (s or null), loss (fraction), jitter (s or null)}, or null to clear the line.

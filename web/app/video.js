@@ -5,7 +5,11 @@
 // answers, both trickle ICE candidates. Mute and camera switch the local tracks off and on; the connection's
 // quality (round-trip time, packet loss, jitter from getStats) is shown and sent to the server as
 // connection_quality samples. The doctor ends the consultation through the API; either side may leave the call.
-// The server decides everything (the join window, who may be admitted, who may end): its refusals are shown.
+// Both sides chat on the same socket (video-chat.js). The server decides everything (the join window, who may be
+// admitted, who may end, who may chat): its refusals are shown.
+//
+// The join answer ({token, ice_servers, ...}) comes from POST /sessions/{id}/token with the signed-in user's access
+// token, or from the caller (`join`): the guest's page (join.js) redeems an invitation code for it.
 //
 // This file holds the call's state (ctx), its start, the quality samples, its end and close(); what it shows is
 // video-view.js, the media and WebRTC side video-peer.js, the socket and its events video-signal.js.
@@ -13,6 +17,7 @@ import { replace } from './dom.js';
 import { t } from './i18n.js';
 import { focusKeeper } from './kit.js';
 import { api } from './session.js';
+import { chatPanel } from './video-chat.js';
 import { callView, renderCall, showQuality } from './video-view.js';
 import { makePeer, toggle } from './video-peer.js';
 import { admit, connect, emit } from './video-signal.js';
@@ -73,21 +78,23 @@ async function sample(ctx) {
 }
 
 // The call's state and elements, and the helpers every part of it uses (ctx).
-function callContext({ session, role, zone, onClose }) {
+function callContext({ session, role, zone, onClose, join }) {
   const doctor = role === 'doctor';
   const s = { phase: 'joining', participants: new Map(), admitted: false, ended: false, muted: false, cameraOff: false, closed: false };
   const ctx = {
     doctor, session, zone, s, pc: null, socket: null, stream: null, ice: [], qualityTimer: null,
     offered: false, pendingRemote: [], pendingLocal: [], localSent: false,
+    join: join || (() => api('POST', `/video-consultations/sessions/${session.id}/token`)),
   };
+  ctx.chat = chatPanel(ctx);
   ctx.v = callView(doctor, session, {
     toggle: (kind) => toggle(ctx, kind), leave: () => leave(ctx), end: () => endConsultation(ctx), back: () => onClose?.(),
-  });
+  }, ctx.chat.el);
   ctx.keep = focusKeeper(ctx.v.waitingEl, [() => ctx.v.message, () => ctx.v.heading]);
   ctx.say = (text) => { ctx.v.message.textContent = text || ''; };
   ctx.render = () => renderCall(ctx);
   ctx.setPhase = (phase) => { s.phase = phase; ctx.render(); };
-  ctx.emit = (name, data) => emit(ctx, name, data);
+  ctx.emit = (name, data, say) => emit(ctx, name, data, say); // say: where a refusal shows (the alert line)
   ctx.admit = () => admit(ctx);
   ctx.finish = (status, data) => finish(ctx, status, data);
   return ctx;
@@ -151,7 +158,7 @@ async function start(ctx) {
   ctx.render();
   let joined;
   try {
-    joined = await api('POST', `/video-consultations/sessions/${ctx.session.id}/token`);
+    joined = await ctx.join();
   } catch (e) {
     ctx.say(e.message);
     s.ended = true;
@@ -174,8 +181,9 @@ async function start(ctx) {
   ctx.render();
 }
 
-// videoCall({session, role, zone, onClose}) -> {el, close(), focus()}. session: the VideoSession (or its
-// summary) to join; role 'doctor' | 'patient'; zone: the clinic's time zone; onClose(): back to the list.
+// videoCall({session, role, zone, onClose, join}) -> {el, close(), focus(), phase()}. session: the VideoSession (or its
+// summary, at least {id}) to join; role 'doctor' | 'patient'; zone: the clinic's time zone (undefined: the
+// browser's); onClose(): back to the list; join(): the join answer, when not the signed-in user's token.
 export function videoCall(opts) {
   const ctx = callContext(opts);
   const { s } = ctx;
@@ -183,11 +191,13 @@ export function videoCall(opts) {
   return {
     el: ctx.v.el,
     focus: () => ctx.v.heading.focus(),
+    phase: () => s.phase,
     close() {
       if (s.closed) return;
       if (!s.ended && ctx.socket && s.admitted) ctx.socket.emit('hangup', {});
       s.closed = true;
       stopMedia(ctx);
+      ctx.chat.stop();
     },
   };
 }
