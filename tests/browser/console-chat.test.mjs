@@ -1,6 +1,7 @@
 // The in-call chat of the console's video call (web/app/video-chat.js) and the guest's join page (web/video/join/,
 // web/app/join.js), in Chromium with a fake camera: the doctor and the signed-in patient chat both ways in the call,
-// each message shown once on each side with its sender and time, the other side's "typing…" line, Enter sending
+// each message shown once on each side with its sender and time (an edit or a deletion through the API changes it
+// in place, live), the other side's "typing…" line, Enter sending
 // and Shift+Enter a new line, the waiting patient's chat closed until the admission (and the doctor's message of
 // that time then read from the history); a patient invited without an account opens the invitation link, waits,
 // is admitted and chats until the per-minute limit refuses a message (shown as the server says it), hangs up and
@@ -15,8 +16,8 @@ import { after, before, describe, test } from 'node:test';
 import { chromium } from 'playwright-core';
 
 import {
-  API_URL, createAppointment, createClinic, createService, expectStatus, get, localDate, patientSession, pickTodayZone, post,
-  staffSession, uniq,
+  API_URL, createAppointment, createClinic, createService, del, expectStatus, get, localDate, patch, patientSession,
+  pickTodayZone, post, staffSession, uniq,
 } from '../lib/api.mjs';
 import { WAIT, assertClean, axeCheck, eventually, instant, openPage, shot, signIn } from './console-lib.mjs';
 import { CHROMIUM, CHROMIUM_ARGS } from './lib.mjs';
@@ -147,6 +148,17 @@ describe('the console: in-call chat and the guest join page', () => {
       const stored = expectStatus(await get(`/api/conversations/${conv.id}/messages`, doc.access), 200).body.items;
       assert.deepEqual(stored.map((m) => m.text), texts);
 
+      // A message edited and another deleted through the API (within the edit window) change in the call at once.
+      const byText = (x) => stored.find((m) => m.text === x).id;
+      expectStatus(await patch(`/api/conversations/${conv.id}/messages/${byText('Desde quando?')}`, { text: 'Desde quando tem febre?' },
+        doc.access), 200);
+      expectStatus(await del(`/api/conversations/${conv.id}/messages/${byText('Desde ontem.')}`, pat.access), 200);
+      await chatLog(patient).getByText('Desde quando tem febre?').waitFor({ timeout: WAIT });
+      await chatLog(doctor).getByText('mensagem apagada').waitFor({ timeout: WAIT });
+      texts[3] = 'Desde quando tem febre?';
+      texts[4] = 'mensagem apagada';
+      assert.deepEqual((await messages(patient)).map((m) => m.text), texts, 'changed in place, nothing added');
+
       await axeCheck(doctor, "doctor's call with the chat");
       await axeCheck(patient, "patient's call with the chat");
       await shot(doctor, 'doctor-call-chat.png');
@@ -191,8 +203,9 @@ describe('the console: in-call chat and the guest join page', () => {
       await new Promise((r) => setTimeout(r, 1000));
       assert.deepEqual((await messages(guest)).map((m) => [m.who, m.text]), [['Você', 'Olá, consegue me ver?'], ['Médico', 'Sim, perfeitamente.']]);
       assert.deepEqual((await messages(doctor)).map((m) => [m.who, m.text]), [['Paciente', 'Olá, consegue me ver?'], ['Você', 'Sim, perfeitamente.']]);
-      // The per-minute limit (CHAT_MESSAGES_PER_MINUTE): the guest writes until the server refuses; the refusal is
-      // shown in the chat as the server says it, the text kept for a retry; what was sent reached the doctor once.
+      // The per-minute limit (CHAT_MESSAGES_PER_MINUTE, 30 by default): the guest writes until the server refuses;
+      // the refusal is shown in the chat in the page's language with the wait the server gives, the text kept for a
+      // retry; what was sent reached the doctor once.
       const chatAlert = guest.page.locator('.call-chat [role=alert]');
       const outcome = async () => ({ box: await chatBox(guest).inputValue(), alert: await chatAlert.textContent() });
       let n = 1;
@@ -201,9 +214,10 @@ describe('the console: in-call chat and the guest join page', () => {
         await chatBox(guest).press('Enter');
         if ((await eventually(outcome, (o) => o.box === '' || o.alert !== '', WAIT, `message ${n} sent or refused`)).alert) break;
       }
-      const refusal = /^You can send (\d+) messages a minute; wait a moment\.$/.exec(await chatAlert.textContent());
-      assert.ok(refusal, `the server's refusal in the chat: ${await chatAlert.textContent()}`);
-      assert.equal(n, Number(refusal[1]), 'refused past the limit, not before');
+      const refusal = /^Muitas mensagens em pouco tempo: espere (\d+) s e envie de novo\.$/.exec(await chatAlert.textContent());
+      assert.ok(refusal, `the refusal in the chat: ${await chatAlert.textContent()}`);
+      assert.ok(Number(refusal[1]) >= 1 && Number(refusal[1]) <= 60, refusal[1]);
+      assert.equal(n, 30, 'refused past the limit, not before');
       assert.equal(await chatBox(guest).inputValue(), `Mensagem ${n}`, 'the refused text is kept');
       assert.equal(await guest.page.locator('.call [role=alert].message').first().textContent(), '', "the call's own line says nothing");
       await eventually(() => messages(doctor), (m) => m.length === n + 1 && new Set(m.map((x) => x.text)).size === n + 1, WAIT,

@@ -15,7 +15,8 @@ const code = new URLSearchParams(location.search).get('code');
 if (code) history.replaceState(null, '', location.pathname);
 
 // phase: 'redeeming' | 'refused' (problem: the string key; retry: the code is not spent) | 'call' | 'after'
-const s = { phase: code ? 'redeeming' : 'refused', problem: code ? null : 'join_no_code', retry: false, joined: null, call: null, left: false };
+const s = { phase: code ? 'redeeming' : 'refused', problem: code ? null : 'join_no_code', retry: false, joined: null, call: null, left: false,
+  dismissed: false };
 
 // What a refused redemption means for the patient (404 unknown, 410 spent, 409 not joinable now, else the network).
 function problemOf(e) {
@@ -49,7 +50,9 @@ function startCall() {
     zone: undefined, // the clinic's zone is not the guest's to read: the browser's own
     join: async () => joined,
     onClose: () => {
-      s.left = s.call.phase() === 'left';
+      const phase = s.call.phase();
+      s.left = phase === 'left';
+      s.dismissed = phase === 'admission_denied' || phase === 'patient_removed';
       s.call.close();
       s.call = null;
       s.phase = 'after';
@@ -67,7 +70,7 @@ function body() {
   if (s.phase === 'after') {
     const again = s.left && Date.parse(s.joined.expires_at) > Date.now();
     return h('section', { class: 'signin' }, h('h1', { tabindex: '-1' }, t('join_title')),
-      h('p', { role: 'status' }, s.left ? t('join_left') : t('join_over')),
+      h('p', { role: 'status' }, t(s.left ? 'join_left' : s.dismissed ? 'join_dismissed' : 'join_over')),
       again ? h('button', { type: 'button', class: 'primary', onclick: startCall }, t('join_again')) : null);
   }
   return h('section', { class: 'signin' }, h('h1', {}, t('join_title')),

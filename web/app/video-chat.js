@@ -72,6 +72,7 @@ export function chatPanel(ctx) {
   function add(m) {
     if (!m || !Number.isInteger(m.id) || (c.conversation !== null && m.conversation_id !== c.conversation)) return;
     const old = c.items.get(m.id);
+    if (old && old.m.text === m.text && old.m.edited_at === m.edited_at && old.m.deleted_at === m.deleted_at) return;
     const li = row(m);
     c.items.set(m.id, { m, li });
     if (old) { old.li.replaceWith(li); return; }
@@ -94,15 +95,19 @@ export function chatPanel(ctx) {
     const bottom = atBottom();
     const resp = await ctx.emit('chat_history', data, say);
     c.loading = false;
-    v.box.removeAttribute('aria-busy');
-    if (!resp?.ok) return;
-    c.conversation = resp.conversation_id;
-    for (const m of resp.messages) add(m);
-    // Whether there is more before the oldest page read (a reload of the newest page leaves that alone).
-    if (earlier || !c.pagedBack) c.hasMore = Boolean(resp.has_more);
-    if (earlier) c.pagedBack = true;
+    if (resp?.ok) {
+      c.conversation = resp.conversation_id;
+      for (const m of resp.messages) add(m);
+      // Whether there is more before the oldest page read (a reload of the newest page leaves that alone).
+      if (earlier || !c.pagedBack) c.hasMore = Boolean(resp.has_more);
+      if (earlier) c.pagedBack = true;
+    }
+    const hadFocus = document.activeElement === v.earlier;
     render();
-    if (!earlier) scrollDown(bottom);
+    // a page read is not news: the log announces only what arrives after it
+    v.box.removeAttribute('aria-busy');
+    if (hadFocus && v.earlier.hidden) v.box.focus(); // the last page read: the button is gone
+    if (resp?.ok && !earlier) scrollDown(bottom);
   }
 
   function key(ev) {
@@ -131,19 +136,29 @@ export function chatPanel(ctx) {
     const resp = await ctx.emit('chat_message', { text, client_id: c.pending.clientId }, say);
     c.sending = false;
     if (resp?.ok) {
-      c.mine.add(resp.message_id);
-      c.pending = null;
-      if (v.input.value.trim() === text) v.input.value = '';
+      sent(resp.message_id, text);
       c.typedAt = 0;
-    } else if (!resp) say(t('chat_not_sent'));
+    } else if (resp?.code === 'rate_limited') say(t('chat_rate_limited', resp.retry_after_seconds ?? 60));
+    else if (!resp) say(t('chat_not_sent'));
     render();
     // Sent from the button (disabled meanwhile, which drops the keyboard): back to the box for the next one.
     const a = document.activeElement;
     if (resp?.ok && a !== v.input && (a === document.body || v.el.contains(a))) v.input.focus();
   }
 
+  // The message of text was stored as id: it is mine, and leaves the box (what was typed after it stays).
+  function sent(id, text) {
+    c.mine.add(id);
+    c.pending = null;
+    const now = v.input.value.trim();
+    if (now === text) v.input.value = '';
+    else if (now.startsWith(text)) v.input.value = now.slice(text.length).trimStart();
+  }
+
   function message(m) {
     const bottom = atBottom();
+    // the echo of a send whose answer was lost: stored after all, so its client_id is spent
+    if (m && c.pending && m.client_id === c.pending.clientId) sent(m.id, c.pending.text);
     add(m);
     if (m && TYPING[m.sender_role] && m.sender_role !== me) showTyping(null);
     scrollDown(bottom || c.mine.has(m?.id) || m?.sender_role === me);

@@ -112,6 +112,7 @@ const CALL = {
 // The in-call chat (video-chat.js): a message (mine echoed too) and the other side typing.
 const CHAT = {
   chat_message(ctx, data) { ctx.chat.message(data.message); },
+  chat_message_updated(ctx, data) { ctx.chat.message(data.message); }, // edited or deleted (through REST)
   typing(ctx, data) { ctx.chat.typing(data); },
 };
 
