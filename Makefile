@@ -101,12 +101,13 @@ FUZZ_CC := clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recove
 fuzz:
 	bash scripts/deps.sh fuzz
 	@mkdir -p build/fuzz/corpus-sio build/fuzz/corpus-eio build/fuzz/corpus-wsjson build/fuzz/corpus-query \
-	  build/fuzz/corpus-files
+	  build/fuzz/corpus-files build/fuzz/corpus-clientaddr
 	cp tests/fuzz/corpus/sio/* build/fuzz/corpus-sio/
 	cp tests/fuzz/corpus/eio/* build/fuzz/corpus-eio/
 	cp tests/fuzz/corpus/wsjson/* build/fuzz/corpus-wsjson/
 	cp tests/fuzz/corpus/query/* build/fuzz/corpus-query/
 	cp tests/fuzz/corpus/files/* build/fuzz/corpus-files/
+	cp tests/fuzz/corpus/clientaddr/* build/fuzz/corpus-clientaddr/
 	$(FUZZ_CC) $(shell pkg-config --cflags jansson) tests/fuzz/fuzz_sio.c signaling-server/sio.c \
 	  $(shell pkg-config --libs jansson) -o build/fuzz/fuzz_sio
 	$(FUZZ_CC) $(shell pkg-config --cflags jansson) tests/fuzz/fuzz_eio.c signaling-server/eio.c signaling-server/sio.c \
@@ -116,11 +117,13 @@ fuzz:
 	$(FUZZ_CC) $(shell pkg-config --cflags jansson) tests/fuzz/fuzz_query.c common/query.c common/validate.c \
 	  common/crypto.c $(shell pkg-config --libs jansson libcrypto) -o build/fuzz/fuzz_query
 	$(FUZZ_CC) tests/fuzz/fuzz_files.c common/byterange.c common/filetype.c -o build/fuzz/fuzz_files
+	$(FUZZ_CC) tests/fuzz/fuzz_clientaddr.c common/clientaddr.c -o build/fuzz/fuzz_clientaddr
 	cd build/fuzz && ./fuzz_sio -max_total_time=$(FUZZ_SECONDS) corpus-sio
 	cd build/fuzz && ./fuzz_eio -max_total_time=$(FUZZ_SECONDS) corpus-eio
 	cd build/fuzz && ./fuzz_wsjson -max_total_time=$(FUZZ_SECONDS) corpus-wsjson
 	cd build/fuzz && ./fuzz_query -max_total_time=$(FUZZ_SECONDS) corpus-query
 	cd build/fuzz && ./fuzz_files -max_total_time=$(FUZZ_SECONDS) corpus-files
+	cd build/fuzz && ./fuzz_clientaddr -max_total_time=$(FUZZ_SECONDS) corpus-clientaddr
 
 clean:
 	rm -rf build

@@ -1,11 +1,11 @@
 /* app_config: the api-server's settings, read from the environment only (docs/ARCHITECTURE.md §11). */
-#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "app.h"
 #include "chatmsg.h"
+#include "clientaddr.h"
 #include "password.h"
 #include "log.h"
 #include "mailmsg.h"
@@ -66,27 +66,6 @@ static bool public_url_valid(const char *url)
     return true;
 }
 
-/* Whether list is empty or comma-separated IPv4/IPv6 addresses (at most 16). */
-static bool address_list_valid(const char *list)
-{
-    int n = 0;
-    for (const char *p = list; *p;) {
-        size_t len = strcspn(p, ",");
-        char one[INET6_ADDRSTRLEN];
-        unsigned char bin[sizeof(struct in6_addr)];
-        if (len == 0 || len >= sizeof one || ++n > 16)
-            return false;
-        memcpy(one, p, len);
-        one[len] = '\0';
-        if (inet_pton(AF_INET, one, bin) != 1 && inet_pton(AF_INET6, one, bin) != 1)
-            return false;
-        p += len;
-        if (*p == ',' && *++p == '\0')
-            return false;
-    }
-    return true;
-}
-
 /* The LOGIN_* settings of sign-in throttling. The hard lock's two settings are gone: saying so
  * beats ignoring them silently. */
 static void login_load(struct app_config *c, struct cfg_errors *errs)
@@ -106,7 +85,7 @@ static void login_load(struct app_config *c, struct cfg_errors *errs)
         cfg_env_long("LOGIN_KNOWN_ADDRESS_TTL", DEF_LOGIN_KNOWN_ADDRESS_TTL, 0, 31536000, errs);
     copy_env(c->login_trusted_proxies, sizeof c->login_trusted_proxies, "LOGIN_TRUSTED_PROXIES",
              DEF_LOGIN_TRUSTED_PROXIES, errs);
-    if (!address_list_valid(c->login_trusted_proxies))
+    if (!clientaddr_list_valid(c->login_trusted_proxies))
         cfg_error(errs, "LOGIN_TRUSTED_PROXIES must be a comma-separated list of at most 16 IPv4 or IPv6 addresses");
     for (const char *const *old = (const char *const[]){"LOGIN_MAX_FAILURES", "LOGIN_LOCK_SECONDS", NULL}; *old; old++)
         if (getenv(*old))

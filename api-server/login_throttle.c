@@ -9,117 +9,27 @@
 #include <sys/socket.h>
 
 #include "app.h"
+#include "clientaddr.h"
 #include "dbreply.h"
 #include "log.h"
 
 #define PRUNE_BATCH "100"
 
-/* An address in binary: family AF_INET (4 bytes) or AF_INET6 (16), IPv4-mapped IPv6 as IPv4. */
-struct addr {
-    int family;
-    unsigned char b[16];
-};
-
-static bool addr_parse(const char *s, struct addr *a)
+/* The TCP peer's address as text ("" when it is neither IPv4 nor IPv6). */
+static void peer_text(const struct sockaddr *sa, char out[INET6_ADDRSTRLEN])
 {
-    memset(a, 0, sizeof *a);
-    if (inet_pton(AF_INET, s, a->b) == 1) {
-        a->family = AF_INET;
-        return true;
-    }
-    if (inet_pton(AF_INET6, s, a->b) != 1)
-        return false;
-    a->family = AF_INET6;
-    if (IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)a->b)) {
-        memmove(a->b, a->b + 12, 4);
-        memset(a->b + 4, 0, 12);
-        a->family = AF_INET;
-    }
-    return true;
-}
-
-static bool addr_of_peer(const struct sockaddr *sa, struct addr *a)
-{
-    char text[INET6_ADDRSTRLEN];
+    out[0] = '\0';
     if (sa && sa->sa_family == AF_INET)
-        return inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, text, sizeof text) &&
-               addr_parse(text, a);
-    if (sa && sa->sa_family == AF_INET6)
-        return inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, text, sizeof text) &&
-               addr_parse(text, a);
-    return false;
-}
-
-static bool addr_equal(const struct addr *x, const struct addr *y)
-{
-    return x->family == y->family && memcmp(x->b, y->b, x->family == AF_INET ? 4 : 16) == 0;
-}
-
-/* Whether a is one of LOGIN_TRUSTED_PROXIES (checked at start-up). */
-static bool addr_trusted(const struct addr *a)
-{
-    for (const char *p = app.cfg.login_trusted_proxies; *p;) {
-        size_t len = strcspn(p, ",");
-        char one[INET6_ADDRSTRLEN];
-        struct addr t;
-        if (len < sizeof one) {
-            memcpy(one, p, len);
-            one[len] = '\0';
-            if (addr_parse(one, &t) && addr_equal(&t, a))
-                return true;
-        }
-        p += len + (p[len] == ',');
-    }
-    return false;
-}
-
-/* The counter key of a: the IPv4 address, or the IPv6 /64 written "prefix::/64". */
-static void addr_key(const struct addr *a, char out[LOGIN_ADDRESS_MAX])
-{
-    char text[INET6_ADDRSTRLEN];
-    if (a->family == AF_INET && inet_ntop(AF_INET, a->b, text, sizeof text)) {
-        snprintf(out, LOGIN_ADDRESS_MAX, "%s", text);
-        return;
-    }
-    unsigned char net[16] = {0};
-    memcpy(net, a->b, 8);
-    if (a->family == AF_INET6 && inet_ntop(AF_INET6, net, text, sizeof text))
-        snprintf(out, LOGIN_ADDRESS_MAX, "%s/64", text);
-    else
-        snprintf(out, LOGIN_ADDRESS_MAX, "unknown");
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out, INET6_ADDRSTRLEN);
+    else if (sa && sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out, INET6_ADDRSTRLEN);
 }
 
 void login_client_address(const struct _u_request *req, char out[LOGIN_ADDRESS_MAX])
 {
-    struct addr cur;
-    if (!addr_of_peer(req->client_address, &cur)) {
-        snprintf(out, LOGIN_ADDRESS_MAX, "unknown");
-        return;
-    }
-    /* Walk X-Forwarded-For from the right while the hop that told us is a proxy we trust. */
-    const char *xff = u_map_get_case(req->map_header, "X-Forwarded-For");
-    size_t end = xff ? strlen(xff) : 0;
-    while (end > 0 && addr_trusted(&cur)) {
-        size_t start = end;
-        while (start > 0 && xff[start - 1] != ',')
-            start--;
-        char one[INET6_ADDRSTRLEN + 2];
-        size_t b = start, e = end;
-        while (b < e && (xff[b] == ' ' || xff[b] == '\t'))
-            b++;
-        while (e > b && (xff[e - 1] == ' ' || xff[e - 1] == '\t'))
-            e--;
-        struct addr next;
-        if (e - b >= sizeof one)
-            break;
-        memcpy(one, xff + b, e - b);
-        one[e - b] = '\0';
-        if (!addr_parse(one, &next))
-            break;
-        cur = next;
-        end = start > 0 ? start - 1 : 0;
-    }
-    addr_key(&cur, out);
+    char peer[INET6_ADDRSTRLEN];
+    peer_text(req->client_address, peer);
+    clientaddr_key(peer, u_map_get_case(req->map_header, "X-Forwarded-For"), app.cfg.login_trusted_proxies, out);
 }
 
 /* The settings as the SQL type login_limits. */

@@ -10,7 +10,7 @@
  * The client address is the TCP peer's: an IPv4 address, or an IPv6 address's /64 (one host
  * holds a whole /64, so counting single IPv6 addresses would count nothing). When the peer is one
  * of LOGIN_TRUSTED_PROXIES, it is the right-most X-Forwarded-For entry that is not itself a
- * trusted proxy.
+ * trusted proxy (common/clientaddr.c, which the signaling-server's budgets share).
  *
  * Audit: a wrong password writes login_failed (its reason); the failure that begins a delay on a
  * counter writes one login_throttled for it; refused attempts write nothing. Counters that hold
@@ -23,11 +23,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "clientaddr.h"
 #include "db.h"
 #include "http.h"
 #include "password.h"
 
-#define LOGIN_ADDRESS_MAX 64
+#define LOGIN_ADDRESS_MAX CLIENTADDR_MAX
 
 /* The address a request's attempts are counted under (see above), into out. */
 void login_client_address(const struct _u_request *req, char out[LOGIN_ADDRESS_MAX]);

@@ -6,7 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <libwebsockets.h>
+
+#include "clientaddr.h"
 #include "sig.h"
+
+#define XFF_MAX 2048 /* an X-Forwarded-For header longer than this is not read */
 
 #define BUCKETS 4096
 
@@ -105,3 +110,17 @@ void quota_closed(struct quota_peer *q)
 }
 
 long quota_unauthenticated(void) { return unauthenticated; }
+
+void quota_client(struct lws *wsi, char out[48])
+{
+    char peer[64], key[CLIENTADDR_MAX], xff[XFF_MAX];
+    const char *from = lws_get_peer_simple(wsi, peer, sizeof peer) ? peer : "";
+    int total = lws_hdr_total_length(wsi, WSI_TOKEN_X_FORWARDED_FOR);
+    const char *forwarded = total > 0 && lws_hdr_copy(wsi, xff, sizeof xff, WSI_TOKEN_X_FORWARDED_FOR) > 0 ? xff : NULL;
+    clientaddr_key(from, forwarded, sig.cfg.trusted_proxies, key);
+    if (total > 0 && !forwarded && clientaddr_listed(from, sig.cfg.trusted_proxies))
+        snprintf(key, sizeof key, "forwarded-oversized"); /* who is behind the proxy cannot be read */
+    size_t n = strnlen(key, 47); /* keys are at most 29 characters ("prefix::/64"); bounded all the same */
+    memcpy(out, key, n);
+    out[n] = '\0';
+}

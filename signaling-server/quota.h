@@ -21,7 +21,13 @@ struct quota_peer {
     bool counted_addr, counted_unauth;
 };
 
-/* Whether a new unauthenticated session from addr (a textual IP address) may open now. */
+struct lws;
+
+/* Where the client of wsi comes from, as counted here (common/clientaddr.c): the TCP peer's address
+ * (an IPv6 one as its /64), or, when that peer is one of SIGNALING_TRUSTED_PROXIES, the client its
+ * X-Forwarded-For names; a header too long to read from a trusted proxy counts as "forwarded-oversized". */
+void quota_client(struct lws *wsi, char out[48]);
+/* Whether a new unauthenticated session from addr (quota_client's) may open now. */
 bool quota_may_open(const char *addr);
 /* A session (its part q) opened from addr (copied): counted as unauthenticated. */
 void quota_opened(struct quota_peer *q, const char *addr);

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "chatmsg.h"
+#include "clientaddr.h"
 #include "config.h"
 #include "log.h"
 #include "sig.h"
@@ -48,6 +49,10 @@ bool sig_config_load(struct sig_config *c)
         cfg_env_long("VIDEO_CONNECT_TIMEOUT_SECONDS", DEF_VIDEO_CONNECT_TIMEOUT_SECONDS, 5, 3600, &errs);
     c->video_max_minutes = cfg_env_long("VIDEO_MAX_MINUTES", DEF_VIDEO_MAX_MINUTES, 10, 1440, &errs);
     c->chat_messages_per_minute = cfg_env_long("CHAT_MESSAGES_PER_MINUTE", CHAT_MESSAGES_PER_MINUTE_DEFAULT, 1, 100000, &errs);
+    copy_env(c->trusted_proxies, sizeof c->trusted_proxies, "SIGNALING_TRUSTED_PROXIES", "", &errs);
+    if (!clientaddr_list_valid(c->trusted_proxies))
+        cfg_error(&errs, "SIGNALING_TRUSTED_PROXIES=\"%.60s\" must be a comma-separated list of at most %d IPv4 or IPv6 addresses",
+                  c->trusted_proxies, CLIENTADDR_MAX_PROXIES);
     copy_env(c->metrics_token, sizeof c->metrics_token, "SIGNALING_METRICS_TOKEN", "", &errs);
     const char *why = NULL;
     if (!cors_origins_parse(cfg_env("CORS_ALLOWED_ORIGINS", ""), &c->cors, &why))

@@ -108,8 +108,8 @@ static int poll_get(struct conn *c, struct lws *wsi, struct peer *p)
 
 static int handshake(struct conn *c, struct lws *wsi)
 {
-    char addr[48];
-    const char *from = lws_get_peer_simple(wsi, addr, sizeof addr) ? addr : "";
+    char from[48];
+    quota_client(wsi, from);
     if (!quota_may_open(from)) {
         static const char busy[] = "{\"error\":{\"code\":\"unavailable\",\"message\":\"The server is at capacity.\"}}";
         if (!reply_prepare(c, 503, "application/json", busy, sizeof busy - 1))

@@ -62,10 +62,10 @@ static struct peer *upgradable(const char *sid)
 
 bool transport_ws_filter(struct lws *wsi)
 {
-    char uri[128], v[40], addr[48];
+    char uri[128], v[40], from[48];
     if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) <= 0)
         return false;
-    const char *from = lws_get_peer_simple(wsi, addr, sizeof addr) ? addr : "";
+    quota_client(wsi, from);
     if (strcmp(uri, "/ws") == 0)
         return quota_may_open(from);
     if (strcmp(uri, "/socket.io/") != 0)
@@ -99,8 +99,9 @@ int transport_ws_established(struct conn *c, struct lws *wsi)
         lws_set_timer_usecs(wsi, (lws_usec_t)UPGRADE_TIMEOUT_MS * 1000);
         return 0;
     }
-    char addr[48];
-    c->peer = peer_new(&transport_ws, json, lws_get_peer_simple(wsi, addr, sizeof addr) ? addr : "");
+    char from[48];
+    quota_client(wsi, from);
+    c->peer = peer_new(&transport_ws, json, from);
     if (!c->peer)
         return -1;
     peer_transport(c->peer)->conn = wsi;

@@ -546,6 +546,57 @@ describe('signaling-server', () => {
     }
   });
 
+  test('behind a trusted proxy the per-address budget counts the client X-Forwarded-For names; otherwise the header is ignored', async () => {
+    const budget = { SIGNALING_MAX_UNAUTHENTICATED_PER_ADDRESS: '2', SIGNALING_AUTH_TIMEOUT_MS: '4000' };
+    const proxied = await startSignaling({ ...budget, SIGNALING_TRUSTED_PROXIES: '127.0.0.9, 127.0.0.1' });
+    const direct = await startSignaling(budget);
+    const sockets = [];
+    // a raw Engine.IO socket through "a proxy" at 127.0.0.1 that says the client is forwardedFor
+    const raw = (url, forwardedFor, transport = 'websocket') => new Promise((resolve) => {
+      if (transport === 'polling') {
+        fetch(`${url}/socket.io/?EIO=4&transport=polling`, { headers: forwardedFor ? { 'X-Forwarded-For': forwardedFor } : {} })
+          .then((r) => resolve({ refused: r.status !== 200 }), () => resolve({ refused: true }));
+        return;
+      }
+      const ws = new WebSocket(`${url.replace('http', 'ws')}/socket.io/?EIO=4&transport=websocket`,
+        { localAddress: '127.0.0.1', headers: forwardedFor ? { 'X-Forwarded-For': forwardedFor } : {} });
+      sockets.push(ws);
+      ws.once('message', () => resolve({ refused: false }));
+      ws.once('unexpected-response', () => resolve({ refused: true }));
+      ws.once('error', () => resolve({ refused: true }));
+    });
+    try {
+      // two sockets of one client behind the proxy (the proxy appended it after what the client claimed)
+      for (let i = 0; i < 2; i++) assert.equal((await raw(proxied.url, '10.9.9.9, 203.0.113.7')).refused, false);
+      assert.equal((await raw(proxied.url, '203.0.113.7')).refused, true, 'its third is refused');
+      assert.equal((await raw(proxied.url, '203.0.113.7', 'polling')).refused, true, 'over polling too');
+      // another client behind the same proxy, and one behind two trusted proxies, still get in
+      assert.equal((await raw(proxied.url, '203.0.113.8')).refused, false);
+      assert.equal((await raw(proxied.url, '198.51.100.4, 127.0.0.9')).refused, false, 'a chain of trusted proxies');
+      // IPv6 clients count per /64
+      assert.equal((await raw(proxied.url, '2001:db8:1:2::10')).refused, false);
+      assert.equal((await raw(proxied.url, '2001:db8:1:2::11')).refused, false);
+      assert.equal((await raw(proxied.url, '2001:db8:1:2:ffff::1')).refused, true, 'the same /64');
+      // without SIGNALING_TRUSTED_PROXIES the header is ignored: everyone is the peer, 127.0.0.1
+      assert.equal((await raw(direct.url, '203.0.113.1')).refused, false);
+      assert.equal((await raw(direct.url, '203.0.113.2')).refused, false);
+      assert.equal((await raw(direct.url, '203.0.113.3')).refused, true, 'a forged header does not buy another share');
+    } finally {
+      for (const ws of sockets) ws.terminate();
+      await Promise.all([proxied.stop(), direct.stop()]);
+    }
+  });
+
+  test('a bad SIGNALING_TRUSTED_PROXIES stops the signaling-server with a message', () => {
+    for (const value of ['proxy.example', '10.0.0.1,', '10.0.0.1,,10.0.0.2', Array.from({ length: 17 }, (_, i) => `10.0.0.${i + 1}`).join(',')]) {
+      const r = spawnSync(process.env.SIGNALING_BIN, [], {
+        env: { ...process.env, SIGNALING_LISTEN: '127.0.0.1:1', SIGNALING_TRUSTED_PROXIES: value }, encoding: 'utf8', timeout: 20000,
+      });
+      assert.equal(r.status, 2, `${value}: ${r.stderr}`);
+      assert.match(r.stderr, /configuration error: SIGNALING_TRUSTED_PROXIES=/, r.stderr);
+    }
+  });
+
   test('replay storms: live events reach another clinic while many sockets replay, a turn at a time', async () => {
     const w = await clinicWorld();
     const other = await clinicWorld();
