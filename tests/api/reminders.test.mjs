@@ -201,6 +201,23 @@ describe('the schedule', () => {
   });
 });
 
+describe('after the senders were away', () => {
+  test('two leads come due together: one reminder, not two; the lead still ahead stays planned', async () => {
+    const w = await world('en');
+    const appt = await book(w, inMs(3 * 86400000));
+    // no sender ran at the day-before and the hour-before times: both are due now
+    await psql(`UPDATE appointment_reminders SET due_at = now() - interval '1 minute'
+                WHERE appointment_id = ${appt.id} AND lead_minutes IN (1440, 60)`);
+    await waitFor('the reminder', () => remindersTo(w)[0]);
+    await waitFor('its SMS', () => sms.requests.find((r) => r.to === w.patient.phone && r.body.includes(w.clinic.name)));
+    await sleep(1500);
+    assert.equal(remindersTo(w).length, 1, 'one e-mail');
+    assert.equal(sms.requests.filter((r) => r.body.includes(w.clinic.name) && r.body.includes('reminder')).length, 1, 'one SMS');
+    assert.deepEqual((await rowsOf(appt.id, 'appointment_reminder')).map((r) => r.channel).sort(), ['email', 'sms']);
+    assert.deepEqual((await schedule(appt.id)).map((r) => r.lead), [1], 'the last lead is still to come');
+  });
+});
+
 describe('changes to the appointment', () => {
   test('a reschedule sends the notice with the old and new time and moves the reminders: exactly one, showing the new time', async () => {
     for (const [lang, moved] of [['en', 'appointment moved to'], ['pt-BR', 'consulta remarcada para']]) {
