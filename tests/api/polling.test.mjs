@@ -123,7 +123,8 @@ class Poller {
     if (packets.includes('1')) this.ended = true;
     if (packets.includes('2') && !this.ended) {
       const pong = await this.post('3');
-      assert.equal(pong.status, 200, `pong: ${show(pong)}`);
+      // a ping that crossed our own close packet is answered to a session already gone
+      if (!(this.closing && pong.status === 400)) assert.equal(pong.status, 200, `pong: ${show(pong)}`);
     }
     return packets;
   }
@@ -185,6 +186,7 @@ class Poller {
 
   // The close packet, then whatever is still open is aborted.
   async close() {
+    this.closing = true;
     if (this.sid && !this.ended) await this.post('1', { timeout: 2000 });
     this.stopped = true;
     if (this.pumping) await Promise.race([this.pumping, sleep(1000)]);
