@@ -253,4 +253,54 @@ describe('the console: messages and the inbox', () => {
       await desk.context.close();
     }
   });
+  test('a doctor starts a conversation with a patient (it names the doctor), edits and deletes a message of theirs', { timeout: 120000 }, async () => {
+    const doc = await staffSession('DOCTOR', w.clinic.id, { full_name: `Dra. Conversa ${uniq()}` });
+    const pat = await patientSession(w.clinic.id, { full_name: `Caio Conversa ${uniq()}` });
+    const p = await openPage(browser, 'doctor-messages');
+    try {
+      await signedIn(p, doc, 'Trabalho de hoje');
+      await p.page.getByRole('link', { name: 'Mensagens', exact: true }).click();
+      await p.page.getByText('Nova conversa').click();
+      await p.page.getByLabel('Buscar paciente (nome, CPF, telefone)').fill(pat.patient.full_name);
+      await p.page.getByRole('button', { name: 'Buscar', exact: true }).click();
+      await p.page.getByRole('combobox', { name: 'Paciente' }).locator('option', { hasText: pat.patient.full_name }).waitFor({ state: 'attached', timeout: WAIT });
+      await p.page.getByRole('button', { name: 'Começar a conversa' }).click();
+      await eventually(() => p.page.url(), (u) => /#\/messages\/\d+$/.test(u), WAIT, 'the conversation open');
+      const convId = Number(/(\d+)$/.exec(p.page.url())[1]);
+      const conv = expectStatus(await get(`${C}/${convId}`, pat.access), 200).body;
+      assert.equal(conv.doctor_id, doc.user.doctor_id, "the doctor's conversation names them");
+      assert.equal(conv.subject, null);
+
+      await typeAndSend(p, 'Como está a pressão?');
+      await typeAndSend(p, 'Mensagem errada');
+      await eventually(() => shown(p), (m) => m.length === 2, WAIT, 'two messages');
+      // The patient answers (through the API): it arrives live.
+      expectStatus(await post(`${C}/${convId}/messages`, { text: 'Estável, doutora' }, pat.access), 201);
+      await p.page.getByRole('log').getByText('Estável, doutora').waitFor({ timeout: WAIT });
+
+      // Edit the first: the box takes its text, saving replaces it in place (marked edited), nothing new is sent.
+      const first = p.page.locator('.thread .chat-list li', { hasText: 'Como está a pressão?' });
+      await first.getByRole('button', { name: 'Editar' }).click();
+      assert.equal(await p.page.getByRole('textbox', { name: 'Editando sua mensagem' }).inputValue(), 'Como está a pressão?');
+      await p.page.getByRole('textbox', { name: 'Editando sua mensagem' }).fill('Como está a sua pressão hoje?');
+      await p.page.keyboard.press('Enter');
+      await p.page.getByRole('log').getByText('Como está a sua pressão hoje?').waitFor({ timeout: WAIT });
+      assert.match(await p.page.locator('.thread .chat-list li').first().textContent(), /\(editada\)/);
+      await box(p).waitFor({ timeout: WAIT });
+
+      // Delete the second: asked again, then shown as deleted; the patient reads it so too.
+      const second = p.page.locator('.thread .chat-list li', { hasText: 'Mensagem errada' });
+      await second.getByRole('button', { name: 'Apagar' }).click();
+      await second.getByRole('button', { name: 'Apagar mesmo?' }).click();
+      await eventually(() => shown(p), (m) => m[1]?.text === 'mensagem apagada', WAIT, 'the message deleted');
+      assert.deepEqual(await shown(p), [{ who: 'Você', text: 'Como está a sua pressão hoje?' }, { who: 'Você', text: 'mensagem apagada' },
+        { who: 'Paciente', text: 'Estável, doutora' }]);
+      const read = (await get(`${C}/${convId}/messages`, pat.access)).body.items;
+      assert.deepEqual(read.map((m) => m.text), ['Como está a sua pressão hoje?', null, 'Estável, doutora']);
+      await axeCheck(p, 'messages (doctor)');
+      assertClean(p, 'after the doctor\'s conversation');
+    } finally {
+      await p.context.close();
+    }
+  });
 });

@@ -50,12 +50,13 @@ function threadElements(title, on) {
   const input = h('textarea', { id: 'thread-text', name: 'message_text', rows: 2, maxlength: MAX_TEXT, autocomplete: 'off',
     'aria-describedby': 'thread-keys', onkeydown: (ev) => on.key(ev), oninput: () => on.typed() });
   const send = h('button', { type: 'submit', class: 'primary' }, t('chat_send'));
+  const cancel = h('button', { type: 'button', hidden: true, onclick: () => on.cancel() }, t('msg_cancel_edit'));
+  const label = h('label', { for: 'thread-text' }, t('chat_message'));
   const error = h('p', { class: 'message', role: 'alert' });
   const form = h('form', { class: 'chat-form', onsubmit: (ev) => { ev.preventDefault(); on.send(); } },
-    h('label', { for: 'thread-text' }, t('chat_message')), input,
-    h('p', { id: 'thread-keys', class: 'meta' }, t('chat_keys')), send, error);
+    label, input, h('p', { id: 'thread-keys', class: 'meta' }, t('chat_keys')), send, ' ', cancel, error);
   const el = h('section', { class: 'thread', 'aria-labelledby': 'thread-h' }, back, heading, earlier, box, typingLine, form);
-  return { el, heading, earlier, box, list, typingLine, input, send, error };
+  return { el, heading, earlier, box, list, typingLine, input, send, cancel, label, error };
 }
 
 // openThread(conv, {zone, title, emit(name, data), back(), changed()}) -> {el, focus(), message(m), typing(data),
@@ -63,8 +64,8 @@ function threadElements(title, on) {
 export function openThread(conv, ctx) {
   const me = currentUser();
   const c = { all: new Map(), shown: PAGE_SHOWN, pending: null, sending: false, typedAt: 0, typingTimer: null,
-    lastRead: conv.last_read_message_id || 0, loaded: false, closed: false };
-  const v = threadElements(ctx.title, { back: ctx.back, earlier, key, typed, send });
+    lastRead: conv.last_read_message_id || 0, loaded: false, closed: false, edit: null, confirm: null };
+  const v = threadElements(ctx.title, { back: ctx.back, earlier, key, typed, send, cancel: () => editing(null) });
   const say = (text) => { v.error.textContent = text || ''; };
   const atBottom = () => v.box.scrollHeight - v.box.scrollTop - v.box.clientHeight < 40;
 
@@ -76,7 +77,52 @@ export function openThread(conv, ctx) {
       h('span', { class: 'chat-who' }, who), ' ',
       h('time', { datetime: m.created_at }, formatDateTime(m.created_at, ctx.zone, lang())),
       m.edited_at && m.text !== null ? ` ${t('msg_edited')}` : '', ' ',
-      h('span', { class: m.text === null ? 'chat-text deleted' : 'chat-text' }, text));
+      h('span', { class: m.text === null ? 'chat-text deleted' : 'chat-text', id: `msg-${m.id}` }, text),
+      mine && m.text !== null ? h('span', { class: 'msg-actions' },
+        h('button', { type: 'button', class: 'link', 'aria-describedby': `msg-${m.id}`, onclick: () => editing(m) }, t('msg_edit')), ' ',
+        h('button', { type: 'button', class: 'link', 'aria-describedby': `msg-${m.id}`, 'data-key': `del-${m.id}`, onclick: () => remove(m) },
+          c.confirm === m.id ? t('msg_delete_confirm') : t('msg_delete'))) : null);
+  }
+
+  // Redraws the row of message id (its buttons changed).
+  function redraw(id) {
+    const x = c.all.get(id);
+    if (!x) return;
+    x.li = null;
+    draw();
+  }
+
+  // My own message: the first click asks again, the second deletes it (the server keeps the sender and the window).
+  async function remove(m) {
+    if (c.confirm !== m.id) {
+      const was = c.confirm;
+      c.confirm = m.id;
+      if (was) redraw(was);
+      redraw(m.id);
+      v.list.querySelector(`[data-key="del-${m.id}"]`)?.focus();
+      return;
+    }
+    c.confirm = null;
+    say('');
+    try {
+      message(await api('DELETE', `/conversations/${conv.id}/messages/${m.id}`));
+    } catch (e) {
+      say(describeError(e));
+      redraw(m.id);
+    }
+    v.input.focus();
+  }
+
+  // Editing m in the message box (null: back to writing a new one, with what was being written).
+  function editing(m) {
+    if (m) c.edit = { id: m.id, draft: c.edit ? c.edit.draft : v.input.value };
+    else if (c.edit) v.input.value = c.edit.draft;
+    if (!m) c.edit = null;
+    if (m) v.input.value = m.text;
+    v.label.textContent = m ? t('msg_editing') : t('chat_message');
+    v.send.textContent = m ? t('msg_save_edit') : t('chat_send');
+    v.cancel.hidden = !m;
+    v.input.focus();
   }
 
   // The newest `shown` messages, in id order; a row is rebuilt only when its message changed.
@@ -155,17 +201,28 @@ export function openThread(conv, ctx) {
 
   // At most one typing notice a second while the user types.
   function typed() {
-    if (!v.input.value.trim()) return;
+    if (!v.input.value.trim() || c.edit) return;
     const now = Date.now();
     if (now - c.typedAt < TYPING_EVERY_MS) return;
     c.typedAt = now;
     ctx.emit('typing', { conversation_id: conv.id });
   }
 
+  async function saveEdit(text) {
+    try {
+      message(await api('PATCH', `/conversations/${conv.id}/messages/${c.edit.id}`, { text }));
+      editing(null);
+    } catch (e) { say(describeError(e)); }
+  }
+
   async function send() {
     const text = v.input.value.trim();
     if (!text || c.sending) return;
     say('');
+    if (c.edit) {
+      await saveEdit(text);
+      return;
+    }
     if (c.pending?.text !== text) c.pending = { text, clientId: newClientId() };
     c.sending = true;
     v.send.disabled = true;
