@@ -35,7 +35,7 @@ test('every key the screens name exists, and every value of the enumerations the
     phase: ['waiting', 'with_doctor', 'completed'],
     sex: ['F', 'M', 'O'],
     route: schemas.PrescriptionRoute.enum,
-    title: ['signin', 'desk', 'doctor', 'patient', 'my_earnings', 'my_patients', 'my_schedule', 'video', 'book'],
+    title: ['signin', 'desk', 'doctor', 'patient', 'my_earnings', 'my_patients', 'my_schedule', 'video', 'book', 'messages'],
     visit: schemas.VisitStatus.enum,
     group: openapi().doc.paths['/api/doctors/earnings'].get.parameters.find((p) => p.name === 'group_by').schema.enum,
     weekday: [1, 2, 3, 4, 5, 6, 7],

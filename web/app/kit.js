@@ -161,3 +161,15 @@ export function query(params) {
   for (const [k, v] of Object.entries(params)) if (v !== '' && v !== null && v !== undefined) q.set(k, String(v));
   return q.toString();
 }
+
+// The time zone the signed-in user's times are shown in: their clinic's (read once per user), else, when it cannot
+// be read (an admin has no clinic), the browser's.
+let zoneOf = { user: null, zone: null };
+export async function userZone() {
+  const u = currentUser();
+  if (zoneOf.user === u?.id && zoneOf.zone) return zoneOf.zone;
+  let zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  if (u?.clinic_id) zone = await api('GET', `/clinics/${u.clinic_id}`).then((c) => c.timezone, () => zone);
+  zoneOf = { user: u?.id, zone };
+  return zone;
+}

@@ -6,7 +6,9 @@ import { io } from '/vendor/socket.io.esm.min.js';
 
 import { accessToken, getConfig, onSession } from './session.js';
 
-// connectLive({event(name, data), connected(), status(state)}) -> {close()}; state is 'live' or 'offline'.
+// connectLive({event(name, data), connected(), status(state)}) -> {emit(name, data), close()}; state is 'live' or
+// 'offline'. emit sends an event of the client (`typing`) when connected, and drops it otherwise (no buffering: a
+// notice that arrives late says something false).
 export function connectLive(handlers) {
   let lastEventId = null;
   let again = null; // the timer of a reconnect after the server ended the session
@@ -38,6 +40,9 @@ export function connectLive(handlers) {
     if (kind === 'refreshed' && socket.connected) socket.emit('authenticate', { token: accessToken() });
   });
   return {
+    emit(name, data) {
+      if (socket.connected) socket.emit(name, data);
+    },
     close() {
       clearTimeout(again);
       off();

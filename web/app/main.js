@@ -3,13 +3,15 @@
 // never needs to answer a page path with index.html; a role's screen is kept across reloads by its address.
 import { field, h, replace } from './dom.js';
 import { LANGS, lang, setLang, t } from './i18n.js';
-import { SCREENS, screenFor } from './screens.js';
+import { startInbox } from './inbox.js';
+import { SCREENS, screenArg, screenFor } from './screens.js';
 import { currentUser, loadConfig, onSession, signOut } from './session.js';
 import { signInScreen } from './signin.js';
 
 const root = document.getElementById('app');
 let screen = null;
 let notice = null; // why the session ended, shown on the sign-in screen
+let inbox = null; // the signed-in user's notifications (inbox.js), kept across screens
 
 function tabs(u, current) {
   const list = SCREENS[u.role] || [];
@@ -20,7 +22,12 @@ function tabs(u, current) {
 
 function header() {
   const u = currentUser();
-  const pick = h('select', { name: 'language', onchange: (ev) => { setLang(ev.target.value); render(); } },
+  const pick = h('select', { name: 'language', onchange: (ev) => {
+    setLang(ev.target.value);
+    inbox?.close(); // its button and panel are written in the language
+    inbox = null;
+    render();
+  } },
     LANGS.map((l) => h('option', { value: l, selected: l === lang() }, t(`lang_${l}`))));
   return h('header', { class: 'bar' },
     h('span', { class: 'brand' }, t('app_name')),
@@ -28,6 +35,7 @@ function header() {
     h('span', { class: 'spacer' }),
     h('nav', { 'aria-label': t('nav_label') }, h('a', { href: '/docs/' }, t('api_reference'))),
     field(t('language'), pick),
+    inbox ? inbox.button : null,
     u ? h('button', { type: 'button', onclick: () => signOut() }, t('sign_out')) : null);
 }
 
@@ -36,12 +44,19 @@ function render() {
   const u = currentUser();
   const chosen = u ? screenFor(u.role, location.hash) : null;
   const route = chosen ? chosen.path : 'signin';
-  if (location.hash !== `#/${route}`) history.replaceState(null, '', `#/${route}`);
-  screen = chosen ? chosen.open() : signInScreen(notice);
+  const arg = chosen ? screenArg(route, location.hash) : '';
+  const address = arg ? `#/${route}/${arg}` : `#/${route}`;
+  if (location.hash !== address) history.replaceState(null, '', address);
+  if (!u && inbox) {
+    inbox.close();
+    inbox = null;
+  }
+  if (u && !inbox) inbox = startInbox();
+  screen = chosen ? chosen.open(arg) : signInScreen(notice);
   notice = null;
   document.documentElement.lang = lang();
   document.title = `${t(`title_${route}`)} · ${t('app_name')}`;
-  replace(root, header(), u ? tabs(u, route) : null, h('main', { id: 'main' }, screen.el));
+  replace(root, header(), inbox ? inbox.panel : null, u ? tabs(u, route) : null, h('main', { id: 'main' }, screen.el));
   // The keyboard goes to the new screen: its own choice, else its heading.
   if (screen.focus) screen.focus();
   else {

@@ -14,3 +14,13 @@ export async function allPages(path) {
   } while (cursor);
   return items;
 }
+
+// The page of a list after `cursor` ("Load more"), appended to items without those already there (a live reload may
+// have brought them in meanwhile). Answers the page's next_cursor.
+export async function appendPage(path, cursor, items, limit = 50) {
+  const sep = path.includes('?') ? '&' : '?';
+  const page = await api('GET', `${path}${sep}limit=${limit}&cursor=${encodeURIComponent(cursor)}`);
+  const have = new Set(items.map((x) => x.id));
+  items.push(...page.items.filter((x) => !have.has(x.id)));
+  return page.next_cursor;
+}

@@ -1,9 +1,11 @@
 // screens: which screens each role has, in the order of the role's tabs. The first is where the role lands after
 // signing in. A screen is a function returning { el, close(), focus?() }; its path is the part of the address
-// after '#/' and its title the i18n key `title_<path>`. Adding a screen is one line here.
+// after '#/' and its title the i18n key `title_<path>`; what follows the path and a '/' is handed to the screen's
+// function (#/messages/12: the conversation 12). Adding a screen is one line here.
 import { deskScreen } from './desk.js';
 import { doctorScreen } from './doctor.js';
 import { earningsScreen } from './earnings.js';
+import { messagesScreen } from './messages.js';
 import { myPatientsScreen } from './mypatients.js';
 import { scheduleScreen } from './schedule.js';
 import { bookingScreen } from './booking.js';
@@ -18,6 +20,7 @@ import { staffScreen } from './admin-staff.js';
 export const SCREENS = {
   RECEPTIONIST: [
     { path: 'desk', open: deskScreen },
+    { path: 'messages', open: messagesScreen },
   ],
   DOCTOR: [
     { path: 'doctor', open: doctorScreen },
@@ -25,6 +28,7 @@ export const SCREENS = {
     { path: 'my-patients', open: myPatientsScreen },
     { path: 'my-schedule', open: scheduleScreen },
     { path: 'video', open: doctorVideoScreen },
+    { path: 'messages', open: messagesScreen },
   ],
   ADMIN: [
     { path: 'clinics', open: clinicsScreen },
@@ -36,12 +40,19 @@ export const SCREENS = {
   PATIENT: [
     { path: 'patient', open: patientScreen },
     { path: 'book', open: bookingScreen },
+    { path: 'messages', open: messagesScreen },
   ],
 };
 
 // The screen for an address and a role: the one named by the address when the role has it, else the role's first.
 export function screenFor(role, hash) {
   const list = SCREENS[role] || [];
-  const path = hash.replace(/^#\/?/, '');
+  const path = hash.replace(/^#\/?/, '').split('/')[0];
   return list.find((s) => s.path === path) || list[0];
+}
+
+// What the address says past the screen's path ('#/messages/12' -> '12'), '' when nothing or another screen's.
+export function screenArg(path, hash) {
+  const parts = hash.replace(/^#\/?/, '').split('/');
+  return parts[0] === path ? parts.slice(1).join('/') : '';
 }

@@ -14,13 +14,14 @@ let timer = null;
 let refreshing = null;
 const listeners = new Set();
 
-// An answer of the API that is not 2xx: the API's own message, code and fields.
+// An answer of the API that is not 2xx: the API's own message, code and fields, and a 429's Retry-After (seconds).
 export class ApiError extends Error {
-  constructor(status, body) {
+  constructor(status, body, retryAfter = null) {
     super(body?.error?.message || `HTTP ${status}`);
     this.status = status;
     this.code = body?.error?.code || null;
     this.fields = body?.error?.fields || null;
+    this.retryAfter = retryAfter;
   }
 }
 
@@ -55,7 +56,7 @@ async function call(method, path, body, token, headers = {}, keepalive = false) 
   if (text) {
     try { data = JSON.parse(text); } catch { data = null; }
   }
-  if (!r.ok) throw new ApiError(r.status, data);
+  if (!r.ok) throw new ApiError(r.status, data, r.headers.get('retry-after'));
   return data;
 }
 
