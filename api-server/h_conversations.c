@@ -103,30 +103,40 @@ HANDLER(h_conversations_get)
                            "SELECT conversation_detail_json(conversation_get($1, $3, $4, $5, $6, false), $2)", 6, p);
 }
 
-/* GET /conversations/{id}/messages?after&limit&cursor: oldest first (newest last), forward pages;
- * after = only messages newer than that id (catching up). */
+/* GET /conversations/{id}/messages?after_id&before_id&limit&cursor: oldest first (newest last).
+ * Forward pages by cursor; after_id = only messages newer than that id (catching up); before_id =
+ * the limit newest messages older than that id, one page (next_cursor null: page further back with
+ * the first item's id), so a thread opens on its newest page without reading it all. */
 HANDLER(h_conversations_messages)
 {
     (void)req;
     static const struct list_query lq = {
         "conversation_message_json",
         "SELECT m AS r, m.id AS k1 FROM conversation_messages m "
-        "WHERE m.conversation_id = $3 AND ($1::jsonb IS NULL OR m.id > ($1::jsonb->>0)::bigint) "
-        "  AND ($8::bigint IS NULL OR m.id > $8) "
-        "ORDER BY m.id LIMIT $2::int + 1",
+        "WHERE m.conversation_id = $3 AND $9::bigint IS NULL "
+        "  AND ($1::jsonb IS NULL OR m.id > ($1::jsonb->>0)::bigint) AND ($8::bigint IS NULL OR m.id > $8) "
+        "UNION ALL "
+        "SELECT b.m AS r, (b.m).id AS k1 FROM ("
+        "  SELECT x AS m FROM conversation_messages x "
+        "  WHERE x.conversation_id = $3 AND x.id < $9::bigint AND ($8::bigint IS NULL OR x.id > $8) "
+        "  ORDER BY x.id DESC LIMIT $2::int) b "
+        "ORDER BY k1 LIMIT $2::int + 1",
         "k1",
         "jsonb_build_array(k1)",
     };
+    if (query_text(&ctx->query, "before_id") && query_text(&ctx->query, "cursor"))
+        return reply_invalid_query(resp, ctx,
+                                   json_pack("{s:s}", "cursor", "is not used with before_id: page back with before_id"));
     struct chat_caller c;
     chat_caller(ctx, &c);
     char idb[24];
     const char *p[] = {query_text(&ctx->query, "cursor"), query_text(&ctx->query, "limit"),
                        id_text(ctx->params[0], idb), c.p[1], c.p[2], c.p[3], c.p[4],
-                       query_text(&ctx->query, "after_id")};
+                       query_text(&ctx->query, "after_id"), query_text(&ctx->query, "before_id")};
     return dbr_list_reply_guarded(resp, ctx, &lq,
                                   "EXISTS (SELECT 1 FROM conversations c WHERE c.id = $3 "
                                   "        AND conversation_reach(c, $4, $5::bigint, $6::bigint, $7::bigint))",
-                                  8, p);
+                                  9, p);
 }
 
 /* POST /conversations/{id}/messages {text, client_id?}: a member sends; 201 with the message, also

@@ -77,7 +77,8 @@ static const struct query_param sessions_q[] = {
 static const struct query_param fee_rules_q[] = {
     Q_ID("clinic_id"), Q_ID("service_id"), Q_ID("doctor_id"), Q_LIMIT, Q_CURSOR("i"), Q_END};
 static const struct query_param conversations_q[] = {Q_ID("patient_id"), Q_LIMIT, Q_CURSOR("ti"), Q_END};
-static const struct query_param conversation_messages_q[] = {Q_ID("after_id"), Q_LIMIT, Q_CURSOR("i"), Q_END};
+static const struct query_param conversation_messages_q[] = {Q_ID("after_id"), Q_ID("before_id"), Q_LIMIT, Q_CURSOR("i"),
+                                                             Q_END};
 static const struct query_param payments_q[] = {
     Q_ID("visit_id"), Q_ID("doctor_id"), Q_PAYMENT_STATUS, Q_ID("clinic_id"), Q_LIMIT, Q_CURSOR("ti"), Q_END};
 static const struct query_param earnings_q[] = {

@@ -194,6 +194,32 @@ describe('messages', () => {
     assert.equal(listed.last_message.text, 'm4');
   });
 
+  test('before_id= opens a thread on its newest page and pages back; not with a cursor; another conversation\'s messages never', async () => {
+    const c = await openA();
+    const other = await openA();
+    const sent = [];
+    for (let i = 0; i < 7; i++) {
+      sent.push(expectStatus(await send(c.id, { text: `b${i}` }, ctx.recA.access), 201).body);
+      expectStatus(await send(other.id, { text: `o${i}` }, ctx.recA.access), 201); // interleaved ids
+    }
+    const newest = await messages(c.id, ctx.docA.access, `?before_id=${sent[6].id + 1}&limit=3`);
+    assert.deepEqual(newest.items.map((m) => m.text), ['b4', 'b5', 'b6'], 'the newest three, oldest first');
+    assert.equal(newest.next_cursor, null);
+    const back = await messages(c.id, ctx.docA.access, `?before_id=${newest.items[0].id}&limit=3`);
+    assert.deepEqual(back.items.map((m) => m.text), ['b1', 'b2', 'b3']);
+    const first = await messages(c.id, ctx.docA.access, `?before_id=${back.items[0].id}&limit=3`);
+    assert.deepEqual(first.items.map((m) => m.text), ['b0'], 'fewer than the limit: the start of the thread');
+    assert.deepEqual((await messages(c.id, ctx.docA.access, `?before_id=${sent[0].id}`)).items, []);
+    assert.deepEqual((await messages(c.id, ctx.docA.access, `?after_id=${sent[1].id}&before_id=${sent[4].id}`)).items.map((m) => m.text),
+      ['b2', 'b3'], 'between two ids');
+    const page = await messages(c.id, ctx.docA.access, '?limit=2');
+    expectError(await get(`/api/conversations/${c.id}/messages?before_id=${sent[6].id}&cursor=${page.next_cursor}`, ctx.docA.access),
+      400, 'invalid_query', ['cursor']);
+    expectError(await get(`/api/conversations/${c.id}/messages?before_id=abc`, ctx.docA.access), 400, 'invalid_query');
+    expectError(await get(`/api/conversations/${c.id}/messages?before_id=0`, ctx.docA.access), 400, 'invalid_query');
+    expectError(await get(`/api/conversations/${c.id}/messages?before_id=${sent[6].id}`, ctx.docB.access), 404, 'not_found');
+  });
+
   test('a retried send with the same client_id is stored once and answers the same message', async () => {
     const c = await openA();
     const clientId = `c-${uniq()}`;
