@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -729,10 +730,21 @@ export function superPsql(dbname, script) {
 
 // Starts bin (with args) on a free port given in listenVar, with the environment of the tests plus
 // env; resolves with {url, stop} once GET ready answers 200 (stop sends SIGTERM and waits for the exit).
+// Whether nothing listens on 127.0.0.1:port now (it can be bound).
+function portFree(port) {
+  return new Promise((resolveFree) => {
+    const probe = createServer();
+    probe.once('error', () => resolveFree(false));
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolveFree(true)));
+  });
+}
+
 async function startServer(bin, args, listenVar, ready, env, what) {
   let lastErr = '';
   for (let attempt = 0; attempt < 5; attempt++) {
-    const port = 20000 + Math.floor(Math.random() * 12000);
+    // below the kernel's ephemeral range, as scripts/free-port.sh picks them, and free a moment ago
+    let port = 20000 + Math.floor(Math.random() * 12000);
+    for (let tries = 0; tries < 20 && !(await portFree(port)); tries++) port = 20000 + Math.floor(Math.random() * 12000);
     const child = spawn(bin, args, {
       env: { ...process.env, [listenVar]: `127.0.0.1:${port}`, LOG_LEVEL: 'warning', ...env },
       stdio: ['ignore', 'ignore', 'pipe'],
@@ -745,6 +757,9 @@ async function startServer(bin, args, listenVar, ready, env, what) {
     while (!exited && Date.now() < deadline) {
       try {
         if ((await fetch(`${url}${ready}`)).status === 200) {
+          // Ours, not another process that took the port first (ours would then have exited on its bind).
+          await new Promise((r) => setTimeout(r, 150));
+          if (exited) break;
           const stop = () => new Promise((res) => { if (exited) res(); else { child.on('exit', res); child.kill('SIGTERM'); } });
           return { url, stop };
         }
