@@ -12,7 +12,7 @@
  * Bounds: MAX_VIDEO_JOBS queued or in flight for the instance, MAX_VIDEO_BYTES of relayed payload,
  * MAX_PEER_VIDEO_JOBS per session. At an admission (NOTIFY video_admitted) the admitted connection
  * is marked and the session's other patient connections are closed. A departure is always queued (the database must learn it, also
- * after an outage). When a session ends, what mattered only to it is dropped (its arrival, relays
+ * after an outage). When a session ends, what mattered only to it is dropped (its arrival, relays but a hangup,
  * and samples); an admission or a dismissal by a doctor who just left still runs.
  *
  * A connection's video identity (session, role, holder), its jobs and the completion of its joins
@@ -178,7 +178,9 @@ bool video_request(enum video_op op, struct peer *p, const char *name, const cha
         free(copy);
         return false;
     }
-    bool dropped_with_peer = op == V_JOIN || op == V_RELAY || op == V_QUALITY;
+    /* A hangup is what a leaving client sends last, right before it closes: it still reaches the other
+     * side when the session has ended by the time the link takes it (the departure queued after it). */
+    bool dropped_with_peer = op == V_JOIN || op == V_QUALITY || (op == V_RELAY && strcmp(name ? name : "", "hangup") != 0);
     j->job = (struct db_job){NULL, op == V_LEAVE ? NULL : p, dropped_with_peer, prepare, done, release, refused};
     j->op = op;
     j->ack_id = ack_id;

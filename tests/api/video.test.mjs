@@ -925,6 +925,26 @@ describe('video consultations: signaling room', () => {
     }
   });
 
+  test('a hangup sent right before the connection closes still reaches the other side, however busy the database link', async () => {
+    const w = await world();
+    const r = await admitted(w);
+    try {
+      // Hold the link: a statement that waits on a lock is in flight, so what comes next queues behind it.
+      const held = psql('BEGIN; LOCK TABLE video_sessions IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(1.5); COMMIT;');
+      await sleep(300);
+      r.dv.s.emit('webrtc_ice_candidate', { candidate: '', sdpMid: '0', sdpMLineIndex: 0 });
+      await sleep(100);
+      // The patient leaves as a client does: hangup, then the close, both while the link is held.
+      r.pv.s.emit('hangup', {});
+      r.pv.s.close();
+      await held;
+      const got = await nth(r.dv, 'hangup', 1, 8000);
+      assert.equal(got.from, 'patient');
+    } finally {
+      closeAll(r.dv, r.pv);
+    }
+  });
+
   test('video relay across two signaling instances (doctor on the second, patient on the first)', async () => {
     const w = await world();
     const second = await startSignaling();
