@@ -194,9 +194,22 @@ describe('the console: messages and the inbox', () => {
       // The desk starts a conversation with Bruno, found by the patient search.
       await desk.page.getByRole('link', { name: 'Mensagens', exact: true }).click();
       await desk.page.getByText('Nova conversa').click();
-      await desk.page.getByLabel('Buscar paciente (nome, CPF, telefone)').fill(b.patient.full_name);
+      const search = desk.page.getByLabel('Buscar paciente (nome, CPF, telefone)');
+      const chosen = desk.page.getByRole('combobox', { name: 'Paciente' });
+      await search.fill(b.patient.full_name);
       await desk.page.getByRole('button', { name: 'Buscar', exact: true }).click();
-      await desk.page.getByRole('combobox', { name: 'Paciente' }).locator('option', { hasText: b.patient.full_name }).waitFor({ state: 'attached', timeout: WAIT });
+      await chosen.locator('option', { hasText: b.patient.full_name }).waitFor({ state: 'attached', timeout: WAIT });
+      // Enter in the search field searches again: it never starts a conversation with the patient chosen before.
+      const convsBefore = expectStatus(await get(C, rec.access), 200).body.items.length;
+      await search.fill(a.patient.full_name);
+      assert.equal(await chosen.inputValue(), '', 'a changed search drops the choice');
+      await search.press('Enter');
+      await chosen.locator('option', { hasText: a.patient.full_name }).waitFor({ state: 'attached', timeout: WAIT });
+      assert.equal(await chosen.locator('option', { hasText: b.patient.full_name }).count(), 0);
+      assert.equal(expectStatus(await get(C, rec.access), 200).body.items.length, convsBefore, 'Enter in the search started nothing');
+      await search.fill(b.patient.full_name);
+      await search.press('Enter');
+      await chosen.locator('option', { hasText: b.patient.full_name }).waitFor({ state: 'attached', timeout: WAIT });
       await desk.page.getByLabel('Assunto (opcional)').fill('Retorno');
       await desk.page.getByRole('button', { name: 'Começar a conversa' }).click();
       await desk.page.getByRole('heading', { name: / · Retorno$/, level: 2 }).waitFor({ timeout: WAIT });

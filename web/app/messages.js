@@ -25,7 +25,10 @@ export function conversationTitle(conv) {
 
 function startForm(s, fb, opened) {
   const staff = currentUser().role !== 'PATIENT';
-  const query = h('input', { type: 'search', name: 'patient-query', autocomplete: 'off' });
+  // Enter in the search field searches (it never submits the form); a changed search drops the choice made.
+  const query = h('input', { type: 'search', name: 'patient-query', autocomplete: 'off',
+    onkeydown: (ev) => { if (ev.key === 'Enter' && !ev.isComposing) { ev.preventDefault(); search(); } },
+    oninput: () => { if (patient.value) replace(patient, h('option', { value: '' }, t('search_first'))); } });
   const patient = h('select', { name: 'patient' }, h('option', { value: '' }, t('search_first')));
   const subject = h('input', { name: 'subject', maxlength: 200, autocomplete: 'off' });
   const search = () => fb.act(async () => {
