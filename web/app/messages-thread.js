@@ -2,10 +2,12 @@
 // newest last, each once by its id, with the sender (You / Patient / Doctor / Front desk) and the time in the
 // clinic's zone; "Earlier messages"; the other members' "… is typing" line; the form that sends (Enter sends,
 // Shift+Enter a new line; a retry of the same text keeps its client_id, so the server stores it once); and the read
-// receipt moved to the newest message shown while the conversation is open and the page visible. The API pages the
-// messages forward only (oldest first, by cursor), so the whole conversation is read page by page once and the
-// newest PAGE_SHOWN shown, earlier ones on demand; after that, pushed events (and a catch-up with after_id on a
-// reconnect) add to it.
+// receipt moved to the newest message shown while the conversation is open and the page visible. It opens on the
+// newest PAGE messages (before_id: one past the conversation's last message) and pages back on demand ("Earlier
+// messages", before_id: the first one shown); after that, pushed events (and a catch-up with after_id on a reconnect)
+// add to it. Rows are inserted and replaced by id, never redrawn together (the log announces only what changed, and
+// the keyboard stays on the row's buttons). A load that failed is tried again on the next reconnect or return to
+// the page. My own messages can be edited and deleted within the server's window (CHAT_EDIT_WINDOW_SECONDS).
 import { h } from './dom.js';
 import { formatDateTime } from './format.js';
 import { lang, t } from './i18n.js';
@@ -13,8 +15,9 @@ import { describeError } from './kit.js';
 import { api, currentUser } from './session.js';
 
 const MAX_TEXT = 4000; // the server's limit (common/chatmsg.c)
-const PAGE = 200; // messages read per request
-const PAGE_SHOWN = 50; // messages shown at first, and added by "Earlier messages"
+const PAGE = 50; // messages read at first, and by each "Earlier messages"
+const CATCH_UP_PAGE = 200; // messages read per request when catching up after a reconnect
+const EDIT_WINDOW_MS = 900 * 1000; // the server's CHAT_EDIT_WINDOW_SECONDS default: Edit and Delete go after it
 const TYPING_SHOWN_MS = 3000;
 const TYPING_EVERY_MS = 1000;
 
@@ -24,12 +27,12 @@ const TYPING = { DOCTOR: 'chat_typing_doctor', PATIENT: 'chat_typing_patient', R
 // A client_id for a message (a retry of the same text keeps it, so the server stores it once).
 const newClientId = () => crypto.randomUUID();
 
-// Every message of the conversation id after after_id (all when null), page after page.
-async function readMessages(id, afterId) {
+// Every message of the conversation id after afterId (all when 0), page after page.
+async function readAfter(id, afterId) {
   const items = [];
   let cursor = null;
   do {
-    const q = new URLSearchParams({ limit: String(PAGE) });
+    const q = new URLSearchParams({ limit: String(CATCH_UP_PAGE) });
     if (afterId) q.set('after_id', String(afterId));
     if (cursor) q.set('cursor', cursor);
     const page = await api('GET', `/conversations/${id}/messages?${q}`);
@@ -38,6 +41,13 @@ async function readMessages(id, afterId) {
   } while (cursor);
   return items;
 }
+
+// The PAGE newest messages of conversation id older than beforeId, oldest first.
+const readBefore = (id, beforeId) => api('GET', `/conversations/${id}/messages?before_id=${beforeId}&limit=${PAGE}`).then((p) => p.items);
+
+// When a message was last changed (deleted after edited after written): a page must not undo a newer version.
+const changedAt = (m) => Math.max(Date.parse(m.deleted_at || 0) || 0, Date.parse(m.edited_at || 0) || 0);
+const editableFor = (m) => Date.parse(m.created_at) + EDIT_WINDOW_MS - Date.now();
 
 function threadElements(title, on) {
   const heading = h('h2', { id: 'thread-h', tabindex: '-1' }, title);
@@ -63,14 +73,17 @@ function threadElements(title, on) {
 // catchUp(), visible(), close()}. changed(): my read receipt moved (the list's counts change).
 export function openThread(conv, ctx) {
   const me = currentUser();
-  const c = { all: new Map(), shown: PAGE_SHOWN, pending: null, sending: false, typedAt: 0, typingTimer: null,
-    lastRead: conv.last_read_message_id || 0, loaded: false, closed: false, edit: null, confirm: null };
+  const c = { all: new Map(), more: false, pending: null, sending: false, typedAt: 0, typingTimer: null, loading: false,
+    lastRead: conv.last_read_message_id || 0, loaded: false, failed: false, closed: false, edit: null, confirm: null,
+    timers: new Set() };
   const v = threadElements(ctx.title, { back: ctx.back, earlier, key, typed, send, cancel: () => editing(null) });
   const say = (text) => { v.error.textContent = text || ''; };
   const atBottom = () => v.box.scrollHeight - v.box.scrollTop - v.box.clientHeight < 40;
 
   function row(m) {
     const mine = m.sender_user_id !== null && m.sender_user_id === me.id;
+    const left = mine && m.text !== null ? editableFor(m) : 0;
+    if (left > 0) later(() => redraw(m.id), left + 1000);
     const who = mine ? t('chat_from_me') : t(FROM[m.sender_role] || 'chat_from_patient');
     const text = m.text === null ? t('chat_deleted') : m.text;
     return h('li', { class: mine ? 'mine' : 'theirs', 'data-id': m.id },
@@ -78,18 +91,24 @@ export function openThread(conv, ctx) {
       h('time', { datetime: m.created_at }, formatDateTime(m.created_at, ctx.zone, lang())),
       m.edited_at && m.text !== null ? ` ${t('msg_edited')}` : '', ' ',
       h('span', { class: m.text === null ? 'chat-text deleted' : 'chat-text', id: `msg-${m.id}` }, text),
-      mine && m.text !== null ? h('span', { class: 'msg-actions' },
+      left > 0 ? h('span', { class: 'msg-actions' },
         h('button', { type: 'button', class: 'link', 'aria-describedby': `msg-${m.id}`, onclick: () => editing(m) }, t('msg_edit')), ' ',
         h('button', { type: 'button', class: 'link', 'aria-describedby': `msg-${m.id}`, 'data-key': `del-${m.id}`, onclick: () => remove(m) },
           c.confirm === m.id ? t('msg_delete_confirm') : t('msg_delete'))) : null);
   }
 
-  // Redraws the row of message id (its buttons changed).
+  function later(fn, ms) {
+    const timer = setTimeout(() => { c.timers.delete(timer); if (!c.closed) fn(); }, ms);
+    c.timers.add(timer);
+  }
+
+  // Replaces the row of message id in place (its buttons changed).
   function redraw(id) {
     const x = c.all.get(id);
     if (!x) return;
-    x.li = null;
-    draw();
+    const li = row(x.m);
+    x.li?.replaceWith(li);
+    x.li = li;
   }
 
   // My own message: the first click asks again, the second deletes it (the server keeps the sender and the window).
@@ -125,59 +144,88 @@ export function openThread(conv, ctx) {
     v.input.focus();
   }
 
-  // The newest `shown` messages, in id order; a row is rebuilt only when its message changed.
-  function draw() {
-    const ids = [...c.all.keys()].sort((a, b) => a - b);
-    const keep = ids.slice(-c.shown);
-    v.list.replaceChildren(...keep.map((id) => {
-      const x = c.all.get(id);
-      if (!x.li) x.li = row(x.m);
-      return x.li;
-    }));
-    v.earlier.hidden = ids.length <= c.shown;
-  }
-
-  // A message in its place by id (each once: the answer to my send, its event, a catch-up overlapping the events).
+  // A message in its place by id (each once: the answer to my send, its event, a catch-up or a page overlapping the
+  // events): a new row is inserted before the first with a greater id, a changed one replaced; the same or an
+  // older version of one shown changes nothing. Answers whether the list changed.
   function add(m) {
     if (!m || m.conversation_id !== conv.id || !Number.isInteger(m.id)) return false;
     const old = c.all.get(m.id);
-    if (old && old.m.text === m.text && old.m.edited_at === m.edited_at && old.m.deleted_at === m.deleted_at) return false;
-    c.all.set(m.id, { m, li: null });
+    if (old && ((old.m.text === m.text && old.m.edited_at === m.edited_at && old.m.deleted_at === m.deleted_at)
+      || changedAt(m) < changedAt(old.m))) return false;
+    const li = row(m);
+    c.all.set(m.id, { m, li });
+    if (old) {
+      old.li.replaceWith(li);
+      return true;
+    }
+    const next = [...v.list.children].find((x) => Number(x.dataset.id) > m.id);
+    v.list.insertBefore(li, next || null);
     return true;
   }
 
   const newest = () => Math.max(0, ...c.all.keys());
 
-  // My read receipt to the newest message, when the conversation is on screen.
+  // My read receipt to the newest message, when the conversation is on screen (not for my own: nothing to read).
   async function markRead() {
     const id = newest();
     if (c.closed || !c.loaded || !id || id <= c.lastRead || document.visibilityState !== 'visible') return;
+    if (c.all.get(id).m.sender_user_id === me.id) return;
+    const was = c.lastRead;
     c.lastRead = id;
     try {
       await api('POST', `/conversations/${conv.id}/read`, { message_id: id });
-      ctx.changed();
-    } catch (e) { say(describeError(e)); }
+      if (!c.closed) ctx.changed(conv.id);
+    } catch (e) {
+      if (c.lastRead === id) c.lastRead = was; // tried again with the next message or visit
+      say(describeError(e));
+    }
   }
 
-  async function load() {
+  // Reads a page (aria-busy meanwhile: a page read is not news, the log announces only what arrives after it).
+  async function page(beforeId) {
+    c.loading = true;
+    v.box.setAttribute('aria-busy', 'true');
     try {
-      for (const m of await readMessages(conv.id, null)) add(m);
+      const items = await readBefore(conv.id, beforeId);
+      if (c.closed) return false;
+      for (const m of items) add(m);
+      c.more = items.length === PAGE;
+      v.earlier.hidden = !c.more;
+      return true;
+    } finally {
+      c.loading = false;
+      v.box.removeAttribute('aria-busy');
+    }
+  }
+
+  // The newest page; a failure is said and the load tried again on the next reconnect or visit.
+  async function load() {
+    if (c.loading || c.closed) return;
+    c.failed = false;
+    say('');
+    try {
+      if (!await page((conv.last_message?.id ?? 0) + 1)) return;
       c.loaded = true;
-      draw();
       v.box.scrollTop = v.box.scrollHeight;
       markRead();
-    } catch (e) { say(describeError(e)); }
-    // a page read is not news: the log announces only what arrives after it
-    v.box.removeAttribute('aria-busy');
+    } catch (e) {
+      c.failed = true;
+      say(describeError(e));
+    }
   }
 
-  function earlier() {
-    v.box.setAttribute('aria-busy', 'true');
+  async function earlier() {
+    if (c.loading) return;
+    const first = Math.min(...c.all.keys());
     const height = v.box.scrollHeight;
-    c.shown += PAGE_SHOWN;
-    draw();
+    say('');
+    try {
+      if (!await page(first)) return;
+    } catch (e) {
+      say(describeError(e));
+      return;
+    }
     v.box.scrollTop += v.box.scrollHeight - height; // the same messages stay in view
-    v.box.removeAttribute('aria-busy');
     if (v.earlier.hidden) v.box.focus(); // the first message is shown: the button is gone
   }
 
@@ -187,7 +235,6 @@ export function openThread(conv, ctx) {
     if (c.pending && m?.client_id === c.pending.clientId && m.sender_user_id === me.id) sent(m.text);
     if (!add(m)) return;
     if (m.sender_user_id !== me.id) showTyping(null);
-    if (c.loaded) draw();
     if (bottom || m.sender_user_id === me.id) v.box.scrollTop = v.box.scrollHeight;
     markRead();
   }
@@ -246,10 +293,12 @@ export function openThread(conv, ctx) {
     else if (now.startsWith(text)) v.input.value = now.slice(text.length).trimStart();
   }
 
+  // The typing line, written only when its text changes (it is a live region).
   function showTyping(role) {
     clearTimeout(c.typingTimer);
-    v.typingLine.textContent = role ? t(TYPING[role]) : '';
-    if (role) c.typingTimer = setTimeout(() => { v.typingLine.textContent = ''; }, TYPING_SHOWN_MS);
+    const text = role ? t(TYPING[role]) : '';
+    if (v.typingLine.textContent !== text) v.typingLine.textContent = text;
+    if (role) c.typingTimer = setTimeout(() => showTyping(null), TYPING_SHOWN_MS);
   }
 
   function typing(data) {
@@ -257,26 +306,37 @@ export function openThread(conv, ctx) {
     showTyping(data.sender_role);
   }
 
-  // After a reconnect: whatever was written meanwhile.
+  // After a reconnect: whatever was written meanwhile (or the first load again, when it failed).
   async function catchUp() {
+    if (c.failed) {
+      load();
+      return;
+    }
     if (!c.loaded) return;
     try {
-      for (const m of await readMessages(conv.id, newest() || null)) message(m);
+      for (const m of await readAfter(conv.id, newest())) message(m);
     } catch (e) { say(describeError(e)); }
+  }
+
+  function visible() {
+    if (c.failed) load();
+    else markRead();
   }
 
   load();
   return {
     el: v.el,
     id: conv.id,
-    focus: () => v.input.focus(),
+    // The message box takes the keyboard, except on a narrow screen (a phone's keyboard would cover the messages).
+    focus: () => (matchMedia('(max-width: 700px)').matches ? v.heading.focus() : v.input.focus()),
     message,
     typing,
     catchUp,
-    visible: markRead,
+    visible,
     close() {
       c.closed = true;
       clearTimeout(c.typingTimer);
+      for (const timer of c.timers) clearTimeout(timer);
     },
   };
 }
