@@ -1,6 +1,6 @@
 // kit: what the screens share: the line saying whether pushed events arrive, the alert line where an action's
 // refusal shows the API's own message (and the fields a 422 or a 400 names), the line saying what an action did,
-// a reload that coalesces a burst of events into one load, the keyboard kept where it was across a re-render,
+// a reload that coalesces a burst of events into one load (or runs at most every few seconds), the keyboard kept where it was across a re-render,
 // and a file downloaded with the in-memory token (a Blob link: the token never goes into an address).
 import { h } from './dom.js';
 import { t } from './i18n.js';
@@ -132,6 +132,25 @@ export function coalesced(load, onError) {
     pending = setTimeout(() => load().catch((e) => onError(describeError(e))), 120);
   };
   reload.cancel = () => clearTimeout(pending);
+  return reload;
+}
+
+// throttled(load, onError, every) -> reload(): for a load that events only correct (the screen updates itself from
+// them): runs load() 120 ms after a call, but never sooner than `every` ms after its last run; calls meanwhile join
+// the run already planned, so a steady stream of events neither starves it (as it would coalesced) nor runs it
+// more than once every `every` ms. reload.cancel() drops the planned run.
+export function throttled(load, onError, every) {
+  let pending = null;
+  let last = -Infinity;
+  const reload = () => {
+    if (pending) return;
+    pending = setTimeout(() => {
+      pending = null;
+      last = Date.now();
+      load().catch((e) => onError(describeError(e)));
+    }, Math.max(120, last + every - Date.now()));
+  };
+  reload.cancel = () => { clearTimeout(pending); pending = null; };
   return reload;
 }
 

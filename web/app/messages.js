@@ -3,19 +3,21 @@
 // beside the list (below it on a phone, which then shows only the open one) by messages-thread.js; and a new one
 // started: staff pick a patient found by the desk's search and give an optional subject (a doctor's conversation
 // is theirs: the server names them), a patient writes to their clinic. The address names the open conversation
-// (#/messages/<id>), so a notification can lead to it. Live: the list reloads on the conversation events, and the
-// open conversation takes its messages, edits and typing notices from them.
+// (#/messages/<id>), so a notification can lead to it. Live: a conversation event updates its row at once (its last
+// message, my unread count, its place at the top) and the first page is read again at most every RECONCILE_MS to
+// correct the rest (a busy clinic's events must not each cost every member a request); the open conversation takes
+// its messages, edits and typing notices from them.
 import { field, h, replace } from './dom.js';
 import { formatDateTime } from './format.js';
 import { lang, t } from './i18n.js';
-import { coalesced, describeError, feedback, liveLine, userZone } from './kit.js';
+import { describeError, feedback, focusKeeper, liveLine, sequence, throttled, userZone } from './kit.js';
 import { connectLive } from './live.js';
 import { openThread } from './messages-thread.js';
 import { appendPage } from './pages.js';
 import { api, currentUser } from './session.js';
 
 const LIST_PAGE = 50;
-const RELOAD_ON = new Set(['chat_message', 'chat_message_updated', 'conversation_created']);
+const RECONCILE_MS = 5000;
 
 // What a conversation is called: the patient (and the subject) for staff, the subject for the patient.
 export function conversationTitle(conv) {
@@ -81,7 +83,7 @@ function listItem(conv, s, open) {
 }
 
 export function messagesScreen(arg) {
-  const s = { items: [], cursor: null, zone: null, thread: null, closed: false, form: null };
+  const s = { items: [], cursor: null, paged: false, zone: null, thread: null, closed: false, form: null, seq: sequence() };
   const fb = feedback();
   const line = liveLine();
   const list = h('ul', { class: 'conv-list' });
@@ -91,28 +93,70 @@ export function messagesScreen(arg) {
   const listHeading = h('h2', { id: 'conv-h', tabindex: '-1' }, t('msg_conversations'));
   const side = h('div', { class: 'msg-side' });
 
-  const draw = () => {
+  const keep = focusKeeper(list, [listHeading]);
+  const draw = () => keep(() => {
     replace(list, s.items.length ? s.items.map((c) => listItem(c, s, open)) : h('li', { class: 'meta' }, t('msg_none')));
     more.hidden = !s.cursor;
-  };
-  // The first page again (as many as shown, up to 200): the order and the counts are the server's.
+  });
+  // The first page again: its order and counts are the server's (only the newest answer lands). Rows of the pages
+  // loaded after it stay behind it, with their cursor (keyset by activity: a row that moved up is in the new page).
   async function loadList() {
-    const limit = Math.min(200, Math.max(LIST_PAGE, s.items.length));
-    const page = await api('GET', `/conversations?limit=${limit}`);
-    if (s.closed) return;
-    s.items = page.items;
-    if (!s.cursor || s.items.length < limit) s.cursor = page.next_cursor;
+    const mark = s.seq.latest();
+    const page = await api('GET', `/conversations?limit=${LIST_PAGE}`);
+    if (s.closed || !s.seq.isLatest(mark)) return;
+    if (s.paged && page.next_cursor) {
+      const have = new Set(page.items.map((c) => c.id));
+      s.items = [...page.items, ...s.items.filter((c) => !have.has(c.id))];
+    } else {
+      s.items = page.items;
+      s.cursor = page.next_cursor;
+      s.paged = false;
+    }
     draw();
   }
   async function loadMore() {
-    s.cursor = await appendPage('/conversations', s.cursor, s.items, LIST_PAGE);
+    const rows = [...s.items];
+    const cursor = await appendPage('/conversations', s.cursor, rows, LIST_PAGE);
+    if (s.closed) return;
+    const have = new Set(s.items.map((c) => c.id));
+    s.items.push(...rows.filter((c) => !have.has(c.id)));
+    s.cursor = cursor;
+    s.paged = true;
     draw();
   }
-  const reload = coalesced(loadList, fb.say);
+  const reconcile = throttled(loadList, fb.say, RECONCILE_MS);
+
+  // A conversation event on its row at once (unknown rows and what events do not say wait for reconcile()).
+  const row = (id) => s.items.find((c) => c.id === id);
+  function posted(m) {
+    const conv = row(m?.conversation_id);
+    if (conv && !(conv.last_message?.id >= m.id)) {
+      conv.last_message = m;
+      conv.last_message_at = m.created_at;
+      const seen = s.thread?.id === conv.id && document.visibilityState === 'visible';
+      if (m.sender_user_id !== currentUser().id && !seen) conv.unread_count += 1;
+      s.items = [conv, ...s.items.filter((c) => c !== conv)];
+      draw();
+    }
+  }
+  function updated(m) {
+    const conv = row(m?.conversation_id);
+    if (conv?.last_message?.id === m.id) {
+      conv.last_message = m;
+      draw();
+    }
+  }
+  function readUpTo(id, messageId) {
+    const conv = row(id);
+    if (conv && conv.unread_count && (messageId === undefined || messageId >= (conv.last_message?.id ?? 0))) {
+      conv.unread_count = 0;
+      draw();
+    }
+  }
 
   function open(conv) {
     s.thread?.close();
-    s.thread = openThread(conv, { zone: s.zone, title: conversationTitle(conv), emit: (n, d) => live.emit(n, d), back, changed: reload });
+    s.thread = openThread(conv, { zone: s.zone, title: conversationTitle(conv), emit: (n, d) => live.emit(n, d), back, changed: readUpTo });
     replace(main, s.thread.el);
     layout.classList.add('has-open');
     history.replaceState(null, '', `#/messages/${conv.id}`);
@@ -131,34 +175,47 @@ export function messagesScreen(arg) {
 
   const live = connectLive({
     status: line.set,
-    connected: () => { if (s.zone) { reload(); s.thread?.catchUp(); } },
+    connected: () => { if (s.zone) { reconcile(); s.thread?.catchUp(); } },
     event: (name, data) => {
       if ((name === 'chat_message' || name === 'chat_message_updated') && data?.message?.conversation_id === s.thread?.id) s.thread.message(data.message);
       if (name === 'typing') s.thread?.typing(data || {});
-      if (RELOAD_ON.has(name) || (name === 'message_read' && data?.user_id === currentUser().id)) { if (s.zone) reload(); }
+      if (!s.zone) return;
+      const mine = name === 'message_read' && data?.user_id === currentUser().id;
+      if (name === 'chat_message') posted(data?.message);
+      if (name === 'chat_message_updated') updated(data?.message);
+      if (mine) readUpTo(data.conversation_id, data.message_id);
+      if (mine || name === 'chat_message' || name === 'chat_message_updated' || name === 'conversation_created') reconcile();
     },
   });
   const onVisible = () => { if (document.visibilityState === 'visible') s.thread?.visible(); };
   document.addEventListener('visibilitychange', onVisible);
 
-  s.form = startForm(s, fb, (conv) => { reload(); open(conv); });
+  s.form = startForm(s, fb, (conv) => {
+    s.items = [conv, ...s.items.filter((c) => c.id !== conv.id)];
+    reconcile();
+    open(conv);
+  });
   replace(side, s.form, h('section', { class: 'panel', 'aria-labelledby': 'conv-h' }, listHeading, list, more));
   replace(layout, side, main);
   const heading = h('h1', {}, t('title_messages'));
   const el = h('section', { class: 'messages' }, heading, line.el, fb.message, fb.done, layout);
 
   (async () => {
-    s.zone = await userZone();
+    const zone = await userZone();
+    if (s.closed) return;
+    s.zone = zone;
     await loadList();
     const id = Number(arg);
-    if (Number.isInteger(id) && id > 0) open(s.items.find((c) => c.id === id) || await api('GET', `/conversations/${id}`));
+    if (s.closed || !Number.isInteger(id) || id <= 0) return;
+    const conv = row(id) || await api('GET', `/conversations/${id}`);
+    if (!s.closed) open(conv);
   })().catch((e) => fb.say(describeError(e)));
 
   return {
     el,
     close() {
       s.closed = true;
-      reload.cancel();
+      reconcile.cancel();
       s.thread?.close();
       document.removeEventListener('visibilitychange', onVisible);
       live.close();
