@@ -88,7 +88,7 @@ describe('the console: messages and the inbox', () => {
       // The desk: the conversation appears live, bold with its unread count, named by the API's patient label.
       const label = expectStatus(await get(`${C}/${convId}`, rec.access), 200).body.patient_label;
       const item = convButton(desk, label);
-      await item.filter({ hasText: '1 não lidas' }).waitFor({ timeout: WAIT });
+      await item.filter({ hasText: /\b1 não lida(?!s)/ }).waitFor({ timeout: WAIT });
       assert.match(await item.textContent(), /Resultado do exame/);
       assert.match(await item.textContent(), /Paciente: Bom dia, o exame já chegou\?/);
       assert.equal(await desk.page.locator('.conv-list li.unread').count(), 1, 'bold while unread');

@@ -77,7 +77,7 @@ function listItem(conv, s, open) {
     h('button', { type: 'button', class: 'conv', 'data-key': `conv-${conv.id}`, 'aria-current': s.thread?.id === conv.id ? 'true' : false,
       onclick: () => open(conv) },
     h('span', { class: 'conv-title' }, conversationTitle(conv)),
-    unread ? h('span', { class: 'badge' }, t('msg_unread', conv.unread_count)) : null,
+    unread ? h('span', { class: 'badge' }, t(conv.unread_count === 1 ? 'msg_unread_one' : 'msg_unread', conv.unread_count)) : null,
     h('span', { class: 'conv-preview' }, preview(conv)),
     h('time', { datetime: conv.last_message_at || conv.created_at }, formatDateTime(conv.last_message_at || conv.created_at, s.zone, lang()))));
 }
