@@ -2,9 +2,11 @@
 // a patient on a phone-sized page starts a conversation with their clinic and writes; the receptionist's list shows
 // it live with its unread count, the receptionist opens it (read: the count goes to 0), sees the patient typing,
 // replies; the patient sees the reply and the desk typing live; each message once on each side with its sender;
-// a send past CHAT_MESSAGES_PER_MINUTE shows the server's refusal with Retry-After; past 50 messages "Earlier
-// messages" shows the older ones. The inbox: the receptionist's
-// bell counts a patient's message live, the notification opens that conversation, "mark all read" empties it. Every
+// a send past CHAT_MESSAGES_PER_MINUTE shows the server's refusal with Retry-After; past 50 messages a conversation
+// opens on its newest 50 (before_id) and "Earlier messages" shows the older ones; a message arriving leaves the rows
+// shown and the keyboard where they were; opening one on a phone does not raise its keyboard. The inbox: the
+// receptionist's patient search answers Enter with a search (never a conversation with the patient chosen before),
+// the bell counts a patient's message live, the notification opens that conversation, "mark all read" empties it. Every
 // page: no console error, no failed request, no unexpected answer >= 400, axe-core without a serious or critical
 // violation on each new screen (console-lib.mjs).
 //
@@ -81,6 +83,7 @@ describe('the console: messages and the inbox', () => {
       // On a phone the open conversation takes the screen; the list is one button away.
       assert.equal(await patient.page.locator('.conv-list').isVisible(), false);
       await patient.page.getByRole('button', { name: 'Todas as conversas' }).waitFor({ timeout: WAIT });
+      assert.equal(await patient.page.evaluate(() => document.activeElement?.id), 'thread-h', 'no phone keyboard raised on open');
 
       await typeAndSend(patient, 'Bom dia, o exame já chegou?');
       await patient.page.getByRole('log', { name: 'Resultado do exame' }).getByText('Bom dia, o exame já chegou?').waitFor({ timeout: WAIT });
@@ -88,7 +91,7 @@ describe('the console: messages and the inbox', () => {
       // The desk: the conversation appears live, bold with its unread count, named by the API's patient label.
       const label = expectStatus(await get(`${C}/${convId}`, rec.access), 200).body.patient_label;
       const item = convButton(desk, label);
-      await item.filter({ hasText: /\b1 não lida(?!s)/ }).waitFor({ timeout: WAIT });
+      await item.filter({ hasText: /1 não lida(?!s)/ }).waitFor({ timeout: WAIT });
       assert.match(await item.textContent(), /Resultado do exame/);
       assert.match(await item.textContent(), /Paciente: Bom dia, o exame já chegou\?/);
       assert.equal(await desk.page.locator('.conv-list li.unread').count(), 1, 'bold while unread');
@@ -164,7 +167,10 @@ describe('the console: messages and the inbox', () => {
       const total = (await get(`${C}/${convId}/messages?limit=200`, pat.access)).body.items.length;
       assert.ok(total > 50, `test setup: ${total} messages`);
       await eventually(() => convButton(patient, 'Resultado do exame').textContent(), (x) => x.includes('resposta 24'), WAIT, 'the last reply in the list');
+      // It opens on its newest page (before_id, not the whole conversation), and pages back with before_id.
+      const newestPage = patient.page.waitForRequest((r) => /\/messages\?before_id=\d+&limit=50$/.test(r.url()), { timeout: WAIT });
       await convButton(patient, 'Resultado do exame').click();
+      await newestPage;
       await eventually(() => shown(patient), (m) => m.length === 50, WAIT, 'the newest 50');
       assert.equal((await shown(patient)).at(-1).text, 'resposta 24', 'the newest last');
       await patient.page.getByRole('button', { name: 'Mensagens anteriores' }).click();
@@ -287,12 +293,17 @@ describe('the console: messages and the inbox', () => {
       await typeAndSend(p, 'Como está a pressão?');
       await typeAndSend(p, 'Mensagem errada');
       await eventually(() => shown(p), (m) => m.length === 2, WAIT, 'two messages');
-      // The patient answers (through the API): it arrives live.
+      // The patient answers (through the API): it arrives live, added to the log without redrawing the rows there
+      // (the keyboard stays on the Edit button it was on).
+      const first = p.page.locator('.thread .chat-list li', { hasText: 'Como está a pressão?' });
+      await first.getByRole('button', { name: 'Editar' }).focus();
+      await first.evaluate((li) => { li.dataset.kept = 'yes'; });
       expectStatus(await post(`${C}/${convId}/messages`, { text: 'Estável, doutora' }, pat.access), 201);
       await p.page.getByRole('log').getByText('Estável, doutora').waitFor({ timeout: WAIT });
+      assert.equal(await first.getAttribute('data-kept'), 'yes', 'the row was kept');
+      assert.equal(await p.page.evaluate(() => document.activeElement?.textContent), 'Editar', 'the keyboard stayed on Edit');
 
       // Edit the first: the box takes its text, saving replaces it in place (marked edited), nothing new is sent.
-      const first = p.page.locator('.thread .chat-list li', { hasText: 'Como está a pressão?' });
       await first.getByRole('button', { name: 'Editar' }).click();
       assert.equal(await p.page.getByRole('textbox', { name: 'Editando sua mensagem' }).inputValue(), 'Como está a pressão?');
       await p.page.getByRole('textbox', { name: 'Editando sua mensagem' }).fill('Como está a sua pressão hoje?');
