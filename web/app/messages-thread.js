@@ -102,13 +102,15 @@ export function openThread(conv, ctx) {
     c.timers.add(timer);
   }
 
-  // Replaces the row of message id in place (its buttons changed).
+  // Replaces the row of message id in place (its buttons changed); the keyboard on a button gone goes to the log.
   function redraw(id) {
     const x = c.all.get(id);
     if (!x) return;
+    const had = x.li?.contains(document.activeElement);
     const li = row(x.m);
     x.li?.replaceWith(li);
     x.li = li;
+    if (had) v.box.focus();
   }
 
   // My own message: the first click asks again, the second deletes it (the server keeps the sender and the window).
@@ -152,12 +154,13 @@ export function openThread(conv, ctx) {
     const old = c.all.get(m.id);
     if (old && ((old.m.text === m.text && old.m.edited_at === m.edited_at && old.m.deleted_at === m.deleted_at)
       || changedAt(m) < changedAt(old.m))) return false;
-    const li = row(m);
-    c.all.set(m.id, { m, li });
     if (old) {
-      old.li.replaceWith(li);
+      old.m = m;
+      redraw(m.id);
       return true;
     }
+    const li = row(m);
+    c.all.set(m.id, { m, li });
     const next = [...v.list.children].find((x) => Number(x.dataset.id) > m.id);
     v.list.insertBefore(li, next || null);
     return true;
