@@ -43,7 +43,7 @@
 #define DEF_LOGIN_DELAY_MAX 900
 #define DEF_LOGIN_FAILURE_DECAY 3600
 #define DEF_LOGIN_KNOWN_ADDRESS_TTL 2592000
-#define DEF_LOGIN_TRUSTED_PROXIES "" /* none: the TCP peer is the client */
+#define DEF_TRUSTED_PROXIES "" /* none: the TCP peer is the client */
 #define DEF_MIGRATIONS_DIR "sql"
 #define DEF_SHUTDOWN_GRACE 10
 #define DEF_STUN_URLS ""
@@ -129,7 +129,7 @@ struct app_config {
     /* sign-in throttling (api-server/login_throttle.c) */
     long login_free_failures, login_account_free_failures, login_address_free_failures;
     long login_delay_base, login_delay_max, login_failure_decay, login_known_address_ttl;
-    char login_trusted_proxies[512]; /* comma-separated addresses, as written */
+    char trusted_proxies[512]; /* TRUSTED_PROXIES (or LOGIN_TRUSTED_PROXIES): comma-separated addresses, as written */
     char migrations_dir[512];
     long shutdown_grace;
     /* video consultations */

@@ -83,10 +83,12 @@ static void login_load(struct app_config *c, struct cfg_errors *errs)
     c->login_failure_decay = cfg_env_long("LOGIN_FAILURE_DECAY", DEF_LOGIN_FAILURE_DECAY, 1, 2592000, errs);
     c->login_known_address_ttl =
         cfg_env_long("LOGIN_KNOWN_ADDRESS_TTL", DEF_LOGIN_KNOWN_ADDRESS_TTL, 0, 31536000, errs);
-    copy_env(c->login_trusted_proxies, sizeof c->login_trusted_proxies, "LOGIN_TRUSTED_PROXIES",
-             DEF_LOGIN_TRUSTED_PROXIES, errs);
-    if (!clientaddr_list_valid(c->login_trusted_proxies))
-        cfg_error(errs, "LOGIN_TRUSTED_PROXIES must be a comma-separated list of at most 16 IPv4 or IPv6 addresses");
+    /* TRUSTED_PROXIES, or its older name LOGIN_TRUSTED_PROXIES when it is not set */
+    const char *proxies_var = cfg_env("TRUSTED_PROXIES", "")[0] ? "TRUSTED_PROXIES" : "LOGIN_TRUSTED_PROXIES";
+    copy_env(c->trusted_proxies, sizeof c->trusted_proxies, proxies_var, DEF_TRUSTED_PROXIES, errs);
+    if (!clientaddr_list_valid(c->trusted_proxies))
+        cfg_error(errs, "%s must be a comma-separated list of at most %d IPv4 or IPv6 addresses", proxies_var,
+                  CLIENTADDR_MAX_PROXIES);
     for (const char *const *old = (const char *const[]){"LOGIN_MAX_FAILURES", "LOGIN_LOCK_SECONDS", NULL}; *old; old++)
         if (getenv(*old))
             fprintf(stderr,

@@ -29,7 +29,7 @@ void login_client_address(const struct _u_request *req, char out[LOGIN_ADDRESS_M
 {
     char peer[INET6_ADDRSTRLEN];
     peer_text(req->client_address, peer);
-    clientaddr_key(peer, u_map_get_case(req->map_header, "X-Forwarded-For"), app.cfg.login_trusted_proxies, out);
+    clientaddr_key(peer, u_map_get_case(req->map_header, "X-Forwarded-For"), app.cfg.trusted_proxies, out);
 }
 
 /* The settings as the SQL type login_limits. */

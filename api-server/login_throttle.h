@@ -9,7 +9,7 @@
  *
  * The client address is the TCP peer's: an IPv4 address, or an IPv6 address's /64 (one host
  * holds a whole /64, so counting single IPv6 addresses would count nothing). When the peer is one
- * of LOGIN_TRUSTED_PROXIES, it is the right-most X-Forwarded-For entry that is not itself a
+ * of TRUSTED_PROXIES, it is the right-most X-Forwarded-For entry that is not itself a
  * trusted proxy (common/clientaddr.c, which the signaling-server's budgets share).
  *
  * Audit: a wrong password writes login_failed (its reason); the failure that begins a delay on a

@@ -1,6 +1,7 @@
 /* ratelimit: see ratelimit.h. */
 #include "ratelimit.h"
 
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -9,6 +10,8 @@
 #include <time.h>
 
 #include "app.h"
+#include "clientaddr.h"
+#include "login_throttle.h"
 #include "log.h"
 #include "tokenbucket.h"
 
@@ -75,10 +78,46 @@ static size_t address_key(const struct sockaddr *sa, unsigned char key[TB_KEY_MA
     return 0;
 }
 
+/* The bucket key of a client address as text (login_client_address's: "a.b.c.d" or "prefix::/64"), in
+ * address_key's form; 0 when it is neither ("unknown"). */
+static size_t text_key(const char *text, unsigned char key[TB_KEY_MAX])
+{
+    unsigned char b[16];
+    char net[CLIENTADDR_MAX];
+    size_t n = strlen(text);
+    if (inet_pton(AF_INET, text, b) == 1) {
+        memcpy(key, b, 4);
+        return 4;
+    }
+    if (n < 4 || n >= sizeof net || strcmp(text + n - 3, "/64") != 0)
+        return 0;
+    memcpy(net, text, n - 3);
+    net[n - 3] = '\0';
+    if (inet_pton(AF_INET6, net, b) != 1)
+        return 0;
+    key[0] = 6;
+    memcpy(key + 1, b, 8);
+    return 9;
+}
+
+/* The bucket key of the request's client: the TCP peer, or the client a trusted proxy forwards
+ * (TRUSTED_PROXIES, walked as the sign-in throttle does: login_client_address). */
+static size_t client_key(const struct _u_request *req, unsigned char key[TB_KEY_MAX])
+{
+    if (app.cfg.trusted_proxies[0]) {
+        char text[LOGIN_ADDRESS_MAX];
+        login_client_address(req, text);
+        size_t len = text_key(text, key);
+        if (len)
+            return len;
+    }
+    return address_key(req->client_address, key);
+}
+
 int ratelimit_check_address(const struct _u_request *req, struct _u_response *resp, struct req_ctx *ctx)
 {
     unsigned char key[TB_KEY_MAX];
-    size_t len = by_address ? address_key(req->client_address, key) : 0;
+    size_t len = by_address ? client_key(req, key) : 0;
     long wait = len ? tb_take(by_address, key, len, now_ms()) : 0;
     if (wait <= 0)
         return U_CALLBACK_CONTINUE;

@@ -18,10 +18,10 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // One request on a new connection from localAddress: {status, headers, body (parsed JSON), ms}, or
 // {error, ms} when the connection fails or nothing comes within timeoutMs.
-function call(base, method, path, { localAddress = '127.0.0.1', token, body, timeoutMs = 5000 } = {}) {
+function call(base, method, path, { localAddress = '127.0.0.1', token, body, timeoutMs = 5000, headers: extra = {} } = {}) {
   const url = new URL(path, base);
   const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
-  const headers = {};
+  const headers = { ...extra };
   if (token) headers.authorization = `Bearer ${token}`;
   if (payload !== undefined) {
     headers['content-type'] = 'application/json';
@@ -221,6 +221,24 @@ test('load limits: requests per address over the burst answer 429 with Retry-Aft
   assert.equal((await call(base, 'GET', '/healthz', { localAddress: '127.0.0.4' })).status, 200);
 });
 
+test('load limits behind a reverse proxy in TRUSTED_PROXIES: each client its X-Forwarded-For names has its own budget; a forged header from elsewhere buys nothing', async () => {
+  const base = await server({ API_RATE_PER_ADDRESS: '1', API_BURST_PER_ADDRESS: '5', TRUSTED_PROXIES: '127.0.0.8' });
+  const via = (client, localAddress = '127.0.0.8') => ({ localAddress, headers: { 'x-forwarded-for': client } });
+  const one = await untilThrottled(base, 'GET', '/healthz', via('10.1.1.1, 198.51.100.1'));
+  assertThrottled(one.res, 'GET', '/healthz');
+  assert.ok(one.ok >= 5 && one.ok <= 6 + one.seconds, `${one.ok} answers before the 429`);
+  // another client behind the same proxy, and the same client's IPv6 neighbours apart
+  assert.equal((await call(base, 'GET', '/healthz', via('198.51.100.2'))).status, 200);
+  const six = await untilThrottled(base, 'GET', '/healthz', via('2001:db8:5:6::1'));
+  assertThrottled(six.res, 'GET', '/healthz');
+  assert.equal((await call(base, 'GET', '/healthz', via('2001:db8:5:6::99'))).status, 429, 'the same /64');
+  assert.equal((await call(base, 'GET', '/healthz', via('2001:db8:5:7::1'))).status, 200, 'another /64');
+  // a client that is not a listed proxy: its header is ignored, it is counted as itself
+  const forged = await untilThrottled(base, 'GET', '/healthz', via('198.51.100.3', '127.0.0.9'));
+  assertThrottled(forged.res, 'GET', '/healthz');
+  assert.equal((await call(base, 'GET', '/healthz', via('198.51.100.4', '127.0.0.9'))).status, 429);
+});
+
 test('load limits: requests per user over the burst answer 429 from any address; other users go on', async () => {
   const base = await server({ API_RATE_PER_USER: '1', API_BURST_PER_USER: '5' });
   const other = await staffSession('ADMIN');
@@ -268,9 +286,10 @@ test('load limits: every bad setting is named at start-up and the server does no
     API_MAX_CONNECTIONS: '100', API_MAX_CONNECTIONS_PER_ADDRESS: '101', API_THREAD_STACK_KB: '16',
     API_HEADER_TIMEOUT_MS: '5', API_BODY_TIMEOUT_MS: 'soon', API_IDLE_TIMEOUT_SECONDS: '0',
     API_RATE_PER_ADDRESS: '-1', API_BURST_PER_ADDRESS: '0', API_RATE_PER_USER: '1.5', API_BURST_PER_USER: '2000000',
-    API_RATE_TABLE_SIZE: '10',
+    API_RATE_TABLE_SIZE: '10', TRUSTED_PROXIES: '10.0.0.1,proxy.example',
   });
   assert.equal(code, 2, stderr);
+  assert.match(stderr, /configuration error: TRUSTED_PROXIES must be a comma-separated list/);
   for (const name of ['API_MAX_CONNECTIONS_PER_ADDRESS=101 is more than API_MAX_CONNECTIONS=100', 'API_THREAD_STACK_KB',
     'API_HEADER_TIMEOUT_MS', 'API_BODY_TIMEOUT_MS', 'API_IDLE_TIMEOUT_SECONDS', 'API_RATE_PER_ADDRESS',
     'API_BURST_PER_ADDRESS', 'API_RATE_PER_USER', 'API_BURST_PER_USER', 'API_RATE_TABLE_SIZE'])
