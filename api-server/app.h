@@ -129,7 +129,7 @@ struct app_config {
     /* sign-in throttling (api-server/login_throttle.c) */
     long login_free_failures, login_account_free_failures, login_address_free_failures;
     long login_delay_base, login_delay_max, login_failure_decay, login_known_address_ttl;
-    char trusted_proxies[512]; /* TRUSTED_PROXIES (or LOGIN_TRUSTED_PROXIES): comma-separated addresses, as written */
+    char trusted_proxies[1024]; /* TRUSTED_PROXIES (or LOGIN_TRUSTED_PROXIES): comma-separated addresses, as written */
     char migrations_dir[512];
     long shutdown_grace;
     /* video consultations */

@@ -83,8 +83,12 @@ static void login_load(struct app_config *c, struct cfg_errors *errs)
     c->login_failure_decay = cfg_env_long("LOGIN_FAILURE_DECAY", DEF_LOGIN_FAILURE_DECAY, 1, 2592000, errs);
     c->login_known_address_ttl =
         cfg_env_long("LOGIN_KNOWN_ADDRESS_TTL", DEF_LOGIN_KNOWN_ADDRESS_TTL, 0, 31536000, errs);
-    /* TRUSTED_PROXIES, or its older name LOGIN_TRUSTED_PROXIES when it is not set */
-    const char *proxies_var = cfg_env("TRUSTED_PROXIES", "")[0] ? "TRUSTED_PROXIES" : "LOGIN_TRUSTED_PROXIES";
+    /* TRUSTED_PROXIES (set, even empty, it decides), or its older name LOGIN_TRUSTED_PROXIES */
+    const char *proxies_var = getenv("TRUSTED_PROXIES") || !getenv("LOGIN_TRUSTED_PROXIES") ? "TRUSTED_PROXIES"
+                                                                                          : "LOGIN_TRUSTED_PROXIES";
+    if (getenv("TRUSTED_PROXIES") && getenv("LOGIN_TRUSTED_PROXIES") &&
+        strcmp(getenv("TRUSTED_PROXIES"), getenv("LOGIN_TRUSTED_PROXIES")) != 0)
+        fprintf(stderr, "configuration warning: LOGIN_TRUSTED_PROXIES is ignored: TRUSTED_PROXIES is set\n");
     copy_env(c->trusted_proxies, sizeof c->trusted_proxies, proxies_var, DEF_TRUSTED_PROXIES, errs);
     if (!clientaddr_list_valid(c->trusted_proxies))
         cfg_error(errs, "%s must be a comma-separated list of at most %d IPv4 or IPv6 addresses", proxies_var,

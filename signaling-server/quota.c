@@ -120,7 +120,7 @@ void quota_client(struct lws *wsi, char out[48])
     clientaddr_key(from, forwarded, sig.cfg.trusted_proxies, key);
     if (total > 0 && !forwarded && clientaddr_listed(from, sig.cfg.trusted_proxies))
         snprintf(key, sizeof key, "forwarded-oversized"); /* who is behind the proxy cannot be read */
-    size_t n = strnlen(key, 47); /* keys are at most 29 characters ("prefix::/64"); bounded all the same */
+    size_t n = strnlen(key, 47); /* keys are at most 24 characters ("prefix::/64"); bounded all the same */
     memcpy(out, key, n);
     out[n] = '\0';
 }

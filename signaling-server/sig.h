@@ -54,7 +54,7 @@ struct sig_config {
     char public_key_file[512];
     struct cors_origins cors;
     char metrics_token[128];
-    char trusted_proxies[512]; /* SIGNALING_TRUSTED_PROXIES: comma-separated addresses, as written */
+    char trusted_proxies[1024]; /* SIGNALING_TRUSTED_PROXIES: comma-separated addresses, as written */
     long max_connections, max_unauthenticated, max_unauthenticated_per_address, max_per_user, max_frame, send_queue_bytes, auth_timeout_ms, ping_interval_ms, ping_timeout_ms,
         replay_limit, replay_window_seconds, poll_ms, max_msgs_per_sec, video_grace_seconds,
         video_connect_timeout_seconds, video_max_minutes, chat_messages_per_minute;

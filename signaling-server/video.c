@@ -47,6 +47,7 @@ struct vjob {
     char *text; /* owned: a relayed message's data, a quality sample, a reason (may be NULL) */
     size_t text_len;
     video_done_fn then;
+    bool hangup; /* a relayed hangup: kept when its session ends, one per session at a time */
 };
 
 /* The operations (enum video_op order), each answering one text column. */
@@ -133,8 +134,11 @@ static void release(struct db_job *job)
     struct vjob *j = (struct vjob *)job;
     vd.jobs--;
     vd.bytes -= j->text_len;
-    if (j->job.peer)
+    if (j->job.peer) {
         peer_video(j->job.peer)->jobs--;
+        if (j->hangup)
+            peer_video(j->job.peer)->hangup_queued = false;
+    }
     free(j->text);
     free(j);
 }
@@ -168,8 +172,9 @@ bool video_request(enum video_op op, struct peer *p, const char *name, const cha
 {
     struct video_peer *v = peer_video(p);
     size_t len = text ? strlen(text) : 0;
+    bool hangup = op == V_RELAY && name && strcmp(name, "hangup") == 0;
     if (op != V_LEAVE && (!dblink_ready() || vd.jobs >= MAX_VIDEO_JOBS || vd.bytes + len > MAX_VIDEO_BYTES ||
-                          v->jobs >= MAX_PEER_VIDEO_JOBS))
+                          v->jobs >= MAX_PEER_VIDEO_JOBS || (hangup && v->hangup_queued)))
         return false;
     struct vjob *j = calloc(1, sizeof *j);
     char *copy = text ? strdup(text) : NULL;
@@ -179,8 +184,9 @@ bool video_request(enum video_op op, struct peer *p, const char *name, const cha
         return false;
     }
     /* A hangup is what a leaving client sends last, right before it closes: it still reaches the other
-     * side when the session has ended by the time the link takes it (the departure queued after it). */
-    bool dropped_with_peer = op == V_JOIN || op == V_QUALITY || (op == V_RELAY && strcmp(name ? name : "", "hangup") != 0);
+     * side when the session has ended by the time the link takes it (the departure queued after it).
+     * One at a time per session, so a client cannot leave a pile of them behind. */
+    bool dropped_with_peer = op == V_JOIN || op == V_QUALITY || (op == V_RELAY && !hangup);
     j->job = (struct db_job){NULL, op == V_LEAVE ? NULL : p, dropped_with_peer, prepare, done, release, refused};
     j->op = op;
     j->ack_id = ack_id;
@@ -189,6 +195,8 @@ bool video_request(enum video_op op, struct peer *p, const char *name, const cha
         v->then = then; /* the joins again after a reconnect */
     j->text = copy;
     j->text_len = len;
+    j->hangup = hangup;
+    v->hangup_queued = v->hangup_queued || hangup;
     j->has_sub = peer_claims(p)->sub > 0;
     snprintf(j->vsid, sizeof j->vsid, "%lld", (long long)v->vsid);
     snprintf(j->sub, sizeof j->sub, "%lld", (long long)peer_claims(p)->sub);

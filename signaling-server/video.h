@@ -24,6 +24,7 @@ struct video_peer {
     char role[8];     /* "doctor" or "patient" */
     char ident[40];   /* who holds the token: u<user id>, or t<token id> for an invited guest */
     int jobs;         /* its operations queued or in flight (bounded) */
+    bool hangup_queued; /* one hangup at a time: it outlives the connection (video.c) */
     video_done_fn then; /* what answers its joins (the one of its first) */
 };
 

@@ -4,6 +4,12 @@
 -- appointment it picks (those another releaser holds are skipped, never waited for) and queues one
 -- reminder per appointment; the text is rendered at release, so it tells the appointment's time as it
 -- is. A lead not yet due stays planned.
+--
+-- Two releasers may still hold different due leads of one appointment (a long backlog, several senders
+-- back at once): each then queues under a lock of the appointment, and none queues a reminder within
+-- REMINDER_GAP of the last one queued for it, so the second finds the first's and sends nothing. Leads
+-- are whole minutes apart and reminders an hour or a day apart, so a gap of ten minutes only ever
+-- merges what came due together.
 
 CREATE OR REPLACE FUNCTION reminders_release(p_limit integer) RETURNS integer
 LANGUAGE plpgsql AS $$
@@ -26,6 +32,10 @@ BEGIN
     SELECT ap.* FROM appointments ap
     WHERE ap.id IN (SELECT appointment_id FROM due) AND ap.status = 'confirmed' AND lower(ap.period) > now()
   LOOP
+    PERFORM pg_advisory_xact_lock(hashtextextended('appointment_reminder ' || a.id, 0));
+    CONTINUE WHEN EXISTS (SELECT 1 FROM deliveries d
+                          WHERE d.entity = 'appointment' AND d.entity_id = a.id AND d.kind = 'appointment_reminder'
+                            AND d.created_at > clock_timestamp() - interval '10 minutes'); -- REMINDER_GAP
     PERFORM delivery_enqueue_appointment(a, 'appointment_reminder');
     n := n + 1;
   END LOOP;

@@ -202,7 +202,7 @@ describe('the schedule', () => {
 });
 
 describe('after the senders were away', () => {
-  test('two leads come due together: one reminder, not two; the lead still ahead stays planned', async () => {
+  test('two leads come due together: one reminder, not two; the lead still ahead stays planned; none within ten minutes of the last', async () => {
     const w = await world('en');
     const appt = await book(w, inMs(3 * 86400000));
     // no sender ran at the day-before and the hour-before times: both are due now
@@ -215,6 +215,13 @@ describe('after the senders were away', () => {
     assert.equal(sms.requests.filter((r) => r.body.includes(w.clinic.name) && r.body.includes('reminder')).length, 1, 'one SMS');
     assert.deepEqual((await rowsOf(appt.id, 'appointment_reminder')).map((r) => r.channel).sort(), ['email', 'sms']);
     assert.deepEqual((await schedule(appt.id)).map((r) => r.lead), [1], 'the last lead is still to come');
+    // A lead released just after (as by a second sender that held it): within ten minutes of the last
+    // reminder, nothing more is queued.
+    await psql(`UPDATE appointment_reminders SET due_at = now() WHERE appointment_id = ${appt.id}`);
+    await waitFor('the last lead released', async () => (await schedule(appt.id)).length === 0);
+    await sleep(1500);
+    assert.equal(remindersTo(w).length, 1, 'still one e-mail');
+    assert.equal((await rowsOf(appt.id, 'appointment_reminder')).length, 2, 'still one reminder on each channel');
   });
 });
 

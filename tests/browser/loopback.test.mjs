@@ -58,10 +58,11 @@ describe('browser WebRTC on loopback (signaling relayed by the test)', () => {
       assert.deepEqual(s.errors, [], `${name}: no problems`);
       assert.ok(s.localCandidates > 0, `${name} gathered candidates`);
     }
-    // Inside the loopback-only namespace every candidate pair is 127.0.0.1.
+    // Inside the loopback-only namespace every candidate pair is 127.0.0.1 (a peer-reflexive remote, learnt from a
+    // check that came before its candidate was relayed, is shown by Chromium without its address).
     const pairs = await until([doctor, patient], (a, b) => a.selectedPair && b.selectedPair, 5000, 'selected candidate pairs');
     if (process.env.BROWSER_NETNS === '1') {
-      for (const s of pairs) assert.match(`${s.selectedPair.local} ${s.selectedPair.remote}`, /^127\.0\.0\.1:\d+ \S+ \S+ 127\.0\.0\.1:\d+ /, `selected pair on loopback: ${JSON.stringify(s.selectedPair)}`);
+      for (const s of pairs) assert.match(`${s.selectedPair.local} ${s.selectedPair.remote}`, /^127\.0\.0\.1:\d+ \S+ \S+ (127\.0\.0\.1:\d+ \S+|:\d+ prflx) /, `selected pair on loopback: ${JSON.stringify(s.selectedPair)}`);
     }
     // The quality reports start once connected (first one at once, then every 2 s).
     await until([doctor, patient], (a, b) => a.qualitySent >= 1 && b.qualitySent >= 1, 5000, 'connection_quality from both');

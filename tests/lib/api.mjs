@@ -728,8 +728,6 @@ export function superPsql(dbname, script) {
 // Signaling-server instances
 // ---------------------------------------------------------------------------------------------
 
-// Starts bin (with args) on a free port given in listenVar, with the environment of the tests plus
-// env; resolves with {url, stop} once GET ready answers 200 (stop sends SIGTERM and waits for the exit).
 // Whether nothing listens on 127.0.0.1:port now (it can be bound).
 function portFree(port) {
   return new Promise((resolveFree) => {
@@ -739,6 +737,8 @@ function portFree(port) {
   });
 }
 
+// Starts bin (with args) on a free port given in listenVar, with the environment of the tests plus
+// env; resolves with {url, stop} once GET ready answers 200 (stop sends SIGTERM and waits for the exit).
 async function startServer(bin, args, listenVar, ready, env, what) {
   let lastErr = '';
   for (let attempt = 0; attempt < 5; attempt++) {
