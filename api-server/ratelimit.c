@@ -3,10 +3,8 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
 
 #include "app.h"
@@ -60,26 +58,8 @@ static int reply_throttled(struct _u_response *resp, struct req_ctx *ctx, long w
     return reply_error(resp, ctx, ST_THROTTLED, "too_many_requests", message, NULL);
 }
 
-/* The bucket key of a client address: the 4 bytes of an IPv4 address, or the first 8 of an IPv6
- * one (its /64, which is all ulfius copies of it anyway: it keeps a struct sockaddr). */
-static size_t address_key(const struct sockaddr *sa, unsigned char key[TB_KEY_MAX])
-{
-    if (!sa)
-        return 0;
-    if (sa->sa_family == AF_INET) {
-        memcpy(key, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
-        return 4;
-    }
-    if (sa->sa_family == AF_INET6) {
-        key[0] = 6;
-        memcpy(key + 1, (const unsigned char *)sa + offsetof(struct sockaddr_in6, sin6_addr), 8);
-        return 9;
-    }
-    return 0;
-}
-
-/* The bucket key of a client address as text (login_client_address's: "a.b.c.d" or "prefix::/64"), in
- * address_key's form; 0 when it is neither ("unknown"). */
+/* The bucket key of a client address as text (login_client_address's: "a.b.c.d" or "prefix::/64"): the 4
+ * bytes of the IPv4 address, or 6 and the first 8 bytes of the IPv6 /64; 0 when it is neither ("unknown"). */
 static size_t text_key(const char *text, unsigned char key[TB_KEY_MAX])
 {
     unsigned char b[16];
@@ -101,17 +81,12 @@ static size_t text_key(const char *text, unsigned char key[TB_KEY_MAX])
 }
 
 /* The bucket key of the request's client: the TCP peer, or the client a trusted proxy forwards
- * (TRUSTED_PROXIES, walked as the sign-in throttle does: login_client_address). */
+ * (TRUSTED_PROXIES, walked as the sign-in throttle does: login_client_address); 0 when unknown. */
 static size_t client_key(const struct _u_request *req, unsigned char key[TB_KEY_MAX])
 {
-    if (app.cfg.trusted_proxies[0]) {
-        char text[LOGIN_ADDRESS_MAX];
-        login_client_address(req, text);
-        size_t len = text_key(text, key);
-        if (len)
-            return len;
-    }
-    return address_key(req->client_address, key);
+    char text[LOGIN_ADDRESS_MAX];
+    login_client_address(req, text);
+    return text_key(text, key);
 }
 
 int ratelimit_check_address(const struct _u_request *req, struct _u_response *resp, struct req_ctx *ctx)

@@ -214,15 +214,27 @@ static void on_connect(struct peer *p, json_t *auth)
     }
 }
 
-/* Answers a client event: with an ack when it asked for one, else an `error` event on refusal. */
+/* Answers a client event: with an ack when it asked for one ({ok: true} and result's fields, or {ok:
+ * false, code, message}), else an `error` event on refusal. Also chat.c's completion. */
+static void chat_answer(struct peer *p, long long ack_id, const char *code, const char *message, json_t *result)
+{
+    if (ack_id < 0) {
+        json_decref(result);
+        if (code)
+            wire_send_error(p, code, message);
+        return;
+    }
+    json_t *data = code ? json_pack("{s:b,s:s,s:s}", "ok", 0, "code", code, "message", message)
+                        : json_pack("{s:b}", "ok", 1);
+    if (data && result)
+        json_object_update(data, result);
+    json_decref(result);
+    wire_send_ack(p, ack_id, data);
+}
+
 static void answer(struct peer *p, long long ack_id, const char *code, const char *message)
 {
-    if (ack_id >= 0)
-        wire_send_ack(p, ack_id, code ? json_pack("{s:b,s:s,s:s}", "ok", 0, "code", code, "message", message)
-                                      : json_pack("{s:b}", "ok", 1));
-    else if (code) {
-        wire_send_error(p, code, message);
-    }
+    chat_answer(p, ack_id, code, message, NULL);
 }
 
 /* The expiry of the peer's token on the monotonic clock. */
@@ -382,23 +394,6 @@ static void on_video_event(struct peer *p, const char *name, json_t *data, long 
     else if (!video_request(op, p, name, text, ack_id, video_done))
         answer(p, ack_id, "busy", "The video room cannot take this right now; try again shortly.");
     free(owned);
-}
-
-/* The answer to a chat request (chat.c's completion): result's fields beside ok. */
-static void chat_answer(struct peer *p, long long ack_id, const char *code, const char *message, json_t *result)
-{
-    if (ack_id < 0) {
-        json_decref(result);
-        if (code)
-            wire_send_error(p, code, message);
-        return;
-    }
-    json_t *data = code ? json_pack("{s:b,s:s,s:s}", "ok", 0, "code", code, "message", message)
-                        : json_pack("{s:b}", "ok", 1);
-    if (data && result)
-        json_object_update(data, result);
-    json_decref(result);
-    wire_send_ack(p, ack_id, data);
 }
 
 /* typing, chat_message, chat_history (data already checked by wsjson): false when name is none. */
